@@ -1,0 +1,68 @@
+import ArgumentParser
+import Foundation
+import SofieFrontends
+import SofieIR
+import SofiePasses
+
+struct Inspect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print a model's inputs, outputs, operators, parameters and opsets.",
+        discussion: """
+        Reads MODEL (.onnx) and prints: the producer and IR version; every input and output with
+        its element type and shape (symbolic dimensions by name); how often each operator occurs
+        (including inside subgraphs); the number and size of parameters (initializers, and
+        constants made by Constant/ConstantOfShape nodes); and the imported opsets.
+        """
+    )
+
+    @Argument(help: "The model file to inspect (.onnx).")
+    var model: String
+
+    func run() throws {
+        let loaded: Model
+        do { loaded = try ModelLoader.load(path: model) } catch { fail(error) }
+        print(render(loaded, file: model))
+    }
+
+    func render(_ m: Model, file: String) -> String {
+        var out = "model:     \(file)\n"
+        let producer = [m.producerName, m.producerVersion].filter { !$0.isEmpty }.joined(separator: " ")
+        out += "format:    ONNX, IR version \(m.irVersion)\(producer.isEmpty ? "" : ", produced by \(producer)")\n"
+        out += "opsets:    " + m.opsetImports.map { "\($0.domain.isEmpty ? "ai.onnx" : $0.domain) \($0.version)" }.joined(separator: ", ") + "\n"
+        out += "graph:     '\(m.graph.name)'\n"
+        func table(_ title: String, _ values: [Value]) {
+            out += "\(title) (\(values.count)):\n"
+            let width = min(40, values.map(\.name.count).max() ?? 0)
+            for v in values {
+                out += "  " + v.name.padding(toLength: max(width, v.name.count), withPad: " ", startingAt: 0)
+                out += "  " + (v.type?.description ?? "untyped") + "\n"
+            }
+        }
+        let realInputs = m.graph.inputs.filter { $0.initializer == nil }
+        table("inputs", realInputs)
+        table("outputs", m.graph.outputs)
+        let s = ModelStatistics.summarize(m.graph)
+        out += "nodes:     \(s.nodeCount)\n"
+        out += "parameters: \(count(s.initializerElements + s.constantNodeElements)) (\(bytes(s.initializerBytes + s.constantNodeBytes)))"
+        out += ": \(count(s.initializerElements)) in \(s.initializerCount) initializers"
+        if s.constantNodeElements > 0 { out += ", \(count(s.constantNodeElements)) made by constant nodes" }
+        out += "\n"
+        let hist = m.graph.opHistogram().sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
+        out += "operators (\(hist.count) kinds):\n"
+        let w = hist.map(\.key.count).max() ?? 0
+        for (op, n) in hist { out += "  " + op.padding(toLength: w, withPad: " ", startingAt: 0) + "  \(n)\n" }
+        return String(out.dropLast())
+    }
+
+    func count(_ n: Int) -> String {
+        if n >= 1_000_000 { return String(format: "%.2f M", Double(n) / 1e6) }
+        if n >= 10_000 { return String(format: "%.1f k", Double(n) / 1e3) }
+        return "\(n)"
+    }
+
+    func bytes(_ n: Int) -> String {
+        if n >= 1 << 20 { return String(format: "%.1f MiB", Double(n) / Double(1 << 20)) }
+        if n >= 1 << 10 { return String(format: "%.1f KiB", Double(n) / 1024) }
+        return "\(n) B"
+    }
+}

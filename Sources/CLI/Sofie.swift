@@ -1,0 +1,33 @@
+import ArgumentParser
+import Foundation
+import SofieBackends
+import SofieFrontends
+import SofieIR
+import SofiePasses
+
+@main
+struct Sofie: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sofie",
+        abstract: "Compile Keras and ONNX models to self-contained C++ for fast batch-1 inference.",
+        discussion: """
+        sofie reads ONNX (.onnx) models, converts them, and prints what they contain.
+        Every command exits with a non-zero status and a one-paragraph message naming the
+        file and the node at fault when a model cannot be handled.
+
+        Examples:
+          sofie inspect model.onnx
+          sofie convert model.onnx -o copy.onnx
+        """,
+        version: "0.1.0",
+        subcommands: [Inspect.self, Convert.self]
+    )
+}
+
+/// Prints a failure the way every command reports it, and exits non-zero.
+func fail(_ error: Error) -> Never {
+    var message = "\(error)"
+    if let e = error as? LocalizedError, let d = e.errorDescription { message = d }
+    FileHandle.standardError.write(Data("error: \(message)\n".utf8))
+    Foundation.exit(1)
+}

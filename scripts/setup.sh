@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what swift-sofie needs on a Debian machine: the C libraries it links
+# (protobuf-c, HDF5, libzip), and a project-local Python virtual environment
+# (.venv, git-ignored) with onnx, onnxruntime and numpy for the tests' references.
+# Idempotent: does nothing that is already done.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+PKGS=(libprotobuf-c-dev protobuf-c-compiler libhdf5-dev libzip-dev pkg-config g++)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "[setup] installing Debian packages: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if ! command -v swift >/dev/null 2>&1; then
+  if [ -x /opt/swift/usr/bin/swift ]; then export PATH="/opt/swift/usr/bin:$PATH"; else
+    echo "[setup] error: no Swift toolchain found (need Swift 6; looked on PATH and in /opt/swift)" >&2; exit 1; fi
+fi
+
+VENV="$ROOT/.venv"
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import onnx, onnxruntime, numpy" >/dev/null 2>&1; then
+  echo "[setup] creating Python environment in .venv (onnx, onnxruntime, numpy)"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check -r "$ROOT/scripts/requirements.txt"
+fi
