@@ -92,6 +92,13 @@ private struct FunctionKey: Hashable {
     let overload: String
 }
 
+/// Names already used in a graph (shared while function bodies are expanded into it).
+private final class NameSet { var names = Set<String>() }
+private final class RenameMap {
+    var map: [String: String]
+    init(_ map: [String: String]) { self.map = map }
+}
+
 private final class Reader {
     let file: String
     let baseDirectory: String?
@@ -192,14 +199,14 @@ private final class Reader {
         // Expand function calls, then create every node output before wiring inputs, so that
         // a file whose nodes are out of order still reads (we sort it below).
         var pending: [PendingNode] = []
-        var taken = Set<String>()
+        let taken = NameSet()
         for n in array(g.node, g.n_node) {
             guard let n else { continue }
-            for o in array(n.pointee.output, n.pointee.n_output) { taken.insert(cstr(o)) }
+            for o in array(n.pointee.output, n.pointee.n_output) { taken.names.insert(cstr(o)) }
         }
         for n in array(g.node, g.n_node) {
             guard let n else { continue }
-            try expand(n, rename: { $0 }, callerAttributes: nil, into: &pending, taken: &taken, depth: depth)
+            try expand(n, rename: { $0 }, callerAttributes: nil, into: &pending, taken: taken, depth: depth)
         }
         var nodeOutputs: [[Value?]] = []
         for pn in pending {
@@ -314,7 +321,7 @@ private final class Reader {
 
     func expand(_ p: UnsafeMutablePointer<Onnx__NodeProto>, rename: (String) -> String,
                 callerAttributes: [String: Attribute]?, into pending: inout [PendingNode],
-                taken: inout Set<String>, depth: Int) throws {
+                taken: NameSet, depth: Int) throws {
         let n = p.pointee
         let opType = cstr(n.op_type)
         let domain = cstr(n.domain)
@@ -368,21 +375,20 @@ private final class Reader {
             let d = cstr(o.pointee.domain)
             extraOpsets[d] = max(extraOpsets[d] ?? 0, Int(o.pointee.version))
         }
-        var local = taken
+        let renames = RenameMap(map)
         let renameBody: (String) -> String = { inner in
-            if let mapped = map[inner] { return mapped }
+            if let mapped = renames.map[inner] { return mapped }
             var candidate = prefix + inner
             var k = 1
-            while local.contains(candidate) { candidate = "\(prefix)\(inner)_\(k)"; k += 1 }
-            local.insert(candidate)
-            map[inner] = candidate
+            while taken.names.contains(candidate) { candidate = "\(prefix)\(inner)_\(k)"; k += 1 }
+            taken.names.insert(candidate)
+            renames.map[inner] = candidate
             return candidate
         }
         for body in array(f.node, f.n_node) {
             guard let body else { continue }
-            try expand(body, rename: renameBody, callerAttributes: attrs, into: &pending, taken: &local, depth: depth + 1)
+            try expand(body, rename: renameBody, callerAttributes: attrs, into: &pending, taken: taken, depth: depth + 1)
         }
-        taken = local
     }
 
     func attribute(_ p: UnsafeMutablePointer<Onnx__AttributeProto>, node: String, depth: Int) throws -> Attribute {

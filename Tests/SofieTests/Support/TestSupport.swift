@@ -81,3 +81,22 @@ enum TestSupport {
         try FileManager.default.contentsOfDirectory(atPath: dir).filter { !$0.hasPrefix(".") }.sorted()
     }
 }
+
+extension TestSupport {
+    /// The `sofie` executable built next to the test bundle.
+    static var sofieExecutable: String {
+        let bundle = Bundle(for: BundleLocator.self).bundleURL
+        for dir in [bundle, bundle.deletingLastPathComponent()] {
+            let candidate = dir.appendingPathComponent("sofie").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return repoRoot + "/.build/debug/sofie"
+    }
+
+    /// Runs the CLI and returns its exit status and combined output.
+    static func sofie(_ args: [String]) throws -> RunResult {
+        try run(sofieExecutable, args, check: false)
+    }
+}
+
+private final class BundleLocator {}
