@@ -10,11 +10,13 @@
 // Only the ONNX reader and writer touch the protobuf-c types of Schemas/CSofieONNX.
 import PackageDescription
 
+let swift5: [SwiftSetting] = [.swiftLanguageMode(.v5)]
+
 let package = Package(
     name: "swift-sofie",
     products: [
         .executable(name: "sofie", targets: ["sofie"]),
-        .library(name: "Sofie", targets: ["SofieIR", "SofieFrontends", "SofiePasses", "SofieBackends"]),
+        .library(name: "Sofie", targets: ["SofieIR", "SofieFrontends", "SofiePasses", "SofieBackends", "SofieDriver"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -31,18 +33,22 @@ let package = Package(
         .target(name: "CSofieONNX", dependencies: ["CProtobufC"], path: "Schemas/CSofieONNX",
                 publicHeadersPath: "include"),
 
-        .target(name: "SofieIR", path: "Sources/IR"),
+        .target(name: "SofieIR", path: "Sources/IR", swiftSettings: swift5),
         .target(name: "SofieFrontends", dependencies: ["SofieIR", "CSofieONNX", "CHDF5", "CZip"],
-                path: "Sources/Frontends"),
-        .target(name: "SofiePasses", dependencies: ["SofieIR"], path: "Sources/Passes"),
-        .target(name: "SofieBackends", dependencies: ["SofieIR", "CSofieONNX"], path: "Sources/Backends"),
+                path: "Sources/Frontends", swiftSettings: swift5),
+        .target(name: "SofiePasses", dependencies: ["SofieIR"], path: "Sources/Passes", swiftSettings: swift5),
+        .target(name: "SofieBackends", dependencies: ["SofieIR", "CSofieONNX"], path: "Sources/Backends",
+                swiftSettings: swift5),
+        // Composes frontends, passes and backends into the compile pipeline (used by the CLI and tests).
+        .target(name: "SofieDriver", dependencies: ["SofieIR", "SofieFrontends", "SofiePasses", "SofieBackends"],
+                path: "Sources/Driver", swiftSettings: swift5),
         .executableTarget(name: "sofie",
-                          dependencies: ["SofieIR", "SofieFrontends", "SofiePasses", "SofieBackends",
+                          dependencies: ["SofieIR", "SofieFrontends", "SofiePasses", "SofieBackends", "SofieDriver",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
-                          path: "Sources/CLI"),
+                          path: "Sources/CLI", swiftSettings: swift5),
 
         .testTarget(name: "SofieTests",
-                    dependencies: ["SofieIR", "SofieFrontends", "SofiePasses", "SofieBackends"],
-                    path: "Tests/SofieTests"),
+                    dependencies: ["SofieIR", "SofieFrontends", "SofiePasses", "SofieBackends", "SofieDriver"],
+                    path: "Tests/SofieTests", swiftSettings: swift5),
     ]
 )

@@ -20,7 +20,7 @@ struct Sofie: ParsableCommand {
           sofie convert model.onnx -o copy.onnx
         """,
         version: "0.1.0",
-        subcommands: [Inspect.self, Convert.self]
+        subcommands: [Inspect.self, Convert.self, Compile.self]
     )
 }
 

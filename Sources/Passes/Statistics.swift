@@ -1,7 +1,6 @@
 import SofieIR
 
-/// The pass pipeline lives here; see the passes issue. This module currently offers the
-/// summary statistics that `sofie inspect` prints.
+/// Summary figures that `sofie inspect` prints.
 public enum ModelStatistics {
     public struct Summary {
         public var nodeCount = 0

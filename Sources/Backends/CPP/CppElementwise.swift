@@ -1,0 +1,191 @@
+import Foundation
+import SofieIR
+
+/// Unary, binary (broadcasting), variadic, Where, Clip, Cast: one C++ expression each.
+enum CppElementwise {
+    static func unaryExpression(_ op: String, _ n: Node, _ t: DataType, _ x: String) -> String? {
+        let T = CppTypes.name(t)!
+        let isFloat = t.isFloatingPoint
+        let isUnsigned = [.uint8, .uint16, .uint32, .uint64, .bool].contains(t)
+        func lit(_ v: Float) -> String { CppOps.literal(Double(v), isFloat ? t : .double) }
+        func f(_ name: String, _ def: Float) -> String { lit(n.float(name) ?? def) }
+        // Math functions run in the element type for floats and in double for integers.
+        let d = isFloat ? x : "double(\(x))"
+        switch op {
+        case "Abs": return isUnsigned ? x : (isFloat ? "std::abs(\(x))" : "(\(x) < 0 ? -\(x) : \(x))")
+        case "Neg": return "-\(x)"
+        case "Sqrt": return "std::sqrt(\(d))"
+        case "Exp": return "std::exp(\(d))"
+        case "Log": return "std::log(\(d))"
+        case "Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh", "Erf", "Floor", "Ceil":
+            return "std::\(op.lowercased())(\(d))"
+        case "Round": return "std::nearbyint(\(d))"
+        case "Reciprocal": return "\(T)(1) / \(x)"
+        case "Sign": return "(\(T)(0) < \(x)) - (\(x) < \(T)(0))"
+        case "Relu": return "(\(x) < \(T)(0) ? \(T)(0) : \(x))"
+        case "Sigmoid": return "\(T)(1) / (\(T)(1) + std::exp(-\(d)))"
+        case "Tanh": return "std::tanh(\(d))"
+        case "Softplus": return "std::log(std::exp(\(d)) + \(T)(1))"
+        case "Softsign": return "\(x) / (\(T)(1) + std::abs(\(d)))"
+        case "Not": return "!\(x)"
+        case "BitwiseNot": return "~\(x)"
+        case "LeakyRelu": return "(\(x) >= \(T)(0) ? \(x) : \(f("alpha", 0.01)) * \(x))"
+        case "Elu": return "(\(x) >= \(T)(0) ? \(x) : \(f("alpha", 1)) * (std::exp(\(d)) - \(T)(1)))"
+        case "Celu":
+            let a = f("alpha", 1)
+            return "(std::max(\(T)(0), \(x)) + std::min(\(T)(0), \(a) * (std::exp(\(d) / \(a)) - \(T)(1))))"
+        case "Selu":
+            let a = f("alpha", 1.67326319217681884765625), g = f("gamma", 1.05070102214813232421875)
+            return "(\(x) > \(T)(0) ? \(g) * \(x) : \(g) * (\(a) * std::exp(\(d)) - \(a)))"
+        case "ThresholdedRelu": return "(\(x) > \(f("alpha", 1)) ? \(x) : \(T)(0))"
+        case "HardSigmoid": return "std::max(\(T)(0), std::min(\(T)(1), \(f("alpha", 0.2)) * \(x) + \(f("beta", 0.5))))"
+        case "HardSwish": return "\(x) * std::max(\(T)(0), std::min(\(T)(1), \(x) / \(T)(6) + \(T)(0.5)))"
+        case "Mish": return "\(x) * std::tanh(std::log1p(std::exp(\(d))))"
+        case "Swish": return "\(x) / (\(T)(1) + std::exp(-\(f("alpha", 1)) * \(d)))"
+        case "Gelu":
+            if n.string("approximate") == "tanh" {
+                return "\(T)(0.5) * \(x) * (\(T)(1) + std::tanh(\(T)(0.7978845608028654) * (\(x) + \(T)(0.044715) * \(x) * \(x) * \(x))))"
+            }
+            return "\(T)(0.5) * \(x) * (\(T)(1) + std::erf(\(x) * \(T)(0.7071067811865476)))"
+        case "Shrink":
+            let l = f("lambd", 0.5), b = f("bias", 0)
+            return "(\(x) < -\(l) ? \(x) + \(b) : (\(x) > \(l) ? \(x) - \(b) : \(T)(0)))"
+        case "Identity", "Dropout": return x
+        case "IsNaN": return "std::isnan(\(x))"
+        case "IsInf":
+            let pos = n.int("detect_positive") ?? 1, neg = n.int("detect_negative") ?? 1
+            return "(std::isinf(\(x)) && ((\(x) > 0 && \(pos)) || (\(x) < 0 && \(neg))))"
+        default: return nil
+        }
+    }
+
+    static func binaryExpression(_ op: String, _ n: Node, _ t: DataType, _ a: String, _ b: String) -> String? {
+        let isFloat = t.isFloatingPoint
+        switch op {
+        case "Add", "Sum": return "\(a) + \(b)"
+        case "Sub": return "\(a) - \(b)"
+        case "Mul": return "\(a) * \(b)"
+        case "Div": return isFloat ? "\(a) / \(b)" : "(\(b) == 0 ? 0 : \(a) / \(b))"
+        case "Mod":
+            if isFloat || n.int("fmod") == 1 { return isFloat ? "std::fmod(\(a), \(b))" : "(\(b) == 0 ? 0 : \(a) % \(b))" }
+            return "(\(b) == 0 ? 0 : ((\(a) % \(b)) != 0 && (((\(a) % \(b)) < 0) != (\(b) < 0)) ? (\(a) % \(b)) + \(b) : (\(a) % \(b))))"
+        case "Pow": return isFloat ? "std::pow(\(a), \(b))" : "std::pow(double(\(a)), double(\(b)))"
+        case "Max": return "std::max(\(a), \(b))"
+        case "Min": return "std::min(\(a), \(b))"
+        case "Equal": return "\(a) == \(b)"
+        case "Less": return "\(a) < \(b)"
+        case "Greater": return "\(a) > \(b)"
+        case "LessOrEqual": return "\(a) <= \(b)"
+        case "GreaterOrEqual": return "\(a) >= \(b)"
+        case "And": return "\(a) && \(b)"
+        case "Or": return "\(a) || \(b)"
+        case "Xor": return "\(a) != \(b)"
+        case "BitShift": return n.string("direction") == "RIGHT" ? "\(a) >> \(b)" : "\(a) << \(b)"
+        case "BitwiseAnd": return "\(a) & \(b)"
+        case "BitwiseOr": return "\(a) | \(b)"
+        case "BitwiseXor": return "\(a) ^ \(b)"
+        default: return nil
+        }
+    }
+
+    static let unaryOps = ["Abs", "Neg", "Sqrt", "Exp", "Log", "Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh",
+                           "Acosh", "Atanh", "Erf", "Floor", "Ceil", "Round", "Reciprocal", "Sign", "Relu", "Sigmoid", "Tanh",
+                           "Softplus", "Softsign", "Not", "BitwiseNot", "LeakyRelu", "Elu", "Celu", "Selu", "ThresholdedRelu",
+                           "HardSigmoid", "HardSwish", "Mish", "Swish", "Gelu", "Shrink", "Identity", "IsNaN", "IsInf"]
+    static let binaryOps = ["Add", "Sub", "Mul", "Div", "Mod", "Pow", "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual",
+                            "And", "Or", "Xor", "BitShift", "BitwiseAnd", "BitwiseOr", "BitwiseXor"]
+
+    static var table: [String: CppOps.Emit] {
+        var t: [String: CppOps.Emit] = [:]
+        for op in unaryOps {
+            t[op] = { e, n in
+                let x = try e.input(n, 0), y = try e.output(n, 0)
+                if op == "Identity" { e.copy(y, x); return }
+                let floatOnly: Set<String> = ["Sqrt", "Exp", "Log", "Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh",
+                                              "Atanh", "Erf", "Sigmoid", "Tanh", "Softplus", "Softsign", "Elu", "Celu", "Selu", "HardSigmoid",
+                                              "HardSwish", "Mish", "Swish", "Gelu", "IsNaN", "IsInf", "Floor", "Ceil", "Round", "Reciprocal"]
+                if floatOnly.contains(op) && !x.dtype.isFloatingPoint {
+                    throw CompileError(node: n, "\(op) on \(x.dtype) is not supported (float32 and float64 are)")
+                }
+                guard let expr = unaryExpression(op, n, x.dtype, "a0[i]") else { throw CompileError(node: n, "unsupported") }
+                e.elementwise(y, [x]) { _ in expr }
+            }
+        }
+        t["Dropout"] = { e, n in
+            let x = try e.input(n, 0), y = try e.output(n, 0)
+            e.copy(y, x)
+            if let m = n.output(1) {
+                let mask = try e.tensor(m)
+                e.line("std::fill_n(\(mask.ptr), \(mask.count), true);")
+            }
+        }
+        for op in binaryOps {
+            t[op] = { e, n in
+                let a = try e.input(n, 0), b = try e.input(n, 1), y = try e.output(n, 0)
+                guard binaryExpression(op, n, a.dtype, "x", "y") != nil else { throw CompileError(node: n, "unsupported") }
+                e.elementwise(y, [a, b]) { args in binaryExpression(op, n, a.dtype, args[0], args[1])! }
+            }
+        }
+        for op in ["Max", "Min", "Sum", "Mean"] {
+            t[op] = { e, n in
+                let ins = try (0..<n.inputs.count).filter { n.input($0) != nil }.map { try e.input(n, $0) }
+                let y = try e.output(n, 0)
+                let T = y.ctype
+                e.elementwise(y, ins) { args in
+                    var expr = args[0]
+                    for a in args.dropFirst() {
+                        switch op {
+                        case "Max": expr = "std::max<\(T)>(\(expr), \(a))"
+                        case "Min": expr = "std::min<\(T)>(\(expr), \(a))"
+                        default: expr = "\(expr) + \(a)"
+                        }
+                    }
+                    return op == "Mean" ? "(\(expr)) / \(T)(\(args.count))" : expr
+                }
+            }
+        }
+        t["Where"] = { e, n in
+            let c = try e.input(n, 0), a = try e.input(n, 1), b = try e.input(n, 2), y = try e.output(n, 0)
+            e.elementwise(y, [c, a, b]) { "\($0[0]) ? \($0[1]) : \($0[2])" }
+        }
+        t["PRelu"] = { e, n in
+            let x = try e.input(n, 0), s = try e.input(n, 1), y = try e.output(n, 0)
+            e.elementwise(y, [x, s]) { "(\($0[0]) < 0 ? \($0[1]) * \($0[0]) : \($0[0]))" }
+        }
+        t["Clip"] = { e, n in
+            let x = try e.input(n, 0), y = try e.output(n, 0)
+            var ins = [x]
+            var lo: String?, hi: String?
+            if n.inputs.count > 1, let v = n.input(1) { ins.append(try e.tensor(v)); lo = "a\(ins.count - 1)[0]" }
+            else if let f = n.float("min") { lo = CppOps.literal(Double(f), x.dtype) }
+            if n.inputs.count > 2, let v = n.input(2) { ins.append(try e.tensor(v)); hi = "a\(ins.count - 1)[0]" }
+            else if let f = n.float("max") { hi = CppOps.literal(Double(f), x.dtype) }
+            let T = x.ctype
+            e.block {
+                for (k, t) in ins.enumerated() { e.line("const \(t.ctype)* const a\(k) = \(t.ptr);") }
+                e.line("\(T)* const y = \(y.ptr);")
+                var expr = "a0[i]"
+                if let lo { expr = "std::max<\(T)>(\(expr), \(lo))" }
+                if let hi { expr = "std::min<\(T)>(\(expr), \(hi))" }
+                e.line("for (int64_t i = 0; i < \(y.count); ++i) y[i] = \(expr);")
+            }
+        }
+        for op in ["Cast", "CastLike"] {
+            t[op] = { e, n in
+                let x = try e.input(n, 0), y = try e.output(n, 0)
+                if x.dtype == y.dtype { e.copy(y, x); return }
+                if y.dtype == .bool { e.elementwise(y, [x]) { "\($0[0]) != 0" }; return }
+                if x.dtype.isFloatingPoint && !y.dtype.isFloatingPoint {
+                    // Out-of-range float-to-integer conversion is undefined in C++: saturate, NaN -> 0.
+                    let T = y.ctype
+                    e.elementwise(y, [x]) { a in
+                        "(std::isnan(\(a[0])) ? \(T)(0) : (double(\(a[0])) <= double(std::numeric_limits<\(T)>::lowest()) ? std::numeric_limits<\(T)>::lowest() : (double(\(a[0])) >= double(std::numeric_limits<\(T)>::max()) ? std::numeric_limits<\(T)>::max() : static_cast<\(T)>(\(a[0])))))"
+                    }
+                    return
+                }
+                e.elementwise(y, [x]) { "static_cast<\(y.ctype)>(\($0[0]))" }
+            }
+        }
+        return t
+    }
+}

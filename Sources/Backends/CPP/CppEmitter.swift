@@ -1,0 +1,404 @@
+import Foundation
+import SofieIR
+
+/// Where the weights of an emitted model go.
+public enum WeightsPlacement: String, CaseIterable, Sendable {
+    /// In the header, as a byte array (small models).
+    case embed
+    /// In a binary file next to the header, read when a Session is created.
+    case file
+    /// Embedded up to `embedLimit` bytes, in a file above.
+    case auto
+}
+
+public struct CppEmitterOptions {
+    /// Namespace of the emitted code; also the header's file name stem.
+    public var name: String
+    public var weights: WeightsPlacement = .auto
+    public var embedLimit: Int = 1 << 20
+    public var sourceDescription: String = ""
+
+    public init(name: String) { self.name = name }
+}
+
+/// The emitted header and, when the weights go to a file, its bytes.
+public struct EmittedCpp {
+    public let namespace: String
+    public let header: String
+    public let weights: [UInt8]?
+    public var headerFileName: String { namespace + ".hxx" }
+    public var weightsFileName: String { namespace + ".weights" }
+}
+
+/// Emits a self-contained C++17 header from a graph whose values all have static shapes and
+/// supported element types (run the compile pipeline first). It consumes only the graph.
+public enum CppEmitter {
+    public static func emit(_ model: Model, options: CppEmitterOptions) throws -> EmittedCpp {
+        let e = try EmitContext(model: model, options: options)
+        return try e.emit()
+    }
+
+    /// Whether the C++ backend has a code generator for this op.
+    public static func supports(_ node: Node) -> Bool {
+        (node.domain.isEmpty || node.domain == "ai.onnx") && CppOps.table[node.opType] != nil
+    }
+
+    public static var supportedOps: [String] { CppOps.table.keys.sorted() }
+}
+
+/// A tensor as the emitted code sees it.
+struct CTensor {
+    let value: Value
+    let dtype: DataType
+    let shape: [Int]
+    /// C++ expression of a pointer to its first element.
+    let ptr: String
+    var count: Int { shape.reduce(1, *) }
+    var ctype: String { CppTypes.name(dtype)! }
+}
+
+enum CppTypes {
+    static func name(_ t: DataType) -> String? {
+        switch t {
+        case .float: return "float"
+        case .double: return "double"
+        case .int64: return "int64_t"
+        case .int32: return "int32_t"
+        case .int16: return "int16_t"
+        case .int8: return "int8_t"
+        case .uint8: return "uint8_t"
+        case .uint16: return "uint16_t"
+        case .uint32: return "uint32_t"
+        case .uint64: return "uint64_t"
+        case .bool: return "bool"
+        default: return nil
+        }
+    }
+}
+
+final class EmitContext {
+    let model: Model
+    let graph: Graph
+    let options: CppEmitterOptions
+    let ns: String
+    let opset: Int
+    /// Lines of the body of `infer`.
+    var body: [String] = []
+    /// Lines run once in the Session constructor (fills of ConstantOfShape).
+    var setup: [String] = []
+    var tensors: [ObjectIdentifier: CTensor] = [:]
+    var weightBytes: [UInt8] = []
+    var fillBytes = 0
+    var arenaBytes = 0
+    var workspaceElements = 0
+    var usesGemmWorkspace = false
+    var counter = 0
+
+    init(model: Model, options: CppEmitterOptions) throws {
+        self.model = model
+        self.graph = model.graph
+        self.options = options
+        self.ns = CppNames.identifier(options.name, fallback: "Model")
+        self.opset = model.onnxOpset ?? 21
+    }
+
+    func fresh(_ base: String) -> String {
+        counter += 1
+        return "\(base)\(counter)"
+    }
+
+    func line(_ s: String) { body.append(s) }
+
+    func tensor(_ v: Value?) throws -> CTensor {
+        guard let v, let t = tensors[ObjectIdentifier(v)] else { throw CompileError(node: "", opType: "?", "internal: value \(v?.name ?? "nil") has no storage") }
+        return t
+    }
+
+    func input(_ node: Node, _ i: Int) throws -> CTensor {
+        guard let v = node.input(i) else { throw CompileError(node: node, "input \(i) is missing") }
+        return try tensor(v)
+    }
+
+    func output(_ node: Node, _ i: Int) throws -> CTensor {
+        guard let v = node.output(i) else { throw CompileError(node: node, "output \(i) is missing") }
+        return try tensor(v)
+    }
+
+    static func align(_ n: Int, _ a: Int = 64) -> Int { (n + a - 1) / a * a }
+
+    // MARK: emission
+
+    func emit() throws -> EmittedCpp {
+        try checkTypes()
+        let order = graph.nodes
+        for n in order where !CppEmitter.supports(n) {
+            throw CompileError(node: n, "the op \(n.domain.isEmpty ? "" : n.domain + ".")\(n.opType) is not supported by the C++ backend (supported: \(CppEmitter.supportedOps.joined(separator: ", ")))")
+        }
+        // Storage: inputs and outputs are the caller's pointers; initializers live in the weights;
+        // ConstantOfShape fills in the weights' fill region; everything else in the arena.
+        let inputs = graph.inputs.filter { $0.initializer == nil }
+        for (k, v) in inputs.enumerated() { try place(v, ptr: "in\(k)") }
+        var outputNames: [ObjectIdentifier: Int] = [:]
+        for (k, v) in graph.outputs.enumerated() where outputNames[ObjectIdentifier(v)] == nil {
+            outputNames[ObjectIdentifier(v)] = k
+            if v.producer != nil && tensors[ObjectIdentifier(v)] == nil { try place(v, ptr: "out\(k)") }
+        }
+        for v in graph.initializers where v.uses.count > 0 || outputNames[ObjectIdentifier(v)] != nil {
+            try placeWeight(v)
+        }
+        var fills: [Node] = []
+        for n in order where n.opType == "ConstantOfShape" {
+            fills.append(n)
+            try placeFill(n)
+        }
+        try planArena(order.filter { $0.opType != "ConstantOfShape" }, outputs: Set(outputNames.keys))
+
+        for n in order where n.opType != "ConstantOfShape" {
+            line("")
+            line("// \(CppNames.comment(n.opType)) '\(CppNames.comment(n.name, limit: 60))' -> \(n.outputs.compactMap { $0.map { CppNames.comment($0.name, limit: 40) } }.joined(separator: ", "))")
+            let start = body.count
+            try CppOps.table[n.opType]!(self, n)
+            if body.count == start { body.removeLast(2) }
+        }
+        // Outputs not written by a node (graph inputs, constants, repeated outputs): copy.
+        var written = Set<ObjectIdentifier>()
+        for (k, v) in graph.outputs.enumerated() {
+            let t = try tensor(v)
+            if t.ptr == "out\(k)" && !written.contains(ObjectIdentifier(v)) { written.insert(ObjectIdentifier(v)); continue }
+            line("std::memcpy(out\(k), \(t.ptr), sizeof(\(t.ctype)) * \(t.count));")
+        }
+        return try assemble(inputs: inputs)
+    }
+
+    func checkTypes() throws {
+        for v in graph.inputs + graph.outputs {
+            guard let t = v.tensorType else { throw CompileError(node: "", opType: "graph", "value '\(v.name)' has no tensor type") }
+            guard CppTypes.name(t.elementType) != nil else {
+                throw CompileError(node: "", opType: "graph", "value '\(v.name)' has the element type \(t.elementType), which the C++ backend does not support (supported: float32, float64, int8/16/32/64, uint8/16/32/64, bool)")
+            }
+            guard t.staticShape != nil else { throw CompileError(node: "", opType: "graph", "value '\(v.name)' has no static shape; pin symbolic dimensions with --dim NAME=VALUE") }
+        }
+        for n in graph.nodes {
+            for case let o? in n.outputs {
+                guard let t = o.tensorType, t.staticShape != nil else {
+                    throw CompileError(node: n, "the shape of its output '\(o.name)' could not be determined at compile time")
+                }
+                guard CppTypes.name(t.elementType) != nil else {
+                    throw CompileError(node: n, "its output '\(o.name)' has the element type \(t.elementType), which the C++ backend does not support")
+                }
+            }
+            for case let i? in n.inputs {
+                if let t = i.tensorType, CppTypes.name(t.elementType) == nil {
+                    throw CompileError(node: n, "its input '\(i.name)' has the element type \(t.elementType), which the C++ backend does not support")
+                }
+            }
+        }
+    }
+
+    func place(_ v: Value, ptr: String) throws {
+        let t = v.tensorType!
+        tensors[ObjectIdentifier(v)] = CTensor(value: v, dtype: t.elementType, shape: t.staticShape!, ptr: ptr)
+    }
+
+    func placeWeight(_ v: Value) throws {
+        guard let t = v.initializer else { return }
+        guard let ctype = CppTypes.name(t.dataType), let raw = t.rawBytes else {
+            throw CompileError(node: "", opType: "initializer", "initializer '\(v.name)' has the element type \(t.dataType), which the C++ backend does not support")
+        }
+        while weightBytes.count % 64 != 0 { weightBytes.append(0) }
+        let offset = weightBytes.count
+        if t.dataType == .bool { weightBytes.append(contentsOf: raw.map { $0 != 0 ? 1 : 0 }) } else { weightBytes.append(contentsOf: raw) }
+        tensors[ObjectIdentifier(v)] = CTensor(value: v, dtype: t.dataType, shape: t.dims,
+                                               ptr: "reinterpret_cast<const \(ctype)*>(weights_ + \(offset))")
+    }
+
+    func placeFill(_ n: Node) throws {
+        guard let v = n.output(0), let t = v.tensorType, let shape = t.staticShape, let ctype = CppTypes.name(t.elementType) else {
+            throw CompileError(node: n, "its output type is unknown")
+        }
+        let bytes = shape.reduce(1, *) * (t.elementType.byteSize ?? 1)
+        fillBytes = Self.align(fillBytes)
+        let offset = fillBytes
+        fillBytes += bytes
+        let ptr = "reinterpret_cast<\(ctype)*>(fills_ + \(offset))"
+        tensors[ObjectIdentifier(v)] = CTensor(value: v, dtype: t.elementType, shape: shape, ptr: ptr)
+        let value = n.tensor("value").flatMap(NDArray.init).map { $0.double(0) } ?? 0
+        setup.append("std::fill_n(\(ptr), \(shape.reduce(1, *)), \(CppOps.literal(value, t.elementType)));  // \(CppNames.comment(n.opType)) '\(CppNames.comment(n.name, limit: 50))'")
+    }
+
+    /// Gives every intermediate value an offset in the arena; values whose lifetimes do not
+    /// overlap share memory (greedy best-fit on sizes, largest first).
+    func planArena(_ nodes: [Node], outputs: Set<ObjectIdentifier>) throws {
+        var position: [ObjectIdentifier: Int] = [:]
+        for (i, n) in nodes.enumerated() { position[ObjectIdentifier(n)] = i }
+        struct Item { let value: Value; let start: Int; let end: Int; let bytes: Int }
+        var items: [Item] = []
+        for (i, n) in nodes.enumerated() {
+            for case let o? in n.outputs where tensors[ObjectIdentifier(o)] == nil {
+                let t = o.tensorType!
+                let bytes = max(t.staticShape!.reduce(1, *) * (t.elementType.byteSize ?? 1), 1)
+                var end = i
+                for u in o.uses { if let p = position[ObjectIdentifier(u.node)] { end = max(end, p) } }
+                items.append(Item(value: o, start: i, end: end, bytes: Self.align(bytes)))
+            }
+        }
+        var placed: [(start: Int, end: Int, offset: Int, bytes: Int)] = []
+        for item in items.sorted(by: { $0.bytes != $1.bytes ? $0.bytes > $1.bytes : $0.start < $1.start }) {
+            let overlapping = placed.filter { $0.start <= item.end && item.start <= $0.end }.sorted { $0.offset < $1.offset }
+            var offset = 0
+            for p in overlapping {
+                if offset + item.bytes <= p.offset { break }
+                offset = max(offset, p.offset + p.bytes)
+            }
+            placed.append((item.start, item.end, offset, item.bytes))
+            arenaBytes = max(arenaBytes, offset + item.bytes)
+            let t = item.value.tensorType!
+            tensors[ObjectIdentifier(item.value)] = CTensor(value: item.value, dtype: t.elementType, shape: t.staticShape!,
+                                                            ptr: "reinterpret_cast<\(CppTypes.name(t.elementType)!)*>(arena_ + \(offset))")
+        }
+    }
+
+    /// Reserves `elements` of workspace (im2col columns, GEMM packing) shared by all nodes.
+    func workspace(_ elements: Int) { workspaceElements = max(workspaceElements, elements) }
+
+    // MARK: assembling the header
+
+    func assemble(inputs: [Value]) throws -> EmittedCpp {
+        let embed: Bool
+        switch options.weights {
+        case .embed: embed = true
+        case .file: embed = false
+        case .auto: embed = weightBytes.count <= options.embedLimit
+        }
+        let ins = try inputs.map { try tensor($0) }
+        let outs = try graph.outputs.map { try tensor($0) }
+        var inNames = Set<String>()
+        func argName(_ v: Value, _ fallback: String) -> String {
+            var n = CppNames.identifier(v.name, fallback: fallback)
+            if !inNames.insert(n).inserted { n = "\(n)_\(inNames.count)"; inNames.insert(n) }
+            return n
+        }
+        let inArgs = zip(ins, inputs).enumerated().map { k, p in argName(p.1, "input\(k)") }
+        let outArgs = graph.outputs.enumerated().map { k, v in argName(v, "output\(k)") }
+        let workspaceBytes = Self.align(workspaceElements * 8)
+        let scratch = arenaBytes + workspaceBytes
+        var h = ""
+        func w(_ s: String = "") { h += s + "\n" }
+        w("// \(ns).hxx - generated by swift-sofie from \(CppNames.comment(options.sourceDescription.isEmpty ? "a model" : options.sourceDescription)).")
+        w("// Needs only a C++17 compiler and the standard library. Do not edit: regenerate instead.")
+        w("//")
+        w("// Inputs:")
+        for (t, a) in zip(ins, inArgs) { w("//   \(a): \(t.ctype)[\(t.shape.map(String.init).joined(separator: "x"))]   (\(CppNames.comment(t.value.name, limit: 60)))") }
+        w("// Outputs:")
+        for (t, a) in zip(outs, outArgs) { w("//   \(a): \(t.ctype)[\(t.shape.map(String.init).joined(separator: "x"))]   (\(CppNames.comment(t.value.name, limit: 60)))") }
+        w("// Weights: \(weightBytes.count) bytes \(embed ? "embedded in this header" : "in the file \(ns).weights"); constant fills: \(fillBytes) bytes.")
+        w("// Scratch memory per Session: \(scratch) bytes (\(arenaBytes) for intermediate tensors, \(workspaceBytes) workspace).")
+        w("//")
+        w("// Usage:")
+        w(embed ? "//   \(ns)::Session session;" : "//   \(ns)::Session session(\"\(ns).weights\");")
+        w("//   session.infer(\((inArgs + outArgs).joined(separator: ", ")));   // raw pointers")
+        w("// A Session is not shared between threads; create one per thread (they are independent).")
+        w("#pragma once")
+        for inc in ["algorithm", "cmath", "cstddef", "cstdint", "cstring", "fstream", "limits", "memory", "stdexcept", "string", "tuple", "vector"] {
+            w("#include <\(inc)>")
+        }
+        w()
+        h += CppRuntime.source
+        w()
+        w("namespace \(ns) {")
+        w()
+        if embed && !weightBytes.isEmpty {
+            w("// The weights, byte for byte (little-endian), copied into the Session when it is created.")
+            w("alignas(64) inline const unsigned char kWeights[\(weightBytes.count)] = {")
+            var row = ""
+            for (i, b) in weightBytes.enumerated() {
+                row += "\(b),"
+                if i % 32 == 31 { w(row); row = "" }
+            }
+            if !row.isEmpty { w(row) }
+            w("};")
+            w()
+        }
+        w("struct Session {")
+        w("    static constexpr std::size_t kWeightBytes = \(weightBytes.count);")
+        w("    static constexpr std::size_t kFillBytes = \(fillBytes);")
+        w("    static constexpr std::size_t kScratchBytes = \(scratch);")
+        for (k, t) in ins.enumerated() { w("    static constexpr std::size_t kInput\(k)Size = \(t.count);  // \(inArgs[k])") }
+        for (k, t) in outs.enumerated() { w("    static constexpr std::size_t kOutput\(k)Size = \(t.count);  // \(outArgs[k])") }
+        w()
+        let ctorBody = { (w: (String) -> Void) in
+            w("        fills_ = storage_.get() + ((kWeightBytes + 63) / 64) * 64;")
+            w("        arena_ = fills_ + ((kFillBytes + 63) / 64) * 64;")
+            for s in self.setup { w("        " + s) }
+        }
+        let storage = "((kWeightBytes + 63) / 64 + (kFillBytes + 63) / 64 + (kScratchBytes + 63) / 64) * 64 + 64"
+        if embed {
+            w("    Session() : storage_(new unsigned char[\(storage)]()) {")
+            w("        weights_ = storage_.get();")
+            if !weightBytes.isEmpty { w("        std::memcpy(weights_, kWeights, kWeightBytes);") }
+            ctorBody { w($0) }
+            w("    }")
+        } else {
+            w("    // Reads the weights file written next to this header by sofie compile.")
+            w("    explicit Session(const std::string& weightsPath) : storage_(new unsigned char[\(storage)]()) {")
+            w("        weights_ = storage_.get();")
+            w("        if (!sofie_rt::read_file(weightsPath, weights_, kWeightBytes))")
+            w("            throw std::runtime_error(\"\(ns): cannot read \" + std::to_string(kWeightBytes) + \" bytes of weights from '\" + weightsPath + \"'\");")
+            ctorBody { w($0) }
+            w("    }")
+        }
+        w("    Session(const Session&) = delete;")
+        w("    Session& operator=(const Session&) = delete;")
+        w()
+        let params = zip(ins, inArgs).map { "const \($0.ctype)* \($1)" } + zip(outs, outArgs).map { "\($0.ctype)* \($1)" }
+        w("    // Runs the model. Arrays are row-major and contiguous; no memory is allocated.")
+        w("    void infer(\(params.joined(separator: ", "))) {")
+        for (k, a) in inArgs.enumerated() { w("        const \(ins[k].ctype)* const in\(k) = \(a);") }
+        for (k, a) in outArgs.enumerated() { w("        \(outs[k].ctype)* const out\(k) = \(a);") }
+        w("        run(\((0..<ins.count).map { "in\($0)" }.joined(separator: ", "))\(ins.isEmpty || outs.isEmpty ? "" : ", ")\((0..<outs.count).map { "out\($0)" }.joined(separator: ", ")));")
+        w("    }")
+        w()
+        // The std::vector convenience.
+        let retTypes = outs.map { "std::vector<\($0.ctype)>" }
+        let ret = retTypes.count == 1 ? retTypes[0] : "std::tuple<\(retTypes.joined(separator: ", "))>"
+        w("    // Convenience: checks the input sizes and returns the output\(outs.count > 1 ? "s" : "") as vectors (allocates).")
+        w("    \(ret) infer(\(zip(ins, inArgs).map { "const std::vector<\($0.ctype)>& \($1)" }.joined(separator: ", "))) {")
+        for (k, a) in inArgs.enumerated() {
+            w("        if (\(a).size() != kInput\(k)Size) throw std::invalid_argument(\"\(ns): input \(a) needs \" + std::to_string(kInput\(k)Size) + \" values, got \" + std::to_string(\(a).size()));")
+        }
+        w("        \(ret) result;")
+        for k in outs.indices {
+            let ref = outs.count == 1 ? "result" : "std::get<\(k)>(result)"
+            w("        \(ref).resize(kOutput\(k)Size);")
+        }
+        let callArgs = inArgs.map { "\($0).data()" } + outs.indices.map { outs.count == 1 ? "result.data()" : "std::get<\($0)>(result).data()" }
+        w("        infer(\(callArgs.joined(separator: ", ")));")
+        w("        return result;")
+        w("    }")
+        w()
+        w(" private:")
+        let runParams = ins.enumerated().map { "const \($1.ctype)* in\($0)" } + outs.enumerated().map { "\($1.ctype)* out\($0)" }
+        w("    void run(\(runParams.joined(separator: ", "))) {")
+        if usesWorkspaceVariable { w("        void* const work = arena_ + \(arenaBytes);") }
+        var bodyText = ""
+        for l in body { bodyText += l.isEmpty ? "\n" : "        " + l + "\n" }
+        h += bodyText
+        // Silence unused-parameter warnings for pointers a model never reads (e.g. unused inputs).
+        for k in ins.indices where !bodyText.contains("in\(k)") { w("        (void)in\(k);") }
+        if !bodyText.contains("weights_") { w("        (void)weights_;") }
+        if !bodyText.contains("fills_") { w("        (void)fills_;") }
+        if !bodyText.contains("arena_") && !usesWorkspaceVariable { w("        (void)arena_;") }
+        w("    }")
+        w()
+        w("    std::unique_ptr<unsigned char[]> storage_;")
+        w("    unsigned char* weights_ = nullptr;")
+        w("    unsigned char* fills_ = nullptr;")
+        w("    unsigned char* arena_ = nullptr;")
+        w("};")
+        w()
+        w("}  // namespace \(ns)")
+        return EmittedCpp(namespace: ns, header: h, weights: embed ? nil : weightBytes)
+    }
+
+    var usesWorkspaceVariable: Bool { workspaceElements > 0 }
+}

@@ -1,0 +1,382 @@
+import Foundation
+import SofieIR
+
+/// Matrix products, convolutions, pooling, normalizations, top-k and resizing.
+enum CppNN {
+    static let gemmWorkspace = 72 * 256 + 256 * 1024  // sofie_rt::kGemmWorkspace
+
+    /// One GEMM call: C = [C +] A*B with strides; tuned kernel for floats, plain loops otherwise.
+    static func gemmCall(_ e: EmitContext, _ t: DataType, m: Int, n: Int, k: Int, a: String, rsa: Int, csa: Int,
+                         b: String, rsb: Int, csb: Int, c: String, ldc: Int, accumulate: Bool,
+                         rowBias: String = "nullptr", colBias: String = "nullptr", relu: Bool = false, work: String) {
+        let T = CppTypes.name(t)!
+        if t.isFloatingPoint {
+            e.line("sofie_rt::gemm<\(T)>(\(m), \(n), \(k), \(a), \(rsa), \(csa), \(b), \(rsb), \(csb), \(c), \(ldc), \(accumulate), \(rowBias), \(colBias), sofie_rt::Act::\(relu ? "Relu" : "None"), \(work));")
+        } else {
+            e.line("sofie_rt::gemm_plain<\(T)>(\(m), \(n), \(k), \(a), \(rsa), \(csa), \(b), \(rsb), \(csb), \(c), \(ldc), \(accumulate));")
+        }
+    }
+
+    static func window(_ g: NNOps.Geometry, transposed: Bool = false) -> String {
+        // Pads to 3 spatial dims (D, H, W) with leading 1s.
+        let n = g.kernel.count
+        func pad(_ v: [Int], _ fill: Int) -> [Int] { [Int](repeating: fill, count: 3 - n) + v }
+        let ins = Array(g.inputShape[2...]), outs = Array(g.outputShape[2...])
+        return "{\(CppOps.intList(pad(ins, 1))), \(CppOps.intList(pad(outs, 1))), \(CppOps.intList(pad(g.kernel, 1))), \(CppOps.intList(pad(g.strides, 1))), \(CppOps.intList(pad(g.dilations, 1))), \(CppOps.intList(pad(g.padsBegin, 0)))}"
+    }
+
+    static var table: [String: CppOps.Emit] {
+        var t: [String: CppOps.Emit] = [:]
+        t["MatMul"] = { e, n in
+            let a = try e.input(n, 0), b = try e.input(n, 1), y = try e.output(n, 0)
+            let sa = a.shape.count == 1 ? [1] + a.shape : a.shape
+            let sb = b.shape.count == 1 ? b.shape + [1] : b.shape
+            let M = sa[sa.count - 2], K = sa[sa.count - 1], N = sb[sb.count - 1]
+            let batchA = Array(sa.dropLast(2)), batchB = Array(sb.dropLast(2))
+            let batch = broadcastShapes(batchA, batchB)!
+            let stA = EmitContext.broadcastStrides(batchA, batch).map { $0 * M * K }
+            let stB = EmitContext.broadcastStrides(batchB, batch).map { $0 * K * N }
+            let ost = NDArray.strides(batch).map { $0 * M * N }
+            if a.dtype.isFloatingPoint { e.workspace(gemmWorkspace) }
+            e.block {
+                if a.dtype.isFloatingPoint { e.line("\(y.ctype)* const pack = static_cast<\(y.ctype)*>(work);") }
+                e.loops(batch, prefix: "b") { v in
+                    gemmCall(e, a.dtype, m: M, n: N, k: K, a: "\(a.ptr) + \(EmitContext.offset(v, stA))", rsa: K, csa: 1,
+                             b: "\(b.ptr) + \(EmitContext.offset(v, stB))", rsb: N, csb: 1,
+                             c: "\(y.ptr) + \(EmitContext.offset(v, ost))", ldc: N, accumulate: false, work: "pack")
+                }
+            }
+        }
+        t["Gemm"] = { e, n in
+            let a = try e.input(n, 0), b = try e.input(n, 1), y = try e.output(n, 0)
+            let c = n.inputs.count > 2 && n.input(2) != nil ? try e.input(n, 2) : nil
+            let ta = (n.int("transA") ?? 0) == 1, tb = (n.int("transB") ?? 0) == 1
+            let alpha = n.float("alpha") ?? 1, beta = c == nil ? 0 : (n.float("beta") ?? 1)
+            let M = y.shape[0], N = y.shape[1], K = ta ? a.shape[0] : a.shape[1]
+            let rsa = ta ? 1 : K, csa = ta ? M : 1
+            let rsb = tb ? 1 : N, csb = tb ? K : 1
+            if a.dtype.isFloatingPoint { e.workspace(gemmWorkspace) }
+            e.block {
+                if a.dtype.isFloatingPoint { e.line("\(y.ctype)* const pack = static_cast<\(y.ctype)*>(work);") }
+                // Fast path: bias of shape [N] or [1,N] with alpha = beta = 1 goes into the GEMM epilogue.
+                if let c, alpha == 1, beta == 1, c.count == N, c.shape.last == N || N == 1, a.dtype.isFloatingPoint {
+                    gemmCall(e, a.dtype, m: M, n: N, k: K, a: a.ptr, rsa: rsa, csa: csa, b: b.ptr, rsb: rsb, csb: csb,
+                             c: y.ptr, ldc: N, accumulate: false, colBias: c.ptr, work: "pack")
+                    return
+                }
+                gemmCall(e, a.dtype, m: M, n: N, k: K, a: a.ptr, rsa: rsa, csa: csa, b: b.ptr, rsb: rsb, csb: csb,
+                         c: y.ptr, ldc: N, accumulate: false, work: "pack")
+                if alpha != 1 || c != nil {
+                    let T = y.ctype
+                    e.line("\(T)* const y = \(y.ptr);")
+                    if let c {
+                        let st = EmitContext.broadcastStrides(c.shape, [M, N])
+                        e.line("const \(c.ctype)* const cc = \(c.ptr);")
+                        e.line("for (int64_t i = 0; i < \(M); ++i) for (int64_t j = 0; j < \(N); ++j) y[i * \(N) + j] = \(CppOps.literal(Double(alpha), y.dtype)) * y[i * \(N) + j] + \(CppOps.literal(Double(beta), y.dtype)) * cc[\(EmitContext.offset(["i", "j"], st))];")
+                    } else {
+                        e.line("for (int64_t i = 0; i < \(M * N); ++i) y[i] = \(CppOps.literal(Double(alpha), y.dtype)) * y[i];")
+                    }
+                }
+            }
+        }
+        t["Conv"] = { e, n in
+            let x = try e.input(n, 0), w = try e.input(n, 1), y = try e.output(n, 0)
+            let bias = n.inputs.count > 2 && n.input(2) != nil ? try e.input(n, 2) : nil
+            guard x.dtype.isFloatingPoint else { throw CompileError(node: n, "Conv on \(x.dtype) is not supported (float32 and float64 are)") }
+            guard x.shape.count <= 5 else { throw CompileError(node: n, "Conv with more than 3 spatial dimensions is not supported") }
+            let g = try NNOps.convGeometry(OpContext(node: n, opset: e.opset))
+            let C = x.shape[1], M = y.shape[1], G = g.group
+            let inHW = x.shape[2...].reduce(1, *), outHW = y.shape[2...].reduce(1, *)
+            let Kc = (C / G) * g.kernel.reduce(1, *)
+            let pointwise = g.kernel.allSatisfy { $0 == 1 } && g.strides.allSatisfy { $0 == 1 } && g.padsBegin.allSatisfy { $0 == 0 } && g.padsEnd.allSatisfy { $0 == 0 }
+            let cols = pointwise ? 0 : Kc * outHW
+            e.workspace(gemmWorkspace + cols)
+            e.block {
+                e.line("\(x.ctype)* const pack = static_cast<\(x.ctype)*>(work);")
+                if !pointwise {
+                    e.line("\(x.ctype)* const cols = pack + \(gemmWorkspace);")
+                    e.line("static constexpr sofie_rt::Window win = \(window(g));")
+                }
+                e.line("for (int64_t n = 0; n < \(x.shape[0]); ++n)")
+                e.line("    for (int64_t g = 0; g < \(G); ++g) {")
+                e.line("        const \(x.ctype)* const xg = \(x.ptr) + (n * \(C) + g * \(C / G)) * \(inHW);")
+                e.line("        \(y.ctype)* const yg = \(y.ptr) + (n * \(M) + g * \(M / G)) * \(outHW);")
+                if !pointwise { e.line("        sofie_rt::im2col(xg, \(C / G), win, cols);") }
+                e.body.append("        " + "")
+                e.body.removeLast()
+                let before = e.body.count
+                gemmCall(e, x.dtype, m: M / G, n: outHW, k: Kc, a: "\(w.ptr) + g * \((M / G) * Kc)", rsa: Kc, csa: 1,
+                         b: pointwise ? "xg" : "cols", rsb: outHW, csb: 1, c: "yg", ldc: outHW, accumulate: false,
+                         rowBias: bias.map { "\($0.ptr) + g * \(M / G)" } ?? "nullptr", work: "pack")
+                for i in before..<e.body.count { e.body[i] = "        " + e.body[i] }
+                e.line("    }")
+            }
+        }
+        t["ConvTranspose"] = { e, n in
+            let x = try e.input(n, 0), w = try e.input(n, 1), y = try e.output(n, 0)
+            let bias = n.inputs.count > 2 && n.input(2) != nil ? try e.input(n, 2) : nil
+            guard x.dtype.isFloatingPoint else { throw CompileError(node: n, "ConvTranspose on \(x.dtype) is not supported") }
+            guard x.shape.count <= 5 else { throw CompileError(node: n, "more than 3 spatial dimensions are not supported") }
+            let g = try NNOps.convTransposeGeometry(OpContext(node: n, opset: e.opset))
+            let C = x.shape[1], M = y.shape[1], G = g.group
+            let inHW = x.shape[2...].reduce(1, *), outHW = y.shape[2...].reduce(1, *)
+            let kk = g.kernel.reduce(1, *)
+            let rowsOut = (M / G) * kk
+            e.workspace(gemmWorkspace + rowsOut * inHW)
+            // For col2im the roles flip: the columns have the input's spatial size.
+            var geo = g
+            geo.inputShape = x.shape
+            geo.outputShape = y.shape
+            e.block {
+                e.line("\(x.ctype)* const pack = static_cast<\(x.ctype)*>(work);")
+                e.line("\(x.ctype)* const cols = pack + \(gemmWorkspace);")
+                e.line("static constexpr sofie_rt::Window win = \(window(geo));")
+                if let bias {
+                    e.line("for (int64_t n = 0; n < \(y.shape[0]); ++n) for (int64_t m = 0; m < \(M); ++m) std::fill_n(\(y.ptr) + (n * \(M) + m) * \(outHW), \(outHW), \(bias.ptr)[m]);")
+                } else {
+                    e.line("std::fill_n(\(y.ptr), \(y.count), \(y.ctype)(0));")
+                }
+                e.line("for (int64_t n = 0; n < \(x.shape[0]); ++n)")
+                e.line("    for (int64_t g = 0; g < \(G); ++g) {")
+                let before = e.body.count
+                // cols[(m, k), hw] = sum_c W[c, (m, k)] * X[c, hw] over this group's input channels.
+                gemmCall(e, x.dtype, m: rowsOut, n: inHW, k: C / G, a: "\(w.ptr) + g * \((C / G) * rowsOut)", rsa: 1, csa: rowsOut,
+                         b: "\(x.ptr) + (n * \(C) + g * \(C / G)) * \(inHW)", rsb: inHW, csb: 1, c: "cols", ldc: inHW, accumulate: false, work: "pack")
+                e.line("sofie_rt::col2im_add(cols, \(M / G), win, \(y.ptr) + (n * \(M) + g * \(M / G)) * \(outHW));")
+                for i in before..<e.body.count { e.body[i] = "        " + e.body[i] }
+                e.line("    }")
+            }
+        }
+        for op in ["MaxPool", "AveragePool", "LpPool"] {
+            t[op] = { e, n in
+                let x = try e.input(n, 0), y = try e.output(n, 0)
+                guard x.shape.count <= 5 else { throw CompileError(node: n, "more than 3 spatial dimensions are not supported") }
+                let g = try NNOps.poolGeometry(OpContext(node: n, opset: e.opset))
+                let planes = x.shape[0] * x.shape[1]
+                let inHW = x.shape[2...].reduce(1, *), outHW = y.shape[2...].reduce(1, *)
+                let indices = n.outputs.count > 1 ? n.output(1) : nil
+                if indices != nil && (n.int("storage_order") ?? 0) == 1 { throw CompileError(node: n, "storage_order=1 is not supported") }
+                let kind: String
+                switch op {
+                case "MaxPool": kind = "Max"
+                case "LpPool": kind = "Lp"
+                default: kind = (n.int("count_include_pad") ?? 0) == 1 ? "AvgIncludePad" : "Avg"
+                }
+                let simple2D = op == "MaxPool" && indices == nil && g.kernel.count == 2 && g.dilations.allSatisfy { $0 == 1 } && x.dtype.isFloatingPoint
+                try e.block {
+                    e.line("static constexpr sofie_rt::Window win = \(window(g));")
+                    if let idx = indices {
+                        let it = try e.tensor(idx)
+                        e.line("for (int64_t p = 0; p < \(planes); ++p) sofie_rt::pool(\(x.ptr) + p * \(inHW), win, sofie_rt::Pool::Max, 0.0, \(y.ptr) + p * \(outHW), \(it.ptr) + p * \(outHW), p * \(inHW));")
+                    } else if simple2D {
+                        e.line("for (int64_t p = 0; p < \(planes); ++p) sofie_rt::max_pool2d(\(x.ptr) + p * \(inHW), win, \(y.ptr) + p * \(outHW));")
+                    } else {
+                        e.line("for (int64_t p = 0; p < \(planes); ++p) sofie_rt::pool(\(x.ptr) + p * \(inHW), win, sofie_rt::Pool::\(kind), \(Double(n.int("p") ?? 2)), \(y.ptr) + p * \(outHW), static_cast<int64_t*>(nullptr), 0);")
+                    }
+                }
+            }
+        }
+        for op in ["GlobalAveragePool", "GlobalMaxPool"] {
+            t[op] = { e, n in
+                let x = try e.input(n, 0), y = try e.output(n, 0)
+                let planes = x.shape[0] * x.shape[1], hw = x.shape[2...].reduce(1, *)
+                e.line("for (int64_t p = 0; p < \(planes); ++p) {")
+                e.line("    const \(x.ctype)* x = \(x.ptr) + p * \(hw);")
+                if op == "GlobalMaxPool" {
+                    e.line("    \(x.ctype) m = x[0];")
+                    e.line("    for (int64_t i = 1; i < \(hw); ++i) m = std::max(m, x[i]);")
+                    e.line("    \(y.ptr)[p] = m;")
+                } else {
+                    e.line("    double s = 0;")
+                    e.line("    for (int64_t i = 0; i < \(hw); ++i) s += x[i];")
+                    e.line("    \(y.ptr)[p] = static_cast<\(y.ctype)>(s / \(hw).0);")
+                }
+                e.line("}")
+            }
+        }
+        t["BatchNormalization"] = { e, n in
+            let x = try e.input(n, 0), s = try e.input(n, 1), b = try e.input(n, 2), m = try e.input(n, 3), v = try e.input(n, 4), y = try e.output(n, 0)
+            if n.outputs.compactMap({ $0 }).count > 1 || (n.int("training_mode") ?? 0) == 1 {
+                throw CompileError(node: n, "training mode (running statistics outputs) is not supported; inference only")
+            }
+            let C = x.shape[1], hw = x.shape[2...].reduce(1, *)
+            let eps = CppOps.literal(Double(n.float("epsilon") ?? 1e-5), x.dtype)
+            let T = x.ctype
+            e.line("for (int64_t n = 0; n < \(x.shape[0]); ++n) for (int64_t c = 0; c < \(C); ++c) {")
+            e.line("    const \(T) k = \(s.ptr)[c] / std::sqrt(\(v.ptr)[c] + \(eps));")
+            e.line("    const \(T) d = \(b.ptr)[c] - \(m.ptr)[c] * k;")
+            e.line("    const \(T)* x = \(x.ptr) + (n * \(C) + c) * \(hw);")
+            e.line("    \(T)* y = \(y.ptr) + (n * \(C) + c) * \(hw);")
+            e.line("    for (int64_t i = 0; i < \(hw); ++i) y[i] = x[i] * k + d;")
+            e.line("}")
+        }
+        t["InstanceNormalization"] = { e, n in
+            let x = try e.input(n, 0), s = try e.input(n, 1), b = try e.input(n, 2), y = try e.output(n, 0)
+            let C = x.shape[1], hw = x.shape[2...].reduce(1, *)
+            let eps = Double(n.float("epsilon") ?? 1e-5)
+            let T = x.ctype
+            e.line("for (int64_t n = 0; n < \(x.shape[0]); ++n) for (int64_t c = 0; c < \(C); ++c) {")
+            e.line("    const \(T)* x = \(x.ptr) + (n * \(C) + c) * \(hw);")
+            e.line("    \(T)* y = \(y.ptr) + (n * \(C) + c) * \(hw);")
+            e.line("    double mean = 0, var = 0;")
+            e.line("    for (int64_t i = 0; i < \(hw); ++i) mean += x[i];")
+            e.line("    mean /= \(hw).0;")
+            e.line("    for (int64_t i = 0; i < \(hw); ++i) var += (x[i] - mean) * (x[i] - mean);")
+            e.line("    var /= \(hw).0;")
+            e.line("    const double k = \(s.ptr)[c] / std::sqrt(var + \(eps));")
+            e.line("    for (int64_t i = 0; i < \(hw); ++i) y[i] = static_cast<\(T)>((x[i] - mean) * k + \(b.ptr)[c]);")
+            e.line("}")
+        }
+        t["LayerNormalization"] = { e, n in
+            let x = try e.input(n, 0), s = try e.input(n, 1), y = try e.output(n, 0)
+            let b = n.inputs.count > 2 && n.input(2) != nil ? try e.input(n, 2) : nil
+            let axis = try OpContext(node: n, opset: e.opset).axis(n.int("axis") ?? -1, rank: x.shape.count)
+            let outer = x.shape[..<axis].reduce(1, *), inner = x.shape[axis...].reduce(1, *)
+            let eps = Double(n.float("epsilon") ?? 1e-5)
+            let sIdx = s.count == 1 ? "0" : "i % \(s.count)"
+            let bIdx = b.map { $0.count == 1 ? "0" : "i % \($0.count)" }
+            let T = x.ctype
+            let meanOut = n.outputs.count > 1 ? try n.output(1).map { try e.tensor($0) } : nil
+            let invOut = n.outputs.count > 2 ? try n.output(2).map { try e.tensor($0) } : nil
+            e.line("for (int64_t o = 0; o < \(outer); ++o) {")
+            e.line("    const \(T)* x = \(x.ptr) + o * \(inner);")
+            e.line("    \(T)* y = \(y.ptr) + o * \(inner);")
+            e.line("    double mean = 0, var = 0;")
+            e.line("    for (int64_t i = 0; i < \(inner); ++i) mean += x[i];")
+            e.line("    mean /= \(inner).0;")
+            e.line("    for (int64_t i = 0; i < \(inner); ++i) var += (x[i] - mean) * (x[i] - mean);")
+            e.line("    var /= \(inner).0;")
+            e.line("    const double inv = 1.0 / std::sqrt(var + \(eps));")
+            e.line("    for (int64_t i = 0; i < \(inner); ++i) y[i] = static_cast<\(T)>((x[i] - mean) * inv * \(s.ptr)[\(sIdx)]\(b.map { " + \($0.ptr)[\(bIdx!)]" } ?? ""));")
+            if let meanOut { e.line("    \(meanOut.ptr)[o] = static_cast<\(meanOut.ctype)>(mean);") }
+            if let invOut { e.line("    \(invOut.ptr)[o] = static_cast<\(invOut.ctype)>(inv);") }
+            e.line("}")
+        }
+        t["LRN"] = { e, n in
+            let x = try e.input(n, 0), y = try e.output(n, 0)
+            let size = n.int("size") ?? 1
+            let alpha = Double(n.float("alpha") ?? 1e-4), beta = Double(n.float("beta") ?? 0.75), bias = Double(n.float("bias") ?? 1)
+            let C = x.shape[1], hw = x.shape[2...].reduce(1, *)
+            let lo = (size - 1) / 2, hi = size - 1 - lo
+            e.line("for (int64_t n = 0; n < \(x.shape[0]); ++n) for (int64_t c = 0; c < \(C); ++c) for (int64_t i = 0; i < \(hw); ++i) {")
+            e.line("    double s = 0;")
+            e.line("    for (int64_t j = std::max<int64_t>(0, c - \(lo)); j <= std::min<int64_t>(\(C - 1), c + \(hi)); ++j) { const double v = \(x.ptr)[(n * \(C) + j) * \(hw) + i]; s += v * v; }")
+            e.line("    const int64_t o = (n * \(C) + c) * \(hw) + i;")
+            e.line("    \(y.ptr)[o] = static_cast<\(y.ctype)>(\(x.ptr)[o] / std::pow(\(bias) + \(alpha / Double(size)) * s, \(beta)));")
+            e.line("}")
+        }
+        t["TopK"] = { e, n in
+            let x = try e.input(n, 0), y = try e.output(n, 0), yi = try e.output(n, 1)
+            let axis = try OpContext(node: n, opset: e.opset).axis(n.int("axis") ?? -1, rank: x.shape.count)
+            let outer = x.shape[..<axis].reduce(1, *), inner = x.shape[(axis + 1)...].reduce(1, *), dim = x.shape[axis], k = y.shape[axis]
+            let largest = (n.int("largest") ?? 1) == 1
+            e.workspace(dim + 8)
+            e.block {
+                e.line("int64_t* const order = static_cast<int64_t*>(work);")
+                e.line("for (int64_t o = 0; o < \(outer); ++o) for (int64_t i = 0; i < \(inner); ++i) {")
+                e.line("    const \(x.ctype)* x = \(x.ptr) + o * \(dim * inner) + i;")
+                e.line("    for (int64_t j = 0; j < \(dim); ++j) order[j] = j;")
+                e.line("    std::partial_sort(order, order + \(k), order + \(dim), [x](int64_t a, int64_t b) { return x[a * \(inner)] \(largest ? ">" : "<") x[b * \(inner)] || (x[a * \(inner)] == x[b * \(inner)] && a < b); });")
+                e.line("    for (int64_t j = 0; j < \(k); ++j) { \(y.ptr)[(o * \(k) + j) * \(inner) + i] = x[order[j] * \(inner)]; \(yi.ptr)[(o * \(k) + j) * \(inner) + i] = order[j]; }")
+                e.line("}")
+            }
+        }
+        t["Resize"] = { e, n in try resize(e, n) }
+        t["Upsample"] = { e, n in try resize(e, n) }
+        return t
+    }
+
+    /// Resize (nearest, linear; cubic is rejected): per-axis source tables computed here, at
+    /// compile time, then an n-linear (or nearest) gather at run time.
+    static func resize(_ e: EmitContext, _ n: Node) throws {
+        let x = try e.input(n, 0), y = try e.output(n, 0)
+        let mode = n.string("mode") ?? "nearest"
+        guard mode == "nearest" || mode == "linear" || mode == "bilinear" else {
+            throw CompileError(node: n, "mode '\(mode)' is not supported (nearest and linear are)")
+        }
+        let ctm = n.opType == "Upsample" ? "asymmetric" : (n.string("coordinate_transformation_mode") ?? "half_pixel")
+        let nearestMode = n.string("nearest_mode") ?? (n.opType == "Upsample" ? "floor" : "round_prefer_floor")
+        if (n.int("antialias") ?? 0) == 1 { throw CompileError(node: n, "antialias is not supported") }
+        if ctm == "tf_crop_and_resize" { throw CompileError(node: n, "coordinate_transformation_mode tf_crop_and_resize is not supported") }
+        if n.string("keep_aspect_ratio_policy").map({ $0 != "stretch" }) ?? false { throw CompileError(node: n, "keep_aspect_ratio_policy other than stretch is not supported") }
+        let r = x.shape.count
+        // Scale per axis: given scales, or output/input.
+        var scales = (0..<r).map { Double(y.shape[$0]) / Double(max(x.shape[$0], 1)) }
+        if n.opType == "Resize", n.inputs.count > 2, let sv = n.input(2), let st = sv.initializer, st.elementCount > 0, let v = NDArray(st) {
+            let axes = n.ints("axes") ?? Array(0..<r)
+            for (k, a) in axes.enumerated() { scales[a < 0 ? a + r : a] = v.double(k) }
+        } else if n.opType == "Upsample", let f = n.floats("scales") ?? n.input(1)?.initializer.flatMap(NDArray.init)?.floats.map({ Float($0) }) {
+            for a in 0..<r { scales[a] = Double(f[a]) }
+        }
+        // For each axis and output index: (i0, i1, weight of i1).
+        var tables: [[(Int, Int, Double)]] = []
+        for a in 0..<r {
+            let inD = x.shape[a], outD = y.shape[a], s = scales[a]
+            var tab: [(Int, Int, Double)] = []
+            for o in 0..<outD {
+                let xo = Double(o)
+                var src: Double
+                switch ctm {
+                case "asymmetric": src = xo / s
+                case "align_corners": src = outD == 1 ? 0 : xo * Double(inD - 1) / Double(outD - 1)
+                case "pytorch_half_pixel": src = outD > 1 ? (xo + 0.5) / s - 0.5 : 0
+                case "half_pixel_symmetric":
+                    let adj = Double(outD) / (s * Double(inD))
+                    let center = Double(inD) / 2
+                    src = center * (1 - adj) + (xo + 0.5) / s - 0.5
+                default: src = (xo + 0.5) / s - 0.5
+                }
+                if mode == "nearest" {
+                    var i: Int
+                    switch nearestMode {
+                    case "floor": i = Int(src.rounded(.down))
+                    case "ceil": i = Int(src.rounded(.up))
+                    case "round_prefer_ceil": i = Int((src + 0.5).rounded(.down))
+                    default: i = src == src.rounded(.down) + 0.5 ? Int(src.rounded(.down)) : Int(src.rounded())
+                    }
+                    i = min(max(i, 0), inD - 1)
+                    tab.append((i, i, 0))
+                } else {
+                    let c = min(max(src, 0), Double(inD - 1))
+                    let i0 = Int(c.rounded(.down)), i1 = min(i0 + 1, inD - 1)
+                    tab.append((i0, i1, c - Double(i0)))
+                }
+            }
+            tables.append(tab)
+        }
+        let st = NDArray.strides(x.shape)
+        let T = y.ctype
+        e.block {
+            for a in 0..<r {
+                let t = tables[a]
+                e.line("static constexpr int64_t i0_\(a)[] = \(CppOps.intList(t.map { $0.0 * st[a] }));")
+                if mode != "nearest" {
+                    e.line("static constexpr int64_t i1_\(a)[] = \(CppOps.intList(t.map { $0.1 * st[a] }));")
+                    e.line("static constexpr double w_\(a)[] = {\(t.map { String(format: "%.17g", $0.2).fixDoubleLiteral() }.joined(separator: ", "))};")
+                }
+            }
+            e.line("const \(x.ctype)* const x = \(x.ptr);")
+            e.line("\(T)* y = \(y.ptr);")
+            e.loops(y.shape) { v in
+                if mode == "nearest" {
+                    e.line("*y++ = x[\((0..<r).map { "i0_\($0)[\(v[$0])]" }.joined(separator: " + "))];")
+                } else {
+                    // Only axes that actually interpolate contribute corners.
+                    let interp = (0..<r).filter { a in tables[a].contains { $0.0 != $0.1 } }
+                    let fixed = (0..<r).filter { !interp.contains($0) }.map { "i0_\($0)[\(v[$0])]" }
+                    var terms: [String] = []
+                    for mask in 0..<(1 << interp.count) {
+                        var idx = fixed, wts: [String] = []
+                        for (bit, a) in interp.enumerated() {
+                            let hi = (mask >> bit) & 1 == 1
+                            idx.append(hi ? "i1_\(a)[\(v[a])]" : "i0_\(a)[\(v[a])]")
+                            wts.append(hi ? "w_\(a)[\(v[a])]" : "(1.0 - w_\(a)[\(v[a])])")
+                        }
+                        terms.append((wts.isEmpty ? "" : wts.joined(separator: " * ") + " * ") + "double(x[\(idx.isEmpty ? "0" : idx.joined(separator: " + "))])")
+                    }
+                    e.line("*y++ = static_cast<\(T)>(\(terms.joined(separator: " + ")));")
+                }
+            }
+        }
+    }
+}

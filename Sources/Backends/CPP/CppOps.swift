@@ -1,0 +1,111 @@
+import Foundation
+import SofieIR
+
+/// Op type -> code generator. Each op family file contributes a table.
+enum CppOps {
+    typealias Emit = (EmitContext, Node) throws -> Void
+
+    static let table: [String: Emit] = {
+        var t: [String: Emit] = [:]
+        for family in [CppElementwise.table, CppShape.table, CppReduce.table, CppNN.table] {
+            t.merge(family) { a, _ in a }
+        }
+        return t
+    }()
+
+    /// A C++ literal of `v` in type `t` (exact for float32 values, which print with 9 digits).
+    static func literal(_ v: Double, _ t: DataType) -> String {
+        switch t {
+        case .float:
+            let f = Float(v)
+            if f.isNaN { return "std::numeric_limits<float>::quiet_NaN()" }
+            if f.isInfinite { return f < 0 ? "-std::numeric_limits<float>::infinity()" : "std::numeric_limits<float>::infinity()" }
+            return String(format: "%.9g", f).fixDoubleLiteral() + "f"
+        case .double:
+            if v.isNaN { return "std::numeric_limits<double>::quiet_NaN()" }
+            if v.isInfinite { return v < 0 ? "-std::numeric_limits<double>::infinity()" : "std::numeric_limits<double>::infinity()" }
+            return String(format: "%.17g", v).fixDoubleLiteral()
+        case .bool: return v != 0 ? "true" : "false"
+        case .int64:
+            let i = Int64(exactly: v.rounded(.towardZero)) ?? 0
+            return i == Int64.min ? "std::numeric_limits<int64_t>::min()" : "int64_t(\(i)LL)"
+        case .uint64: return "uint64_t(\(UInt64(exactly: max(0, v.rounded(.towardZero))) ?? 0)ULL)"
+        default: return "\(CppTypes.name(t)!)(\(Int64(exactly: v.rounded(.towardZero)) ?? 0))"
+        }
+    }
+
+    static func intList(_ v: [Int]) -> String { "{" + v.map(String.init).joined(separator: ", ") + "}" }
+}
+
+extension String {
+    /// "1" is an integer literal; make it "1.0" so that a suffix f makes a float literal.
+    func fixDoubleLiteral() -> String {
+        guard !contains("."), !contains("e"), !contains("n") else { return self }
+        return self + ".0"
+    }
+}
+
+extension EmitContext {
+    /// Opens `{` ... `}` around a block of lines.
+    func block(_ lines: () throws -> Void) rethrows {
+        line("{")
+        let start = body.count
+        try lines()
+        for i in start..<body.count where !body[i].isEmpty { body[i] = "    " + body[i] }
+        line("}")
+    }
+
+    /// Emits nested loops over `shape` with index variables i0, i1, ...; `inner` gets them.
+    func loops(_ shape: [Int], prefix: String = "i", _ inner: ([String]) throws -> Void) rethrows {
+        if shape.isEmpty { try inner([]); return }
+        let vars = shape.indices.map { "\(prefix)\($0)" }
+        let start = body.count
+        for (d, n) in shape.enumerated() {
+            line(String(repeating: "    ", count: d) + "for (int64_t \(vars[d]) = 0; \(vars[d]) < \(n); ++\(vars[d])) {")
+        }
+        let innerStart = body.count
+        try inner(vars)
+        for i in innerStart..<body.count where !body[i].isEmpty { body[i] = String(repeating: "    ", count: shape.count) + body[i] }
+        for d in stride(from: shape.count - 1, through: 0, by: -1) { line(String(repeating: "    ", count: d) + "}") }
+        _ = start
+    }
+
+    /// Σ var_d * stride_d, skipping zero strides; "0" when empty.
+    static func offset(_ vars: [String], _ strides: [Int], base: Int = 0) -> String {
+        var terms = zip(vars, strides).filter { $0.1 != 0 }.map { $0.1 == 1 ? $0.0 : "\($0.0) * \($0.1)" }
+        if base != 0 { terms.insert(String(base), at: 0) }
+        return terms.isEmpty ? "0" : terms.joined(separator: " + ")
+    }
+
+    /// Strides of `inShape` broadcast against `outShape` (0 on broadcast axes).
+    static func broadcastStrides(_ inShape: [Int], _ outShape: [Int]) -> [Int] {
+        let padded = [Int](repeating: 1, count: outShape.count - inShape.count) + inShape
+        let st = NDArray.strides(padded)
+        return padded.indices.map { padded[$0] == 1 && outShape[$0] != 1 ? 0 : (padded[$0] == 1 ? 0 : st[$0]) }
+    }
+
+    /// out[i] = expr(inputs at their broadcast positions). `expr` gets one C++ expression per input.
+    func elementwise(_ out: CTensor, _ ins: [CTensor], _ expr: ([String]) -> String) {
+        block {
+            for (k, t) in ins.enumerated() { line("const \(t.ctype)* const a\(k) = \(t.ptr);") }
+            line("\(out.ctype)* const y = \(out.ptr);")
+            if ins.allSatisfy({ $0.count == out.count || $0.count == 1 }) {
+                let args = ins.enumerated().map { k, t in t.count == 1 && out.count != 1 ? "a\(k)[0]" : "a\(k)[i]" }
+                line("for (int64_t i = 0; i < \(out.count); ++i) y[i] = static_cast<\(out.ctype)>(\(expr(args)));")
+            } else {
+                let strides = ins.map { Self.broadcastStrides($0.shape, out.shape) }
+                let ost = NDArray.strides(out.shape)
+                loops(out.shape) { v in
+                    let args = strides.enumerated().map { k, s in "a\(k)[\(Self.offset(v, s))]" }
+                    line("y[\(Self.offset(v, ost))] = static_cast<\(out.ctype)>(\(expr(args)));")
+                }
+            }
+        }
+    }
+
+    /// Copies `src` into `dst` unless they are the same buffer.
+    func copy(_ dst: CTensor, _ src: CTensor) {
+        guard dst.ptr != src.ptr else { return }
+        line("std::memcpy(\(dst.ptr), \(src.ptr), sizeof(\(dst.ctype)) * \(dst.count));")
+    }
+}

@@ -1,0 +1,132 @@
+import Foundation
+import SofieIR
+
+/// Reduce*, ArgMax/ArgMin, Softmax/LogSoftmax/Hardmax.
+enum CppReduce {
+    static var table: [String: CppOps.Emit] {
+        var t: [String: CppOps.Emit] = [:]
+        for op in ReductionOps.reduceOps { t[op] = { e, n in try reduce(e, n, op) } }
+        for op in ["ArgMax", "ArgMin"] {
+            t[op] = { e, n in
+                let x = try e.input(n, 0), y = try e.output(n, 0)
+                let axis = try OpContext(node: n, opset: e.opset).axis(n.int("axis") ?? 0, rank: x.shape.count)
+                let outer = x.shape[..<axis].reduce(1, *), inner = x.shape[(axis + 1)...].reduce(1, *), dim = x.shape[axis]
+                let last = (n.int("select_last_index") ?? 0) == 1
+                let cmp = op == "ArgMax" ? (last ? ">=" : ">") : (last ? "<=" : "<")
+                e.line("for (int64_t o = 0; o < \(outer); ++o) for (int64_t i = 0; i < \(inner); ++i) {")
+                e.line("    const \(x.ctype)* x = \(x.ptr) + o * \(dim * inner) + i;")
+                e.line("    int64_t best = 0;")
+                e.line("    for (int64_t k = 1; k < \(dim); ++k) if (x[k * \(inner)] \(cmp) x[best * \(inner)]) best = k;")
+                e.line("    \(y.ptr)[o * \(inner) + i] = best;")
+                e.line("}")
+            }
+        }
+        for op in ["Softmax", "LogSoftmax", "Hardmax"] {
+            t[op] = { e, n in
+                let x = try e.input(n, 0), y = try e.output(n, 0)
+                let r = x.shape.count
+                let axis = try OpContext(node: n, opset: e.opset).axis(n.int("axis") ?? (e.opset < 13 ? 1 : -1), rank: r)
+                // Before opset 13 the input is coerced to 2-D at `axis`; from 13 on, one axis.
+                let outer = x.shape[..<axis].reduce(1, *)
+                let dim = e.opset < 13 ? x.shape[axis...].reduce(1, *) : x.shape[axis]
+                let inner = e.opset < 13 ? 1 : x.shape[(axis + 1)...].reduce(1, *)
+                let T = x.ctype
+                guard x.dtype.isFloatingPoint else { throw CompileError(node: n, "\(op) needs float32 or float64 input") }
+                e.line("for (int64_t o = 0; o < \(outer); ++o) for (int64_t i = 0; i < \(inner); ++i) {")
+                e.line("    const \(T)* x = \(x.ptr) + o * \(dim * inner) + i;")
+                e.line("    \(T)* y = \(y.ptr) + o * \(dim * inner) + i;")
+                e.line("    \(T) m = x[0];")
+                e.line("    int64_t arg = 0;")
+                e.line("    for (int64_t k = 1; k < \(dim); ++k) if (x[k * \(inner)] > m) { m = x[k * \(inner)]; arg = k; }")
+                switch op {
+                case "Hardmax":
+                    e.line("    for (int64_t k = 0; k < \(dim); ++k) y[k * \(inner)] = k == arg ? \(T)(1) : \(T)(0);")
+                case "LogSoftmax":
+                    e.line("    (void)arg;")
+                    e.line("    \(T) s = 0;")
+                    e.line("    for (int64_t k = 0; k < \(dim); ++k) s += std::exp(x[k * \(inner)] - m);")
+                    e.line("    const \(T) ls = std::log(s);")
+                    e.line("    for (int64_t k = 0; k < \(dim); ++k) y[k * \(inner)] = x[k * \(inner)] - m - ls;")
+                default:
+                    e.line("    (void)arg;")
+                    e.line("    \(T) s = 0;")
+                    e.line("    for (int64_t k = 0; k < \(dim); ++k) { const \(T) v = std::exp(x[k * \(inner)] - m); y[k * \(inner)] = v; s += v; }")
+                    e.line("    const \(T) inv = \(T)(1) / s;")
+                    e.line("    for (int64_t k = 0; k < \(dim); ++k) y[k * \(inner)] *= inv;")
+                }
+                e.line("}")
+            }
+        }
+        return t
+    }
+
+    static func reduce(_ e: EmitContext, _ n: Node, _ op: String) throws {
+        let x = try e.input(n, 0), y = try e.output(n, 0)
+        let (axes, _) = try ReductionOps.reduceAxes(OpContext(node: n, opset: e.opset))
+        let isFloat = x.dtype.isFloatingPoint
+        let A = isFloat ? "double" : (x.dtype == .uint64 ? "uint64_t" : "int64_t")
+        if axes.isEmpty {
+            // noop_with_empty_axes: the input itself (with the elementwise part of the op).
+            switch op {
+            case "ReduceL1": e.elementwise(y, [x]) { "std::abs(\($0[0]))" }
+            case "ReduceSumSquare": e.elementwise(y, [x]) { "\($0[0]) * \($0[0])" }
+            case "ReduceL2": e.elementwise(y, [x]) { "std::sqrt(double(\($0[0])) * double(\($0[0])))" }
+            case "ReduceLogSum": e.elementwise(y, [x]) { "std::log(double(\($0[0])))" }
+            case "ReduceLogSumExp": e.elementwise(y, [x]) { "std::log(std::exp(double(\($0[0]))))" }
+            default: e.copy(y, x)
+            }
+            return
+        }
+        // Accumulators live in the workspace, one per output element.
+        e.workspace(y.count + 8)
+        let kept = x.shape.enumerated().map { axes.contains($0.offset) ? 1 : $0.element }
+        let ost = NDArray.strides(kept).enumerated().map { axes.contains($0.offset) ? 0 : $0.element }
+        let initial: String
+        switch op {
+        case "ReduceProd": initial = "\(A)(1)"
+        case "ReduceMax": initial = isFloat ? "-std::numeric_limits<double>::infinity()" : "std::numeric_limits<\(A)>::lowest()"
+        case "ReduceMin": initial = isFloat ? "std::numeric_limits<double>::infinity()" : "std::numeric_limits<\(A)>::max()"
+        default: initial = "\(A)(0)"
+        }
+        if x.count == 0 {
+            e.line("std::fill_n(\(y.ptr), \(y.count), static_cast<\(y.ctype)>(\(op == "ReduceLogSum" || op == "ReduceLogSumExp" ? "-std::numeric_limits<double>::infinity()" : initial)));")
+            return
+        }
+        e.block {
+            e.line("\(A)* const acc = static_cast<\(A)*>(work);")
+            e.line("std::fill_n(acc, \(y.count), \(initial));")
+            e.line("const \(x.ctype)* x = \(x.ptr);")
+            if op == "ReduceLogSumExp" {
+                // Stable: subtract each output's maximum first (held in the output buffer meanwhile).
+                e.line("\(x.ctype)* const mx = \(y.ptr);")
+                e.line("std::fill_n(mx, \(y.count), std::numeric_limits<\(x.ctype)>::lowest());")
+                e.loops(x.shape) { v in e.line("{ \(x.ctype)& m = mx[\(EmitContext.offset(v, ost))]; m = std::max(m, *x++); }") }
+                e.line("x = \(x.ptr);")
+            }
+            e.loops(x.shape) { v in
+                let o = "acc[\(EmitContext.offset(v, ost))]"
+                let xv = "\(A)(*x++)"
+                switch op {
+                case "ReduceSum", "ReduceMean", "ReduceLogSum": e.line("\(o) += \(xv);")
+                case "ReduceProd": e.line("\(o) *= \(xv);")
+                case "ReduceMax": e.line("\(o) = std::max(\(o), \(xv));")
+                case "ReduceMin": e.line("\(o) = std::min(\(o), \(xv));")
+                case "ReduceL1": e.line("{ const \(A) v = \(xv); \(o) += v < 0 ? -v : v; }")
+                case "ReduceL2", "ReduceSumSquare": e.line("{ const \(A) v = \(xv); \(o) += v * v; }")
+                case "ReduceLogSumExp": e.line("\(o) += std::exp(double(x[-1]) - double(\(y.ptr)[\(EmitContext.offset(v, ost))]));")
+                default: break
+                }
+            }
+            let count = x.count / max(y.count, 1)
+            let fin: String
+            switch op {
+            case "ReduceMean": fin = "acc[i] / \(A)(\(count))"
+            case "ReduceL2": fin = "std::sqrt(double(acc[i]))"
+            case "ReduceLogSum": fin = "std::log(double(acc[i]))"
+            case "ReduceLogSumExp": fin = "double(\(y.ptr)[i]) + std::log(acc[i])"
+            default: fin = "acc[i]"
+            }
+            e.line("for (int64_t i = 0; i < \(y.count); ++i) \(y.ptr)[i] = static_cast<\(y.ctype)>(\(fin));")
+        }
+    }
+}

@@ -1,0 +1,236 @@
+import Foundation
+import SofieIR
+
+/// Data movement: reshapes (copies), transposes, concatenation, slicing, gathering, padding...
+enum CppShape {
+    static var table: [String: CppOps.Emit] {
+        var t: [String: CppOps.Emit] = [:]
+        for op in ["Reshape", "Flatten", "Squeeze", "Unsqueeze"] {
+            t[op] = { e, n in e.copy(try e.output(n, 0), try e.input(n, 0)) }
+        }
+        t["Constant"] = { e, n in
+            throw CompileError(node: n, "internal: Constant nodes are folded before emission")
+        }
+        for op in ["Shape", "Size"] {
+            t[op] = { e, n in
+                let c = OpContext(node: n, opset: e.opset)
+                let vals: [Int] = op == "Size" ? [try c.shape(0).reduce(1, *)] : try ShapeOps.table["Shape"]!.evaluate!(c, [nil])[0].ints.map { Int($0) }
+                let y = try e.output(n, 0)
+                for (i, v) in vals.enumerated() { e.line("\(y.ptr)[\(i)] = \(v);") }
+            }
+        }
+        t["Transpose"] = { e, n in
+            let x = try e.input(n, 0), y = try e.output(n, 0)
+            let perm = n.ints("perm") ?? Array((0..<x.shape.count).reversed())
+            let st = NDArray.strides(x.shape)
+            e.block {
+                e.line("const \(x.ctype)* const x = \(x.ptr);")
+                e.line("\(y.ctype)* y = \(y.ptr);")
+                e.loops(y.shape) { v in e.line("*y++ = x[\(EmitContext.offset(v, perm.map { st[$0] }))];") }
+            }
+        }
+        t["Concat"] = { e, n in
+            let y = try e.output(n, 0)
+            let axis = try OpContext(node: n, opset: e.opset).axis(n.int("axis") ?? 0, rank: y.shape.count)
+            let outer = y.shape[..<axis].reduce(1, *)
+            let outBlock = y.shape[axis...].reduce(1, *)
+            var pos = 0
+            for i in 0..<n.inputs.count {
+                guard let v = n.input(i) else { continue }
+                let x = try e.tensor(v)
+                let blockSize = x.shape[axis...].reduce(1, *)
+                if blockSize > 0 {
+                    e.line("for (int64_t o = 0; o < \(outer); ++o) std::memcpy(\(y.ptr) + o * \(outBlock) + \(pos), \(x.ptr) + o * \(blockSize), sizeof(\(y.ctype)) * \(blockSize));")
+                }
+                pos += blockSize
+            }
+        }
+        t["Split"] = { e, n in
+            let x = try e.input(n, 0)
+            let axis = try OpContext(node: n, opset: e.opset).axis(n.int("axis") ?? 0, rank: x.shape.count)
+            let outer = x.shape[..<axis].reduce(1, *)
+            let inBlock = x.shape[axis...].reduce(1, *)
+            var pos = 0
+            for i in 0..<n.outputs.count {
+                guard let v = n.output(i) else { continue }
+                let y = try e.tensor(v)
+                let blockSize = y.shape[axis...].reduce(1, *)
+                if blockSize > 0 {
+                    e.line("for (int64_t o = 0; o < \(outer); ++o) std::memcpy(\(y.ptr) + o * \(blockSize), \(x.ptr) + o * \(inBlock) + \(pos), sizeof(\(y.ctype)) * \(blockSize));")
+                }
+                pos += blockSize
+            }
+        }
+        t["Slice"] = { e, n in
+            let x = try e.input(n, 0), y = try e.output(n, 0)
+            let p = try ShapeOps.sliceParams(OpContext(node: n, opset: e.opset))
+            let st = NDArray.strides(x.shape)
+            let base = zip(p.starts, st).map { $0 * $1 }.reduce(0, +)
+            guard y.count > 0 else { return }
+            e.block {
+                e.line("const \(x.ctype)* const x = \(x.ptr);")
+                e.line("\(y.ctype)* y = \(y.ptr);")
+                e.loops(y.shape) { v in e.line("*y++ = x[\(EmitContext.offset(v, zip(p.steps, st).map { $0 * $1 }, base: base))];") }
+            }
+        }
+        t["Gather"] = { e, n in
+            let x = try e.input(n, 0), idx = try e.input(n, 1), y = try e.output(n, 0)
+            let axis = try OpContext(node: n, opset: e.opset).axis(n.int("axis") ?? 0, rank: x.shape.count)
+            let outer = x.shape[..<axis].reduce(1, *), inner = x.shape[(axis + 1)...].reduce(1, *), dim = x.shape[axis]
+            guard y.count > 0 else { return }
+            e.block {
+                e.line("const \(x.ctype)* const x = \(x.ptr);")
+                e.line("const \(idx.ctype)* const idx = \(idx.ptr);")
+                e.line("\(y.ctype)* y = \(y.ptr);")
+                e.line("for (int64_t o = 0; o < \(outer); ++o)")
+                e.line("    for (int64_t k = 0; k < \(idx.count); ++k) {")
+                e.line("        int64_t j = static_cast<int64_t>(idx[k]);")
+                e.line("        if (j < 0) j += \(dim);")
+                e.line("        if (j < 0 || j >= \(dim)) j = 0;  // out-of-range index: defined behaviour instead of a wild read")
+                e.line("        std::memcpy(y, x + (o * \(dim) + j) * \(inner), sizeof(\(y.ctype)) * \(inner));")
+                e.line("        y += \(inner);")
+                e.line("    }")
+            }
+        }
+        t["GatherElements"] = { e, n in
+            let x = try e.input(n, 0), idx = try e.input(n, 1), y = try e.output(n, 0)
+            let axis = try OpContext(node: n, opset: e.opset).axis(n.int("axis") ?? 0, rank: x.shape.count)
+            let st = NDArray.strides(x.shape)
+            e.block {
+                e.line("const \(x.ctype)* const x = \(x.ptr);")
+                e.line("const \(idx.ctype)* idx = \(idx.ptr);")
+                e.line("\(y.ctype)* y = \(y.ptr);")
+                e.loops(idx.shape) { v in
+                    e.line("int64_t j = static_cast<int64_t>(*idx++);")
+                    e.line("if (j < 0) j += \(x.shape[axis]);")
+                    e.line("if (j < 0 || j >= \(x.shape[axis])) j = 0;")
+                    var terms = v
+                    terms[axis] = "j"
+                    e.line("*y++ = x[\(EmitContext.offset(terms, st))];")
+                }
+            }
+        }
+        t["ScatterElements"] = { e, n in
+            let x = try e.input(n, 0), idx = try e.input(n, 1), upd = try e.input(n, 2), y = try e.output(n, 0)
+            let axis = try OpContext(node: n, opset: e.opset).axis(n.int("axis") ?? 0, rank: x.shape.count)
+            let st = NDArray.strides(x.shape)
+            let red = n.string("reduction") ?? "none"
+            e.copy(y, x)
+            e.block {
+                e.line("const \(idx.ctype)* idx = \(idx.ptr);")
+                e.line("const \(upd.ctype)* u = \(upd.ptr);")
+                e.line("\(y.ctype)* const y = \(y.ptr);")
+                e.loops(idx.shape) { v in
+                    e.line("int64_t j = static_cast<int64_t>(*idx++);")
+                    e.line("if (j < 0) j += \(x.shape[axis]);")
+                    e.line("if (j < 0 || j >= \(x.shape[axis])) { ++u; continue; }")
+                    var terms = v
+                    terms[axis] = "j"
+                    let dst = "y[\(EmitContext.offset(terms, st))]"
+                    switch red {
+                    case "add": e.line("\(dst) += *u++;")
+                    case "mul": e.line("\(dst) *= *u++;")
+                    case "max": e.line("\(dst) = std::max(\(dst), *u++);")
+                    case "min": e.line("\(dst) = std::min(\(dst), *u++);")
+                    default: e.line("\(dst) = *u++;")
+                    }
+                }
+            }
+        }
+        t["Expand"] = { e, n in
+            let x = try e.input(n, 0), y = try e.output(n, 0)
+            e.elementwise(y, [x]) { $0[0] }
+        }
+        t["Tile"] = { e, n in
+            let x = try e.input(n, 0), y = try e.output(n, 0)
+            let st = NDArray.strides(x.shape)
+            e.block {
+                e.line("const \(x.ctype)* const x = \(x.ptr);")
+                e.line("\(y.ctype)* y = \(y.ptr);")
+                e.loops(y.shape) { v in
+                    let terms = zip(v.indices, v).filter { x.shape[$0.0] > 0 && st[$0.0] != 0 }.map { "(\($0.1) % \(x.shape[$0.0])) * \(st[$0.0])" }
+                    e.line("*y++ = x[\(terms.isEmpty ? "0" : terms.joined(separator: " + "))];")
+                }
+            }
+        }
+        t["Range"] = { e, n in
+            let s = try e.input(n, 0), d = try e.input(n, 2), y = try e.output(n, 0)
+            e.line("for (int64_t i = 0; i < \(y.count); ++i) \(y.ptr)[i] = static_cast<\(y.ctype)>(\(s.ptr)[0] + static_cast<\(y.ctype)>(i) * \(d.ptr)[0]);")
+        }
+        t["Pad"] = { e, n in
+            let x = try e.input(n, 0), y = try e.output(n, 0)
+            let p = try ShapeOps.padParams(OpContext(node: n, opset: e.opset))
+            let st = NDArray.strides(x.shape)
+            var constant = CppOps.literal(Double(n.float("value") ?? 0), y.dtype)
+            if n.inputs.count > 2, let v = n.input(2) { constant = "\(try e.tensor(v).ptr)[0]" }
+            guard y.count > 0 else { return }
+            e.block {
+                e.line("const \(x.ctype)* const x = \(x.ptr);")
+                e.line("\(y.ctype)* y = \(y.ptr);")
+                e.loops(y.shape) { v in
+                    var conds: [String] = []
+                    var terms: [String] = []
+                    for d in v.indices {
+                        let dim = x.shape[d], b = p.begins[d]
+                        let src = b == 0 ? v[d] : "(\(v[d]) - \(b))"
+                        if p.begins[d] == 0 && p.ends[d] == 0 { terms.append(st[d] == 1 ? v[d] : "\(v[d]) * \(st[d])"); continue }
+                        switch p.mode {
+                        case "constant":
+                            conds.append("\(src) >= 0 && \(src) < \(dim)")
+                            terms.append("\(src) * \(st[d])")
+                        case "edge":
+                            terms.append("std::min<int64_t>(std::max<int64_t>(\(src), 0), \(dim - 1)) * \(st[d])")
+                        case "wrap":
+                            terms.append("((\(src) % \(dim) + \(dim)) % \(dim)) * \(st[d])")
+                        default:  // reflect
+                            let period = max(2 * (dim - 1), 1)
+                            terms.append("(\(dim) == 1 ? 0 : [](int64_t i) { i = ((i % \(period)) + \(period)) % \(period); return i < \(dim) ? i : \(period) - i; }(\(src))) * \(st[d])")
+                        }
+                    }
+                    let read = "x[\(terms.isEmpty ? "0" : terms.joined(separator: " + "))]"
+                    e.line(conds.isEmpty ? "*y++ = \(read);" : "*y++ = (\(conds.joined(separator: " && "))) ? \(read) : \(constant);")
+                }
+            }
+        }
+        t["Trilu"] = { e, n in
+            let x = try e.input(n, 0), y = try e.output(n, 0)
+            var k = 0
+            if n.inputs.count > 1, n.input(1) != nil {
+                guard let c = n.input(1)?.initializer?.integers() else { throw CompileError(node: n, "k must be a compile-time constant") }
+                k = c[0]
+            }
+            let upper = (n.int("upper") ?? 1) == 1
+            let r = x.shape.count
+            guard y.count > 0 else { return }
+            let rows = x.shape[r - 2], cols = x.shape[r - 1]
+            e.line("for (int64_t b = 0; b < \(x.count / max(rows * cols, 1)); ++b)")
+            e.line("    for (int64_t i = 0; i < \(rows); ++i)")
+            e.line("        for (int64_t j = 0; j < \(cols); ++j) {")
+            e.line("            const int64_t o = (b * \(rows) + i) * \(cols) + j;")
+            e.line("            \(y.ptr)[o] = (j - i \(upper ? ">=" : "<=") \(k)) ? \(x.ptr)[o] : \(y.ctype)(0);")
+            e.line("        }")
+        }
+        t["DepthToSpace"] = { e, n in
+            let x = try e.input(n, 0), y = try e.output(n, 0)
+            let b = n.int("blocksize") ?? 1
+            let (N, C, H, W) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+            let c = C / (b * b)
+            let crd = n.string("mode") == "CRD"
+            e.line("for (int64_t n = 0; n < \(N); ++n) for (int64_t c = 0; c < \(c); ++c) for (int64_t h = 0; h < \(H * b); ++h) for (int64_t w = 0; w < \(W * b); ++w) {")
+            e.line("    const int64_t bh = h % \(b), bw = w % \(b);")
+            e.line("    const int64_t ic = \(crd ? "c * \(b * b) + bh * \(b) + bw" : "(bh * \(b) + bw) * \(c) + c");")
+            e.line("    \(y.ptr)[((n * \(c) + c) * \(H * b) + h) * \(W * b) + w] = \(x.ptr)[((n * \(C) + ic) * \(H) + h / \(b)) * \(W) + w / \(b)];")
+            e.line("}")
+        }
+        t["SpaceToDepth"] = { e, n in
+            let x = try e.input(n, 0), y = try e.output(n, 0)
+            let b = n.int("blocksize") ?? 1
+            let (N, C, H, W) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+            e.line("for (int64_t n = 0; n < \(N); ++n) for (int64_t c = 0; c < \(C); ++c) for (int64_t h = 0; h < \(H); ++h) for (int64_t w = 0; w < \(W); ++w) {")
+            e.line("    const int64_t oc = ((h % \(b)) * \(b) + (w % \(b))) * \(C) + c;")
+            e.line("    \(y.ptr)[((n * \(C * b * b) + oc) * \(H / b) + h / \(b)) * \(W / b) + w / \(b)] = \(x.ptr)[((n * \(C) + c) * \(H) + h) * \(W) + w];")
+            e.line("}")
+        }
+        return t
+    }
+}

@@ -1,0 +1,288 @@
+/// The C++ kernels every emitted header carries, shared by all models in a translation
+/// unit through an include guard. Tuning happens here, in one place: the cache-blocked GEMM
+/// (packed panels, a register-blocked micro-kernel written so that the compiler vectorizes it
+/// for the target), which Gemm, MatMul, Conv and ConvTranspose all go through.
+enum CppRuntime {
+    static let source = #"""
+#ifndef SOFIE_RUNTIME_V1
+#define SOFIE_RUNTIME_V1
+namespace sofie_rt {
+
+// Blocking of the GEMM: an MR x NR register tile, KC-deep panels, MC rows of A per block,
+// NC columns of B per block. The packing buffers live in the Session's workspace.
+constexpr int64_t MR = 6;
+constexpr int64_t NR = 16;
+constexpr int64_t KC = 256;
+constexpr int64_t MC = 72;
+constexpr int64_t NC = 1024;
+constexpr int64_t kGemmWorkspace = MC * KC + KC * NC;
+
+// Activation applied in the GEMM epilogue.
+enum class Act { None, Relu };
+
+template <class T>
+inline T activate(T v, Act act) { return (act == Act::Relu && v < T(0)) ? T(0) : v; }
+
+// Packs an mc x kc block of A (element (i,k) at A[i*rsa + k*csa]) into MR-row slivers.
+template <class T>
+inline void pack_a(int64_t mc, int64_t kc, const T* A, int64_t rsa, int64_t csa, T* dst) {
+    for (int64_t i0 = 0; i0 < mc; i0 += MR) {
+        const int64_t mr = std::min(MR, mc - i0);
+        for (int64_t k = 0; k < kc; ++k) {
+            for (int64_t i = 0; i < mr; ++i) dst[k * MR + i] = A[(i0 + i) * rsa + k * csa];
+            for (int64_t i = mr; i < MR; ++i) dst[k * MR + i] = T(0);
+        }
+        dst += MR * kc;
+    }
+}
+
+// Packs a kc x nc block of B (element (k,j) at B[k*rsb + j*csb]) into NR-column slivers.
+template <class T>
+inline void pack_b(int64_t kc, int64_t nc, const T* B, int64_t rsb, int64_t csb, T* dst) {
+    for (int64_t j0 = 0; j0 < nc; j0 += NR) {
+        const int64_t nr = std::min(NR, nc - j0);
+        for (int64_t k = 0; k < kc; ++k) {
+            const T* src = B + k * rsb + j0 * csb;
+            if (csb == 1 && nr == NR) {
+                for (int64_t j = 0; j < NR; ++j) dst[k * NR + j] = src[j];
+            } else {
+                for (int64_t j = 0; j < nr; ++j) dst[k * NR + j] = src[j * csb];
+                for (int64_t j = nr; j < NR; ++j) dst[k * NR + j] = T(0);
+            }
+        }
+        dst += NR * kc;
+    }
+}
+
+// C tile (mr x nr) = [C +] a * b over kc, with the epilogue (bias, activation) on the last panel.
+template <class T>
+inline void micro_kernel(int64_t kc, const T* __restrict a, const T* __restrict b, T* __restrict c, int64_t ldc,
+                         int64_t mr, int64_t nr, bool accumulate, bool last, const T* row_bias,
+                         const T* col_bias, Act act) {
+    T ab[MR][NR];
+    for (int64_t i = 0; i < MR; ++i)
+        for (int64_t j = 0; j < NR; ++j) ab[i][j] = T(0);
+    for (int64_t k = 0; k < kc; ++k) {
+        const T* ak = a + k * MR;
+        const T* bk = b + k * NR;
+        for (int64_t i = 0; i < MR; ++i) {
+            const T ai = ak[i];
+            for (int64_t j = 0; j < NR; ++j) ab[i][j] += ai * bk[j];
+        }
+    }
+    for (int64_t i = 0; i < mr; ++i) {
+        T* ci = c + i * ldc;
+        for (int64_t j = 0; j < nr; ++j) {
+            T v = ab[i][j];
+            if (accumulate) v += ci[j];
+            if (last) {
+                if (row_bias) v += row_bias[i];
+                if (col_bias) v += col_bias[j];
+                v = activate(v, act);
+            }
+            ci[j] = v;
+        }
+    }
+}
+
+// C[M,N] = [C +] A[M,K] * B[K,N] (+ row_bias[m]) (+ col_bias[n]), then act.
+// A and B are addressed through row and column strides, so transposed operands cost nothing.
+template <class T>
+inline void gemm(int64_t M, int64_t N, int64_t K, const T* A, int64_t rsa, int64_t csa, const T* B, int64_t rsb,
+                 int64_t csb, T* C, int64_t ldc, bool accumulate, const T* row_bias, const T* col_bias, Act act,
+                 T* work) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) {
+        for (int64_t i = 0; i < M; ++i)
+            for (int64_t j = 0; j < N; ++j) {
+                T v = accumulate ? C[i * ldc + j] : T(0);
+                if (row_bias) v += row_bias[i];
+                if (col_bias) v += col_bias[j];
+                C[i * ldc + j] = activate(v, act);
+            }
+        return;
+    }
+    T* pa = work;
+    T* pb = work + MC * KC;
+    for (int64_t j0 = 0; j0 < N; j0 += NC) {
+        const int64_t nc = std::min(NC, N - j0);
+        for (int64_t k0 = 0; k0 < K; k0 += KC) {
+            const int64_t kc = std::min(KC, K - k0);
+            const bool acc = accumulate || k0 > 0;
+            const bool last = k0 + kc >= K;
+            pack_b(kc, nc, B + k0 * rsb + j0 * csb, rsb, csb, pb);
+            for (int64_t i0 = 0; i0 < M; i0 += MC) {
+                const int64_t mc = std::min(MC, M - i0);
+                pack_a(mc, kc, A + i0 * rsa + k0 * csa, rsa, csa, pa);
+                for (int64_t jr = 0; jr < nc; jr += NR) {
+                    const int64_t nr = std::min(NR, nc - jr);
+                    for (int64_t ir = 0; ir < mc; ir += MR) {
+                        const int64_t mr = std::min(MR, mc - ir);
+                        micro_kernel(kc, pa + ir * kc, pb + jr * kc, C + (i0 + ir) * ldc + j0 + jr, ldc, mr, nr, acc, last,
+                                     row_bias ? row_bias + i0 + ir : nullptr, col_bias ? col_bias + j0 + jr : nullptr, act);
+                    }
+                }
+            }
+        }
+    }
+}
+
+// Integer and other non-floating types: a plain triple loop (exact, not tuned).
+template <class T>
+inline void gemm_plain(int64_t M, int64_t N, int64_t K, const T* A, int64_t rsa, int64_t csa, const T* B, int64_t rsb,
+                       int64_t csb, T* C, int64_t ldc, bool accumulate) {
+    for (int64_t i = 0; i < M; ++i)
+        for (int64_t j = 0; j < N; ++j) {
+            T acc = accumulate ? C[i * ldc + j] : T(0);
+            for (int64_t k = 0; k < K; ++k) acc += A[i * rsa + k * csa] * B[k * rsb + j * csb];
+            C[i * ldc + j] = acc;
+        }
+}
+
+// Spatial geometry of a convolution or pooling window, in up to 3 dimensions (D, H, W);
+// lower-rank ops use 1 for the missing leading dimensions.
+struct Window {
+    int64_t in[3], out[3], k[3], s[3], d[3], p[3];
+};
+
+// im2col: col[(c, kd, kh, kw), (od, oh, ow)] for one image of C channels; zero where padded.
+template <class T>
+inline void im2col(const T* x, int64_t C, const Window& w, T* col) {
+    const int64_t outHW = w.out[1] * w.out[2];
+    const int64_t outN = w.out[0] * outHW;
+    for (int64_t c = 0; c < C; ++c)
+        for (int64_t kd = 0; kd < w.k[0]; ++kd)
+            for (int64_t kh = 0; kh < w.k[1]; ++kh)
+                for (int64_t kw = 0; kw < w.k[2]; ++kw) {
+                    T* row = col + (((c * w.k[0] + kd) * w.k[1] + kh) * w.k[2] + kw) * outN;
+                    // Valid ow range for this kw: hoists the padding test out of the inner loop.
+                    const int64_t off = kw * w.d[2] - w.p[2];
+                    int64_t lo = off < 0 ? (-off + w.s[2] - 1) / w.s[2] : 0;
+                    int64_t hi = w.in[2] - off <= 0 ? 0 : (w.in[2] - off + w.s[2] - 1) / w.s[2];
+                    lo = std::min(lo, w.out[2]);
+                    hi = std::max(lo, std::min(hi, w.out[2]));
+                    for (int64_t od = 0; od < w.out[0]; ++od) {
+                        const int64_t id = od * w.s[0] + kd * w.d[0] - w.p[0];
+                        for (int64_t oh = 0; oh < w.out[1]; ++oh) {
+                            T* dst = row + od * outHW + oh * w.out[2];
+                            const int64_t ih = oh * w.s[1] + kh * w.d[1] - w.p[1];
+                            if (id < 0 || id >= w.in[0] || ih < 0 || ih >= w.in[1]) {
+                                for (int64_t ow = 0; ow < w.out[2]; ++ow) dst[ow] = T(0);
+                                continue;
+                            }
+                            const T* src = x + ((c * w.in[0] + id) * w.in[1] + ih) * w.in[2] + off;
+                            for (int64_t ow = 0; ow < lo; ++ow) dst[ow] = T(0);
+                            if (w.s[2] == 1) {
+                                for (int64_t ow = lo; ow < hi; ++ow) dst[ow] = src[ow];
+                            } else {
+                                for (int64_t ow = lo; ow < hi; ++ow) dst[ow] = src[ow * w.s[2]];
+                            }
+                            for (int64_t ow = hi; ow < w.out[2]; ++ow) dst[ow] = T(0);
+                        }
+                    }
+                }
+}
+
+// col2im for ConvTranspose: adds col[(c, kd, kh, kw), (id, ih, iw)] into y (C channels of w.out).
+// Here w.in is the transposed conv's input (the columns' spatial size) and w.out its output.
+template <class T>
+inline void col2im_add(const T* col, int64_t C, const Window& w, T* y) {
+    const int64_t inN = w.in[0] * w.in[1] * w.in[2];
+    for (int64_t c = 0; c < C; ++c)
+        for (int64_t kd = 0; kd < w.k[0]; ++kd)
+            for (int64_t kh = 0; kh < w.k[1]; ++kh)
+                for (int64_t kw = 0; kw < w.k[2]; ++kw) {
+                    const T* row = col + (((c * w.k[0] + kd) * w.k[1] + kh) * w.k[2] + kw) * inN;
+                    for (int64_t i0 = 0; i0 < w.in[0]; ++i0) {
+                        const int64_t o0 = i0 * w.s[0] + kd * w.d[0] - w.p[0];
+                        if (o0 < 0 || o0 >= w.out[0]) continue;
+                        for (int64_t i1 = 0; i1 < w.in[1]; ++i1) {
+                            const int64_t o1 = i1 * w.s[1] + kh * w.d[1] - w.p[1];
+                            if (o1 < 0 || o1 >= w.out[1]) continue;
+                            for (int64_t i2 = 0; i2 < w.in[2]; ++i2) {
+                                const int64_t o2 = i2 * w.s[2] + kw * w.d[2] - w.p[2];
+                                if (o2 < 0 || o2 >= w.out[2]) continue;
+                                y[((c * w.out[0] + o0) * w.out[1] + o1) * w.out[2] + o2] +=
+                                    row[(i0 * w.in[1] + i1) * w.in[2] + i2];
+                            }
+                        }
+                    }
+                }
+}
+
+enum class Pool { Max, Avg, AvgIncludePad, Lp };
+
+// Pools one channel plane; for Max also writes flat argmax indices when idx is non-null.
+template <class T>
+inline void pool(const T* x, const Window& w, Pool kind, double p, T* y, int64_t* idx, int64_t idxBase) {
+    for (int64_t o0 = 0; o0 < w.out[0]; ++o0)
+        for (int64_t o1 = 0; o1 < w.out[1]; ++o1)
+            for (int64_t o2 = 0; o2 < w.out[2]; ++o2) {
+                double acc = kind == Pool::Max ? -std::numeric_limits<double>::infinity() : 0.0;
+                int64_t count = 0, best = -1;
+                for (int64_t k0 = 0; k0 < w.k[0]; ++k0) {
+                    const int64_t i0 = o0 * w.s[0] + k0 * w.d[0] - w.p[0];
+                    for (int64_t k1 = 0; k1 < w.k[1]; ++k1) {
+                        const int64_t i1 = o1 * w.s[1] + k1 * w.d[1] - w.p[1];
+                        for (int64_t k2 = 0; k2 < w.k[2]; ++k2) {
+                            const int64_t i2 = o2 * w.s[2] + k2 * w.d[2] - w.p[2];
+                            const bool inside = i0 >= 0 && i0 < w.in[0] && i1 >= 0 && i1 < w.in[1] && i2 >= 0 && i2 < w.in[2];
+                            if (!inside) {
+                                // Padding positions count only for count_include_pad, and only
+                                // inside the padded extent.
+                                if (kind == Pool::AvgIncludePad && i0 < w.in[0] + w.p[0] && i1 < w.in[1] + w.p[1] &&
+                                    i2 < w.in[2] + w.p[2])
+                                    ++count;
+                                continue;
+                            }
+                            const int64_t flat = (i0 * w.in[1] + i1) * w.in[2] + i2;
+                            const double v = double(x[flat]);
+                            if (kind == Pool::Max) {
+                                if (v > acc || best < 0) { acc = v; best = flat; }
+                            } else if (kind == Pool::Lp) {
+                                acc += std::pow(std::fabs(v), p);
+                            } else {
+                                acc += v;
+                            }
+                            ++count;
+                        }
+                    }
+                }
+                const int64_t o = (o0 * w.out[1] + o1) * w.out[2] + o2;
+                if (kind == Pool::Avg || kind == Pool::AvgIncludePad) acc = count > 0 ? acc / double(count) : 0.0;
+                if (kind == Pool::Lp) acc = std::pow(acc, 1.0 / p);
+                y[o] = T(acc);
+                if (idx) idx[o] = idxBase + best;
+            }
+}
+
+// Faster 2-D max pooling for float-like types without dilation or index output.
+template <class T>
+inline void max_pool2d(const T* x, const Window& w, T* y) {
+    for (int64_t oh = 0; oh < w.out[1]; ++oh) {
+        const int64_t h0 = oh * w.s[1] - w.p[1];
+        const int64_t hs = std::max<int64_t>(h0, 0), he = std::min<int64_t>(h0 + w.k[1], w.in[1]);
+        for (int64_t ow = 0; ow < w.out[2]; ++ow) {
+            const int64_t w0 = ow * w.s[2] - w.p[2];
+            const int64_t ws = std::max<int64_t>(w0, 0), we = std::min<int64_t>(w0 + w.k[2], w.in[2]);
+            T m = -std::numeric_limits<T>::infinity();
+            for (int64_t h = hs; h < he; ++h)
+                for (int64_t ww = ws; ww < we; ++ww) m = std::max(m, x[h * w.in[2] + ww]);
+            y[oh * w.out[2] + ow] = m;
+        }
+    }
+}
+
+// Reads a whole binary file into dst; returns false if it is missing or of the wrong size.
+inline bool read_file(const std::string& path, void* dst, std::size_t bytes) {
+    std::ifstream f(path, std::ios::binary | std::ios::ate);
+    if (!f) return false;
+    if (static_cast<std::size_t>(f.tellg()) != bytes) return false;
+    f.seekg(0);
+    return static_cast<bool>(f.read(static_cast<char*>(dst), static_cast<std::streamsize>(bytes)));
+}
+
+}  // namespace sofie_rt
+#endif  // SOFIE_RUNTIME_V1
+"""#
+}

@@ -1,0 +1,78 @@
+import ArgumentParser
+import Foundation
+import SofieBackends
+import SofieDriver
+import SofieIR
+
+struct Compile: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Compile a model to a self-contained C++17 header.",
+        discussion: """
+        Writes DIR/NAME.hxx, which needs only a C++17 compiler and the standard library, and,
+        when the weights go to a file, DIR/NAME.weights. In C++:
+
+          #include "NAME.hxx"
+          NAME::Session session;                  // embedded weights
+          NAME::Session session("NAME.weights");  // weights in a file
+          session.infer(input, output);           // raw pointers, one per model input/output
+          auto y = session.infer(inputVector);    // std::vector convenience
+
+        Shapes must be static at compile time: a symbolic leading (batch) dimension is set to
+        --batch (default 1), other symbolic dimensions need --dim NAME=VALUE. Shape
+        computations and constants are folded at compile time. An op, attribute or shape that
+        cannot be compiled is an error naming the node, its op and the reason.
+        """
+    )
+
+    @Argument(help: "The model to compile (.onnx).")
+    var model: String
+
+    @Option(name: .shortAndLong, help: "Folder to write the header (and weights file) into; created if missing.")
+    var output: String
+
+    @Option(name: .long, help: "Name of the C++ namespace and of the files (default: the model file's name).")
+    var name: String?
+
+    @Option(name: .long, help: "Where the weights go: embed (in the header), file (NAME.weights), or auto (embed up to 1 MiB).")
+    var weights: String = "auto"
+
+    @Option(name: .long, parsing: .singleValue, help: "Value of a symbolic dimension, NAME=VALUE (repeatable).")
+    var dim: [String] = []
+
+    @Option(name: .long, help: "Value of a symbolic leading (batch) dimension.")
+    var batch: Int = 1
+
+    func validate() throws {
+        guard WeightsPlacement(rawValue: weights) != nil else {
+            throw ValidationError("--weights must be one of embed, file, auto (got '\(weights)')")
+        }
+        guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+        for d in dim {
+            let parts = d.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2, let v = Int(parts[1]), v >= 0 else { throw ValidationError("--dim expects NAME=VALUE with a non-negative integer, got '\(d)'") }
+        }
+    }
+
+    func run() throws {
+        var dims: [String: Int] = [:]
+        for d in dim {
+            let parts = d.split(separator: "=", maxSplits: 1)
+            dims[String(parts[0])] = Int(parts[1])!
+        }
+        let stem = name ?? URL(fileURLWithPath: model).deletingPathExtension().lastPathComponent
+        var options = Compiler.Options(name: stem)
+        options.weights = WeightsPlacement(rawValue: weights)!
+        options.dims = dims
+        options.batch = batch
+        do {
+            let start = Date()
+            let emitted = try Compiler.compile(path: model, directory: output, options: options)
+            let ms = Date().timeIntervalSince(start) * 1000
+            var msg = "wrote \(output)/\(emitted.headerFileName)"
+            if let w = emitted.weights { msg += " and \(output)/\(emitted.weightsFileName) (\(w.count) bytes)" }
+            print(msg + String(format: " in %.0f ms", ms))
+        } catch {
+            fail(error)
+        }
+    }
+}

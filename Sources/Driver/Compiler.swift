@@ -1,0 +1,61 @@
+import Foundation
+import SofieBackends
+import SofieFrontends
+import SofieIR
+import SofiePasses
+
+/// The compile pipeline: pin dimensions, infer shapes and fold constants to a fixed point,
+/// drop dead code, check that every value has a static shape, emit C++.
+public enum Compiler {
+    public struct Options {
+        public var name: String
+        public var weights: WeightsPlacement = .auto
+        public var dims: [String: Int] = [:]
+        public var batch: Int = 1
+
+        public init(name: String) { self.name = name }
+    }
+
+    /// A failure of the pipeline, with the file it concerns.
+    public struct Failure: Error, CustomStringConvertible {
+        public let file: String
+        public let underlying: Error
+        public var description: String { "\(file): \(underlying)" }
+    }
+
+    /// Brings a model into the form the C++ emitter consumes.
+    public static func prepare(_ model: Model, dims: [String: Int] = [:], batch: Int = 1) throws {
+        _ = try PinDimensions(values: dims, batch: batch).run(model)
+        try PassManager([ShapeInference(), ConstantFolding(), DeadCodeElimination()], fixedPoint: true, maxIterations: 50).run(model)
+        _ = try ShapeInference(strict: true).run(model)
+    }
+
+    public static func emit(_ model: Model, options: Options, source: String) throws -> EmittedCpp {
+        try prepare(model, dims: options.dims, batch: options.batch)
+        var o = CppEmitterOptions(name: options.name)
+        o.weights = options.weights
+        o.sourceDescription = URL(fileURLWithPath: source).lastPathComponent
+        return try CppEmitter.emit(model, options: o)
+    }
+
+    /// Reads `path`, compiles it and writes `NAME.hxx` (and `NAME.weights`) into `directory`.
+    @discardableResult
+    public static func compile(path: String, directory: String, options: Options) throws -> EmittedCpp {
+        let model = try ModelLoader.load(path: path)
+        let emitted: EmittedCpp
+        do { emitted = try emit(model, options: options, source: path) } catch let e as CompileError {
+            throw Failure(file: path, underlying: e)
+        }
+        var isDir: ObjCBool = false
+        if !FileManager.default.fileExists(atPath: directory, isDirectory: &isDir) {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } else if !isDir.boolValue {
+            throw Failure(file: directory, underlying: CompileError(node: "", opType: "output", "the output path exists and is not a folder"))
+        }
+        if let w = emitted.weights {
+            try w.withUnsafeBytes { try AtomicFile.write($0, to: directory + "/" + emitted.weightsFileName) }
+        }
+        try AtomicFile.write(emitted.header, to: directory + "/" + emitted.headerFileName)
+        return emitted
+    }
+}

@@ -1,0 +1,226 @@
+import Foundation
+
+
+/// Neural-network ops: matrix products, convolutions, pooling, normalizations, softmax,
+/// resizing, top-k and recurrent layers. Shape and type rules only (no constant folding).
+public enum NNOps {
+    public static var table: [String: OpDef] {
+        var t: [String: OpDef] = [:]
+        t["MatMul"] = OpDef(infer: { c in [tt(try c.dtype(0), try matmulShape(c, try c.shape(0), try c.shape(1)))] })
+        t["Gemm"] = OpDef(infer: { c in
+            let a = try c.shape(0), b = try c.shape(1)
+            guard a.count == 2, b.count == 2 else { throw c.fail("A and B must be 2-D, got \(a) and \(b)") }
+            let m = c.int("transA", 0) == 1 ? a[1] : a[0], k = c.int("transA", 0) == 1 ? a[0] : a[1]
+            let kb = c.int("transB", 0) == 1 ? b[1] : b[0], n = c.int("transB", 0) == 1 ? b[0] : b[1]
+            guard k == kb else { throw c.fail("inner dimensions differ: A is \(a), B is \(b)") }
+            if c.has(2), broadcastShapes([m, n], try c.shape(2)) != [m, n] { throw c.fail("C of shape \(try c.shape(2)) does not broadcast to [\(m), \(n)]") }
+            return [tt(try c.dtype(0), [m, n])]
+        })
+        t["Conv"] = OpDef(infer: { c in [tt(try c.dtype(0), try convGeometry(c).outputShape)] })
+        t["ConvTranspose"] = OpDef(infer: { c in [tt(try c.dtype(0), try convTransposeGeometry(c).outputShape)] })
+        for op in ["MaxPool", "AveragePool", "LpPool"] {
+            t[op] = OpDef(infer: { c in
+                let g = try poolGeometry(c)
+                var out = [tt(try c.dtype(0), g.outputShape)]
+                if op == "MaxPool" && c.node.outputs.count > 1 { out.append(tt(.int64, g.outputShape)) }
+                return out
+            })
+        }
+        for op in ["GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool"] {
+            t[op] = OpDef(infer: { c in
+                let s = try c.shape(0)
+                guard s.count >= 3 else { throw c.fail("needs an input of rank 3 or more, got \(s)") }
+                return [tt(try c.dtype(0), [s[0], s[1]] + [Int](repeating: 1, count: s.count - 2))]
+            })
+        }
+        t["BatchNormalization"] = OpDef(infer: { c in
+            let s = try c.shape(0)
+            guard s.count >= 2 else { throw c.fail("needs an input of rank 2 or more") }
+            for i in 1...4 where try c.shape(i) != [s[1]] { throw c.fail("input \(i) should have shape [\(s[1])], got \(try c.shape(i))") }
+            return [tt(try c.dtype(0), s)]
+        })
+        t["InstanceNormalization"] = OpDef(infer: { c in [tt(try c.dtype(0), try c.shape(0))] })
+        t["LayerNormalization"] = OpDef(infer: { c in
+            let s = try c.shape(0)
+            let axis = try c.axis(c.int("axis", -1), rank: s.count)
+            var outs = [tt(try c.dtype(0), s)]
+            let stat = s.enumerated().map { $0.offset < axis ? $0.element : 1 }
+            if c.node.outputs.count > 1 { outs.append(tt(.float, stat)) }
+            if c.node.outputs.count > 2 { outs.append(tt(.float, stat)) }
+            return outs
+        })
+        t["LRN"] = OpDef(infer: { c in [tt(try c.dtype(0), try c.shape(0))] })
+        for op in ["Softmax", "LogSoftmax", "Hardmax"] {
+            t[op] = OpDef(infer: { c in
+                let s = try c.shape(0)
+                _ = try c.axis(c.int("axis", c.opset < 13 ? 1 : -1), rank: s.count)
+                return [tt(try c.dtype(0), s)]
+            })
+        }
+        t["TopK"] = OpDef(infer: { c in
+            let s = try c.shape(0)
+            let axis = try c.axis(c.int("axis", -1), rank: s.count)
+            let k = c.opset < 10 ? c.int("k", 1) : Int(try c.requireConstant(1, "k").ints[0])
+            guard k >= 0, k <= s[axis] else { throw c.fail("k = \(k) exceeds dimension \(s[axis])") }
+            var o = s
+            o[axis] = k
+            return [tt(try c.dtype(0), o), tt(.int64, o)]
+        })
+        t["Resize"] = OpDef(infer: { c in [tt(try c.dtype(0), try resizeShape(c))] })
+        t["Upsample"] = OpDef(infer: { c in [tt(try c.dtype(0), try resizeShape(c))] })
+        return t
+    }
+
+    static func matmulShape(_ c: OpContext, _ a0: [Int], _ b0: [Int]) throws -> [Int] {
+        guard !a0.isEmpty, !b0.isEmpty else { throw c.fail("MatMul inputs must not be scalars") }
+        let a = a0.count == 1 ? [1] + a0 : a0, b = b0.count == 1 ? b0 + [1] : b0
+        guard a[a.count - 1] == b[b.count - 2] else { throw c.fail("inner dimensions differ: \(a0) × \(b0)") }
+        guard let batch = broadcastShapes(Array(a.dropLast(2)), Array(b.dropLast(2))) else {
+            throw c.fail("batch dimensions of \(a0) and \(b0) do not broadcast")
+        }
+        var out = batch + [a[a.count - 2], b[b.count - 1]]
+        if a0.count == 1 { out.remove(at: out.count - 2) }
+        if b0.count == 1 { out.removeLast() }
+        return out
+    }
+
+    /// Spatial geometry of a convolution or pooling window.
+    public struct Geometry {
+        public var inputShape: [Int]
+        public var outputShape: [Int]
+        public var kernel: [Int]
+        public var strides: [Int]
+        public var dilations: [Int]
+        public var padsBegin: [Int]
+        public var padsEnd: [Int]
+        public var group: Int = 1
+    }
+
+    static func resolvePads(_ c: OpContext, input: [Int], kernel: [Int], strides: [Int], dilations: [Int], ceil: Bool) throws -> ([Int], [Int], [Int]) {
+        let n = kernel.count
+        let autoPad = c.node.string("auto_pad") ?? "NOTSET"
+        var begin = [Int](repeating: 0, count: n), end = begin
+        var out = [Int](repeating: 0, count: n)
+        for i in 0..<n {
+            let ek = (kernel[i] - 1) * dilations[i] + 1
+            switch autoPad {
+            case "SAME_UPPER", "SAME_LOWER":
+                out[i] = (input[i] + strides[i] - 1) / strides[i]
+                let total = max(0, (out[i] - 1) * strides[i] + ek - input[i])
+                if autoPad == "SAME_UPPER" { begin[i] = total / 2; end[i] = total - total / 2 } else { end[i] = total / 2; begin[i] = total - total / 2 }
+            case "VALID":
+                out[i] = (input[i] - ek) / strides[i] + 1
+            case "NOTSET", "":
+                let pads = c.node.ints("pads") ?? [Int](repeating: 0, count: 2 * n)
+                guard pads.count == 2 * n else { throw c.fail("pads has \(pads.count) values, \(2 * n) expected") }
+                begin[i] = pads[i]; end[i] = pads[i + n]
+                let span = input[i] + begin[i] + end[i] - ek
+                if ceil {
+                    out[i] = (span + strides[i] - 1) / strides[i] + 1
+                    // The last window must start inside the input or the left padding.
+                    if (out[i] - 1) * strides[i] >= input[i] + begin[i] { out[i] -= 1 }
+                } else {
+                    out[i] = span / strides[i] + 1
+                }
+            default:
+                throw c.fail("auto_pad '\(autoPad)' is not supported")
+            }
+            guard out[i] > 0 else { throw c.fail("the output would be empty (input \(input), kernel \(kernel))") }
+        }
+        return (begin, end, out)
+    }
+
+    public static func convGeometry(_ c: OpContext) throws -> Geometry {
+        let x = try c.shape(0), w = try c.shape(1)
+        guard x.count >= 3, w.count == x.count else { throw c.fail("input \(x) and weight \(w) must have the same rank, 3 or more") }
+        let n = x.count - 2
+        let group = c.int("group", 1)
+        guard group > 0, x[1] % group == 0, w[0] % group == 0, w[1] * group == x[1] else {
+            throw c.fail("channels do not fit: input \(x), weight \(w), group \(group)")
+        }
+        let kernel = c.node.ints("kernel_shape") ?? Array(w[2...])
+        guard kernel == Array(w[2...]) else { throw c.fail("kernel_shape \(kernel) disagrees with the weight shape \(w)") }
+        let strides = c.node.ints("strides") ?? [Int](repeating: 1, count: n)
+        let dil = c.node.ints("dilations") ?? [Int](repeating: 1, count: n)
+        guard strides.count == n, dil.count == n, strides.allSatisfy({ $0 > 0 }), dil.allSatisfy({ $0 > 0 }) else { throw c.fail("strides or dilations do not fit") }
+        if c.has(2), try c.shape(2) != [w[0]] { throw c.fail("bias should have shape [\(w[0])]") }
+        let (b, e, o) = try resolvePads(c, input: Array(x[2...]), kernel: kernel, strides: strides, dilations: dil, ceil: false)
+        return Geometry(inputShape: x, outputShape: [x[0], w[0]] + o, kernel: kernel, strides: strides, dilations: dil,
+                        padsBegin: b, padsEnd: e, group: group)
+    }
+
+    public static func convTransposeGeometry(_ c: OpContext) throws -> Geometry {
+        let x = try c.shape(0), w = try c.shape(1)
+        guard x.count >= 3, w.count == x.count else { throw c.fail("input \(x) and weight \(w) must have the same rank, 3 or more") }
+        let n = x.count - 2
+        let group = c.int("group", 1)
+        guard x[1] == w[0], x[1] % group == 0 else { throw c.fail("channels do not fit: input \(x), weight \(w), group \(group)") }
+        let kernel = c.node.ints("kernel_shape") ?? Array(w[2...])
+        let strides = c.node.ints("strides") ?? [Int](repeating: 1, count: n)
+        let dil = c.node.ints("dilations") ?? [Int](repeating: 1, count: n)
+        let outPad = c.node.ints("output_padding") ?? [Int](repeating: 0, count: n)
+        var begin = [Int](repeating: 0, count: n), end = begin, out = begin
+        let autoPad = c.node.string("auto_pad") ?? "NOTSET"
+        let explicitOut = c.node.ints("output_shape")
+        for i in 0..<n {
+            let ek = (kernel[i] - 1) * dil[i] + 1
+            let full = strides[i] * (x[i + 2] - 1) + outPad[i] + ek
+            if let os = explicitOut {
+                let target = os.count == n ? os[i] : os[i + 2]
+                let total = full - target
+                if autoPad == "SAME_UPPER" { begin[i] = total / 2; end[i] = total - total / 2 } else { end[i] = total / 2; begin[i] = total - total / 2 }
+                out[i] = target
+            } else if autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER" {
+                out[i] = x[i + 2] * strides[i]
+                let total = full - out[i]
+                if autoPad == "SAME_UPPER" { begin[i] = total / 2; end[i] = total - total / 2 } else { end[i] = total / 2; begin[i] = total - total / 2 }
+            } else {
+                let pads = c.node.ints("pads") ?? [Int](repeating: 0, count: 2 * n)
+                begin[i] = pads[i]; end[i] = pads[i + n]
+                out[i] = full - begin[i] - end[i]
+            }
+            guard out[i] > 0 else { throw c.fail("the output would be empty") }
+        }
+        return Geometry(inputShape: x, outputShape: [x[0], w[1] * group] + out, kernel: kernel, strides: strides, dilations: dil,
+                        padsBegin: begin, padsEnd: end, group: group)
+    }
+
+    public static func poolGeometry(_ c: OpContext) throws -> Geometry {
+        let x = try c.shape(0)
+        guard x.count >= 3 else { throw c.fail("needs an input of rank 3 or more, got \(x)") }
+        let n = x.count - 2
+        guard let kernel = c.node.ints("kernel_shape"), kernel.count == n else { throw c.fail("kernel_shape is missing or has the wrong length") }
+        let strides = c.node.ints("strides") ?? [Int](repeating: 1, count: n)
+        let dil = c.node.ints("dilations") ?? [Int](repeating: 1, count: n)
+        let (b, e, o) = try resolvePads(c, input: Array(x[2...]), kernel: kernel, strides: strides, dilations: dil, ceil: c.int("ceil_mode", 0) == 1)
+        return Geometry(inputShape: x, outputShape: [x[0], x[1]] + o, kernel: kernel, strides: strides, dilations: dil, padsBegin: b, padsEnd: e)
+    }
+
+    static func resizeShape(_ c: OpContext) throws -> [Int] {
+        let s = try c.shape(0)
+        if c.node.opType == "Upsample" {
+            var scales: [Float]
+            if let f = c.node.floats("scales") { scales = f } else { scales = try c.requireConstant(1, "scales").floats.map { Float($0) } }
+            return zip(s, scales).map { Int((Float($0) * $1).rounded(.down)) }
+        }
+        if c.has(3) {
+            let sizes = try c.requireConstant(3, "sizes").ints.map { Int($0) }
+            if let axes = c.node.ints("axes") {
+                var out = s
+                for (k, a) in axes.enumerated() { let ax = try c.axis(a, rank: s.count); out[ax] = sizes[k] }
+                return out
+            }
+            guard sizes.count == s.count else { throw c.fail("sizes has \(sizes.count) values for rank \(s.count)") }
+            return sizes
+        }
+        guard c.has(2) else { throw c.fail("needs scales or sizes") }
+        let scales = try c.requireConstant(2, "scales").floats
+        if let axes = c.node.ints("axes") {
+            var out = s
+            for (k, a) in axes.enumerated() { let ax = try c.axis(a, rank: s.count); out[ax] = Int((Double(s[ax]) * scales[k]).rounded(.down)) }
+            return out
+        }
+        guard scales.count == s.count else { throw c.fail("scales has \(scales.count) values for rank \(s.count)") }
+        return zip(s, scales).map { Int((Double($0) * $1).rounded(.down)) }
+    }
+}

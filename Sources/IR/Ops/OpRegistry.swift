@@ -1,0 +1,120 @@
+
+
+/// Why a node cannot be compiled; names the node, its op and the reason.
+public struct CompileError: Error, CustomStringConvertible {
+    public let node: String
+    public let opType: String
+    public let reason: String
+
+    public init(node: Node, _ reason: String) {
+        self.node = node.name
+        self.opType = node.opType
+        self.reason = reason
+    }
+
+    public init(node: String, opType: String, _ reason: String) {
+        self.node = node
+        self.opType = opType
+        self.reason = reason
+    }
+
+    public var description: String {
+        node.isEmpty ? "node of op \(opType): \(reason)" : "node '\(node)' (op \(opType)): \(reason)"
+    }
+}
+
+/// What shape inference and evaluation see of one node.
+public struct OpContext {
+    public let node: Node
+    public let opset: Int
+
+    public init(node: Node, opset: Int) {
+        self.node = node
+        self.opset = opset
+    }
+
+    public var inputCount: Int { node.inputs.count }
+    public func has(_ i: Int) -> Bool { node.input(i) != nil }
+
+    public func fail(_ reason: String) -> CompileError { CompileError(node: node, reason) }
+
+    public func type(_ i: Int) throws -> TensorType {
+        guard let v = node.input(i) else { throw fail("input \(i) is missing") }
+        guard let t = v.tensorType else { throw fail("input \(i) ('\(v.name)') has no known type") }
+        return t
+    }
+
+    public func dtype(_ i: Int) throws -> DataType { try type(i).elementType }
+
+    public func shape(_ i: Int) throws -> [Int] {
+        let t = try type(i)
+        guard let s = t.staticShape else {
+            throw fail("input \(i) ('\(node.input(i)!.name)') has the shape \(t.shape.map { "\($0)" } ?? "of unknown rank"), which is not static; pin symbolic dimensions with --dim NAME=VALUE")
+        }
+        return s
+    }
+
+    public func rank(_ i: Int) throws -> Int { try shape(i).count }
+
+    /// The input's constant value, if it is an initializer.
+    public func constant(_ i: Int) -> NDArray? {
+        guard let t = node.input(i)?.initializer else { return nil }
+        return NDArray(t)
+    }
+
+    public func requireConstant(_ i: Int, _ what: String) throws -> NDArray {
+        guard let c = constant(i) else {
+            throw fail("its \(what) (input \(i)) must be a compile-time constant; it is computed at run time here")
+        }
+        return c
+    }
+
+    /// Integer attribute or input (ONNX moved many attributes to inputs across opsets).
+    public func ints(attribute name: String, orInput i: Int) throws -> [Int]? {
+        if let a = node.ints(name) { return a }
+        if has(i) { return try requireConstant(i, name).ints.map { Int($0) } }
+        return nil
+    }
+
+    public func int(_ name: String, _ def: Int) -> Int { node.int(name) ?? def }
+    public func float(_ name: String, _ def: Float) -> Float { node.float(name) ?? def }
+
+    /// Normalizes a possibly negative axis for a tensor of `rank`.
+    public func axis(_ a: Int, rank: Int, what: String = "axis") throws -> Int {
+        let r = a < 0 ? a + rank : a
+        guard r >= 0, r < max(rank, 1) else { throw fail("\(what) \(a) is out of range for rank \(rank)") }
+        return r
+    }
+}
+
+/// The facts of one ONNX operator that the passes need: how to infer its outputs' types,
+/// and (optionally) how to evaluate it on constants for constant folding.
+public struct OpDef {
+    public typealias Infer = (OpContext) throws -> [TensorType]
+    public typealias Evaluate = (OpContext, [NDArray?]) throws -> [NDArray]
+    public let infer: Infer
+    public let evaluate: Evaluate?
+
+    public init(infer: @escaping Infer, evaluate: Evaluate? = nil) {
+        self.infer = infer
+        self.evaluate = evaluate
+    }
+}
+
+/// Op type -> definition, for the default ONNX domain. Each op family file contributes a table.
+public enum OpRegistry {
+    nonisolated(unsafe) public static var definitions: [String: OpDef] = {
+        var all: [String: OpDef] = [:]
+        for table in [ElementwiseOps.table, ShapeOps.table, ReductionOps.table, NNOps.table] {
+            all.merge(table) { a, _ in a }
+        }
+        return all
+    }()
+
+    public static func definition(for node: Node) -> OpDef? {
+        guard node.domain.isEmpty || node.domain == "ai.onnx" else { return nil }
+        return definitions[node.opType]
+    }
+}
+
+func tt(_ dt: DataType, _ shape: [Int]) -> TensorType { TensorType(dt, fixed: shape) }

@@ -1,0 +1,360 @@
+
+
+/// Data-movement and shape-computing ops. Their evaluators fold shape subgraphs
+/// (Shape -> Gather -> Concat -> Reshape, ...) at compile time.
+public enum ShapeOps {
+    public static var table: [String: OpDef] {
+        var t: [String: OpDef] = [:]
+        t["Shape"] = OpDef(
+            infer: { c in [tt(.int64, [try shapeRange(c).count])] },
+            evaluate: { c, _ in let s = try shapeRange(c); return [NDArray(.int64, shape: [s.count], ints: s.map { Int64($0) })] })
+        t["Size"] = OpDef(
+            infer: { _ in [tt(.int64, [])] },
+            evaluate: { c, _ in [NDArray(.int64, shape: [], ints: [Int64(try c.shape(0).reduce(1, *))])] })
+        t["Constant"] = OpDef(
+            infer: { c in [try constantValue(c).0] },
+            evaluate: { c, _ in [try constantValue(c).1] })
+        t["ConstantOfShape"] = OpDef(
+            infer: { c in
+                let shape = try c.requireConstant(0, "shape").ints.map { Int($0) }
+                guard shape.allSatisfy({ $0 >= 0 }) else { throw c.fail("shape \(shape) has a negative dimension") }
+                return [tt(c.node.tensor("value")?.dataType ?? .float, shape)]
+            },
+            evaluate: { c, a in
+                let shape = a[0]!.ints.map { Int($0) }
+                let value = c.node.tensor("value").flatMap(NDArray.init)
+                let dt = value?.dataType ?? .float
+                let v = value.map { $0.double(0) } ?? 0
+                return [NDArray.make(dt, shape: shape, [Double](repeating: v, count: shape.reduce(1, *)))]
+            })
+        t["Reshape"] = OpDef(
+            infer: { c in [tt(try c.dtype(0), try reshapeTarget(c))] },
+            evaluate: { c, a in var r = a[0]!; r.shape = try reshapeTarget(c); return [r] })
+        t["Flatten"] = OpDef(
+            infer: { c in [tt(try c.dtype(0), try flattenShape(c))] },
+            evaluate: { c, a in var r = a[0]!; r.shape = try flattenShape(c); return [r] })
+        t["Squeeze"] = OpDef(
+            infer: { c in [tt(try c.dtype(0), try squeezeShape(c))] },
+            evaluate: { c, a in var r = a[0]!; r.shape = try squeezeShape(c); return [r] })
+        t["Unsqueeze"] = OpDef(
+            infer: { c in [tt(try c.dtype(0), try unsqueezeShape(c))] },
+            evaluate: { c, a in var r = a[0]!; r.shape = try unsqueezeShape(c); return [r] })
+        t["Transpose"] = OpDef(
+            infer: { c in let (p, s) = try perm(c); return [tt(try c.dtype(0), p.map { s[$0] })] },
+            evaluate: { c, a in
+                let (p, s) = try perm(c)
+                let out = p.map { s[$0] }
+                let st = NDArray.strides(s)
+                return [a[0]!.gathered(indexGrid(out, p.map { st[$0] }), shape: out)]
+            })
+        t["Concat"] = OpDef(
+            infer: { c in
+                let shapes = try (0..<c.inputCount).filter(c.has).map { try c.shape($0) }
+                let rank = shapes[0].count
+                let axis = try c.axis(c.int("axis", 0), rank: rank)
+                var out = shapes[0]
+                out[axis] = 0
+                for s in shapes {
+                    guard s.count == rank, (0..<rank).allSatisfy({ $0 == axis || s[$0] == shapes[0][$0] }) else {
+                        throw c.fail("input shapes \(shapes) cannot be concatenated on axis \(axis)")
+                    }
+                    out[axis] += s[axis]
+                }
+                return [tt(try c.dtype(0), out)]
+            },
+            evaluate: { c, a in
+                let arrays = a.compactMap { $0 }
+                let rank = arrays[0].shape.count
+                let axis = try c.axis(c.int("axis", 0), rank: rank)
+                var out = arrays[0].shape
+                out[axis] = arrays.map { $0.shape[axis] }.reduce(0, +)
+                let outer = out[..<axis].reduce(1, *)
+                var r = arrays[0]
+                r.shape = out
+                r.ints = []
+                r.floats = []
+                for o in 0..<outer {
+                    for x in arrays {
+                        let block = x.shape[axis...].reduce(1, *)
+                        if x.isFloat { r.floats += x.floats[(o * block)..<((o + 1) * block)] } else { r.ints += x.ints[(o * block)..<((o + 1) * block)] }
+                    }
+                }
+                return [r]
+            })
+        t["Split"] = OpDef(infer: { c in try splitShapes(c).map { tt(try c.dtype(0), $0) } })
+        t["Slice"] = OpDef(
+            infer: { c in [tt(try c.dtype(0), try sliceParams(c).shape)] },
+            evaluate: { c, a in
+                let p = try sliceParams(c)
+                let st = NDArray.strides(try c.shape(0))
+                let base = zip(p.starts, st).map { $0 * $1 }.reduce(0, +)
+                let idx = indexGrid(p.shape, zip(p.steps, st).map { $0 * $1 }).map { $0 + base }
+                return [a[0]!.gathered(idx, shape: p.shape)]
+            })
+        t["Gather"] = OpDef(
+            infer: { c in
+                let s = try c.shape(0)
+                let axis = try c.axis(c.int("axis", 0), rank: s.count)
+                return [tt(try c.dtype(0), Array(s[..<axis]) + (try c.shape(1)) + Array(s[(axis + 1)...]))]
+            },
+            evaluate: { c, a in
+                let (x, ind) = (a[0]!, a[1]!)
+                let axis = try c.axis(c.int("axis", 0), rank: x.shape.count)
+                let outer = x.shape[..<axis].reduce(1, *), inner = x.shape[(axis + 1)...].reduce(1, *), n = x.shape[axis]
+                var idx: [Int] = []
+                for o in 0..<outer {
+                    for k in ind.ints {
+                        let j = Int(k < 0 ? k + Int64(n) : k)
+                        guard j >= 0, j < n else { throw c.fail("index \(k) is out of range for dimension \(n)") }
+                        for i in 0..<inner { idx.append((o * n + j) * inner + i) }
+                    }
+                }
+                return [x.gathered(idx, shape: Array(x.shape[..<axis]) + ind.shape + Array(x.shape[(axis + 1)...]))]
+            })
+        t["GatherElements"] = OpDef(infer: { c in [tt(try c.dtype(0), try c.shape(1))] })
+        t["ScatterElements"] = OpDef(infer: { c in [tt(try c.dtype(0), try c.shape(0))] })
+        t["Expand"] = OpDef(
+            infer: { c in [tt(try c.dtype(0), try expandShape(c))] },
+            evaluate: { c, a in
+                let out = try expandShape(c)
+                return [a[0]!.gathered(broadcastIndices(a[0]!.shape, to: out), shape: out)]
+            })
+        t["Tile"] = OpDef(
+            infer: { c in
+                let s = try c.shape(0), r = try c.requireConstant(1, "repeats").ints.map { Int($0) }
+                guard r.count == s.count, r.allSatisfy({ $0 >= 0 }) else { throw c.fail("repeats \(r) do not fit the input rank \(s.count)") }
+                return [tt(try c.dtype(0), zip(s, r).map { $0 * $1 })]
+            },
+            evaluate: { c, a in
+                let x = a[0]!, out = try c.infer()[0].staticShape!
+                let st = NDArray.strides(x.shape)
+                var idx: [Int] = []
+                idx.reserveCapacity(out.reduce(1, *))
+                forEachIndex(out) { i in idx.append(zip(i.indices, st).map { d, s in (i[d] % x.shape[d]) * s }.reduce(0, +)) }
+                return [x.gathered(idx, shape: out)]
+            })
+        t["Range"] = OpDef(
+            infer: { c in [tt(try c.dtype(0), [try rangeCount(c)])] },
+            evaluate: { c, a in
+                let n = try rangeCount(c)
+                let (s, d) = (a[0]!, a[2]!)
+                if !s.isFloat { return [NDArray(s.dataType, shape: [n], ints: (0..<n).map { s.ints[0] + Int64($0) * d.ints[0] })] }
+                return [NDArray.make(s.dataType, shape: [n], (0..<n).map { s.floats[0] + Double($0) * d.floats[0] })]
+            })
+        t["Pad"] = OpDef(infer: { c in [tt(try c.dtype(0), try padParams(c).shape)] })
+        t["Trilu"] = OpDef(infer: { c in [tt(try c.dtype(0), try c.shape(0))] })
+        t["DepthToSpace"] = OpDef(infer: { c in
+            let s = try c.shape(0), b = c.int("blocksize", 1)
+            guard s.count == 4, s[1] % (b * b) == 0 else { throw c.fail("needs a 4-D input whose channels divide by blocksize²") }
+            return [tt(try c.dtype(0), [s[0], s[1] / (b * b), s[2] * b, s[3] * b])]
+        })
+        t["SpaceToDepth"] = OpDef(infer: { c in
+            let s = try c.shape(0), b = c.int("blocksize", 1)
+            guard s.count == 4, s[2] % b == 0, s[3] % b == 0 else { throw c.fail("needs a 4-D input whose height and width divide by blocksize") }
+            return [tt(try c.dtype(0), [s[0], s[1] * b * b, s[2] / b, s[3] / b])]
+        })
+        return t
+    }
+
+    // MARK: helpers
+
+    static func constantValue(_ c: OpContext) throws -> (TensorType, NDArray) {
+        if let t = c.node.tensor("value") {
+            guard let a = NDArray(t) else { throw c.fail("its value of type \(t.dataType) is not supported") }
+            return (t.type, a)
+        }
+        if let f = c.node.float("value_float") { return (tt(.float, []), NDArray(.float, shape: [], floats: [Double(f)])) }
+        if let i = c.node.int("value_int") { return (tt(.int64, []), NDArray(.int64, shape: [], ints: [Int64(i)])) }
+        if let fs = c.node.floats("value_floats") { return (tt(.float, [fs.count]), NDArray(.float, shape: [fs.count], floats: fs.map(Double.init))) }
+        if let is_ = c.node.ints("value_ints") { return (tt(.int64, [is_.count]), NDArray(.int64, shape: [is_.count], ints: is_.map { Int64($0) })) }
+        throw c.fail("its value kind (sparse or string) is not supported")
+    }
+
+    static func shapeRange(_ c: OpContext) throws -> [Int] {
+        let s = try c.shape(0), r = s.count
+        func clamp(_ v: Int) -> Int { min(max(v < 0 ? v + r : v, 0), r) }
+        let start = clamp(c.int("start", 0)), end = clamp(c.node.int("end") ?? r)
+        return start < end ? Array(s[start..<end]) : []
+    }
+
+    static func reshapeTarget(_ c: OpContext) throws -> [Int] {
+        let input = try c.shape(0)
+        var target = try c.requireConstant(1, "target shape").ints.map { Int($0) }
+        let allowZero = c.int("allowzero", 0) == 1
+        for i in target.indices where target[i] == 0 && !allowZero {
+            guard i < input.count else { throw c.fail("target dimension \(i) is 0 (copy) but the input has rank \(input.count)") }
+            target[i] = input[i]
+        }
+        let total = input.reduce(1, *)
+        if let unknown = target.firstIndex(of: -1) {
+            let known = target.enumerated().filter { $0.offset != unknown }.map(\.element).reduce(1, *)
+            guard known > 0, total % known == 0 else { throw c.fail("cannot reshape \(input) to \(target)") }
+            target[unknown] = total / known
+        }
+        guard target.allSatisfy({ $0 >= 0 }), target.reduce(1, *) == total else { throw c.fail("cannot reshape \(input) to \(target)") }
+        return target
+    }
+
+    static func flattenShape(_ c: OpContext) throws -> [Int] {
+        let s = try c.shape(0)
+        let a = c.int("axis", 1)
+        let axis = a < 0 ? a + s.count : a
+        guard axis >= 0, axis <= s.count else { throw c.fail("axis \(a) is out of range for rank \(s.count)") }
+        return [s[..<axis].reduce(1, *), s[axis...].reduce(1, *)]
+    }
+
+    static func squeezeShape(_ c: OpContext) throws -> [Int] {
+        let s = try c.shape(0)
+        guard let axes = try c.ints(attribute: "axes", orInput: 1) else { return s.filter { $0 != 1 } }
+        let norm = Set(try axes.map { try c.axis($0, rank: s.count) })
+        for a in norm where s[a] != 1 { throw c.fail("cannot squeeze axis \(a) of size \(s[a])") }
+        return s.enumerated().filter { !norm.contains($0.offset) }.map(\.element)
+    }
+
+    static func unsqueezeShape(_ c: OpContext) throws -> [Int] {
+        let s = try c.shape(0)
+        guard let axes = try c.ints(attribute: "axes", orInput: 1) else { throw c.fail("has no axes") }
+        let rank = s.count + axes.count
+        let norm = Set(try axes.map { try c.axis($0, rank: rank) })
+        guard norm.count == axes.count else { throw c.fail("axes \(axes) repeat") }
+        var out: [Int] = []
+        var it = s.makeIterator()
+        for i in 0..<rank { out.append(norm.contains(i) ? 1 : it.next()!) }
+        return out
+    }
+
+    static func perm(_ c: OpContext) throws -> ([Int], [Int]) {
+        let s = try c.shape(0)
+        let p = c.node.ints("perm") ?? Array((0..<s.count).reversed())
+        guard p.count == s.count, Set(p) == Set(0..<s.count) else { throw c.fail("perm \(p) is not a permutation of the input's \(s.count) axes") }
+        return (p, s)
+    }
+
+    static func splitShapes(_ c: OpContext) throws -> [[Int]] {
+        let s = try c.shape(0)
+        let axis = try c.axis(c.int("axis", 0), rank: s.count)
+        let n = c.node.outputs.count
+        var sizes: [Int]
+        if let given = try c.ints(attribute: "split", orInput: 1) {
+            sizes = given
+        } else if let k = c.node.int("num_outputs") {
+            let chunk = (s[axis] + k - 1) / k
+            sizes = (0..<k).map { min(chunk, max(0, s[axis] - $0 * chunk)) }
+        } else {
+            guard s[axis] % n == 0 else { throw c.fail("dimension \(s[axis]) does not split evenly into \(n) outputs") }
+            sizes = [Int](repeating: s[axis] / n, count: n)
+        }
+        guard sizes.count == n, sizes.reduce(0, +) == s[axis], sizes.allSatisfy({ $0 >= 0 }) else {
+            throw c.fail("split sizes \(sizes) do not add up to dimension \(s[axis]) for \(n) outputs")
+        }
+        return sizes.map { var o = s; o[axis] = $0; return o }
+    }
+
+    public struct SliceParams {
+        public var starts: [Int]
+        public var steps: [Int]
+        public var shape: [Int]
+    }
+
+    /// Per-axis start, step and output size, after clamping as ONNX specifies.
+    public static func sliceParams(_ c: OpContext) throws -> SliceParams {
+        let s = try c.shape(0)
+        let r = s.count
+        let starts: [Int], ends: [Int], axesIn: [Int]?, stepsIn: [Int]?
+        if c.opset < 10 || c.node.ints("starts") != nil {
+            starts = c.node.ints("starts") ?? []
+            ends = c.node.ints("ends") ?? []
+            axesIn = c.node.ints("axes")
+            stepsIn = nil
+        } else {
+            starts = try c.requireConstant(1, "starts").ints.map { Int(clamping: $0) }
+            ends = try c.requireConstant(2, "ends").ints.map { Int(clamping: $0) }
+            axesIn = c.has(3) ? try c.requireConstant(3, "axes").ints.map { Int($0) } : nil
+            stepsIn = c.has(4) ? try c.requireConstant(4, "steps").ints.map { Int(clamping: $0) } : nil
+        }
+        let axes = try (axesIn ?? Array(0..<starts.count)).map { try c.axis($0, rank: r) }
+        let steps = stepsIn ?? [Int](repeating: 1, count: starts.count)
+        guard starts.count == ends.count, axes.count == starts.count, steps.count == starts.count else {
+            throw c.fail("starts, ends, axes and steps have different lengths")
+        }
+        var p = SliceParams(starts: [Int](repeating: 0, count: r), steps: [Int](repeating: 1, count: r), shape: s)
+        for (k, a) in axes.enumerated() {
+            let dim = s[a], step = steps[k]
+            guard step != 0 else { throw c.fail("a step is 0") }
+            var st = starts[k], en = ends[k]
+            if st < 0 { st += dim }
+            if en < 0 { en += dim }
+            if step > 0 {
+                st = min(max(st, 0), dim); en = min(max(en, 0), dim)
+                p.shape[a] = en > st ? (en - st + step - 1) / step : 0
+            } else {
+                st = min(max(st, 0), dim - 1); en = min(max(en, -1), dim - 1)
+                p.shape[a] = st > en ? (st - en - step - 1) / (-step) : 0
+            }
+            p.starts[a] = st
+            p.steps[a] = step
+        }
+        return p
+    }
+
+    static func expandShape(_ c: OpContext) throws -> [Int] {
+        let target = try c.requireConstant(1, "shape").ints.map { Int($0) }
+        guard let out = broadcastShapes(try c.shape(0), target) else {
+            throw c.fail("input shape \(try c.shape(0)) cannot expand to \(target)")
+        }
+        return out
+    }
+
+    static func rangeCount(_ c: OpContext) throws -> Int {
+        let s = try c.requireConstant(0, "start"), l = try c.requireConstant(1, "limit"), d = try c.requireConstant(2, "delta")
+        let n = ((l.double(0) - s.double(0)) / d.double(0)).rounded(.up)
+        guard n.isFinite else { throw c.fail("the number of elements is not finite") }
+        return max(Int(n), 0)
+    }
+
+    public struct PadParams {
+        public var begins: [Int]
+        public var ends: [Int]
+        public var shape: [Int]
+        public var mode: String
+    }
+
+    public static func padParams(_ c: OpContext) throws -> PadParams {
+        let s = try c.shape(0)
+        let r = s.count
+        var pads: [Int]
+        if let p = c.node.ints("pads") { pads = p } else { pads = try c.requireConstant(1, "pads").ints.map { Int($0) } }
+        if c.has(3) {
+            let axes = try c.requireConstant(3, "axes").ints.map { try c.axis(Int($0), rank: r) }
+            guard pads.count == 2 * axes.count else { throw c.fail("pads and axes lengths disagree") }
+            var full = [Int](repeating: 0, count: 2 * r)
+            for (k, a) in axes.enumerated() { full[a] = pads[k]; full[a + r] = pads[k + axes.count] }
+            pads = full
+        }
+        guard pads.count == 2 * r else { throw c.fail("pads has \(pads.count) values, the input rank \(r) needs \(2 * r)") }
+        let mode = c.node.string("mode") ?? "constant"
+        guard ["constant", "reflect", "edge", "wrap"].contains(mode) else { throw c.fail("mode '\(mode)' is not supported") }
+        let out = (0..<r).map { s[$0] + pads[$0] + pads[$0 + r] }
+        guard out.allSatisfy({ $0 >= 0 }) else { throw c.fail("pads \(pads) make a negative dimension") }
+        return PadParams(begins: Array(pads[..<r]), ends: Array(pads[r...]), shape: out, mode: mode)
+    }
+}
+
+/// Flat offsets of every index of `shape`, with the given per-axis strides.
+func indexGrid(_ shape: [Int], _ strides: [Int]) -> [Int] {
+    var out: [Int] = []
+    out.reserveCapacity(shape.reduce(1, *))
+    forEachIndex(shape) { i in out.append(zip(i, strides).map { $0 * $1 }.reduce(0, +)) }
+    return out
+}
+
+func forEachIndex(_ shape: [Int], _ body: ([Int]) -> Void) {
+    let total = shape.reduce(1, *)
+    guard total > 0 else { return }
+    var idx = [Int](repeating: 0, count: shape.count)
+    for _ in 0..<total {
+        body(idx)
+        var d = shape.count - 1
+        while d >= 0 { idx[d] += 1; if idx[d] < shape[d] { break }; idx[d] = 0; d -= 1 }
+    }
+}

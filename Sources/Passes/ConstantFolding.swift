@@ -1,0 +1,76 @@
+import SofieIR
+
+/// Evaluates nodes whose inputs are all constant with the reference semantics of OpRegistry,
+/// turning their outputs into initializers; Shape and Size of statically shaped values fold
+/// too. Large fills (ConstantOfShape) stay nodes: the emitter makes them when a Session starts.
+public struct ConstantFolding: GraphPass {
+    public let name = "fold-constants"
+    public let summary = "evaluate constant subgraphs (shape computations, Constant nodes) at compile time"
+    /// ConstantOfShape outputs up to this many elements are folded; larger ones stay fills.
+    public var maxFillElements = 4096
+    /// Other folded outputs may have at most this many elements.
+    public var maxElements = 1 << 24
+
+    public init() {}
+
+    public func run(_ model: Model) throws -> Bool {
+        let opset = model.onnxOpset ?? 21
+        var changed = false
+        var remove = Set<ObjectIdentifier>()
+        for node in model.graph.nodes {
+            guard let def = OpRegistry.definition(for: node), let evaluate = def.evaluate else { continue }
+            let shapeOnly = node.opType == "Shape" || node.opType == "Size"
+            if shapeOnly {
+                guard node.input(0)?.tensorType?.staticShape != nil else { continue }
+            } else {
+                guard node.inputs.allSatisfy({ $0 == nil || $0!.initializer != nil }) else { continue }
+            }
+            guard node.outputs.allSatisfy({ $0 != nil }) else { continue }
+            let c = OpContext(node: node, opset: opset)
+            guard let types = try? def.infer(c) else { continue }
+            let limit = node.opType == "ConstantOfShape" ? maxFillElements : maxElements
+            guard types.allSatisfy({ ($0.staticShape?.reduce(1, *) ?? .max) <= limit }) else { continue }
+            guard types.allSatisfy({ $0.elementType.isFloatingPoint ? [DataType.float, .double].contains($0.elementType) : true }) else { continue }
+            let args = shapeOnly ? [nil] : node.inputs.map { $0?.initializer.flatMap(NDArray.init) }
+            if !shapeOnly && zip(args, node.inputs).contains(where: { $0 == nil && $1 != nil }) { continue }
+            let results = try evaluate(c, args)
+            for (out, value) in zip(node.outputs, results) {
+                let old = out!
+                let t = value.tensor(name: old.name)
+                let v = Value(name: old.name, type: .tensor(t.type), initializer: t)
+                model.graph.addInitializer(v)
+                model.graph.replaceAllUses(of: old, with: v)
+            }
+            remove.insert(ObjectIdentifier(node))
+            changed = true
+        }
+        model.graph.removeNodes(remove)
+        return changed
+    }
+}
+
+/// Removes nodes whose outputs nobody reads, and initializers nobody reads.
+public struct DeadCodeElimination: GraphPass {
+    public let name = "eliminate-dead-code"
+    public let summary = "remove nodes and initializers whose values are never used"
+
+    public init() {}
+
+    public func run(_ model: Model) throws -> Bool {
+        let g = model.graph
+        let outputs = Set(g.outputs.map(ObjectIdentifier.init))
+        var remove = Set<ObjectIdentifier>()
+        for node in g.nodes.reversed() {
+            let live = node.outputs.contains { v in
+                guard let v else { return false }
+                return outputs.contains(ObjectIdentifier(v)) || v.uses.contains { !remove.contains(ObjectIdentifier($0.node)) }
+            }
+            if !live && node.subgraphs.isEmpty { remove.insert(ObjectIdentifier(node)) }
+        }
+        g.removeNodes(remove)
+        let before = g.initializers.count
+        let inputs = Set(g.inputs.map(ObjectIdentifier.init))
+        g.initializers.removeAll { $0.uses.isEmpty && !outputs.contains(ObjectIdentifier($0)) && !inputs.contains(ObjectIdentifier($0)) }
+        return !remove.isEmpty || g.initializers.count != before
+    }
+}
