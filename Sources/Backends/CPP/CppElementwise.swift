@@ -21,15 +21,15 @@ enum CppElementwise {
             return "std::\(op.lowercased())(\(d))"
         case "Round": return "std::nearbyint(\(d))"
         case "Reciprocal": return "\(T)(1) / \(x)"
-        case "Sign": return "(\(T)(0) < \(x)) - (\(x) < \(T)(0))"
-        case "Relu": return "(\(x) < \(T)(0) ? \(T)(0) : \(x))"
+        case "Sign": return "(\(T)(0) < \(x)) - sofie_rt::is_neg(\(x))"
+        case "Relu": return "(sofie_rt::is_neg(\(x)) ? \(T)(0) : \(x))"
         case "Sigmoid": return "\(T)(1) / (\(T)(1) + std::exp(-\(d)))"
         case "Tanh": return "std::tanh(\(d))"
         case "Softplus": return "std::log(std::exp(\(d)) + \(T)(1))"
         case "Softsign": return "\(x) / (\(T)(1) + std::abs(\(d)))"
         case "Not": return "!\(x)"
         case "BitwiseNot": return "~\(x)"
-        case "LeakyRelu": return "(\(x) >= \(T)(0) ? \(x) : \(f("alpha", 0.01)) * \(x))"
+        case "LeakyRelu": return "(!sofie_rt::is_neg(\(x)) ? \(x) : \(f("alpha", 0.01)) * \(x))"
         case "Elu": return "(\(x) >= \(T)(0) ? \(x) : \(f("alpha", 1)) * (std::exp(\(d)) - \(T)(1)))"
         case "Celu":
             let a = f("alpha", 1)
@@ -67,8 +67,9 @@ enum CppElementwise {
         case "Mul": return "\(a) * \(b)"
         case "Div": return isFloat ? "\(a) / \(b)" : "(\(b) == 0 ? 0 : \(a) / \(b))"
         case "Mod":
-            if isFloat || n.int("fmod") == 1 { return isFloat ? "std::fmod(\(a), \(b))" : "(\(b) == 0 ? 0 : \(a) % \(b))" }
-            return "(\(b) == 0 ? 0 : ((\(a) % \(b)) != 0 && (((\(a) % \(b)) < 0) != (\(b) < 0)) ? (\(a) % \(b)) + \(b) : (\(a) % \(b))))"
+            if isFloat { return n.int("fmod") == 1 ? "std::fmod(\(a), \(b))" : "sofie_rt::mod_floor_fp(\(a), \(b))" }
+            if n.int("fmod") == 1 { return "(\(b) == 0 ? 0 : \(a) % \(b))" }
+            return "sofie_rt::mod_floor(\(a), \(b))"
         case "Pow": return isFloat ? "std::pow(\(a), \(b))" : "std::pow(double(\(a)), double(\(b)))"
         case "Max": return "std::max(\(a), \(b))"
         case "Min": return "std::min(\(a), \(b))"
@@ -80,7 +81,7 @@ enum CppElementwise {
         case "And": return "\(a) && \(b)"
         case "Or": return "\(a) || \(b)"
         case "Xor": return "\(a) != \(b)"
-        case "BitShift": return n.string("direction") == "RIGHT" ? "\(a) >> \(b)" : "\(a) << \(b)"
+        case "BitShift": return n.string("direction") == "RIGHT" ? "sofie_rt::shift_right(\(a), \(b))" : "sofie_rt::shift_left(\(a), \(b))"
         case "BitwiseAnd": return "\(a) & \(b)"
         case "BitwiseOr": return "\(a) | \(b)"
         case "BitwiseXor": return "\(a) ^ \(b)"
@@ -113,6 +114,11 @@ enum CppElementwise {
         }
         t["Dropout"] = { e, n in
             let x = try e.input(n, 0), y = try e.output(n, 0)
+            if n.inputs.count > 2, let mode = n.input(2) {
+                guard let m = mode.initializer?.integers(), m.allSatisfy({ $0 == 0 }) else {
+                    throw CompileError(node: n, "training mode (random dropout) is not supported; only inference (training_mode false) is")
+                }
+            }
             e.copy(y, x)
             if let m = n.output(1) {
                 let mask = try e.tensor(m)
@@ -150,7 +156,7 @@ enum CppElementwise {
         }
         t["PRelu"] = { e, n in
             let x = try e.input(n, 0), s = try e.input(n, 1), y = try e.output(n, 0)
-            e.elementwise(y, [x, s]) { "(\($0[0]) < 0 ? \($0[1]) * \($0[0]) : \($0[0]))" }
+            e.elementwise(y, [x, s]) { "(sofie_rt::is_neg(\($0[0])) ? \($0[1]) * \($0[0]) : \($0[0]))" }
         }
         t["Clip"] = { e, n in
             let x = try e.input(n, 0), y = try e.output(n, 0)

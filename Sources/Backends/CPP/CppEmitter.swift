@@ -299,7 +299,8 @@ final class EmitContext {
         w("//   session.infer(\((inArgs + outArgs).joined(separator: ", ")));   // raw pointers")
         w("// A Session is not shared between threads; create one per thread (they are independent).")
         w("#pragma once")
-        for inc in ["algorithm", "cmath", "cstddef", "cstdint", "cstring", "fstream", "limits", "memory", "stdexcept", "string", "tuple", "vector"] {
+        w("static_assert(sizeof(bool) == 1, \"swift-sofie's generated code assumes one-byte bool\");")
+        for inc in ["algorithm", "cmath", "cstddef", "cstdint", "cstring", "fstream", "limits", "memory", "stdexcept", "string", "tuple", "type_traits", "vector"] {
             w("#include <\(inc)>")
         }
         w()
@@ -359,10 +360,15 @@ final class EmitContext {
         w("    }")
         w()
         // The std::vector convenience.
-        let retTypes = outs.map { "std::vector<\($0.ctype)>" }
+        // std::vector<bool> has no data(): booleans travel as bytes (bool is one byte here).
+        func vec(_ t: CTensor) -> String { "std::vector<\(t.dtype == .bool ? "uint8_t" : t.ctype)>" }
+        func data(_ expr: String, _ t: CTensor, const: Bool) -> String {
+            t.dtype == .bool ? "reinterpret_cast<\(const ? "const " : "")bool*>(\(expr).data())" : "\(expr).data()"
+        }
+        let retTypes = outs.map(vec)
         let ret = retTypes.count == 1 ? retTypes[0] : "std::tuple<\(retTypes.joined(separator: ", "))>"
         w("    // Convenience: checks the input sizes and returns the output\(outs.count > 1 ? "s" : "") as vectors (allocates).")
-        w("    \(ret) infer(\(zip(ins, inArgs).map { "const std::vector<\($0.ctype)>& \($1)" }.joined(separator: ", "))) {")
+        w("    \(ret) infer(\(zip(ins, inArgs).map { "const \(vec($0))& \($1)" }.joined(separator: ", "))) {")
         for (k, a) in inArgs.enumerated() {
             w("        if (\(a).size() != kInput\(k)Size) throw std::invalid_argument(\"\(ns): input \(a) needs \" + std::to_string(kInput\(k)Size) + \" values, got \" + std::to_string(\(a).size()));")
         }
@@ -371,7 +377,7 @@ final class EmitContext {
             let ref = outs.count == 1 ? "result" : "std::get<\(k)>(result)"
             w("        \(ref).resize(kOutput\(k)Size);")
         }
-        let callArgs = inArgs.map { "\($0).data()" } + outs.indices.map { outs.count == 1 ? "result.data()" : "std::get<\($0)>(result).data()" }
+        let callArgs = zip(ins, inArgs).map { data($1, $0, const: true) } + outs.indices.map { data(outs.count == 1 ? "result" : "std::get<\($0)>(result)", outs[$0], const: false) }
         w("        infer(\(callArgs.joined(separator: ", ")));")
         w("        return result;")
         w("    }")
@@ -385,6 +391,7 @@ final class EmitContext {
         h += bodyText
         // Silence unused-parameter warnings for pointers a model never reads (e.g. unused inputs).
         for k in ins.indices where !bodyText.contains("in\(k)") { w("        (void)in\(k);") }
+        for k in outs.indices where !bodyText.contains("out\(k)") { w("        (void)out\(k);") }
         if !bodyText.contains("weights_") { w("        (void)weights_;") }
         if !bodyText.contains("fills_") { w("        (void)fills_;") }
         if !bodyText.contains("arena_") && !usesWorkspaceVariable { w("        (void)arena_;") }

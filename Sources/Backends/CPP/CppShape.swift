@@ -227,7 +227,8 @@ enum CppShape {
             let b = n.int("blocksize") ?? 1
             let (N, C, H, W) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
             e.line("for (int64_t n = 0; n < \(N); ++n) for (int64_t c = 0; c < \(C); ++c) for (int64_t h = 0; h < \(H); ++h) for (int64_t w = 0; w < \(W); ++w) {")
-            e.line("    const int64_t oc = ((h % \(b)) * \(b) + (w % \(b))) * \(C) + c;")
+            let crd = n.string("mode") == "CRD"
+            e.line("    const int64_t oc = \(crd ? "c * \(b * b) + (h % \(b)) * \(b) + (w % \(b))" : "((h % \(b)) * \(b) + (w % \(b))) * \(C) + c");")
             e.line("    \(y.ptr)[((n * \(C * b * b) + oc) * \(H / b) + h / \(b)) * \(W / b) + w / \(b)] = \(x.ptr)[((n * \(C) + c) * \(H) + h) * \(W) + w];")
             e.line("}")
         }

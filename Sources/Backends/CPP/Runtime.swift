@@ -8,6 +8,42 @@ enum CppRuntime {
 #define SOFIE_RUNTIME_V1
 namespace sofie_rt {
 
+// Sign tests that do not warn (-Wtype-limits) when instantiated for unsigned types.
+template <class T>
+constexpr bool is_neg(T v) {
+    if constexpr (std::is_signed<T>::value || std::is_floating_point<T>::value) return v < T(0);
+    else return false;
+}
+
+// Integer modulo with the sign of the divisor (Python/ONNX Mod with fmod=0); 0 for b == 0.
+template <class T>
+constexpr T mod_floor(T a, T b) {
+    if (b == 0) return T(0);
+    const T r = static_cast<T>(a % b);
+    return (r != 0 && is_neg(r) != is_neg(b)) ? static_cast<T>(r + b) : r;
+}
+
+// Shifts with ONNX/numpy semantics: the amount is unsigned, so negative or too-large amounts
+// shift everything out (a right shift of a negative value leaves -1). No undefined behaviour.
+template <class T, class S>
+constexpr T shift_left(T a, S b) {
+    using U = typename std::make_unsigned<T>::type;
+    if (is_neg(b) || static_cast<uint64_t>(b) >= sizeof(T) * 8) return T(0);
+    return static_cast<T>(static_cast<U>(static_cast<U>(a) << b));
+}
+template <class T, class S>
+constexpr T shift_right(T a, S b) {
+    if (is_neg(b) || static_cast<uint64_t>(b) >= sizeof(T) * 8) return is_neg(a) ? T(-1) : T(0);
+    return static_cast<T>(a >> b);
+}
+
+// Floating-point modulo with the sign of the divisor (ONNX Mod with fmod=0).
+template <class T>
+inline T mod_floor_fp(T a, T b) {
+    const T r = std::fmod(a, b);
+    return (r != 0 && (r < 0) != (b < 0)) ? r + b : r;
+}
+
 // Blocking of the GEMM: an MR x NR register tile, KC-deep panels, MC rows of A per block,
 // NC columns of B per block. The packing buffers live in the Session's workspace.
 constexpr int64_t MR = 6;

@@ -34,6 +34,21 @@ public enum ONNXReader {
         return try reader.model(proto)
     }
 
+    /// Reads one serialized TensorProto (the `input_0.pb` files of ONNX's test data).
+    public static func readTensor(path: String) throws -> Tensor {
+        let mapped: MappedFile
+        do { mapped = try MappedFile(path: path) } catch {
+            throw ONNXReadError(file: path, "cannot open the file: \(describe(error))")
+        }
+        let bytes = mapped.bytes
+        guard let p = onnx__tensor_proto__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? UnsafePointer(bitPattern: 1)!) else {
+            throw ONNXReadError(file: path, "not a valid TensorProto: the protobuf data is truncated or corrupt")
+        }
+        let owner = UnpackedTensor(p)
+        let reader = Reader(file: path, baseDirectory: URL(fileURLWithPath: path).deletingLastPathComponent().path, owner: owner)
+        return try reader.tensor(p)
+    }
+
     static func describe(_ error: Error) -> String {
         if let e = error as? POSIXError { return String(cString: strerror(e.code.rawValue)) }
         return "\(error)"
@@ -45,6 +60,12 @@ final class UnpackedModel {
     let pointer: UnsafeMutablePointer<Onnx__ModelProto>
     init(_ p: UnsafeMutablePointer<Onnx__ModelProto>) { pointer = p }
     deinit { onnx__model_proto__free_unpacked(pointer, nil) }
+}
+
+final class UnpackedTensor {
+    let pointer: UnsafeMutablePointer<Onnx__TensorProto>
+    init(_ p: UnsafeMutablePointer<Onnx__TensorProto>) { pointer = p }
+    deinit { onnx__tensor_proto__free_unpacked(pointer, nil) }
 }
 
 @inline(__always) func cstr(_ p: UnsafeMutablePointer<CChar>?) -> String {
@@ -102,7 +123,7 @@ private final class RenameMap {
 private final class Reader {
     let file: String
     let baseDirectory: String?
-    let owner: UnpackedModel
+    let owner: AnyObject
     var functions: [FunctionKey: UnsafeMutablePointer<Onnx__FunctionProto>] = [:]
     var externalFiles: [String: MappedFile] = [:]
     var extraOpsets: [String: Int] = [:]
@@ -110,7 +131,7 @@ private final class Reader {
     /// Placeholder values standing for outer-scope names, per subgraph, until `bindOuter`.
     var outerPlaceholders: [ObjectIdentifier: [Value]] = [:]
 
-    init(file: String, baseDirectory: String?, owner: UnpackedModel) {
+    init(file: String, baseDirectory: String?, owner: AnyObject) {
         self.file = file
         self.baseDirectory = baseDirectory
         self.owner = owner

@@ -50,6 +50,7 @@ public enum ElementwiseOps {
         case "Div": return isFloat ? { $0 / $1 } : { b, d in d == 0 ? 0 : (b / d).rounded(.towardZero) }
         case "Mod":
             if c.int("fmod", 0) == 1 { return { fmod($0, $1) } }
+            if isFloat { return { a, b in let r = fmod(a, b); return (r != 0 && (r < 0) != (b < 0)) ? r + b : r } }
             return { a, b in b == 0 ? 0 : { let r = fmod(a, b); return (r != 0 && (r < 0) != (b < 0)) ? r + b : r }() }
         case "Pow": return { pow($0, $1) }
         case "Max": return { max($0, $1) }

@@ -167,8 +167,10 @@ public enum NNOps {
             let full = strides[i] * (x[i + 2] - 1) + outPad[i] + ek
             if let os = explicitOut {
                 let target = os.count == n ? os[i] : os[i + 2]
+                // Floor division, as the specification's reference does (total may be negative).
                 let total = full - target
-                if autoPad == "SAME_UPPER" { begin[i] = total / 2; end[i] = total - total / 2 } else { end[i] = total / 2; begin[i] = total - total / 2 }
+                let half = Int((Double(total) / 2).rounded(.down))
+                if autoPad == "SAME_UPPER" { begin[i] = half; end[i] = total - half } else { end[i] = half; begin[i] = total - half }
                 out[i] = target
             } else if autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER" {
                 out[i] = x[i + 2] * strides[i]
