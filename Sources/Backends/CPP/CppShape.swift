@@ -194,11 +194,9 @@ enum CppShape {
         }
         t["Trilu"] = { e, n in
             let x = try e.input(n, 0), y = try e.output(n, 0)
-            var k = 0
-            if n.inputs.count > 1, n.input(1) != nil {
-                guard let c = n.input(1)?.initializer?.integers() else { throw CompileError(node: n, "k must be a compile-time constant") }
-                k = c[0]
-            }
+            // k may be a run-time input: it changes values, not the shape.
+            var k = "int64_t(0)"
+            if n.inputs.count > 1, let kv = n.input(1) { k = "static_cast<int64_t>(\(try e.tensor(kv).ptr)[0])" }
             let upper = (n.int("upper") ?? 1) == 1
             let r = x.shape.count
             guard y.count > 0 else { return }

@@ -1,0 +1,227 @@
+import Foundation
+import SofieIR
+
+/// Losses, further normalizations, cumulative and index ops.
+enum CppExtra {
+    static func optionalInput(_ e: EmitContext, _ n: Node, _ i: Int) throws -> CTensor? {
+        n.inputs.count > i && n.input(i) != nil ? try e.input(n, i) : nil
+    }
+
+    /// Negative log-likelihood over class axis 1 of `logp` (N, C, d...) with integer targets.
+    static func nll(_ e: EmitContext, _ n: Node, logp: String, shape: [Int], target: CTensor, weight: CTensor?, out: CTensor) {
+        let N = shape[0], C = shape[1], D = shape[2...].reduce(1, *)
+        let red = n.string("reduction") ?? "mean"
+        let ignore = n.int("ignore_index")
+        let T = out.ctype
+        e.block {
+            e.line("double total = 0, wsum = 0;")
+            e.line("for (int64_t b = 0; b < \(N); ++b) for (int64_t d = 0; d < \(D); ++d) {")
+            e.line("    const int64_t t = static_cast<int64_t>(\(target.ptr)[b * \(D) + d]);")
+            e.line("    double loss = 0, w = 0;")
+            e.line("    if (\(ignore.map { "t != \($0)" } ?? "true") && t >= 0 && t < \(C)) {")
+            e.line("        w = \(weight.map { "double(\($0.ptr)[t])" } ?? "1.0");")
+            e.line("        loss = -double(\(logp)[(b * \(C) + t) * \(D) + d]) * w;")
+            e.line("    }")
+            if red == "none" { e.line("    \(out.ptr)[b * \(D) + d] = static_cast<\(T)>(loss);") }
+            e.line("    total += loss;")
+            e.line("    wsum += w;")
+            e.line("}")
+            switch red {
+            case "none": e.line("(void)total; (void)wsum;")
+            case "sum": e.line("(void)wsum; \(out.ptr)[0] = static_cast<\(T)>(total);")
+            default: e.line("\(out.ptr)[0] = static_cast<\(T)>(wsum != 0 ? total / wsum : 0.0);")
+            }
+        }
+    }
+
+    static var table: [String: CppOps.Emit] {
+        var t: [String: CppOps.Emit] = [:]
+        t["NegativeLogLikelihoodLoss"] = { e, n in
+            let x = try e.input(n, 0), target = try e.input(n, 1), y = try e.output(n, 0)
+            nll(e, n, logp: x.ptr, shape: x.shape, target: target, weight: try optionalInput(e, n, 2), out: y)
+        }
+        t["SoftmaxCrossEntropyLoss"] = { e, n in
+            let x = try e.input(n, 0), target = try e.input(n, 1), y = try e.output(n, 0)
+            guard x.dtype.isFloatingPoint else { throw CompileError(node: n, "scores must be float32 or float64") }
+            let N = x.shape[0], C = x.shape[1], D = x.shape[2...].reduce(1, *)
+            // log-softmax over the classes, into the log_prob output or the workspace.
+            let logp: String
+            if n.outputs.count > 1, let lp = n.output(1) { logp = try e.tensor(lp).ptr } else {
+                e.workspace(x.count + 8)
+                logp = "static_cast<\(x.ctype)*>(work)"
+            }
+            try e.block {
+                e.line("\(x.ctype)* const lp = \(logp);")
+                e.line("for (int64_t b = 0; b < \(N); ++b) for (int64_t d = 0; d < \(D); ++d) {")
+                e.line("    const \(x.ctype)* xs = \(x.ptr) + b * \(C * D) + d;")
+                e.line("    \(x.ctype) m = xs[0];")
+                e.line("    for (int64_t c = 1; c < \(C); ++c) m = std::max(m, xs[c * \(D)]);")
+                e.line("    double s = 0;")
+                e.line("    for (int64_t c = 0; c < \(C); ++c) s += std::exp(double(xs[c * \(D)] - m));")
+                e.line("    const double ls = std::log(s);")
+                e.line("    for (int64_t c = 0; c < \(C); ++c) lp[b * \(C * D) + c * \(D) + d] = static_cast<\(x.ctype)>(double(xs[c * \(D)] - m) - ls);")
+                e.line("}")
+                nll(e, n, logp: "lp", shape: x.shape, target: target, weight: try optionalInput(e, n, 2), out: y)
+            }
+        }
+        t["RMSNormalization"] = { e, n in
+            let x = try e.input(n, 0), s = try e.input(n, 1), y = try e.output(n, 0)
+            let axis = try OpContext(node: n, opset: e.opset).axis(n.int("axis") ?? -1, rank: x.shape.count)
+            let outer = x.shape[..<axis].reduce(1, *), inner = x.shape[axis...].reduce(1, *)
+            let eps = Double(n.float("epsilon") ?? 1e-5)
+            let sIdx = s.count == 1 ? "0" : "i % \(s.count)"
+            e.line("for (int64_t o = 0; o < \(outer); ++o) {")
+            e.line("    const \(x.ctype)* x = \(x.ptr) + o * \(inner);")
+            e.line("    double ss = 0;")
+            e.line("    for (int64_t i = 0; i < \(inner); ++i) ss += double(x[i]) * double(x[i]);")
+            e.line("    const double inv = 1.0 / std::sqrt(ss / \(inner).0 + \(eps));")
+            e.line("    for (int64_t i = 0; i < \(inner); ++i) \(y.ptr)[o * \(inner) + i] = static_cast<\(y.ctype)>(double(x[i]) * inv * double(\(s.ptr)[\(sIdx)]));")
+            e.line("}")
+        }
+        t["LpNormalization"] = { e, n in
+            let x = try e.input(n, 0), y = try e.output(n, 0)
+            let axis = try OpContext(node: n, opset: e.opset).axis(n.int("axis") ?? -1, rank: x.shape.count)
+            let p = n.int("p") ?? 2
+            guard p == 1 || p == 2 else { throw CompileError(node: n, "p must be 1 or 2") }
+            let outer = x.shape[..<axis].reduce(1, *), dim = x.shape[axis], inner = x.shape[(axis + 1)...].reduce(1, *)
+            e.line("for (int64_t o = 0; o < \(outer); ++o) for (int64_t i = 0; i < \(inner); ++i) {")
+            e.line("    const int64_t base = o * \(dim * inner) + i;")
+            e.line("    double s = 0;")
+            e.line("    for (int64_t k = 0; k < \(dim); ++k) { const double v = \(x.ptr)[base + k * \(inner)]; s += \(p == 1 ? "std::abs(v)" : "v * v"); }")
+            e.line("    const double norm = \(p == 1 ? "s" : "std::sqrt(s)");")
+            e.line("    for (int64_t k = 0; k < \(dim); ++k) \(y.ptr)[base + k * \(inner)] = static_cast<\(y.ctype)>(norm == 0 ? 0.0 : \(x.ptr)[base + k * \(inner)] / norm);")
+            e.line("}")
+        }
+        t["MeanVarianceNormalization"] = { e, n in
+            let x = try e.input(n, 0), y = try e.output(n, 0)
+            let axes = Set(try (n.ints("axes") ?? [0, 2, 3]).map { try OpContext(node: n, opset: e.opset).axis($0, rank: x.shape.count) })
+            let kept = x.shape.enumerated().map { axes.contains($0.offset) ? 1 : $0.element }
+            let ost = NDArray.strides(kept).enumerated().map { axes.contains($0.offset) ? 0 : $0.element }
+            let groups = kept.reduce(1, *), per = x.count / max(groups, 1)
+            e.workspace(2 * groups + 8)
+            try e.block {
+                e.line("double* const mean = static_cast<double*>(work);")
+                e.line("double* const sq = mean + \(groups);")
+                e.line("std::fill_n(mean, \(2 * groups), 0.0);")
+                e.line("const \(x.ctype)* x = \(x.ptr);")
+                e.loops(x.shape) { v in e.line("{ const double t = *x++; mean[\(EmitContext.offset(v, ost))] += t; sq[\(EmitContext.offset(v, ost))] += t * t; }") }
+                e.line("for (int64_t g = 0; g < \(groups); ++g) { mean[g] /= \(per).0; sq[g] = std::sqrt(std::max(sq[g] / \(per).0 - mean[g] * mean[g], 0.0)) + 1e-9; }")
+                e.line("x = \(x.ptr);")
+                e.line("\(y.ctype)* y = \(y.ptr);")
+                try e.loops(x.shape, prefix: "j") { v in
+                    _ = try Optional(0)
+                    e.line("*y++ = static_cast<\(y.ctype)>((*x++ - mean[\(EmitContext.offset(v, ost))]) / sq[\(EmitContext.offset(v, ost))]);")
+                }
+            }
+        }
+        t["GroupNormalization"] = { e, n in
+            let x = try e.input(n, 0), s = try e.input(n, 1), b = try e.input(n, 2), y = try e.output(n, 0)
+            let G = n.int("num_groups") ?? 1
+            let N = x.shape[0], C = x.shape[1], hw = x.shape[2...].reduce(1, *)
+            guard G > 0, C % G == 0 else { throw CompileError(node: n, "num_groups \(G) does not divide the \(C) channels") }
+            let per = (C / G) * hw
+            let perChannel = s.count == C
+            let eps = Double(n.float("epsilon") ?? 1e-5)
+            e.line("for (int64_t b = 0; b < \(N); ++b) for (int64_t g = 0; g < \(G); ++g) {")
+            e.line("    const \(x.ctype)* x = \(x.ptr) + (b * \(G) + g) * \(per);")
+            e.line("    double mean = 0, var = 0;")
+            e.line("    for (int64_t i = 0; i < \(per); ++i) mean += x[i];")
+            e.line("    mean /= \(per).0;")
+            e.line("    for (int64_t i = 0; i < \(per); ++i) var += (x[i] - mean) * (x[i] - mean);")
+            e.line("    const double inv = 1.0 / std::sqrt(var / \(per).0 + \(eps));")
+            e.line("    for (int64_t i = 0; i < \(per); ++i) {")
+            e.line("        const int64_t ch = \(perChannel ? "g * \(C / G) + i / \(hw)" : "g");")
+            e.line("        \(y.ptr)[(b * \(G) + g) * \(per) + i] = static_cast<\(y.ctype)>((x[i] - mean) * inv * \(s.ptr)[ch] + \(b.ptr)[ch]);")
+            e.line("    }")
+            e.line("}")
+        }
+        for op in ["CumSum", "CumProd"] {
+            t[op] = { e, n in
+                let x = try e.input(n, 0), y = try e.output(n, 0)
+                let a = Int(n.input(1)!.initializer!.integers()![0])
+                let axis = try OpContext(node: n, opset: e.opset).axis(a, rank: x.shape.count)
+                let outer = x.shape[..<axis].reduce(1, *), dim = x.shape[axis], inner = x.shape[(axis + 1)...].reduce(1, *)
+                let exclusive = (n.int("exclusive") ?? 0) == 1, reverse = (n.int("reverse") ?? 0) == 1
+                let opc = op == "CumSum" ? "+" : "*"
+                let ident = op == "CumSum" ? "0" : "1"
+                e.line("for (int64_t o = 0; o < \(outer); ++o) for (int64_t i = 0; i < \(inner); ++i) {")
+                e.line("    \(y.ctype) acc = \(y.ctype)(\(ident));")
+                e.line("    for (int64_t s = 0; s < \(dim); ++s) {")
+                e.line("        const int64_t k = \(reverse ? "\(dim - 1) - s" : "s");")
+                e.line("        const int64_t at = (o * \(dim) + k) * \(inner) + i;")
+                if exclusive {
+                    e.line("        const \(y.ctype) v = \(x.ptr)[at];")
+                    e.line("        \(y.ptr)[at] = acc;")
+                    e.line("        acc = static_cast<\(y.ctype)>(acc \(opc) v);")
+                } else {
+                    e.line("        acc = static_cast<\(y.ctype)>(acc \(opc) \(x.ptr)[at]);")
+                    e.line("        \(y.ptr)[at] = acc;")
+                }
+                e.line("    }")
+                e.line("}")
+            }
+        }
+        t["OneHot"] = { e, n in
+            let idx = try e.input(n, 0), vals = try e.input(n, 2), y = try e.output(n, 0)
+            let depth = Int(NDArray(n.input(1)!.initializer!)!.double(0))
+            let axis = try OpContext(node: n, opset: e.opset).axis(n.int("axis") ?? -1, rank: y.shape.count)
+            let outer = y.shape[..<axis].reduce(1, *), inner = y.shape[(axis + 1)...].reduce(1, *)
+            e.line("for (int64_t o = 0; o < \(outer); ++o) for (int64_t d = 0; d < \(depth); ++d) for (int64_t i = 0; i < \(inner); ++i) {")
+            e.line("    int64_t k = static_cast<int64_t>(\(idx.ptr)[o * \(inner) + i]);")
+            e.line("    if (k < 0) k += \(depth);")
+            e.line("    \(y.ptr)[(o * \(depth) + d) * \(inner) + i] = \(vals.ptr)[k == d ? 1 : 0];")
+            e.line("}")
+        }
+        t["EyeLike"] = { e, n in
+            let y = try e.output(n, 0)
+            let k = n.int("k") ?? 0
+            e.line("for (int64_t i = 0; i < \(y.shape[0]); ++i) for (int64_t j = 0; j < \(y.shape[1]); ++j) \(y.ptr)[i * \(y.shape[1]) + j] = static_cast<\(y.ctype)>(j - i == \(k) ? 1 : 0);")
+        }
+        t["GatherND"] = { e, n in
+            let x = try e.input(n, 0), idx = try e.input(n, 1), y = try e.output(n, 0)
+            let b = n.int("batch_dims") ?? 0
+            let last = idx.shape.last!
+            let batch = x.shape[..<b].reduce(1, *)
+            let perBatchIdx = idx.shape[b..<(idx.shape.count - 1)].reduce(1, *)
+            let slice = x.shape[(b + last)...].reduce(1, *)
+            let xBatch = x.shape[b...].reduce(1, *)
+            let st = NDArray.strides(Array(x.shape[b...]))
+            e.line("for (int64_t bb = 0; bb < \(batch); ++bb) for (int64_t q = 0; q < \(perBatchIdx); ++q) {")
+            e.line("    const \(idx.ctype)* ix = \(idx.ptr) + (bb * \(perBatchIdx) + q) * \(last);")
+            e.line("    int64_t off = 0;")
+            for k in 0..<last {
+                e.line("    { int64_t v = static_cast<int64_t>(ix[\(k)]); if (v < 0) v += \(x.shape[b + k]); if (v < 0 || v >= \(x.shape[b + k])) v = 0; off += v * \(st[k]); }")
+            }
+            e.line("    std::memcpy(\(y.ptr) + (bb * \(perBatchIdx) + q) * \(slice), \(x.ptr) + bb * \(xBatch) + off, sizeof(\(y.ctype)) * \(slice));")
+            e.line("}")
+        }
+        t["ScatterND"] = { e, n in
+            let x = try e.input(n, 0), idx = try e.input(n, 1), upd = try e.input(n, 2), y = try e.output(n, 0)
+            let last = idx.shape.last!
+            let count = idx.count / max(last, 1)
+            let slice = x.shape[last...].reduce(1, *)
+            let st = NDArray.strides(x.shape)
+            let red = n.string("reduction") ?? "none"
+            e.copy(y, x)
+            e.line("for (int64_t q = 0; q < \(count); ++q) {")
+            e.line("    const \(idx.ctype)* ix = \(idx.ptr) + q * \(last);")
+            e.line("    int64_t off = 0;")
+            for k in 0..<last {
+                e.line("    { int64_t v = static_cast<int64_t>(ix[\(k)]); if (v < 0) v += \(x.shape[k]); if (v < 0 || v >= \(x.shape[k])) v = 0; off += v * \(st[k]); }")
+            }
+            e.line("    for (int64_t i = 0; i < \(slice); ++i) {")
+            e.line("        \(y.ctype)& d = \(y.ptr)[off + i];")
+            e.line("        const \(y.ctype) u = \(upd.ptr)[q * \(slice) + i];")
+            switch red {
+            case "add": e.line("        d = static_cast<\(y.ctype)>(d + u);")
+            case "mul": e.line("        d = static_cast<\(y.ctype)>(d * u);")
+            case "max": e.line("        d = std::max(d, u);")
+            case "min": e.line("        d = std::min(d, u);")
+            default: e.line("        d = u;")
+            }
+            e.line("    }")
+            e.line("}")
+        }
+        return t
+    }
+}
