@@ -225,3 +225,36 @@ enum CppExtra {
         return t
     }
 }
+
+/// Einsum as one loop nest: output indices outside, summed indices inside.
+enum CppEinsum {
+    static var table: [String: CppOps.Emit] {
+        ["Einsum": { e, n in
+            let p = try EinsumOps.parse(OpContext(node: n, opset: e.opset))
+            let y = try e.output(n, 0)
+            let ins = try (0..<n.inputs.count).map { try e.input(n, $0) }
+            let summed = Array(Set(p.inputs.joined()).subtracting(p.output)).sorted()
+            func v(_ ch: Character) -> String { "i_\(ch.unicodeScalars.first!.value)" }
+            let acc = y.dtype.isFloatingPoint ? "double" : "int64_t"
+            try e.block {
+                e.line("\(y.ctype)* y = \(y.ptr);")
+                try e.loops(p.output.map { p.sizes[$0]! }, prefix: "o") { ov in
+                    for (k, ch) in p.output.enumerated() { e.line("const int64_t \(v(ch)) = \(ov[k]);") }
+                    e.line("\(acc) sum = 0;")
+                    try e.loops(summed.map { p.sizes[$0]! }, prefix: "s") { sv in
+                        for (k, ch) in summed.enumerated() { e.line("const int64_t \(v(ch)) = \(sv[k]);") }
+                        var factors: [String] = []
+                        for (k, letters) in p.inputs.enumerated() {
+                            let st = NDArray.strides(ins[k].shape)
+                            let idx = zip(letters, st).map { "\(v($0.0)) * \($0.1)" }.joined(separator: " + ")
+                            factors.append("\(acc)(\(ins[k].ptr)[\(idx.isEmpty ? "0" : idx)])")
+                        }
+                        e.line("sum += \(factors.joined(separator: " * "));")
+                        _ = try Optional(0)
+                    }
+                    e.line("*y++ = static_cast<\(y.ctype)>(sum);")
+                }
+            }
+        }]
+    }
+}

@@ -51,3 +51,86 @@ public enum ExtraOps {
         return t
     }
 }
+
+/// RNN, GRU and LSTM (ONNX layout and gate order).
+public enum RecurrentOps {
+    public struct Geometry {
+        public var seq: Int
+        public var batch: Int
+        public var input: Int
+        public var hidden: Int
+        public var directions: Int
+        public var layout: Int
+    }
+
+    public static func geometry(_ c: OpContext) throws -> Geometry {
+        let x = try c.shape(0), w = try c.shape(1)
+        guard x.count == 3, w.count == 3 else { throw c.fail("X must be 3-D and W 3-D, got \(x) and \(w)") }
+        let layout = c.int("layout", 0)
+        let dirs = c.node.string("direction") == "bidirectional" ? 2 : 1
+        guard let hidden = c.node.int("hidden_size") ?? (w[1] > 0 ? w[1] / gates(c.node.opType) : nil) else { throw c.fail("hidden_size is missing") }
+        guard w[0] == dirs, w[1] == gates(c.node.opType) * hidden, w[2] == x[2] else { throw c.fail("W of shape \(w) does not fit X \(x), \(dirs) direction(s), hidden size \(hidden)") }
+        return Geometry(seq: layout == 0 ? x[0] : x[1], batch: layout == 0 ? x[1] : x[0], input: x[2], hidden: hidden, directions: dirs, layout: layout)
+    }
+
+    public static func gates(_ op: String) -> Int { op == "LSTM" ? 4 : (op == "GRU" ? 3 : 1) }
+
+    public static var table: [String: OpDef] {
+        var t: [String: OpDef] = [:]
+        for op in ["RNN", "GRU", "LSTM"] {
+            t[op] = OpDef(infer: { c in
+                let g = try geometry(c)
+                let dt = try c.dtype(0)
+                let y = g.layout == 0 ? [g.seq, g.directions, g.batch, g.hidden] : [g.batch, g.seq, g.directions, g.hidden]
+                let h = g.layout == 0 ? [g.directions, g.batch, g.hidden] : [g.batch, g.directions, g.hidden]
+                return [tt(dt, y), tt(dt, h)] + (op == "LSTM" ? [tt(dt, h)] : [])
+            })
+        }
+        return t
+    }
+}
+
+/// Einsum without ellipsis: explicit ("ij,jk->ik") and implicit ("ij,jk") forms.
+public enum EinsumOps {
+    public struct Parsed {
+        public var inputs: [[Character]]
+        public var output: [Character]
+        public var sizes: [Character: Int]
+    }
+
+    public static func parse(_ c: OpContext) throws -> Parsed {
+        guard let eq = c.node.string("equation") else { throw c.fail("has no equation") }
+        let clean = eq.filter { !$0.isWhitespace }
+        guard !clean.contains(".") else { throw c.fail("equation '\(eq)' uses an ellipsis, which is not supported") }
+        let parts = clean.components(separatedBy: "->")
+        let ins = parts[0].split(separator: ",", omittingEmptySubsequences: false).map { Array($0) }
+        guard ins.count == c.inputCount else { throw c.fail("equation '\(eq)' names \(ins.count) inputs, the node has \(c.inputCount)") }
+        var sizes: [Character: Int] = [:]
+        var counts: [Character: Int] = [:]
+        for (k, letters) in ins.enumerated() {
+            let s = try c.shape(k)
+            guard s.count == letters.count else { throw c.fail("input \(k) has rank \(s.count), the equation gives it \(letters.count) indices") }
+            for (ch, d) in zip(letters, s) {
+                guard ch.isLetter else { throw c.fail("equation '\(eq)' has an invalid index '\(ch)'") }
+                if let known = sizes[ch], known != d { throw c.fail("index '\(ch)' has sizes \(known) and \(d)") }
+                sizes[ch] = d
+                counts[ch, default: 0] += 1
+            }
+        }
+        let output: [Character]
+        if parts.count > 1 {
+            output = Array(parts[1])
+            for ch in output where sizes[ch] == nil { throw c.fail("output index '\(ch)' appears in no input") }
+        } else {
+            output = counts.filter { $0.value == 1 }.map(\.key).sorted()
+        }
+        return Parsed(inputs: ins, output: output, sizes: sizes)
+    }
+
+    public static var table: [String: OpDef] {
+        ["Einsum": OpDef(infer: { c in
+            let p = try parse(c)
+            return [tt(try c.dtype(0), p.output.map { p.sizes[$0]! })]
+        })]
+    }
+}

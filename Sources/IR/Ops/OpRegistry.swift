@@ -19,7 +19,8 @@ public struct CompileError: Error, CustomStringConvertible {
     }
 
     public var description: String {
-        node.isEmpty ? "node of op \(opType): \(reason)" : "node '\(node)' (op \(opType)): \(reason)"
+        if opType == "graph" || opType == "graph input" || opType == "initializer" || opType == "output" { return reason }
+        return node.isEmpty ? "unnamed \(opType) node: \(reason)" : "node '\(node)' (op \(opType)): \(reason)"
     }
 }
 
@@ -105,7 +106,7 @@ public struct OpDef {
 public enum OpRegistry {
     nonisolated(unsafe) public static var definitions: [String: OpDef] = {
         var all: [String: OpDef] = [:]
-        for table in [ElementwiseOps.table, ShapeOps.table, ReductionOps.table, NNOps.table, ExtraOps.table] {
+        for table in [ElementwiseOps.table, ShapeOps.table, ReductionOps.table, NNOps.table, ExtraOps.table, RecurrentOps.table, EinsumOps.table] {
             all.merge(table) { a, _ in a }
         }
         return all
