@@ -8,6 +8,8 @@ enum CppShape {
         for op in ["Reshape", "Flatten", "Squeeze", "Unsqueeze"] {
             t[op] = { e, n in e.copy(try e.output(n, 0), try e.input(n, 0)) }
         }
+        // ConstantOfShape becomes a fill done when the Session is created (EmitContext.placeFill).
+        t["ConstantOfShape"] = { _, _ in }
         t["Constant"] = { e, n in
             throw CompileError(node: n, "internal: Constant nodes are folded before emission")
         }

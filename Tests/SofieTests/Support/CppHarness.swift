@@ -59,4 +59,58 @@ enum CppHarness {
             return "byte \(i) differs (element type \(expected.dataType))"
         }
     }
+
+    /// Input and output types and element counts, read back from the header's documentation.
+    static func signature(_ header: String) -> (inputs: [(type: String, count: Int)], outputs: [(type: String, count: Int)]) {
+        var ins: [(String, Int)] = [], outs: [(String, Int)] = []
+        var section = 0
+        for line in header.split(separator: "\n").prefix(400) {
+            if line.hasPrefix("// Inputs:") { section = 1; continue }
+            if line.hasPrefix("// Outputs:") { section = 2; continue }
+            if line.hasPrefix("// Weights:") { break }
+            guard section > 0, let colon = line.firstIndex(of: ":"), let br = line.firstIndex(of: "["), let close = line.firstIndex(of: "]") else { continue }
+            let type = line[line.index(after: colon)..<br].trimmingCharacters(in: .whitespaces)
+            let dims = line[line.index(after: br)..<close].split(separator: "x").compactMap { Int($0) }
+            let entry = (type, dims.reduce(1, *))
+            if section == 1 { ins.append(entry) } else { outs.append(entry) }
+        }
+        return (ins, outs)
+    }
+
+    /// A main() that runs one model on in<k>.bin files of `dir` and writes out<k>.bin; with
+    /// `threads` > 1, that many Sessions run concurrently and each writes out<k>_t<i>.bin.
+    static func singleModelDriver(header: String, namespace ns: String, dir: String, weights: String?, threads: Int = 1, repeats: Int = 1) -> String {
+        let sig = signature(header)
+        var s = "#include \"\(ns).hxx\"\n#include <cstdio>\n#include <fstream>\n#include <thread>\n"
+        s += """
+        template <class T> std::vector<T> load(const std::string& path, std::size_t n) {
+            std::vector<T> v(n);
+            std::ifstream f(path, std::ios::binary);
+            if (!f.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(n * sizeof(T)))) { std::fprintf(stderr, "cannot read %s\\n", path.c_str()); std::exit(2); }
+            return v;
+        }
+        template <class T> void save(const std::string& path, const T* p, std::size_t n) {
+            std::ofstream f(path, std::ios::binary);
+            f.write(reinterpret_cast<const char*>(p), static_cast<std::streamsize>(n * sizeof(T)));
+        }
+        static void work(int id) {
+
+        """
+        s += "    \(ns)::Session session\(weights.map { "(\"\($0)\")" } ?? "");\n"
+        var args: [String] = []
+        for (k, t) in sig.inputs.enumerated() {
+            s += "    auto in\(k) = load<\(t.type)>(\"\(dir)/in\(k).bin\", \(t.count));\n"
+            args.append("in\(k).data()")
+        }
+        for (k, t) in sig.outputs.enumerated() {
+            s += "    std::vector<\(t.type)> out\(k)(\(t.count));\n"
+            args.append("out\(k).data()")
+        }
+        s += "    for (int r = 0; r < \(repeats); ++r) session.infer(\(args.joined(separator: ", ")));\n"
+        for (k, t) in sig.outputs.enumerated() {
+            s += "    save(\"\(dir)/out\(k)\" + (\(threads) > 1 ? \"_t\" + std::to_string(id) : std::string()) + \".bin\", out\(k).data(), \(t.count));\n"
+        }
+        s += "}\nint main() {\n    std::vector<std::thread> pool;\n    for (int i = 0; i < \(threads); ++i) pool.emplace_back(work, i);\n    for (auto& t : pool) t.join();\n    return 0;\n}\n"
+        return s
+    }
 }
