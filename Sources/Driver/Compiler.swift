@@ -27,6 +27,11 @@ public enum Compiler {
     public static func prepare(_ model: Model, dims: [String: Int] = [:], batch: Int = 1) throws {
         _ = try PinDimensions(values: dims, batch: batch).run(model)
         try PassManager([ShapeInference(), ConstantFolding(), DeadCodeElimination()], fixedPoint: true, maxIterations: 50).run(model)
+        // An op the backend cannot emit is reported as such (with the supported list), before
+        // strict inference would report it as an op without shape rules.
+        for node in model.graph.nodes where !CppEmitter.supports(node) {
+            throw CompileError(node: node, "the op \(node.domain.isEmpty ? "" : node.domain + ".")\(node.opType) is not supported by the C++ backend (supported: \(CppEmitter.supportedOps.joined(separator: ", ")))")
+        }
         _ = try ShapeInference(strict: true).run(model)
     }
 

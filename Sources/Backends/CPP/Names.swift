@@ -31,13 +31,13 @@ enum CppNames {
         return s
     }
 
-    /// Text safe inside a `//` comment: printable ASCII only, no line breaks, backslashes or trigraphs.
+    /// Text safe inside a `//` comment: printable ASCII only; line breaks, backslashes (line
+    /// splices) and question marks (trigraphs) become '_'.
     static func comment(_ text: String, limit: Int = 80) -> String {
         var s = ""
         for u in text.unicodeScalars {
-            if u.isASCII, u.value >= 0x20, u.value < 0x7f, u != "\\" { s.unicodeScalars.append(u) } else { s += "?" }
+            if u.isASCII, u.value >= 0x20, u.value < 0x7f, u != "\\", u != "?" { s.unicodeScalars.append(u) } else { s += "_" }
         }
-        s = s.replacingOccurrences(of: "??", with: "?_?")
         if s.count > limit { s = String(s.prefix(limit)) + "..." }
         return s
     }
