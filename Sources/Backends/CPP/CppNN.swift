@@ -3,7 +3,7 @@ import SofieIR
 
 /// Matrix products, convolutions, pooling, normalizations, top-k and resizing.
 enum CppNN {
-    static let gemmWorkspace = 72 * 256 + 256 * 1024  // sofie_rt::kGemmWorkspace
+    static let gemmWorkspace = 256 * 1024  // sofie_rt::kGemmWorkspace
 
     /// One GEMM call: C = [C +] A*B with strides; tuned kernel for floats, plain loops otherwise.
     static func gemmCall(_ e: EmitContext, _ t: DataType, m: Int, n: Int, k: Int, a: String, rsa: Int, csa: Int,

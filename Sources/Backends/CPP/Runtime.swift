@@ -44,33 +44,20 @@ inline T mod_floor_fp(T a, T b) {
     return (r != 0 && (r < 0) != (b < 0)) ? r + b : r;
 }
 
-// Blocking of the GEMM: an MR x NR register tile, KC-deep panels, MC rows of A per block,
-// NC columns of B per block. The packing buffers live in the Session's workspace.
+// Blocking of the GEMM: an MR x NR register tile, KC-deep panels, NC columns of B per block.
+// Only B (activations: im2col columns, or the right operand of MatMul) is packed, into the
+// Session's workspace; A (the weights of Conv and Gemm) is read in place, never copied.
 constexpr int64_t MR = 6;
 constexpr int64_t NR = 16;
 constexpr int64_t KC = 256;
-constexpr int64_t MC = 72;
 constexpr int64_t NC = 1024;
-constexpr int64_t kGemmWorkspace = MC * KC + KC * NC;
+constexpr int64_t kGemmWorkspace = KC * NC;
 
 // Activation applied in the GEMM epilogue.
 enum class Act { None, Relu };
 
 template <class T>
 inline T activate(T v, Act act) { return (act == Act::Relu && v < T(0)) ? T(0) : v; }
-
-// Packs an mc x kc block of A (element (i,k) at A[i*rsa + k*csa]) into MR-row slivers.
-template <class T>
-inline void pack_a(int64_t mc, int64_t kc, const T* A, int64_t rsa, int64_t csa, T* dst) {
-    for (int64_t i0 = 0; i0 < mc; i0 += MR) {
-        const int64_t mr = std::min(MR, mc - i0);
-        for (int64_t k = 0; k < kc; ++k) {
-            for (int64_t i = 0; i < mr; ++i) dst[k * MR + i] = A[(i0 + i) * rsa + k * csa];
-            for (int64_t i = mr; i < MR; ++i) dst[k * MR + i] = T(0);
-        }
-        dst += MR * kc;
-    }
-}
 
 // Packs a kc x nc block of B (element (k,j) at B[k*rsb + j*csb]) into NR-column slivers.
 template <class T>
@@ -79,37 +66,69 @@ inline void pack_b(int64_t kc, int64_t nc, const T* B, int64_t rsb, int64_t csb,
         const int64_t nr = std::min(NR, nc - j0);
         for (int64_t k = 0; k < kc; ++k) {
             const T* src = B + k * rsb + j0 * csb;
+            T* d = dst + k * NR;
             if (csb == 1 && nr == NR) {
-                for (int64_t j = 0; j < NR; ++j) dst[k * NR + j] = src[j];
+                std::memcpy(d, src, sizeof(T) * NR);
             } else {
-                for (int64_t j = 0; j < nr; ++j) dst[k * NR + j] = src[j * csb];
-                for (int64_t j = nr; j < NR; ++j) dst[k * NR + j] = T(0);
+                for (int64_t j = 0; j < nr; ++j) d[j] = src[j * csb];
+                for (int64_t j = nr; j < NR; ++j) d[j] = T(0);
             }
         }
         dst += NR * kc;
     }
 }
 
-// C tile (mr x nr) = [C +] a * b over kc, with the epilogue (bias, activation) on the last panel.
+// The register tile: acc[MR][NR] += A[i, k] * b[k, :] over kc, A read in place.
+// GCC and Clang get explicit SIMD vectors (their vector extensions, sized for any target);
+// other compilers get the same loops in plain C++.
+#if defined(__GNUC__) || defined(__clang__)
 template <class T>
-inline void micro_kernel(int64_t kc, const T* __restrict a, const T* __restrict b, T* __restrict c, int64_t ldc,
-                         int64_t mr, int64_t nr, bool accumulate, bool last, const T* row_bias,
-                         const T* col_bias, Act act) {
-    T ab[MR][NR];
+struct Vec {
+    static constexpr int64_t kLanes = 32 / sizeof(T);
+    typedef T type __attribute__((vector_size(32)));
+};
+template <class T>
+inline void tile(int64_t kc, const T* a, int64_t rsa, int64_t csa, int64_t mr, const T* b, T (&out)[MR][NR]) {
+    typedef typename Vec<T>::type V;
+    constexpr int64_t L = Vec<T>::kLanes;
+    constexpr int64_t NV = NR / L;
+    V acc[MR][NV];
     for (int64_t i = 0; i < MR; ++i)
-        for (int64_t j = 0; j < NR; ++j) ab[i][j] = T(0);
+        for (int64_t v = 0; v < NV; ++v) acc[i][v] = V{} ;
+    const T* rows[MR];
+    for (int64_t i = 0; i < MR; ++i) rows[i] = a + (i < mr ? i : 0) * rsa;
     for (int64_t k = 0; k < kc; ++k) {
-        const T* ak = a + k * MR;
-        const T* bk = b + k * NR;
+        V bv[NV];
+        for (int64_t v = 0; v < NV; ++v) std::memcpy(&bv[v], b + k * NR + v * L, sizeof(V));
         for (int64_t i = 0; i < MR; ++i) {
-            const T ai = ak[i];
-            for (int64_t j = 0; j < NR; ++j) ab[i][j] += ai * bk[j];
+            const T ai = rows[i][k * csa];
+            for (int64_t v = 0; v < NV; ++v) acc[i][v] += bv[v] * ai;
         }
     }
+    for (int64_t i = 0; i < MR; ++i)
+        for (int64_t v = 0; v < NV; ++v) std::memcpy(&out[i][v * L], &acc[i][v], sizeof(V));
+}
+#else
+template <class T>
+inline void tile(int64_t kc, const T* a, int64_t rsa, int64_t csa, int64_t mr, const T* b, T (&out)[MR][NR]) {
+    for (int64_t i = 0; i < MR; ++i)
+        for (int64_t j = 0; j < NR; ++j) out[i][j] = T(0);
+    for (int64_t k = 0; k < kc; ++k)
+        for (int64_t i = 0; i < mr; ++i) {
+            const T ai = a[i * rsa + k * csa];
+            for (int64_t j = 0; j < NR; ++j) out[i][j] += ai * b[k * NR + j];
+        }
+}
+#endif
+
+// Writes an mr x nr tile into C: [C +] tile, and on the last panel bias and activation.
+template <class T>
+inline void store_tile(const T (&t)[MR][NR], T* c, int64_t ldc, int64_t mr, int64_t nr, bool accumulate, bool last,
+                       const T* row_bias, const T* col_bias, Act act) {
     for (int64_t i = 0; i < mr; ++i) {
         T* ci = c + i * ldc;
         for (int64_t j = 0; j < nr; ++j) {
-            T v = ab[i][j];
+            T v = t[i][j];
             if (accumulate) v += ci[j];
             if (last) {
                 if (row_bias) v += row_bias[i];
@@ -117,6 +136,42 @@ inline void micro_kernel(int64_t kc, const T* __restrict a, const T* __restrict 
                 v = activate(v, act);
             }
             ci[j] = v;
+        }
+    }
+}
+
+// Few rows (batch-1 dense layers): C[i, :] = A[i, :] * B without packing, streaming B's rows
+// once; the inner loop runs over contiguous columns and vectorizes.
+template <class T>
+inline void gemm_rows(int64_t M, int64_t N, int64_t K, const T* A, int64_t rsa, int64_t csa, const T* B, int64_t rsb,
+                      T* C, int64_t ldc, bool accumulate, const T* row_bias, const T* col_bias, Act act) {
+    constexpr int64_t JB = 64;
+    for (int64_t i = 0; i < M; ++i) {
+        for (int64_t j0 = 0; j0 < N; j0 += JB) {
+            const int64_t nb = std::min(JB, N - j0);
+            T acc[JB];
+            for (int64_t j = 0; j < JB; ++j) acc[j] = T(0);
+            if (nb == JB) {
+                for (int64_t k = 0; k < K; ++k) {
+                    const T a = A[i * rsa + k * csa];
+                    const T* b = B + k * rsb + j0;
+                    for (int64_t j = 0; j < JB; ++j) acc[j] += a * b[j];
+                }
+            } else {
+                for (int64_t k = 0; k < K; ++k) {
+                    const T a = A[i * rsa + k * csa];
+                    const T* b = B + k * rsb + j0;
+                    for (int64_t j = 0; j < nb; ++j) acc[j] += a * b[j];
+                }
+            }
+            T* c = C + i * ldc + j0;
+            for (int64_t j = 0; j < nb; ++j) {
+                T v = acc[j];
+                if (accumulate) v += c[j];
+                if (row_bias) v += row_bias[i];
+                if (col_bias) v += col_bias[j0 + j];
+                c[j] = activate(v, act);
+            }
         }
     }
 }
@@ -138,8 +193,12 @@ inline void gemm(int64_t M, int64_t N, int64_t K, const T* A, int64_t rsa, int64
             }
         return;
     }
-    T* pa = work;
-    T* pb = work + MC * KC;
+    if (M <= 2 && csb == 1) {
+        gemm_rows(M, N, K, A, rsa, csa, B, rsb, C, ldc, accumulate, row_bias, col_bias, act);
+        return;
+    }
+    T* pb = work;
+    T t[MR][NR];
     for (int64_t j0 = 0; j0 < N; j0 += NC) {
         const int64_t nc = std::min(NC, N - j0);
         for (int64_t k0 = 0; k0 < K; k0 += KC) {
@@ -147,16 +206,13 @@ inline void gemm(int64_t M, int64_t N, int64_t K, const T* A, int64_t rsa, int64
             const bool acc = accumulate || k0 > 0;
             const bool last = k0 + kc >= K;
             pack_b(kc, nc, B + k0 * rsb + j0 * csb, rsb, csb, pb);
-            for (int64_t i0 = 0; i0 < M; i0 += MC) {
-                const int64_t mc = std::min(MC, M - i0);
-                pack_a(mc, kc, A + i0 * rsa + k0 * csa, rsa, csa, pa);
-                for (int64_t jr = 0; jr < nc; jr += NR) {
-                    const int64_t nr = std::min(NR, nc - jr);
-                    for (int64_t ir = 0; ir < mc; ir += MR) {
-                        const int64_t mr = std::min(MR, mc - ir);
-                        micro_kernel(kc, pa + ir * kc, pb + jr * kc, C + (i0 + ir) * ldc + j0 + jr, ldc, mr, nr, acc, last,
-                                     row_bias ? row_bias + i0 + ir : nullptr, col_bias ? col_bias + j0 + jr : nullptr, act);
-                    }
+            for (int64_t jr = 0; jr < nc; jr += NR) {
+                const int64_t nr = std::min(NR, nc - jr);
+                for (int64_t i0 = 0; i0 < M; i0 += MR) {
+                    const int64_t mr = std::min(MR, M - i0);
+                    tile(kc, A + i0 * rsa + k0 * csa, rsa, csa, mr, pb + jr * kc, t);
+                    store_tile(t, C + i0 * ldc + j0 + jr, ldc, mr, nr, acc, last,
+                               row_bias ? row_bias + i0 : nullptr, col_bias ? col_bias + j0 + jr : nullptr, act);
                 }
             }
         }

@@ -1,0 +1,151 @@
+#!/usr/bin/env python3
+"""Baseline benchmark of sofie's emitted C++ against ONNX Runtime at batch 1, single thread.
+
+Models: MLP 784->256->128->10 (ReLU), a small CNN (3x32x32: conv3x3(16)+ReLU, maxpool,
+conv3x3(32)+ReLU, maxpool, dense 10) and ONNX's light_resnet50. For each: time of
+`sofie compile`, time of the C++ compile of the emitted header (g++ -O3 -march=native), median
+time per inference of the emitted code, and of ONNX Runtime (pip, 1 thread, all graph
+optimizations) minus the per-call overhead of an Identity model of the same input size
+(measured in the same run and printed), and the ratio.
+Usage: .venv/bin/python benchmarks/bench_cpp.py [--sofie .build/release/sofie] [--quick]"""
+import argparse
+import os
+import statistics
+import subprocess
+import tempfile
+import time
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import TensorProto, helper, numpy_helper
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--sofie", default=".build/release/sofie")
+ap.add_argument("--cxx", default="g++")
+ap.add_argument("--quick", action="store_true", help="fewer repetitions")
+args = ap.parse_args()
+work = tempfile.mkdtemp(prefix="sofie-bench-")
+rng = np.random.default_rng(0)
+
+
+def save(graph, name):
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    path = os.path.join(work, name + ".onnx")
+    onnx.save(m, path)
+    return path
+
+
+def mlp():
+    sizes = [784, 256, 128, 10]
+    inits, nodes, x = [], [], "x"
+    for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
+        inits += [numpy_helper.from_array((rng.standard_normal((a, b)) * np.sqrt(2 / a)).astype(np.float32), f"w{i}"),
+                  numpy_helper.from_array((rng.standard_normal(b) * 0.1).astype(np.float32), f"b{i}")]
+        nodes.append(helper.make_node("Gemm", [x, f"w{i}", f"b{i}"], [f"g{i}"]))
+        x = f"g{i}"
+        if i < 2:
+            nodes.append(helper.make_node("Relu", [x], [f"r{i}"]))
+            x = f"r{i}"
+    return save(helper.make_graph(nodes, "mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 784])],
+                                  [helper.make_tensor_value_info(x, TensorProto.FLOAT, [1, 10])], inits), "mlp")
+
+
+def cnn():
+    def conv(cin, cout):
+        return (rng.standard_normal((cout, cin, 3, 3)) * np.sqrt(2 / (cin * 9))).astype(np.float32)
+    inits = [numpy_helper.from_array(conv(3, 16), "c1"), numpy_helper.from_array((rng.standard_normal(16) * .1).astype(np.float32), "c1b"),
+             numpy_helper.from_array(conv(16, 32), "c2"), numpy_helper.from_array((rng.standard_normal(32) * .1).astype(np.float32), "c2b"),
+             numpy_helper.from_array((rng.standard_normal((32 * 8 * 8, 10)) * 0.02).astype(np.float32), "fw"),
+             numpy_helper.from_array(np.zeros(10, np.float32), "fb"),
+             numpy_helper.from_array(np.array([1, 32 * 8 * 8], np.int64), "flat")]
+    nodes = [helper.make_node("Conv", ["x", "c1", "c1b"], ["a1"], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["a1"], ["r1"]),
+             helper.make_node("MaxPool", ["r1"], ["p1"], kernel_shape=[2, 2], strides=[2, 2]),
+             helper.make_node("Conv", ["p1", "c2", "c2b"], ["a2"], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["a2"], ["r2"]),
+             helper.make_node("MaxPool", ["r2"], ["p2"], kernel_shape=[2, 2], strides=[2, 2]),
+             helper.make_node("Reshape", ["p2", "flat"], ["f"]),
+             helper.make_node("Gemm", ["f", "fw", "fb"], ["y"])]
+    return save(helper.make_graph(nodes, "cnn", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 32, 32])],
+                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])], inits), "cnn")
+
+
+def identity(shape):
+    return save(helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "id",
+                                  [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)]), "identity_" + "x".join(map(str, shape)))
+
+
+DRIVER = r'''
+#include "%(ns)s.hxx"
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+int main() {
+    %(ns)s::Session s%(ctor)s;
+    std::vector<float> x(%(ns)s::Session::kInput0Size), y(%(ns)s::Session::kOutput0Size);
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = float((i * 7919) %% 1000) / 1000.0f - 0.5f;
+    auto once = [&] { s.infer(x.data(), y.data()); };
+    for (int i = 0; i < 20; ++i) once();
+    auto t0 = std::chrono::steady_clock::now();
+    int calib = 0;
+    while (std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() < 0.05) { once(); ++calib; }
+    std::vector<double> samples;
+    for (int k = 0; k < %(samples)d; ++k) {
+        auto a = std::chrono::steady_clock::now();
+        for (int i = 0; i < calib; ++i) once();
+        samples.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - a).count() / calib);
+    }
+    std::sort(samples.begin(), samples.end());
+    std::printf("%%.3f\n", samples[samples.size() / 2]);
+}
+'''
+
+
+def ort_time(path, shape, samples):
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+    x = {name: rng.standard_normal(shape).astype(np.float32)}
+    for _ in range(20):
+        sess.run(None, x)
+    t0, calib = time.perf_counter(), 0
+    while time.perf_counter() - t0 < 0.05:
+        sess.run(None, x)
+        calib += 1
+    res = []
+    for _ in range(samples):
+        a = time.perf_counter()
+        for _ in range(calib):
+            sess.run(None, x)
+        res.append((time.perf_counter() - a) / calib * 1e6)
+    return statistics.median(res)
+
+
+light = os.path.join(os.path.dirname(onnx.__file__), "backend/test/data/light/light_resnet50.onnx")
+models = [("MLP 784-256-128-10", mlp(), [1, 784]), ("CNN 3x32x32", cnn(), [1, 3, 32, 32]), ("light_resnet50", light, [1, 3, 224, 224])]
+samples = 11 if args.quick else 31
+print(f"{'model':<20} {'sofie compile':>13} {'C++ compile':>11} {'sofie µs':>10} {'ORT µs':>10} {'ORT-Identity µs':>15} {'ratio':>7}")
+for title, path, shape in models:
+    ns = os.path.splitext(os.path.basename(path))[0]
+    out = os.path.join(work, ns)
+    t = time.perf_counter()
+    subprocess.run([args.sofie, "compile", path, "-o", out, "--name", ns], check=True, stdout=subprocess.DEVNULL)
+    t_sofie = time.perf_counter() - t
+    weights = os.path.join(out, ns + ".weights")
+    ctor = f'("{weights}")' if os.path.exists(weights) else ""
+    with open(os.path.join(out, "bench.cpp"), "w") as f:
+        f.write(DRIVER % {"ns": ns, "ctor": ctor, "samples": samples})
+    t = time.perf_counter()
+    subprocess.run([args.cxx, "-std=c++17", "-O3", "-march=native", "bench.cpp", "-o", "bench"], cwd=out, check=True)
+    t_cxx = time.perf_counter() - t
+    ours = float(subprocess.run([os.path.join(out, "bench")], check=True, capture_output=True, text=True).stdout)
+    theirs = ort_time(path, shape, samples)
+    overhead = ort_time(identity(shape), shape, samples)
+    net = theirs - overhead
+    print(f"{title:<20} {t_sofie:>12.2f}s {t_cxx:>10.2f}s {ours:>10.2f} {theirs:>10.2f} {net:>15.2f} {net / ours:>6.2f}x")
+print("ratio = (ONNX Runtime - Identity-model overhead) / sofie; above 1 means the emitted C++ is faster.")
