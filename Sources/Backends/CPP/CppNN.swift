@@ -43,7 +43,7 @@ enum CppNN {
                 e.loops(batch, prefix: "b") { v in
                     gemmCall(e, a.dtype, m: M, n: N, k: K, a: "\(a.ptr) + \(EmitContext.offset(v, stA))", rsa: K, csa: 1,
                              b: "\(b.ptr) + \(EmitContext.offset(v, stB))", rsb: N, csb: 1,
-                             c: "\(y.ptr) + \(EmitContext.offset(v, ost))", ldc: N, accumulate: false, work: "pack")
+                             c: "\(y.ptr) + \(EmitContext.offset(v, ost))", ldc: N, accumulate: false, relu: e.hasFusedRelu(n), work: "pack")
                 }
             }
         }
@@ -61,9 +61,10 @@ enum CppNN {
                 // Fast path: bias of shape [N] or [1,N] with alpha = beta = 1 goes into the GEMM epilogue.
                 if let c, alpha == 1, beta == 1, c.count == N, c.shape.last == N || N == 1, a.dtype.isFloatingPoint {
                     gemmCall(e, a.dtype, m: M, n: N, k: K, a: a.ptr, rsa: rsa, csa: csa, b: b.ptr, rsb: rsb, csb: csb,
-                             c: y.ptr, ldc: N, accumulate: false, colBias: c.ptr, work: "pack")
+                             c: y.ptr, ldc: N, accumulate: false, colBias: c.ptr, relu: e.hasFusedRelu(n), work: "pack")
                     return
                 }
+                defer { if e.hasFusedRelu(n) { e.applyRelu(y) } }
                 gemmCall(e, a.dtype, m: M, n: N, k: K, a: a.ptr, rsa: rsa, csa: csa, b: b.ptr, rsb: rsb, csb: csb,
                          c: y.ptr, ldc: N, accumulate: false, work: "pack")
                 if alpha != 1 || c != nil {
@@ -107,7 +108,7 @@ enum CppNN {
                 let before = e.body.count
                 gemmCall(e, x.dtype, m: M / G, n: outHW, k: Kc, a: "\(w.ptr) + g * \((M / G) * Kc)", rsa: Kc, csa: 1,
                          b: pointwise ? "xg" : "cols", rsb: outHW, csb: 1, c: "yg", ldc: outHW, accumulate: false,
-                         rowBias: bias.map { "\($0.ptr) + g * \(M / G)" } ?? "nullptr", work: "pack")
+                         rowBias: bias.map { "\($0.ptr) + g * \(M / G)" } ?? "nullptr", relu: e.hasFusedRelu(n), work: "pack")
                 for i in before..<e.body.count { e.body[i] = "        " + e.body[i] }
                 e.line("    }")
             }
