@@ -17,8 +17,12 @@ struct Compile: ParsableCommand {
           session.infer(input, output);           // raw pointers, one per model input/output
           auto y = session.infer(inputVector);    // std::vector convenience
 
-        Shapes must be static at compile time: a symbolic leading (batch) dimension is set to
-        --batch (default 1), other symbolic dimensions need --dim NAME=VALUE. Shape
+        Shapes must be static at compile time; other symbolic dimensions than the leading
+        (batch) one need --dim NAME=VALUE. A symbolic leading dimension stays a run-time
+        argument, infer(batch, ...), when every op keeps the rows of the batch independent
+        (the usual case); the code is then compiled for one row and runs batch rows one after
+        another, with no extra memory. Otherwise the batch is fixed to --batch (default 1) and
+        sofie says why. Shape
         computations and constants are folded at compile time. An op, attribute or shape that
         cannot be compiled is an error naming the node, its op and the reason.
         """
@@ -71,6 +75,11 @@ struct Compile: ParsableCommand {
             var msg = "wrote \(output)/\(emitted.headerFileName)"
             if let w = emitted.weights { msg += " and \(output)/\(emitted.weightsFileName) (\(w.count) bytes)" }
             print(msg + String(format: " in %.0f ms", ms))
+            if emitted.runtimeBatch {
+                print("batch: any size at run time, with infer(batch, ...) (the model keeps batch rows independent)")
+            } else if let reason = emitted.fixedBatchReason {
+                print("batch: fixed at \(batch) at compile time: \(reason)")
+            }
         } catch {
             fail(error)
         }

@@ -36,8 +36,19 @@ public enum Compiler {
     }
 
     public static func emit(_ model: Model, options: Options, source: String) throws -> EmittedCpp {
+        // Inputs whose leading dimension is symbolic (and not pinned by --dim) carry a batch.
+        var batchInputs = Set<String>()
+        for v in model.graph.inputs where v.initializer == nil {
+            switch v.tensorType?.shape?.first {
+            case .symbolic(let s)? where options.dims[s] == nil: batchInputs.insert(v.name)
+            case .unknown?: batchInputs.insert(v.name)
+            default: break
+            }
+        }
         try prepare(model, dims: options.dims, batch: options.batch)
         var o = CppEmitterOptions(name: options.name)
+        o.batchInputs = batchInputs
+        o.compiledBatch = options.batch
         o.weights = options.weights
         o.sourceDescription = URL(fileURLWithPath: source).lastPathComponent
         return try CppEmitter.emit(model, options: o)

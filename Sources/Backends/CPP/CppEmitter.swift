@@ -17,6 +17,11 @@ public struct CppEmitterOptions {
     public var weights: WeightsPlacement = .auto
     public var embedLimit: Int = 1 << 20
     public var sourceDescription: String = ""
+    /// Graph inputs whose leading dimension was symbolic (a batch) before it was pinned to 1.
+    /// When every op keeps batch rows independent, the Session runs any batch size row by row.
+    public var batchInputs: Set<String> = []
+    /// The batch the shapes were compiled for (documented in the header).
+    public var compiledBatch: Int = 1
 
     public init(name: String) { self.name = name }
 }
@@ -26,6 +31,9 @@ public struct EmittedCpp {
     public let namespace: String
     public let header: String
     public let weights: [UInt8]?
+    /// Whether `infer(batch, ...)` runs any number of rows; otherwise why not (nil when no input had a batch).
+    public var runtimeBatch: Bool = false
+    public var fixedBatchReason: String?
     public var headerFileName: String { namespace + ".hxx" }
     public var weightsFileName: String { namespace + ".weights" }
 }
@@ -96,6 +104,8 @@ final class EmitContext {
     /// Relu nodes folded into the GEMM epilogue of their producer (Conv, Gemm, MatMul), by producer.
     var fusedRelu: [ObjectIdentifier: Node] = [:]
     var fusedAway = Set<ObjectIdentifier>()
+    var batch: BatchAnalysis.Result?
+    var batchReason: String?
 
     init(model: Model, options: CppEmitterOptions) throws {
         self.model = model
@@ -136,6 +146,13 @@ final class EmitContext {
         let order = graph.nodes
         for n in order where !CppEmitter.supports(n) {
             throw CompileError(node: n, "the op \(n.domain.isEmpty ? "" : n.domain + ".")\(n.opType) is not supported by the C++ backend (supported: \(CppEmitter.supportedOps.joined(separator: ", ")))")
+        }
+        if !options.batchInputs.isEmpty {
+            if options.compiledBatch == 1 {
+                (batch, batchReason) = BatchAnalysis.analyze(graph, batchInputs: options.batchInputs)
+            } else {
+                batchReason = "compiled for batch \(options.compiledBatch)"
+            }
         }
         // A Relu that is the only reader of a Conv/Gemm/MatMul output runs in that GEMM's
         // epilogue; the producer then writes straight into the Relu's output.
@@ -324,6 +341,13 @@ final class EmitContext {
         for (t, a) in zip(outs, outArgs) { w("//   \(a): \(t.ctype)[\(t.shape.map(String.init).joined(separator: "x"))]   (\(CppNames.comment(t.value.name, limit: 60)))") }
         w("// Weights: \(weightBytes.count) bytes \(embed ? "embedded in this header" : "in the file \(ns).weights"); constant fills: \(fillBytes) bytes.")
         w("// Scratch memory per Session: \(scratch) bytes (\(arenaBytes) for intermediate tensors, \(workspaceBytes) workspace).")
+        if let b = batch {
+            let names = zip(inputs, inArgs).filter { b.inputs.contains(ObjectIdentifier($0.0)) }.map(\.1) + zip(graph.outputs, outArgs).filter { b.outputs.contains(ObjectIdentifier($0.0)) }.map(\.1)
+            w("// Batch: any size at run time with infer(batch, ...): every op keeps the rows of the leading")
+            w("//   dimension independent, so rows run one after another. Batched: \(names.joined(separator: ", ")).")
+        } else if let r = batchReason {
+            w("// Batch: fixed at compile time (\(CppNames.comment(r, limit: 100))).")
+        }
         w("//")
         w("// Usage:")
         w(embed ? "//   \(ns)::Session session;" : "//   \(ns)::Session session(\"\(ns).weights\");")
@@ -398,18 +422,37 @@ final class EmitContext {
         }
         let retTypes = outs.map(vec)
         let ret = retTypes.count == 1 ? retTypes[0] : "std::tuple<\(retTypes.joined(separator: ", "))>"
+        if let b = batch {
+            let bp = ["std::size_t batch"] + params
+            w("    // Runs `batch` rows: row r of each batched input and output starts at r times its size above.")
+            w("    void infer(\(bp.joined(separator: ", "))) {")
+            w("        for (std::size_t r = 0; r < batch; ++r)")
+            let args = inputs.enumerated().map { k, v in b.inputs.contains(ObjectIdentifier(v)) ? "\(inArgs[k]) + r * kInput\(k)Size" : inArgs[k] }
+                + graph.outputs.enumerated().map { k, v in b.outputs.contains(ObjectIdentifier(v)) ? "\(outArgs[k]) + r * kOutput\(k)Size" : outArgs[k] }
+            w("            run(\(args.joined(separator: ", ")));")
+            w("    }")
+            w()
+        }
         w("    // Convenience: checks the input sizes and returns the output\(outs.count > 1 ? "s" : "") as vectors (allocates).")
         w("    \(ret) infer(\(zip(ins, inArgs).map { "const \(vec($0))& \($1)" }.joined(separator: ", "))) {")
+        let batched = { (k: Int) -> Bool in self.batch?.inputs.contains(ObjectIdentifier(inputs[k])) ?? false }
+        if let firstBatched = inArgs.indices.first(where: batched) {
+            w("        const std::size_t batch = \(inArgs[firstBatched]).size() / kInput\(firstBatched)Size;")
+        }
         for (k, a) in inArgs.enumerated() {
-            w("        if (\(a).size() != kInput\(k)Size) throw std::invalid_argument(\"\(ns): input \(a) needs \" + std::to_string(kInput\(k)Size) + \" values, got \" + std::to_string(\(a).size()));")
+            let need = batched(k) ? "batch * kInput\(k)Size" : "kInput\(k)Size"
+            let what = batched(k) ? "a positive multiple of \" + std::to_string(kInput\(k)Size) + \" values, the same batch as the other inputs" : "\" + std::to_string(kInput\(k)Size) + \" values"
+            w("        if (\(a).size() != \(need)\(batched(k) ? " || batch == 0" : "")) throw std::invalid_argument(\"\(ns): input \(a) needs \(what), got \" + std::to_string(\(a).size()));")
         }
         w("        \(ret) result;")
         for k in outs.indices {
             let ref = outs.count == 1 ? "result" : "std::get<\(k)>(result)"
-            w("        \(ref).resize(kOutput\(k)Size);")
+            let rows = (batch?.outputs.contains(ObjectIdentifier(graph.outputs[k])) ?? false) ? "batch * " : ""
+            w("        \(ref).resize(\(rows)kOutput\(k)Size);")
         }
         let callArgs = zip(ins, inArgs).map { data($1, $0, const: true) } + outs.indices.map { data(outs.count == 1 ? "result" : "std::get<\($0)>(result)", outs[$0], const: false) }
-        w("        infer(\(callArgs.joined(separator: ", ")));")
+        let allArgs = (batch != nil ? ["batch"] : []) + callArgs
+        w("        infer(\(allArgs.joined(separator: ", ")));")
         w("        return result;")
         w("    }")
         w()
@@ -435,7 +478,10 @@ final class EmitContext {
         w("};")
         w()
         w("}  // namespace \(ns)")
-        return EmittedCpp(namespace: ns, header: h, weights: embed ? nil : weightBytes)
+        var result = EmittedCpp(namespace: ns, header: h, weights: embed ? nil : weightBytes)
+        result.runtimeBatch = batch != nil
+        result.fixedBatchReason = batchReason
+        return result
     }
 
     var usesWorkspaceVariable: Bool { workspaceElements > 0 }

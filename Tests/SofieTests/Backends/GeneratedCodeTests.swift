@@ -93,3 +93,74 @@ final class GeneratedCodeTests: XCTestCase {
         XCTAssertTrue(r2.output.contains("ReduceSum") && r2.output.contains("compile-time constant"), r2.output)
     }
 }
+
+/// A symbolic batch stays a run-time argument when the model keeps batch rows independent.
+final class BatchTests: XCTestCase {
+    func testRuntimeBatchMatchesONNXRuntime() throws {
+        try TestSupport.requirePython()
+        let dir = try TestSupport.tempDir("batch")
+        let model = TestSupport.repoRoot + "/Examples/models/mlp.onnx"
+        let emitted = try Compiler.compile(path: model, directory: dir, options: Compiler.Options(name: "mlp"))
+        XCTAssertTrue(emitted.runtimeBatch, emitted.fixedBatchReason ?? "")
+        try TestSupport.run(TestSupport.python, [TestSupport.repoRoot + "/Tests/scripts/ort_run.py", model, dir, "--batch", "5"])
+        let main = """
+        #include "mlp.hxx"
+        #include <fstream>
+        #include <iterator>
+        int main() {
+            std::ifstream f("\(dir)/in0.bin", std::ios::binary);
+            std::vector<char> raw((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+            std::vector<float> x(raw.size() / sizeof(float));
+            std::memcpy(x.data(), raw.data(), raw.size());
+            mlp::Session s;
+            std::vector<float> y = s.infer(x);          // batch taken from the input size
+            std::vector<float> z(y.size());
+            s.infer(5, x.data(), z.data());              // raw-pointer form
+            if (y != z) return 3;
+            std::ofstream o("\(dir)/out0.bin", std::ios::binary);
+            o.write(reinterpret_cast<const char*>(y.data()), static_cast<std::streamsize>(y.size() * sizeof(float)));
+            try { s.infer(std::vector<float>(783)); return 4; } catch (const std::invalid_argument&) {}
+            return 0;
+        }
+        """
+        try main.write(toFile: dir + "/main.cpp", atomically: true, encoding: .utf8)
+        let errors = CppHarness.build([(dir + "/main.cpp", dir + "/main")], flags: CppHarness.warningFlags + ["-O2"], parallel: 1)
+        XCTAssertEqual(errors.count, 0, errors.values.first ?? "")
+        let r = try TestSupport.run(dir + "/main", [], check: false)
+        XCTAssertEqual(r.status, 0, r.output)
+        let ref = try Data(contentsOf: URL(fileURLWithPath: dir + "/out0.ref"))
+        let out = try Data(contentsOf: URL(fileURLWithPath: dir + "/out0.bin"))
+        XCTAssertEqual(ref.count, 5 * 10 * 4)
+        let expected = Tensor(dataType: .float, dims: [ref.count / 4], values: ref.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) })
+        XCTAssertNil(CppHarness.compare(out, expected, rtol: 1e-4, atol: 1e-5))
+    }
+
+    func testBatchMixingModelGetsAFixedBatchWithAReason() throws {
+        // Softmax over axis 0 mixes the rows of the batch.
+        let g = Graph(name: "mix")
+        let x = Value(name: "x", type: .tensor(TensorType(.float, [.symbolic("N"), .fixed(4)])))
+        let y = Value(name: "y", type: .tensor(TensorType(.float, [.symbolic("N"), .fixed(4)])))
+        g.inputs = [x]
+        g.appendNode(Node(opType: "Softmax", name: "sm", inputs: [x], outputs: [y], attributes: [Attribute("axis", .int(0))]))
+        g.outputs = [y]
+        let m = Model(graph: g)
+        m.opsetImports = [OpsetImport(domain: "", version: 17)]
+        var options = Compiler.Options(name: "mix")
+        options.batch = 3
+        let fixed = try Compiler.emit(m, options: options, source: "mix.onnx")
+        XCTAssertFalse(fixed.runtimeBatch)
+        XCTAssertTrue(fixed.header.contains("Batch: fixed at compile time"))
+        XCTAssertTrue(fixed.header.contains("float[3x4]"))
+        // At batch 1 the analysis itself names the op that mixes rows.
+        let g1 = Model(graph: Graph(name: "mix1"))
+        let x1 = Value(name: "x", type: .tensor(TensorType(.float, [.symbolic("N"), .fixed(4)])))
+        let y1 = Value(name: "y", type: .tensor(TensorType(.float, [.symbolic("N"), .fixed(4)])))
+        g1.graph.inputs = [x1]
+        g1.graph.appendNode(Node(opType: "Softmax", name: "sm", inputs: [x1], outputs: [y1], attributes: [Attribute("axis", .int(0))]))
+        g1.graph.outputs = [y1]
+        g1.opsetImports = [OpsetImport(domain: "", version: 17)]
+        let one = try Compiler.emit(g1, options: Compiler.Options(name: "mix1"), source: "mix1.onnx")
+        XCTAssertFalse(one.runtimeBatch)
+        XCTAssertTrue(one.fixedBatchReason?.contains("'sm' (Softmax)") ?? false, one.fixedBatchReason ?? "nil")
+    }
+}
