@@ -34,7 +34,7 @@ public enum ModelLoader {
         case .onnx:
             return try ONNXReader.read(path: path)
         case .keras, .h5:
-            throw UnsupportedFormatError(file: path, reason: "Keras models are not supported yet; export the model to ONNX first")
+            return try KerasReader.read(path: path)
         }
     }
 }

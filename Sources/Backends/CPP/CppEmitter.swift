@@ -323,6 +323,10 @@ final class EmitContext {
         var inNames = Set<String>()
         func argName(_ v: Value, _ fallback: String) -> String {
             var n = CppNames.identifier(v.name, fallback: fallback)
+            // Names the generated methods use themselves stay theirs.
+            let internalName = ["batch", "result", "work", "r", "storage_", "weights_", "fills_", "arena_"].contains(n)
+                || n.range(of: "^(in|out)[0-9]+$", options: .regularExpression) != nil
+            if internalName { n += "_" + fallback }
             if !inNames.insert(n).inserted { n = "\(n)_\(inNames.count)"; inNames.insert(n) }
             return n
         }

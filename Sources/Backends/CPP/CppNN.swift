@@ -347,11 +347,12 @@ enum CppNN {
         }
         let st = NDArray.strides(x.shape)
         let T = y.ctype
+        let interpolating = (0..<r).filter { a in tables[a].contains { $0.0 != $0.1 } }
         e.block {
             for a in 0..<r {
                 let t = tables[a]
                 e.line("static constexpr int64_t i0_\(a)[] = \(CppOps.intList(t.map { $0.0 * st[a] }));")
-                if mode != "nearest" {
+                if mode != "nearest" && interpolating.contains(a) {
                     e.line("static constexpr int64_t i1_\(a)[] = \(CppOps.intList(t.map { $0.1 * st[a] }));")
                     e.line("static constexpr double w_\(a)[] = {\(t.map { String(format: "%.17g", $0.2).fixDoubleLiteral() }.joined(separator: ", "))};")
                 }

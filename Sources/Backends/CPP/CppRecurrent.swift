@@ -111,17 +111,21 @@ enum CppRecurrent {
                     e.line("        for (int64_t j = 0; j < \(H); ++j) hnew[j] = \(try f(clipped("gates[j]")));")
                 case "GRU":
                     let gAct = acts[dir][1]
+                    // z and r for every unit first: without linear_before_reset, r multiplies h by unit.
                     e.line("        for (int64_t j = 0; j < \(H); ++j) {")
-                    e.line("            const double z = \(try f(clipped("gates[j]")));")
-                    e.line("            const double rr = \(try f(clipped("gates[\(H) + j]")));")
+                    e.line("            gates[j] = \(try f(clipped("gates[j]")));")
+                    e.line("            gates[\(H) + j] = \(try f(clipped("gates[\(H) + j]")));")
+                    e.line("        }")
+                    e.line("        for (int64_t j = 0; j < \(H); ++j) {")
+                    e.line("            const double z = gates[j];")
                     e.line("            double hh = gates[\(2 * H) + j];")
                     e.line("            double rec = 0;")
                     if linearBeforeReset {
                         e.line("            for (int64_t i = 0; i < \(H); ++i) rec += double(rm[(\(2 * H) + j) * \(H) + i]) * h[i];")
                         if let b { e.line("            rec += double(\(b.ptr)[\(dir * 2 * G * H + G * H + 2 * H) + j]);") }
-                        e.line("            hh += rr * rec;")
+                        e.line("            hh += gates[\(H) + j] * rec;")
                     } else {
-                        e.line("            for (int64_t i = 0; i < \(H); ++i) rec += double(rm[(\(2 * H) + j) * \(H) + i]) * (rr * h[i]);")
+                        e.line("            for (int64_t i = 0; i < \(H); ++i) rec += double(rm[(\(2 * H) + j) * \(H) + i]) * (gates[\(H) + i] * h[i]);")
                         if let b { e.line("            rec += double(\(b.ptr)[\(dir * 2 * G * H + G * H + 2 * H) + j]);") }
                         e.line("            hh += rec;")
                     }

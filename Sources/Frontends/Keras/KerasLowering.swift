@@ -1,0 +1,310 @@
+import Foundation
+import SofieIR
+
+/// One Keras layer as the lowering sees it.
+struct KerasLayer {
+    let className: String
+    let name: String
+    let config: [String: Any]
+    /// Full layer dictionary (nested models carry their own config in it).
+    let raw: [String: Any]
+    /// The nested-model scope the layer lives in.
+    let scope: [String]
+    /// Index among the layers of the same class in its model (for files without weight names).
+    let classIndex: Int
+
+    var label: String { "layer '\(name)' (\(className))" }
+
+    func string(_ k: String) -> String? { config[k] as? String }
+    func int(_ k: String) -> Int? { (config[k] as? NSNumber)?.intValue }
+    func double(_ k: String) -> Double? { (config[k] as? NSNumber)?.doubleValue }
+    func bool(_ k: String) -> Bool? { (config[k] as? NSNumber)?.boolValue }
+    /// An int or a list of ints (kernel_size: 3 or [3, 3]).
+    func ints(_ k: String, count: Int) -> [Int]? {
+        if let v = config[k] as? [Any] { return v.compactMap { ($0 as? NSNumber)?.intValue } }
+        if let v = (config[k] as? NSNumber)?.intValue { return [Int](repeating: v, count: count) }
+        return nil
+    }
+}
+
+/// Builds the IR graph for a Keras model: a table from layer class to lowering function.
+/// Keras tensors stay channels_last (as Keras computes them); layers that ONNX defines
+/// channels-first (Conv, pooling, BatchNormalization) are wrapped in explicit Transposes,
+/// which the passes remove later.
+final class KerasLowering {
+    let file: String
+    let weights: KerasWeightSource
+    let kerasVersion: String
+    let graph = Graph(name: "")
+    var taken = Set<String>()
+    var opset = 18
+
+    typealias Lower = (KerasLowering, KerasLayer, [Value]) throws -> [Value]
+
+    init(file: String, weights: KerasWeightSource, kerasVersion: String) {
+        self.file = file
+        self.weights = weights
+        self.kerasVersion = kerasVersion
+    }
+
+    var isKeras2: Bool { kerasVersion.hasPrefix("2.") }
+
+    func fail(_ layer: KerasLayer, _ message: String) -> KerasError {
+        KerasError(file: file, "\(layer.label): \(message)")
+    }
+
+    // MARK: graph building
+
+    func name(_ base: String) -> String {
+        let b = base.isEmpty ? "t" : base
+        if taken.insert(b).inserted { return b }
+        var i = 1
+        while !taken.insert("\(b)_\(i)").inserted { i += 1 }
+        return "\(b)_\(i)"
+    }
+
+    @discardableResult
+    func node(_ op: String, _ inputs: [Value?], name: String, attributes: [Attribute] = [], outputs: Int = 1) -> [Value] {
+        let outs = (0..<outputs).map { Value(name: self.name(outputs == 1 ? name : "\(name)_\($0)")) }
+        graph.appendNode(Node(opType: op, name: self.name("n_" + name), inputs: inputs, outputs: outs, attributes: attributes))
+        return outs
+    }
+
+    func op(_ op: String, _ inputs: [Value?], _ name: String, _ attributes: [Attribute] = []) -> Value {
+        node(op, inputs, name: name, attributes: attributes)[0]
+    }
+
+    func constant(_ values: [Float], _ shape: [Int], _ name: String) -> Value {
+        let t = Tensor(name: self.name(name), dataType: .float, dims: shape, values: values)
+        let v = Value(name: t.name, type: .tensor(t.type), initializer: t)
+        graph.addInitializer(v)
+        return v
+    }
+
+    func ints(_ values: [Int], _ name: String) -> Value {
+        let t = Tensor(name: self.name(name), dataType: .int64, dims: [values.count], values: values.map { Int64($0) })
+        let v = Value(name: t.name, type: .tensor(t.type), initializer: t)
+        graph.addInitializer(v)
+        return v
+    }
+
+    func transpose(_ x: Value, _ perm: [Int], _ name: String) -> Value {
+        op("Transpose", [x], name, [Attribute("perm", .ints(perm.map { Int64($0) }))])
+    }
+
+    /// NHWC -> NCHW permutation for a tensor of `rank`, and its inverse.
+    static func toChannelsFirst(_ rank: Int) -> [Int] { [0, rank - 1] + Array(1..<(rank - 1)) }
+    static func toChannelsLast(_ rank: Int) -> [Int] { [0] + Array(2..<rank) + [1] }
+
+    /// Rank of a Keras tensor: from the IR type when known (inputs carry it).
+    func rank(_ v: Value, _ layer: KerasLayer) throws -> Int {
+        if let r = ranks[ObjectIdentifier(v)] { return r }
+        throw fail(layer, "the rank of its input is unknown")
+    }
+    var ranks: [ObjectIdentifier: Int] = [:]
+
+    func weights(_ layer: KerasLayer) throws -> [KerasWeight] {
+        do { return try weights.weights(scope: layer.scope, layer: layer.name, className: layer.className, index: layer.classIndex) }
+        catch let e as HDF5Error { throw fail(layer, "cannot read its weights: \(e.message)") }
+    }
+
+    func expectWeights(_ layer: KerasLayer, _ w: [KerasWeight], _ shapes: [[Int]?]) throws {
+        guard w.count == shapes.count else {
+            throw fail(layer, "expected \(shapes.count) weight arrays, the file has \(w.count)")
+        }
+        for (a, s) in zip(w, shapes) {
+            if let s, a.shape != s { throw fail(layer, "weight '\(a.path)' has shape \(a.shape), expected \(s)") }
+        }
+    }
+
+    // MARK: models
+
+    func lower(modelConfig: [String: Any]) throws -> Model {
+        let className = modelConfig["class_name"] as? String ?? ""
+        guard let config = modelConfig["config"] as? [String: Any] else {
+            throw KerasError(file: file, "the model config has no 'config'")
+        }
+        graph.name = config["name"] as? String ?? "keras_model"
+        let outputs = try lowerModel(className: className, config: config, inputs: nil, scope: [])
+        for v in outputs {
+            // Shapes are inferred later (passes); the file needs a type: float, the known rank,
+            // the symbolic batch first.
+            if v.type == nil, let r = ranks[ObjectIdentifier(v)] {
+                v.tensorType = TensorType(.float, r == 0 ? [] : [.symbolic("batch")] + [Dim](repeating: .unknown, count: r - 1))
+            }
+            graph.outputs.append(v)
+        }
+        let model = Model(graph: graph)
+        model.irVersion = 8
+        model.opsetImports = [OpsetImport(domain: "", version: opset)]
+        model.producerName = "swift-sofie (Keras \(kerasVersion.isEmpty ? "?" : kerasVersion))"
+        model.producerVersion = "0.1.0"
+        return model
+    }
+
+    /// Lowers a Sequential or Functional model; with `inputs` (a nested model) its input layers
+    /// are bound to them, otherwise they become graph inputs.
+    func lowerModel(className: String, config: [String: Any], inputs: [Value]?, scope: [String]) throws -> [Value] {
+        guard let layers = config["layers"] as? [[String: Any]] else {
+            throw KerasError(file: file, "model '\(config["name"] ?? "?")' (\(className)) has no layer list")
+        }
+        var classCount: [String: Int] = [:]
+        func makeLayer(_ d: [String: Any]) -> KerasLayer {
+            let cls = d["class_name"] as? String ?? "?"
+            let cfg = d["config"] as? [String: Any] ?? [:]
+            let name = cfg["name"] as? String ?? d["name"] as? String ?? cls
+            let idx = classCount[cls, default: 0]
+            classCount[cls] = idx + 1
+            return KerasLayer(className: cls, name: name, config: cfg, raw: d, scope: scope, classIndex: idx)
+        }
+        if className == "Sequential" {
+            var current: Value?
+            var inputIndex = 0
+            for (i, d) in layers.enumerated() {
+                let layer = makeLayer(d)
+                if layer.className == "InputLayer" {
+                    current = try input(layer, bound: inputs?[inputIndex])
+                    inputIndex += 1
+                    continue
+                }
+                if current == nil {
+                    // No InputLayer: the first layer carries the input shape.
+                    let shape = (layer.config["batch_input_shape"] as? [Any]) ?? ((d["build_config"] as? [String: Any])?["input_shape"] as? [Any])
+                    guard let shape else { throw fail(layer, "the Sequential model declares no input shape") }
+                    let synthetic = KerasLayer(className: "InputLayer", name: (config["name"] as? String ?? "model") + "_input",
+                                               config: ["batch_shape": shape], raw: [:], scope: scope, classIndex: 0)
+                    current = try input(synthetic, bound: inputs?.first)
+                }
+                _ = i
+                let outs = try apply(layer, [current!])
+                guard outs.count == 1 else { throw fail(layer, "a layer in a Sequential model must have one output") }
+                current = outs[0]
+            }
+            guard let current else { throw KerasError(file: file, "the Sequential model has no layers") }
+            return [current]
+        }
+        // Functional (also "Model"): layers in topological order with their call nodes.
+        var produced: [String: [[Value]]] = [:]
+        var inputLayers: [String] = []
+        if let il = config["input_layers"] as? [Any] { inputLayers = refs(il).map(\.0) }
+        var bound = 0
+        for d in layers {
+            let layer = makeLayer(d)
+            if layer.className == "InputLayer" {
+                let position = inputLayers.firstIndex(of: layer.name) ?? bound
+                produced[layer.name] = [[try input(layer, bound: inputs.map { $0[position] })]]
+                bound += 1
+                continue
+            }
+            let calls = try inboundCalls(d, layer)
+            var results: [[Value]] = []
+            for call in calls {
+                let args = try call.map { r -> Value in
+                    // Keras 2 numbers a nested model's calls globally (its construction is node 0):
+                    // a single recorded call is the one meant.
+                    if let node = produced[r.0], node.count == 1, r.1 >= 1, r.2 < node[0].count { return node[0][r.2] }
+                    guard let node = produced[r.0], r.1 < node.count, r.2 < node[r.1].count else {
+                        throw fail(layer, "its input '\(r.0)'[\(r.1)][\(r.2)] is not produced by an earlier layer")
+                    }
+                    return node[r.1][r.2]
+                }
+                results.append(try apply(layer, args))
+            }
+            produced[layer.name] = results
+        }
+        guard let ol = config["output_layers"] as? [Any] else { throw KerasError(file: file, "the model has no output_layers") }
+        return try refs(ol).map { r in
+            guard let node = produced[r.0], r.1 < node.count, r.2 < node[r.1].count else {
+                throw KerasError(file: file, "model output '\(r.0)' is not produced by any layer")
+            }
+            return node[r.1][r.2]
+        }
+    }
+
+    /// input_layers/output_layers: ["name", 0, 0] or [["name", 0, 0], ...].
+    func refs(_ list: [Any]) -> [(String, Int, Int)] {
+        if let name = list.first as? String {
+            return [(name, (list.count > 1 ? (list[1] as? NSNumber)?.intValue : 0) ?? 0, (list.count > 2 ? (list[2] as? NSNumber)?.intValue : 0) ?? 0)]
+        }
+        return list.compactMap { $0 as? [Any] }.flatMap { refs($0) }
+    }
+
+    /// The tensors each call of a layer reads, in both Keras 3 and Keras 2 formats.
+    func inboundCalls(_ d: [String: Any], _ layer: KerasLayer) throws -> [[(String, Int, Int)]] {
+        guard let nodes = d["inbound_nodes"] as? [Any] else { return [] }
+        var calls: [[(String, Int, Int)]] = []
+        for n in nodes {
+            if let call = n as? [String: Any] {
+                // Keras 3: {"args": [...], "kwargs": {...}}; tensors are __keras_tensor__ dicts.
+                var tensors: [(String, Int, Int)] = []
+                func collect(_ x: Any) {
+                    if let t = x as? [String: Any] {
+                        if t["class_name"] as? String == "__keras_tensor__", let c = t["config"] as? [String: Any],
+                           let h = c["keras_history"] as? [Any] {
+                            tensors += refs(h)
+                        }
+                    } else if let a = x as? [Any] {
+                        a.forEach(collect)
+                    }
+                }
+                collect(call["args"] ?? [])
+                calls.append(tensors)
+            } else if let list = n as? [Any] {
+                // Keras 2: [[name, node, tensor, kwargs], ...]
+                calls.append(list.compactMap { $0 as? [Any] }.compactMap { e in
+                    guard let name = e.first as? String else { return nil }
+                    return (name, (e.count > 1 ? (e[1] as? NSNumber)?.intValue : 0) ?? 0, (e.count > 2 ? (e[2] as? NSNumber)?.intValue : 0) ?? 0)
+                })
+            }
+        }
+        return calls
+    }
+
+    func input(_ layer: KerasLayer, bound: Value?) throws -> Value {
+        let shapeAny = (layer.config["batch_shape"] as? [Any]) ?? (layer.config["batch_input_shape"] as? [Any])
+        guard let shapeAny else { throw fail(layer, "has no batch_shape") }
+        if let bound { return bound }
+        let dims: [Dim] = shapeAny.enumerated().map { i, d in
+            if let n = (d as? NSNumber)?.intValue { return .fixed(n) }
+            return i == 0 ? .symbolic("batch") : .symbolic("\(layer.name)_dim\(i)")
+        }
+        let dtype = (layer.config["dtype"] as? String).flatMap(KerasLowering.dataType) ?? .float
+        let v = Value(name: name(layer.name), type: .tensor(TensorType(dtype, dims)))
+        graph.inputs.append(v)
+        ranks[ObjectIdentifier(v)] = dims.count
+        return v
+    }
+
+    static func dataType(_ s: String) -> DataType? {
+        switch s {
+        case "float32": return .float
+        case "float64": return .double
+        case "int32": return .int32
+        case "int64": return .int64
+        case "bool": return .bool
+        default: return nil
+        }
+    }
+
+    /// Lowers one call of a layer; nested models recurse.
+    func apply(_ layer: KerasLayer, _ inputs: [Value]) throws -> [Value] {
+        if ["Functional", "Sequential", "Model"].contains(layer.className) {
+            let outs = try lowerModel(className: layer.className, config: layer.config, inputs: inputs, scope: layer.scope + [layer.name])
+            return outs
+        }
+        guard let lower = KerasLayers.table[layer.className] else {
+            let registered = layer.raw["registered_name"] as? String
+            let detail = registered.map { $0 != layer.className ? " (registered as '\($0)')" : "" } ?? ""
+            throw fail(layer, "the layer class \(layer.className)\(detail) is not supported; supported classes: \(KerasLayers.table.keys.sorted().joined(separator: ", "))")
+        }
+        let outs = try lower(self, layer, inputs)
+        return outs
+    }
+
+    /// Records the rank of a lowered value (shapes are inferred later; lowering only needs ranks).
+    @discardableResult
+    func ranked(_ v: Value, _ r: Int) -> Value {
+        ranks[ObjectIdentifier(v)] = r
+        return v
+    }
+}

@@ -1,0 +1,200 @@
+#!/usr/bin/env python3
+"""Builds the Keras fixtures: small models that together cover the supported layers and
+options, with seeded random non-trivial weights (non-zero biases, BatchNormalization
+statistics far from 0/1). Each model is saved as Keras 3 `.keras`, Keras 3 `.h5` and Keras 2
+(tf-keras) `.h5`, next to a fixed input batch (batch 3) and the outputs Keras itself computes
+(Keras 3 and tf-keras each for their own files). Raw little-endian float32 files plus meta.json.
+Needs: pip install keras tensorflow-cpu tf-keras (only to regenerate; tests do not).
+Usage: make_fixtures.py [OUTDIR] [--only NAME]"""
+import json
+import zlib
+import os
+import sys
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+import numpy as np
+import keras
+import tf_keras
+
+OUT = sys.argv[1] if len(sys.argv) > 1 and not sys.argv[1].startswith("--") else os.path.dirname(os.path.abspath(__file__))
+ONLY = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else None
+BATCH = 3
+
+
+def models(K):
+    """name -> (builder, input shapes, input kind). K is keras (3) or tf_keras (2)."""
+    L = K.layers
+    out = {}
+
+    def seq(name, shape, layers):
+        out[name] = (lambda: K.Sequential([K.Input(shape)] + layers(), name=name), [shape], "float")
+
+    def fn(name, shapes, body, kind="float"):
+        def build():
+            ins = [K.Input(s, name=f"in{i}", dtype="int32" if kind == "int" else "float32") for i, s in enumerate(shapes)]
+            outs = body(ins if len(ins) > 1 else ins[0])
+            return K.Model(ins if len(ins) > 1 else ins[0], outs, name=name)
+        out[name] = (build, shapes, kind)
+
+    seq("mlp", (20,), lambda: [L.Dense(16, activation="relu"), L.Dense(8, activation="tanh"), L.Dense(5, activation="softmax")])
+    fn("cnn", [(32, 32, 3)], lambda x: L.Dense(10, name="fc")(L.Flatten()(L.MaxPooling2D(name="pool2")(
+        L.Conv2D(8, 3, name="conv2")(L.MaxPooling2D(name="pool1")(L.ReLU(name="relu1")(
+            L.BatchNormalization(name="bn1")(L.Conv2D(6, 3, padding="same", name="conv1")(x)))))))))
+    seq("conv2d_options", (17, 15, 4), lambda: [L.Conv2D(6, 3, strides=2, padding="valid", activation="elu"),
+                                                 L.Conv2D(6, (3, 2), dilation_rate=2, padding="same", activation="sigmoid"),
+                                                 L.Conv2D(4, 1, groups=2, use_bias=False, activation="selu"),
+                                                 L.Conv2D(4, 5, strides=(2, 1), padding="same", activation="softplus")])
+    # channels_first convolutions are lowered too, but TensorFlow's CPU kernels cannot run them,
+    # so no fixture can be made for them here.
+    seq("depthwise_separable", (16, 16, 4), lambda: [L.DepthwiseConv2D(3, depth_multiplier=2, padding="same", activation="relu"),
+                                                      L.SeparableConv2D(6, 3, strides=2, padding="valid", activation="tanh"),
+                                                      L.DepthwiseConv2D(3, use_bias=False), L.GlobalAveragePooling2D()])
+    seq("conv1d_pooling", (24, 5), lambda: [L.Conv1D(6, 3, padding="same", activation="relu"), L.MaxPooling1D(2),
+                                             L.Conv1D(6, 3, padding="causal", dilation_rate=2), L.AveragePooling1D(3, strides=2, padding="same"),
+                                             L.Conv1D(4, 2, strides=2), L.GlobalMaxPooling1D()])
+    seq("pool2d", (15, 14, 3), lambda: [L.AveragePooling2D(3, strides=2, padding="same"), L.MaxPooling2D(2, strides=1, padding="same"),
+                                         L.AveragePooling2D(2), L.GlobalMaxPooling2D()])
+    fn("global_pool_1d", [(10, 6)], lambda x: L.Concatenate()([L.GlobalAveragePooling1D()(x), L.GlobalMaxPooling1D()(x)]))
+    fn("merge", [(12,), (12,)], lambda xs: L.Concatenate(name="cat")([
+        L.Add()(xs), L.Subtract()(xs), L.Multiply()(xs), L.Average()(xs), L.Maximum()(xs), L.Minimum()(xs)]))
+
+    def resblock(x):
+        y = L.Conv2D(8, 3, padding="same", name="c0")(x)
+        for i in range(2):
+            z = L.Conv2D(8, 3, padding="same", name=f"c{i}a")(y)
+            z = L.BatchNormalization(name=f"b{i}")(z)
+            z = L.Activation("relu")(z)
+            z = L.Conv2D(8, 3, padding="same", name=f"c{i}b")(z)
+            y = L.Activation("relu")(L.Add()([y, z]))
+        return L.Dense(3)(L.GlobalAveragePooling2D()(y))
+    fn("resnet_block", [(12, 12, 3)], resblock)
+
+    def mobilenet(x):
+        y = L.ReLU(6.0)(L.BatchNormalization()(L.Conv2D(8, 3, strides=2, padding="same", use_bias=False)(x)))
+        z = L.ReLU(6.0)(L.BatchNormalization()(L.Conv2D(16, 1, use_bias=False)(y)))
+        z = L.ReLU(6.0)(L.BatchNormalization()(L.DepthwiseConv2D(3, padding="same", use_bias=False)(z)))
+        z = L.BatchNormalization()(L.Conv2D(8, 1, use_bias=False)(z))
+        return L.Dense(4, activation="softmax")(L.GlobalAveragePooling2D()(L.Add()([y, z])))
+    fn("mobilenet_block", [(16, 16, 3)], mobilenet)
+    acts = ["relu", "relu6", "sigmoid", "tanh", "softmax", "softplus", "softsign", "elu", "selu", "swish", "linear", "exponential"]
+    if K is keras:
+        acts += ["gelu", "mish", "log_softmax", "silu", "hard_sigmoid", "leaky_relu"]
+    else:
+        acts += ["gelu", "hard_sigmoid"]
+    fn("activations", [(9,)], lambda x: L.Concatenate()([L.Activation(a)(L.Dense(6, name=f"d_{a}")(x)) for a in acts]))
+    seq("relu_variants", (10,), lambda: [L.Dense(12), L.ReLU(max_value=2.0, negative_slope=0.1, threshold=0.3), L.Dense(12),
+                                          L.LeakyReLU(), L.Dense(12), L.ELU(alpha=0.7), L.Dense(12), L.PReLU(), L.Dense(6), L.Softmax()])
+    seq("softmax_axis", (4, 5), lambda: [L.Dense(6), L.Softmax(axis=1)])
+    seq("reshape_permute", (6, 4), lambda: [L.Reshape((4, 6)), L.Permute((2, 1)), L.Dense(5), L.Flatten(), L.RepeatVector(3),
+                                             L.Reshape((3, 5, 6)), L.Permute((3, 1, 2)), L.Flatten(), L.Dense(4)])
+    seq("padding_cropping", (9, 8, 3), lambda: [L.ZeroPadding2D(((1, 2), (3, 0))), L.Conv2D(4, 3), L.Cropping2D(((1, 0), (2, 1))),
+                                                 L.UpSampling2D(2), L.Conv2D(3, 3), L.UpSampling2D((1, 2), interpolation="bilinear"),
+                                                 L.GlobalAveragePooling2D()])
+    seq("padding_1d", (10, 4), lambda: [L.ZeroPadding1D((2, 1)), L.Conv1D(5, 3), L.Cropping1D((1, 2)), L.UpSampling1D(3), L.Flatten()])
+    seq("normalizations", (8, 6), lambda: [L.LayerNormalization(), L.Dense(10), L.BatchNormalization(), L.Dense(4),
+                                            L.LayerNormalization(center=False), L.Flatten(), L.BatchNormalization(scale=False)])
+    seq("dropouts", (10, 10, 3), lambda: [L.Conv2D(4, 3), L.SpatialDropout2D(0.3), L.Dropout(0.5), L.GaussianNoise(0.2),
+                                           L.GaussianDropout(0.3), L.AlphaDropout(0.1), L.Flatten(), L.Dense(3)])
+    seq("rescaling", (12,), lambda: [L.Rescaling(0.5, offset=-1.0), L.Dense(6, activation="relu"), L.Dense(2)])
+    fn("embedding", [(7,)], lambda x: L.Dense(3)(L.GlobalAveragePooling1D()(L.Embedding(20, 6)(x))), kind="int")
+    seq("simple_rnn", (7, 4), lambda: [L.SimpleRNN(6, return_sequences=True), L.SimpleRNN(5, go_backwards=True), L.Dense(3)])
+    seq("lstm", (6, 5), lambda: [L.LSTM(7, return_sequences=True), L.LSTM(4), L.Dense(2)])
+    seq("gru", (6, 5), lambda: [L.GRU(6, return_sequences=True), L.GRU(4, reset_after=False), L.Dense(2)])
+    seq("bidirectional", (5, 4), lambda: [L.Bidirectional(L.LSTM(5)), L.Dense(3)])
+    seq("bidirectional_gru", (5, 4), lambda: [L.Bidirectional(L.GRU(3), merge_mode="sum"), L.Dense(2)])
+
+    def nested(x):
+        inner = K.Sequential([K.Input((10,)), L.Dense(8, activation="relu", name="inner_a"), L.Dense(6, name="inner_b")], name="inner")
+        return L.Dense(3, name="head")(L.Concatenate()([inner(x), x]))
+    fn("nested_sequential", [(10,)], nested)
+    seq("conv_transpose", (6, 6, 3), lambda: [L.Conv2DTranspose(4, 3, strides=2, padding="same", activation="relu"),
+                                               L.Conv2DTranspose(2, 2, strides=1, padding="valid"), L.Flatten()])
+
+    def multi_out(xs):
+        h = L.Dense(8, activation="relu", name="shared")
+        a, b = h(xs[0]), h(xs[1])
+        return [L.Dense(2, name="out_a")(L.Add()([a, b])), L.Dense(3, name="out_b")(L.Multiply()([a, b]))]
+    fn("shared_multi_io", [(6,), (6,)], multi_out)
+    seq("normalization_layer", (5,), lambda: [L.Normalization(mean=[0.5, -1.0, 2.0, 0.0, 1.5], variance=[2.0, 0.5, 1.0, 4.0, 0.25]), L.Dense(3)]) if K is keras else None
+    return out
+
+
+def randomize(model, rng):
+    ws = []
+    for w in model.weights:
+        v = w.numpy()
+        n = w.name.split("/")[-1].split(":")[0]
+        if "moving_variance" in n or n == "variance":
+            v = rng.uniform(0.5, 2.5, v.shape)
+        elif "moving_mean" in n or n == "mean":
+            v = rng.normal(0.7, 0.5, v.shape)
+        elif n == "count" or v.dtype.kind in "iu":
+            ws.append(v)
+            continue
+        elif n == "gamma":
+            v = rng.uniform(0.6, 1.6, v.shape)
+        elif len(v.shape) <= 1:
+            v = rng.normal(0.0, 0.3, v.shape)
+        else:
+            fan_in = int(np.prod(v.shape[:-1])) if len(v.shape) > 1 else v.shape[0]
+            v = rng.normal(0.0, 1.3 / np.sqrt(max(fan_in, 1)), v.shape)
+        ws.append(v.astype(w.numpy().dtype))
+    model.set_weights(ws)
+
+
+def save_raw(path, a):
+    np.ascontiguousarray(a).astype(np.float32 if a.dtype.kind == "f" else a.dtype).tofile(path)
+
+
+def main():
+    k3 = models(keras)
+    k2 = models(tf_keras)
+    index = []
+    for name, spec in k3.items():
+        if ONLY and name != ONLY:
+            continue
+        build, shapes, kind = spec
+        rng = np.random.default_rng(zlib.crc32(name.encode()))
+        d = os.path.join(OUT, name)
+        os.makedirs(d, exist_ok=True)
+        m3 = build()
+        randomize(m3, rng)
+        if kind == "int":
+            xs = [rng.integers(0, 20, (BATCH,) + s).astype(np.int32) for s in shapes]
+        else:
+            xs = [rng.normal(0, 1, (BATCH,) + s).astype(np.float32) for s in shapes]
+        y3 = m3(xs if len(xs) > 1 else xs[0], training=False)
+        y3 = [np.asarray(t) for t in (y3 if isinstance(y3, (list, tuple)) else [y3])]
+        m3.save(os.path.join(d, "model.keras"))
+        m3.save(os.path.join(d, "model_k3.h5"))
+        meta = {"inputs": [{"shape": list(x.shape), "dtype": str(x.dtype)} for x in xs],
+                "outputs": [list(y.shape) for y in y3], "formats": ["model.keras", "model_k3.h5"]}
+        for i, x in enumerate(xs):
+            save_raw(os.path.join(d, f"input{i}.bin"), x)
+        for i, y in enumerate(y3):
+            save_raw(os.path.join(d, f"keras3_output{i}.bin"), y)
+        if name in k2 and k2[name] is not None:
+            m2 = k2[name][0]()
+            try:
+                m2.set_weights(m3.get_weights())
+            except ValueError:  # different layer sets (activations only Keras 3 has): copy by layer name
+                for layer in m2.layers:
+                    if layer.weights:
+                        layer.set_weights(m3.get_layer(layer.name).get_weights())
+            y2 = m2(xs if len(xs) > 1 else xs[0], training=False)
+            y2 = [np.asarray(t) for t in (y2 if isinstance(y2, (list, tuple)) else [y2])]
+            m2.save(os.path.join(d, "model_k2.h5"))
+            for i, y in enumerate(y2):
+                save_raw(os.path.join(d, f"keras2_output{i}.bin"), y)
+            meta["outputs_keras2"] = [list(y.shape) for y in y2]
+            meta["formats"].append("model_k2.h5")
+        meta["keras3"] = keras.__version__
+        meta["keras2"] = tf_keras.__version__
+        with open(os.path.join(d, "meta.json"), "w") as f:
+            json.dump(meta, f, indent=1)
+        index.append(name)
+        print(f"{name}: {', '.join(meta['formats'])}")
+    print(f"{len(index)} fixtures in {OUT}")
+
+
+main()

@@ -1,0 +1,152 @@
+import Foundation
+import SofieBackends
+import SofieDriver
+import SofieFrontends
+import SofieIR
+import XCTest
+
+/// Every Keras fixture (Tests/Fixtures/keras, made by make_fixtures.py with real Keras 3 and
+/// tf-keras) converts in every format it was saved in; onnx.checker accepts the ONNX; ONNX
+/// Runtime on it matches Keras; and the C++ emitted by the compile pipeline matches Keras too.
+final class KerasFixtureTests: XCTestCase {
+    struct Item {
+        let fixture: String
+        let dir: String
+        let format: String
+        var prefix: String { format == "model_k2.h5" ? "keras2" : "keras3" }
+        var tag: String { fixture + "_" + format.replacingOccurrences(of: ".", with: "_") }
+    }
+
+    static var fixtures: String { TestSupport.repoRoot + "/Tests/Fixtures/keras" }
+
+    func items() throws -> [Item] {
+        var out: [Item] = []
+        for name in try TestSupport.subfolders(Self.fixtures) where FileManager.default.fileExists(atPath: "\(Self.fixtures)/\(name)/meta.json") {
+            let meta = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(Self.fixtures)/\(name)/meta.json"))) as! [String: Any]
+            for f in meta["formats"] as! [String] { out.append(Item(fixture: name, dir: "\(Self.fixtures)/\(name)", format: f)) }
+        }
+        return out
+    }
+
+    func testFixtureCoverage() throws {
+        let all = try items()
+        XCTAssertGreaterThanOrEqual(Set(all.map(\.fixture)).count, 25)
+        XCTAssertEqual(Set(all.map(\.format)), ["model.keras", "model_k3.h5", "model_k2.h5"])
+    }
+
+    func testConvertedFixturesMatchKerasThroughONNXRuntime() throws {
+        try TestSupport.requirePython()
+        let work = try TestSupport.tempDir("keras-onnx")
+        var list = ""
+        var failures: [String] = []
+        for item in try items() {
+            do {
+                let model = try ModelLoader.load(path: "\(item.dir)/\(item.format)")
+                try Verifier.verify(model)
+                let out = "\(work)/\(item.tag).onnx"
+                try ONNXWriter.write(model, to: out)
+                list += "\(out)\t\(item.dir)\t\(item.prefix)\n"
+            } catch {
+                failures.append("\(item.tag): \(error)")
+            }
+        }
+        XCTAssertEqual(failures, [])
+        try list.write(toFile: work + "/list.tsv", atomically: true, encoding: .utf8)
+        let r = try TestSupport.run(TestSupport.python, [TestSupport.repoRoot + "/Tests/scripts/check_keras_onnx.py", work + "/list.tsv"], check: false)
+        print("Keras -> ONNX -> ONNX Runtime: \(r.output.split(separator: "\n").last ?? "")")
+        XCTAssertEqual(r.status, 0, r.output)
+    }
+
+    func testCompiledFixturesMatchKeras() throws {
+        let work = try TestSupport.tempDir("keras-cpp")
+        var units: [(source: String, binary: String)] = []
+        var members: [[Item]] = []
+        var current = "#include <cstdio>\n#include <fstream>\n#include <string>\n#include <vector>\n"
+        var currentItems: [Item] = []
+        var body = ""
+        var failures: [String] = []
+        func flush() throws {
+            guard !currentItems.isEmpty else { return }
+            let path = "\(work)/unit\(units.count).cpp"
+            let src = current + """
+            template <class T> std::vector<T> load(const std::string& p, std::size_t n) {
+                std::vector<T> v(n); std::ifstream f(p, std::ios::binary);
+                if (!f.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(n * sizeof(T)))) { std::fprintf(stderr, "cannot read %s\\n", p.c_str()); std::exit(2); }
+                return v;
+            }
+            int main() {
+            \(body)    return 0;
+            }
+
+            """
+            try src.write(toFile: path, atomically: true, encoding: .utf8)
+            units.append((path, "\(work)/unit\(units.count)"))
+            members.append(currentItems)
+            current = "#include <cstdio>\n#include <fstream>\n#include <string>\n#include <vector>\n"
+            currentItems = []
+            body = ""
+        }
+        for (i, item) in try items().enumerated() {
+            let meta = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(item.dir)/meta.json"))) as! [String: Any]
+            let inputs = meta["inputs"] as! [[String: Any]]
+            let batch = (inputs[0]["shape"] as! [Int])[0]
+            do {
+                var options = Compiler.Options(name: "k\(i)")
+                options.weights = .embed
+                var emitted = try Compiler.emit(try ModelLoader.load(path: "\(item.dir)/\(item.format)"), options: options, source: item.format)
+                if !emitted.runtimeBatch {
+                    options.batch = batch
+                    emitted = try Compiler.emit(try ModelLoader.load(path: "\(item.dir)/\(item.format)"), options: options, source: item.format)
+                }
+                let header = "\(work)/\(emitted.namespace).hxx"
+                try emitted.header.write(toFile: header, atomically: true, encoding: .utf8)
+                current += "#include \"\(header)\"\n"
+                let sig = CppHarness.signature(emitted.header)
+                let rows = emitted.runtimeBatch ? batch : 1
+                var args: [String] = []
+                body += "    {\n        auto s = std::make_unique<\(emitted.namespace)::Session>();\n"
+                for (k, t) in sig.inputs.enumerated() {
+                    body += "        auto in\(k) = load<\(t.type)>(\"\(item.dir)/input\(k).bin\", \(t.count * rows));\n"
+                    args.append("in\(k).data()")
+                }
+                for (k, t) in sig.outputs.enumerated() {
+                    body += "        std::vector<\(t.type)> out\(k)(\(t.count * rows));\n"
+                    args.append("out\(k).data()")
+                }
+                body += "        s->infer(\(emitted.runtimeBatch ? "\(batch), " : "")\(args.joined(separator: ", ")));\n"
+                for k in sig.outputs.indices {
+                    body += "        { std::ofstream f(\"\(work)/\(item.tag)_out\(k).bin\", std::ios::binary); f.write(reinterpret_cast<const char*>(out\(k).data()), static_cast<std::streamsize>(out\(k).size() * sizeof(out\(k)[0]))); }\n"
+                }
+                body += "    }\n"
+                currentItems.append(item)
+                if currentItems.count == 20 { try flush() }
+            } catch {
+                failures.append("\(item.tag): \(error)")
+            }
+        }
+        try flush()
+        XCTAssertEqual(failures, [], "fixtures that did not compile")
+        let errors = CppHarness.build(units, flags: CppHarness.warningFlags + ["-O1"])
+        XCTAssertEqual(errors.count, 0, errors.values.map { String($0.prefix(800)) }.joined(separator: "\n"))
+        var passed = 0
+        for (u, unit) in units.enumerated() where errors[unit.source] == nil {
+            let r = try TestSupport.run(unit.binary, [], check: false)
+            XCTAssertEqual(r.status, 0, r.output)
+            for item in members[u] {
+                var k = 0
+                var ok = true
+                while FileManager.default.fileExists(atPath: "\(item.dir)/\(item.prefix)_output\(k).bin") {
+                    let ref = try Data(contentsOf: URL(fileURLWithPath: "\(item.dir)/\(item.prefix)_output\(k).bin"))
+                    let expected = Tensor(dataType: .float, dims: [ref.count / 4], values: ref.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) })
+                    guard let out = FileManager.default.contents(atPath: "\(work)/\(item.tag)_out\(k).bin") else {
+                        XCTFail("\(item.tag): no output \(k)"); ok = false; break
+                    }
+                    if let diff = CppHarness.compare(out, expected) { XCTFail("\(item.tag) output \(k) differs from Keras: \(diff)"); ok = false }
+                    k += 1
+                }
+                if ok && k > 0 { passed += 1 }
+            }
+        }
+        print("Keras -> C++: \(passed) of \(try items().count) fixture files match Keras")
+    }
+}
