@@ -105,6 +105,9 @@ enum KerasLayers {
             throw l.fail(layer, "expected kernel\(useBias ? " and bias" : ""), the file has \(w.map(\.shape))")
         }
         let units = w[0].shape[1]
+        if let declared = layer.int("units"), declared != units {
+            throw l.fail(layer, "weight '\(w[0].path)' has shape \(w[0].shape), but the layer declares \(declared) units")
+        }
         if useBias { try l.expectWeights(layer, w, [nil, [units]]) }
         let r = try l.rank(x[0], layer)
         var y = l.op("MatMul", [x[0], l.constant(w[0].values, w[0].shape, layer.name + "_kernel")], layer.name + "_matmul")
@@ -503,9 +506,10 @@ enum KerasLayers {
             // sequence in processing order (reversed).
             var y = l.op("Squeeze", [outs[0], l.ints([1], name + "_dir_axis")], name + "_y")
             if reverse && reverseOverride == nil {
-                let steps = l.op("Shape", [y], name + "_shape")
-                _ = steps
-                throw l.fail(layer, "go_backwards=True with return_sequences=True is not supported")
+                // ONNX aligns a reverse pass's outputs with the input steps; Keras' go_backwards
+                // lists them in processing order: flip the time axis.
+                y = l.op("Slice", [y, l.ints([-1], name + "_flip_start"), l.ints([Int(Int64.min / 2)], name + "_flip_end"),
+                                   l.ints([0], name + "_flip_axis"), l.ints([-1], name + "_flip_step")], name + "_flipped")
             }
             y = l.transpose(y, [1, 0, 2], name)
             return [l.ranked(y, 3)]
@@ -530,15 +534,16 @@ enum KerasLayers {
         let kind = cls == "SimpleRNN" ? "RNN" : cls
         let innerLayer = KerasLayer(className: cls, name: layer.name, config: icfg, raw: inner, scope: layer.scope, classIndex: 0)
         let f = try recurrent(l, innerLayer, x[0], kind: kind, reverseOverride: false, name: layer.name + "_forward", weightsOverride: fw)[0]
-        if innerLayer.bool("return_sequences") == true { throw l.fail(layer, "return_sequences=True inside Bidirectional is not supported") }
+        // The backward pass's sequence is aligned with the input steps, as Bidirectional wants.
         let b = try recurrent(l, innerLayer, x[0], kind: kind, reverseOverride: true, name: layer.name + "_backward", weightsOverride: bw)[0]
+        let r = innerLayer.bool("return_sequences") == true ? 3 : 2
         switch mode {
-        case "concat": return [l.ranked(l.op("Concat", [f, b], layer.name, [Attribute("axis", .int(-1))]), 2)]
-        case "sum": return [l.ranked(l.op("Add", [f, b], layer.name), 2)]
-        case "mul": return [l.ranked(l.op("Mul", [f, b], layer.name), 2)]
+        case "concat": return [l.ranked(l.op("Concat", [f, b], layer.name, [Attribute("axis", .int(-1))]), r)]
+        case "sum": return [l.ranked(l.op("Add", [f, b], layer.name), r)]
+        case "mul": return [l.ranked(l.op("Mul", [f, b], layer.name), r)]
         case "ave":
             let s = l.op("Add", [f, b], layer.name + "_sum")
-            return [l.ranked(l.op("Mul", [s, l.constant([0.5], [], layer.name + "_half")], layer.name), 2)]
+            return [l.ranked(l.op("Mul", [s, l.constant([0.5], [], layer.name + "_half")], layer.name), r)]
         default: throw l.fail(layer, "merge_mode '\(mode)' is not supported")
         }
     }

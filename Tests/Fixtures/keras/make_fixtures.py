@@ -102,6 +102,10 @@ def models(K):
     seq("gru", (6, 5), lambda: [L.GRU(6, return_sequences=True), L.GRU(4, reset_after=False), L.Dense(2)])
     seq("bidirectional", (5, 4), lambda: [L.Bidirectional(L.LSTM(5)), L.Dense(3)])
     seq("bidirectional_gru", (5, 4), lambda: [L.Bidirectional(L.GRU(3), merge_mode="sum"), L.Dense(2)])
+    seq("recurrent_sequences", (6, 3), lambda: [L.LSTM(4, return_sequences=True, go_backwards=True),
+                                                 L.Bidirectional(L.GRU(3, return_sequences=True), merge_mode="concat"),
+                                                 L.Bidirectional(L.SimpleRNN(2, return_sequences=True), merge_mode="ave"),
+                                                 L.Flatten(), L.Dense(2)])
 
     def nested(x):
         inner = K.Sequential([K.Input((10,)), L.Dense(8, activation="relu", name="inner_a"), L.Dense(6, name="inner_b")], name="inner")
