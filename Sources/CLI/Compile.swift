@@ -8,8 +8,7 @@ struct Compile: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Compile a model to a self-contained C++17 header.",
         discussion: """
-        Writes DIR/NAME.hxx, which needs only a C++17 compiler and the standard library, and,
-        when the weights go to a file, DIR/NAME.weights. In C++:
+        Writes DIR/NAME.hxx, which needs only a C++17 compiler and the standard library, and, when the weights go to a file, DIR/NAME.weights. In C++:
 
           #include "NAME.hxx"
           NAME::Session session;                  // embedded weights
@@ -17,18 +16,11 @@ struct Compile: ParsableCommand {
           session.infer(input, output);           // raw pointers, one per model input/output
           auto y = session.infer(inputVector);    // std::vector convenience
 
-        Shapes must be static at compile time; other symbolic dimensions than the leading
-        (batch) one need --dim NAME=VALUE. A symbolic leading dimension stays a run-time
-        argument, infer(batch, ...), when every op keeps the rows of the batch independent
-        (the usual case); the code is then compiled for one row and runs batch rows one after
-        another, with no extra memory. Otherwise the batch is fixed to --batch (default 1) and
-        sofie says why. Shape
-        computations and constants are folded at compile time. An op, attribute or shape that
-        cannot be compiled is an error naming the node, its op and the reason.
+        Shapes must be static at compile time; other symbolic dimensions than the leading (batch) one need --dim NAME=VALUE. A symbolic leading dimension stays a run-time argument, infer(batch, ...), when every op keeps the rows of the batch independent (the usual case); the code is then compiled for one row and runs batch rows one after another, with no extra memory. Otherwise the batch is fixed to --batch (default 1) and sofie says why. Shape computations and constants are folded at compile time. An op, attribute or shape that cannot be compiled is an error naming the node, its op and the reason.
         """
     )
 
-    @Argument(help: "The model to compile (.onnx).")
+    @Argument(help: "The model to compile (.onnx, .keras, .h5).")
     var model: String
 
     @Option(name: .shortAndLong, help: "Folder to write the header (and weights file) into; created if missing.")

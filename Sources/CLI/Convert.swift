@@ -8,13 +8,11 @@ struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Convert a model to ONNX.",
         discussion: """
-        Reads INPUT (.onnx), checks that its graph is well-formed, and writes it as an ONNX file
-        (IR version and opsets kept; tensors stored as raw data; ONNX local functions inlined).
-        The output appears only when it is complete: nothing is left behind on failure.
+        Reads INPUT and writes it as an ONNX file. ONNX input keeps its IR version and opsets (tensors stored as raw data, local functions inlined). Keras input (.keras from Keras 3, .h5 from Keras 2 or 3) is lowered to ONNX opset 18 without TensorFlow: channels_last layers become channels-first ONNX ops between explicit Transposes; the batch dimension stays symbolic. Unsupported layer classes or options are errors naming the layer, its class, and the supported classes. The output appears only when it is complete: nothing is left behind on failure.
         """
     )
 
-    @Argument(help: "The model to convert (.onnx).")
+    @Argument(help: "The model to convert (.onnx, .keras, .h5).")
     var input: String
 
     @Option(name: .shortAndLong, help: "Where to write the ONNX model (a path ending in .onnx).")

@@ -8,14 +8,11 @@ struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print a model's inputs, outputs, operators, parameters and opsets.",
         discussion: """
-        Reads MODEL (.onnx) and prints: the producer and IR version; every input and output with
-        its element type and shape (symbolic dimensions by name); how often each operator occurs
-        (including inside subgraphs); the number and size of parameters (initializers, and
-        constants made by Constant/ConstantOfShape nodes); and the imported opsets.
+        Reads MODEL (.onnx, .keras or .h5; Keras models are shown as lowered to ONNX) and prints: the producer and IR version; every input and output with its element type and shape (symbolic dimensions by name); how often each operator occurs (including inside subgraphs); the number and size of parameters (initializers, and constants made by Constant/ConstantOfShape nodes); and the imported opsets.
         """
     )
 
-    @Argument(help: "The model file to inspect (.onnx).")
+    @Argument(help: "The model file to inspect (.onnx, .keras, .h5).")
     var model: String
 
     func run() throws {

@@ -11,13 +11,12 @@ struct Sofie: ParsableCommand {
         commandName: "sofie",
         abstract: "Compile Keras and ONNX models to self-contained C++ for fast batch-1 inference.",
         discussion: """
-        sofie reads ONNX (.onnx) models, converts them, and prints what they contain.
-        Every command exits with a non-zero status and a one-paragraph message naming the
-        file and the node at fault when a model cannot be handled.
+        sofie reads ONNX (.onnx) and Keras models (Keras 3 .keras archives, and .h5 files from Keras 2 and Keras 3; Sequential, Functional and nested models) without TensorFlow, converts them to ONNX, compiles them to C++, and prints what they contain. Every command exits with a non-zero status and a one-paragraph message naming the file and the node at fault when a model cannot be handled.
 
         Examples:
-          sofie inspect model.onnx
-          sofie convert model.onnx -o copy.onnx
+          sofie inspect model.keras
+          sofie convert model.h5 -o model.onnx
+          sofie compile model.onnx -o generated/
         """,
         version: "0.1.0",
         subcommands: [Inspect.self, Convert.self, Compile.self]
