@@ -32,20 +32,18 @@ final class HDF5File {
     init(bytes: [UInt8], name: String) throws {
         hdf5Lock.lock(); defer { hdf5Lock.unlock() }
         sofie_H5_silence()
-        let copy = UnsafeMutableRawPointer.allocate(byteCount: max(bytes.count, 1), alignment: 16)
-        bytes.withUnsafeBytes { copy.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
         let fapl = H5Pcreate(sofie_H5P_FILE_ACCESS())
         defer { H5Pclose(fapl) }
         H5Pset_fapl_core(fapl, 1 << 16, false)
-        H5Pset_file_image(fapl, copy, bytes.count)
-        let f = H5Fopen(name, sofie_H5F_ACC_RDONLY(), fapl)
-        guard f >= 0 else {
-            copy.deallocate()
-            throw HDF5Error(file: name, message: "not a readable HDF5 image")
+        // HDF5 copies the image into its own memory when the file is opened.
+        let f = bytes.withUnsafeBytes { buf -> hid_t in
+            H5Pset_file_image(fapl, UnsafeMutableRawPointer(mutating: buf.baseAddress), buf.count)
+            return H5Fopen(name, sofie_H5F_ACC_RDONLY(), fapl)
         }
+        guard f >= 0 else { throw HDF5Error(file: name, message: "not a readable HDF5 image") }
         id = f
         self.name = name
-        image = copy
+        image = nil
     }
 
     deinit {
@@ -175,7 +173,8 @@ struct HDF5Group {
                 throw fail("cannot read dataset '\(path)'")
             }
         }
-        return (shape, Array(values.prefix(count)))
+        if count == 0 { values = [] }
+        return (shape, values)
     }
 
     var isDataset: Bool {

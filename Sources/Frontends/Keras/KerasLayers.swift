@@ -116,20 +116,65 @@ enum KerasLayers {
         return [try l.activation(layer.string("activation") ?? "linear", y, layer, name: layer.name)]
     }
 
-    /// Reorders a row-major array: result[i_perm...] = values[i...].
+    /// Reorders a row-major array: result[i_perm...] = values[i...]. Walks the destination in
+    /// order with an odometer that updates the source offset incrementally (weights of large
+    /// models pass through here once, at conversion).
     static func permute(_ values: [Float], _ shape: [Int], _ perm: [Int]) -> ([Float], [Int]) {
+        let n = shape.count - 2
+        if n >= 1, perm == [n + 1, n] + Array(0..<n) { return kernelToOIK(values, shape) }
         let out = perm.map { shape[$0] }
         let st = NDArray.strides(shape)
+        let srcStride = perm.map { st[$0] }
+        let r = out.count
+        guard r > 0, !values.isEmpty else { return (values, out) }
         var result = [Float](repeating: 0, count: values.count)
-        var idx = [Int](repeating: 0, count: out.count)
-        for flat in 0..<values.count {
-            var src = 0
-            for d in 0..<out.count { src += idx[d] * st[perm[d]] }
-            result[flat] = values[src]
-            var d = out.count - 1
-            while d >= 0 { idx[d] += 1; if idx[d] < out[d] { break }; idx[d] = 0; d -= 1 }
+        values.withUnsafeBufferPointer { src in
+            result.withUnsafeMutableBufferPointer { dst in
+                var idx = [Int](repeating: 0, count: r)
+                var off = 0
+                let inner = out[r - 1], innerStride = srcStride[r - 1]
+                var flat = 0
+                while flat < dst.count {
+                    var o = off
+                    for _ in 0..<inner { dst[flat] = src[o]; flat += 1; o += innerStride }
+                    var d = r - 2
+                    while d >= 0 {
+                        idx[d] += 1
+                        off += srcStride[d]
+                        if idx[d] < out[d] { break }
+                        off -= srcStride[d] * out[d]
+                        idx[d] = 0
+                        d -= 1
+                    }
+                    if d < 0 { break }
+                }
+            }
         }
         return (result, out)
+    }
+
+    /// The convolution-kernel case (K..., I, O) -> (O, I, K...), i.e. swapping the outer axes of
+    /// [K, I, O], in 32x32 tiles so that reads and writes both stay in cache.
+    static func kernelToOIK(_ values: [Float], _ shape: [Int]) -> ([Float], [Int]) {
+        let n = shape.count - 2
+        let K = shape[0..<n].reduce(1, *), I = shape[n], O = shape[n + 1]
+        var result = [Float](repeating: 0, count: values.count)
+        let T = 32
+        values.withUnsafeBufferPointer { src in
+            result.withUnsafeMutableBufferPointer { dst in
+                for k0 in stride(from: 0, to: K, by: T) {
+                    for o0 in stride(from: 0, to: O, by: T) {
+                        for i in 0..<I {
+                            for o in o0..<min(o0 + T, O) {
+                                let d = (o * I + i) * K
+                                for k in k0..<min(k0 + T, K) { dst[d + k] = src[(k * I + i) * O + o] }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return (result, [O, I] + Array(shape[0..<n]))
     }
 
     static func channelsFirst(_ layer: KerasLayer) -> Bool { layer.string("data_format") == "channels_first" }

@@ -114,6 +114,44 @@ def models(K):
     seq("conv_transpose", (6, 6, 3), lambda: [L.Conv2DTranspose(4, 3, strides=2, padding="same", activation="relu"),
                                                L.Conv2DTranspose(2, 2, strides=1, padding="valid"), L.Flatten()])
 
+    seq("conv3d", (6, 8, 8, 2), lambda: [L.Conv3D(4, 3, padding="same", activation="relu"), L.MaxPooling3D(2),
+                                          L.Conv3D(3, (1, 2, 2), strides=(1, 2, 1)), L.AveragePooling3D((1, 2, 2), padding="same"),
+                                          L.GlobalAveragePooling3D()])
+    seq("conv1d_options", (20, 3), lambda: [L.Conv1D(4, 5, strides=2, padding="same", activation="selu"),
+                                             L.Conv1D(4, 3, dilation_rate=2, padding="same"), L.SpatialDropout1D(0.2),
+                                             L.UpSampling1D(2), L.Conv1D(2, 1, use_bias=False), L.Flatten()])
+    seq("depthwise_strided", (15, 13, 3), lambda: [L.DepthwiseConv2D((3, 2), strides=2, depth_multiplier=3, padding="same"),
+                                                    L.DepthwiseConv2D(2, dilation_rate=2, padding="same", activation="relu6"),
+                                                    L.SeparableConv2D(4, 2, depth_multiplier=2, padding="same", use_bias=False),
+                                                    L.GlobalMaxPooling2D(keepdims=True), L.Flatten()])
+    seq("recurrent_activations", (5, 3), lambda: [L.LSTM(4, recurrent_activation="hard_sigmoid", return_sequences=True),
+                                                   L.GRU(3, go_backwards=True, return_sequences=True, activation="relu"),
+                                                   L.SimpleRNN(2, activation="relu", go_backwards=True)])
+    seq("identity_regularization", (8,), lambda: [L.Dense(6), L.ActivityRegularization(l1=0.01), L.Dense(4), L.Activation("relu")]
+        + ([L.Identity()] if K is keras else []) + [L.Dense(2, activation="sigmoid")])
+    seq("dense_3d", (4, 7), lambda: [L.Dense(5, activation="gelu"), L.Dense(3, use_bias=False), L.GlobalAveragePooling1D()])
+    seq("channels_pool", (9, 9, 4), lambda: [L.MaxPooling2D(3, strides=2), L.AveragePooling2D(2, strides=1, padding="same"),
+                                              L.Conv2D(2, 1, activation="hard_sigmoid"), L.Flatten()])
+
+    def nested_functional(x):
+        i = K.Input((8,), name="sub_in")
+        h = L.Dense(6, activation="tanh", name="sub_a")(i)
+        sub = K.Model(i, L.Add(name="sub_add")([L.Dense(6, name="sub_b")(h), h]), name="sub")
+        return L.Dense(2, name="top")(sub(L.Dense(8, name="pre")(x)))
+    fn("nested_functional", [(5,)], nested_functional)
+
+    def two_branch_cnn(x):
+        a = L.Conv2D(4, 3, padding="same", activation="relu")(x)
+        b = L.Conv2D(4, 1, activation="relu")(x)
+        c = L.Concatenate(axis=-1)([a, b])
+        d = L.BatchNormalization(axis=3, center=False)(c)
+        return L.Dense(3)(L.GlobalAveragePooling2D()(L.Maximum()([d, L.Conv2D(8, 3, padding="same")(c)])))
+    fn("two_branch_cnn", [(10, 10, 2)], two_branch_cnn)
+    seq("upsampling_variants", (4, 5, 2), lambda: [L.UpSampling2D((2, 3)), L.Conv2D(2, 3, padding="same"),
+                                                    L.UpSampling2D(2, interpolation="bilinear"), L.Cropping2D(2), L.Flatten()])
+    seq("leaky_prelu_shared", (6, 6, 3), lambda: [L.Conv2D(4, 3), L.PReLU(shared_axes=[1, 2]), L.Conv2D(3, 3), L.LeakyReLU(),
+                                                   L.Flatten(), L.Dense(2, activation="softsign")])
+
     def multi_out(xs):
         h = L.Dense(8, activation="relu", name="shared")
         a, b = h(xs[0]), h(xs[1])

@@ -30,7 +30,7 @@ final class KerasFixtureTests: XCTestCase {
 
     func testFixtureCoverage() throws {
         let all = try items()
-        XCTAssertGreaterThanOrEqual(Set(all.map(\.fixture)).count, 25)
+        XCTAssertGreaterThanOrEqual(Set(all.map(\.fixture)).count, 40)
         XCTAssertEqual(Set(all.map(\.format)), ["model.keras", "model_k3.h5", "model_k2.h5"])
     }
 
