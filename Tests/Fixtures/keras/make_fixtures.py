@@ -44,8 +44,13 @@ def models(K):
                                                  L.Conv2D(6, (3, 2), dilation_rate=2, padding="same", activation="sigmoid"),
                                                  L.Conv2D(4, 1, groups=2, use_bias=False, activation="selu"),
                                                  L.Conv2D(4, 5, strides=(2, 1), padding="same", activation="softplus")])
-    # channels_first convolutions are lowered too, but TensorFlow's CPU kernels cannot run them,
-    # so no fixture can be made for them here.
+    # TensorFlow's CPU kernels cannot run channels_first convolutions: this fixture is made with
+    # the JAX backend (KERAS_BACKEND=jax make_fixtures.py --only conv2d_channels_first), Keras 3 only.
+    if K is keras and keras.backend.backend() != "tensorflow":
+        seq("conv2d_channels_first", (4, 12, 10), lambda: [
+            L.Conv2D(5, 3, padding="same", data_format="channels_first", activation="relu"),
+            L.MaxPooling2D(data_format="channels_first"), L.Conv2D(3, 3, data_format="channels_first"),
+            L.BatchNormalization(axis=1), L.GlobalAveragePooling2D(data_format="channels_first"), L.Dense(4)])
     seq("depthwise_separable", (16, 16, 4), lambda: [L.DepthwiseConv2D(3, depth_multiplier=2, padding="same", activation="relu"),
                                                       L.SeparableConv2D(6, 3, strides=2, padding="valid", activation="tanh"),
                                                       L.DepthwiseConv2D(3, use_bias=False), L.GlobalAveragePooling2D()])
@@ -215,7 +220,7 @@ def main():
             save_raw(os.path.join(d, f"input{i}.bin"), x)
         for i, y in enumerate(y3):
             save_raw(os.path.join(d, f"keras3_output{i}.bin"), y)
-        if name in k2 and k2[name] is not None:
+        if name in k2 and k2[name] is not None and keras.backend.backend() == "tensorflow":
             m2 = k2[name][0]()
             try:
                 m2.set_weights(m3.get_weights())
