@@ -38,6 +38,8 @@ struct Compile: ParsableCommand {
     @Option(name: .long, help: "Value of a symbolic leading (batch) dimension.")
     var batch: Int = 1
 
+    @OptionGroup var passOptions: PassOptions
+
     func validate() throws {
         guard WeightsPlacement(rawValue: weights) != nil else {
             throw ValidationError("--weights must be one of embed, file, auto (got '\(weights)')")
@@ -61,6 +63,9 @@ struct Compile: ParsableCommand {
         options.dims = dims
         options.batch = batch
         do {
+            options.passes = try passOptions.chosen()
+            options.verifyEach = passOptions.verifyEach
+            options.afterEach = passOptions.hook()
             let start = Date()
             let emitted = try Compiler.compile(path: model, directory: output, options: options)
             let ms = Date().timeIntervalSince(start) * 1000

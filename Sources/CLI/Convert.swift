@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SofieBackends
+import SofieDriver
 import SofieFrontends
 import SofieIR
 
@@ -18,6 +19,8 @@ struct Convert: ParsableCommand {
     @Option(name: .shortAndLong, help: "Where to write the ONNX model (a path ending in .onnx).")
     var output: String
 
+    @OptionGroup var passOptions: PassOptions
+
     func validate() throws {
         guard output.lowercased().hasSuffix(".onnx") else {
             throw ValidationError("the output '\(output)' should end in .onnx: convert writes ONNX models")
@@ -27,6 +30,8 @@ struct Convert: ParsableCommand {
     func run() throws {
         do {
             let model = try ModelLoader.load(path: input)
+            try Verifier.verify(model)
+            try Compiler.optimize(model, passes: try passOptions.chosen(), verifyEach: passOptions.verifyEach, afterEach: passOptions.hook())
             try Verifier.verify(model)
             try ONNXWriter.write(model, to: output)
             print("wrote \(output): \(model.graph.nodes.count) nodes, \(model.graph.initializers.count) initializers")

@@ -12,6 +12,10 @@ public enum Compiler {
         public var weights: WeightsPlacement = .auto
         public var dims: [String: Int] = [:]
         public var batch: Int = 1
+        /// Optimization passes run before emission; nil means the default pipeline, [] none (-O0).
+        public var passes: [GraphPass]? = nil
+        public var verifyEach = false
+        public var afterEach: ((GraphPass, Model, Bool) throws -> Void)? = nil
 
         public init(name: String) { self.name = name }
     }
@@ -24,9 +28,15 @@ public enum Compiler {
     }
 
     /// Brings a model into the form the C++ emitter consumes.
-    public static func prepare(_ model: Model, dims: [String: Int] = [:], batch: Int = 1) throws {
+    public static func prepare(_ model: Model, dims: [String: Int] = [:], batch: Int = 1, passes: [GraphPass]? = nil,
+                               verifyEach: Bool = false, afterEach: ((GraphPass, Model, Bool) throws -> Void)? = nil) throws {
         _ = try PinDimensions(values: dims, batch: batch).run(model)
-        try PassManager([ShapeInference(), ConstantFolding(), DeadCodeElimination()], fixedPoint: true, maxIterations: 50).run(model)
+        let chosen = try passes ?? PassRegistry.pipeline(PassRegistry.defaultPipeline.joined(separator: ","))
+        // Shape inference and folding always run: the emitter needs static shapes.
+        var manager = PassManager(chosen + [ShapeInference(), ConstantFolding(), DeadCodeElimination()], fixedPoint: true,
+                                  maxIterations: 50, verifyEach: verifyEach)
+        manager.afterEach = afterEach
+        try manager.run(model)
         // An op the backend cannot emit is reported as such (with the supported list), before
         // strict inference would report it as an op without shape rules.
         for node in model.graph.nodes where !CppEmitter.supports(node) {
@@ -45,13 +55,24 @@ public enum Compiler {
             default: break
             }
         }
-        try prepare(model, dims: options.dims, batch: options.batch)
+        try prepare(model, dims: options.dims, batch: options.batch, passes: options.passes, verifyEach: options.verifyEach,
+                    afterEach: options.afterEach)
         var o = CppEmitterOptions(name: options.name)
         o.batchInputs = batchInputs
         o.compiledBatch = options.batch
         o.weights = options.weights
         o.sourceDescription = URL(fileURLWithPath: source).lastPathComponent
         return try CppEmitter.emit(model, options: o)
+    }
+
+    /// Runs optimization passes on a model to be written as ONNX (sofie convert).
+    public static func optimize(_ model: Model, passes: [GraphPass]?, verifyEach: Bool = false,
+                                afterEach: ((GraphPass, Model, Bool) throws -> Void)? = nil) throws {
+        let chosen = try passes ?? PassRegistry.pipeline(PassRegistry.defaultPipeline.joined(separator: ","))
+        guard !chosen.isEmpty else { return }
+        var manager = PassManager(chosen, fixedPoint: true, maxIterations: 50, verifyEach: verifyEach)
+        manager.afterEach = afterEach
+        try manager.run(model)
     }
 
     /// Reads `path`, compiles it and writes `NAME.hxx` (and `NAME.weights`) into `directory`.

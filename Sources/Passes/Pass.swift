@@ -14,6 +14,8 @@ public struct PassManager {
     public var fixedPoint: Bool
     public var maxIterations: Int
     public var verifyEach: Bool
+    /// Called after every pass run (for --print-after / --dump-after), with whether it changed the model.
+    public var afterEach: ((GraphPass, Model, Bool) throws -> Void)?
 
     public init(_ passes: [GraphPass], fixedPoint: Bool = false, maxIterations: Int = 20, verifyEach: Bool = false) {
         self.passes = passes
@@ -28,7 +30,9 @@ public struct PassManager {
         for _ in 0..<(fixedPoint ? maxIterations : 1) {
             var changed = false
             for pass in passes {
-                if try pass.run(model) { changed = true }
+                let did = try pass.run(model)
+                if did { changed = true }
+                try afterEach?(pass, model, did)
                 if verifyEach {
                     do { try Verifier.verify(model) } catch {
                         throw PassError(pass: pass.name, message: "left the graph broken: \(error)")

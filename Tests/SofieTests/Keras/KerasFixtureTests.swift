@@ -3,6 +3,7 @@ import SofieBackends
 import SofieDriver
 import SofieFrontends
 import SofieIR
+import SofiePasses
 import XCTest
 
 /// Every Keras fixture (Tests/Fixtures/keras, made by make_fixtures.py with real Keras 3 and
@@ -46,6 +47,11 @@ final class KerasFixtureTests: XCTestCase {
                 let out = "\(work)/\(item.tag).onnx"
                 try ONNXWriter.write(model, to: out)
                 list += "\(out)\t\(item.dir)\t\(item.prefix)\n"
+                // The default optimization pipeline must keep the numbers too.
+                try Compiler.optimize(model, passes: nil, verifyEach: true)
+                let optimized = "\(work)/\(item.tag)_optimized.onnx"
+                try ONNXWriter.write(model, to: optimized)
+                list += "\(optimized)\t\(item.dir)\t\(item.prefix)\n"
             } catch {
                 failures.append("\(item.tag): \(error)")
             }

@@ -1,0 +1,93 @@
+import ArgumentParser
+import Foundation
+import SofieBackends
+import SofieIR
+import SofiePasses
+
+/// Options that choose and inspect the optimization passes (shared by convert and compile).
+struct PassOptions: ParsableArguments {
+    @Option(name: .long, help: "Comma-separated passes to run, in order, repeated until nothing changes (see `sofie passes`). Default: \(PassRegistry.defaultPipeline.joined(separator: ",")).")
+    var passes: String?
+
+    @Flag(name: .customLong("O0", withSingleDash: true), help: "Run no optimization passes.")
+    var noOptimization = false
+
+    @Flag(name: .long, help: "Check that the graph is well-formed after every pass.")
+    var verifyEach = false
+
+    @Option(name: .long, help: "Print the graph after each run of this pass (repeatable).")
+    var printAfter: [String] = []
+
+    @Option(name: .long, help: "Write the model as ONNX into --dump-dir after each run of this pass (repeatable).")
+    var dumpAfter: [String] = []
+
+    @Option(name: .long, help: "Folder for --dump-after files (default: the current folder).")
+    var dumpDir: String = "."
+
+    func validate() throws {
+        if noOptimization && passes != nil { throw ValidationError("give either --passes or -O0, not both") }
+        for name in printAfter + dumpAfter where PassRegistry.make(name) == nil {
+            throw ValidationError("no pass named '\(name)'; the passes are: \(PassRegistry.builtins.map(\.name).joined(separator: ", "))")
+        }
+    }
+
+    func chosen() throws -> [GraphPass]? {
+        if noOptimization { return [] }
+        return try passes.map { try PassRegistry.pipeline($0) }
+    }
+
+    func hook() -> ((GraphPass, Model, Bool) throws -> Void)? {
+        guard !printAfter.isEmpty || !dumpAfter.isEmpty else { return nil }
+        var runs: [String: Int] = [:]
+        return { pass, model, changed in
+            runs[pass.name, default: 0] += 1
+            if printAfter.contains(pass.name) {
+                print("// after \(pass.name) (run \(runs[pass.name]!), \(changed ? "changed" : "no change")): \(model.graph.nodes.count) nodes")
+                print(GraphPrinter.text(model.graph))
+            }
+            if dumpAfter.contains(pass.name) {
+                let path = "\(dumpDir)/after-\(pass.name)-\(runs[pass.name]!).onnx"
+                try ONNXWriter.write(model, to: path)
+                print("wrote \(path)")
+            }
+        }
+    }
+}
+
+/// A readable listing of a graph: one line per node.
+enum GraphPrinter {
+    static func text(_ g: Graph) -> String {
+        var lines = ["graph '\(g.name)' (\(g.inputs.filter { $0.initializer == nil }.map { "%\($0.name): \($0.type?.description ?? "?")" }.joined(separator: ", ")))"]
+        for n in g.nodes {
+            let attrs = n.attributes.map { a -> String in
+                switch a.value {
+                case .int(let v): return "\(a.name)=\(v)"
+                case .float(let v): return "\(a.name)=\(v)"
+                case .ints(let v): return "\(a.name)=\(v)"
+                case .string(let v): return "\(a.name)=\"\(String(decoding: v, as: UTF8.self))\""
+                default: return a.name
+                }
+            }
+            let ins = n.inputs.map { v in v.map { $0.initializer != nil ? "$\($0.name)" : "%\($0.name)" } ?? "_" }
+            lines.append("  \(n.outputs.map { $0.map { "%\($0.name)" } ?? "_" }.joined(separator: ", ")) = \(n.opType)(\(ins.joined(separator: ", ")))\(attrs.isEmpty ? "" : " {\(attrs.joined(separator: ", "))}")")
+        }
+        lines.append("  return \(g.outputs.map { "%\($0.name)" }.joined(separator: ", "))")
+        return lines.joined(separator: "\n")
+    }
+}
+
+struct Passes: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List the built-in optimization passes.",
+        discussion: "Passes are chained with --passes a,b,c on convert and compile and run, in order, until nothing changes; -O0 runs none. Library users register their own passes with PassRegistry.register."
+    )
+
+    func run() throws {
+        let width = PassRegistry.builtins.map(\.name.count).max() ?? 0
+        for (name, make) in PassRegistry.builtins {
+            let mark = PassRegistry.defaultPipeline.contains(name) ? "*" : " "
+            print("\(mark) \(name.padding(toLength: width, withPad: " ", startingAt: 0))  \(make().summary)")
+        }
+        print("(* = in the default pipeline)")
+    }
+}

@@ -1,0 +1,37 @@
+import SofieIR
+
+/// The built-in passes by name, and pipelines written as "a,b,c".
+public enum PassRegistry {
+    public static let builtins: [(name: String, make: () -> GraphPass)] = [
+        ("infer-shapes", { ShapeInference() }),
+        ("fold-constants", { ConstantFolding() }),
+        ("eliminate-identity", { EliminateIdentity() }),
+        ("fold-transposes", { FoldTransposes() }),
+        ("fuse-conv-bn", { FuseConvBatchNorm() }),
+        ("eliminate-dead-code", { DeadCodeElimination() }),
+    ]
+
+    /// Custom passes registered by users of the library (by name).
+    nonisolated(unsafe) public static var custom: [String: () -> GraphPass] = [:]
+
+    public static func register(_ name: String, _ make: @escaping () -> GraphPass) { custom[name] = make }
+
+    /// The pipeline `sofie convert` and `sofie compile` run when no --passes is given.
+    public static let defaultPipeline = ["infer-shapes", "fold-constants", "eliminate-identity", "fold-transposes",
+                                         "fuse-conv-bn", "eliminate-dead-code"]
+
+    public static func make(_ name: String) -> GraphPass? {
+        builtins.first { $0.name == name }?.make() ?? custom[name]?()
+    }
+
+    /// Parses "fold-constants, fuse-conv-bn" into passes; unknown names are an error listing the known ones.
+    public static func pipeline(_ text: String) throws -> [GraphPass] {
+        try text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.map { name in
+            guard let p = make(name) else {
+                let known = (builtins.map(\.name) + custom.keys.sorted()).joined(separator: ", ")
+                throw PassError(pass: name, message: "no such pass; the passes are: \(known)")
+            }
+            return p
+        }
+    }
+}

@@ -1,0 +1,53 @@
+import Foundation
+import SofieDriver
+import SofieFrontends
+import SofieIR
+import SofiePasses
+import XCTest
+
+final class PassTests: XCTestCase {
+    func testDefaultPipelineOnKerasCNN() throws {
+        let model = try ModelLoader.load(path: TestSupport.repoRoot + "/Tests/Fixtures/keras/cnn/model.keras")
+        let before = model.graph.opHistogram()
+        try Compiler.optimize(model, passes: nil, verifyEach: true)
+        let after = model.graph.opHistogram()
+        XCTAssertEqual(before["BatchNormalization"], 1)
+        XCTAssertNil(after["BatchNormalization"], "fuse-conv-bn folds the BatchNormalization into the Conv")
+        XCTAssertLessThan(after["Transpose"] ?? 0, before["Transpose"] ?? 0)
+        XCTAssertNoThrow(try Verifier.verify(model))
+    }
+
+    func testPipelineParsingNamesUnknownPasses() {
+        XCTAssertEqual(try PassRegistry.pipeline("fold-constants, fuse-conv-bn").map(\.name), ["fold-constants", "fuse-conv-bn"])
+        XCTAssertThrowsError(try PassRegistry.pipeline("fold-constants,no-such-pass")) { e in
+            XCTAssertTrue("\(e)".contains("no-such-pass") && "\(e)".contains("fuse-conv-bn"), "\(e)")
+        }
+    }
+
+    func testCustomPassRegistrationAndCLIListing() throws {
+        struct CountNodes: GraphPass {
+            let name = "count-nodes"
+            let summary = "a test pass that changes nothing"
+            func run(_ model: Model) throws -> Bool { false }
+        }
+        PassRegistry.register("count-nodes") { CountNodes() }
+        XCTAssertEqual(try PassRegistry.pipeline("count-nodes,eliminate-identity").map(\.name), ["count-nodes", "eliminate-identity"])
+        let r = try TestSupport.sofie(["passes"])
+        XCTAssertEqual(r.status, 0)
+        for name in PassRegistry.builtins.map(\.name) { XCTAssertTrue(r.output.contains(name), r.output) }
+    }
+
+    func testPrintAfterAndO0() throws {
+        let path = TestSupport.repoRoot + "/Tests/Fixtures/keras/cnn/model.keras"
+        let out = try TestSupport.tempDir("print-after") + "/cnn.onnx"
+        let r = try TestSupport.sofie(["convert", path, "-o", out, "--print-after", "fuse-conv-bn", "--verify-each"])
+        XCTAssertEqual(r.status, 0, r.output)
+        XCTAssertTrue(r.output.contains("// after fuse-conv-bn (run 1, changed)"), r.output)
+        let r0 = try TestSupport.sofie(["convert", path, "-o", out, "-O0"])
+        XCTAssertEqual(r0.status, 0, r0.output)
+        XCTAssertTrue(r0.output.contains("19 nodes"), r0.output)
+        let bad = try TestSupport.sofie(["convert", path, "-o", out, "--passes", "nope"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.output.contains("no such pass"), bad.output)
+    }
+}
