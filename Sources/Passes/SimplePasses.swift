@@ -38,8 +38,13 @@ public struct FoldTransposes: GraphPass {
         let g = model.graph
         let outputs = Set(g.outputs.map(ObjectIdentifier.init))
         var changed = false
-        var taken = Set(g.definedValues.map(\.name))
         for n in g.nodes where n.opType == "Transpose" {
+            if let p = n.ints("perm"), p == Array(0..<p.count), let x = n.input(0), let y = n.output(0),
+               !outputs.contains(ObjectIdentifier(y)) {
+                g.replaceAllUses(of: y, with: x)
+                changed = true
+                continue
+            }
             guard let mid = n.input(0), let inner = mid.producer, inner.opType == "Transpose", let x = inner.input(0),
                   let y = n.output(0), let p1 = inner.ints("perm"), let p2 = n.ints("perm"), p1.count == p2.count else { continue }
             let composed = p2.map { p1[$0] }
@@ -52,11 +57,30 @@ public struct FoldTransposes: GraphPass {
                 n.setAttribute("perm", .ints(composed.map { Int64($0) }))
             }
             changed = true
-            _ = taken.insert(y.name)
+        }
+        // A unary elementwise op between two transposes: run it before the first one, so that
+        // the two transposes meet (and merge or cancel on the next iteration). Only done when
+        // that happens, so the number of transposes strictly drops.
+        for u in g.nodes where Self.unary.contains(u.opType) {
+            guard let mid = u.input(0), let t1 = mid.producer, t1.opType == "Transpose", mid.uses.count == 1,
+                  let x = t1.input(0), let y = u.output(0), y.uses.count == 1, y.uses[0].node.opType == "Transpose",
+                  !outputs.contains(ObjectIdentifier(y)), !outputs.contains(ObjectIdentifier(mid)),
+                  u.inputs.dropFirst().allSatisfy({ $0 == nil || ($0!.tensorType?.staticShape?.reduce(1, *) ?? 2) <= 1 }),
+                  let p1 = t1.ints("perm") else { continue }
+            let t2 = y.uses[0].node
+            guard let p2 = t2.ints("perm"), p1.count == p2.count else { continue }
+            u.setInput(0, x)
+            y.type = y.tensorType.map { .tensor(TensorType($0.elementType, nil)) }
+            t2.setAttribute("perm", .ints(p2.map { Int64(p1[$0]) }))
+            changed = true
         }
         if changed { _ = try DeadCodeElimination().run(model) }
         return changed
     }
+
+    static let unary: Set<String> = ["Relu", "LeakyRelu", "Sigmoid", "Tanh", "Elu", "Selu", "Clip", "Abs", "Neg", "Exp", "Log",
+                                     "Sqrt", "Softplus", "Softsign", "HardSigmoid", "HardSwish", "Erf", "Identity", "Cast",
+                                     "Celu", "ThresholdedRelu", "Reciprocal", "Floor", "Ceil", "Round", "Sign", "Not"]
 }
 
 /// Folds an inference BatchNormalization that is the only reader of a Conv's output into the
