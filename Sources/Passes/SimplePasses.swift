@@ -74,9 +74,31 @@ public struct FoldTransposes: GraphPass {
             t2.setAttribute("perm", .ints(p2.map { Int64(p1[$0]) }))
             changed = true
         }
+        // A binary elementwise op whose two inputs are the same transpose of other values:
+        // compute it on those values and transpose once afterwards (two transposes become one).
+        var taken = Set(g.definedValues.map(\.name))
+        for b in g.nodes where Self.binary.contains(b.opType) && b.inputs.count == 2 {
+            guard let l = b.input(0), let r = b.input(1), l !== r, let tl = l.producer, let tr = r.producer,
+                  tl.opType == "Transpose", tr.opType == "Transpose", l.uses.count == 1, r.uses.count == 1,
+                  !outputs.contains(ObjectIdentifier(l)), !outputs.contains(ObjectIdentifier(r)),
+                  let p = tl.ints("perm"), tr.ints("perm") == p, let a = tl.input(0), let c = tr.input(0),
+                  let y = b.output(0), let at = g.nodes.firstIndex(where: { $0 === b }) else { continue }
+            let inner = Value(name: g.uniqueName(y.name + "_untransposed", taken: &taken),
+                              type: y.tensorType.map { .tensor(TensorType($0.elementType, nil)) })
+            b.setInput(0, a)
+            b.setInput(1, c)
+            b.removeAllOutputs()
+            b.appendOutput(inner)
+            let t = Node(opType: "Transpose", name: g.uniqueName((b.name.isEmpty ? b.opType : b.name) + "_transpose", taken: &taken),
+                         inputs: [inner], outputs: [y], attributes: [Attribute("perm", .ints(p.map { Int64($0) }))])
+            g.insertNode(t, at: at + 1)
+            changed = true
+        }
         if changed { _ = try DeadCodeElimination().run(model) }
         return changed
     }
+
+    static let binary: Set<String> = ["Add", "Sub", "Mul", "Div", "Max", "Min", "Pow", "PRelu", "Equal", "Less", "Greater", "And", "Or"]
 
     static let unary: Set<String> = ["Relu", "LeakyRelu", "Sigmoid", "Tanh", "Elu", "Selu", "Clip", "Abs", "Neg", "Exp", "Log",
                                      "Sqrt", "Softplus", "Softsign", "HardSigmoid", "HardSwish", "Erf", "Identity", "Cast",
