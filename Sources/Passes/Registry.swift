@@ -8,6 +8,7 @@ public enum PassRegistry {
         ("eliminate-identity", { EliminateIdentity() }),
         ("fold-transposes", { FoldTransposes() }),
         ("fuse-conv-bn", { FuseConvBatchNorm() }),
+        ("fuse-matmul-add", { RuleSet(name: "fuse-matmul-add", summary: "MatMul + Add of a constant bias becomes Gemm (2-D inputs)", rules: Fusions.matmulAdd) }),
         ("eliminate-dead-code", { DeadCodeElimination() }),
     ]
 
@@ -18,7 +19,7 @@ public enum PassRegistry {
 
     /// The pipeline `sofie convert` and `sofie compile` run when no --passes is given.
     public static let defaultPipeline = ["infer-shapes", "fold-constants", "eliminate-identity", "fold-transposes",
-                                         "fuse-conv-bn", "eliminate-dead-code"]
+                                         "fuse-conv-bn", "fuse-matmul-add", "eliminate-dead-code"]
 
     public static func make(_ name: String) -> GraphPass? {
         builtins.first { $0.name == name }?.make() ?? custom[name]?()

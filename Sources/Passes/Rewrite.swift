@@ -1,0 +1,163 @@
+import SofieIR
+
+/// A declarative graph pattern: the shape of a small expression tree rooted at a node.
+public indirect enum Pattern {
+    /// Any value, bound under the name.
+    case any(String)
+    /// A constant (initializer) value, bound under the name.
+    case constant(String)
+    /// A node of this op type whose first inputs match the patterns; the node is bound under `bind`.
+    case op(String, [Pattern], bind: String)
+}
+
+/// What a pattern bound: values and nodes by name.
+public struct Match {
+    public var values: [String: Value] = [:]
+    public var nodes: [String: Node] = [:]
+
+    public func value(_ name: String) -> Value { values[name]! }
+    public func node(_ name: String) -> Node { nodes[name]! }
+    public func tensor(_ name: String) -> Tensor? { values[name]?.initializer }
+}
+
+/// Builds replacement nodes just before the matched root.
+public final class RewriteBuilder {
+    let graph: Graph
+    var index: Int
+    var taken: Set<String>
+
+    init(graph: Graph, index: Int) {
+        self.graph = graph
+        self.index = index
+        self.taken = Set(graph.definedValues.map(\.name))
+    }
+
+    /// Inserts a node and returns its first output.
+    @discardableResult
+    public func node(_ op: String, _ inputs: [Value?], name: String, attributes: [Attribute] = []) -> Value {
+        let out = Value(name: graph.uniqueName(name, taken: &taken))
+        graph.insertNode(Node(opType: op, name: graph.uniqueName(name, taken: &taken), inputs: inputs, outputs: [out], attributes: attributes), at: index)
+        index += 1
+        return out
+    }
+
+    public func constant(_ tensor: Tensor, name: String) -> Value {
+        tensor.name = graph.uniqueName(name, taken: &taken)
+        let v = Value(name: tensor.name, type: .tensor(tensor.type), initializer: tensor)
+        graph.addInitializer(v)
+        return v
+    }
+}
+
+/// A fusion written as pattern -> replacement, with a condition. `match` never changes the
+/// graph; only the replacement does. Interior matched nodes must have no other readers (the
+/// root may have many), and the root's output must not be a graph output.
+public struct RewriteRule: GraphPass {
+    public let name: String
+    public let summary: String
+    public let pattern: Pattern
+    public let condition: (Match) -> Bool
+    public let replacement: (Match, RewriteBuilder) throws -> Value
+
+    public init(name: String, summary: String, pattern: Pattern, condition: @escaping (Match) -> Bool = { _ in true },
+                replacement: @escaping (Match, RewriteBuilder) throws -> Value) {
+        self.name = name
+        self.summary = summary
+        self.pattern = pattern
+        self.condition = condition
+        self.replacement = replacement
+    }
+
+    /// Matches `pattern` at `value`; nil when it does not match.
+    public static func match(_ pattern: Pattern, _ value: Value, root: Bool = true, into m: inout Match) -> Bool {
+        switch pattern {
+        case .any(let name):
+            if let bound = m.values[name] { return bound === value }
+            m.values[name] = value
+            return true
+        case .constant(let name):
+            guard value.initializer != nil else { return false }
+            if let bound = m.values[name] { return bound === value }
+            m.values[name] = value
+            return true
+        case .op(let op, let inputs, let bind):
+            guard let n = value.producer, n.opType == op, n.domain.isEmpty || n.domain == "ai.onnx",
+                  n.inputs.count >= inputs.count else { return false }
+            if !root && value.uses.count != 1 { return false }
+            m.nodes[bind] = n
+            m.values[bind] = value
+            for (p, v) in zip(inputs, n.inputs) {
+                guard let v, match(p, v, root: false, into: &m) else { return false }
+            }
+            return true
+        }
+    }
+
+    public func run(_ model: Model) throws -> Bool {
+        let g = model.graph
+        let outputs = Set(g.outputs.map(ObjectIdentifier.init))
+        var changed = false
+        var i = 0
+        while i < g.nodes.count {
+            let n = g.nodes[i]
+            i += 1
+            guard let out = n.output(0), !outputs.contains(ObjectIdentifier(out)) else { continue }
+            var m = Match()
+            guard Self.match(pattern, out, into: &m), condition(m) else { continue }
+            let builder = RewriteBuilder(graph: g, index: i - 1)
+            let replacement = try replacement(m, builder)
+            replacement.type = out.type
+            g.replaceAllUses(of: out, with: replacement)
+            i = builder.index + 1
+            changed = true
+        }
+        if changed { _ = try DeadCodeElimination().run(model) }
+        return changed
+    }
+}
+
+/// Built-in fusions written as rewrite rules.
+public enum Fusions {
+    /// MatMul(a, W) + b with a 2-D, W 2-D constant, b a constant of N values -> Gemm(a, W, b).
+    public static var matmulAdd: [RewriteRule] {
+        func condition(_ m: Match) -> Bool {
+            guard let w = m.tensor("w"), w.dims.count == 2, let b = m.tensor("b"), b.dataType == w.dataType,
+                  b.elementCount == w.dims[1], b.dims.count <= 2, b.dims.last == w.dims[1] || b.dims.isEmpty,
+                  m.value("a").tensorType?.shape?.count == 2, [DataType.float, .double].contains(w.dataType) else { return false }
+            return true
+        }
+        func gemm(_ m: Match, _ b: RewriteBuilder) -> Value {
+            let bias = m.tensor("b")!
+            let flat = Tensor(dataType: bias.dataType, dims: [bias.elementCount], data: bias.data)
+            return b.node("Gemm", [m.value("a"), m.value("w"), b.constant(flat, name: m.value("b").name + "_flat")],
+                          name: m.node("add").name.isEmpty ? "gemm" : m.node("add").name + "_gemm")
+        }
+        return [
+            RewriteRule(name: "fuse-matmul-add", summary: "MatMul + Add of a constant bias becomes Gemm",
+                        pattern: .op("Add", [.op("MatMul", [.any("a"), .constant("w")], bind: "mm"), .constant("b")], bind: "add"),
+                        condition: condition, replacement: gemm),
+            RewriteRule(name: "fuse-matmul-add", summary: "MatMul + Add of a constant bias becomes Gemm",
+                        pattern: .op("Add", [.constant("b"), .op("MatMul", [.any("a"), .constant("w")], bind: "mm")], bind: "add"),
+                        condition: condition, replacement: gemm),
+        ]
+    }
+}
+
+/// Runs several rules as one named pass.
+public struct RuleSet: GraphPass {
+    public let name: String
+    public let summary: String
+    public let rules: [RewriteRule]
+
+    public init(name: String, summary: String, rules: [RewriteRule]) {
+        self.name = name
+        self.summary = summary
+        self.rules = rules
+    }
+
+    public func run(_ model: Model) throws -> Bool {
+        var changed = false
+        for r in rules { if try r.run(model) { changed = true } }
+        return changed
+    }
+}
