@@ -51,7 +51,7 @@ public final class RewriteBuilder {
 
 /// A fusion written as pattern -> replacement, with a condition. `match` never changes the
 /// graph; only the replacement does. Interior matched nodes must have no other readers (the
-/// root may have many), and the root's output must not be a graph output.
+/// root may have many); a root that is a graph output hands its value to the replacement.
 public struct RewriteRule: GraphPass {
     public let name: String
     public let summary: String
@@ -101,13 +101,21 @@ public struct RewriteRule: GraphPass {
         while i < g.nodes.count {
             let n = g.nodes[i]
             i += 1
-            guard let out = n.output(0), !outputs.contains(ObjectIdentifier(out)) else { continue }
+            guard let out = n.output(0) else { continue }
             var m = Match()
             guard Self.match(pattern, out, into: &m), condition(m) else { continue }
             let builder = RewriteBuilder(graph: g, index: i - 1)
             let replacement = try replacement(m, builder)
             replacement.type = out.type
-            g.replaceAllUses(of: out, with: replacement)
+            if outputs.contains(ObjectIdentifier(out)) {
+                // A graph output keeps its value (and name): the replacement's node produces it.
+                guard let p = replacement.producer, p.outputs.count == 1, replacement.uses.isEmpty else { continue }
+                n.removeAllOutputs()
+                p.removeAllOutputs()
+                p.appendOutput(out)
+            } else {
+                g.replaceAllUses(of: out, with: replacement)
+            }
             i = builder.index + 1
             changed = true
         }
@@ -140,6 +148,45 @@ public enum Fusions {
                         pattern: .op("Add", [.constant("b"), .op("MatMul", [.any("a"), .constant("w")], bind: "mm")], bind: "add"),
                         condition: condition, replacement: gemm),
         ]
+    }
+}
+
+extension Fusions {
+    /// Flatten(Transpose(x, channels-first -> channels-last)) feeding a Dense layer (MatMul or
+    /// Gemm with a constant weight): flatten x directly and permute the weight's rows once, so
+    /// that the transpose disappears. Needs x's static shape.
+    public static var transposeBeforeDense: [RewriteRule] {
+        func condition(_ m: Match) -> Bool {
+            guard let perm = m.node("t").ints("perm"), let shape = m.value("x").tensorType?.staticShape, shape.count >= 3,
+                  perm == [0] + Array(2..<shape.count) + [1], (m.node("f").int("axis") ?? 1) == 1,
+                  let w = m.tensor("w"), w.dims.count == 2, w.dataType == .float, w.dims[0] == shape[1...].reduce(1, *) else { return false }
+            if m.node("mm").opType == "Gemm" && ((m.node("mm").int("transA") ?? 0) != 0 || (m.node("mm").int("transB") ?? 0) != 0) { return false }
+            return true
+        }
+        func rewrite(_ m: Match, _ b: RewriteBuilder) throws -> Value {
+            let shape = m.value("x").tensorType!.staticShape!
+            let c = shape[1], spatial = shape[2...].reduce(1, *)
+            let w = m.tensor("w")!
+            let cols = w.dims[1]
+            let old = w.values(as: Float.self)!
+            var new = [Float](repeating: 0, count: old.count)
+            // Row s*C + ch of the channels-last flattening is row ch*S + s of the channels-first one.
+            for ch in 0..<c {
+                for sp in 0..<spatial {
+                    let src = (sp * c + ch) * cols, dst = (ch * spatial + sp) * cols
+                    for j in 0..<cols { new[dst + j] = old[src + j] }
+                }
+            }
+            let flat = b.node("Flatten", [m.value("x")], name: m.node("f").name + "_nchw", attributes: [Attribute("axis", .int(1))])
+            let weight = b.constant(Tensor(dataType: .float, dims: w.dims, values: new), name: m.value("w").name + "_nchw_rows")
+            let mm = m.node("mm")
+            return b.node(mm.opType, [flat, weight] + Array(mm.inputs.dropFirst(2)), name: mm.name + "_nchw", attributes: mm.attributes)
+        }
+        return ["MatMul", "Gemm"].map { op in
+            RewriteRule(name: "fold-transpose-into-dense", summary: "remove the transpose before Flatten -> Dense by permuting the weight rows",
+                        pattern: .op(op, [.op("Flatten", [.op("Transpose", [.any("x")], bind: "t")], bind: "f"), .constant("w")], bind: "mm"),
+                        condition: condition, replacement: rewrite)
+        }
     }
 }
 

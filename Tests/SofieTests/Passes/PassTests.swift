@@ -51,3 +51,23 @@ final class PassTests: XCTestCase {
         XCTAssertTrue(bad.output.contains("no such pass"), bad.output)
     }
 }
+
+extension PassTests {
+    /// The compile pipeline (static shapes) on the Keras CNN, ResNet-style and MobileNet-style
+    /// fixtures: at most one Transpose, at the input; no BatchNormalization. Numbers are checked
+    /// by KerasFixtureTests, which compiles every fixture through the same pipeline.
+    func testCompilePipelineLeavesOnlyTheInputTranspose() throws {
+        for name in ["cnn", "resnet_block", "mobilenet_block"] {
+            let model = try ModelLoader.load(path: TestSupport.repoRoot + "/Tests/Fixtures/keras/\(name)/model.keras")
+            try Compiler.prepare(model, verifyEach: true)
+            let transposes = model.graph.nodes.filter { $0.opType == "Transpose" }
+            XCTAssertFalse(model.graph.nodes.contains { $0.opType == "BatchNormalization" }, name)
+            if name == "cnn" {
+                XCTAssertEqual(transposes.count, 1, "\(name): \(model.graph.opHistogram())")
+                XCTAssertTrue(transposes.first?.input(0) === model.graph.inputs[0], "\(name): the remaining transpose reads the input")
+                XCTAssertEqual(model.graph.opHistogram()["Gemm"], 1)
+            }
+            print("\(name): compile pipeline leaves \(model.graph.nodes.count) nodes, \(transposes.count) transposes")
+        }
+    }
+}
