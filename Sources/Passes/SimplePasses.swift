@@ -58,20 +58,50 @@ public struct FoldTransposes: GraphPass {
             }
             changed = true
         }
-        // A unary elementwise op between two transposes: run it before the first one, so that
-        // the two transposes meet (and merge or cancel on the next iteration). Only done when
-        // that happens, so the number of transposes strictly drops.
+        // A unary elementwise op after a transpose runs before it instead: the transpose moves
+        // down (towards consumers, where it meets other transposes and merges or cancels).
+        // Transposes only ever move down, so this cannot oscillate.
+        var taken0 = Set(g.definedValues.map(\.name))
         for u in g.nodes where Self.unary.contains(u.opType) {
             guard let mid = u.input(0), let t1 = mid.producer, t1.opType == "Transpose", mid.uses.count == 1,
-                  let x = t1.input(0), let y = u.output(0), y.uses.count == 1, y.uses[0].node.opType == "Transpose",
-                  !outputs.contains(ObjectIdentifier(y)), !outputs.contains(ObjectIdentifier(mid)),
+                  let x = t1.input(0), let y = u.output(0), u.outputs.count == 1, !outputs.contains(ObjectIdentifier(mid)),
                   u.inputs.dropFirst().allSatisfy({ $0 == nil || ($0!.tensorType?.staticShape?.reduce(1, *) ?? 2) <= 1 }),
-                  let p1 = t1.ints("perm") else { continue }
-            let t2 = y.uses[0].node
-            guard let p2 = t2.ints("perm"), p1.count == p2.count else { continue }
+                  let p1 = t1.ints("perm"), let at = g.nodes.firstIndex(where: { $0 === u }) else { continue }
+            // Worth it only if some consumer can absorb the transpose.
+            let absorbing: Set<String> = Self.unary.union(Self.binary).union(["Transpose", "ReduceMean", "ReduceMax", "ReduceSum", "ReduceMin"])
+            guard y.uses.contains(where: { absorbing.contains($0.node.opType) }) else { continue }
+            let inner = Value(name: g.uniqueName(y.name + "_untransposed", taken: &taken0),
+                              type: y.tensorType.map { .tensor(TensorType($0.elementType, nil)) })
             u.setInput(0, x)
-            y.type = y.tensorType.map { .tensor(TensorType($0.elementType, nil)) }
-            t2.setAttribute("perm", .ints(p2.map { Int64(p1[$0]) }))
+            u.removeAllOutputs()
+            u.appendOutput(inner)
+            let t = Node(opType: "Transpose", name: g.uniqueName(t1.name + "_moved", taken: &taken0), inputs: [inner], outputs: [y],
+                         attributes: [Attribute("perm", .ints(p1.map { Int64($0) }))])
+            g.insertNode(t, at: at + 1)
+            changed = true
+        }
+        // Reduce over axes of a transposed value: reduce the original value over the mapped axes.
+        for r in g.nodes where ["ReduceMean", "ReduceMax", "ReduceSum", "ReduceMin"].contains(r.opType) {
+            guard let mid = r.input(0), let t1 = mid.producer, t1.opType == "Transpose", mid.uses.count == 1,
+                  let x = t1.input(0), let p = t1.ints("perm"), r.output(0) != nil else { continue }
+            let axesIn: [Int]
+            if let a = r.ints("axes") { axesIn = a } else if r.inputs.count > 1, let av = r.input(1)?.initializer?.integers() { axesIn = av } else { continue }
+            let rank = p.count
+            let axes = axesIn.map { $0 < 0 ? $0 + rank : $0 }
+            let keep = (r.int("keepdims") ?? 1) == 1
+            let remaining = (0..<rank).filter { !axes.contains($0) }.map { p[$0] }
+            guard !keep, remaining == remaining.sorted() else { continue }
+            let mapped = axes.map { p[$0] }.sorted()
+            r.setInput(0, x)
+            if r.ints("axes") != nil {
+                r.setAttribute("axes", .ints(mapped.map { Int64($0) }))
+            } else {
+                let name = g.uniqueName((r.input(1)?.name ?? "axes") + "_mapped", taken: &taken0)
+                let tensor = Tensor(name: name, dataType: .int64, dims: [mapped.count], values: mapped.map { Int64($0) })
+                let v = Value(name: name, type: .tensor(tensor.type), initializer: tensor)
+                g.addInitializer(v)
+                r.setInput(1, v)
+            }
             changed = true
         }
         // A binary elementwise op whose two inputs are the same transpose of other values:

@@ -57,16 +57,15 @@ extension PassTests {
     /// fixtures: at most one Transpose, at the input; no BatchNormalization. Numbers are checked
     /// by KerasFixtureTests, which compiles every fixture through the same pipeline.
     func testCompilePipelineLeavesOnlyTheInputTranspose() throws {
+        // (sofie convert, without static shapes, reaches the same on the ResNet/MobileNet blocks.)
         for name in ["cnn", "resnet_block", "mobilenet_block"] {
             let model = try ModelLoader.load(path: TestSupport.repoRoot + "/Tests/Fixtures/keras/\(name)/model.keras")
             try Compiler.prepare(model, verifyEach: true)
             let transposes = model.graph.nodes.filter { $0.opType == "Transpose" }
             XCTAssertFalse(model.graph.nodes.contains { $0.opType == "BatchNormalization" }, name)
-            if name == "cnn" {
-                XCTAssertEqual(transposes.count, 1, "\(name): \(model.graph.opHistogram())")
-                XCTAssertTrue(transposes.first?.input(0) === model.graph.inputs[0], "\(name): the remaining transpose reads the input")
-                XCTAssertEqual(model.graph.opHistogram()["Gemm"], 1)
-            }
+            XCTAssertEqual(transposes.count, 1, "\(name): \(model.graph.opHistogram())")
+            XCTAssertTrue(transposes.first?.input(0) === model.graph.inputs[0], "\(name): the remaining transpose reads the input")
+            if name == "cnn" { XCTAssertEqual(model.graph.opHistogram()["Gemm"], 1) }
             print("\(name): compile pipeline leaves \(model.graph.nodes.count) nodes, \(transposes.count) transposes")
         }
     }
