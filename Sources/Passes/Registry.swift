@@ -6,6 +6,7 @@ public enum PassRegistry {
         ("infer-shapes", { ShapeInference() }),
         ("fold-constants", { ConstantFolding() }),
         ("eliminate-identity", { EliminateIdentity() }),
+        ("eliminate-common-subexpressions", { CommonSubexpressionElimination() }),
         ("fold-transposes", { FoldTransposes() }),
         ("fuse-conv-bn", { FuseConvBatchNorm() }),
         ("fuse-matmul-add", { RuleSet(name: "fuse-matmul-add", summary: "MatMul + Add of a constant bias becomes Gemm (2-D inputs)", rules: Fusions.matmulAdd) }),
@@ -19,7 +20,7 @@ public enum PassRegistry {
     public static func register(_ name: String, _ make: @escaping () -> GraphPass) { custom[name] = make }
 
     /// The pipeline `sofie convert` and `sofie compile` run when no --passes is given.
-    public static let defaultPipeline = ["infer-shapes", "fold-constants", "eliminate-identity", "fold-transposes",
+    public static let defaultPipeline = ["infer-shapes", "fold-constants", "eliminate-identity", "eliminate-common-subexpressions", "fold-transposes",
                                          "fuse-conv-bn", "fuse-matmul-add", "fold-transpose-into-dense", "eliminate-dead-code"]
 
     public static func make(_ name: String) -> GraphPass? {

@@ -70,3 +70,26 @@ extension PassTests {
         }
     }
 }
+
+extension PassTests {
+    func testCommonSubexpressionElimination() throws {
+        let g = Graph(name: "cse")
+        let t = TensorType(.float, fixed: [4])
+        let x = Value(name: "x", type: .tensor(t))
+        g.inputs = [x]
+        let a = Value(name: "a"), b = Value(name: "b"), c = Value(name: "c"), y = Value(name: "y", type: .tensor(t))
+        g.appendNode(Node(opType: "LeakyRelu", inputs: [x], outputs: [a], attributes: [Attribute("alpha", .float(0.1))]))
+        g.appendNode(Node(opType: "LeakyRelu", inputs: [x], outputs: [b], attributes: [Attribute("alpha", .float(0.1))]))
+        g.appendNode(Node(opType: "LeakyRelu", inputs: [x], outputs: [c], attributes: [Attribute("alpha", .float(0.2))]))
+        let s = Value(name: "s")
+        g.appendNode(Node(opType: "Add", inputs: [a, b], outputs: [s]))
+        g.appendNode(Node(opType: "Add", inputs: [s, c], outputs: [y]))
+        g.outputs = [y]
+        let m = Model(graph: g)
+        XCTAssertTrue(try CommonSubexpressionElimination().run(m))
+        XCTAssertEqual(g.nodes.map(\.opType), ["LeakyRelu", "LeakyRelu", "Add", "Add"], "the second alpha=0.1 LeakyRelu merges; alpha=0.2 stays")
+        XCTAssertTrue(g.nodes[2].input(0) === g.nodes[2].input(1))
+        XCTAssertNoThrow(try Verifier.verify(m))
+        XCTAssertFalse(try CommonSubexpressionElimination().run(m))
+    }
+}
