@@ -9,6 +9,7 @@ public enum PassRegistry {
         ("eliminate-common-subexpressions", { CommonSubexpressionElimination() }),
         ("fold-transposes", { FoldTransposes() }),
         ("fuse-conv-bn", { FuseConvBatchNorm() }),
+        ("fuse-dense-bn", { RuleSet(name: "fuse-dense-bn", summary: "fold BatchNormalization into the MatMul/Gemm before it (2-D values)", rules: Fusions.denseBatchNorm) }),
         ("fuse-matmul-add", { RuleSet(name: "fuse-matmul-add", summary: "MatMul + Add of a constant bias becomes Gemm (2-D inputs)", rules: Fusions.matmulAdd) }),
         ("fold-transpose-into-dense", { RuleSet(name: "fold-transpose-into-dense", summary: "remove the transpose before Flatten -> Dense by permuting the Dense weight rows (static shapes)", rules: Fusions.transposeBeforeDense) }),
         ("eliminate-dead-code", { DeadCodeElimination() }),
@@ -21,7 +22,7 @@ public enum PassRegistry {
 
     /// The pipeline `sofie convert` and `sofie compile` run when no --passes is given.
     public static let defaultPipeline = ["infer-shapes", "fold-constants", "eliminate-identity", "eliminate-common-subexpressions", "fold-transposes",
-                                         "fuse-conv-bn", "fuse-matmul-add", "fold-transpose-into-dense", "eliminate-dead-code"]
+                                         "fuse-conv-bn", "fuse-dense-bn", "fuse-matmul-add", "fold-transpose-into-dense", "eliminate-dead-code"]
 
     public static func make(_ name: String) -> GraphPass? {
         builtins.first { $0.name == name }?.make() ?? custom[name]?()

@@ -190,6 +190,55 @@ extension Fusions {
     }
 }
 
+extension Fusions {
+    /// BatchNormalization (inference, constant parameters) after MatMul or Gemm with a constant
+    /// 2-D weight, on 2-D values: folded into the weight's columns and a bias,
+    /// W'[:, c] = W[:, c] * s[c], b' = (b - mean) * s + beta, s = gamma / sqrt(var + eps).
+    public static var denseBatchNorm: [RewriteRule] {
+        func params(_ m: Match) -> (s: [Float], shift: [Float])? {
+            let bn = m.node("bn")
+            guard bn.outputs.compactMap({ $0 }).count == 1, (bn.int("training_mode") ?? 0) == 0,
+                  let g = m.tensor("gamma")?.values(as: Float.self), let b = m.tensor("beta")?.values(as: Float.self),
+                  let mean = m.tensor("mean")?.values(as: Float.self), let v = m.tensor("var")?.values(as: Float.self),
+                  g.count == b.count, g.count == mean.count, g.count == v.count else { return nil }
+            let eps = bn.float("epsilon") ?? 1e-5
+            let s = zip(g, v).map { $0 / ($1 + eps).squareRoot() }
+            return (s, (0..<s.count).map { b[$0] - mean[$0] * s[$0] })
+        }
+        func condition(_ m: Match) -> Bool {
+            let mm = m.node("mm")
+            guard let w = m.tensor("w"), w.dataType == .float, w.dims.count == 2, let p = params(m), p.s.count == w.dims[1],
+                  m.value("a").tensorType?.shape?.count == 2 else { return false }
+            if mm.opType == "Gemm" {
+                guard (mm.int("transA") ?? 0) == 0, (mm.int("transB") ?? 0) == 0, (mm.float("alpha") ?? 1) == 1, (mm.float("beta") ?? 1) == 1 else { return false }
+                if mm.inputs.count > 2, let c = mm.input(2) {
+                    guard let cv = c.initializer, cv.dataType == .float, cv.elementCount == w.dims[1] else { return false }
+                }
+            }
+            return true
+        }
+        func rewrite(_ m: Match, _ b: RewriteBuilder) throws -> Value {
+            let w = m.tensor("w")!, (s, shift) = params(m)!
+            let rows = w.dims[0], cols = w.dims[1]
+            var nw = w.values(as: Float.self)!
+            for r in 0..<rows { for c in 0..<cols { nw[r * cols + c] *= s[c] } }
+            var bias = [Float](repeating: 0, count: cols)
+            let mm = m.node("mm")
+            if mm.opType == "Gemm", mm.inputs.count > 2, let c = mm.input(2)?.initializer?.values(as: Float.self) { bias = c }
+            let nb = (0..<cols).map { bias[$0] * s[$0] + shift[$0] }
+            let weight = b.constant(Tensor(dataType: .float, dims: [rows, cols], values: nw), name: m.value("w").name + "_bn")
+            let biasValue = b.constant(Tensor(dataType: .float, dims: [cols], values: nb), name: m.value("w").name + "_bn_bias")
+            return b.node("Gemm", [m.value("a"), weight, biasValue], name: m.node("bn").name + "_gemm")
+        }
+        return ["MatMul", "Gemm"].map { op in
+            RewriteRule(name: "fuse-dense-bn", summary: "fold BatchNormalization into the MatMul/Gemm before it",
+                        pattern: .op("BatchNormalization", [.op(op, [.any("a"), .constant("w")], bind: "mm"), .constant("gamma"),
+                                                            .constant("beta"), .constant("mean"), .constant("var")], bind: "bn"),
+                        condition: condition, replacement: rewrite)
+        }
+    }
+}
+
 /// Runs several rules as one named pass.
 public struct RuleSet: GraphPass {
     public let name: String

@@ -1,4 +1,5 @@
 import Foundation
+import SofieBackends
 import SofieDriver
 import SofieFrontends
 import SofieIR
@@ -91,5 +92,24 @@ extension PassTests {
         XCTAssertTrue(g.nodes[2].input(0) === g.nodes[2].input(1))
         XCTAssertNoThrow(try Verifier.verify(m))
         XCTAssertFalse(try CommonSubexpressionElimination().run(m))
+    }
+}
+
+extension PassTests {
+    /// MatMul/Gemm + BatchNormalization fold into one Gemm each; ONNX Runtime gives the same
+    /// outputs before and after.
+    func testDenseBatchNormFoldKeepsTheNumbers() throws {
+        try TestSupport.requirePython()
+        let dir = try TestSupport.tempDir("dense-bn")
+        try TestSupport.run(TestSupport.python, [TestSupport.repoRoot + "/Tests/scripts/make_dense_bn.py", dir + "/in.onnx"])
+        let model = try ONNXReader.read(path: dir + "/in.onnx")
+        try Compiler.optimize(model, passes: nil, verifyEach: true)
+        let ops = model.graph.opHistogram()
+        XCTAssertNil(ops["BatchNormalization"], "\(ops)")
+        XCTAssertEqual(ops["Gemm"], 2, "\(ops)")
+        try ONNXWriter.write(model, to: dir + "/out.onnx")
+        let r = try TestSupport.run(TestSupport.python, [TestSupport.repoRoot + "/Tests/scripts/compare_ort.py", dir + "/in.onnx", dir + "/out.onnx",
+                                                         "--rtol", "1e-5", "--atol", "1e-5"], check: false)
+        XCTAssertEqual(r.status, 0, r.output)
     }
 }
