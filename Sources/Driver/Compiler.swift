@@ -39,9 +39,7 @@ public enum Compiler {
         try manager.run(model)
         // An op the backend cannot emit is reported as such (with the supported list), before
         // strict inference would report it as an op without shape rules.
-        for node in model.graph.nodes where !CppEmitter.supports(node) {
-            throw CompileError(node: node, "the op \(node.domain.isEmpty ? "" : node.domain + ".")\(node.opType) is not supported by the C++ backend (supported: \(CppEmitter.supportedOps.joined(separator: ", ")))")
-        }
+        if let node = model.graph.nodes.first(where: { !CppEmitter.supports($0) }) { throw CppEmitter.unsupported(node) }
         _ = try ShapeInference(strict: true).run(model)
     }
 

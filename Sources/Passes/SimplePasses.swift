@@ -38,6 +38,7 @@ public struct FoldTransposes: GraphPass {
         let g = model.graph
         let outputs = Set(g.outputs.map(ObjectIdentifier.init))
         var changed = false
+        var taken = Set(g.definedValues.map(\.name))
         for n in g.nodes where n.opType == "Transpose" {
             if let p = n.ints("perm"), p == Array(0..<p.count), let x = n.input(0), let y = n.output(0),
                !outputs.contains(ObjectIdentifier(y)) {
@@ -61,7 +62,6 @@ public struct FoldTransposes: GraphPass {
         // A unary elementwise op after a transpose runs before it instead: the transpose moves
         // down (towards consumers, where it meets other transposes and merges or cancels).
         // Transposes only ever move down, so this cannot oscillate.
-        var taken0 = Set(g.definedValues.map(\.name))
         for u in g.nodes where Self.unary.contains(u.opType) {
             guard let mid = u.input(0), let t1 = mid.producer, t1.opType == "Transpose", mid.uses.count == 1,
                   let x = t1.input(0), let y = u.output(0), u.outputs.count == 1, !outputs.contains(ObjectIdentifier(mid)),
@@ -70,12 +70,12 @@ public struct FoldTransposes: GraphPass {
             // Worth it only if some consumer can absorb the transpose.
             let absorbing: Set<String> = Self.unary.union(Self.binary).union(["Transpose", "ReduceMean", "ReduceMax", "ReduceSum", "ReduceMin"])
             guard y.uses.contains(where: { absorbing.contains($0.node.opType) }) else { continue }
-            let inner = Value(name: g.uniqueName(y.name + "_untransposed", taken: &taken0),
+            let inner = Value(name: g.uniqueName(y.name + "_untransposed", taken: &taken),
                               type: y.tensorType.map { .tensor(TensorType($0.elementType, nil)) })
             u.setInput(0, x)
             u.removeAllOutputs()
             u.appendOutput(inner)
-            let t = Node(opType: "Transpose", name: g.uniqueName(t1.name + "_moved", taken: &taken0), inputs: [inner], outputs: [y],
+            let t = Node(opType: "Transpose", name: g.uniqueName(t1.name + "_moved", taken: &taken), inputs: [inner], outputs: [y],
                          attributes: [Attribute("perm", .ints(p1.map { Int64($0) }))])
             g.insertNode(t, at: at + 1)
             changed = true
@@ -96,7 +96,7 @@ public struct FoldTransposes: GraphPass {
             if r.ints("axes") != nil {
                 r.setAttribute("axes", .ints(mapped.map { Int64($0) }))
             } else {
-                let name = g.uniqueName((r.input(1)?.name ?? "axes") + "_mapped", taken: &taken0)
+                let name = g.uniqueName((r.input(1)?.name ?? "axes") + "_mapped", taken: &taken)
                 let tensor = Tensor(name: name, dataType: .int64, dims: [mapped.count], values: mapped.map { Int64($0) })
                 let v = Value(name: name, type: .tensor(tensor.type), initializer: tensor)
                 g.addInitializer(v)
@@ -106,7 +106,6 @@ public struct FoldTransposes: GraphPass {
         }
         // A binary elementwise op whose two inputs are the same transpose of other values:
         // compute it on those values and transpose once afterwards (two transposes become one).
-        var taken = Set(g.definedValues.map(\.name))
         for b in g.nodes where Self.binary.contains(b.opType) && b.inputs.count == 2 {
             guard let l = b.input(0), let r = b.input(1), l !== r, let tl = l.producer, let tr = r.producer,
                   tl.opType == "Transpose", tr.opType == "Transpose", l.uses.count == 1, r.uses.count == 1,

@@ -52,6 +52,11 @@ public enum CppEmitter {
     }
 
     public static var supportedOps: [String] { CppOps.table.keys.sorted() }
+
+    /// The error for a node whose op the backend cannot emit, listing the supported ops.
+    public static func unsupported(_ node: Node) -> CompileError {
+        CompileError(node: node, "the op \(node.domain.isEmpty ? "" : node.domain + ".")\(node.opType) is not supported by the C++ backend (supported: \(supportedOps.joined(separator: ", ")))")
+    }
 }
 
 /// A tensor as the emitted code sees it.
@@ -132,6 +137,11 @@ final class EmitContext {
         return try tensor(v)
     }
 
+    /// Input `i` when the node has it (omitted optional inputs and short input lists give nil).
+    func optionalInput(_ node: Node, _ i: Int) throws -> CTensor? {
+        try node.input(i).map { try tensor($0) }
+    }
+
     func output(_ node: Node, _ i: Int) throws -> CTensor {
         guard let v = node.output(i) else { throw CompileError(node: node, "output \(i) is missing") }
         return try tensor(v)
@@ -144,9 +154,7 @@ final class EmitContext {
     func emit() throws -> EmittedCpp {
         try checkTypes()
         let order = graph.nodes
-        for n in order where !CppEmitter.supports(n) {
-            throw CompileError(node: n, "the op \(n.domain.isEmpty ? "" : n.domain + ".")\(n.opType) is not supported by the C++ backend (supported: \(CppEmitter.supportedOps.joined(separator: ", ")))")
-        }
+        if let n = order.first(where: { !CppEmitter.supports($0) }) { throw CppEmitter.unsupported(n) }
         if !options.batchInputs.isEmpty {
             if options.compiledBatch == 1 {
                 (batch, batchReason) = BatchAnalysis.analyze(graph, batchInputs: options.batchInputs)

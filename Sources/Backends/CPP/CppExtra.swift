@@ -3,8 +3,13 @@ import SofieIR
 
 /// Losses, further normalizations, cumulative and index ops.
 enum CppExtra {
-    static func optionalInput(_ e: EmitContext, _ n: Node, _ i: Int) throws -> CTensor? {
-        n.inputs.count > i && n.input(i) != nil ? try e.input(n, i) : nil
+    /// Emits `int64_t off` = the flat offset of the index tuple ix[0..<count] into a tensor of
+    /// `shape` (negative indices wrap, out-of-range ones read element 0: defined behaviour).
+    static func indexTupleOffset(_ e: EmitContext, count: Int, shape: [Int], strides: [Int]) {
+        e.line("    int64_t off = 0;")
+        for k in 0..<count {
+            e.line("    { int64_t v = static_cast<int64_t>(ix[\(k)]); if (v < 0) v += \(shape[k]); if (v < 0 || v >= \(shape[k])) v = 0; off += v * \(strides[k]); }")
+        }
     }
 
     /// Negative log-likelihood over class axis 1 of `logp` (N, C, d...) with integer targets.
@@ -38,7 +43,7 @@ enum CppExtra {
         var t: [String: CppOps.Emit] = [:]
         t["NegativeLogLikelihoodLoss"] = { e, n in
             let x = try e.input(n, 0), target = try e.input(n, 1), y = try e.output(n, 0)
-            nll(e, n, logp: x.ptr, shape: x.shape, target: target, weight: try optionalInput(e, n, 2), out: y)
+            nll(e, n, logp: x.ptr, shape: x.shape, target: target, weight: try e.optionalInput(n, 2), out: y)
         }
         t["SoftmaxCrossEntropyLoss"] = { e, n in
             let x = try e.input(n, 0), target = try e.input(n, 1), y = try e.output(n, 0)
@@ -61,7 +66,7 @@ enum CppExtra {
                 e.line("    const double ls = std::log(s);")
                 e.line("    for (int64_t c = 0; c < \(C); ++c) lp[b * \(C * D) + c * \(D) + d] = static_cast<\(x.ctype)>(double(xs[c * \(D)] - m) - ls);")
                 e.line("}")
-                nll(e, n, logp: "lp", shape: x.shape, target: target, weight: try optionalInput(e, n, 2), out: y)
+                nll(e, n, logp: "lp", shape: x.shape, target: target, weight: try e.optionalInput(n, 2), out: y)
             }
         }
         t["RMSNormalization"] = { e, n in
@@ -188,10 +193,7 @@ enum CppExtra {
             let st = NDArray.strides(Array(x.shape[b...]))
             e.line("for (int64_t bb = 0; bb < \(batch); ++bb) for (int64_t q = 0; q < \(perBatchIdx); ++q) {")
             e.line("    const \(idx.ctype)* ix = \(idx.ptr) + (bb * \(perBatchIdx) + q) * \(last);")
-            e.line("    int64_t off = 0;")
-            for k in 0..<last {
-                e.line("    { int64_t v = static_cast<int64_t>(ix[\(k)]); if (v < 0) v += \(x.shape[b + k]); if (v < 0 || v >= \(x.shape[b + k])) v = 0; off += v * \(st[k]); }")
-            }
+            indexTupleOffset(e, count: last, shape: Array(x.shape[b...]), strides: st)
             e.line("    std::memcpy(\(y.ptr) + (bb * \(perBatchIdx) + q) * \(slice), \(x.ptr) + bb * \(xBatch) + off, sizeof(\(y.ctype)) * \(slice));")
             e.line("}")
         }
@@ -205,10 +207,7 @@ enum CppExtra {
             e.copy(y, x)
             e.line("for (int64_t q = 0; q < \(count); ++q) {")
             e.line("    const \(idx.ctype)* ix = \(idx.ptr) + q * \(last);")
-            e.line("    int64_t off = 0;")
-            for k in 0..<last {
-                e.line("    { int64_t v = static_cast<int64_t>(ix[\(k)]); if (v < 0) v += \(x.shape[k]); if (v < 0 || v >= \(x.shape[k])) v = 0; off += v * \(st[k]); }")
-            }
+            indexTupleOffset(e, count: last, shape: x.shape, strides: st)
             e.line("    for (int64_t i = 0; i < \(slice); ++i) {")
             e.line("        \(y.ctype)& d = \(y.ptr)[off + i];")
             e.line("        const \(y.ctype) u = \(upd.ptr)[q * \(slice) + i];")

@@ -49,7 +49,7 @@ enum CppNN {
         }
         t["Gemm"] = { e, n in
             let a = try e.input(n, 0), b = try e.input(n, 1), y = try e.output(n, 0)
-            let c = n.inputs.count > 2 && n.input(2) != nil ? try e.input(n, 2) : nil
+            let c = try e.optionalInput(n, 2)
             let ta = (n.int("transA") ?? 0) == 1, tb = (n.int("transB") ?? 0) == 1
             let alpha = n.float("alpha") ?? 1, beta = c == nil ? 0 : (n.float("beta") ?? 1)
             let M = y.shape[0], N = y.shape[1], K = ta ? a.shape[0] : a.shape[1]
@@ -82,7 +82,7 @@ enum CppNN {
         }
         t["Conv"] = { e, n in
             let x = try e.input(n, 0), w = try e.input(n, 1), y = try e.output(n, 0)
-            let bias = n.inputs.count > 2 && n.input(2) != nil ? try e.input(n, 2) : nil
+            let bias = try e.optionalInput(n, 2)
             guard x.dtype.isFloatingPoint else { throw CompileError(node: n, "Conv on \(x.dtype) is not supported (float32 and float64 are)") }
             guard x.shape.count <= 5 else { throw CompileError(node: n, "Conv with more than 3 spatial dimensions is not supported") }
             let g = try NNOps.convGeometry(OpContext(node: n, opset: e.opset))
@@ -103,8 +103,6 @@ enum CppNN {
                 e.line("        const \(x.ctype)* const xg = \(x.ptr) + (n * \(C) + g * \(C / G)) * \(inHW);")
                 e.line("        \(y.ctype)* const yg = \(y.ptr) + (n * \(M) + g * \(M / G)) * \(outHW);")
                 if !pointwise { e.line("        sofie_rt::im2col(xg, \(C / G), win, cols);") }
-                e.body.append("        " + "")
-                e.body.removeLast()
                 let before = e.body.count
                 gemmCall(e, x.dtype, m: M / G, n: outHW, k: Kc, a: "\(w.ptr) + g * \((M / G) * Kc)", rsa: Kc, csa: 1,
                          b: pointwise ? "xg" : "cols", rsb: outHW, csb: 1, c: "yg", ldc: outHW, accumulate: false,
@@ -115,7 +113,7 @@ enum CppNN {
         }
         t["ConvTranspose"] = { e, n in
             let x = try e.input(n, 0), w = try e.input(n, 1), y = try e.output(n, 0)
-            let bias = n.inputs.count > 2 && n.input(2) != nil ? try e.input(n, 2) : nil
+            let bias = try e.optionalInput(n, 2)
             guard x.dtype.isFloatingPoint else { throw CompileError(node: n, "ConvTranspose on \(x.dtype) is not supported") }
             guard x.shape.count <= 5 else { throw CompileError(node: n, "more than 3 spatial dimensions are not supported") }
             let g = try NNOps.convTransposeGeometry(OpContext(node: n, opset: e.opset))
@@ -230,7 +228,7 @@ enum CppNN {
         }
         t["LayerNormalization"] = { e, n in
             let x = try e.input(n, 0), s = try e.input(n, 1), y = try e.output(n, 0)
-            let b = n.inputs.count > 2 && n.input(2) != nil ? try e.input(n, 2) : nil
+            let b = try e.optionalInput(n, 2)
             let axis = try OpContext(node: n, opset: e.opset).axis(n.int("axis") ?? -1, rank: x.shape.count)
             let outer = x.shape[..<axis].reduce(1, *), inner = x.shape[axis...].reduce(1, *)
             let eps = Double(n.float("epsilon") ?? 1e-5)

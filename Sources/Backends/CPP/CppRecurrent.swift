@@ -32,10 +32,9 @@ enum CppRecurrent {
         let g = try RecurrentOps.geometry(OpContext(node: n, opset: e.opset))
         let x = try e.input(n, 0), w = try e.input(n, 1), r = try e.input(n, 2)
         guard x.dtype.isFloatingPoint else { throw CompileError(node: n, "\(op) needs float32 or float64 input") }
-        func opt(_ i: Int) throws -> CTensor? { n.inputs.count > i && n.input(i) != nil ? try e.input(n, i) : nil }
         func out(_ i: Int) throws -> CTensor? { n.outputs.count > i && n.output(i) != nil ? try e.output(n, i) : nil }
-        let b = try opt(3), seqLens = try opt(4), h0 = try opt(5)
-        let c0 = op == "LSTM" ? try opt(6) : nil, peep = op == "LSTM" ? try opt(7) : nil
+        let b = try e.optionalInput(n, 3), seqLens = try e.optionalInput(n, 4), h0 = try e.optionalInput(n, 5)
+        let c0 = op == "LSTM" ? try e.optionalInput(n, 6) : nil, peep = op == "LSTM" ? try e.optionalInput(n, 7) : nil
         let y = try out(0), yh = try out(1), yc = op == "LSTM" ? try out(2) : nil
         let G = RecurrentOps.gates(op), H = g.hidden, B = g.batch, I = g.input, S = g.seq, D = g.directions
         let T = x.ctype

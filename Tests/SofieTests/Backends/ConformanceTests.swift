@@ -87,7 +87,7 @@ final class ConformanceTests: XCTestCase {
         var unitOf: [Int: Int] = [:]
         for (u, start) in stride(from: 0, to: compiled.count, by: perUnit).enumerated() {
             let members = Array(compiled[start..<min(start + perUnit, compiled.count)])
-            var src = "#include <cstdio>\n#include <cstdlib>\n#include <fstream>\n#include <iterator>\n"
+            var src = ""
             for m in members {
                 let headerPath = "\(work)/\(cases[m].namespace).hxx"
                 try cases[m].header.write(toFile: headerPath, atomically: true, encoding: .utf8)
@@ -166,24 +166,7 @@ final class ConformanceTests: XCTestCase {
 
     /// A main() that runs every model of the unit on each of its data sets.
     static func driverSource(_ members: [Case]) -> String {
-        var s = """
-
-        namespace {
-        template <class T> std::vector<T> load(const std::string& path, std::size_t n) {
-            std::vector<T> v(n);
-            std::ifstream f(path, std::ios::binary);
-            if (n && !f.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(n * sizeof(T)))) { std::fprintf(stderr, "cannot read %s\\n", path.c_str()); std::exit(2); }
-            return v;
-        }
-        template <class T> void save(const std::string& path, const T* p, std::size_t n) {
-            std::ofstream f(path, std::ios::binary);
-            f.write(reinterpret_cast<const char*>(p), static_cast<std::streamsize>(n * sizeof(T)));
-        }
-        // std::vector<bool> has no data(): booleans travel as bytes.
-        template <class T> struct Buf { using type = T; };
-        template <> struct Buf<bool> { using type = unsigned char; };
-        }  // namespace
-
+        var s = CppHarness.ioHelpers + """
         int main() {
 
         """

@@ -74,12 +74,7 @@ final class KerasFixtureTests: XCTestCase {
         func flush() throws {
             guard !currentItems.isEmpty else { return }
             let path = "\(work)/unit\(units.count).cpp"
-            let src = current + """
-            template <class T> std::vector<T> load(const std::string& p, std::size_t n) {
-                std::vector<T> v(n); std::ifstream f(p, std::ios::binary);
-                if (!f.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(n * sizeof(T)))) { std::fprintf(stderr, "cannot read %s\\n", p.c_str()); std::exit(2); }
-                return v;
-            }
+            let src = current + CppHarness.ioHelpers + """
             int main() {
             \(body)    return 0;
             }

@@ -77,22 +77,38 @@ enum CppHarness {
         return (ins, outs)
     }
 
+    /// C++ helpers of the test drivers: load/save raw little-endian arrays (a missing or short
+    /// file ends the program with status 2), and Buf<T>, the byte type booleans travel as
+    /// (std::vector<bool> has no data()).
+    static let ioHelpers = #"""
+    #include <cstdio>
+    #include <cstdlib>
+    #include <fstream>
+    #include <string>
+    #include <vector>
+    namespace {
+    template <class T> std::vector<T> load(const std::string& path, std::size_t n) {
+        std::vector<T> v(n);
+        std::ifstream f(path, std::ios::binary);
+        if (n && !f.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(n * sizeof(T)))) { std::fprintf(stderr, "cannot read %s\n", path.c_str()); std::exit(2); }
+        return v;
+    }
+    template <class T> void save(const std::string& path, const T* p, std::size_t n) {
+        std::ofstream f(path, std::ios::binary);
+        f.write(reinterpret_cast<const char*>(p), static_cast<std::streamsize>(n * sizeof(T)));
+    }
+    template <class T> struct Buf { using type = T; };
+    template <> struct Buf<bool> { using type = unsigned char; };
+    }  // namespace
+
+    """#
+
     /// A main() that runs one model on in<k>.bin files of `dir` and writes out<k>.bin; with
     /// `threads` > 1, that many Sessions run concurrently and each writes out<k>_t<i>.bin.
     static func singleModelDriver(header: String, namespace ns: String, dir: String, weights: String?, threads: Int = 1, repeats: Int = 1) -> String {
         let sig = signature(header)
-        var s = "#include \"\(ns).hxx\"\n#include <cstdio>\n#include <fstream>\n#include <thread>\n"
+        var s = "#include \"\(ns).hxx\"\n#include <thread>\n" + ioHelpers
         s += """
-        template <class T> std::vector<T> load(const std::string& path, std::size_t n) {
-            std::vector<T> v(n);
-            std::ifstream f(path, std::ios::binary);
-            if (!f.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(n * sizeof(T)))) { std::fprintf(stderr, "cannot read %s\\n", path.c_str()); std::exit(2); }
-            return v;
-        }
-        template <class T> void save(const std::string& path, const T* p, std::size_t n) {
-            std::ofstream f(path, std::ios::binary);
-            f.write(reinterpret_cast<const char*>(p), static_cast<std::streamsize>(n * sizeof(T)));
-        }
         static void work(int id) {
 
         """
