@@ -21,6 +21,9 @@ struct Convert: ParsableCommand {
 
     @OptionGroup var passOptions: PassOptions
 
+    @Flag(name: .long, help: "Keep swift-sofie's own fused ops (domain org.sofie: FusedConv, FusedGemm, Gelu) in the output, for inspection; other ONNX tools cannot run them. Without it the output holds only standard ONNX ops.")
+    var sofieOps = false
+
     func validate() throws {
         guard output.lowercased().hasSuffix(".onnx") else {
             throw ValidationError("the output '\(output)' should end in .onnx: convert writes ONNX models")
@@ -31,7 +34,7 @@ struct Convert: ParsableCommand {
         do {
             let model = try ModelLoader.load(path: input)
             try Verifier.verify(model)
-            try Compiler.optimize(model, passes: try passOptions.chosen(), verifyEach: passOptions.verifyEach, afterEach: passOptions.hook())
+            try Compiler.optimize(model, passes: try passOptions.chosen(), keepSofieOps: sofieOps, verifyEach: passOptions.verifyEach, afterEach: passOptions.hook())
             try Verifier.verify(model)
             try ONNXWriter.write(model, to: output)
             print("wrote \(output): \(model.graph.nodes.count) nodes, \(model.graph.initializers.count) initializers")

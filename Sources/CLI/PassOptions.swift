@@ -64,12 +64,13 @@ enum GraphPrinter {
                 case .int(let v): return "\(a.name)=\(v)"
                 case .float(let v): return "\(a.name)=\(v)"
                 case .ints(let v): return "\(a.name)=\(v)"
+                case .floats(let v): return "\(a.name)=\(v)"
                 case .string(let v): return "\(a.name)=\"\(String(decoding: v, as: UTF8.self))\""
                 default: return a.name
                 }
             }
             let ins = n.inputs.map { v in v.map { $0.initializer != nil ? "$\($0.name)" : "%\($0.name)" } ?? "_" }
-            lines.append("  \(n.outputs.map { $0.map { "%\($0.name)" } ?? "_" }.joined(separator: ", ")) = \(n.opType)(\(ins.joined(separator: ", ")))\(attrs.isEmpty ? "" : " {\(attrs.joined(separator: ", "))}")")
+            lines.append("  \(n.outputs.map { $0.map { "%\($0.name)" } ?? "_" }.joined(separator: ", ")) = \(n.domain.isEmpty ? "" : n.domain + ".")\(n.opType)(\(ins.joined(separator: ", ")))\(attrs.isEmpty ? "" : " {\(attrs.joined(separator: ", "))}")")
         }
         lines.append("  return \(g.outputs.map { "%\($0.name)" }.joined(separator: ", "))")
         return lines.joined(separator: "\n")

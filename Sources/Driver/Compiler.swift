@@ -63,14 +63,19 @@ public enum Compiler {
         return try CppEmitter.emit(model, options: o)
     }
 
-    /// Runs optimization passes on a model to be written as ONNX (sofie convert).
-    public static func optimize(_ model: Model, passes: [GraphPass]?, verifyEach: Bool = false,
+    /// Runs optimization passes on a model to be written as ONNX (sofie convert). Unless
+    /// `keepSofieOps`, the default pipeline leaves out the backend-only fusions and any org.sofie
+    /// node a chosen pass created is expanded back into standard ONNX ops at the end.
+    public static func optimize(_ model: Model, passes: [GraphPass]?, keepSofieOps: Bool = false, verifyEach: Bool = false,
                                 afterEach: ((GraphPass, Model, Bool) throws -> Void)? = nil) throws {
-        let chosen = try passes ?? PassRegistry.pipeline(PassRegistry.defaultPipeline.joined(separator: ","))
-        guard !chosen.isEmpty else { return }
-        var manager = PassManager(chosen, fixedPoint: true, maxIterations: 50, verifyEach: verifyEach)
-        manager.afterEach = afterEach
-        try manager.run(model)
+        let defaults = PassRegistry.defaultPipeline.filter { keepSofieOps || !PassRegistry.backendOnly.contains($0) }
+        let chosen = try passes ?? PassRegistry.pipeline(defaults.joined(separator: ","))
+        if !chosen.isEmpty {
+            var manager = PassManager(chosen, fixedPoint: true, maxIterations: 50, verifyEach: verifyEach)
+            manager.afterEach = afterEach
+            try manager.run(model)
+        }
+        if !keepSofieOps { _ = try ExpandSofieOps().run(model) }
     }
 
     /// Reads `path`, compiles it and writes `NAME.hxx` (and `NAME.weights`) into `directory`.

@@ -9,10 +9,16 @@ public enum PassRegistry {
         ("eliminate-common-subexpressions", { CommonSubexpressionElimination() }),
         ("fold-transposes", { FoldTransposes() }),
         ("fuse-conv-bn", { FuseConvBatchNorm() }),
+        ("fuse-conv-add", { FuseConvAdd() }),
         ("fuse-dense-bn", { RuleSet(name: "fuse-dense-bn", summary: "fold BatchNormalization into the MatMul/Gemm before it (2-D values)", rules: Fusions.denseBatchNorm) }),
         ("fuse-matmul-add", { RuleSet(name: "fuse-matmul-add", summary: "MatMul + Add of a constant bias becomes Gemm (2-D inputs)", rules: Fusions.matmulAdd) }),
-        ("fold-transpose-into-dense", { RuleSet(name: "fold-transpose-into-dense", summary: "remove the transpose before Flatten -> Dense by permuting the Dense weight rows (static shapes)", rules: Fusions.transposeBeforeDense) }),
+        ("fold-transpose-into-dense", { RuleSet(name: "fold-transpose-into-dense", summary: "remove the transpose before Flatten -> Dense by permuting the Dense weight rows (static shapes except the batch)", rules: Fusions.transposeBeforeDense) }),
+        ("fold-transpose-into-gemm", { RuleSet(name: "fold-transpose-into-gemm", summary: "a 2-D Transpose before Gemm/MatMul becomes Gemm's transA/transB flag", rules: Fusions.transposeIntoGemm) }),
+        ("recognize-gelu", { RecognizeGelu() }),
+        ("recognize-layernorm", { RecognizeLayerNorm() }),
+        ("fuse-epilogues", { FuseEpilogues() }),
         ("eliminate-dead-code", { DeadCodeElimination() }),
+        ("expand-sofie-ops", { ExpandSofieOps() }),
     ]
 
     /// Custom passes registered by users of the library (by name).
@@ -22,7 +28,12 @@ public enum PassRegistry {
 
     /// The pipeline `sofie convert` and `sofie compile` run when no --passes is given.
     public static let defaultPipeline = ["infer-shapes", "fold-constants", "eliminate-identity", "eliminate-common-subexpressions", "fold-transposes",
-                                         "fuse-conv-bn", "fuse-dense-bn", "fuse-matmul-add", "fold-transpose-into-dense", "eliminate-dead-code"]
+                                         "fuse-conv-bn", "fuse-conv-add", "fuse-dense-bn", "fuse-matmul-add", "fold-transpose-into-dense",
+                                         "fold-transpose-into-gemm", "recognize-gelu", "recognize-layernorm", "fuse-epilogues", "eliminate-dead-code"]
+
+    /// Passes whose result only the C++ backend consumes (they create org.sofie ops): the
+    /// default pipeline of `sofie convert` leaves them out unless --sofie-ops asks for them.
+    public static let backendOnly: Set<String> = ["fuse-epilogues"]
 
     public static func make(_ name: String) -> GraphPass? {
         builtins.first { $0.name == name }?.make() ?? custom[name]?()

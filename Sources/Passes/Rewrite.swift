@@ -156,15 +156,22 @@ extension Fusions {
     /// Gemm with a constant weight): flatten x directly and permute the weight's rows once, so
     /// that the transpose disappears. Needs x's static shape.
     public static var transposeBeforeDense: [RewriteRule] {
+        /// The shape with a static value for every dimension but the batch (0 when symbolic).
+        func featureShape(_ v: Value) -> [Int]? {
+            guard let s = v.tensorType?.shape, s.count >= 1 else { return nil }
+            let rest = s.dropFirst().compactMap(\.value)
+            guard rest.count == s.count - 1 else { return nil }
+            return [s[0].value ?? 0] + rest
+        }
         func condition(_ m: Match) -> Bool {
-            guard let perm = m.node("t").ints("perm"), let shape = m.value("x").tensorType?.staticShape, shape.count >= 3,
+            guard let perm = m.node("t").ints("perm"), let shape = featureShape(m.value("x")), shape.count >= 3,
                   perm == [0] + Array(2..<shape.count) + [1], (m.node("f").int("axis") ?? 1) == 1,
                   let w = m.tensor("w"), w.dims.count == 2, w.dataType == .float, w.dims[0] == shape[1...].reduce(1, *) else { return false }
             if m.node("mm").opType == "Gemm" && ((m.node("mm").int("transA") ?? 0) != 0 || (m.node("mm").int("transB") ?? 0) != 0) { return false }
             return true
         }
         func rewrite(_ m: Match, _ b: RewriteBuilder) throws -> Value {
-            let shape = m.value("x").tensorType!.staticShape!
+            let shape = featureShape(m.value("x"))!
             let c = shape[1], spatial = shape[2...].reduce(1, *)
             let w = m.tensor("w")!
             let cols = w.dims[1]
@@ -255,5 +262,40 @@ public struct RuleSet: GraphPass {
         var changed = false
         for r in rules { if try r.run(model) { changed = true } }
         return changed
+    }
+}
+
+extension Fusions {
+    /// A 2-D Transpose feeding Gemm or a 2-D MatMul: Gemm reads the operand transposed through
+    /// its transA/transB flag instead (the emitted GEMM walks it with swapped strides, no copy).
+    public static var transposeIntoGemm: [RewriteRule] {
+        func isSwap(_ m: Match) -> Bool {
+            m.node("t").ints("perm").map { $0 == [1, 0] } ?? (m.value("x").tensorType?.shape?.count == 2)
+        }
+        func twoD(_ m: Match) -> Bool {
+            m.value("x").tensorType?.shape?.count == 2 && m.value("other").tensorType?.shape?.count == 2
+                && [DataType.float, .double].contains(m.value("x").tensorType?.elementType ?? .int8)
+        }
+        func gemm(_ m: Match, _ b: RewriteBuilder, operand: Int) -> Value {
+            let n = m.node("mm")
+            var attrs = n.opType == "Gemm" ? n.attributes : []
+            let flag = operand == 0 ? "transA" : "transB"
+            let old = n.int(flag) ?? 0
+            attrs.removeAll { $0.name == flag }
+            attrs.append(Attribute(flag, .int(Int64(1 - old))))
+            var inputs = Array(n.inputs)
+            inputs[operand] = m.value("x")
+            return b.node("Gemm", inputs, name: (n.name.isEmpty ? "gemm" : n.name) + "_trans", attributes: attrs)
+        }
+        var rules: [RewriteRule] = []
+        for op in ["Gemm", "MatMul"] {
+            rules.append(RewriteRule(name: "fold-transpose-into-gemm", summary: "",
+                                     pattern: .op(op, [.op("Transpose", [.any("x")], bind: "t"), .any("other")], bind: "mm"),
+                                     condition: { isSwap($0) && twoD($0) }, replacement: { gemm($0, $1, operand: 0) }))
+            rules.append(RewriteRule(name: "fold-transpose-into-gemm", summary: "",
+                                     pattern: .op(op, [.any("other"), .op("Transpose", [.any("x")], bind: "t")], bind: "mm"),
+                                     condition: { isSwap($0) && twoD($0) }, replacement: { gemm($0, $1, operand: 1) }))
+        }
+        return rules
     }
 }

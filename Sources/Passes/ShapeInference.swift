@@ -1,30 +1,72 @@
 import SofieIR
 
-/// Gives every node output a type and static shape from the op's rules (OpRegistry).
+/// Gives every node output a type and shape from the op's rules (OpRegistry).
 /// Lenient by default: a node it cannot infer yet (an unknown op, a shape that depends on a
 /// value not folded yet) keeps its outputs untyped. `strict` turns those into errors.
+///
+/// Symbolic dimensions (a dynamic batch) are carried through: the op rules work on numbers,
+/// so each symbol stands in as a distinct large prime while a node is inferred, and an output
+/// dimension equal to one comes back as that symbol (a multiple of one, e.g. after Flatten of
+/// the batch, becomes unknown). The stand-ins never outlive the node being inferred, so
+/// constant folding never sees them.
 public struct ShapeInference: GraphPass {
     public let name = "infer-shapes"
-    public let summary = "infer element types and static shapes of every value"
+    public let summary = "infer element types and shapes of every value (symbolic dimensions such as a dynamic batch carried through)"
     public var strict: Bool
 
     public init(strict: Bool = false) { self.strict = strict }
 
+    /// Stand-ins for symbolic dimensions: primes no real dimension is expected to be a multiple of.
+    static let standIns = [1_000_003, 1_000_033, 1_000_037, 1_000_039, 1_000_081, 1_000_099]
+
     public func run(_ model: Model) throws -> Bool {
         let opset = model.onnxOpset ?? 21
         var changed = false
+        var symbols: [Dim: Int] = [:]
+        var back: [Int: Dim] = [:]
+        func standIn(_ d: Dim) -> Int? {
+            if let v = d.value { return v }
+            if let p = symbols[d] { return p }
+            guard symbols.count < Self.standIns.count else { return nil }
+            let p = Self.standIns[symbols.count]
+            symbols[d] = p
+            back[p] = d
+            return p
+        }
         for node in model.graph.nodes {
             guard let def = OpRegistry.definition(for: node) else {
                 if strict { throw CompileError(node: node, "the op \(node.domain.isEmpty ? "" : node.domain + ".")\(node.opType) is not supported") }
                 continue
             }
+            // Symbolic input shapes take their stand-ins while this node is inferred.
+            var saved: [(Value, ValueType?)] = []
+            var substituted = false
+            for case let v? in node.inputs where !saved.contains(where: { $0.0 === v }) {
+                guard let t = v.tensorType, let shape = t.shape, t.staticShape == nil else { continue }
+                let dims = shape.map(standIn)
+                guard dims.allSatisfy({ $0 != nil }) else { continue }
+                saved.append((v, v.type))
+                v.tensorType = TensorType(t.elementType, fixed: dims.map { $0! })
+                substituted = true
+            }
             let types: [TensorType]
-            do { types = try def.infer(OpContext(node: node, opset: opset)) } catch {
+            do {
+                defer { for (v, t) in saved { v.type = t } }
+                types = try def.infer(OpContext(node: node, opset: opset))
+            } catch {
                 if strict { throw error }
                 continue
             }
-            for (i, t) in types.enumerated() where i < node.outputs.count {
+            for (i, t0) in types.enumerated() where i < node.outputs.count {
                 guard let out = node.outputs[i] else { continue }
+                var t = t0
+                if substituted, let shape = t.shape {
+                    t.shape = shape.map { d in
+                        guard let v = d.value else { return d }
+                        if let sym = back[v] { return sym }
+                        return Self.standIns.contains(where: { v != 0 && v % $0 == 0 }) ? .unknown : d
+                    }
+                }
                 if out.tensorType != t { out.tensorType = t; changed = true }
             }
         }

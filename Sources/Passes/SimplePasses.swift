@@ -31,7 +31,7 @@ public struct EliminateIdentity: GraphPass {
 /// when the permutations are inverse. (Transposes of constants are folded by fold-constants.)
 public struct FoldTransposes: GraphPass {
     public let name = "fold-transposes"
-    public let summary = "cancel inverse transpose pairs and merge consecutive transposes"
+    public let summary = "cancel and merge transposes; move them through elementwise, Softmax, Pad, Slice, Concat, Split and reductions (axes remapped)"
     public init() {}
 
     public func run(_ model: Model) throws -> Bool {
@@ -62,14 +62,15 @@ public struct FoldTransposes: GraphPass {
         // A unary elementwise op after a transpose runs before it instead: the transpose moves
         // down (towards consumers, where it meets other transposes and merges or cancels).
         // Transposes only ever move down, so this cannot oscillate.
-        for u in g.nodes where Self.unary.contains(u.opType) {
+        let opset = model.onnxOpset ?? 21
+        for u in g.nodes where Self.movable.contains(u.opType) {
             guard let mid = u.input(0), let t1 = mid.producer, t1.opType == "Transpose", mid.uses.count == 1,
                   let x = t1.input(0), let y = u.output(0), u.outputs.count == 1, !outputs.contains(ObjectIdentifier(mid)),
-                  u.inputs.dropFirst().allSatisfy({ $0 == nil || ($0!.tensorType?.staticShape?.reduce(1, *) ?? 2) <= 1 }),
                   let p1 = t1.ints("perm"), let at = g.nodes.firstIndex(where: { $0 === u }) else { continue }
             // Worth it only if some consumer can absorb the transpose.
-            let absorbing: Set<String> = Self.unary.union(Self.binary).union(["Transpose", "ReduceMean", "ReduceMax", "ReduceSum", "ReduceMin"])
-            guard y.uses.contains(where: { absorbing.contains($0.node.opType) }) else { continue }
+            let absorbing: Set<String> = Self.movable.union(["Transpose", "ReduceMean", "ReduceMax", "ReduceSum", "ReduceMin", "Concat", "Split"])
+            guard y.uses.contains(where: { absorbing.contains($0.node.opType) }), let apply = Self.remap(u, perm: p1, opset: opset, graph: g) else { continue }
+            apply(&taken)
             let inner = Value(name: g.uniqueName(y.name + "_untransposed", taken: &taken),
                               type: y.tensorType.map { .tensor(TensorType($0.elementType, nil)) })
             u.setInput(0, x)
@@ -122,6 +123,11 @@ public struct FoldTransposes: GraphPass {
                          inputs: [inner], outputs: [y], attributes: [Attribute("perm", .ints(p.map { Int64($0) }))])
             g.insertNode(t, at: at + 1)
             changed = true
+        }
+        for n in g.nodes where n.opType == "Concat" || n.opType == "Split" {
+            if n.opType == "Concat" ? Self.concat(n, graph: g, outputs: outputs, taken: &taken) : Self.split(n, graph: g, outputs: outputs, taken: &taken) {
+                changed = true
+            }
         }
         if changed { _ = try DeadCodeElimination().run(model) }
         return changed

@@ -40,6 +40,12 @@ enum BatchAnalysis {
             let opset = 21
             let c = OpContext(node: n, opset: opset)
             switch n.opType {
+            case "FusedConv" where SofieOps.isSofie(n):
+                // Conv with a residual of the output's shape (row b of Z goes with row b of Y).
+                ok = has(ins[0]) && !has(n.input(1)) && !has(n.input(2))
+            case "FusedGemm" where SofieOps.isSofie(n):
+                ok = has(ins[0]) && (n.int("transA") ?? 0) == 0 && !has(ins[1]) && !has(n.input(2))
+                    && (n.input(2) == nil || rank(n.input(2)) < 2 || lead1(n.input(2)))
             case _ where rowwise.contains(n.opType):
                 ok = has(ins[0]) && ins.dropFirst().allSatisfy { !has($0) }
             case "Add", "Sub", "Mul", "Div", "Mod", "Pow", "Max", "Min", "Sum", "Mean", "Where", "PRelu", "Equal", "Less",

@@ -46,9 +46,10 @@ public enum CppEmitter {
         return try e.emit()
     }
 
-    /// Whether the C++ backend has a code generator for this op.
+    /// Whether the C++ backend has a code generator for this op (ONNX's, or our own org.sofie ones).
     public static func supports(_ node: Node) -> Bool {
-        (node.domain.isEmpty || node.domain == "ai.onnx") && CppOps.table[node.opType] != nil
+        if SofieOps.isSofie(node) { return CppOps.sofieTable[node.opType] != nil }
+        return (node.domain.isEmpty || node.domain == "ai.onnx") && CppOps.table[node.opType] != nil
     }
 
     public static var supportedOps: [String] { CppOps.table.keys.sorted() }
@@ -106,9 +107,6 @@ final class EmitContext {
     var workspaceElements = 0
     var usesGemmWorkspace = false
     var counter = 0
-    /// Relu nodes folded into the GEMM epilogue of their producer (Conv, Gemm, MatMul), by producer.
-    var fusedRelu: [ObjectIdentifier: Node] = [:]
-    var fusedAway = Set<ObjectIdentifier>()
     var batch: BatchAnalysis.Result?
     var batchReason: String?
 
@@ -162,15 +160,6 @@ final class EmitContext {
                 batchReason = "compiled for batch \(options.compiledBatch)"
             }
         }
-        // A Relu that is the only reader of a Conv/Gemm/MatMul output runs in that GEMM's
-        // epilogue; the producer then writes straight into the Relu's output.
-        for n in order where ["Conv", "Gemm", "MatMul"].contains(n.opType) {
-            guard let out = n.output(0), out.uses.count == 1, let relu = out.uses.first?.node, relu.opType == "Relu",
-                  let t = out.tensorType, t.elementType == .float || t.elementType == .double,
-                  !graph.outputs.contains(where: { $0 === out }), relu.output(0) != nil else { continue }
-            fusedRelu[ObjectIdentifier(n)] = relu
-            fusedAway.insert(ObjectIdentifier(relu))
-        }
         // Storage: inputs and outputs are the caller's pointers; initializers live in the weights;
         // ConstantOfShape fills in the weights' fill region; everything else in the arena.
         let inputs = graph.inputs.filter { $0.initializer == nil }
@@ -189,16 +178,12 @@ final class EmitContext {
             try placeFill(n)
         }
         try planArena(order.filter { $0.opType != "ConstantOfShape" }, outputs: Set(outputNames.keys))
-        for (producer, relu) in fusedRelu {
-            let p = order.first { ObjectIdentifier($0) == producer }!
-            tensors[ObjectIdentifier(p.output(0)!)] = try tensor(relu.output(0))
-        }
 
-        for n in order where n.opType != "ConstantOfShape" && !fusedAway.contains(ObjectIdentifier(n)) {
+        for n in order where n.opType != "ConstantOfShape" {
             line("")
             line("// \(CppNames.comment(n.opType)) '\(CppNames.comment(n.name, limit: 60))' -> \(n.outputs.compactMap { $0.map { CppNames.comment($0.name, limit: 40) } }.joined(separator: ", "))")
             let start = body.count
-            try CppOps.table[n.opType]!(self, n)
+            try (SofieOps.isSofie(n) ? CppOps.sofieTable : CppOps.table)[n.opType]!(self, n)
             if body.count == start { body.removeLast(2) }
         }
         // Outputs not written by a node (graph inputs, constants, repeated outputs): copy.
@@ -274,14 +259,7 @@ final class EmitContext {
         for (i, n) in nodes.enumerated() { position[ObjectIdentifier(n)] = i }
         struct Item { let value: Value; let start: Int; let end: Int; let bytes: Int }
         var items: [Item] = []
-        // A fused Relu's output is written by its producer: its lifetime starts there.
-        var producerOf: [ObjectIdentifier: Int] = [:]
         for (i, n) in nodes.enumerated() {
-            if let relu = fusedRelu[ObjectIdentifier(n)] { producerOf[ObjectIdentifier(relu)] = i }
-        }
-        for (i0, n) in nodes.enumerated() {
-            if fusedRelu[ObjectIdentifier(n)] != nil { continue }  // its output lives in the Relu's buffer
-            let i = producerOf[ObjectIdentifier(n)] ?? i0
             for case let o? in n.outputs where tensors[ObjectIdentifier(o)] == nil {
                 let t = o.tensorType!
                 let bytes = max(t.staticShape!.reduce(1, *) * (t.elementType.byteSize ?? 1), 1)
@@ -304,14 +282,6 @@ final class EmitContext {
             tensors[ObjectIdentifier(item.value)] = CTensor(value: item.value, dtype: t.elementType, shape: t.staticShape!,
                                                             ptr: "reinterpret_cast<\(CppTypes.name(t.elementType)!)*>(arena_ + \(offset))")
         }
-    }
-
-    /// Whether this node's Relu runs in its epilogue (the caller must apply it).
-    func hasFusedRelu(_ n: Node) -> Bool { fusedRelu[ObjectIdentifier(n)] != nil }
-
-    /// Applies ReLU in place (for producers whose kernel could not take it in the epilogue).
-    func applyRelu(_ t: CTensor) {
-        line("for (int64_t i = 0; i < \(t.count); ++i) if (\(t.ptr)[i] < \(t.ctype)(0)) \(t.ptr)[i] = \(t.ctype)(0);")
     }
 
     /// Reserves `elements` of workspace (im2col columns, GEMM packing) shared by all nodes.

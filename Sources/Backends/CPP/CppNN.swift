@@ -8,10 +8,10 @@ enum CppNN {
     /// One GEMM call: C = [C +] A*B with strides; tuned kernel for floats, plain loops otherwise.
     static func gemmCall(_ e: EmitContext, _ t: DataType, m: Int, n: Int, k: Int, a: String, rsa: Int, csa: Int,
                          b: String, rsb: Int, csb: Int, c: String, ldc: Int, accumulate: Bool,
-                         rowBias: String = "nullptr", colBias: String = "nullptr", relu: Bool = false, work: String) {
+                         rowBias: String = "nullptr", colBias: String = "nullptr", epilogue: String = "{}", work: String) {
         let T = CppTypes.name(t)!
         if t.isFloatingPoint {
-            e.line("sofie_rt::gemm<\(T)>(\(m), \(n), \(k), \(a), \(rsa), \(csa), \(b), \(rsb), \(csb), \(c), \(ldc), \(accumulate), \(rowBias), \(colBias), sofie_rt::Act::\(relu ? "Relu" : "None"), \(work));")
+            e.line("sofie_rt::gemm<\(T)>(\(m), \(n), \(k), \(a), \(rsa), \(csa), \(b), \(rsb), \(csb), \(c), \(ldc), \(accumulate), \(rowBias), \(colBias), \(epilogue), \(work));")
         } else {
             e.line("sofie_rt::gemm_plain<\(T)>(\(m), \(n), \(k), \(a), \(rsa), \(csa), \(b), \(rsb), \(csb), \(c), \(ldc), \(accumulate));")
         }
@@ -43,13 +43,14 @@ enum CppNN {
                 e.loops(batch, prefix: "b") { v in
                     gemmCall(e, a.dtype, m: M, n: N, k: K, a: "\(a.ptr) + \(EmitContext.offset(v, stA))", rsa: K, csa: 1,
                              b: "\(b.ptr) + \(EmitContext.offset(v, stB))", rsb: N, csb: 1,
-                             c: "\(y.ptr) + \(EmitContext.offset(v, ost))", ldc: N, accumulate: false, relu: e.hasFusedRelu(n), work: "pack")
+                             c: "\(y.ptr) + \(EmitContext.offset(v, ost))", ldc: N, accumulate: false, work: "pack")
                 }
             }
         }
         t["Gemm"] = { e, n in
             let a = try e.input(n, 0), b = try e.input(n, 1), y = try e.output(n, 0)
             let c = try e.optionalInput(n, 2)
+            let ep = try Epilogue(e, n, y)
             let ta = (n.int("transA") ?? 0) == 1, tb = (n.int("transB") ?? 0) == 1
             let alpha = n.float("alpha") ?? 1, beta = c == nil ? 0 : (n.float("beta") ?? 1)
             let M = y.shape[0], N = y.shape[1], K = ta ? a.shape[0] : a.shape[1]
@@ -61,10 +62,15 @@ enum CppNN {
                 // Fast path: bias of shape [N] or [1,N] with alpha = beta = 1 goes into the GEMM epilogue.
                 if let c, alpha == 1, beta == 1, c.count == N, c.shape.last == N || N == 1, a.dtype.isFloatingPoint {
                     gemmCall(e, a.dtype, m: M, n: N, k: K, a: a.ptr, rsa: rsa, csa: csa, b: b.ptr, rsb: rsb, csb: csb,
-                             c: y.ptr, ldc: N, accumulate: false, colBias: c.ptr, relu: e.hasFusedRelu(n), work: "pack")
+                             c: y.ptr, ldc: N, accumulate: false, colBias: c.ptr, epilogue: ep.cpp(y.ctype), work: "pack")
                     return
                 }
-                defer { if e.hasFusedRelu(n) { e.applyRelu(y) } }
+                if c == nil && alpha == 1 && a.dtype.isFloatingPoint {
+                    gemmCall(e, a.dtype, m: M, n: N, k: K, a: a.ptr, rsa: rsa, csa: csa, b: b.ptr, rsb: rsb, csb: csb,
+                             c: y.ptr, ldc: N, accumulate: false, epilogue: ep.cpp(y.ctype), work: "pack")
+                    return
+                }
+                defer { if !ep.isEmpty { e.line("sofie_rt::epilogue<\(y.ctype)>(\(y.ptr), \(M), \(N), \(N), \(ep.cpp(y.ctype)));") } }
                 gemmCall(e, a.dtype, m: M, n: N, k: K, a: a.ptr, rsa: rsa, csa: csa, b: b.ptr, rsb: rsb, csb: csb,
                          c: y.ptr, ldc: N, accumulate: false, work: "pack")
                 if alpha != 1 || c != nil {
@@ -83,6 +89,7 @@ enum CppNN {
         t["Conv"] = { e, n in
             let x = try e.input(n, 0), w = try e.input(n, 1), y = try e.output(n, 0)
             let bias = try e.optionalInput(n, 2)
+            let ep = try Epilogue(e, n, y)
             guard x.dtype.isFloatingPoint else { throw CompileError(node: n, "Conv on \(x.dtype) is not supported (float32 and float64 are)") }
             guard x.shape.count <= 5 else { throw CompileError(node: n, "Conv with more than 3 spatial dimensions is not supported") }
             let g = try NNOps.convGeometry(OpContext(node: n, opset: e.opset))
@@ -106,7 +113,8 @@ enum CppNN {
                 let before = e.body.count
                 gemmCall(e, x.dtype, m: M / G, n: outHW, k: Kc, a: "\(w.ptr) + g * \((M / G) * Kc)", rsa: Kc, csa: 1,
                          b: pointwise ? "xg" : "cols", rsb: outHW, csb: 1, c: "yg", ldc: outHW, accumulate: false,
-                         rowBias: bias.map { "\($0.ptr) + g * \(M / G)" } ?? "nullptr", relu: e.hasFusedRelu(n), work: "pack")
+                         rowBias: bias.map { "\($0.ptr) + g * \(M / G)" } ?? "nullptr",
+                         epilogue: ep.cpp(y.ctype, residualOffset: "(n * \(M) + g * \(M / G)) * \(outHW)"), work: "pack")
                 for i in before..<e.body.count { e.body[i] = "        " + e.body[i] }
                 e.line("    }")
             }
@@ -378,5 +386,36 @@ enum CppNN {
                 }
             }
         }
+    }
+}
+
+/// The epilogue of an org.sofie FusedConv/FusedGemm node (empty for Conv and Gemm): residual
+/// input 3 and the activation, as a `sofie_rt::Epilogue` initializer.
+struct Epilogue {
+    var act = "None"
+    var alpha = 0.0, beta = 0.0
+    var residual: CTensor?
+
+    init(_ e: EmitContext, _ n: Node, _ y: CTensor) throws {
+        guard SofieOps.isSofie(n) else { return }
+        residual = try e.optionalInput(n, 3)
+        if let r = residual, r.shape != y.shape { throw CompileError(node: n, "the residual has the shape \(r.shape), the output \(y.shape)") }
+        let name = n.string("activation") ?? ""
+        guard !name.isEmpty else { return }
+        guard let names = SofieOps.activations[name] else { throw CompileError(node: n, "unknown epilogue activation '\(name)'") }
+        let p = n.floats("activation_params") ?? []
+        guard p.count == names.count else { throw CompileError(node: n, "activation \(name) needs \(names.count) activation_params") }
+        act = name
+        if p.count > 0 { alpha = Double(p[0]) }
+        if p.count > 1 { beta = Double(p[1]) }
+    }
+
+    var isEmpty: Bool { act == "None" && residual == nil }
+
+    func cpp(_ ctype: String, residualOffset: String = "0") -> String {
+        if isEmpty { return "{}" }
+        let dt: DataType = ctype == "double" ? .double : .float
+        let r = residual.map { residualOffset == "0" ? $0.ptr : "\($0.ptr) + \(residualOffset)" } ?? "nullptr"
+        return "sofie_rt::Epilogue<\(ctype)>{sofie_rt::Act::\(act), \(CppOps.literal(alpha, dt)), \(CppOps.literal(beta, dt)), \(r)}"
     }
 }

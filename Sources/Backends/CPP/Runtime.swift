@@ -53,11 +53,44 @@ constexpr int64_t KC = 256;
 constexpr int64_t NC = 1024;
 constexpr int64_t kGemmWorkspace = KC * NC;
 
-// Activation applied in the GEMM epilogue.
-enum class Act { None, Relu };
+// The GEMM epilogue: after bias, C += residual (laid out like C) and then an activation.
+enum class Act { None, Relu, LeakyRelu, Sigmoid, Tanh, Clip, HardSigmoid, HardSwish, Swish };
 
 template <class T>
-inline T activate(T v, Act act) { return (act == Act::Relu && v < T(0)) ? T(0) : v; }
+struct Epilogue {
+    Act act;
+    T alpha, beta;       // LeakyRelu alpha; Clip min, max; HardSigmoid alpha, beta
+    const T* residual;   // nullptr, or a tensor read with C's row stride
+};
+
+// Applies the activation to n contiguous values in place (one loop per kind, so each vectorizes).
+template <class T>
+inline void activate(T* v, int64_t n, Act act, T alpha, T beta) {
+    switch (act) {
+    case Act::None: return;
+    case Act::Relu: for (int64_t j = 0; j < n; ++j) v[j] = v[j] < T(0) ? T(0) : v[j]; return;
+    case Act::LeakyRelu: for (int64_t j = 0; j < n; ++j) v[j] = v[j] < T(0) ? alpha * v[j] : v[j]; return;
+    case Act::Sigmoid: for (int64_t j = 0; j < n; ++j) v[j] = T(1) / (T(1) + std::exp(-v[j])); return;
+    case Act::Tanh: for (int64_t j = 0; j < n; ++j) v[j] = std::tanh(v[j]); return;
+    case Act::Clip: for (int64_t j = 0; j < n; ++j) v[j] = std::min(beta, std::max(alpha, v[j])); return;
+    case Act::HardSigmoid: for (int64_t j = 0; j < n; ++j) v[j] = std::max(T(0), std::min(T(1), alpha * v[j] + beta)); return;
+    case Act::HardSwish: for (int64_t j = 0; j < n; ++j) v[j] = v[j] * std::max(T(0), std::min(T(1), v[j] / T(6) + T(0.5))); return;
+    case Act::Swish: for (int64_t j = 0; j < n; ++j) v[j] = v[j] / (T(1) + std::exp(-v[j])); return;
+    }
+}
+
+// The whole epilogue on an M x N block of C already holding the product and bias.
+template <class T>
+inline void epilogue(T* C, int64_t M, int64_t N, int64_t ldc, const Epilogue<T>& ep) {
+    for (int64_t i = 0; i < M; ++i) {
+        T* ci = C + i * ldc;
+        if (ep.residual) {
+            const T* ri = ep.residual + i * ldc;
+            for (int64_t j = 0; j < N; ++j) ci[j] += ri[j];
+        }
+        activate(ci, N, ep.act, ep.alpha, ep.beta);
+    }
+}
 
 // Packs a kc x nc block of B (element (k,j) at B[k*rsb + j*csb]) into NR-column slivers.
 template <class T>
@@ -121,10 +154,10 @@ inline void tile(int64_t kc, const T* a, int64_t rsa, int64_t csa, int64_t mr, c
 }
 #endif
 
-// Writes an mr x nr tile into C: [C +] tile, and on the last panel bias and activation.
+// Writes an mr x nr tile into C: [C +] tile, and on the last panel bias and epilogue.
 template <class T>
 inline void store_tile(const T (&t)[MR][NR], T* c, int64_t ldc, int64_t mr, int64_t nr, bool accumulate, bool last,
-                       const T* row_bias, const T* col_bias, Act act) {
+                       const T* row_bias, const T* col_bias, const Epilogue<T>& ep, const T* residual) {
     for (int64_t i = 0; i < mr; ++i) {
         T* ci = c + i * ldc;
         for (int64_t j = 0; j < nr; ++j) {
@@ -133,10 +166,11 @@ inline void store_tile(const T (&t)[MR][NR], T* c, int64_t ldc, int64_t mr, int6
             if (last) {
                 if (row_bias) v += row_bias[i];
                 if (col_bias) v += col_bias[j];
-                v = activate(v, act);
+                if (residual) v += residual[i * ldc + j];
             }
             ci[j] = v;
         }
+        if (last) activate(ci, nr, ep.act, ep.alpha, ep.beta);
     }
 }
 
@@ -144,7 +178,7 @@ inline void store_tile(const T (&t)[MR][NR], T* c, int64_t ldc, int64_t mr, int6
 // once; the inner loop runs over contiguous columns and vectorizes.
 template <class T>
 inline void gemm_rows(int64_t M, int64_t N, int64_t K, const T* A, int64_t rsa, int64_t csa, const T* B, int64_t rsb,
-                      T* C, int64_t ldc, bool accumulate, const T* row_bias, const T* col_bias, Act act) {
+                      T* C, int64_t ldc, bool accumulate, const T* row_bias, const T* col_bias, const Epilogue<T>& ep) {
     constexpr int64_t JB = 64;
     for (int64_t i = 0; i < M; ++i) {
         for (int64_t j0 = 0; j0 < N; j0 += JB) {
@@ -170,18 +204,20 @@ inline void gemm_rows(int64_t M, int64_t N, int64_t K, const T* A, int64_t rsa, 
                 if (accumulate) v += c[j];
                 if (row_bias) v += row_bias[i];
                 if (col_bias) v += col_bias[j0 + j];
-                c[j] = activate(v, act);
+                if (ep.residual) v += ep.residual[i * ldc + j0 + j];
+                c[j] = v;
             }
+            activate(c, nb, ep.act, ep.alpha, ep.beta);
         }
     }
 }
 
-// C[M,N] = [C +] A[M,K] * B[K,N] (+ row_bias[m]) (+ col_bias[n]), then act.
+// C[M,N] = [C +] A[M,K] * B[K,N] (+ row_bias[m]) (+ col_bias[n]), then the epilogue.
 // A and B are addressed through row and column strides, so transposed operands cost nothing.
 template <class T>
 inline void gemm(int64_t M, int64_t N, int64_t K, const T* A, int64_t rsa, int64_t csa, const T* B, int64_t rsb,
-                 int64_t csb, T* C, int64_t ldc, bool accumulate, const T* row_bias, const T* col_bias, Act act,
-                 T* work) {
+                 int64_t csb, T* C, int64_t ldc, bool accumulate, const T* row_bias, const T* col_bias,
+                 const Epilogue<T>& ep, T* work) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0) {
         for (int64_t i = 0; i < M; ++i)
@@ -189,12 +225,13 @@ inline void gemm(int64_t M, int64_t N, int64_t K, const T* A, int64_t rsa, int64
                 T v = accumulate ? C[i * ldc + j] : T(0);
                 if (row_bias) v += row_bias[i];
                 if (col_bias) v += col_bias[j];
-                C[i * ldc + j] = activate(v, act);
+                C[i * ldc + j] = v;
             }
+        epilogue(C, M, N, ldc, ep);
         return;
     }
     if (M <= 2 && csb == 1) {
-        gemm_rows(M, N, K, A, rsa, csa, B, rsb, C, ldc, accumulate, row_bias, col_bias, act);
+        gemm_rows(M, N, K, A, rsa, csa, B, rsb, C, ldc, accumulate, row_bias, col_bias, ep);
         return;
     }
     T* pb = work;
@@ -212,7 +249,8 @@ inline void gemm(int64_t M, int64_t N, int64_t K, const T* A, int64_t rsa, int64
                     const int64_t mr = std::min(MR, M - i0);
                     tile(kc, A + i0 * rsa + k0 * csa, rsa, csa, mr, pb + jr * kc, t);
                     store_tile(t, C + i0 * ldc + j0 + jr, ldc, mr, nr, acc, last,
-                               row_bias ? row_bias + i0 : nullptr, col_bias ? col_bias + j0 + jr : nullptr, act);
+                               row_bias ? row_bias + i0 : nullptr, col_bias ? col_bias + j0 + jr : nullptr, ep,
+                               ep.residual ? ep.residual + i0 * ldc + j0 + jr : nullptr);
                 }
             }
         }

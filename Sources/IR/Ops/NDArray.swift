@@ -140,3 +140,12 @@ public func broadcastIndices(_ inShape: [Int], to outShape: [Int]) -> [Int] {
     }
     return result
 }
+
+extension NDArray {
+    /// The array with its axes permuted: axis i of the result is axis perm[i] of this one.
+    public func transposed(_ perm: [Int]) -> NDArray {
+        let out = perm.map { shape[$0] }
+        let st = NDArray.strides(shape)
+        return gathered(indexGrid(out, perm.map { st[$0] }), shape: out)
+    }
+}

@@ -52,6 +52,14 @@ final class KerasFixtureTests: XCTestCase {
                 let optimized = "\(work)/\(item.tag)_optimized.onnx"
                 try ONNXWriter.write(model, to: optimized)
                 list += "\(optimized)\t\(item.dir)\t\(item.prefix)\n"
+                // The C++ pipeline's fusions (org.sofie FusedConv/FusedGemm), expanded back to
+                // standard ONNX for writing, keep them as well.
+                let fusedModel = try ModelLoader.load(path: "\(item.dir)/\(item.format)")
+                try Compiler.optimize(fusedModel, passes: try PassRegistry.pipeline(PassRegistry.defaultPipeline.joined(separator: ",")), verifyEach: true)
+                XCTAssertFalse(fusedModel.graph.nodes.contains(where: SofieOps.isSofie), item.tag)
+                let expanded = "\(work)/\(item.tag)_fused_expanded.onnx"
+                try ONNXWriter.write(fusedModel, to: expanded)
+                list += "\(expanded)\t\(item.dir)\t\(item.prefix)\n"
             } catch {
                 failures.append("\(item.tag): \(error)")
             }

@@ -1,0 +1,149 @@
+import Foundation
+
+/// swift-sofie's own operators, in the domain `org.sofie`: fused forms that the passes create
+/// and the C++ emitter consumes. They reach an ONNX file only when asked for
+/// (`sofie convert --sofie-ops`); otherwise `SofieOps.expand` turns them back into ONNX ops.
+///
+/// - `FusedConv(X, W, B?, Z?)`: Conv's attributes plus `activation` and `activation_params`;
+///   Y = activation(Conv(X, W, B) + Z). Z (the residual) has Y's shape.
+/// - `FusedGemm(A, B, C?, Z?)`: Gemm's attributes plus the same two;
+///   Y = activation(alpha A'B' + beta C + Z).
+/// - `Gelu(X)`: ONNX's Gelu (opset 20) for models of an older opset.
+public enum SofieOps {
+    public static let domain = "org.sofie"
+    public static let version = 1
+
+    /// The activations an epilogue applies, with the parameters `activation_params` holds.
+    public static let activations: [String: [String]] = [
+        "Relu": [], "LeakyRelu": ["alpha"], "Sigmoid": [], "Tanh": [], "Clip": ["min", "max"],
+        "HardSigmoid": ["alpha", "beta"], "HardSwish": [], "Swish": [],
+    ]
+
+    public static func isSofie(_ n: Node) -> Bool { n.domain == domain }
+
+    public static var table: [String: OpDef] {
+        var t: [String: OpDef] = [:]
+        func checkEpilogue(_ c: OpContext, _ out: [Int], zInput: Int) throws {
+            let act = c.node.string("activation") ?? ""
+            if !act.isEmpty {
+                guard let names = activations[act] else {
+                    throw c.fail("unknown epilogue activation '\(act)' (known: \(activations.keys.sorted().joined(separator: ", ")))")
+                }
+                guard (c.node.floats("activation_params") ?? []).count == names.count else {
+                    throw c.fail("activation \(act) needs \(names.count) activation_params (\(names.joined(separator: ", ")))")
+                }
+            }
+            if c.has(zInput), try c.shape(zInput) != out {
+                throw c.fail("the residual Z has the shape \(try c.shape(zInput)); it must be the output's, \(out)")
+            }
+        }
+        t["FusedConv"] = OpDef(infer: { c in
+            let out = try NNOps.convGeometry(c).outputShape
+            try checkEpilogue(c, out, zInput: 3)
+            return [tt(try c.dtype(0), out)]
+        })
+        t["FusedGemm"] = OpDef(infer: { c in
+            guard let gemm = NNOps.table["Gemm"] else { throw c.fail("internal: no Gemm rule") }
+            let types = try gemm.infer(c)
+            try checkEpilogue(c, types[0].staticShape ?? [], zInput: 3)
+            return types
+        })
+        t["Gelu"] = ElementwiseOps.table["Gelu"]
+        return t
+    }
+
+    nonisolated(unsafe) static let definitions: [String: OpDef] = table
+
+    /// The standard ONNX nodes equivalent to one of our nodes (fresh names from `unique`), in order;
+    /// the last one produces `y`, the node's output, which the caller has detached from `n`.
+    /// nil for nodes of other domains.
+    public static func expand(_ n: Node, output y: Value, opset: Int, unique: (String) -> String) -> [Node]? {
+        guard isSofie(n) else { return nil }
+        let base = n.name.isEmpty ? n.opType : n.name
+        switch n.opType {
+        case "Gelu":
+            if opset >= 20 { return [Node(opType: "Gelu", name: n.name, inputs: n.inputs, outputs: [y], attributes: n.attributes)] }
+            // 0.5 x (1 + erf(x / sqrt 2)), or the tanh form.
+            guard let x = n.input(0) else { return nil }
+            let dtype = x.tensorType?.elementType ?? .float
+            var nodes: [Node] = []
+            func scalar(_ v: Double) -> Value {
+                let (node, c) = constantNode(v, dtype, base: base, unique: unique)
+                nodes.append(node)
+                return c
+            }
+            func op(_ type: String, _ ins: [Value], out: Value? = nil) -> Value {
+                let v = out ?? Value(name: unique(base + "_" + type.lowercased()))
+                nodes.append(Node(opType: type, name: unique(base + "_" + type.lowercased()), inputs: ins, outputs: [v]))
+                return v
+            }
+            let inner: Value
+            if n.string("approximate") == "tanh" {
+                let x3 = op("Mul", [op("Mul", [x, x]), x])
+                let s = op("Add", [x, op("Mul", [x3, scalar(0.044715)])])
+                inner = op("Tanh", [op("Mul", [s, scalar(0.7978845608028654)])])
+            } else {
+                inner = op("Erf", [op("Div", [x, scalar(2.0.squareRoot())])])
+            }
+            let half = op("Mul", [x, op("Add", [inner, scalar(1)])])
+            _ = op("Mul", [half, scalar(0.5)], out: y)
+            return nodes
+        case "FusedConv", "FusedGemm":
+            let core = n.opType == "FusedConv" ? "Conv" : "Gemm"
+            let keep = n.attributes.filter { $0.name != "activation" && $0.name != "activation_params" }
+            let act = n.string("activation") ?? ""
+            let params = n.floats("activation_params") ?? []
+            let z = n.input(3)
+            if z == nil && act.isEmpty {
+                return [Node(opType: core, name: n.name, inputs: Array(n.inputs.prefix(3)), outputs: [y], attributes: keep)]
+            }
+            var nodes: [Node] = []
+            var cur = Value(name: unique(base + "_" + core.lowercased()))
+            nodes.append(Node(opType: core, name: unique(base + "_" + core.lowercased()), inputs: Array(n.inputs.prefix(3)), outputs: [cur], attributes: keep))
+            if let z {
+                let out = act.isEmpty ? y : Value(name: unique(base + "_residual"))
+                nodes.append(Node(opType: "Add", name: unique(base + "_residual"), inputs: [cur, z], outputs: [out]))
+                cur = out
+            }
+            if !act.isEmpty {
+                nodes += activationNodes(act, params, input: cur, output: y, dtype: y.tensorType?.elementType ?? .float, base: base, unique: unique)
+            }
+            return nodes
+        default:
+            return nil
+        }
+    }
+
+    /// Standard ONNX nodes computing `act` from `input` into `output`.
+    static func activationNodes(_ act: String, _ p: [Float], input x: Value, output y: Value, dtype: DataType, base: String,
+                                unique: (String) -> String) -> [Node] {
+        let name = unique(base + "_" + act.lowercased())
+        switch act {
+        case "LeakyRelu": return [Node(opType: act, name: name, inputs: [x], outputs: [y], attributes: [Attribute("alpha", .float(p[0]))])]
+        case "HardSigmoid":
+            return [Node(opType: act, name: name, inputs: [x], outputs: [y], attributes: [Attribute("alpha", .float(p[0])), Attribute("beta", .float(p[1]))])]
+        case "Clip":
+            var nodes: [Node] = []
+            let bounds = p.map { v -> Value in
+                let (node, c) = constantNode(Double(v), dtype, base: base, unique: unique)
+                nodes.append(node)
+                return c
+            }
+            return nodes + [Node(opType: "Clip", name: name, inputs: [x] + bounds, outputs: [y])]
+        case "Swish":
+            let s = Value(name: unique(base + "_sigmoid"))
+            return [Node(opType: "Sigmoid", name: unique(base + "_sigmoid"), inputs: [x], outputs: [s]),
+                    Node(opType: "Mul", name: name, inputs: [x, s], outputs: [y])]
+        default:
+            return [Node(opType: act, name: name, inputs: [x], outputs: [y])]
+        }
+    }
+
+    /// A Constant node holding one scalar.
+    static func constantNode(_ v: Double, _ dtype: DataType, base: String, unique: (String) -> String) -> (Node, Value) {
+        let name = unique(base + "_c")
+        let t = NDArray(dtype, shape: [], floats: [v]).tensor(name: name)
+        let c = Value(name: name, type: .tensor(t.type))
+        return (Node(opType: "Constant", name: name, inputs: [], outputs: [c], attributes: [Attribute("value", .tensor(t))]), c)
+    }
+}

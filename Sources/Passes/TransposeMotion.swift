@@ -1,0 +1,160 @@
+import SofieIR
+
+/// The parts of fold-transposes that move a Transpose across an op: the op then runs on the
+/// untransposed value with its axes (or constant operand) remapped, and one Transpose follows.
+extension FoldTransposes {
+    /// How op `u`, reading Transpose(x, p) as input 0, is rewritten to read x instead; nil when it cannot be.
+    static func remap(_ u: Node, perm p: [Int], opset: Int, graph g: Graph) -> ((inout Set<String>) -> Void)? {
+        let rank = p.count
+        func axis(_ a: Int) -> Int? { let r = a < 0 ? a + rank : a; return r >= 0 && r < rank ? r : nil }
+        func constant(_ values: [Int], _ dtype: DataType, _ base: String, _ taken: inout Set<String>) -> Value {
+            let name = g.uniqueName(base, taken: &taken)
+            let t = NDArray(dtype == .int32 ? .int32 : .int64, shape: [values.count], ints: values.map { Int64($0) }).tensor(name: name)
+            let value = Value(name: name, type: .tensor(t.type), initializer: t)
+            g.addInitializer(value)
+            return value
+        }
+        if unary.contains(u.opType) {
+            guard u.inputs.dropFirst().allSatisfy({ $0 == nil || ($0!.tensorType?.staticShape?.reduce(1, *) ?? 2) <= 1 }) else { return nil }
+            return { _ in }
+        }
+        switch u.opType {
+        case "Softmax", "LogSoftmax", "Hardmax":
+            // Opset 13 made these single-axis ops; before, they flattened from the axis on.
+            guard opset >= 13, let a = axis(u.int("axis") ?? -1) else { return nil }
+            return { _ in u.setAttribute("axis", .int(Int64(p[a]))) }
+        case "Pad":
+            guard opset >= 11, u.inputs.count < 4 || u.input(3) == nil,
+                  let pads = u.input(1)?.initializer?.integers(), pads.count == 2 * rank,
+                  u.inputs.count < 3 || u.input(2) == nil || u.input(2)?.initializer != nil else { return nil }
+            var np = [Int](repeating: 0, count: 2 * rank)
+            for i in 0..<rank { np[p[i]] = pads[i]; np[rank + p[i]] = pads[rank + i] }
+            let old = u.input(1)
+            return { taken in u.setInput(1, constant(np, .int64, (old?.name ?? "pads") + "_mapped", &taken)) }
+        case "Slice":
+            guard opset >= 10, u.input(1)?.initializer != nil, u.input(2)?.initializer != nil,
+                  u.inputs.count < 5 || u.input(4) == nil || u.input(4)?.initializer != nil else { return nil }
+            let count = u.input(1)!.initializer!.elementCount
+            let axes: [Int]
+            if u.inputs.count > 3, let a = u.input(3) {
+                guard let av = a.initializer?.integers() else { return nil }
+                axes = av
+            } else {
+                axes = Array(0..<count)
+            }
+            let mapped = axes.compactMap(axis).map { p[$0] }
+            guard mapped.count == axes.count else { return nil }
+            let old = u.input(3)
+            let dtype = u.input(1)!.initializer!.dataType
+            return { taken in
+                let v = constant(mapped, dtype, (old?.name ?? "axes") + "_mapped", &taken)
+                if u.inputs.count > 3 { u.setInput(3, v) } else { u.appendInput(v) }
+            }
+        case "Resize":
+            // Per-axis scales or sizes follow their axes (no ROI, no `axes` attribute).
+            guard opset >= 11, u.ints("axes") == nil, u.inputs.count >= 3, u.input(1)?.initializer.map({ $0.elementCount == 0 }) ?? true else { return nil }
+            let which = u.inputs.count > 3 && u.input(3) != nil ? 3 : 2
+            guard let c = u.input(which), let t = c.initializer, t.dims == [rank], let array = NDArray(t) else { return nil }
+            var inverse = [Int](repeating: 0, count: rank)
+            for i in 0..<rank { inverse[p[i]] = i }
+            let moved = array.gathered(inverse, shape: [rank])
+            return { taken in
+                let name = g.uniqueName(c.name + "_mapped", taken: &taken)
+                let tensor = moved.tensor(name: name)
+                let v = Value(name: name, type: .tensor(tensor.type), initializer: tensor)
+                g.addInitializer(v)
+                u.setInput(which, v)
+            }
+        case _ where binary.contains(u.opType) && u.inputs.count == 2:
+            // A broadcasting op with a constant: transpose the constant by the inverse permutation.
+            guard let c = u.input(1), let t = c.initializer, t.dims.count <= rank, let array = NDArray(t) else { return nil }
+            var aligned = array
+            aligned.shape = [Int](repeating: 1, count: rank - t.dims.count) + t.dims
+            var inverse = [Int](repeating: 0, count: rank)
+            for i in 0..<rank { inverse[p[i]] = i }
+            let moved = aligned.transposed(inverse)
+            return { taken in
+                let name = g.uniqueName(c.name + "_transposed", taken: &taken)
+                let tensor = moved.tensor(name: name)
+                let v = Value(name: name, type: .tensor(tensor.type), initializer: tensor)
+                g.addInitializer(v)
+                u.setInput(1, v)
+            }
+        default:
+            return nil
+        }
+    }
+
+    /// Ops that take a Transpose on input 0 by remapping (the absorbing consumers make moving worth it).
+    static let movable: Set<String> = unary.union(binary).union(["Softmax", "LogSoftmax", "Hardmax", "Pad", "Slice", "Resize"])
+
+    /// Concat of values that are all the same transpose (or constants): concatenate the
+    /// untransposed values on the mapped axis and transpose once. k transposes become one.
+    static func concat(_ n: Node, graph g: Graph, outputs: Set<ObjectIdentifier>, taken: inout Set<String>) -> Bool {
+        guard n.opType == "Concat", n.inputs.count >= 2, let y = n.output(0), let at = g.nodes.firstIndex(where: { $0 === n }) else { return false }
+        var perm: [Int]?
+        var transposed = 0
+        for case let v? in n.inputs {
+            if v.initializer != nil { continue }
+            guard let t = v.producer, t.opType == "Transpose", let p = t.ints("perm"), v.uses.count == 1,
+                  !outputs.contains(ObjectIdentifier(v)), perm == nil || perm == p else { return false }
+            perm = p
+            transposed += 1
+        }
+        guard let p = perm, transposed >= 2 || (transposed == 1 && n.inputs.count > 1),
+              let a = n.int("axis"), let ax = Optional(a < 0 ? a + p.count : a), ax >= 0, ax < p.count else { return false }
+        var inverse = [Int](repeating: 0, count: p.count)
+        for i in 0..<p.count { inverse[p[i]] = i }
+        // Constants: transpose them by the inverse permutation.
+        var newInputs: [Value?] = []
+        for v in n.inputs {
+            guard let v else { newInputs.append(nil); continue }
+            if let t = v.initializer {
+                guard t.dims.count == p.count, let arr = NDArray(t) else { return false }
+                let name = g.uniqueName(v.name + "_transposed", taken: &taken)
+                let tensor = arr.transposed(inverse).tensor(name: name)
+                let c = Value(name: name, type: .tensor(tensor.type), initializer: tensor)
+                g.addInitializer(c)
+                newInputs.append(c)
+            } else {
+                newInputs.append(v.producer!.input(0))
+            }
+        }
+        // Only when transposes strictly drop: k input transposes (k >= 2) become one output transpose.
+        guard transposed >= 2 else { return false }
+        for (i, v) in newInputs.enumerated() { n.setInput(i, v) }
+        n.setAttribute("axis", .int(Int64(p[ax])))
+        let inner = Value(name: g.uniqueName(y.name + "_untransposed", taken: &taken), type: y.tensorType.map { .tensor(TensorType($0.elementType, nil)) })
+        n.removeAllOutputs()
+        n.appendOutput(inner)
+        g.insertNode(Node(opType: "Transpose", name: g.uniqueName((n.name.isEmpty ? "concat" : n.name) + "_transpose", taken: &taken),
+                          inputs: [inner], outputs: [y], attributes: [Attribute("perm", .ints(p.map { Int64($0) }))]), at: at + 1)
+        return true
+    }
+
+    /// Split of a transposed value whose every output is read only by Transposes: split the
+    /// untransposed value on the mapped axis and compose the permutations (1 + k transposes
+    /// become at most k, none when they were inverses).
+    static func split(_ n: Node, graph g: Graph, outputs: Set<ObjectIdentifier>, taken: inout Set<String>) -> Bool {
+        guard n.opType == "Split", let mid = n.input(0), let t = mid.producer, t.opType == "Transpose", mid.uses.count == 1,
+              !outputs.contains(ObjectIdentifier(mid)), let p = t.ints("perm"), let x = t.input(0) else { return false }
+        let ax0 = n.int("axis") ?? 0
+        let ax = ax0 < 0 ? ax0 + p.count : ax0
+        guard ax >= 0, ax < p.count else { return false }
+        for case let o? in n.outputs {
+            guard !outputs.contains(ObjectIdentifier(o)), !o.uses.isEmpty,
+                  o.uses.allSatisfy({ $0.node.opType == "Transpose" && $0.node.ints("perm")?.count == p.count }) else { return false }
+        }
+        n.setInput(0, x)
+        n.setAttribute("axis", .int(Int64(p[ax])))
+        for case let o? in n.outputs {
+            for use in o.uses {
+                let tr = use.node
+                let q = tr.ints("perm")!
+                tr.setAttribute("perm", .ints(q.map { Int64(p[$0]) }))
+            }
+        }
+        _ = taken
+        return true
+    }
+}
