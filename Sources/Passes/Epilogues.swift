@@ -44,7 +44,7 @@ public struct FuseEpilogues: GraphPass {
                 cur = sum
             }
             // Activation.
-            if let a = soleConsumer(cur) ?? Self.swishHead(cur, isOutput), standard(a), let (act, p, last) = Self.activation(a, cur, isOutput) {
+            if let a = soleConsumer(cur) ?? Self.swishHead(cur, isOutput), standard(a) || (a.opType == "Gelu" && SofieOps.isSofie(a)), let (act, p, last) = Self.activation(a, cur, isOutput) {
                 activation = act
                 params = p
                 absorbed += last === a ? [a] : [a, last]
@@ -104,6 +104,9 @@ public struct FuseEpilogues: GraphPass {
         switch a.opType {
         case "Relu", "Tanh", "HardSwish":
             return (a.opType, [], a)
+        case "Gelu":
+            // The exact (erf) form: ONNX's Gelu (opset 20) or ours.
+            return (a.string("approximate") ?? "none") == "none" ? ("Gelu", [], a) : nil
         case "Sigmoid":
             // Swish: y * Sigmoid(y).
             if y.uses.count == 2, let s = a.output(0), !isOutput(s), s.uses.count == 1, let m = s.uses.first?.node, m.opType == "Mul",
@@ -198,7 +201,12 @@ public struct ExpandSofieOps: GraphPass {
                 continue
             }
             n.removeAllOutputs()
-            guard let expanded = SofieOps.expand(n, output: y, opset: opset, unique: { g.uniqueName($0, taken: &taken) }) else {
+            let constant = { (t: Tensor) -> Value in
+                let v = Value(name: t.name, type: .tensor(t.type), initializer: t)
+                g.addInitializer(v)
+                return v
+            }
+            guard let expanded = SofieOps.expand(n, output: y, opset: opset, unique: { g.uniqueName($0, taken: &taken) }, constant: constant) else {
                 throw PassError(pass: name, message: "node \(n.label) of domain \(n.domain) has no ONNX equivalent")
             }
             n.removeAllInputs()

@@ -54,7 +54,7 @@ constexpr int64_t NC = 1024;
 constexpr int64_t kGemmWorkspace = KC * NC;
 
 // The GEMM epilogue: after bias, C += residual (laid out like C) and then an activation.
-enum class Act { None, Relu, LeakyRelu, Sigmoid, Tanh, Clip, HardSigmoid, HardSwish, Swish };
+enum class Act { None, Relu, LeakyRelu, Sigmoid, Tanh, Clip, HardSigmoid, HardSwish, Swish, Gelu };
 
 template <class T>
 struct Epilogue {
@@ -76,6 +76,7 @@ inline void activate(T* v, int64_t n, Act act, T alpha, T beta) {
     case Act::HardSigmoid: for (int64_t j = 0; j < n; ++j) v[j] = std::max(T(0), std::min(T(1), alpha * v[j] + beta)); return;
     case Act::HardSwish: for (int64_t j = 0; j < n; ++j) v[j] = v[j] * std::max(T(0), std::min(T(1), v[j] / T(6) + T(0.5))); return;
     case Act::Swish: for (int64_t j = 0; j < n; ++j) v[j] = v[j] / (T(1) + std::exp(-v[j])); return;
+    case Act::Gelu: for (int64_t j = 0; j < n; ++j) v[j] = T(0.5) * v[j] * (T(1) + std::erf(v[j] * T(0.7071067811865476))); return;
     }
 }
 

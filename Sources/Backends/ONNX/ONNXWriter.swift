@@ -43,6 +43,8 @@ public enum ONNXWriter {
 private final class ProtoBuilder {
     private var allocations: [UnsafeMutableRawPointer] = []
     private var retained: [AnyObject] = []
+    /// IR versions before 4 require every initializer to be a graph input too.
+    private var initializersAreInputs = false
 
     func freeAll() {
         for p in allocations { free(p) }
@@ -111,6 +113,7 @@ private final class ProtoBuilder {
         if m.modelVersion != 0 { p.pointee.has_model_version = 1; p.pointee.model_version = Int64(m.modelVersion) }
         p.pointee.doc_string = optStr(m.docString)
         (p.pointee.n_metadata_props, p.pointee.metadata_props) = entries(m.metadata)
+        initializersAreInputs = m.irVersion < 4
         p.pointee.graph = try graph(m.graph, isMain: true)
         return p
     }
@@ -127,7 +130,12 @@ private final class ProtoBuilder {
             return tensor(t, name: v.name)
         })
         (p.pointee.n_sparse_initializer, p.pointee.sparse_initializer) = list(g.sparseInitializers.map { Optional(sparse($0.1)) })
-        (p.pointee.n_input, p.pointee.input) = list(g.inputs.map { Optional(valueInfo($0)) })
+        var inputs = g.inputs
+        if isMain && initializersAreInputs {
+            let listed = Set(inputs.map(ObjectIdentifier.init))
+            inputs += g.initializers.filter { !listed.contains(ObjectIdentifier($0)) }
+        }
+        (p.pointee.n_input, p.pointee.input) = list(inputs.map { Optional(valueInfo($0)) })
         (p.pointee.n_output, p.pointee.output) = list(g.outputs.map { Optional(valueInfo($0)) })
         // Types of intermediate values: every typed node output that is not a graph output.
         let outs = Set(g.outputs.map(ObjectIdentifier.init))

@@ -124,10 +124,14 @@ public enum ElementwiseOps {
         var t: [String: OpDef] = [:]
         for (op, f) in unary {
             t[op] = OpDef(
-                infer: { c in [tt(try c.dtype(0), try c.shape(0))] + (op == "Dropout" && c.node.outputs.count > 1 ? [tt(.bool, try c.shape(0))] : []) },
+                infer: { c in [tt(try c.dtype(0), try c.shape(0))] + (op == "Dropout" && c.node.outputs.count > 1 ? [tt(c.opset < 10 ? try c.dtype(0) : .bool, try c.shape(0))] : []) },
                 evaluate: f.map { f in { c, a in
                     let x = a[0]!
-                    if op == "Dropout" && c.node.outputs.count > 1 { return [x, NDArray(.bool, shape: x.shape, ints: .init(repeating: 1, count: x.count))] }
+                    if op == "Dropout" && c.node.outputs.count > 1 {
+                        let mask = c.opset < 10 && x.isFloat ? NDArray(x.dataType, shape: x.shape, floats: .init(repeating: 1, count: x.count))
+                            : NDArray(.bool, shape: x.shape, ints: .init(repeating: 1, count: x.count))
+                        return [x, mask]
+                    }
                     if !x.isFloat && ["Neg", "Abs", "Sign", "Identity", "Not", "Relu"].contains(op) {
                         let v = x.ints.map { v -> Int64 in
                             switch op {

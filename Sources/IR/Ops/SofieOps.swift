@@ -16,7 +16,7 @@ public enum SofieOps {
     /// The activations an epilogue applies, with the parameters `activation_params` holds.
     public static let activations: [String: [String]] = [
         "Relu": [], "LeakyRelu": ["alpha"], "Sigmoid": [], "Tanh": [], "Clip": ["min", "max"],
-        "HardSigmoid": ["alpha", "beta"], "HardSwish": [], "Swish": [],
+        "HardSigmoid": ["alpha", "beta"], "HardSwish": [], "Swish": [], "Gelu": [],
     ]
 
     public static func isSofie(_ n: Node) -> Bool { n.domain == domain }
@@ -57,7 +57,8 @@ public enum SofieOps {
     /// The standard ONNX nodes equivalent to one of our nodes (fresh names from `unique`), in order;
     /// the last one produces `y`, the node's output, which the caller has detached from `n`.
     /// nil for nodes of other domains.
-    public static func expand(_ n: Node, output y: Value, opset: Int, unique: (String) -> String) -> [Node]? {
+    public static func expand(_ n: Node, output y: Value, opset: Int, unique: (String) -> String,
+                              constant: (Tensor) -> Value) -> [Node]? {
         guard isSofie(n) else { return nil }
         let base = n.name.isEmpty ? n.opType : n.name
         switch n.opType {
@@ -67,11 +68,7 @@ public enum SofieOps {
             guard let x = n.input(0) else { return nil }
             let dtype = x.tensorType?.elementType ?? .float
             var nodes: [Node] = []
-            func scalar(_ v: Double) -> Value {
-                let (node, c) = constantNode(v, dtype, base: base, unique: unique)
-                nodes.append(node)
-                return c
-            }
+            func scalar(_ v: Double) -> Value { constant(NDArray(dtype, shape: [], floats: [v]).tensor(name: unique(base + "_c"))) }
             func op(_ type: String, _ ins: [Value], out: Value? = nil) -> Value {
                 let v = out ?? Value(name: unique(base + "_" + type.lowercased()))
                 nodes.append(Node(opType: type, name: unique(base + "_" + type.lowercased()), inputs: ins, outputs: [v]))
@@ -106,7 +103,8 @@ public enum SofieOps {
                 cur = out
             }
             if !act.isEmpty {
-                nodes += activationNodes(act, params, input: cur, output: y, dtype: y.tensorType?.elementType ?? .float, base: base, unique: unique)
+                nodes += activationNodes(act, params, input: cur, output: y, dtype: y.tensorType?.elementType ?? .float, base: base,
+                                         opset: opset, unique: unique, constant: constant)
             }
             return nodes
         default:
@@ -115,21 +113,20 @@ public enum SofieOps {
     }
 
     /// Standard ONNX nodes computing `act` from `input` into `output`.
-    static func activationNodes(_ act: String, _ p: [Float], input x: Value, output y: Value, dtype: DataType, base: String,
-                                unique: (String) -> String) -> [Node] {
+    static func activationNodes(_ act: String, _ p: [Float], input x: Value, output y: Value, dtype: DataType, base: String, opset: Int,
+                                unique: (String) -> String, constant: (Tensor) -> Value) -> [Node] {
         let name = unique(base + "_" + act.lowercased())
         switch act {
         case "LeakyRelu": return [Node(opType: act, name: name, inputs: [x], outputs: [y], attributes: [Attribute("alpha", .float(p[0]))])]
         case "HardSigmoid":
             return [Node(opType: act, name: name, inputs: [x], outputs: [y], attributes: [Attribute("alpha", .float(p[0])), Attribute("beta", .float(p[1]))])]
         case "Clip":
-            var nodes: [Node] = []
-            let bounds = p.map { v -> Value in
-                let (node, c) = constantNode(Double(v), dtype, base: base, unique: unique)
-                nodes.append(node)
-                return c
-            }
-            return nodes + [Node(opType: "Clip", name: name, inputs: [x] + bounds, outputs: [y])]
+            let bounds = p.map { constant(NDArray(dtype, shape: [], floats: [Double($0)]).tensor(name: unique(base + "_clip_bound"))) }
+            return [Node(opType: "Clip", name: name, inputs: [x] + bounds, outputs: [y])]
+        case "Gelu":
+            let gelu = Node(opType: "Gelu", domain: domain, name: name, inputs: [x], outputs: [])
+            defer { gelu.removeAllInputs() }
+            return expand(gelu, output: y, opset: opset, unique: unique, constant: constant) ?? []
         case "Swish":
             let s = Value(name: unique(base + "_sigmoid"))
             return [Node(opType: "Sigmoid", name: unique(base + "_sigmoid"), inputs: [x], outputs: [s]),
@@ -137,13 +134,5 @@ public enum SofieOps {
         default:
             return [Node(opType: act, name: name, inputs: [x], outputs: [y])]
         }
-    }
-
-    /// A Constant node holding one scalar.
-    static func constantNode(_ v: Double, _ dtype: DataType, base: String, unique: (String) -> String) -> (Node, Value) {
-        let name = unique(base + "_c")
-        let t = NDArray(dtype, shape: [], floats: [v]).tensor(name: name)
-        let c = Value(name: name, type: .tensor(t.type))
-        return (Node(opType: "Constant", name: name, inputs: [], outputs: [c], attributes: [Attribute("value", .tensor(t))]), c)
     }
 }

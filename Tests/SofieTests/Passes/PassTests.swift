@@ -70,6 +70,33 @@ extension PassTests {
             print("\(name): compile pipeline leaves \(model.graph.nodes.count) nodes, \(transposes.count) transposes")
         }
     }
+
+    /// The "done when", through `sofie convert --sofie-ops` (symbolic batch): on the Keras
+    /// CNN, ResNet-style and MobileNet-style models the default pipeline leaves at most one
+    /// Transpose, at the input; no BatchNormalization; every activation and residual Add rides in
+    /// a FusedConv/FusedGemm epilogue. (KerasFixtureTests checks the numbers of this pipeline.)
+    func testConvertLeavesOneTransposeAndFusedEpilogues() throws {
+        let expected: [String: (nodes: Int, fused: Int)] = ["cnn": (7, 1), "resnet_block": (8, 4), "mobilenet_block": (8, 4)]
+        for (name, want) in expected.sorted(by: { $0.key < $1.key }) {
+            let path = TestSupport.repoRoot + "/Tests/Fixtures/keras/\(name)/model.keras"
+            let out = try TestSupport.tempDir("convert-fused") + "/\(name).onnx"
+            let r = try TestSupport.sofie(["convert", path, "-o", out, "--sofie-ops", "--verify-each"])
+            XCTAssertEqual(r.status, 0, r.output)
+            let model = try ONNXReader.read(path: out)
+            let ops = model.graph.opHistogram()
+            let transposes = model.graph.nodes.filter { $0.opType == "Transpose" }
+            XCTAssertLessThanOrEqual(transposes.count, 1, "\(name): \(ops)")
+            XCTAssertTrue(transposes.allSatisfy { $0.input(0) === model.graph.inputs[0] }, "\(name): a transpose other than the input's is left")
+            for op in ["BatchNormalization", "Relu", "Clip", "Add", "Sigmoid", "HardSwish"] { XCTAssertNil(ops[op], "\(name): \(op) left: \(ops)") }
+            XCTAssertEqual(ops["org.sofie.FusedConv"], want.fused, "\(name): \(ops)")
+            XCTAssertEqual(model.graph.nodes.count, want.nodes, "\(name): \(ops)")
+            XCTAssertTrue(model.opsetImports.contains { $0.domain == "org.sofie" && $0.version == 1 })
+            // Without --sofie-ops the file holds standard ONNX only.
+            let plain = try TestSupport.sofie(["convert", path, "-o", out])
+            XCTAssertEqual(plain.status, 0, plain.output)
+            XCTAssertFalse(try ONNXReader.read(path: out).graph.nodes.contains { !$0.domain.isEmpty }, name)
+        }
+    }
 }
 
 extension PassTests {

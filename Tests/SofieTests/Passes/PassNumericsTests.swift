@@ -1,0 +1,118 @@
+import Foundation
+import SofieBackends
+import SofieDriver
+import SofieFrontends
+import SofieIR
+import SofiePasses
+import XCTest
+
+/// Every built-in pass, run alone (after shape inference) on real graphs — Keras fixtures
+/// converted without optimization, ONNX's light models with seeded random weights, and a
+/// decomposed transformer block — keeps the outputs: ONNX Runtime on the model before and
+/// after (org.sofie ops expanded back to ONNX) agrees within |a-b| <= 1e-5 + 1e-4|a|.
+final class PassNumericsTests: XCTestCase {
+    static let kerasModels = ["cnn", "resnet_block", "mobilenet_block", "two_branch_cnn", "activations", "normalizations",
+                              "padding_cropping", "upsampling_variants", "softmax_axis", "merge", "dense_3d", "depthwise_separable"]
+
+    func testEachPassKeepsTheNumbersThroughONNXRuntime() throws {
+        try TestSupport.requirePython()
+        let work = try TestSupport.tempDir("pass-numerics")
+        var sources: [(name: String, path: String)] = []
+        for name in Self.kerasModels {
+            let model = try ModelLoader.load(path: TestSupport.repoRoot + "/Tests/Fixtures/keras/\(name)/model.keras")
+            let path = "\(work)/\(name).onnx"
+            try ONNXWriter.write(model, to: path)
+            sources.append((name, path))
+        }
+        try TestSupport.run(TestSupport.python, [TestSupport.repoRoot + "/Tests/scripts/make_decomposed.py", "\(work)/decomposed.onnx"])
+        sources.append(("decomposed", "\(work)/decomposed.onnx"))
+        try TestSupport.run(TestSupport.python, [TestSupport.repoRoot + "/Tests/scripts/make_dense_bn.py", "\(work)/dense_bn.onnx"])
+        sources.append(("dense_bn", "\(work)/dense_bn.onnx"))
+        let light = try TestSupport.lightModelsFolder()
+        for name in ["squeezenet", "resnet50", "shufflenet"] {
+            let path = "\(work)/light_\(name)_random.onnx"
+            try TestSupport.run(TestSupport.python, [TestSupport.repoRoot + "/Tests/scripts/randomize_fills.py", "\(light)/light_\(name).onnx", path])
+            sources.append(("light_\(name)", path))
+        }
+        var pairs = ""
+        var changedBy: [String: Int] = [:]
+        var failures: [String] = []
+        for pass in PassRegistry.builtins.map(\.name) where pass != "expand-sofie-ops" {
+            for (name, path) in sources {
+                do {
+                    let model = try ONNXReader.read(path: path)
+                    var changed = false
+                    var manager = PassManager([ShapeInference(), try PassRegistry.pipeline(pass)[0]], fixedPoint: true, verifyEach: true)
+                    manager.afterEach = { p, _, did in if p.name == pass && did { changed = true } }
+                    try manager.run(model)
+                    guard changed else { continue }
+                    changedBy[pass, default: 0] += 1
+                    _ = try ExpandSofieOps().run(model)
+                    try Verifier.verify(model)
+                    let out = "\(work)/\(name)_after_\(pass).onnx"
+                    try ONNXWriter.write(model, to: out)
+                    pairs += "\(path)\t\(out)\t\(pass) on \(name)\n"
+                } catch {
+                    failures.append("\(pass) on \(name): \(error)")
+                }
+            }
+        }
+        // And the whole default pipeline, the C++ backend's fusions included (expanded back).
+        for (name, path) in sources {
+            do {
+                let model = try ONNXReader.read(path: path)
+                try Compiler.optimize(model, passes: try PassRegistry.pipeline(PassRegistry.defaultPipeline.joined(separator: ",")), verifyEach: true)
+                let out = "\(work)/\(name)_after_default.onnx"
+                try ONNXWriter.write(model, to: out)
+                pairs += "\(path)\t\(out)\tdefault pipeline on \(name)\n"
+            } catch {
+                failures.append("default pipeline on \(name): \(error)")
+            }
+        }
+        XCTAssertEqual(failures, [])
+        try pairs.write(toFile: "\(work)/pairs.tsv", atomically: true, encoding: .utf8)
+        let r = try TestSupport.run(TestSupport.python, [TestSupport.repoRoot + "/Tests/scripts/compare_ort_many.py", "\(work)/pairs.tsv",
+                                                         "--rtol", "1e-4", "--atol", "1e-5"], check: false)
+        print("each pass alone, before vs after through ONNX Runtime: \(r.output.split(separator: "\n").last ?? "")")
+        print("models changed per pass: \(changedBy.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))")
+        XCTAssertEqual(r.status, 0, r.output)
+        // Every pass that can change these models did (a pass that never fires is not tested here).
+        for pass in ["fold-transposes", "fuse-conv-bn", "fuse-dense-bn", "fuse-matmul-add", "fold-transpose-into-dense", "fold-transpose-into-gemm",
+                     "recognize-gelu", "recognize-layernorm", "fuse-epilogues", "eliminate-identity", "fold-constants", "eliminate-dead-code"] {
+            XCTAssertGreaterThan(changedBy[pass] ?? 0, 0, "\(pass) changed none of the test models")
+        }
+    }
+
+    /// The decomposed block: LayerNormalization and Gelu are recognized, the Gelu and the
+    /// residual ride in Gemm epilogues, the Transpose before the scores' MatMul becomes transB;
+    /// the emitted C++ matches ONNX Runtime on the original file.
+    func testDecomposedBlockIsRecognizedAndCompiled() throws {
+        try TestSupport.requirePython()
+        let dir = try TestSupport.tempDir("decomposed")
+        try TestSupport.run(TestSupport.python, [TestSupport.repoRoot + "/Tests/scripts/make_decomposed.py", "\(dir)/model.onnx"])
+        let model = try ONNXReader.read(path: "\(dir)/model.onnx")
+        try Compiler.prepare(model, verifyEach: true)
+        let ops = model.graph.opHistogram()
+        XCTAssertEqual(ops["LayerNormalization"], 1, "\(ops)")
+        XCTAssertEqual(ops["org.sofie.FusedGemm"], 3, "\(ops)")
+        for gone in ["Erf", "Pow", "ReduceMean", "Sqrt", "Transpose", "MatMul", "Relu", "Add"] { XCTAssertNil(ops[gone], "\(gone) left: \(ops)") }
+        let fused = model.graph.nodes.filter { $0.opType == "FusedGemm" }
+        XCTAssertEqual(Set(fused.map { $0.string("activation") ?? "" }), ["Gelu", "", "Relu"])
+        XCTAssertTrue(fused.contains { $0.int("transB") == 1 }, "the transposed operand is read through transB")
+
+        let emitted = try Compiler.compile(path: "\(dir)/model.onnx", directory: dir, options: Compiler.Options(name: "decomposed"))
+        try TestSupport.run(TestSupport.python, [TestSupport.repoRoot + "/Tests/scripts/ort_run.py", "\(dir)/model.onnx", dir])
+        let driver = CppHarness.singleModelDriver(header: emitted.header, namespace: emitted.namespace, dir: dir, weights: nil)
+        try driver.write(toFile: "\(dir)/main.cpp", atomically: true, encoding: .utf8)
+        let errors = CppHarness.build([("\(dir)/main.cpp", "\(dir)/main")], flags: CppHarness.warningFlags + ["-O1"])
+        XCTAssertEqual(errors.count, 0, errors.values.joined(separator: "\n"))
+        let r = try TestSupport.run("\(dir)/main", [], check: false)
+        XCTAssertEqual(r.status, 0, r.output)
+        for k in 0..<2 {
+            let ref = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/out\(k).ref"))
+            let out = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/out\(k).bin"))
+            let expected = Tensor(dataType: .float, dims: [ref.count / 4], values: ref.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) })
+            XCTAssertNil(CppHarness.compare(out, expected), "output \(k)")
+        }
+    }
+}
