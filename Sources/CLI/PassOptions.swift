@@ -73,6 +73,15 @@ enum GraphPrinter {
             lines.append("  \(n.outputs.map { $0.map { "%\($0.name)" } ?? "_" }.joined(separator: ", ")) = \(n.domain.isEmpty ? "" : n.domain + ".")\(n.opType)(\(ins.joined(separator: ", ")))\(attrs.isEmpty ? "" : " {\(attrs.joined(separator: ", "))}")")
         }
         lines.append("  return \(g.outputs.map { "%\($0.name)" }.joined(separator: ", "))")
+        if let plan = g.memoryPlan {
+            lines.append("  // memory plan: arena \(plan.arenaBytes) bytes for \(plan.slots.count - plan.aliases.count) tensors (\(plan.totalBytes) bytes without reuse), \(plan.aliases.count) aliases")
+            for n in g.nodes {
+                for case let o? in n.outputs {
+                    guard let slot = plan.slots[o.name] else { continue }
+                    lines.append("  //   %\(o.name) @\(slot.offset) +\(slot.bytes)\(plan.aliases[o.name].map { " (alias of %\($0))" } ?? "")")
+                }
+            }
+        }
         return lines.joined(separator: "\n")
     }
 }

@@ -41,6 +41,10 @@ public enum Compiler {
         // strict inference would report it as an op without shape rules.
         if let node = model.graph.nodes.first(where: { !CppEmitter.supports($0) }) { throw CppEmitter.unsupported(node) }
         _ = try ShapeInference(strict: true).run(model)
+        // Memory planning comes last: it needs the final graph.
+        let plan = PlanMemory()
+        _ = try plan.run(model)
+        try afterEach?(plan, model, false)
     }
 
     public static func emit(_ model: Model, options: Options, source: String) throws -> EmittedCpp {

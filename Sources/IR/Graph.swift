@@ -126,6 +126,8 @@ public final class Graph {
     public var sparseInitializers: [(Value, SparseTensor)] = []
     /// Values whose type was declared in the file's value_info (intermediate values).
     public var declaredValueInfo: [Value] = []
+    /// The arena layout the plan-memory pass chose for the C++ emitter (nil until planned).
+    public var memoryPlan: MemoryPlan?
 
     public init(name: String = "") { self.name = name }
 

@@ -19,6 +19,7 @@ public enum PassRegistry {
         ("fuse-epilogues", { FuseEpilogues() }),
         ("eliminate-dead-code", { DeadCodeElimination() }),
         ("expand-sofie-ops", { ExpandSofieOps() }),
+        ("plan-memory", { PlanMemory() }),
     ]
 
     /// Custom passes registered by users of the library (by name).

@@ -111,3 +111,17 @@ public struct PinDimensions: GraphPass {
         return changed
     }
 }
+
+/// Plans the arena of intermediate tensors for the C++ emitter (see `MemoryPlan`): offsets by
+/// liveness, Reshape-like outputs aliased to their input. Records the plan on the graph and
+/// does not change the graph itself; `sofie compile` runs it last.
+public struct PlanMemory: GraphPass {
+    public let name = "plan-memory"
+    public let summary = "give intermediate tensors arena offsets by liveness (Reshape/Flatten/Squeeze/Unsqueeze alias their input)"
+    public init() {}
+
+    public func run(_ model: Model) throws -> Bool {
+        model.graph.memoryPlan = MemoryPlan.compute(model.graph)
+        return false
+    }
+}

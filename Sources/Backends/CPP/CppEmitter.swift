@@ -252,35 +252,20 @@ final class EmitContext {
         setup.append("std::fill_n(\(ptr), \(shape.reduce(1, *)), \(CppOps.literal(value, t.elementType)));  // \(CppNames.comment(n.opType)) '\(CppNames.comment(n.name, limit: 50))'")
     }
 
-    /// Gives every intermediate value an offset in the arena; values whose lifetimes do not
-    /// overlap share memory (greedy best-fit on sizes, largest first).
+    /// Gives every intermediate value its place in the arena, from the graph's memory plan
+    /// (the plan-memory pass), or a fresh plan when there is none or it no longer fits the graph.
     func planArena(_ nodes: [Node], outputs: Set<ObjectIdentifier>) throws {
-        var position: [ObjectIdentifier: Int] = [:]
-        for (i, n) in nodes.enumerated() { position[ObjectIdentifier(n)] = i }
-        struct Item { let value: Value; let start: Int; let end: Int; let bytes: Int }
-        var items: [Item] = []
-        for (i, n) in nodes.enumerated() {
-            for case let o? in n.outputs where tensors[ObjectIdentifier(o)] == nil {
-                let t = o.tensorType!
-                let bytes = max(t.staticShape!.reduce(1, *) * (t.elementType.byteSize ?? 1), 1)
-                var end = i
-                for u in o.uses { if let p = position[ObjectIdentifier(u.node)] { end = max(end, p) } }
-                items.append(Item(value: o, start: i, end: end, bytes: Self.align(bytes)))
+        var plan = graph.memoryPlan ?? MemoryPlan.compute(graph)
+        let planned = nodes.flatMap { $0.outputs.compactMap { $0 } }.filter { tensors[ObjectIdentifier($0)] == nil }
+        if planned.contains(where: { plan.slots[$0.name] == nil }) { plan = MemoryPlan.compute(graph) }
+        arenaBytes = plan.arenaBytes
+        for v in planned {
+            guard let slot = plan.slots[v.name], let t = v.tensorType, let shape = t.staticShape,
+                  slot.bytes >= shape.reduce(1, *) * (t.elementType.byteSize ?? 1) else {
+                throw CompileError(node: v.producer.map { $0.name } ?? "", opType: v.producer?.opType ?? "?", "internal: no arena slot for '\(v.name)'")
             }
-        }
-        var placed: [(start: Int, end: Int, offset: Int, bytes: Int)] = []
-        for item in items.sorted(by: { $0.bytes != $1.bytes ? $0.bytes > $1.bytes : $0.start < $1.start }) {
-            let overlapping = placed.filter { $0.start <= item.end && item.start <= $0.end }.sorted { $0.offset < $1.offset }
-            var offset = 0
-            for p in overlapping {
-                if offset + item.bytes <= p.offset { break }
-                offset = max(offset, p.offset + p.bytes)
-            }
-            placed.append((item.start, item.end, offset, item.bytes))
-            arenaBytes = max(arenaBytes, offset + item.bytes)
-            let t = item.value.tensorType!
-            tensors[ObjectIdentifier(item.value)] = CTensor(value: item.value, dtype: t.elementType, shape: t.staticShape!,
-                                                            ptr: "reinterpret_cast<\(CppTypes.name(t.elementType)!)*>(arena_ + \(offset))")
+            tensors[ObjectIdentifier(v)] = CTensor(value: v, dtype: t.elementType, shape: shape,
+                                                   ptr: "reinterpret_cast<\(CppTypes.name(t.elementType)!)*>(arena_ + \(slot.offset))")
         }
     }
 

@@ -140,3 +140,46 @@ extension PassTests {
         XCTAssertEqual(r.status, 0, r.output)
     }
 }
+
+extension PassTests {
+    /// plan-memory on real graphs (Keras fixtures after the compile pipeline): two values whose
+    /// lifetimes overlap never share bytes unless one aliases the other, every slot is inside
+    /// the arena, and reuse makes the arena smaller than the sum of the tensors on deep models.
+    func testMemoryPlanNeverOverlapsLiveValues() throws {
+        var checked = 0
+        for name in ["cnn", "resnet_block", "mobilenet_block", "two_branch_cnn", "lstm", "normalizations", "reshape_permute", "merge"] {
+            let model = try ModelLoader.load(path: TestSupport.repoRoot + "/Tests/Fixtures/keras/\(name)/model.keras")
+            try Compiler.prepare(model)
+            let g = model.graph
+            let plan = try XCTUnwrap(g.memoryPlan, name)
+            XCTAssertEqual(plan, MemoryPlan.compute(g), "the plan is deterministic")
+            var position: [ObjectIdentifier: Int] = [:]
+            for (i, n) in g.nodes.enumerated() { position[ObjectIdentifier(n)] = i }
+            func root(_ v: String) -> String { plan.aliases[v].map(root) ?? v }
+            var lifetimes: [String: (Int, Int)] = [:]
+            for (i, n) in g.nodes.enumerated() {
+                for case let o? in n.outputs where plan.slots[o.name] != nil {
+                    let end = o.uses.map { position[ObjectIdentifier($0.node)]! }.max() ?? i
+                    let r = root(o.name)
+                    let old = lifetimes[r] ?? (i, i)
+                    lifetimes[r] = (min(old.0, i), max(old.1, end))
+                }
+            }
+            XCTAssertFalse(lifetimes.isEmpty, name)
+            let roots = lifetimes.keys.sorted()
+            for (a, ra) in roots.enumerated() {
+                let sa = plan.slots[ra]!, la = lifetimes[ra]!
+                XCTAssertLessThanOrEqual(sa.offset + sa.bytes, plan.arenaBytes)
+                for rb in roots[(a + 1)...] {
+                    let sb = plan.slots[rb]!, lb = lifetimes[rb]!
+                    let live = la.0 <= lb.1 && lb.0 <= la.1
+                    let shared = sa.offset < sb.offset + sb.bytes && sb.offset < sa.offset + sa.bytes
+                    XCTAssertFalse(live && shared, "\(name): %\(ra) and %\(rb) are live together and share bytes")
+                    checked += 1
+                }
+            }
+            if ["resnet_block", "mobilenet_block", "cnn"].contains(name) { XCTAssertLessThan(plan.arenaBytes, plan.totalBytes, name) }
+        }
+        XCTAssertGreaterThan(checked, 50)
+    }
+}
