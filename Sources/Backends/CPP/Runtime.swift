@@ -4,8 +4,8 @@
 /// for the target), which Gemm, MatMul, Conv and ConvTranspose all go through.
 enum CppRuntime {
     static let source = #"""
-#ifndef SOFIE_RUNTIME_V1
-#define SOFIE_RUNTIME_V1
+#ifndef SOFIE_RUNTIME_V2
+#define SOFIE_RUNTIME_V2
 namespace sofie_rt {
 
 // Sign tests that do not warn (-Wtype-limits) when instantiated for unsigned types.
@@ -47,8 +47,14 @@ inline T mod_floor_fp(T a, T b) {
 // Blocking of the GEMM: an MR x NR register tile, KC-deep panels, NC columns of B per block.
 // Only B (activations: im2col columns, or the right operand of MatMul) is packed, into the
 // Session's workspace; A (the weights of Conv and Gemm) is read in place, never copied.
+// Register tile MR x NR: NR spans two SIMD vectors of floats (32 with AVX-512, 16 otherwise).
+#if defined(__AVX512F__)
+constexpr int64_t kVectorBytes = 64;
+#else
+constexpr int64_t kVectorBytes = 32;
+#endif
 constexpr int64_t MR = 6;
-constexpr int64_t NR = 16;
+constexpr int64_t NR = 2 * kVectorBytes / 4;
 constexpr int64_t KC = 256;
 constexpr int64_t NC = 1024;
 constexpr int64_t kGemmWorkspace = KC * NC;
@@ -118,8 +124,8 @@ inline void pack_b(int64_t kc, int64_t nc, const T* B, int64_t rsb, int64_t csb,
 #if defined(__GNUC__) || defined(__clang__)
 template <class T>
 struct Vec {
-    static constexpr int64_t kLanes = 32 / sizeof(T);
-    typedef T type __attribute__((vector_size(32)));
+    static constexpr int64_t kLanes = kVectorBytes / sizeof(T);
+    typedef T type __attribute__((vector_size(kVectorBytes)));
 };
 template <class T>
 inline void tile(int64_t kc, const T* a, int64_t rsa, int64_t csa, int64_t mr, const T* b, T (&out)[MR][NR]) {
@@ -414,6 +420,6 @@ inline bool read_file(const std::string& path, void* dst, std::size_t bytes) {
 }
 
 }  // namespace sofie_rt
-#endif  // SOFIE_RUNTIME_V1
+#endif  // SOFIE_RUNTIME_V2
 """#
 }
