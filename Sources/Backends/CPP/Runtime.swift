@@ -219,6 +219,82 @@ inline void gemm_rows(int64_t M, int64_t N, int64_t K, const T* A, int64_t rsa, 
     }
 }
 
+// The cache-blocked product: B is packed block by block by `pack(k0, kc, j0, nc, dst)` into
+// NR-column slivers (zero beyond nc), A is read in place; each MR x NR tile is accumulated in
+// registers and stored with bias and epilogue on the last K panel.
+template <class T, class Pack>
+inline void gemm_blocked(int64_t M, int64_t N, int64_t K, const T* A, int64_t rsa, int64_t csa, T* C, int64_t ldc,
+                         bool accumulate, const T* row_bias, const T* col_bias, const Epilogue<T>& ep, T* work, const Pack& pack) {
+    T* pb = work;
+    T t[MR][NR];
+    for (int64_t j0 = 0; j0 < N; j0 += NC) {
+        const int64_t nc = std::min(NC, N - j0);
+        for (int64_t k0 = 0; k0 < K; k0 += KC) {
+            const int64_t kc = std::min(KC, K - k0);
+            const bool acc = accumulate || k0 > 0;
+            const bool last = k0 + kc >= K;
+            pack(k0, kc, j0, nc, pb);
+            for (int64_t jr = 0; jr < nc; jr += NR) {
+                const int64_t nr = std::min(NR, nc - jr);
+                for (int64_t i0 = 0; i0 < M; i0 += MR) {
+                    const int64_t mr = std::min(MR, M - i0);
+                    tile(kc, A + i0 * rsa + k0 * csa, rsa, csa, mr, pb + jr * kc, t);
+                    store_tile(t, C + i0 * ldc + j0 + jr, ldc, mr, nr, acc, last,
+                               row_bias ? row_bias + i0 : nullptr, col_bias ? col_bias + j0 + jr : nullptr, ep,
+                               ep.residual ? ep.residual + i0 * ldc + j0 + jr : nullptr);
+                }
+            }
+        }
+    }
+}
+
+// Few rows with B stored transposed (column j of B contiguous: rsb == 1, as for Gemm with
+// transB = 1, PyTorch's Linear): each C[i, j] is a dot product of two contiguous vectors.
+template <class T>
+inline T dot(const T* a, const T* b, int64_t K) {
+#if defined(__GNUC__) || defined(__clang__)
+    typedef typename Vec<T>::type V;
+    constexpr int64_t L = Vec<T>::kLanes;
+    V acc0 = V{}, acc1 = V{};
+    const int64_t body = K - K % (2 * L);
+    for (int64_t k = 0; k < body; k += 2 * L) {
+        V a0, a1, b0, b1;
+        std::memcpy(&a0, a + k, sizeof(V));
+        std::memcpy(&a1, a + k + L, sizeof(V));
+        std::memcpy(&b0, b + k, sizeof(V));
+        std::memcpy(&b1, b + k + L, sizeof(V));
+        acc0 += a0 * b0;
+        acc1 += a1 * b1;
+    }
+    acc0 += acc1;
+    T sum = T(0);
+    for (int64_t l = 0; l < L; ++l) sum += acc0[l];
+    for (int64_t k = body; k < K; ++k) sum += a[k] * b[k];
+    return sum;
+#else
+    T sum = T(0);
+    for (int64_t k = 0; k < K; ++k) sum += a[k] * b[k];
+    return sum;
+#endif
+}
+
+template <class T>
+inline void gemm_dot(int64_t M, int64_t N, int64_t K, const T* A, int64_t rsa, const T* B, int64_t csb, T* C, int64_t ldc,
+                     bool accumulate, const T* row_bias, const T* col_bias, const Epilogue<T>& ep) {
+    for (int64_t i = 0; i < M; ++i) {
+        T* c = C + i * ldc;
+        for (int64_t j = 0; j < N; ++j) {
+            T v = dot(A + i * rsa, B + j * csb, K);
+            if (accumulate) v += c[j];
+            if (row_bias) v += row_bias[i];
+            if (col_bias) v += col_bias[j];
+            if (ep.residual) v += ep.residual[i * ldc + j];
+            c[j] = v;
+        }
+        activate(c, N, ep.act, ep.alpha, ep.beta);
+    }
+}
+
 // C[M,N] = [C +] A[M,K] * B[K,N] (+ row_bias[m]) (+ col_bias[n]), then the epilogue.
 // A and B are addressed through row and column strides, so transposed operands cost nothing.
 template <class T>
@@ -241,27 +317,12 @@ inline void gemm(int64_t M, int64_t N, int64_t K, const T* A, int64_t rsa, int64
         gemm_rows(M, N, K, A, rsa, csa, B, rsb, C, ldc, accumulate, row_bias, col_bias, ep);
         return;
     }
-    T* pb = work;
-    T t[MR][NR];
-    for (int64_t j0 = 0; j0 < N; j0 += NC) {
-        const int64_t nc = std::min(NC, N - j0);
-        for (int64_t k0 = 0; k0 < K; k0 += KC) {
-            const int64_t kc = std::min(KC, K - k0);
-            const bool acc = accumulate || k0 > 0;
-            const bool last = k0 + kc >= K;
-            pack_b(kc, nc, B + k0 * rsb + j0 * csb, rsb, csb, pb);
-            for (int64_t jr = 0; jr < nc; jr += NR) {
-                const int64_t nr = std::min(NR, nc - jr);
-                for (int64_t i0 = 0; i0 < M; i0 += MR) {
-                    const int64_t mr = std::min(MR, M - i0);
-                    tile(kc, A + i0 * rsa + k0 * csa, rsa, csa, mr, pb + jr * kc, t);
-                    store_tile(t, C + i0 * ldc + j0 + jr, ldc, mr, nr, acc, last,
-                               row_bias ? row_bias + i0 : nullptr, col_bias ? col_bias + j0 + jr : nullptr, ep,
-                               ep.residual ? ep.residual + i0 * ldc + j0 + jr : nullptr);
-                }
-            }
-        }
+    if (M <= 2 && rsb == 1 && csa == 1) {
+        gemm_dot(M, N, K, A, rsa, B, csb, C, ldc, accumulate, row_bias, col_bias, ep);
+        return;
     }
+    gemm_blocked(M, N, K, A, rsa, csa, C, ldc, accumulate, row_bias, col_bias, ep, work,
+                 [&](int64_t k0, int64_t kc, int64_t j0, int64_t nc, T* dst) { pack_b(kc, nc, B + k0 * rsb + j0 * csb, rsb, csb, dst); });
 }
 
 // Integer and other non-floating types: a plain triple loop (exact, not tuned).
