@@ -67,6 +67,10 @@ public struct ShapeInference: GraphPass {
                         return Self.standIns.contains(where: { v != 0 && v % $0 == 0 }) ? .unknown : d
                     }
                 }
+                // An unknown dimension never replaces one the value already had (declared in the file).
+                if let old = out.tensorType?.shape, let new = t.shape, old.count == new.count {
+                    t.shape = zip(new, old).map { n, o in n == .unknown ? o : n }
+                }
                 if out.tensorType != t { out.tensorType = t; changed = true }
             }
         }

@@ -148,6 +148,8 @@ extension FoldTransposes {
         n.setInput(0, x)
         n.setAttribute("axis", .int(Int64(p[ax])))
         for case let o? in n.outputs {
+            // The outputs now hold untransposed pieces: their old shapes no longer apply.
+            o.tensorType = o.tensorType.map { TensorType($0.elementType, nil) }
             for use in o.uses {
                 let tr = use.node
                 let q = tr.ints("perm")!
