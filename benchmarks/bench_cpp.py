@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Baseline benchmark of sofie's emitted C++ against ONNX Runtime at batch 1, single thread.
 
-Models: MLP 784->256->128->10 (ReLU), a small CNN (3x32x32: conv3x3(16)+ReLU, maxpool,
-conv3x3(32)+ReLU, maxpool, dense 10) and ONNX's light_resnet50. For each: time of
+Models: MLP 784->256->128->10 (ReLU), a PyTorch-style MLP 64->128->128->1 (Gemm transB=1),
+a small CNN (3x32x32: conv3x3(16)+ReLU, maxpool, conv3x3(32)+ReLU, maxpool, dense 10), a
+MobileNetV2 inverted-residual block at 24x56x56, and ONNX's light_resnet50. For each: time of
 `sofie compile`, time of the C++ compile of the emitted header (g++ -O3 -march=native), median
 time per inference of the emitted code, and of ONNX Runtime (pip, 1 thread, all graph
 optimizations) minus the per-call overhead of an Identity model of the same input size
@@ -71,6 +72,40 @@ def cnn():
                                   [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])], inits), "cnn")
 
 
+def mobilenet_block():
+    """MobileNetV2 inverted residual at 56x56: 1x1 expand 24->144 + ReLU6, 3x3 depthwise + ReLU6,
+    1x1 project 144->24, residual Add."""
+    def w(shape):
+        return (rng.standard_normal(shape) * np.sqrt(2 / np.prod(shape[1:]))).astype(np.float32)
+    inits = [numpy_helper.from_array(w((144, 24, 1, 1)), "e"), numpy_helper.from_array(np.zeros(144, np.float32), "eb"),
+             numpy_helper.from_array(w((144, 1, 3, 3)), "d"), numpy_helper.from_array(np.zeros(144, np.float32), "db"),
+             numpy_helper.from_array(w((24, 144, 1, 1)), "p"), numpy_helper.from_array(np.zeros(24, np.float32), "pb"),
+             numpy_helper.from_array(np.array(0, np.float32), "lo"), numpy_helper.from_array(np.array(6, np.float32), "hi")]
+    nodes = [helper.make_node("Conv", ["x", "e", "eb"], ["a"]),
+             helper.make_node("Clip", ["a", "lo", "hi"], ["ar"]),
+             helper.make_node("Conv", ["ar", "d", "db"], ["b"], group=144, pads=[1, 1, 1, 1]),
+             helper.make_node("Clip", ["b", "lo", "hi"], ["br"]),
+             helper.make_node("Conv", ["br", "p", "pb"], ["c"]),
+             helper.make_node("Add", ["c", "x"], ["y"])]
+    return save(helper.make_graph(nodes, "mbblock", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 24, 56, 56])],
+                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 24, 56, 56])], inits), "mbblock")
+
+
+def linear_mlp():
+    """PyTorch-style MLP (nn.Linear exports Gemm with transB=1): 64->128->128->1, ReLU, sigmoid."""
+    sizes = [64, 128, 128, 1]
+    inits, nodes, x = [], [], "x"
+    for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
+        inits += [numpy_helper.from_array((rng.standard_normal((b, a)) * np.sqrt(2 / a)).astype(np.float32), f"w{i}"),
+                  numpy_helper.from_array((rng.standard_normal(b) * 0.1).astype(np.float32), f"b{i}")]
+        nodes.append(helper.make_node("Gemm", [x, f"w{i}", f"b{i}"], [f"g{i}"], transB=1))
+        x = f"g{i}"
+        nodes.append(helper.make_node("Relu" if i < 2 else "Sigmoid", [x], [f"r{i}"]))
+        x = f"r{i}"
+    return save(helper.make_graph(nodes, "linear_mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 64])],
+                                  [helper.make_tensor_value_info(x, TensorProto.FLOAT, [1, 1])], inits), "linear_mlp")
+
+
 def identity(shape):
     return save(helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "id",
                                   [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
@@ -127,9 +162,11 @@ def ort_time(path, shape, samples):
 
 
 light = os.path.join(os.path.dirname(onnx.__file__), "backend/test/data/light/light_resnet50.onnx")
-models = [("MLP 784-256-128-10", mlp(), [1, 784]), ("CNN 3x32x32", cnn(), [1, 3, 32, 32]), ("light_resnet50", light, [1, 3, 224, 224])]
+models = [("MLP 784-256-128-10", mlp(), [1, 784]), ("Linear MLP 64-128-128-1", linear_mlp(), [1, 64]),
+          ("CNN 3x32x32", cnn(), [1, 3, 32, 32]), ("MobileNetV2 block", mobilenet_block(), [1, 24, 56, 56]),
+          ("light_resnet50", light, [1, 3, 224, 224])]
 samples = 11 if args.quick else 31
-print(f"{'model':<20} {'sofie compile':>13} {'C++ compile':>11} {'sofie µs':>10} {'ORT µs':>10} {'ORT-Identity µs':>15} {'ratio':>7}")
+print(f"{'model':<24} {'sofie compile':>13} {'C++ compile':>11} {'sofie µs':>10} {'ORT µs':>10} {'ORT-Identity µs':>15} {'ratio':>7}")
 for title, path, shape in models:
     ns = os.path.splitext(os.path.basename(path))[0]
     out = os.path.join(work, ns)
@@ -147,5 +184,5 @@ for title, path, shape in models:
     theirs = ort_time(path, shape, samples)
     overhead = ort_time(identity(shape), shape, samples)
     net = theirs - overhead
-    print(f"{title:<20} {t_sofie:>12.2f}s {t_cxx:>10.2f}s {ours:>10.2f} {theirs:>10.2f} {net:>15.2f} {net / ours:>6.2f}x")
+    print(f"{title:<24} {t_sofie:>12.2f}s {t_cxx:>10.2f}s {ours:>10.2f} {theirs:>10.2f} {net:>15.2f} {net / ours:>6.2f}x")
 print("ratio = (ONNX Runtime - Identity-model overhead) / sofie; above 1 means the emitted C++ is faster.")

@@ -25,6 +25,15 @@ enum CppNN {
         return "{\(CppOps.intList(pad(ins, 1))), \(CppOps.intList(pad(outs, 1))), \(CppOps.intList(pad(g.kernel, 1))), \(CppOps.intList(pad(g.strides, 1))), \(CppOps.intList(pad(g.dilations, 1))), \(CppOps.intList(pad(g.padsBegin, 0)))}"
     }
 
+    static let depthwiseWork = 1024 + 64 + 4 * 1024 + 256  // sofie_rt::kDepthwiseWork
+
+    /// Whether sofie_rt::depthwise_conv's row buffers hold this convolution's rows.
+    static func depthwiseFits(_ g: NNOps.Geometry) -> Bool {
+        let w = g.outputShape.last!, s = g.strides.last!, d = g.dilations.last!, k = g.kernel.last!
+        let wp = (w + 15) / 16 * 16
+        return wp <= 1024 && (wp - 1) * s + (k - 1) * d + 1 <= 4 * 1024 + 256
+    }
+
     static var table: [String: CppOps.Emit] {
         var t: [String: CppOps.Emit] = [:]
         t["MatMul"] = { e, n in
@@ -97,6 +106,17 @@ enum CppNN {
             let inHW = x.shape[2...].reduce(1, *), outHW = y.shape[2...].reduce(1, *)
             let Kc = (C / G) * g.kernel.reduce(1, *)
             let pointwise = g.kernel.allSatisfy { $0 == 1 } && g.strides.allSatisfy { $0 == 1 } && g.padsBegin.allSatisfy { $0 == 0 } && g.padsEnd.allSatisfy { $0 == 0 }
+            // Depthwise (one input channel per group): a direct kernel, no im2col, when its row buffers fit.
+            if G == C && G > 1 && M % G == 0 && depthwiseFits(g) {
+                let epilogue = ep.cpp(y.ctype, residualOffset: "n * \(M * outHW)")
+                e.workspace(depthwiseWork)
+                e.block {
+                    e.line("static constexpr sofie_rt::Window win = \(window(g));")
+                    e.line("for (int64_t n = 0; n < \(x.shape[0]); ++n)")
+                    e.line("    sofie_rt::depthwise_conv<\(y.ctype)>(\(M), \(M / G), \(x.ptr) + n * \(C * inHW), \(w.ptr), \(bias?.ptr ?? "nullptr"), win, \(y.ptr) + n * \(M * outHW), \(epilogue == "{}" ? "sofie_rt::Epilogue<\(y.ctype)>{}" : epilogue), static_cast<\(y.ctype)*>(work));")
+                }
+                return
+            }
             let cols = pointwise ? 0 : Kc * outHW
             e.workspace(gemmWorkspace + cols)
             e.block {

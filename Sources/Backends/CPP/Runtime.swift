@@ -381,6 +381,69 @@ inline void im2col(const T* x, int64_t C, const Window& w, T* col) {
                 }
 }
 
+// Depthwise convolution of one image: output channel o reads only input channel o / mult
+// (group = C, M = C * mult), directly, without im2col. For each output row, every input row
+// under the kernel is copied once into a zero-padded buffer, so that each tap adds a shifted
+// slice of it to the row's accumulators with no bounds checks (whole vectors when the stride
+// is 1). The emitter uses this when a row has at most kDepthwiseMaxRow outputs; `work` holds
+// kDepthwiseWork elements (the accumulators and the padded row).
+constexpr int64_t kDepthwiseMaxRow = 1024;
+constexpr int64_t kDepthwiseWork = kDepthwiseMaxRow + 64 + 4 * kDepthwiseMaxRow + 256;
+template <class T>
+inline void depthwise_conv(int64_t M, int64_t mult, const T* x, const T* w, const T* bias, const Window& win, T* y,
+                           const Epilogue<T>& ep, T* work) {
+    const int64_t inN = win.in[0] * win.in[1] * win.in[2];
+    const int64_t outHW = win.out[1] * win.out[2], outN = win.out[0] * outHW;
+    const int64_t kvol = win.k[0] * win.k[1] * win.k[2];
+    const int64_t W = win.out[2], s = win.s[2], d = win.d[2], p = win.p[2], in = win.in[2];
+    constexpr int64_t L = 64 / sizeof(T);
+    const int64_t Wp = (W + L - 1) / L * L;                // outputs computed per row (a multiple of L)
+    const int64_t need = (Wp - 1) * s + (win.k[2] - 1) * d + 1;  // padded input row length read
+    T* const acc = work;
+    T* const xp = work + kDepthwiseMaxRow + 64;
+    for (int64_t o = 0; o < M; ++o) {
+        const T* xc = x + (o / mult) * inN;
+        const T* wo = w + o * kvol;
+        const T b = bias ? bias[o] : T(0);
+        for (int64_t od = 0; od < win.out[0]; ++od)
+            for (int64_t oh = 0; oh < win.out[1]; ++oh) {
+                for (int64_t j = 0; j < Wp; ++j) acc[j] = b;
+                for (int64_t kd = 0; kd < win.k[0]; ++kd) {
+                    const int64_t id = od * win.s[0] + kd * win.d[0] - win.p[0];
+                    if (id < 0 || id >= win.in[0]) continue;
+                    for (int64_t kh = 0; kh < win.k[1]; ++kh) {
+                        const int64_t ih = oh * win.s[1] + kh * win.d[1] - win.p[1];
+                        if (ih < 0 || ih >= win.in[1]) continue;
+                        // xp[i] = x[row][i - p], zero outside the row.
+                        const T* xr = xc + (id * win.in[1] + ih) * in;
+                        for (int64_t i = 0; i < need; ++i) {
+                            const int64_t iw = i - p;
+                            xp[i] = iw >= 0 && iw < in ? xr[iw] : T(0);
+                        }
+                        const T* wk = wo + (kd * win.k[1] + kh) * win.k[2];
+                        for (int64_t kw = 0; kw < win.k[2]; ++kw) {
+                            const T wv = wk[kw];
+                            const T* src = xp + kw * d;
+                            if (s == 1) {
+                                for (int64_t j = 0; j < Wp; ++j) acc[j] += wv * src[j];
+                            } else {
+                                for (int64_t j = 0; j < Wp; ++j) acc[j] += wv * src[j * s];
+                            }
+                        }
+                    }
+                }
+                T* yr = y + o * outN + od * outHW + oh * W;
+                if (ep.residual) {
+                    const T* rr = ep.residual + o * outN + od * outHW + oh * W;
+                    for (int64_t j = 0; j < W; ++j) yr[j] = acc[j] + rr[j];
+                } else {
+                    for (int64_t j = 0; j < W; ++j) yr[j] = acc[j];
+                }
+                activate(yr, W, ep.act, ep.alpha, ep.beta);
+            }
+    }
+}
+
 // col2im for ConvTranspose: adds col[(c, kd, kh, kw), (id, ih, iw)] into y (C channels of w.out).
 // Here w.in is the transposed conv's input (the columns' spatial size) and w.out its output.
 template <class T>
