@@ -102,6 +102,7 @@ final class EmitContext {
     var setup: [String] = []
     var tensors: [ObjectIdentifier: CTensor] = [:]
     var weightBytes: [UInt8] = []
+    var transposedWeights: [ObjectIdentifier: String] = [:]
     var fillBytes = 0
     var arenaBytes = 0
     var workspaceElements = 0
@@ -224,6 +225,27 @@ final class EmitContext {
     func place(_ v: Value, ptr: String) throws {
         let t = v.tensorType!
         tensors[ObjectIdentifier(v)] = CTensor(value: v, dtype: t.elementType, shape: t.staticShape!, ptr: ptr)
+    }
+
+    /// Pointer to a transposed copy (N x K) of a constant 2-D float/double weight (K x N), stored
+    /// once in the weights: lets few-row products run as contiguous dot products.
+    func transposedWeight(_ v: Value) -> String? {
+        guard let t = v.initializer, t.dims.count == 2, t.dataType == .float || t.dataType == .double,
+              let raw = t.rawBytes, let ctype = CppTypes.name(t.dataType) else { return nil }
+        if let p = transposedWeights[ObjectIdentifier(v)] { return p }
+        let rows = t.dims[0], cols = t.dims[1], size = t.dataType.byteSize!
+        guard raw.count == rows * cols * size else { return nil }
+        while weightBytes.count % 64 != 0 { weightBytes.append(0) }
+        let offset = weightBytes.count
+        weightBytes.append(contentsOf: repeatElement(0, count: raw.count))
+        for r in 0..<rows {
+            for c in 0..<cols {
+                for b in 0..<size { weightBytes[offset + (c * rows + r) * size + b] = raw[(r * cols + c) * size + b] }
+            }
+        }
+        let p = "reinterpret_cast<const \(ctype)*>(weights_ + \(offset))"
+        transposedWeights[ObjectIdentifier(v)] = p
+        return p
     }
 
     func placeWeight(_ v: Value) throws {

@@ -68,19 +68,25 @@ enum CppNN {
             if a.dtype.isFloatingPoint { e.workspace(gemmWorkspace) }
             e.block {
                 if a.dtype.isFloatingPoint { e.line("\(y.ctype)* const pack = static_cast<\(y.ctype)*>(work);") }
+                // Few rows and few columns of a long constant B (a dense layer's last outputs): read a
+                // transposed copy of B made at compile time, so each output is one contiguous dot product.
+                var bPtr = b.ptr, rsb = rsb, csb = csb
+                if M <= 2, N < 16, K >= 64, !tb, !ta, a.dtype.isFloatingPoint, let bt = e.transposedWeight(n.input(1)!) {
+                    (bPtr, rsb, csb) = (bt, 1, K)
+                }
                 // Fast path: bias of shape [N] or [1,N] with alpha = beta = 1 goes into the GEMM epilogue.
                 if let c, alpha == 1, beta == 1, c.count == N, c.shape.last == N || N == 1, a.dtype.isFloatingPoint {
-                    gemmCall(e, a.dtype, m: M, n: N, k: K, a: a.ptr, rsa: rsa, csa: csa, b: b.ptr, rsb: rsb, csb: csb,
+                    gemmCall(e, a.dtype, m: M, n: N, k: K, a: a.ptr, rsa: rsa, csa: csa, b: bPtr, rsb: rsb, csb: csb,
                              c: y.ptr, ldc: N, accumulate: false, colBias: c.ptr, epilogue: ep.cpp(y.ctype), work: "pack")
                     return
                 }
                 if c == nil && alpha == 1 && a.dtype.isFloatingPoint {
-                    gemmCall(e, a.dtype, m: M, n: N, k: K, a: a.ptr, rsa: rsa, csa: csa, b: b.ptr, rsb: rsb, csb: csb,
+                    gemmCall(e, a.dtype, m: M, n: N, k: K, a: a.ptr, rsa: rsa, csa: csa, b: bPtr, rsb: rsb, csb: csb,
                              c: y.ptr, ldc: N, accumulate: false, epilogue: ep.cpp(y.ctype), work: "pack")
                     return
                 }
                 defer { if !ep.isEmpty { e.line("sofie_rt::epilogue<\(y.ctype)>(\(y.ptr), \(M), \(N), \(N), \(ep.cpp(y.ctype)));") } }
-                gemmCall(e, a.dtype, m: M, n: N, k: K, a: a.ptr, rsa: rsa, csa: csa, b: b.ptr, rsb: rsb, csb: csb,
+                gemmCall(e, a.dtype, m: M, n: N, k: K, a: a.ptr, rsa: rsa, csa: csa, b: bPtr, rsb: rsb, csb: csb,
                          c: y.ptr, ldc: N, accumulate: false, work: "pack")
                 if alpha != 1 || c != nil {
                     let T = y.ctype

@@ -39,6 +39,20 @@ final class GeneratedCodeTests: XCTestCase {
         }
     }
 
+    /// Each specialized kernel of the runtime (dot-product GEMM, transposed narrow weights,
+    /// direct depthwise convolution with stride, dilation and multiplier, whole-row im2col with
+    /// residual and Relu epilogue) against ONNX Runtime, with g++ and clang++.
+    func testSpecializedKernelPathsMatchONNXRuntime() throws {
+        try TestSupport.requirePython()
+        let dir = try TestSupport.tempDir("kernel-paths")
+        let model = dir + "/kernel_paths.onnx"
+        try TestSupport.run(TestSupport.python, [TestSupport.repoRoot + "/Tests/scripts/make_kernel_paths.py", model])
+        try compileAndCompare(model: model, dir: dir, name: "kernel_paths", threads: 1, compilers: ["g++", "clang++"])
+        let header = try String(contentsOfFile: dir + "/kernel_paths.hxx", encoding: .utf8)
+        XCTAssertEqual(header.components(separatedBy: "sofie_rt::depthwise_conv<float>(").count - 1, 2, "both depthwise convolutions run directly")
+        XCTAssertTrue(header.contains("sofie_rt::Act::Relu"), "the Relu rides in an epilogue")
+    }
+
     func testHostileNamesCannotBreakTheCode() throws {
         try TestSupport.requirePython()
         let dir = try TestSupport.tempDir("hostile")

@@ -1,0 +1,52 @@
+#!/usr/bin/env python3
+"""A model whose nodes take each specialized path of the emitted runtime, with seeded random
+weights, so that the C++ can be checked against ONNX Runtime on all of them:
+- Gemm with transB=1 at batch 1 (dot-product kernel), and a narrow Gemm (N < 16, K >= 64) whose
+  weight the emitter stores transposed;
+- depthwise Conv (group = C) with stride 1 and 2, padding, dilation, and a channel multiplier;
+- 3x3 Conv with padding (im2col with whole-row copies) and its fused Relu / residual epilogue.
+Usage: make_kernel_paths.py OUT.onnx"""
+import sys
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+rng = np.random.default_rng(11)
+
+
+def t(name, shape, scale=0.3):
+    return numpy_helper.from_array((rng.standard_normal(shape) * scale).astype(np.float32), name)
+
+
+inits = [
+    t("dw1", (8, 1, 3, 3)), t("dw1b", (8,)),          # depthwise, stride 1, pad 1
+    t("dw2", (16, 1, 3, 3)), t("dw2b", (16,)),        # depthwise, multiplier 2, stride 2, dilation 2
+    t("c1", (8, 8, 3, 3)), t("c1b", (8,)),            # 3x3 conv, pad 1, residual + relu
+    t("g1", (40, 8 * 4 * 5)), t("g1b", (40,)),        # Gemm transB=1 (dot kernel), M = 1
+    t("g2", (40, 3)), t("g2b", (3,)),                 # narrow Gemm: N = 3 < 16, K = 40 (< 64: plain)
+    t("g3", (16 * 5 * 5, 5)), t("g3b", (5,)),         # narrow Gemm: N = 5, K = 400 >= 64 (transposed copy)
+    numpy_helper.from_array(np.array([1, -1], np.int64), "flat"),
+]
+n = helper.make_node
+nodes = [
+    n("Conv", ["x", "dw1", "dw1b"], ["d1"], group=8, pads=[1, 1, 1, 1]),
+    n("Conv", ["d1", "c1", "c1b"], ["c1o"], pads=[1, 1, 1, 1]),
+    n("Add", ["c1o", "x"], ["res"]),
+    n("Relu", ["res"], ["r1"]),
+    n("Conv", ["r1", "dw2", "dw2b"], ["d2"], group=8, strides=[2, 2], dilations=[2, 2], pads=[2, 2, 2, 2]),
+    n("Relu", ["d2"], ["d2c"]),
+    n("MaxPool", ["r1"], ["p1"], kernel_shape=[2, 2], strides=[2, 2]),
+    n("Reshape", ["p1", "flat"], ["f1"]),
+    n("Gemm", ["f1", "g1", "g1b"], ["h1"], transB=1),
+    n("Relu", ["h1"], ["h1r"]),
+    n("Gemm", ["h1r", "g2", "g2b"], ["y1"]),
+    n("Reshape", ["d2c", "flat"], ["f2"]),
+    n("Gemm", ["f2", "g3", "g3b"], ["y2"]),
+]
+graph = helper.make_graph(nodes, "kernel_paths", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 9, 10])],
+                          [helper.make_tensor_value_info("y1", TensorProto.FLOAT, [1, 3]),
+                           helper.make_tensor_value_info("y2", TensorProto.FLOAT, [1, 5])], inits)
+model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="make_kernel_paths.py")
+model.ir_version = 8
+onnx.checker.check_model(model, full_check=True)
+onnx.save(model, sys.argv[1])
