@@ -16,7 +16,7 @@ struct Compile: ParsableCommand {
           session.infer(input, output);           // raw pointers, one per model input/output
           auto y = session.infer(inputVector);    // std::vector convenience
 
-        Shapes must be static at compile time; other symbolic dimensions than the leading (batch) one need --dim NAME=VALUE. A symbolic leading dimension stays a run-time argument, infer(batch, ...), when every op keeps the rows of the batch independent (the usual case); the code is then compiled for one row and runs batch rows one after another, with no extra memory. Otherwise the batch is fixed to --batch (default 1) and sofie says why. Shape computations and constants are folded at compile time. An op, attribute or shape that cannot be compiled is an error naming the node, its op and the reason.
+        Shapes must be static at compile time; other symbolic dimensions than the leading (batch) one need --dim NAME=VALUE. A symbolic leading dimension stays a run-time argument, infer(batch, ...), when every op keeps the rows of the batch independent (the usual case); the code is then compiled for one row and, for models with dense layers, a second time for blocks of --batch-block rows: infer(batch, ...) runs whole blocks as real matrix products and the remaining rows one by one. Otherwise the batch is fixed to --batch (default 1) and sofie says why. Shape computations and constants are folded at compile time. An op, attribute or shape that cannot be compiled is an error naming the node, its op and the reason.
         """
     )
 
@@ -38,6 +38,9 @@ struct Compile: ParsableCommand {
     @Option(name: .long, help: "Value of a symbolic leading (batch) dimension.")
     var batch: Int = 1
 
+    @Option(name: .long, help: "With a run-time batch: also compile the model for blocks of this many rows, so that infer(batch, ...) runs whole blocks as real matrix products and the remaining rows one by one (1: no block body). Default: 16 for models with dense layers whose block needs at most 8 MiB of scratch, else 1.")
+    var batchBlock: Int?
+
     @OptionGroup var passOptions: PassOptions
 
     func validate() throws {
@@ -45,6 +48,7 @@ struct Compile: ParsableCommand {
             throw ValidationError("--weights must be one of embed, file, auto (got '\(weights)')")
         }
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+        if let b = batchBlock, b < 1 || b > 4096 { throw ValidationError("--batch-block must be between 1 and 4096 (got \(b))") }
         for d in dim {
             let parts = d.split(separator: "=", maxSplits: 1)
             guard parts.count == 2, let v = Int(parts[1]), v >= 0 else { throw ValidationError("--dim expects NAME=VALUE with a non-negative integer, got '\(d)'") }
@@ -62,6 +66,7 @@ struct Compile: ParsableCommand {
         options.weights = WeightsPlacement(rawValue: weights)!
         options.dims = dims
         options.batch = batch
+        options.batchBlock = batchBlock
         do {
             options.passes = try passOptions.chosen()
             options.verifyEach = passOptions.verifyEach
@@ -73,7 +78,11 @@ struct Compile: ParsableCommand {
             if let w = emitted.weights { msg += " and \(output)/\(emitted.weightsFileName) (\(w.count) bytes)" }
             print(msg + String(format: " in %.0f ms", ms))
             if emitted.runtimeBatch {
-                print("batch: any size at run time, with infer(batch, ...) (the model keeps batch rows independent)")
+                if emitted.blockRows > 1 {
+                    print("batch: any size at run time, with infer(batch, ...): \(emitted.blockRows) rows at a time through a block body, the rest one by one")
+                } else {
+                    print("batch: any size at run time, with infer(batch, ...) (the model keeps batch rows independent)")
+                }
             } else if let reason = emitted.fixedBatchReason {
                 print("batch: fixed at \(batch) at compile time: \(reason)")
             }

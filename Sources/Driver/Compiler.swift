@@ -12,6 +12,9 @@ public enum Compiler {
         public var weights: WeightsPlacement = .auto
         public var dims: [String: Int] = [:]
         public var batch: Int = 1
+        /// Rows per block body for a runtime batch: nil chooses (16 for models with dense
+        /// products whose block arena stays within 8 MiB, else none), 1 turns blocks off.
+        public var batchBlock: Int? = nil
         /// Optimization passes run before emission; nil means the default pipeline, [] none (-O0).
         public var passes: [GraphPass]? = nil
         public var verifyEach = false
@@ -57,6 +60,8 @@ public enum Compiler {
             default: break
             }
         }
+        // A copy for the block body, taken before the passes change the model.
+        let copy = batchInputs.isEmpty || options.batch != 1 || options.batchBlock == 1 ? nil : try? ONNXWriter.serialize(model)
         try prepare(model, dims: options.dims, batch: options.batch, passes: options.passes, verifyEach: options.verifyEach,
                     afterEach: options.afterEach)
         var o = CppEmitterOptions(name: options.name)
@@ -64,7 +69,24 @@ public enum Compiler {
         o.compiledBatch = options.batch
         o.weights = options.weights
         o.sourceDescription = URL(fileURLWithPath: source).lastPathComponent
-        return try CppEmitter.emit(model, options: o)
+        var block: Model?
+        if let copy, CppEmitter.isRowSeparable(model, batchInputs: batchInputs) {
+            let rows = options.batchBlock ?? autoBlockRows(model)
+            if rows > 1 {
+                block = try copy.withUnsafeBytes { try ONNXReader.read(bytes: $0, file: source, baseDirectory: nil) }
+                try prepare(block!, dims: options.dims, batch: rows, passes: options.passes)
+                o.blockRows = rows
+            }
+        }
+        return try CppEmitter.emit(model, options: o, block: block)
+    }
+
+    /// Rows per block body when not chosen: 16 when the model has dense products (which become
+    /// real matrix products with 16 rows) and 16 rows of intermediate tensors fit in 8 MiB.
+    static func autoBlockRows(_ model: Model) -> Int {
+        let dense = model.graph.nodes.contains { ["Gemm", "MatMul", "FusedGemm", "Einsum"].contains($0.opType) }
+        let arena = model.graph.memoryPlan?.arenaBytes ?? Int.max
+        return dense && arena <= (8 << 20) / 16 ? 16 : 1
     }
 
     /// Runs optimization passes on a model to be written as ONNX (sofie convert). Unless

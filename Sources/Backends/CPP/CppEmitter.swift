@@ -22,6 +22,8 @@ public struct CppEmitterOptions {
     public var batchInputs: Set<String> = []
     /// The batch the shapes were compiled for (documented in the header).
     public var compiledBatch: Int = 1
+    /// Rows of the block body (the model compiled a second time for this batch), see `CppEmitter.emit`.
+    public var blockRows: Int = 1
 
     public init(name: String) { self.name = name }
 }
@@ -34,6 +36,8 @@ public struct EmittedCpp {
     /// Whether `infer(batch, ...)` runs any number of rows; otherwise why not (nil when no input had a batch).
     public var runtimeBatch: Bool = false
     public var fixedBatchReason: String?
+    /// Rows per block body (1: rows run one by one).
+    public var blockRows: Int = 1
     public var headerFileName: String { namespace + ".hxx" }
     public var weightsFileName: String { namespace + ".weights" }
 }
@@ -41,9 +45,31 @@ public struct EmittedCpp {
 /// Emits a self-contained C++17 header from a graph whose values all have static shapes and
 /// supported element types (run the compile pipeline first). It consumes only the graph.
 public enum CppEmitter {
-    public static func emit(_ model: Model, options: CppEmitterOptions) throws -> EmittedCpp {
+    /// `block`, when given, is the same model prepared for a batch of `options.blockRows`: a
+    /// row-separable model then runs whole blocks of rows through it (real matrix products),
+    /// and the remaining rows one by one. It is used only when its weights and fills are laid
+    /// out exactly like the single-row model's (they then share one copy).
+    public static func emit(_ model: Model, options: CppEmitterOptions, block: Model? = nil) throws -> EmittedCpp {
         let e = try EmitContext(model: model, options: options)
-        return try e.emit()
+        try e.emitBody()
+        var blockContext: EmitContext?
+        if let block, e.batch != nil, options.blockRows > 1 {
+            var o = options
+            o.batchInputs = []
+            o.compiledBatch = options.blockRows
+            let b = try EmitContext(model: block, options: o)
+            b.weightBytes = e.weightBytes
+            b.weightOffsets = e.weightOffsets
+            try b.emitBody()
+            if b.sharesStorage(with: e) { blockContext = b } else { e.blockReason = "its block body would not share the weights layout" }
+        }
+        return try e.assemble(inputs: e.graph.inputs.filter { $0.initializer == nil }, block: blockContext)
+    }
+
+    /// Whether a model pinned to batch 1 keeps the rows of `batchInputs` independent (so that
+    /// it can run any batch, row by row or in blocks).
+    public static func isRowSeparable(_ model: Model, batchInputs: Set<String>) -> Bool {
+        BatchAnalysis.analyze(model.graph, batchInputs: batchInputs).0 != nil
     }
 
     /// Whether the C++ backend has a code generator for this op (ONNX's, or our own org.sofie ones).
@@ -150,7 +176,7 @@ final class EmitContext {
 
     // MARK: emission
 
-    func emit() throws -> EmittedCpp {
+    func emitBody() throws {
         try checkTypes()
         let order = graph.nodes
         if let n = order.first(where: { !CppEmitter.supports($0) }) { throw CppEmitter.unsupported(n) }
@@ -194,7 +220,16 @@ final class EmitContext {
             if t.ptr == "out\(k)" && !written.contains(ObjectIdentifier(v)) { written.insert(ObjectIdentifier(v)); continue }
             line("std::memcpy(out\(k), \(t.ptr), sizeof(\(t.ctype)) * \(t.count));")
         }
-        return try assemble(inputs: inputs)
+    }
+
+    /// Why there is no block body (documented in the header).
+    var blockReason: String?
+
+    /// Whether this block body can share `other`'s storage: it started from other's weights
+    /// (adding only what differs, such as shape constants of the block's batch) and its
+    /// constant fills are the same.
+    func sharesStorage(with other: EmitContext) -> Bool {
+        weightBytes.starts(with: other.weightBytes) && fillBytes == other.fillBytes && setup == other.setup
     }
 
     func checkTypes() throws {
@@ -248,14 +283,25 @@ final class EmitContext {
         return p
     }
 
+    /// Initializer name -> (offset, bytes) in `weightBytes`.
+    var weightOffsets: [String: (Int, Int)] = [:]
+
     func placeWeight(_ v: Value) throws {
         guard let t = v.initializer else { return }
         guard let ctype = CppTypes.name(t.dataType), let raw = t.rawBytes else {
             throw CompileError(node: "", opType: "initializer", "initializer '\(v.name)' has the element type \(t.dataType), which the C++ backend does not support")
         }
+        let bytes: [UInt8] = t.dataType == .bool ? raw.map { $0 != 0 ? 1 : 0 } : Array(raw)
+        // A block body reuses the single-row body's copy of an identical initializer.
+        if let (offset, count) = weightOffsets[v.name], count == bytes.count, weightBytes[offset..<(offset + count)].elementsEqual(bytes) {
+            tensors[ObjectIdentifier(v)] = CTensor(value: v, dtype: t.dataType, shape: t.dims,
+                                                   ptr: "reinterpret_cast<const \(ctype)*>(weights_ + \(offset))")
+            return
+        }
         while weightBytes.count % 64 != 0 { weightBytes.append(0) }
         let offset = weightBytes.count
-        if t.dataType == .bool { weightBytes.append(contentsOf: raw.map { $0 != 0 ? 1 : 0 }) } else { weightBytes.append(contentsOf: raw) }
+        weightBytes.append(contentsOf: bytes)
+        weightOffsets[v.name] = (offset, bytes.count)
         tensors[ObjectIdentifier(v)] = CTensor(value: v, dtype: t.dataType, shape: t.dims,
                                                ptr: "reinterpret_cast<const \(ctype)*>(weights_ + \(offset))")
     }
@@ -296,7 +342,8 @@ final class EmitContext {
 
     // MARK: assembling the header
 
-    func assemble(inputs: [Value]) throws -> EmittedCpp {
+    func assemble(inputs: [Value], block: EmitContext? = nil) throws -> EmittedCpp {
+        if let block, block.weightBytes.count > weightBytes.count { weightBytes = block.weightBytes }
         let embed: Bool
         switch options.weights {
         case .embed: embed = true
@@ -318,7 +365,8 @@ final class EmitContext {
         let inArgs = zip(ins, inputs).enumerated().map { k, p in argName(p.1, "input\(k)") }
         let outArgs = graph.outputs.enumerated().map { k, v in argName(v, "output\(k)") }
         let workspaceBytes = Self.align(workspaceElements * 8)
-        let scratch = arenaBytes + workspaceBytes
+        let blockScratch = block.map { $0.arenaBytes + Self.align($0.workspaceElements * 8) } ?? 0
+        let scratch = max(arenaBytes + workspaceBytes, blockScratch)
         var h = ""
         func w(_ s: String = "") { h += s + "\n" }
         w("// \(ns).hxx - generated by swift-sofie from \(CppNames.comment(options.sourceDescription.isEmpty ? "a model" : options.sourceDescription)).")
@@ -329,11 +377,16 @@ final class EmitContext {
         w("// Outputs:")
         for (t, a) in zip(outs, outArgs) { w("//   \(a): \(t.ctype)[\(t.shape.map(String.init).joined(separator: "x"))]   (\(CppNames.comment(t.value.name, limit: 60)))") }
         w("// Weights: \(weightBytes.count) bytes \(embed ? "embedded in this header" : "in the file \(ns).weights"); constant fills: \(fillBytes) bytes.")
-        w("// Scratch memory per Session: \(scratch) bytes (\(arenaBytes) for intermediate tensors, \(workspaceBytes) workspace).")
+        w("// Scratch memory per Session: \(scratch) bytes (\(arenaBytes) for intermediate tensors, \(workspaceBytes) workspace\(block != nil ? "; the block body needs \(blockScratch)" : "")).")
         if let b = batch {
             let names = zip(inputs, inArgs).filter { b.inputs.contains(ObjectIdentifier($0.0)) }.map(\.1) + zip(graph.outputs, outArgs).filter { b.outputs.contains(ObjectIdentifier($0.0)) }.map(\.1)
             w("// Batch: any size at run time with infer(batch, ...): every op keeps the rows of the leading")
-            w("//   dimension independent, so rows run one after another. Batched: \(names.joined(separator: ", ")).")
+            if let block {
+                w("//   dimension independent, so rows run \(block.options.compiledBatch) at a time through a block body, the rest one")
+                w("//   by one. Batched: \(names.joined(separator: ", ")).")
+            } else {
+                w("//   dimension independent, so rows run one after another. Batched: \(names.joined(separator: ", ")).")
+            }
         } else if let r = batchReason {
             w("// Batch: fixed at compile time (\(CppNames.comment(r, limit: 100))).")
         }
@@ -370,6 +423,7 @@ final class EmitContext {
         w("    static constexpr std::size_t kScratchBytes = \(scratch);")
         for (k, t) in ins.enumerated() { w("    static constexpr std::size_t kInput\(k)Size = \(t.count);  // \(inArgs[k])") }
         for (k, t) in outs.enumerated() { w("    static constexpr std::size_t kOutput\(k)Size = \(t.count);  // \(outArgs[k])") }
+        if let block { w("    static constexpr std::size_t kBlockRows = \(block.options.compiledBatch);  // rows per run_block") }
         w()
         let ctorBody = { (w: (String) -> Void) in
             w("        fills_ = storage_.get() + ((kWeightBytes + 63) / 64) * 64;")
@@ -415,9 +469,14 @@ final class EmitContext {
             let bp = ["std::size_t batch"] + params
             w("    // Runs `batch` rows: row r of each batched input and output starts at r times its size above.")
             w("    void infer(\(bp.joined(separator: ", "))) {")
-            w("        for (std::size_t r = 0; r < batch; ++r)")
             let args = inputs.enumerated().map { k, v in b.inputs.contains(ObjectIdentifier(v)) ? "\(inArgs[k]) + r * kInput\(k)Size" : inArgs[k] }
                 + graph.outputs.enumerated().map { k, v in b.outputs.contains(ObjectIdentifier(v)) ? "\(outArgs[k]) + r * kOutput\(k)Size" : outArgs[k] }
+            w("        std::size_t r = 0;")
+            if block != nil {
+                w("        for (; r + kBlockRows <= batch; r += kBlockRows)")
+                w("            run_block(\(args.joined(separator: ", ")));")
+            }
+            w("        for (; r < batch; ++r)")
             w("            run(\(args.joined(separator: ", ")));")
             w("    }")
             w()
@@ -447,19 +506,27 @@ final class EmitContext {
         w()
         w(" private:")
         let runParams = ins.enumerated().map { "const \($1.ctype)* in\($0)" } + outs.enumerated().map { "\($1.ctype)* out\($0)" }
-        w("    void run(\(runParams.joined(separator: ", "))) {")
-        if usesWorkspaceVariable { w("        void* const work = arena_ + \(arenaBytes);") }
-        var bodyText = ""
-        for l in body { bodyText += l.isEmpty ? "\n" : "        " + l + "\n" }
-        h += bodyText
-        // Silence unused-parameter warnings for pointers a model never reads (e.g. unused inputs).
-        for k in ins.indices where !bodyText.contains("in\(k)") { w("        (void)in\(k);") }
-        for k in outs.indices where !bodyText.contains("out\(k)") { w("        (void)out\(k);") }
-        if !bodyText.contains("weights_") { w("        (void)weights_;") }
-        if !bodyText.contains("fills_") { w("        (void)fills_;") }
-        if !bodyText.contains("arena_") && !usesWorkspaceVariable { w("        (void)arena_;") }
-        w("    }")
-        w()
+        func method(_ name: String, _ ctx: EmitContext, attribute: String = "") {
+            w("    \(attribute)void \(name)(\(runParams.joined(separator: ", "))) {")
+            if ctx.usesWorkspaceVariable { w("        void* const work = arena_ + \(ctx.arenaBytes);") }
+            var bodyText = ""
+            for l in ctx.body { bodyText += l.isEmpty ? "\n" : "        " + l + "\n" }
+            h += bodyText
+            // Silence unused-parameter warnings for pointers a model never reads (e.g. unused inputs).
+            for k in ins.indices where !bodyText.contains("in\(k)") { w("        (void)in\(k);") }
+            for k in outs.indices where !bodyText.contains("out\(k)") { w("        (void)out\(k);") }
+            if !bodyText.contains("weights_") { w("        (void)weights_;") }
+            if !bodyText.contains("fills_") { w("        (void)fills_;") }
+            if !bodyText.contains("arena_") && !ctx.usesWorkspaceVariable { w("        (void)arena_;") }
+            w("    }")
+            w()
+        }
+        method("run", self)
+        if let block {
+            w("    // The same model for kBlockRows rows at once (batched inputs and outputs hold kBlockRows rows).")
+            // Kept out of line so that the single-row path is compiled (inlined) as without it.
+            method("run_block", block, attribute: "[[gnu::noinline]] ")
+        }
         w("    std::unique_ptr<unsigned char[]> storage_;")
         w("    unsigned char* weights_ = nullptr;")
         w("    unsigned char* fills_ = nullptr;")
@@ -470,6 +537,7 @@ final class EmitContext {
         var result = EmittedCpp(namespace: ns, header: h, weights: embed ? nil : weightBytes)
         result.runtimeBatch = batch != nil
         result.fixedBatchReason = batchReason
+        result.blockRows = block?.options.compiledBatch ?? 1
         return result
     }
 

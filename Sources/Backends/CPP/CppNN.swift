@@ -70,9 +70,13 @@ enum CppNN {
                 if a.dtype.isFloatingPoint { e.line("\(y.ctype)* const pack = static_cast<\(y.ctype)*>(work);") }
                 // Few rows and few columns of a long constant B (a dense layer's last outputs): read a
                 // transposed copy of B made at compile time, so each output is one contiguous dot product.
+                // And a constant B stored transposed (transB = 1, PyTorch's Linear) feeding more rows:
+                // the copy has the orientation the GEMM packs fastest (contiguous rows of B).
                 var bPtr = b.ptr, rsb = rsb, csb = csb
                 if M <= 2, N < 16, K >= 64, !tb, !ta, a.dtype.isFloatingPoint, let bt = e.transposedWeight(n.input(1)!) {
                     (bPtr, rsb, csb) = (bt, 1, K)
+                } else if M > 2, tb, a.dtype.isFloatingPoint, let bt = e.transposedWeight(n.input(1)!) {
+                    (bPtr, rsb, csb) = (bt, N, 1)
                 }
                 // Fast path: bias of shape [N] or [1,N] with alpha = beta = 1 goes into the GEMM epilogue.
                 if let c, alpha == 1, beta == 1, c.count == N, c.shape.last == N || N == 1, a.dtype.isFloatingPoint {

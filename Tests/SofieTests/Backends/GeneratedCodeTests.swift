@@ -149,6 +149,58 @@ final class BatchTests: XCTestCase {
         XCTAssertNil(CppHarness.compare(out, expected, rtol: 1e-4, atol: 1e-5))
     }
 
+    /// A dense model gets a 16-row block body: 37 rows run as two blocks and five single rows,
+    /// and match ONNX Runtime on the whole batch.
+    func testBlockBodyRunsWholeBlocksAndTheRest() throws {
+        try TestSupport.requirePython()
+        let dir = try TestSupport.tempDir("batch-block")
+        let model = dir + "/linear_mlp.onnx"
+        try TestSupport.run(TestSupport.python, [TestSupport.repoRoot + "/Tests/scripts/make_linear_mlp.py", model])
+        let emitted = try Compiler.compile(path: model, directory: dir, options: Compiler.Options(name: "lin"))
+        XCTAssertTrue(emitted.runtimeBatch)
+        XCTAssertEqual(emitted.blockRows, 16)
+        XCTAssertTrue(emitted.header.contains("run_block("))
+        try TestSupport.run(TestSupport.python, [TestSupport.repoRoot + "/Tests/scripts/ort_run.py", model, dir, "--batch", "37"])
+        let main = """
+        #include "lin.hxx"
+        #include <fstream>
+        #include <iterator>
+        int main() {
+            std::ifstream f("\(dir)/in0.bin", std::ios::binary);
+            std::vector<char> raw((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+            std::vector<float> x(raw.size() / sizeof(float));
+            std::memcpy(x.data(), raw.data(), raw.size());
+            lin::Session s;
+            std::vector<float> y = s.infer(x);
+            // Row by row gives the same numbers as the blocks (up to float rounding of the sums).
+            for (std::size_t r = 0; r < 37; ++r) {
+                std::vector<float> one(x.begin() + r * 64, x.begin() + (r + 1) * 64);
+                std::vector<float> z = s.infer(one);
+                for (int j = 0; j < 3; ++j) if (std::abs(z[j] - y[r * 3 + j]) > 1e-5f + 1e-4f * std::abs(z[j])) return 3;
+            }
+            std::ofstream o("\(dir)/out0.bin", std::ios::binary);
+            o.write(reinterpret_cast<const char*>(y.data()), static_cast<std::streamsize>(y.size() * sizeof(float)));
+            return 0;
+        }
+        """
+        try main.write(toFile: dir + "/main.cpp", atomically: true, encoding: .utf8)
+        let errors = CppHarness.build([(dir + "/main.cpp", dir + "/main")], flags: CppHarness.warningFlags + ["-O2"], parallel: 1)
+        XCTAssertEqual(errors.count, 0, errors.values.first ?? "")
+        let r = try TestSupport.run(dir + "/main", [], check: false)
+        XCTAssertEqual(r.status, 0, r.output)
+        let ref = try Data(contentsOf: URL(fileURLWithPath: dir + "/out0.ref"))
+        let out = try Data(contentsOf: URL(fileURLWithPath: dir + "/out0.bin"))
+        XCTAssertEqual(ref.count, 37 * 3 * 4)
+        let expected = Tensor(dataType: .float, dims: [ref.count / 4], values: ref.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) })
+        XCTAssertNil(CppHarness.compare(out, expected, rtol: 1e-4, atol: 1e-5))
+        // --batch-block 1 turns the block body off.
+        var off = Compiler.Options(name: "lin1")
+        off.batchBlock = 1
+        let single = try Compiler.compile(path: model, directory: dir + "/off", options: off)
+        XCTAssertEqual(single.blockRows, 1)
+        XCTAssertFalse(single.header.contains("run_block("))
+    }
+
     func testBatchMixingModelGetsAFixedBatchWithAReason() throws {
         // Softmax over axis 0 mixes the rows of the batch.
         let g = Graph(name: "mix")
