@@ -16,7 +16,7 @@ struct Compile: ParsableCommand {
           session.infer(input, output);           // raw pointers, one per model input/output
           auto y = session.infer(inputVector);    // std::vector convenience
 
-        Shapes must be static at compile time; other symbolic dimensions than the leading (batch) one need --dim NAME=VALUE. A symbolic leading dimension stays a run-time argument, infer(batch, ...), when every op keeps the rows of the batch independent (the usual case); the code is then compiled for one row and, for models with dense layers, a second time for blocks of --batch-block rows: infer(batch, ...) runs whole blocks as real matrix products and the remaining rows one by one. Otherwise the batch is fixed to --batch (default 1) and sofie says why. Shape computations and constants are folded at compile time. An op, attribute or shape that cannot be compiled is an error naming the node, its op and the reason.
+        Shapes must be static at compile time; other symbolic dimensions than the leading (batch) one need --dim NAME=VALUE. A symbolic leading dimension stays a run-time argument, infer(batch, ...), when every op keeps the rows of the batch independent (the usual case); the code is then compiled for one row and, for models with dense layers, again for blocks of --batch-block rows: infer(batch, ...) runs whole blocks as real matrix products and the remaining rows one by one. Otherwise the batch is fixed to --batch (default 1) and sofie says why. Shape computations and constants are folded at compile time. An op, attribute or shape that cannot be compiled is an error naming the node, its op and the reason.
         """
     )
 
@@ -38,8 +38,8 @@ struct Compile: ParsableCommand {
     @Option(name: .long, help: "Value of a symbolic leading (batch) dimension.")
     var batch: Int = 1
 
-    @Option(name: .long, help: "With a run-time batch: also compile the model for blocks of this many rows, so that infer(batch, ...) runs whole blocks as real matrix products and the remaining rows one by one (1: no block body). Default: 16 for models with dense layers whose block needs at most 8 MiB of scratch, else 1.")
-    var batchBlock: Int?
+    @Option(name: .long, help: "With a run-time batch: also compile the model for blocks of these many rows (comma-separated, e.g. 64,16), so that infer(batch, ...) runs whole blocks as real matrix products, largest first, and the remaining rows one by one (1: no block bodies). Default: 64,16 for models with dense layers, as far as a block needs at most 8 MiB of scratch.")
+    var batchBlock: String?
 
     @OptionGroup var passOptions: PassOptions
 
@@ -48,7 +48,12 @@ struct Compile: ParsableCommand {
             throw ValidationError("--weights must be one of embed, file, auto (got '\(weights)')")
         }
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
-        if let b = batchBlock, b < 1 || b > 4096 { throw ValidationError("--batch-block must be between 1 and 4096 (got \(b))") }
+        if let b = batchBlock {
+            let sizes = b.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard !sizes.isEmpty, sizes.allSatisfy({ $0 != nil && $0! >= 1 && $0! <= 4096 }) else {
+                throw ValidationError("--batch-block expects row counts between 1 and 4096 separated by commas, e.g. 64,16 (got '\(b)')")
+            }
+        }
         for d in dim {
             let parts = d.split(separator: "=", maxSplits: 1)
             guard parts.count == 2, let v = Int(parts[1]), v >= 0 else { throw ValidationError("--dim expects NAME=VALUE with a non-negative integer, got '\(d)'") }
@@ -66,7 +71,7 @@ struct Compile: ParsableCommand {
         options.weights = WeightsPlacement(rawValue: weights)!
         options.dims = dims
         options.batch = batch
-        options.batchBlock = batchBlock
+        options.batchBlocks = batchBlock.map { $0.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
         do {
             options.passes = try passOptions.chosen()
             options.verifyEach = passOptions.verifyEach
@@ -78,8 +83,8 @@ struct Compile: ParsableCommand {
             if let w = emitted.weights { msg += " and \(output)/\(emitted.weightsFileName) (\(w.count) bytes)" }
             print(msg + String(format: " in %.0f ms", ms))
             if emitted.runtimeBatch {
-                if emitted.blockRows > 1 {
-                    print("batch: any size at run time, with infer(batch, ...): \(emitted.blockRows) rows at a time through a block body, the rest one by one")
+                if !emitted.blockSizes.isEmpty {
+                    print("batch: any size at run time, with infer(batch, ...): blocks of \(emitted.blockSizes.map(String.init).joined(separator: ", then ")) rows, the rest one by one")
                 } else {
                     print("batch: any size at run time, with infer(batch, ...) (the model keeps batch rows independent)")
                 }

@@ -12,9 +12,10 @@ public enum Compiler {
         public var weights: WeightsPlacement = .auto
         public var dims: [String: Int] = [:]
         public var batch: Int = 1
-        /// Rows per block body for a runtime batch: nil chooses (16 for models with dense
-        /// products whose block arena stays within 8 MiB, else none), 1 turns blocks off.
-        public var batchBlock: Int? = nil
+        /// Rows of the block bodies for a run-time batch (each > 1; the largest runs first):
+        /// nil chooses (64 and 16 for models with dense products, as far as a block's
+        /// intermediate tensors fit in 8 MiB), [] or [1] turns blocks off.
+        public var batchBlocks: [Int]? = nil
         /// Optimization passes run before emission; nil means the default pipeline, [] none (-O0).
         public var passes: [GraphPass]? = nil
         public var verifyEach = false
@@ -61,7 +62,7 @@ public enum Compiler {
             }
         }
         // A copy for the block body, taken before the passes change the model.
-        let copy = batchInputs.isEmpty || options.batch != 1 || options.batchBlock == 1 ? nil : try? ONNXWriter.serialize(model)
+        let copy = batchInputs.isEmpty || options.batch != 1 || (options.batchBlocks.map { $0.allSatisfy { $0 <= 1 } } ?? false) ? nil : try? ONNXWriter.serialize(model)
         try prepare(model, dims: options.dims, batch: options.batch, passes: options.passes, verifyEach: options.verifyEach,
                     afterEach: options.afterEach)
         var o = CppEmitterOptions(name: options.name)
@@ -69,24 +70,23 @@ public enum Compiler {
         o.compiledBatch = options.batch
         o.weights = options.weights
         o.sourceDescription = URL(fileURLWithPath: source).lastPathComponent
-        var block: Model?
+        var blocks: [(rows: Int, model: Model)] = []
         if let copy, CppEmitter.isRowSeparable(model, batchInputs: batchInputs) {
-            let rows = options.batchBlock ?? autoBlockRows(model)
-            if rows > 1 {
-                block = try copy.withUnsafeBytes { try ONNXReader.read(bytes: $0, file: source, baseDirectory: nil) }
-                try prepare(block!, dims: options.dims, batch: rows, passes: options.passes)
-                o.blockRows = rows
+            for rows in Set(options.batchBlocks ?? autoBlockSizes(model)).sorted(by: >) where rows > 1 {
+                let block = try copy.withUnsafeBytes { try ONNXReader.read(bytes: $0, file: source, baseDirectory: nil) }
+                try prepare(block, dims: options.dims, batch: rows, passes: options.passes)
+                blocks.append((rows, block))
             }
         }
-        return try CppEmitter.emit(model, options: o, block: block)
+        return try CppEmitter.emit(model, options: o, blocks: blocks)
     }
 
-    /// Rows per block body when not chosen: 16 when the model has dense products (which become
-    /// real matrix products with 16 rows) and 16 rows of intermediate tensors fit in 8 MiB.
-    static func autoBlockRows(_ model: Model) -> Int {
+    /// Block sizes when not chosen: 64 and 16 rows for models with dense products (which become
+    /// real matrix products), each only if its rows of intermediate tensors fit in 8 MiB.
+    static func autoBlockSizes(_ model: Model) -> [Int] {
         let dense = model.graph.nodes.contains { ["Gemm", "MatMul", "FusedGemm", "Einsum"].contains($0.opType) }
         let arena = model.graph.memoryPlan?.arenaBytes ?? Int.max
-        return dense && arena <= (8 << 20) / 16 ? 16 : 1
+        return dense ? [64, 16].filter { arena <= (8 << 20) / $0 } : []
     }
 
     /// Runs optimization passes on a model to be written as ONNX (sofie convert). Unless

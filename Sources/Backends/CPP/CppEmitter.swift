@@ -22,8 +22,6 @@ public struct CppEmitterOptions {
     public var batchInputs: Set<String> = []
     /// The batch the shapes were compiled for (documented in the header).
     public var compiledBatch: Int = 1
-    /// Rows of the block body (the model compiled a second time for this batch), see `CppEmitter.emit`.
-    public var blockRows: Int = 1
 
     public init(name: String) { self.name = name }
 }
@@ -36,8 +34,10 @@ public struct EmittedCpp {
     /// Whether `infer(batch, ...)` runs any number of rows; otherwise why not (nil when no input had a batch).
     public var runtimeBatch: Bool = false
     public var fixedBatchReason: String?
-    /// Rows per block body (1: rows run one by one).
-    public var blockRows: Int = 1
+    /// Rows of each block body, largest first (empty: rows run one by one).
+    public var blockSizes: [Int] = []
+    /// The largest block (1 when there is none).
+    public var blockRows: Int { blockSizes.first ?? 1 }
     public var headerFileName: String { namespace + ".hxx" }
     public var weightsFileName: String { namespace + ".weights" }
 }
@@ -45,25 +45,28 @@ public struct EmittedCpp {
 /// Emits a self-contained C++17 header from a graph whose values all have static shapes and
 /// supported element types (run the compile pipeline first). It consumes only the graph.
 public enum CppEmitter {
-    /// `block`, when given, is the same model prepared for a batch of `options.blockRows`: a
-    /// row-separable model then runs whole blocks of rows through it (real matrix products),
-    /// and the remaining rows one by one. It is used only when its weights and fills are laid
-    /// out exactly like the single-row model's (they then share one copy).
-    public static func emit(_ model: Model, options: CppEmitterOptions, block: Model? = nil) throws -> EmittedCpp {
+    /// `blocks` are the same model prepared for batches of `rows` (largest first): a
+    /// row-separable model then runs as many rows as it can through the largest block body
+    /// (real matrix products), then the next, and the remaining rows one by one. A block is
+    /// used only when it can share the weights and fills of the bodies before it.
+    public static func emit(_ model: Model, options: CppEmitterOptions, blocks: [(rows: Int, model: Model)] = []) throws -> EmittedCpp {
         let e = try EmitContext(model: model, options: options)
         try e.emitBody()
-        var blockContext: EmitContext?
-        if let block, e.batch != nil, options.blockRows > 1 {
-            var o = options
-            o.batchInputs = []
-            o.compiledBatch = options.blockRows
-            let b = try EmitContext(model: block, options: o)
-            b.weightBytes = e.weightBytes
-            b.weightOffsets = e.weightOffsets
-            try b.emitBody()
-            if b.sharesStorage(with: e) { blockContext = b } else { e.blockReason = "its block body would not share the weights layout" }
+        var contexts: [EmitContext] = []
+        if e.batch != nil {
+            var last = e
+            for (rows, block) in blocks.sorted(by: { $0.rows > $1.rows }) where rows > 1 {
+                var o = options
+                o.batchInputs = []
+                o.compiledBatch = rows
+                let b = try EmitContext(model: block, options: o)
+                b.weightBytes = last.weightBytes
+                b.weightOffsets = last.weightOffsets
+                try b.emitBody()
+                if b.sharesStorage(with: last) { contexts.append(b); last = b }
+            }
         }
-        return try e.assemble(inputs: e.graph.inputs.filter { $0.initializer == nil }, block: blockContext)
+        return try e.assemble(inputs: e.graph.inputs.filter { $0.initializer == nil }, blocks: contexts)
     }
 
     /// Whether a model pinned to batch 1 keeps the rows of `batchInputs` independent (so that
@@ -222,9 +225,6 @@ final class EmitContext {
         }
     }
 
-    /// Why there is no block body (documented in the header).
-    var blockReason: String?
-
     /// Whether this block body can share `other`'s storage: it started from other's weights
     /// (adding only what differs, such as shape constants of the block's batch) and its
     /// constant fills are the same.
@@ -342,8 +342,8 @@ final class EmitContext {
 
     // MARK: assembling the header
 
-    func assemble(inputs: [Value], block: EmitContext? = nil) throws -> EmittedCpp {
-        if let block, block.weightBytes.count > weightBytes.count { weightBytes = block.weightBytes }
+    func assemble(inputs: [Value], blocks: [EmitContext] = []) throws -> EmittedCpp {
+        if let last = blocks.last, last.weightBytes.count > weightBytes.count { weightBytes = last.weightBytes }
         let embed: Bool
         switch options.weights {
         case .embed: embed = true
@@ -365,8 +365,9 @@ final class EmitContext {
         let inArgs = zip(ins, inputs).enumerated().map { k, p in argName(p.1, "input\(k)") }
         let outArgs = graph.outputs.enumerated().map { k, v in argName(v, "output\(k)") }
         let workspaceBytes = Self.align(workspaceElements * 8)
-        let blockScratch = block.map { $0.arenaBytes + Self.align($0.workspaceElements * 8) } ?? 0
+        let blockScratch = blocks.map { $0.arenaBytes + Self.align($0.workspaceElements * 8) }.max() ?? 0
         let scratch = max(arenaBytes + workspaceBytes, blockScratch)
+        let sizes = blocks.map(\.options.compiledBatch)
         var h = ""
         func w(_ s: String = "") { h += s + "\n" }
         w("// \(ns).hxx - generated by swift-sofie from \(CppNames.comment(options.sourceDescription.isEmpty ? "a model" : options.sourceDescription)).")
@@ -377,12 +378,12 @@ final class EmitContext {
         w("// Outputs:")
         for (t, a) in zip(outs, outArgs) { w("//   \(a): \(t.ctype)[\(t.shape.map(String.init).joined(separator: "x"))]   (\(CppNames.comment(t.value.name, limit: 60)))") }
         w("// Weights: \(weightBytes.count) bytes \(embed ? "embedded in this header" : "in the file \(ns).weights"); constant fills: \(fillBytes) bytes.")
-        w("// Scratch memory per Session: \(scratch) bytes (\(arenaBytes) for intermediate tensors, \(workspaceBytes) workspace\(block != nil ? "; the block body needs \(blockScratch)" : "")).")
+        w("// Scratch memory per Session: \(scratch) bytes (\(arenaBytes) for intermediate tensors, \(workspaceBytes) workspace\(blocks.isEmpty ? "" : "; the block bodies need up to \(blockScratch)")).")
         if let b = batch {
             let names = zip(inputs, inArgs).filter { b.inputs.contains(ObjectIdentifier($0.0)) }.map(\.1) + zip(graph.outputs, outArgs).filter { b.outputs.contains(ObjectIdentifier($0.0)) }.map(\.1)
             w("// Batch: any size at run time with infer(batch, ...): every op keeps the rows of the leading")
-            if let block {
-                w("//   dimension independent, so rows run \(block.options.compiledBatch) at a time through a block body, the rest one")
+            if !sizes.isEmpty {
+                w("//   dimension independent, so rows run in blocks of \(sizes.map(String.init).joined(separator: ", then ")) (block bodies), the rest one")
                 w("//   by one. Batched: \(names.joined(separator: ", ")).")
             } else {
                 w("//   dimension independent, so rows run one after another. Batched: \(names.joined(separator: ", ")).")
@@ -423,7 +424,7 @@ final class EmitContext {
         w("    static constexpr std::size_t kScratchBytes = \(scratch);")
         for (k, t) in ins.enumerated() { w("    static constexpr std::size_t kInput\(k)Size = \(t.count);  // \(inArgs[k])") }
         for (k, t) in outs.enumerated() { w("    static constexpr std::size_t kOutput\(k)Size = \(t.count);  // \(outArgs[k])") }
-        if let block { w("    static constexpr std::size_t kBlockRows = \(block.options.compiledBatch);  // rows per run_block") }
+        for r in sizes { w("    static constexpr std::size_t kBlock\(r)Rows = \(r);  // rows per run_block\(r)") }
         w()
         let ctorBody = { (w: (String) -> Void) in
             w("        fills_ = storage_.get() + ((kWeightBytes + 63) / 64) * 64;")
@@ -472,9 +473,9 @@ final class EmitContext {
             let args = inputs.enumerated().map { k, v in b.inputs.contains(ObjectIdentifier(v)) ? "\(inArgs[k]) + r * kInput\(k)Size" : inArgs[k] }
                 + graph.outputs.enumerated().map { k, v in b.outputs.contains(ObjectIdentifier(v)) ? "\(outArgs[k]) + r * kOutput\(k)Size" : outArgs[k] }
             w("        std::size_t r = 0;")
-            if block != nil {
-                w("        for (; r + kBlockRows <= batch; r += kBlockRows)")
-                w("            run_block(\(args.joined(separator: ", ")));")
+            for r in sizes {
+                w("        for (; r + kBlock\(r)Rows <= batch; r += kBlock\(r)Rows)")
+                w("            run_block\(r)(\(args.joined(separator: ", ")));")
             }
             w("        for (; r < batch; ++r)")
             w("            run(\(args.joined(separator: ", ")));")
@@ -522,10 +523,11 @@ final class EmitContext {
             w()
         }
         method("run", self)
-        if let block {
-            w("    // The same model for kBlockRows rows at once (batched inputs and outputs hold kBlockRows rows).")
+        for b in blocks {
+            let r = b.options.compiledBatch
+            w("    // The same model for \(r) rows at once (batched inputs and outputs hold \(r) rows).")
             // Kept out of line so that the single-row path is compiled (inlined) as without it.
-            method("run_block", block, attribute: "[[gnu::noinline]] ")
+            method("run_block\(r)", b, attribute: "[[gnu::noinline]] ")
         }
         w("    std::unique_ptr<unsigned char[]> storage_;")
         w("    unsigned char* weights_ = nullptr;")
@@ -537,7 +539,7 @@ final class EmitContext {
         var result = EmittedCpp(namespace: ns, header: h, weights: embed ? nil : weightBytes)
         result.runtimeBatch = batch != nil
         result.fixedBatchReason = batchReason
-        result.blockRows = block?.options.compiledBatch ?? 1
+        result.blockSizes = sizes
         return result
     }
 

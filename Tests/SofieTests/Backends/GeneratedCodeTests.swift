@@ -149,8 +149,8 @@ final class BatchTests: XCTestCase {
         XCTAssertNil(CppHarness.compare(out, expected, rtol: 1e-4, atol: 1e-5))
     }
 
-    /// A dense model gets a 16-row block body: 37 rows run as two blocks and five single rows,
-    /// and match ONNX Runtime on the whole batch.
+    /// A dense model gets 64- and 16-row block bodies: 150 rows run as two blocks of 64, one of
+    /// 16 and six single rows, and match ONNX Runtime on the whole batch and row by row.
     func testBlockBodyRunsWholeBlocksAndTheRest() throws {
         try TestSupport.requirePython()
         let dir = try TestSupport.tempDir("batch-block")
@@ -158,9 +158,9 @@ final class BatchTests: XCTestCase {
         try TestSupport.run(TestSupport.python, [TestSupport.repoRoot + "/Tests/scripts/make_linear_mlp.py", model])
         let emitted = try Compiler.compile(path: model, directory: dir, options: Compiler.Options(name: "lin"))
         XCTAssertTrue(emitted.runtimeBatch)
-        XCTAssertEqual(emitted.blockRows, 16)
-        XCTAssertTrue(emitted.header.contains("run_block("))
-        try TestSupport.run(TestSupport.python, [TestSupport.repoRoot + "/Tests/scripts/ort_run.py", model, dir, "--batch", "37"])
+        XCTAssertEqual(emitted.blockSizes, [64, 16])
+        XCTAssertTrue(emitted.header.contains("run_block64(") && emitted.header.contains("run_block16("))
+        try TestSupport.run(TestSupport.python, [TestSupport.repoRoot + "/Tests/scripts/ort_run.py", model, dir, "--batch", "150"])
         let main = """
         #include "lin.hxx"
         #include <fstream>
@@ -173,7 +173,7 @@ final class BatchTests: XCTestCase {
             lin::Session s;
             std::vector<float> y = s.infer(x);
             // Row by row gives the same numbers as the blocks (up to float rounding of the sums).
-            for (std::size_t r = 0; r < 37; ++r) {
+            for (std::size_t r = 0; r < 150; ++r) {
                 std::vector<float> one(x.begin() + r * 64, x.begin() + (r + 1) * 64);
                 std::vector<float> z = s.infer(one);
                 for (int j = 0; j < 3; ++j) if (std::abs(z[j] - y[r * 3 + j]) > 1e-5f + 1e-4f * std::abs(z[j])) return 3;
@@ -190,15 +190,21 @@ final class BatchTests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.output)
         let ref = try Data(contentsOf: URL(fileURLWithPath: dir + "/out0.ref"))
         let out = try Data(contentsOf: URL(fileURLWithPath: dir + "/out0.bin"))
-        XCTAssertEqual(ref.count, 37 * 3 * 4)
+        XCTAssertEqual(ref.count, 150 * 3 * 4)
         let expected = Tensor(dataType: .float, dims: [ref.count / 4], values: ref.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) })
         XCTAssertNil(CppHarness.compare(out, expected, rtol: 1e-4, atol: 1e-5))
-        // --batch-block 1 turns the block body off.
+        // --batch-block 1 turns the block bodies off.
         var off = Compiler.Options(name: "lin1")
-        off.batchBlock = 1
+        off.batchBlocks = [1]
         let single = try Compiler.compile(path: model, directory: dir + "/off", options: off)
-        XCTAssertEqual(single.blockRows, 1)
-        XCTAssertFalse(single.header.contains("run_block("))
+        XCTAssertEqual(single.blockSizes, [])
+        XCTAssertFalse(single.header.contains("run_block"))
+        let cli = try TestSupport.sofie(["compile", model, "-o", dir + "/cli", "--batch-block", "8"])
+        XCTAssertEqual(cli.status, 0, cli.output)
+        XCTAssertTrue(cli.output.contains("blocks of 8 rows"), cli.output)
+        let bad = try TestSupport.sofie(["compile", model, "-o", dir + "/bad", "--batch-block", "0,x"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.output.contains("--batch-block expects"), bad.output)
     }
 
     func testBatchMixingModelGetsAFixedBatchWithAReason() throws {

@@ -105,7 +105,7 @@ final class KerasFixtureTests: XCTestCase {
                 options.weights = .embed
                 // Blocks of 2 rows: the fixtures' batches (3 rows) run one block and one single row,
                 // so both bodies of every row-separable model are checked against Keras.
-                options.batchBlock = 2
+                options.batchBlocks = [2]
                 var emitted = try Compiler.emit(try ModelLoader.load(path: "\(item.dir)/\(item.format)"), options: options, source: item.format)
                 if emitted.runtimeBatch { blockBodies += emitted.blockRows == 2 ? 1 : 0 }
                 if !emitted.runtimeBatch {
