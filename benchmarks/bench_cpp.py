@@ -117,11 +117,19 @@ DRIVER = r'''
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-int main() {
+#include <string>
+// Usage: bench [BATCH] - with BATCH, times infer(BATCH, ...) on BATCH rows.
+template <class S>
+auto infer_rows(S& s, std::size_t b, const float* x, float* y) -> decltype(s.infer(b, x, y)) { return s.infer(b, x, y); }
+template <class S>
+void infer_rows(S&, ...) {}  // models compiled for a fixed batch
+int main(int argc, char** argv) {
+    const std::size_t batch = argc > 1 ? std::stoul(argv[1]) : 0;
     %(ns)s::Session s%(ctor)s;
-    std::vector<float> x(%(ns)s::Session::kInput0Size), y(%(ns)s::Session::kOutput0Size);
+    std::vector<float> x(%(ns)s::Session::kInput0Size * std::max<std::size_t>(batch, 1)),
+        y(%(ns)s::Session::kOutput0Size * std::max<std::size_t>(batch, 1));
     for (std::size_t i = 0; i < x.size(); ++i) x[i] = float((i * 7919) %% 1000) / 1000.0f - 0.5f;
-    auto once = [&] { s.infer(x.data(), y.data()); };
+    auto once = [&] { if (batch) infer_rows(s, batch, x.data(), y.data()); else s.infer(x.data(), y.data()); };
     for (int i = 0; i < 20; ++i) once();
     auto t0 = std::chrono::steady_clock::now();
     int calib = 0;
@@ -189,31 +197,6 @@ print("ratio = (ONNX Runtime - Identity-model overhead) / sofie; above 1 means t
 
 # Batched inference: the PyTorch-style MLP with a symbolic batch, run through infer(batch, ...)
 # (16-row block body + single rows) and through ONNX Runtime with the same batch.
-BATCH_DRIVER = r'''
-#include "%(ns)s.hxx"
-#include <algorithm>
-#include <chrono>
-#include <cstdio>
-int main(int argc, char** argv) {
-    const std::size_t batch = std::stoul(argv[1]);
-    %(ns)s::Session s;
-    std::vector<float> x(%(ns)s::Session::kInput0Size * batch), y(%(ns)s::Session::kOutput0Size * batch);
-    for (std::size_t i = 0; i < x.size(); ++i) x[i] = float((i * 7919) %% 1000) / 1000.0f - 0.5f;
-    auto once = [&] { s.infer(batch, x.data(), y.data()); };
-    for (int i = 0; i < 20; ++i) once();
-    auto t0 = std::chrono::steady_clock::now();
-    int calib = 0;
-    while (std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() < 0.05) { once(); ++calib; }
-    std::vector<double> samples;
-    for (int k = 0; k < %(samples)d; ++k) {
-        auto a = std::chrono::steady_clock::now();
-        for (int i = 0; i < calib; ++i) once();
-        samples.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - a).count() / calib);
-    }
-    std::sort(samples.begin(), samples.end());
-    std::printf("%%.3f\n", samples[samples.size() / 2]);
-}
-'''
 m = onnx.load(linear_mlp())
 m.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "N"
 m.graph.output[0].type.tensor_type.shape.dim[0].dim_param = "N"
@@ -222,7 +205,7 @@ onnx.save(m, dyn)
 out = os.path.join(work, "linear_mlp_dyn")
 subprocess.run([args.sofie, "compile", dyn, "-o", out, "--name", "lin"], check=True, stdout=subprocess.DEVNULL)
 with open(os.path.join(out, "bench.cpp"), "w") as f:
-    f.write(BATCH_DRIVER % {"ns": "lin", "samples": samples})
+    f.write(DRIVER % {"ns": "lin", "ctor": "", "samples": samples})
 subprocess.run([args.cxx, "-std=c++17", "-O3", "-march=native", "bench.cpp", "-o", "bench"], cwd=out, check=True)
 print()
 print(f"{'Linear MLP, batch':<24} {'sofie µs':>10} {'µs/row':>8} {'ORT µs':>10} {'ORT-Identity µs':>15} {'ratio':>7}")
