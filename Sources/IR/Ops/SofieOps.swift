@@ -121,6 +121,11 @@ public enum SofieOps {
         case "HardSigmoid":
             return [Node(opType: act, name: name, inputs: [x], outputs: [y], attributes: [Attribute("alpha", .float(p[0])), Attribute("beta", .float(p[1]))])]
         case "Clip":
+            // Opset 11 moved Clip's bounds from attributes to inputs.
+            if opset < 11 {
+                return [Node(opType: "Clip", name: name, inputs: [x], outputs: [y],
+                             attributes: [Attribute("min", .float(p[0])), Attribute("max", .float(p[1]))])]
+            }
             let bounds = p.map { constant(NDArray(dtype, shape: [], floats: [Double($0)]).tensor(name: unique(base + "_clip_bound"))) }
             return [Node(opType: "Clip", name: name, inputs: [x] + bounds, outputs: [y])]
         case "Gelu":

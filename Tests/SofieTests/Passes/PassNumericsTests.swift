@@ -116,3 +116,46 @@ final class PassNumericsTests: XCTestCase {
         }
     }
 }
+
+extension PassNumericsTests {
+    /// Epilogues on an opset-9 model (Clip's bounds are attributes there): Conv + Clip and
+    /// Gemm + LeakyRelu fuse, expand back to opset-9 ONNX, and ONNX Runtime agrees.
+    func testEpiloguesExpandForOldOpsets() throws {
+        try TestSupport.requirePython()
+        let dir = try TestSupport.tempDir("old-opset-epilogues")
+        let g = Graph(name: "old")
+        let x = Value(name: "x", type: .tensor(TensorType(.float, fixed: [1, 2, 5, 5])))
+        g.inputs = [x]
+        func constant(_ name: String, _ dims: [Int]) -> Value {
+            let values = (0..<dims.reduce(1, *)).map { Float(sin(Double($0) * 1.7)) * 0.5 }
+            let t = Tensor(name: name, dataType: .float, dims: dims, values: values)
+            let v = Value(name: name, type: .tensor(t.type), initializer: t)
+            g.addInitializer(v)
+            g.inputs.append(v)  // IR 3: initializers are graph inputs too
+            return v
+        }
+        let c = Value(name: "c"), r = Value(name: "r"), f = Value(name: "f"), h = Value(name: "h")
+        let y = Value(name: "y", type: .tensor(TensorType(.float, fixed: [1, 4])))
+        g.appendNode(Node(opType: "Conv", name: "conv", inputs: [x, constant("w", [3, 2, 3, 3]), constant("b", [3])], outputs: [c],
+                          attributes: [Attribute("pads", .ints([1, 1, 1, 1]))]))
+        g.appendNode(Node(opType: "Clip", name: "clip", inputs: [c], outputs: [r], attributes: [Attribute("min", .float(0)), Attribute("max", .float(0.6))]))
+        g.appendNode(Node(opType: "Flatten", name: "flat", inputs: [r], outputs: [f]))
+        g.appendNode(Node(opType: "Gemm", name: "dense", inputs: [f, constant("d", [75, 4]), constant("db", [4])], outputs: [h]))
+        g.appendNode(Node(opType: "LeakyRelu", name: "lrelu", inputs: [h], outputs: [y], attributes: [Attribute("alpha", .float(0.1))]))
+        g.outputs = [y]
+        let model = Model(graph: g)
+        model.irVersion = 3
+        model.opsetImports = [OpsetImport(domain: "", version: 9)]
+        try ONNXWriter.write(model, to: dir + "/before.onnx")
+        try Compiler.optimize(model, passes: try PassRegistry.pipeline("infer-shapes,fuse-epilogues"), keepSofieOps: true, verifyEach: true)
+        XCTAssertEqual(model.graph.opHistogram(), ["org.sofie.FusedConv": 1, "Flatten": 1, "org.sofie.FusedGemm": 1])
+        _ = try ExpandSofieOps().run(model)
+        let clip = try XCTUnwrap(model.graph.nodes.first { $0.opType == "Clip" })
+        XCTAssertEqual(clip.inputs.count, 1, "opset 9: bounds as attributes")
+        XCTAssertEqual(clip.float("max"), 0.6)
+        try ONNXWriter.write(model, to: dir + "/after.onnx")
+        try "\(dir)/before.onnx\t\(dir)/after.onnx\topset 9 epilogues\n".write(toFile: dir + "/pairs.tsv", atomically: true, encoding: .utf8)
+        let run = try TestSupport.run(TestSupport.python, [TestSupport.repoRoot + "/Tests/scripts/compare_ort_many.py", dir + "/pairs.tsv"], check: false)
+        XCTAssertEqual(run.status, 0, run.output)
+    }
+}
