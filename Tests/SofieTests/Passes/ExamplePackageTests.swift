@@ -21,7 +21,8 @@ final class ExamplePackageTests: XCTestCase {
         let package = TestSupport.repoRoot + "/Examples/CustomPass"
         let scratch = TestSupport.repoRoot + "/.build/example"
         let swift = ProcessInfo.processInfo.environment["SWIFT_EXEC"] ?? "/usr/bin/env"
-        let build = try TestSupport.run(swift, ["swift", "build", "--package-path", package, "--scratch-path", scratch], check: false)
+        // No cached build description: files added to our package since the last build must be seen.
+        let build = try TestSupport.run(swift, ["swift", "build", "--package-path", package, "--scratch-path", scratch, "--disable-build-manifest-caching"], check: false)
         XCTAssertEqual(build.status, 0, String(build.output.suffix(2000)))
         let r = try TestSupport.run(scratch + "/debug/custom-pass-demo", [model, dir + "/out"], check: false)
         XCTAssertEqual(r.status, 0, r.output)
