@@ -73,8 +73,10 @@ public enum Compiler {
         var blocks: [(rows: Int, model: Model)] = []
         if let copy, CppEmitter.isRowSeparable(model, batchInputs: batchInputs) {
             for rows in Set(options.batchBlocks ?? autoBlockSizes(model)).sorted(by: >) where rows > 1 {
-                let block = try copy.withUnsafeBytes { try ONNXReader.read(bytes: $0, file: source, baseDirectory: nil) }
-                try prepare(block, dims: options.dims, batch: rows, passes: options.passes)
+                // A model that cannot be compiled for this many rows (e.g. a Reshape to a constant
+                // shape with batch 1 written in) simply gets no block body of that size.
+                guard let block = try? copy.withUnsafeBytes({ try ONNXReader.read(bytes: $0, file: source, baseDirectory: nil) }),
+                      (try? prepare(block, dims: options.dims, batch: rows, passes: options.passes)) != nil else { continue }
                 blocks.append((rows, block))
             }
         }

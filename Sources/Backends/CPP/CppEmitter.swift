@@ -62,8 +62,10 @@ public enum CppEmitter {
                 let b = try EmitContext(model: block, options: o)
                 b.weightBytes = last.weightBytes
                 b.weightOffsets = last.weightOffsets
-                try b.emitBody()
-                if b.sharesStorage(with: last) { contexts.append(b); last = b }
+                // A block that cannot be emitted is left out; the rows then run in smaller blocks.
+                guard (try? b.emitBody()) != nil, b.sharesStorage(with: last) else { continue }
+                contexts.append(b)
+                last = b
             }
         }
         return try e.assemble(inputs: e.graph.inputs.filter { $0.initializer == nil }, blocks: contexts)

@@ -207,6 +207,30 @@ final class BatchTests: XCTestCase {
         XCTAssertTrue(bad.output.contains("--batch-block expects"), bad.output)
     }
 
+    /// A Reshape to a constant shape with batch 1 written in is row-separable at batch 1 but cannot
+    /// be compiled for 16 or 64 rows: the model still compiles, with no block bodies.
+    func testBlockThatCannotBeCompiledIsLeftOut() throws {
+        let g = Graph(name: "reshape1")
+        let x = Value(name: "x", type: .tensor(TensorType(.float, [.symbolic("N"), .fixed(4), .fixed(4)])))
+        g.inputs = [x]
+        let shape = Tensor(name: "shape", dataType: .int64, dims: [2], values: [Int64(1), 16])
+        let s = Value(name: "shape", type: .tensor(shape.type), initializer: shape)
+        let w = Tensor(name: "w", dataType: .float, dims: [16, 3], values: (0..<48).map { Float($0) / 48 })
+        let wv = Value(name: "w", type: .tensor(w.type), initializer: w)
+        g.addInitializer(s)
+        g.addInitializer(wv)
+        let f = Value(name: "f")
+        let y = Value(name: "y", type: .tensor(TensorType(.float, [.symbolic("N"), .fixed(3)])))
+        g.appendNode(Node(opType: "Reshape", name: "flat", inputs: [x, s], outputs: [f]))
+        g.appendNode(Node(opType: "MatMul", name: "dense", inputs: [f, wv], outputs: [y]))
+        g.outputs = [y]
+        let m = Model(graph: g)
+        m.opsetImports = [OpsetImport(domain: "", version: 17)]
+        let emitted = try Compiler.emit(m, options: Compiler.Options(name: "reshape1"), source: "reshape1.onnx")
+        XCTAssertTrue(emitted.runtimeBatch)
+        XCTAssertEqual(emitted.blockSizes, [])
+    }
+
     func testBatchMixingModelGetsAFixedBatchWithAReason() throws {
         // Softmax over axis 0 mixes the rows of the batch.
         let g = Graph(name: "mix")
