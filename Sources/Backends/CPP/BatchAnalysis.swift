@@ -9,6 +9,8 @@ enum BatchAnalysis {
         /// Graph inputs and outputs that carry the batch dimension (leading axis).
         var inputs: Set<ObjectIdentifier>
         var outputs: Set<ObjectIdentifier>
+        /// Names of every value that carries the batch.
+        var carrying: Set<String> = []
     }
 
     /// Ops that act on each leading-axis row separately when their batch-carrying operand is input 0.
@@ -17,6 +19,24 @@ enum BatchAnalysis {
         "BatchNormalization", "InstanceNormalization", "LRN", "Identity", "Dropout", "Cast", "CastLike",
         "DepthToSpace", "SpaceToDepth", "GroupNormalization",
     ]).union(CppElementwise.unaryOps)
+
+    /// Whether `block` (the same model compiled for `rows` rows) has, for every value of the
+    /// single-row graph, a value of the same name whose shape is the single-row one with the
+    /// batch-carrying leading 1 replaced by `rows`. A reshape that folds rows together (e.g. to a
+    /// constant [1, -1]) breaks this, and the block must not be used.
+    static func blockMatches(_ block: Graph, rows: Int, single: Graph, carrying: Set<String>) -> Bool {
+        var shapes: [String: [Int]] = [:]
+        for v in block.inputs + block.nodes.flatMap({ $0.outputs.compactMap { $0 } }) { shapes[v.name] = v.tensorType?.staticShape }
+        for v in single.inputs + single.nodes.flatMap({ $0.outputs.compactMap { $0 } }) where v.initializer == nil {
+            guard var want = v.tensorType?.staticShape else { return false }
+            if carrying.contains(v.name) {
+                guard want.first == 1 else { return false }
+                want[0] = rows
+            }
+            guard shapes[v.name] == want else { return false }
+        }
+        return true
+    }
 
     /// Why the model is not row-separable (nil when it is), with the result when it is.
     static func analyze(_ graph: Graph, batchInputs: Set<String>) -> (Result?, String?) {
@@ -96,6 +116,8 @@ enum BatchAnalysis {
             outputs.insert(ObjectIdentifier(v))
         }
         if outputs.isEmpty { return (nil, "no output carries the batch dimension") }
-        return (Result(inputs: inputs, outputs: outputs), nil)
+        var carrying = Set<String>()
+        for v in graph.inputs + graph.nodes.flatMap({ $0.outputs.compactMap { $0 } }) where has(v) { carrying.insert(v.name) }
+        return (Result(inputs: inputs, outputs: outputs, carrying: carrying), nil)
     }
 }

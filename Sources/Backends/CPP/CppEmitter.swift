@@ -53,9 +53,11 @@ public enum CppEmitter {
         let e = try EmitContext(model: model, options: options)
         try e.emitBody()
         var contexts: [EmitContext] = []
-        if e.batch != nil {
+        if let batch = e.batch {
             var last = e
             for (rows, block) in blocks.sorted(by: { $0.rows > $1.rows }) where rows > 1 {
+                // Same graph, every batch-carrying value `rows` times as tall: else rows would mix.
+                guard BatchAnalysis.blockMatches(block.graph, rows: rows, single: e.graph, carrying: batch.carrying) else { continue }
                 var o = options
                 o.batchInputs = []
                 o.compiledBatch = rows

@@ -231,6 +231,37 @@ final class BatchTests: XCTestCase {
         XCTAssertEqual(emitted.blockSizes, [])
     }
 
+    /// Reshape to [1, -1] then Softmax: per row at batch 1, but at 16 rows the reshape folds the
+    /// rows into one and the softmax would mix them. The block body is refused.
+    func testBlockThatWouldMixRowsIsRefused() throws {
+        let g = Graph(name: "fold")
+        let x = Value(name: "x", type: .tensor(TensorType(.float, [.symbolic("N"), .fixed(4), .fixed(4)])))
+        g.inputs = [x]
+        func shape(_ name: String, _ v: [Int64]) -> Value {
+            let t = Tensor(name: name, dataType: .int64, dims: [v.count], values: v)
+            let value = Value(name: name, type: .tensor(t.type), initializer: t)
+            g.addInitializer(value)
+            return value
+        }
+        let f = Value(name: "f"), s = Value(name: "s"), h = Value(name: "h")
+        let y = Value(name: "y", type: .tensor(TensorType(.float, [.symbolic("N"), .fixed(3)])))
+        let w = Tensor(name: "w", dataType: .float, dims: [16, 3], values: (0..<48).map { Float($0) / 48 })
+        let wv = Value(name: "w", type: .tensor(w.type), initializer: w)
+        g.addInitializer(wv)
+        g.appendNode(Node(opType: "Reshape", name: "fold", inputs: [x, shape("one_row", [1, -1])], outputs: [f]))
+        g.appendNode(Node(opType: "Softmax", name: "sm", inputs: [f], outputs: [s], attributes: [Attribute("axis", .int(-1))]))
+        g.appendNode(Node(opType: "Reshape", name: "unfold", inputs: [s, shape("rows", [-1, 16])], outputs: [h]))
+        g.appendNode(Node(opType: "MatMul", name: "dense", inputs: [h, wv], outputs: [y]))
+        g.outputs = [y]
+        let m = Model(graph: g)
+        m.opsetImports = [OpsetImport(domain: "", version: 17)]
+        var options = Compiler.Options(name: "fold")
+        options.batchBlocks = [16]
+        let emitted = try Compiler.emit(m, options: options, source: "fold.onnx")
+        XCTAssertTrue(emitted.runtimeBatch)
+        XCTAssertEqual(emitted.blockSizes, [], "a block would softmax over 16 rows at once")
+    }
+
     func testBatchMixingModelGetsAFixedBatchWithAReason() throws {
         // Softmax over axis 0 mixes the rows of the batch.
         let g = Graph(name: "mix")
