@@ -47,11 +47,15 @@ inline T mod_floor_fp(T a, T b) {
 // Blocking of the GEMM: an MR x NR register tile, KC-deep panels, NC columns of B per block.
 // Only B (activations: im2col columns, or the right operand of MatMul) is packed, into the
 // Session's workspace; A (the weights of Conv and Gemm) is read in place, never copied.
-// Register tile MR x NR: NR spans two SIMD vectors of floats (32 with AVX-512, 16 otherwise).
+// Register tile MR x NR: NR spans two SIMD vectors of the compile target's width (AVX-512:
+// 64 bytes, AVX: 32, otherwise 16 as SSE2 and NEON have). Wider vectors than the target has
+// would be emulated, many times slower: compile with your target's flags (-march=native).
 #if defined(__AVX512F__)
 constexpr int64_t kVectorBytes = 64;
-#else
+#elif defined(__AVX__)
 constexpr int64_t kVectorBytes = 32;
+#else
+constexpr int64_t kVectorBytes = 16;
 #endif
 constexpr int64_t MR = 6;
 constexpr int64_t NR = 2 * kVectorBytes / 4;
