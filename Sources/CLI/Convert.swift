@@ -4,6 +4,7 @@ import SofieBackends
 import SofieDriver
 import SofieFrontends
 import SofieIR
+import SofiePasses
 
 struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -38,6 +39,10 @@ struct Convert: ParsableCommand {
             try Verifier.verify(model)
             try ONNXWriter.write(model, to: output)
             print("wrote \(output): \(model.graph.nodes.count) nodes, \(model.graph.initializers.count) initializers")
+        } catch let e as PassError {
+            fail(Compiler.Failure(file: input, underlying: e))
+        } catch let e as CompileError {
+            fail(Compiler.Failure(file: input, underlying: e))
         } catch {
             fail(error)
         }

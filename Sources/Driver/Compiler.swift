@@ -28,6 +28,10 @@ public enum Compiler {
     public struct Failure: Error, CustomStringConvertible {
         public let file: String
         public let underlying: Error
+        public init(file: String, underlying: Error) {
+            self.file = file
+            self.underlying = underlying
+        }
         public var description: String { "\(file): \(underlying)" }
     }
 

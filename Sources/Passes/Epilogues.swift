@@ -207,7 +207,10 @@ public struct ExpandSofieOps: GraphPass {
                 return v
             }
             guard let expanded = SofieOps.expand(n, output: y, opset: opset, unique: { g.uniqueName($0, taken: &taken) }, constant: constant) else {
-                throw PassError(pass: name, message: "node \(n.label) of domain \(n.domain) has no ONNX equivalent")
+                let act = n.string("activation") ?? ""
+                let why = act.isEmpty ? "" : ": its activation '\(act)' with \((n.floats("activation_params") ?? []).count) parameters is not one of "
+                    + SofieOps.activations.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value.count))" }.joined(separator: ", ")
+                throw PassError(pass: name, message: "node \(n.label) of domain \(n.domain) has no ONNX equivalent\(why)")
             }
             n.removeAllInputs()
             result += expanded

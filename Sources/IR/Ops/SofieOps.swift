@@ -90,6 +90,8 @@ public enum SofieOps {
             let keep = n.attributes.filter { $0.name != "activation" && $0.name != "activation_params" }
             let act = n.string("activation") ?? ""
             let params = n.floats("activation_params") ?? []
+            // An activation we do not know, or the wrong number of parameters, has no expansion.
+            if !act.isEmpty { guard let names = activations[act], names.count == params.count else { return nil } }
             let z = n.input(3)
             if z == nil && act.isEmpty {
                 return [Node(opType: core, name: n.name, inputs: Array(n.inputs.prefix(3)), outputs: [y], attributes: keep)]

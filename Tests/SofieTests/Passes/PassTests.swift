@@ -183,3 +183,37 @@ extension PassTests {
         XCTAssertGreaterThan(checked, 50)
     }
 }
+
+extension PassTests {
+    /// A file with malformed org.sofie nodes (an unknown activation; LeakyRelu without its
+    /// parameter) is a clear error from convert and compile: names the file and node, lists the
+    /// activations, exits non-zero, writes nothing.
+    func testMalformedSofieNodesAreClearErrors() throws {
+        let dir = try TestSupport.tempDir("bad-sofie-ops")
+        for (tag, act, params) in [("unknown", "Foo", [Float]()), ("no_params", "LeakyRelu", [Float]())] {
+            let g = Graph(name: "bad")
+            let x = Value(name: "x", type: .tensor(TensorType(.float, fixed: [1, 2])))
+            let w = Tensor(name: "w", dataType: .float, dims: [2, 2], values: [Float](repeating: 1, count: 4))
+            let wv = Value(name: "w", type: .tensor(w.type), initializer: w)
+            let y = Value(name: "y", type: .tensor(TensorType(.float, fixed: [1, 2])))
+            g.inputs = [x]
+            g.addInitializer(wv)
+            g.appendNode(Node(opType: "FusedGemm", domain: SofieOps.domain, name: "fg", inputs: [x, wv], outputs: [y],
+                              attributes: [Attribute("activation", .string(Array(act.utf8))), Attribute("activation_params", .floats(params))]))
+            g.outputs = [y]
+            let m = Model(graph: g)
+            m.opsetImports = [OpsetImport(domain: "", version: 17), OpsetImport(domain: SofieOps.domain, version: 1)]
+            let path = "\(dir)/\(tag).onnx"
+            try ONNXWriter.write(m, to: path)
+            let out = "\(dir)/\(tag)_out.onnx"
+            let convert = try TestSupport.sofie(["convert", path, "-o", out])
+            XCTAssertNotEqual(convert.status, 0, tag)
+            XCTAssertTrue(convert.output.contains("\(tag).onnx") && convert.output.contains("'fg'") && convert.output.contains("LeakyRelu (1)"), convert.output)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: out), tag)
+            let compile = try TestSupport.sofie(["compile", path, "-o", "\(dir)/\(tag)_gen"])
+            XCTAssertNotEqual(compile.status, 0, tag)
+            XCTAssertTrue(compile.output.contains("'fg'") && compile.output.contains(act), compile.output)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: "\(dir)/\(tag)_gen/\(tag).hxx"), tag)
+        }
+    }
+}
