@@ -76,24 +76,18 @@ struct Epilogue {
 // Applies the activation to n contiguous values in place (one loop per kind, so each vectorizes).
 template <class T>
 inline void activate(T* v, int64_t n, Act act, T alpha, T beta) {
-    // The cheap activations go in blocks of 16 with a fixed, unrolled inner loop, which GCC
-    // vectorizes at -O2 as well; the rest are dominated by exp/tanh/erf.
-    const int64_t body = n - n % 16;
     switch (act) {
     case Act::None: return;
     case Act::Relu:
-        for (int64_t j0 = 0; j0 < body; j0 += 16) { _Pragma("GCC unroll 16") for (int64_t j = j0; j < j0 + 16; ++j) v[j] = v[j] < T(0) ? T(0) : v[j]; }
-        for (int64_t j = body; j < n; ++j) v[j] = v[j] < T(0) ? T(0) : v[j];
+        for (int64_t j = 0; j < n; ++j) v[j] = v[j] < T(0) ? T(0) : v[j];
         return;
     case Act::LeakyRelu:
-        for (int64_t j0 = 0; j0 < body; j0 += 16) { _Pragma("GCC unroll 16") for (int64_t j = j0; j < j0 + 16; ++j) v[j] = v[j] < T(0) ? alpha * v[j] : v[j]; }
-        for (int64_t j = body; j < n; ++j) v[j] = v[j] < T(0) ? alpha * v[j] : v[j];
+        for (int64_t j = 0; j < n; ++j) v[j] = v[j] < T(0) ? alpha * v[j] : v[j];
         return;
     case Act::Sigmoid: for (int64_t j = 0; j < n; ++j) v[j] = T(1) / (T(1) + std::exp(-v[j])); return;
     case Act::Tanh: for (int64_t j = 0; j < n; ++j) v[j] = std::tanh(v[j]); return;
     case Act::Clip:
-        for (int64_t j0 = 0; j0 < body; j0 += 16) { _Pragma("GCC unroll 16") for (int64_t j = j0; j < j0 + 16; ++j) v[j] = std::min(beta, std::max(alpha, v[j])); }
-        for (int64_t j = body; j < n; ++j) v[j] = std::min(beta, std::max(alpha, v[j]));
+        for (int64_t j = 0; j < n; ++j) v[j] = std::min(beta, std::max(alpha, v[j]));
         return;
     case Act::HardSigmoid: for (int64_t j = 0; j < n; ++j) v[j] = std::max(T(0), std::min(T(1), alpha * v[j] + beta)); return;
     case Act::HardSwish: for (int64_t j = 0; j < n; ++j) v[j] = v[j] * std::max(T(0), std::min(T(1), v[j] / T(6) + T(0.5))); return;
