@@ -135,7 +135,6 @@ final class EmitContext {
     var setup: [String] = []
     var tensors: [ObjectIdentifier: CTensor] = [:]
     var weightBytes: [UInt8] = []
-    var transposedWeights: [ObjectIdentifier: String] = [:]
     var fillBytes = 0
     var arenaBytes = 0
     var workspaceElements = 0
@@ -203,7 +202,13 @@ final class EmitContext {
             outputNames[ObjectIdentifier(v)] = k
             if v.producer != nil && tensors[ObjectIdentifier(v)] == nil { try place(v, ptr: "out\(k)") }
         }
-        for v in graph.initializers where v.uses.count > 0 || outputNames[ObjectIdentifier(v)] != nil {
+        for v in graph.initializers where v.uses.count > 0 && outputNames[ObjectIdentifier(v)] == nil
+            && v.uses.allSatisfy({ ["Gemm", "FusedGemm"].contains($0.node.opType) && $0.index == 1 && $0.node.int("transB") == 1
+                && ($0.node.input(0)?.tensorType.map { $0.elementType == .float || $0.elementType == .double } ?? false) })
+            && v.initializer.map({ $0.dims.count == 2 && ($0.dataType == .float || $0.dataType == .double) }) == true {
+            storedTransposed.insert(ObjectIdentifier(v))
+        }
+        for v in graph.initializers where (v.uses.count > 0 || outputNames[ObjectIdentifier(v)] != nil) && !storedTransposed.contains(ObjectIdentifier(v)) {
             try placeWeight(v)
         }
         var fills: [Node] = []
@@ -267,25 +272,35 @@ final class EmitContext {
     }
 
     /// Pointer to a transposed copy (N x K) of a constant 2-D float/double weight (K x N), stored
-    /// once in the weights: lets few-row products run as contiguous dot products.
+    /// once in the weights (a block body reuses the single-row body's identical copy): lets
+    /// few-row products run as contiguous dot products, and transB weights pack fast.
     func transposedWeight(_ v: Value) -> String? {
         guard let t = v.initializer, t.dims.count == 2, t.dataType == .float || t.dataType == .double,
               let raw = t.rawBytes, let ctype = CppTypes.name(t.dataType) else { return nil }
-        if let p = transposedWeights[ObjectIdentifier(v)] { return p }
         let rows = t.dims[0], cols = t.dims[1], size = t.dataType.byteSize!
         guard raw.count == rows * cols * size else { return nil }
-        while weightBytes.count % 64 != 0 { weightBytes.append(0) }
-        let offset = weightBytes.count
-        weightBytes.append(contentsOf: repeatElement(0, count: raw.count))
+        var bytes = [UInt8](repeating: 0, count: raw.count)
         for r in 0..<rows {
             for c in 0..<cols {
-                for b in 0..<size { weightBytes[offset + (c * rows + r) * size + b] = raw[(r * cols + c) * size + b] }
+                for b in 0..<size { bytes[(c * rows + r) * size + b] = raw[(r * cols + c) * size + b] }
             }
         }
-        let p = "reinterpret_cast<const \(ctype)*>(weights_ + \(offset))"
-        transposedWeights[ObjectIdentifier(v)] = p
-        return p
+        let key = "transposed:" + v.name
+        let offset: Int
+        if let (o, count) = weightOffsets[key], count == bytes.count, weightBytes[o..<(o + count)].elementsEqual(bytes) {
+            offset = o
+        } else {
+            while weightBytes.count % 64 != 0 { weightBytes.append(0) }
+            offset = weightBytes.count
+            weightBytes.append(contentsOf: bytes)
+            weightOffsets[key] = (offset, bytes.count)
+        }
+        return "reinterpret_cast<const \(ctype)*>(weights_ + \(offset))"
     }
+
+    /// Initializers read only as the B of Gemm with transB = 1: stored once, transposed, by the
+    /// Gemm code (never in their own layout).
+    var storedTransposed = Set<ObjectIdentifier>()
 
     /// Initializer name -> (offset, bytes) in `weightBytes`.
     var weightOffsets: [String: (Int, Int)] = [:]

@@ -57,7 +57,7 @@ enum CppNN {
             }
         }
         t["Gemm"] = { e, n in
-            let a = try e.input(n, 0), b = try e.input(n, 1), y = try e.output(n, 0)
+            let a = try e.input(n, 0), y = try e.output(n, 0)
             let c = try e.optionalInput(n, 2)
             let ep = try Epilogue(e, n, y)
             let ta = (n.int("transA") ?? 0) == 1, tb = (n.int("transB") ?? 0) == 1
@@ -66,17 +66,20 @@ enum CppNN {
             let rsa = ta ? 1 : K, csa = ta ? M : 1
             let rsb = tb ? 1 : N, csb = tb ? K : 1
             if a.dtype.isFloatingPoint { e.workspace(gemmWorkspace) }
-            e.block {
+            try e.block {
                 if a.dtype.isFloatingPoint { e.line("\(y.ctype)* const pack = static_cast<\(y.ctype)*>(work);") }
                 // Few rows and few columns of a long constant B (a dense layer's last outputs): read a
                 // transposed copy of B made at compile time, so each output is one contiguous dot product.
                 // And a constant B stored transposed (transB = 1, PyTorch's Linear) feeding more rows:
                 // the copy has the orientation the GEMM packs fastest (contiguous rows of B).
-                var bPtr = b.ptr, rsb = rsb, csb = csb
-                if M <= 2, N < 16, K >= 64, !tb, !ta, a.dtype.isFloatingPoint, let bt = e.transposedWeight(n.input(1)!) {
-                    (bPtr, rsb, csb) = (bt, 1, K)
-                } else if M > 2, tb, a.dtype.isFloatingPoint, let bt = e.transposedWeight(n.input(1)!) {
+                var bPtr: String, rsb = rsb, csb = csb
+                if tb, let bv = n.input(1), e.storedTransposed.contains(ObjectIdentifier(bv)), let bt = e.transposedWeight(bv) {
                     (bPtr, rsb, csb) = (bt, N, 1)
+                } else {
+                    bPtr = try e.input(n, 1).ptr
+                    if M <= 2, N < 16, K >= 64, !tb, !ta, a.dtype.isFloatingPoint, let bt = e.transposedWeight(n.input(1)!) {
+                        (bPtr, rsb, csb) = (bt, 1, K)
+                    }
                 }
                 // Fast path: bias of shape [N] or [1,N] with alpha = beta = 1 goes into the GEMM epilogue.
                 if let c, alpha == 1, beta == 1, c.count == N, c.shape.last == N || N == 1, a.dtype.isFloatingPoint {
