@@ -159,3 +159,38 @@ extension PassNumericsTests {
         XCTAssertEqual(run.status, 0, run.output)
     }
 }
+
+extension PassNumericsTests {
+    /// The whole default pipeline (the C++ backend's fusions included, expanded back to ONNX)
+    /// on all 1,855 ONNX operator conformance models: ONNX Runtime gives the same outputs on the
+    /// tests' own inputs before and after, for every model ONNX Runtime can run.
+    func testPipelineOnEveryNodeTestKeepsTheNumbers() throws {
+        try TestSupport.requirePython()
+        let folder = try TestSupport.nodeTestsFolder()
+        let work = try TestSupport.tempDir("node-tests-optimized")
+        let pipeline = try PassRegistry.pipeline(PassRegistry.defaultPipeline.joined(separator: ","))
+        var pairs = ""
+        var failures: [String] = []
+        var count = 0
+        for name in try TestSupport.subfolders(folder) {
+            let path = "\(folder)/\(name)/model.onnx"
+            guard FileManager.default.fileExists(atPath: path) else { continue }
+            count += 1
+            do {
+                let model = try ONNXReader.read(path: path)
+                try Compiler.optimize(model, passes: pipeline, verifyEach: true)
+                try Verifier.verify(model)
+                try ONNXWriter.write(model, to: "\(work)/\(name).onnx")
+                pairs += "\(path)\t\(work)/\(name).onnx\t\(name)\n"
+            } catch {
+                failures.append("\(name): \(error)")
+            }
+        }
+        XCTAssertEqual(count, 1855)
+        XCTAssertEqual(failures, [])
+        try pairs.write(toFile: "\(work)/pairs.tsv", atomically: true, encoding: .utf8)
+        let r = try TestSupport.run(TestSupport.python, [TestSupport.repoRoot + "/Tests/scripts/compare_ort_node_tests.py", "\(work)/pairs.tsv"], check: false)
+        print("node tests, default pipeline, through ONNX Runtime: \(r.output.split(separator: "\n").last ?? "")")
+        XCTAssertEqual(r.status, 0, r.output)
+    }
+}
