@@ -50,14 +50,18 @@ inline T mod_floor_fp(T a, T b) {
 // Register tile MR x NR: NR spans two SIMD vectors of the compile target's width (AVX-512:
 // 64 bytes, AVX: 32, otherwise 16 as SSE2 and NEON have). Wider vectors than the target has
 // would be emulated, many times slower: compile with your target's flags (-march=native).
+// AVX-512 has 32 vector registers: 8 rows x 2 vectors of accumulators fit (and channel counts
+// are usually multiples of 8); with 16 registers, 6 rows.
 #if defined(__AVX512F__)
 constexpr int64_t kVectorBytes = 64;
+constexpr int64_t MR = 8;
 #elif defined(__AVX__)
 constexpr int64_t kVectorBytes = 32;
+constexpr int64_t MR = 6;
 #else
 constexpr int64_t kVectorBytes = 16;
-#endif
 constexpr int64_t MR = 6;
+#endif
 constexpr int64_t NR = 2 * kVectorBytes / 4;
 constexpr int64_t KC = 256;
 constexpr int64_t NC = 1024;
