@@ -16,6 +16,8 @@ struct Compile: ParsableCommand {
           session.infer(input, output);           // raw pointers, one per model input/output
           auto y = session.infer(inputVector);    // std::vector convenience
 
+        Build it with optimization and your target's instruction set, e.g. g++ -std=c++17 -O3 -march=native: the kernels use SIMD vectors as wide as the target has (AVX-512, AVX, or 128-bit SSE2/NEON), and a build without -O3 or target flags runs several times slower.
+
         Shapes must be static at compile time; other symbolic dimensions than the leading (batch) one need --dim NAME=VALUE. A symbolic leading dimension stays a run-time argument, infer(batch, ...), when every op keeps the rows of the batch independent (the usual case); the code is then compiled for one row and, for models with dense layers, again for blocks of --batch-block rows: infer(batch, ...) runs whole blocks as real matrix products and the remaining rows one by one. Otherwise the batch is fixed to --batch (default 1) and sofie says why. Shape computations and constants are folded at compile time. An op, attribute or shape that cannot be compiled is an error naming the node, its op and the reason.
         """
     )
