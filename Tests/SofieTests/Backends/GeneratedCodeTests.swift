@@ -117,26 +117,22 @@ final class BatchTests: XCTestCase {
         let emitted = try Compiler.compile(path: model, directory: dir, options: Compiler.Options(name: "mlp"))
         XCTAssertTrue(emitted.runtimeBatch, emitted.fixedBatchReason ?? "")
         try TestSupport.run(TestSupport.python, [TestSupport.repoRoot + "/Tests/scripts/ort_run.py", model, dir, "--batch", "5"])
-        let main = """
-        #include "mlp.hxx"
-        #include <fstream>
-        #include <iterator>
-        int main() {
-            std::ifstream f("\(dir)/in0.bin", std::ios::binary);
-            std::vector<char> raw((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-            std::vector<float> x(raw.size() / sizeof(float));
-            std::memcpy(x.data(), raw.data(), raw.size());
+        try runAndCompare(dir: dir, header: "mlp.hxx", values: 5 * 10, body: """
+            auto x = load<float>("\(dir)/in0.bin", 5 * 784);
             mlp::Session s;
             std::vector<float> y = s.infer(x);          // batch taken from the input size
             std::vector<float> z(y.size());
             s.infer(5, x.data(), z.data());              // raw-pointer form
             if (y != z) return 3;
-            std::ofstream o("\(dir)/out0.bin", std::ios::binary);
-            o.write(reinterpret_cast<const char*>(y.data()), static_cast<std::streamsize>(y.size() * sizeof(float)));
+            save("\(dir)/out0.bin", y.data(), y.size());
             try { s.infer(std::vector<float>(783)); return 4; } catch (const std::invalid_argument&) {}
-            return 0;
-        }
-        """
+        """)
+    }
+
+    /// Builds a driver (the io helpers, `header`, and `body` as main's body), runs it, and compares
+    /// the `values` floats it saved as out0.bin with ONNX Runtime's out0.ref.
+    func runAndCompare(dir: String, header: String, values: Int, body: String) throws {
+        let main = CppHarness.ioHelpers + "#include <cmath>\n#include <stdexcept>\n#include \"\(header)\"\nint main() {\n\(body)\n    return 0;\n}\n"
         try main.write(toFile: dir + "/main.cpp", atomically: true, encoding: .utf8)
         let errors = CppHarness.build([(dir + "/main.cpp", dir + "/main")], flags: CppHarness.warningFlags + ["-O2"], parallel: 1)
         XCTAssertEqual(errors.count, 0, errors.values.first ?? "")
@@ -144,7 +140,7 @@ final class BatchTests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.output)
         let ref = try Data(contentsOf: URL(fileURLWithPath: dir + "/out0.ref"))
         let out = try Data(contentsOf: URL(fileURLWithPath: dir + "/out0.bin"))
-        XCTAssertEqual(ref.count, 5 * 10 * 4)
+        XCTAssertEqual(ref.count, values * 4)
         let expected = Tensor(dataType: .float, dims: [ref.count / 4], values: ref.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) })
         XCTAssertNil(CppHarness.compare(out, expected, rtol: 1e-4, atol: 1e-5))
     }
@@ -161,15 +157,8 @@ final class BatchTests: XCTestCase {
         XCTAssertEqual(emitted.blockSizes, [64, 16])
         XCTAssertTrue(emitted.header.contains("run_block64(") && emitted.header.contains("run_block16("))
         try TestSupport.run(TestSupport.python, [TestSupport.repoRoot + "/Tests/scripts/ort_run.py", model, dir, "--batch", "150"])
-        let main = """
-        #include "lin.hxx"
-        #include <fstream>
-        #include <iterator>
-        int main() {
-            std::ifstream f("\(dir)/in0.bin", std::ios::binary);
-            std::vector<char> raw((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-            std::vector<float> x(raw.size() / sizeof(float));
-            std::memcpy(x.data(), raw.data(), raw.size());
+        try runAndCompare(dir: dir, header: "lin.hxx", values: 150 * 3, body: """
+            auto x = load<float>("\(dir)/in0.bin", 150 * 64);
             lin::Session s;
             std::vector<float> y = s.infer(x);
             // Row by row gives the same numbers as the blocks (up to float rounding of the sums).
@@ -178,21 +167,8 @@ final class BatchTests: XCTestCase {
                 std::vector<float> z = s.infer(one);
                 for (int j = 0; j < 3; ++j) if (std::abs(z[j] - y[r * 3 + j]) > 1e-5f + 1e-4f * std::abs(z[j])) return 3;
             }
-            std::ofstream o("\(dir)/out0.bin", std::ios::binary);
-            o.write(reinterpret_cast<const char*>(y.data()), static_cast<std::streamsize>(y.size() * sizeof(float)));
-            return 0;
-        }
-        """
-        try main.write(toFile: dir + "/main.cpp", atomically: true, encoding: .utf8)
-        let errors = CppHarness.build([(dir + "/main.cpp", dir + "/main")], flags: CppHarness.warningFlags + ["-O2"], parallel: 1)
-        XCTAssertEqual(errors.count, 0, errors.values.first ?? "")
-        let r = try TestSupport.run(dir + "/main", [], check: false)
-        XCTAssertEqual(r.status, 0, r.output)
-        let ref = try Data(contentsOf: URL(fileURLWithPath: dir + "/out0.ref"))
-        let out = try Data(contentsOf: URL(fileURLWithPath: dir + "/out0.bin"))
-        XCTAssertEqual(ref.count, 150 * 3 * 4)
-        let expected = Tensor(dataType: .float, dims: [ref.count / 4], values: ref.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) })
-        XCTAssertNil(CppHarness.compare(out, expected, rtol: 1e-4, atol: 1e-5))
+            save("\(dir)/out0.bin", y.data(), y.size());
+        """)
         // --batch-block 1 turns the block bodies off.
         var off = Compiler.Options(name: "lin1")
         off.batchBlocks = [1]
