@@ -129,6 +129,9 @@ public struct FoldTransposes: GraphPass {
                 changed = true
             }
         }
+        for t in g.nodes where t.opType == "Transpose" {
+            if Self.upThroughInputPad(t, graph: g, opset: opset, outputs: outputs, taken: &taken) { changed = true }
+        }
         if changed { _ = try DeadCodeElimination().run(model) }
         return changed
     }

@@ -159,4 +159,54 @@ extension FoldTransposes {
         _ = taken
         return true
     }
+
+    /// Transpose(Pad(x)) with x a graph input: pad the transposed input instead (pads permuted),
+    /// so that the transpose reads the model input, where it is the one a channels_last model
+    /// keeps. Done only when no consumer would move the transpose back down (no oscillation).
+    static func upThroughInputPad(_ t: Node, graph g: Graph, opset: Int, outputs: Set<ObjectIdentifier>, taken: inout Set<String>) -> Bool {
+        guard let padded = t.input(0), let pad = padded.producer, pad.opType == "Pad", pad.domain.isEmpty || pad.domain == "ai.onnx",
+              padded.uses.count == 1, !outputs.contains(ObjectIdentifier(padded)),
+              let x = pad.input(0), x.producer == nil, x.initializer == nil, g.inputs.contains(where: { $0 === x }),
+              let p = t.ints("perm"), let y = t.output(0), pad.inputs.count < 4 || pad.input(3) == nil,
+              let at = g.nodes.firstIndex(where: { $0 === pad }) else { return false }
+        let absorbing = movable.union(["Transpose", "ReduceMean", "ReduceMax", "ReduceSum", "ReduceMin", "Concat", "Split"])
+        guard !y.uses.contains(where: { absorbing.contains($0.node.opType) }) else { return false }
+        let rank = p.count
+        let pads: [Int]
+        if opset >= 11 {
+            guard let v = pad.input(1)?.initializer?.integers() else { return false }
+            pads = v
+        } else {
+            guard let v = pad.ints("pads") else { return false }
+            pads = v
+        }
+        guard pads.count == 2 * rank else { return false }
+        // Transpose(Pad(x, P), p) = Pad(Transpose(x, p), P') with P'[i] = P[p[i]] (begins and ends).
+        var moved = [Int](repeating: 0, count: 2 * rank)
+        for i in 0..<rank { moved[i] = pads[p[i]]; moved[rank + i] = pads[rank + p[i]] }
+        let xt = Value(name: g.uniqueName(x.name + "_transposed", taken: &taken), type: x.tensorType.map { .tensor(TensorType($0.elementType, nil)) })
+        let transpose = Node(opType: "Transpose", name: g.uniqueName(t.name.isEmpty ? "transpose" : t.name, taken: &taken), inputs: [x], outputs: [xt],
+                             attributes: [Attribute("perm", .ints(p.map { Int64($0) }))])
+        var inputs: [Value?] = [xt]
+        var attributes = pad.attributes
+        if opset >= 11 {
+            let name = g.uniqueName((pad.input(1)?.name ?? "pads") + "_transposed", taken: &taken)
+            let tensor = NDArray(.int64, shape: [2 * rank], ints: moved.map { Int64($0) }).tensor(name: name)
+            let padsValue = Value(name: name, type: .tensor(tensor.type), initializer: tensor)
+            g.addInitializer(padsValue)
+            inputs.append(padsValue)
+            if pad.inputs.count > 2 { inputs.append(pad.input(2)) }
+        } else {
+            attributes = attributes.filter { $0.name != "pads" } + [Attribute("pads", .ints(moved.map { Int64($0) }))]
+        }
+        let newPad = Node(opType: "Pad", name: g.uniqueName(pad.name.isEmpty ? "pad" : pad.name, taken: &taken), inputs: inputs, outputs: [],
+                          attributes: attributes)
+        t.removeAllInputs()
+        t.removeAllOutputs()
+        newPad.appendOutput(y)
+        g.insertNode(transpose, at: at)
+        g.insertNode(newPad, at: at + 1)
+        g.removeNodes([ObjectIdentifier(t)])
+        return true
+    }
 }

@@ -217,3 +217,17 @@ extension PassTests {
         }
     }
 }
+
+extension PassTests {
+    /// ZeroPadding2D at the input of a channels_last model: the transpose moves above the Pad and
+    /// is the only one left, reading the model input (numbers: PassNumericsTests, KerasFixtureTests).
+    func testTransposeMovesAboveAnInputPad() throws {
+        let model = try ModelLoader.load(path: TestSupport.repoRoot + "/Tests/Fixtures/keras/padding_cropping/model.keras")
+        let before = model.graph.opHistogram()["Transpose"] ?? 0
+        try Compiler.optimize(model, passes: nil, verifyEach: true)
+        let transposes = model.graph.nodes.filter { $0.opType == "Transpose" }
+        XCTAssertGreaterThan(before, 1)
+        XCTAssertEqual(transposes.count, 1, "\(model.graph.opHistogram())")
+        XCTAssertTrue(transposes.first?.input(0) === model.graph.inputs[0])
+    }
+}
