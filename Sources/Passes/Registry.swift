@@ -10,6 +10,7 @@ public enum PassRegistry {
         ("fold-transposes", { FoldTransposes() }),
         ("fuse-conv-bn", { FuseConvBatchNorm() }),
         ("fuse-conv-add", { FuseConvAdd() }),
+        ("fuse-pad-conv", { FusePadConv() }),
         ("fuse-dense-bn", { RuleSet(name: "fuse-dense-bn", summary: "fold BatchNormalization into the MatMul/Gemm before it (2-D values)", rules: Fusions.denseBatchNorm) }),
         ("fuse-matmul-add", { RuleSet(name: "fuse-matmul-add", summary: "MatMul + Add of a constant bias becomes Gemm (2-D inputs)", rules: Fusions.matmulAdd) }),
         ("fold-transpose-into-dense", { RuleSet(name: "fold-transpose-into-dense", summary: "remove the transpose before Flatten -> Dense by permuting the Dense weight rows (static shapes except the batch)", rules: Fusions.transposeBeforeDense) }),
@@ -29,7 +30,7 @@ public enum PassRegistry {
 
     /// The pipeline `sofie convert` and `sofie compile` run when no --passes is given.
     public static let defaultPipeline = ["infer-shapes", "fold-constants", "eliminate-identity", "eliminate-common-subexpressions", "fold-transposes",
-                                         "fuse-conv-bn", "fuse-conv-add", "fuse-dense-bn", "fuse-matmul-add", "fold-transpose-into-dense",
+                                         "fuse-conv-bn", "fuse-conv-add", "fuse-pad-conv", "fuse-dense-bn", "fuse-matmul-add", "fold-transpose-into-dense",
                                          "fold-transpose-into-gemm", "recognize-gelu", "recognize-layernorm", "fuse-epilogues", "eliminate-dead-code"]
 
     /// Passes whose result only the C++ backend consumes (they create org.sofie ops): the

@@ -220,7 +220,8 @@ extension PassTests {
 
 extension PassTests {
     /// ZeroPadding2D at the input of a channels_last model: the transpose moves above the Pad and
-    /// is the only one left, reading the model input (numbers: PassNumericsTests, KerasFixtureTests).
+    /// is the only one left, reading the model input, and the Pad becomes the Conv's padding
+    /// (numbers: PassNumericsTests, KerasFixtureTests).
     func testTransposeMovesAboveAnInputPad() throws {
         let model = try ModelLoader.load(path: TestSupport.repoRoot + "/Tests/Fixtures/keras/padding_cropping/model.keras")
         let before = model.graph.opHistogram()["Transpose"] ?? 0
@@ -229,5 +230,8 @@ extension PassTests {
         XCTAssertGreaterThan(before, 1)
         XCTAssertEqual(transposes.count, 1, "\(model.graph.opHistogram())")
         XCTAssertTrue(transposes.first?.input(0) === model.graph.inputs[0])
+        // The zero padding then joins the Conv's own pads (fuse-pad-conv).
+        XCTAssertNil(model.graph.opHistogram()["Pad"], "\(model.graph.opHistogram())")
+        XCTAssertTrue(model.graph.nodes.contains { $0.opType == "Conv" && $0.ints("pads") == [1, 3, 2, 0] })
     }
 }
