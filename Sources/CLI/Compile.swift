@@ -40,7 +40,7 @@ struct Compile: ParsableCommand {
     @Option(name: .long, help: "Value of a symbolic leading (batch) dimension.")
     var batch: Int = 1
 
-    @Option(name: .long, help: "With a run-time batch: also compile the model for blocks of these many rows (comma-separated, e.g. 64,16), so that infer(batch, ...) runs whole blocks as real matrix products, largest first, and the remaining rows one by one (1: no block bodies). Default: 64,16 for models with dense layers, as far as a block needs at most 8 MiB of scratch.")
+    @Option(name: .long, help: "With a run-time batch: also compile the model for blocks of these many rows (comma-separated, e.g. 64,16), so that infer(batch, ...) runs whole blocks as real matrix products, largest first, and the remaining rows one by one (1: no block bodies). Default: 64,16 for models with dense layers and no convolutions, as far as a block needs at most 8 MiB of scratch.")
     var batchBlock: String?
 
     @OptionGroup var passOptions: PassOptions

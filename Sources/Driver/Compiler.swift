@@ -88,9 +88,11 @@ public enum Compiler {
     }
 
     /// Block sizes when not chosen: 64 and 16 rows for models with dense products (which become
-    /// real matrix products), each only if its rows of intermediate tensors fit in 8 MiB.
+    /// real matrix products) and no convolutions (which run image by image anyway, so a block
+    /// would only cost memory), each only if its rows of intermediate tensors fit in 8 MiB.
     static func autoBlockSizes(_ model: Model) -> [Int] {
-        let dense = model.graph.nodes.contains { ["Gemm", "MatMul", "FusedGemm", "Einsum"].contains($0.opType) }
+        let ops = Set(model.graph.nodes.map(\.opType))
+        let dense = !ops.isDisjoint(with: ["Gemm", "MatMul", "FusedGemm", "Einsum"]) && ops.isDisjoint(with: ["Conv", "FusedConv", "ConvTranspose"])
         let arena = model.graph.memoryPlan?.arenaBytes ?? Int.max
         return dense ? [64, 16].filter { arena <= (8 << 20) / $0 } : []
     }

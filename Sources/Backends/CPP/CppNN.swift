@@ -3,7 +3,14 @@ import SofieIR
 
 /// Matrix products, convolutions, pooling, normalizations, top-k and resizing.
 enum CppNN {
-    static let gemmWorkspace = 256 * 1024  // sofie_rt::kGemmWorkspace
+    /// Elements of packing buffer one sofie_rt::gemm call needs: none when it takes the
+    /// row-streaming or dot-product path (at most 2 rows), else one kc x nc block of B
+    /// (KC = 256, NC = 1024, NR at most 32).
+    static func packElements(m: Int, n: Int, k: Int, rsb: Int, csb: Int, csa: Int) -> Int {
+        if m <= 0 || n <= 0 || k <= 0 { return 0 }
+        if m <= 2 && (csb == 1 || (rsb == 1 && csa == 1)) { return 0 }
+        return min(k, 256) * ((min(n, 1024) + 31) / 32 * 32)
+    }
 
     /// One GEMM call: C = [C +] A*B with strides; tuned kernel for floats, plain loops otherwise.
     static func gemmCall(_ e: EmitContext, _ t: DataType, m: Int, n: Int, k: Int, a: String, rsa: Int, csa: Int,
@@ -46,13 +53,14 @@ enum CppNN {
             let stA = EmitContext.broadcastStrides(batchA, batch).map { $0 * M * K }
             let stB = EmitContext.broadcastStrides(batchB, batch).map { $0 * K * N }
             let ost = NDArray.strides(batch).map { $0 * M * N }
-            if a.dtype.isFloatingPoint { e.workspace(gemmWorkspace) }
+            let ws = a.dtype.isFloatingPoint ? packElements(m: M, n: N, k: K, rsb: N, csb: 1, csa: 1) : 0
+            e.workspace(ws)
             e.block {
-                if a.dtype.isFloatingPoint { e.line("\(y.ctype)* const pack = static_cast<\(y.ctype)*>(work);") }
+                if ws > 0 { e.line("\(y.ctype)* const pack = static_cast<\(y.ctype)*>(work);") }
                 e.loops(batch, prefix: "b") { v in
                     gemmCall(e, a.dtype, m: M, n: N, k: K, a: "\(a.ptr) + \(EmitContext.offset(v, stA))", rsa: K, csa: 1,
                              b: "\(b.ptr) + \(EmitContext.offset(v, stB))", rsb: N, csb: 1,
-                             c: "\(y.ptr) + \(EmitContext.offset(v, ost))", ldc: N, accumulate: false, work: "pack")
+                             c: "\(y.ptr) + \(EmitContext.offset(v, ost))", ldc: N, accumulate: false, work: ws > 0 ? "pack" : "nullptr")
                 }
             }
         }
@@ -64,37 +72,38 @@ enum CppNN {
             let alpha = n.float("alpha") ?? 1, beta = c == nil ? 0 : (n.float("beta") ?? 1)
             let M = y.shape[0], N = y.shape[1], K = ta ? a.shape[0] : a.shape[1]
             let rsa = ta ? 1 : K, csa = ta ? M : 1
-            let rsb = tb ? 1 : N, csb = tb ? K : 1
-            if a.dtype.isFloatingPoint { e.workspace(gemmWorkspace) }
-            try e.block {
-                if a.dtype.isFloatingPoint { e.line("\(y.ctype)* const pack = static_cast<\(y.ctype)*>(work);") }
-                // Few rows and few columns of a long constant B (a dense layer's last outputs): read a
-                // transposed copy of B made at compile time, so each output is one contiguous dot product.
-                // And a constant B stored transposed (transB = 1, PyTorch's Linear) feeding more rows:
-                // the copy has the orientation the GEMM packs fastest (contiguous rows of B).
-                var bPtr: String, rsb = rsb, csb = csb
-                if tb, let bv = n.input(1), e.storedTransposed.contains(ObjectIdentifier(bv)), let bt = e.transposedWeight(bv) {
-                    (bPtr, rsb, csb) = (bt, N, 1)
-                } else {
-                    bPtr = try e.input(n, 1).ptr
-                    if M <= 2, N < 16, K >= 64, !tb, !ta, a.dtype.isFloatingPoint, let bt = e.transposedWeight(n.input(1)!) {
-                        (bPtr, rsb, csb) = (bt, 1, K)
-                    }
+            // A constant B stored transposed (transB = 1, PyTorch's Linear) is kept only as a
+            // compile-time transposed copy (contiguous rows of B: streams and packs fastest).
+            // Few rows and few columns of a long constant B (a dense layer's last outputs): a
+            // transposed copy too, so that each output is one contiguous dot product.
+            var bPtr: String, rsb = tb ? 1 : N, csb = tb ? K : 1
+            if tb, let bv = n.input(1), e.storedTransposed.contains(ObjectIdentifier(bv)), let bt = e.transposedWeight(bv) {
+                (bPtr, rsb, csb) = (bt, N, 1)
+            } else {
+                bPtr = try e.input(n, 1).ptr
+                if M <= 2, N < 16, K >= 64, !tb, !ta, a.dtype.isFloatingPoint, let bt = e.transposedWeight(n.input(1)!) {
+                    (bPtr, rsb, csb) = (bt, 1, K)
                 }
+            }
+            let ws = a.dtype.isFloatingPoint ? packElements(m: M, n: N, k: K, rsb: rsb, csb: csb, csa: csa) : 0
+            let work = ws > 0 ? "pack" : "nullptr"
+            e.workspace(ws)
+            e.block {
+                if ws > 0 { e.line("\(y.ctype)* const pack = static_cast<\(y.ctype)*>(work);") }
                 // Fast path: bias of shape [N] or [1,N] with alpha = beta = 1 goes into the GEMM epilogue.
                 if let c, alpha == 1, beta == 1, c.count == N, c.shape.last == N || N == 1, a.dtype.isFloatingPoint {
                     gemmCall(e, a.dtype, m: M, n: N, k: K, a: a.ptr, rsa: rsa, csa: csa, b: bPtr, rsb: rsb, csb: csb,
-                             c: y.ptr, ldc: N, accumulate: false, colBias: c.ptr, epilogue: ep.cpp(y.ctype), work: "pack")
+                             c: y.ptr, ldc: N, accumulate: false, colBias: c.ptr, epilogue: ep.cpp(y.ctype), work: work)
                     return
                 }
                 if c == nil && alpha == 1 && a.dtype.isFloatingPoint {
                     gemmCall(e, a.dtype, m: M, n: N, k: K, a: a.ptr, rsa: rsa, csa: csa, b: bPtr, rsb: rsb, csb: csb,
-                             c: y.ptr, ldc: N, accumulate: false, epilogue: ep.cpp(y.ctype), work: "pack")
+                             c: y.ptr, ldc: N, accumulate: false, epilogue: ep.cpp(y.ctype), work: work)
                     return
                 }
                 defer { if !ep.isEmpty { e.line("sofie_rt::epilogue<\(y.ctype)>(\(y.ptr), \(M), \(N), \(N), \(ep.cpp(y.ctype)));") } }
                 gemmCall(e, a.dtype, m: M, n: N, k: K, a: a.ptr, rsa: rsa, csa: csa, b: bPtr, rsb: rsb, csb: csb,
-                         c: y.ptr, ldc: N, accumulate: false, work: "pack")
+                         c: y.ptr, ldc: N, accumulate: false, work: work)
                 if alpha != 1 || c != nil {
                     let T = y.ctype
                     e.line("\(T)* const y = \(y.ptr);")
@@ -131,11 +140,12 @@ enum CppNN {
                 return
             }
             let cols = pointwise ? 0 : Kc * outHW
-            e.workspace(gemmWorkspace + cols)
+            let ws = packElements(m: M / G, n: outHW, k: Kc, rsb: outHW, csb: 1, csa: 1)
+            e.workspace(ws + cols)
             e.block {
-                e.line("\(x.ctype)* const pack = static_cast<\(x.ctype)*>(work);")
+                if ws + cols > 0 { e.line("\(x.ctype)* const pack = static_cast<\(x.ctype)*>(work);") }
                 if !pointwise {
-                    e.line("\(x.ctype)* const cols = pack + \(gemmWorkspace);")
+                    e.line("\(x.ctype)* const cols = pack + \(ws);")
                     e.line("static constexpr sofie_rt::Window win = \(window(g));")
                 }
                 e.line("for (int64_t n = 0; n < \(x.shape[0]); ++n)")
@@ -147,7 +157,7 @@ enum CppNN {
                 gemmCall(e, x.dtype, m: M / G, n: outHW, k: Kc, a: "\(w.ptr) + g * \((M / G) * Kc)", rsa: Kc, csa: 1,
                          b: pointwise ? "xg" : "cols", rsb: outHW, csb: 1, c: "yg", ldc: outHW, accumulate: false,
                          rowBias: bias.map { "\($0.ptr) + g * \(M / G)" } ?? "nullptr",
-                         epilogue: ep.cpp(y.ctype, residualOffset: "(n * \(M) + g * \(M / G)) * \(outHW)"), work: "pack")
+                         epilogue: ep.cpp(y.ctype, residualOffset: "(n * \(M) + g * \(M / G)) * \(outHW)"), work: ws > 0 ? "pack" : "nullptr")
                 for i in before..<e.body.count { e.body[i] = "        " + e.body[i] }
                 e.line("    }")
             }
@@ -162,14 +172,15 @@ enum CppNN {
             let inHW = x.shape[2...].reduce(1, *), outHW = y.shape[2...].reduce(1, *)
             let kk = g.kernel.reduce(1, *)
             let rowsOut = (M / G) * kk
-            e.workspace(gemmWorkspace + rowsOut * inHW)
+            let ws = packElements(m: rowsOut, n: inHW, k: C / G, rsb: inHW, csb: 1, csa: rowsOut)
+            e.workspace(ws + rowsOut * inHW)
             // For col2im the roles flip: the columns have the input's spatial size.
             var geo = g
             geo.inputShape = x.shape
             geo.outputShape = y.shape
             e.block {
                 e.line("\(x.ctype)* const pack = static_cast<\(x.ctype)*>(work);")
-                e.line("\(x.ctype)* const cols = pack + \(gemmWorkspace);")
+                e.line("\(x.ctype)* const cols = pack + \(ws);")
                 e.line("static constexpr sofie_rt::Window win = \(window(geo));")
                 if let bias {
                     e.line("for (int64_t n = 0; n < \(y.shape[0]); ++n) for (int64_t m = 0; m < \(M); ++m) std::fill_n(\(y.ptr) + (n * \(M) + m) * \(outHW), \(outHW), \(bias.ptr)[m]);")
@@ -181,7 +192,8 @@ enum CppNN {
                 let before = e.body.count
                 // cols[(m, k), hw] = sum_c W[c, (m, k)] * X[c, hw] over this group's input channels.
                 gemmCall(e, x.dtype, m: rowsOut, n: inHW, k: C / G, a: "\(w.ptr) + g * \((C / G) * rowsOut)", rsa: 1, csa: rowsOut,
-                         b: "\(x.ptr) + (n * \(C) + g * \(C / G)) * \(inHW)", rsb: inHW, csb: 1, c: "cols", ldc: inHW, accumulate: false, work: "pack")
+                         b: "\(x.ptr) + (n * \(C) + g * \(C / G)) * \(inHW)", rsb: inHW, csb: 1, c: "cols", ldc: inHW, accumulate: false,
+                         work: ws > 0 ? "pack" : "nullptr")
                 e.line("sofie_rt::col2im_add(cols, \(M / G), win, \(y.ptr) + (n * \(M) + g * \(M / G)) * \(outHW));")
                 for i in before..<e.body.count { e.body[i] = "        " + e.body[i] }
                 e.line("    }")
