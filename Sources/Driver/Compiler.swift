@@ -13,8 +13,7 @@ public enum Compiler {
         public var dims: [String: Int] = [:]
         public var batch: Int = 1
         /// Rows of the block bodies for a run-time batch (each > 1; the largest runs first):
-        /// nil chooses (64 and 16 for models with dense products, as far as a block's
-        /// intermediate tensors fit in 8 MiB), [] or [1] turns blocks off.
+        /// nil chooses (`autoBlockSizes`), [] or [1] turns blocks off.
         public var batchBlocks: [Int]? = nil
         /// Optimization passes run before emission; nil means the default pipeline, [] none (-O0).
         public var passes: [GraphPass]? = nil
@@ -39,7 +38,7 @@ public enum Compiler {
     public static func prepare(_ model: Model, dims: [String: Int] = [:], batch: Int = 1, passes: [GraphPass]? = nil,
                                verifyEach: Bool = false, afterEach: ((GraphPass, Model, Bool) throws -> Void)? = nil) throws {
         _ = try PinDimensions(values: dims, batch: batch).run(model)
-        let chosen = try passes ?? PassRegistry.pipeline(PassRegistry.defaultPipeline.joined(separator: ","))
+        let chosen = try passes ?? PassRegistry.pipeline(names: PassRegistry.defaultPipeline)
         // Shape inference and folding always run: the emitter needs static shapes.
         var manager = PassManager(chosen + [ShapeInference(), ConstantFolding(), DeadCodeElimination()], fixedPoint: true,
                                   maxIterations: 50, verifyEach: verifyEach)
@@ -65,8 +64,10 @@ public enum Compiler {
             default: break
             }
         }
-        // A copy for the block body, taken before the passes change the model.
-        let copy = batchInputs.isEmpty || options.batch != 1 || (options.batchBlocks.map { $0.allSatisfy { $0 <= 1 } } ?? false) ? nil : try? ONNXWriter.serialize(model)
+        // A copy for the block bodies, taken before the passes change the model, and only when
+        // block bodies may be wanted.
+        let mayWantBlocks = options.batchBlocks.map { $0.contains { $0 > 1 } } ?? hasDenseProductsOnly(model)
+        let copy = batchInputs.isEmpty || options.batch != 1 || !mayWantBlocks ? nil : try? ONNXWriter.serialize(model)
         try prepare(model, dims: options.dims, batch: options.batch, passes: options.passes, verifyEach: options.verifyEach,
                     afterEach: options.afterEach)
         var o = CppEmitterOptions(name: options.name)
@@ -91,10 +92,14 @@ public enum Compiler {
     /// real matrix products) and no convolutions (which run image by image anyway, so a block
     /// would only cost memory), each only if its rows of intermediate tensors fit in 8 MiB.
     static func autoBlockSizes(_ model: Model) -> [Int] {
-        let ops = Set(model.graph.nodes.map(\.opType))
-        let dense = !ops.isDisjoint(with: ["Gemm", "MatMul", "FusedGemm", "Einsum"]) && ops.isDisjoint(with: ["Conv", "FusedConv", "ConvTranspose"])
         let arena = model.graph.memoryPlan?.arenaBytes ?? Int.max
-        return dense ? [64, 16].filter { arena <= (8 << 20) / $0 } : []
+        return hasDenseProductsOnly(model) ? [64, 16].filter { arena <= (8 << 20) / $0 } : []
+    }
+
+    /// Whether the model has dense products and no convolutions.
+    static func hasDenseProductsOnly(_ model: Model) -> Bool {
+        let ops = Set(model.graph.nodes.map(\.opType))
+        return !ops.isDisjoint(with: ["Gemm", "MatMul", "FusedGemm", "Einsum"]) && ops.isDisjoint(with: ["Conv", "FusedConv", "ConvTranspose"])
     }
 
     /// Runs optimization passes on a model to be written as ONNX (sofie convert). Unless
@@ -103,7 +108,7 @@ public enum Compiler {
     public static func optimize(_ model: Model, passes: [GraphPass]?, keepSofieOps: Bool = false, verifyEach: Bool = false,
                                 afterEach: ((GraphPass, Model, Bool) throws -> Void)? = nil) throws {
         let defaults = PassRegistry.defaultPipeline.filter { keepSofieOps || !PassRegistry.backendOnly.contains($0) }
-        let chosen = try passes ?? PassRegistry.pipeline(defaults.joined(separator: ","))
+        let chosen = try passes ?? PassRegistry.pipeline(names: defaults)
         if !chosen.isEmpty {
             var manager = PassManager(chosen, fixedPoint: true, maxIterations: 50, verifyEach: verifyEach)
             manager.afterEach = afterEach

@@ -65,6 +65,9 @@ public final class Node: CustomStringConvertible {
     /// "name (OpType)" for messages; the op type alone when the node has no name.
     public var label: String { name.isEmpty ? opType : "'\(name)' (\(opType))" }
 
+    /// Whether the node is an op of ONNX's default domain ("" or "ai.onnx").
+    public var isStandard: Bool { domain.isEmpty || domain == "ai.onnx" }
+
     public func appendInput(_ value: Value?) {
         value?.uses.append(Use(node: self, index: inputs.count))
         inputs.append(value)
@@ -176,6 +179,15 @@ public final class Graph {
         initializers.append(value)
     }
 
+    /// Adds `tensor` as a new initializer under a fresh name starting from `base` and returns its value.
+    @discardableResult
+    public func addConstant(_ tensor: Tensor, name base: String, taken: inout Set<String>) -> Value {
+        tensor.name = uniqueName(base, taken: &taken)
+        let value = Value(name: tensor.name, type: .tensor(tensor.type), initializer: tensor)
+        addInitializer(value)
+        return value
+    }
+
     /// Every value defined in this graph (inputs, initializers, node outputs).
     public var definedValues: [Value] {
         inputs + initializers.filter { v in !inputs.contains { $0 === v } } + nodes.flatMap { $0.outputs.compactMap { $0 } }
@@ -194,7 +206,7 @@ public final class Graph {
         var counts: [String: Int] = [:]
         func visit(_ g: Graph) {
             for n in g.nodes {
-                counts[n.domain.isEmpty || n.domain == "ai.onnx" ? n.opType : "\(n.domain).\(n.opType)", default: 0] += 1
+                counts[n.isStandard ? n.opType : "\(n.domain).\(n.opType)", default: 0] += 1
                 n.subgraphs.forEach(visit)
             }
         }

@@ -23,7 +23,7 @@ public struct MemoryPlan: Equatable {
 
     public static let aliasingOps: Set<String> = ["Reshape", "Flatten", "Squeeze", "Unsqueeze"]
 
-    public static func isFill(_ n: Node) -> Bool { n.opType == "ConstantOfShape" && (n.domain.isEmpty || n.domain == "ai.onnx") }
+    public static func isFill(_ n: Node) -> Bool { n.opType == "ConstantOfShape" && n.isStandard }
 
     /// Bytes a value occupies (at least 1), rounded up to `alignment`; nil without a static shape.
     static func size(_ v: Value, alignment: Int) -> Int? {
@@ -47,7 +47,7 @@ public struct MemoryPlan: Equatable {
         for (i, n) in g.nodes.enumerated() where !isFill(n) {
             for case let o? in n.outputs where !outputs.contains(ObjectIdentifier(o)) {
                 guard let bytes = size(o, alignment: alignment) else { continue }
-                if aliasingOps.contains(n.opType), n.domain.isEmpty || n.domain == "ai.onnx", let x = n.input(0),
+                if aliasingOps.contains(n.opType), n.isStandard, let x = n.input(0),
                    let k = itemOf[ObjectIdentifier(x)], size(x, alignment: alignment) == bytes {
                     itemOf[ObjectIdentifier(o)] = k
                     items[k].end = max(items[k].end, lastUse(o, from: i))

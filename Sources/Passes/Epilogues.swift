@@ -21,7 +21,6 @@ public struct FuseEpilogues: GraphPass {
             guard v.uses.count == 1, !isOutput(v) else { return nil }
             return v.uses[0].node
         }
-        func standard(_ n: Node) -> Bool { n.domain.isEmpty || n.domain == "ai.onnx" }
 
         var i = 0
         while i < g.nodes.count {
@@ -30,13 +29,13 @@ public struct FuseEpilogues: GraphPass {
             guard let kind = Self.fusable(n), var cur = n.output(0), let type = cur.tensorType,
                   type.elementType == .float || type.elementType == .double, let outShape = type.shape,
                   !outShape.contains(.unknown) else { continue }
+            // A fused node that already has its activation takes nothing more.
+            if !(n.string("activation") ?? "").isEmpty { continue }
             var absorbed: [Node] = [n]
-            var residual = n.opType.hasPrefix("Fused") ? n.input(3) : nil
-            var activation = n.opType.hasPrefix("Fused") ? (n.string("activation") ?? "") : ""
-            var params = n.floats("activation_params") ?? []
-            if !activation.isEmpty { continue }
+            var residual = SofieOps.isSofie(n) ? n.input(3) : nil
+            var activation = "", params: [Float] = []
             // Residual: Add(y, z) with z of y's exact shape (no broadcasting), computed at run time.
-            if residual == nil, let add = soleConsumer(cur), add.opType == "Add", standard(add), add.inputs.count == 2,
+            if residual == nil, let add = soleConsumer(cur), add.opType == "Add", add.isStandard, add.inputs.count == 2,
                let sum = add.output(0), let other = add.input(add.input(0) === cur ? 1 : 0), other !== cur,
                other.initializer == nil, other.tensorType?.shape == outShape, other.tensorType?.elementType == type.elementType {
                 residual = other
@@ -44,7 +43,7 @@ public struct FuseEpilogues: GraphPass {
                 cur = sum
             }
             // Activation.
-            if let a = soleConsumer(cur) ?? Self.swishHead(cur, isOutput), standard(a) || (a.opType == "Gelu" && SofieOps.isSofie(a)), let (act, p, last) = Self.activation(a, cur, isOutput) {
+            if let a = soleConsumer(cur) ?? Self.swishHead(cur, isOutput), a.isStandard || (a.opType == "Gelu" && SofieOps.isSofie(a)), let (act, p, last) = Self.activation(a, cur, isOutput) {
                 activation = act
                 params = p
                 absorbed += last === a ? [a] : [a, last]
@@ -81,7 +80,7 @@ public struct FuseEpilogues: GraphPass {
     /// The fused op a node becomes, if it can take an epilogue.
     static func fusable(_ n: Node) -> String? {
         if n.domain == SofieOps.domain { return ["FusedConv", "FusedGemm"].contains(n.opType) ? n.opType : nil }
-        guard n.domain.isEmpty || n.domain == "ai.onnx", n.outputs.count == 1 else { return nil }
+        guard n.isStandard, n.outputs.count == 1 else { return nil }
         switch n.opType {
         case "Conv": return "FusedConv"
         case "Gemm": return "FusedGemm"
@@ -146,10 +145,10 @@ public struct FuseConvAdd: GraphPass {
         let outputs = Set(g.outputs.map(ObjectIdentifier.init))
         var taken = Set(g.definedValues.map(\.name))
         var remove = Set<ObjectIdentifier>()
-        for add in g.nodes where add.opType == "Add" && (add.domain.isEmpty || add.domain == "ai.onnx") && add.inputs.count == 2 {
+        for add in g.nodes where add.opType == "Add" && add.isStandard && add.inputs.count == 2 {
             guard let a = add.input(0), let b = add.input(1), let y = add.output(0) else { continue }
             let (convOut, constant) = a.producer?.opType == "Conv" ? (a, b) : (b, a)
-            guard let conv = convOut.producer, conv.opType == "Conv", conv.domain.isEmpty || conv.domain == "ai.onnx",
+            guard let conv = convOut.producer, conv.opType == "Conv", conv.isStandard,
                   convOut.uses.count == 1, !outputs.contains(ObjectIdentifier(convOut)),
                   let c = constant.initializer, c.dataType == .float, let cv = c.values(as: Float.self),
                   let shape = convOut.tensorType?.shape, shape.count >= 3, let m = conv.input(1)?.initializer?.dims.first else { continue }
@@ -163,10 +162,7 @@ public struct FuseConvAdd: GraphPass {
                 bias = ov
             }
             for o in 0..<m { bias[o] += cv.count == 1 ? cv[0] : cv[o] }
-            let name = g.uniqueName((conv.name.isEmpty ? "conv" : conv.name) + "_bias", taken: &taken)
-            let t = Tensor(name: name, dataType: .float, dims: [m], values: bias)
-            let bv = Value(name: name, type: .tensor(t.type), initializer: t)
-            g.addInitializer(bv)
+            let bv = g.addConstant(Tensor(dataType: .float, dims: [m], values: bias), name: (conv.name.isEmpty ? "conv" : conv.name) + "_bias", taken: &taken)
             if conv.inputs.count > 2 { conv.setInput(2, bv) } else {
                 while conv.inputs.count < 2 { conv.appendInput(nil) }
                 conv.appendInput(bv)
@@ -194,6 +190,12 @@ public struct ExpandSofieOps: GraphPass {
         guard g.nodes.contains(where: SofieOps.isSofie) else { return false }
         let opset = model.onnxOpset ?? 21
         var taken = Set(g.definedValues.map(\.name) + g.nodes.map(\.name))
+        // The expansion names its constants with `unique` already.
+        let constant = { (t: Tensor) -> Value in
+            let v = Value(name: t.name, type: .tensor(t.type), initializer: t)
+            g.addInitializer(v)
+            return v
+        }
         var result: [Node] = []
         for n in g.nodes {
             guard SofieOps.isSofie(n), let y = n.output(0) else {
@@ -201,11 +203,6 @@ public struct ExpandSofieOps: GraphPass {
                 continue
             }
             n.removeAllOutputs()
-            let constant = { (t: Tensor) -> Value in
-                let v = Value(name: t.name, type: .tensor(t.type), initializer: t)
-                g.addInitializer(v)
-                return v
-            }
             guard let expanded = SofieOps.expand(n, output: y, opset: opset, unique: { g.uniqueName($0, taken: &taken) }, constant: constant) else {
                 let act = n.string("activation") ?? ""
                 let why = act.isEmpty ? "" : ": its activation '\(act)' with \((n.floats("activation_params") ?? []).count) parameters is not one of "
@@ -233,20 +230,17 @@ public struct FusePadConv: GraphPass {
         let opset = model.onnxOpset ?? 21
         let outputs = Set(g.outputs.map(ObjectIdentifier.init))
         var changed = false
-        for conv in g.nodes where conv.opType == "Conv" && (conv.domain.isEmpty || conv.domain == "ai.onnx") {
-            guard let padded = conv.input(0), let pad = padded.producer, pad.opType == "Pad", pad.domain.isEmpty || pad.domain == "ai.onnx",
+        for conv in g.nodes where conv.opType == "Conv" && conv.isStandard {
+            guard let padded = conv.input(0), let pad = padded.producer, pad.opType == "Pad", pad.isStandard,
                   padded.uses.count == 1, !outputs.contains(ObjectIdentifier(padded)), let x = pad.input(0),
                   (pad.string("mode") ?? "constant") == "constant", pad.inputs.count < 4 || pad.input(3) == nil else { continue }
-            let pads: [Int]
+            guard let pads = pad.constantPads(opset: opset) else { continue }
             if opset >= 11 {
-                guard let v = pad.input(1)?.initializer?.integers() else { continue }
                 if pad.inputs.count > 2, let c = pad.input(2) {
                     guard let cv = c.initializer.flatMap(NDArray.init), cv.count <= 1, cv.count == 0 || cv.double(0) == 0 else { continue }
                 }
-                pads = v
             } else {
-                guard let v = pad.ints("pads"), (pad.float("value") ?? 0) == 0 else { continue }
-                pads = v
+                guard (pad.float("value") ?? 0) == 0 else { continue }
             }
             let rank = pads.count / 2
             guard rank >= 3, pads.count == 2 * rank, pads.allSatisfy({ $0 >= 0 }),
@@ -268,5 +262,13 @@ public struct FusePadConv: GraphPass {
         }
         if changed { _ = try DeadCodeElimination().run(model) }
         return changed
+    }
+}
+
+extension Node {
+    /// A Pad's amounts ([begin..., end...]) when they are constants: the `pads` attribute before
+    /// opset 11, the constant second input from then on.
+    func constantPads(opset: Int) -> [Int]? {
+        opset >= 11 ? input(1)?.initializer?.integers() : ints("pads")
     }
 }

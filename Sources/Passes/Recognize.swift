@@ -12,11 +12,9 @@ enum Recognize {
 
     static func close(_ a: Double?, _ b: Double) -> Bool { a.map { abs($0 - b) <= 1e-6 * abs(b) } ?? false }
 
-    static func standard(_ n: Node) -> Bool { n.domain.isEmpty || n.domain == "ai.onnx" }
-
     /// The factors of a product tree of Mul nodes rooted at `v` (interior products must have one reader).
     static func factors(_ v: Value, root: Bool, nodes: inout [Node]) -> [Value] {
-        guard let n = v.producer, n.opType == "Mul", standard(n), n.inputs.count == 2, root || v.uses.count == 1,
+        guard let n = v.producer, n.opType == "Mul", n.isStandard, n.inputs.count == 2, root || v.uses.count == 1,
               let a = n.input(0), let b = n.input(1), nodes.count < 3 else { return [v] }
         nodes.append(n)
         return factors(a, root: false, nodes: &nodes) + factors(b, root: false, nodes: &nodes)
@@ -39,7 +37,7 @@ public struct RecognizeGelu: GraphPass {
         while i < g.nodes.count {
             let root = g.nodes[i]
             i += 1
-            guard root.opType == "Mul", Recognize.standard(root), let y = root.output(0) else { continue }
+            guard root.opType == "Mul", root.isStandard, let y = root.output(0) else { continue }
             var muls: [Node] = []
             let fs = Recognize.factors(y, root: true, nodes: &muls)
             guard fs.count == 3, let half = fs.firstIndex(where: { Recognize.close(Recognize.scalar($0), 0.5) }),
@@ -82,7 +80,7 @@ public struct RecognizeLayerNorm: GraphPass {
 
     /// The reduced axes of a ReduceMean with keepdims=1 when they are the trailing `k` axes of rank r.
     static func trailingAxes(_ n: Node, rank r: Int, opset: Int) -> Int? {
-        guard n.opType == "ReduceMean", Recognize.standard(n), (n.int("keepdims") ?? 1) == 1 else { return nil }
+        guard n.opType == "ReduceMean", n.isStandard, (n.int("keepdims") ?? 1) == 1 else { return nil }
         let axes: [Int]
         if let a = n.ints("axes") { axes = a } else if opset >= 18, let a = n.input(1)?.initializer?.integers() { axes = a } else { return nil }
         let norm = Set(axes.map { $0 < 0 ? $0 + r : $0 })
@@ -103,7 +101,7 @@ public struct RecognizeLayerNorm: GraphPass {
             let sub = g.nodes[i]
             i += 1
             // Anchor: d = Sub(x, ReduceMean(x)).
-            guard sub.opType == "Sub", Recognize.standard(sub), let x = sub.input(0), let m = sub.input(1), let d = sub.output(0),
+            guard sub.opType == "Sub", sub.isStandard, let x = sub.input(0), let m = sub.input(1), let d = sub.output(0),
                   let meanNode = m.producer, meanNode.input(0) === x, interior(m),
                   let shape = x.tensorType?.shape, let dtype = x.tensorType?.elementType, dtype == .float || dtype == .double,
                   let k = Self.trailingAxes(meanNode, rank: shape.count, opset: opset),
@@ -149,11 +147,7 @@ public struct RecognizeLayerNorm: GraphPass {
             }
             let lastNode = last.producer!
             func constant(_ values: [Double], _ suffix: String) -> Value {
-                let name = g.uniqueName((sub.name.isEmpty ? "layernorm" : sub.name) + suffix, taken: &taken)
-                let t = NDArray(dtype, shape: normDims, floats: values).tensor(name: name)
-                let v = Value(name: name, type: .tensor(t.type), initializer: t)
-                g.addInitializer(v)
-                return v
+                g.addConstant(NDArray(dtype, shape: normDims, floats: values).tensor(), name: (sub.name.isEmpty ? "layernorm" : sub.name) + suffix, taken: &taken)
             }
             let ln = Node(opType: "LayerNormalization", name: g.uniqueName((sub.name.isEmpty ? "layernorm" : sub.name) + "_layernorm", taken: &taken),
                           inputs: [x, constant(gamma, "_gamma"), constant(beta, "_beta")], outputs: [],

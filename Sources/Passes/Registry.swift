@@ -43,7 +43,12 @@ public enum PassRegistry {
 
     /// Parses "fold-constants, fuse-conv-bn" into passes; unknown names are an error listing the known ones.
     public static func pipeline(_ text: String) throws -> [GraphPass] {
-        try text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.map { name in
+        try pipeline(names: text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
+    }
+
+    /// The passes of these names, in order (e.g. `defaultPipeline`).
+    public static func pipeline(names: [String]) throws -> [GraphPass] {
+        try names.map { name in
             guard let p = make(name) else {
                 let known = (builtins.map(\.name) + custom.keys.sorted()).joined(separator: ", ")
                 throw PassError(pass: name, message: "no such pass; the passes are: \(known)")

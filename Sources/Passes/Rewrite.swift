@@ -42,10 +42,7 @@ public final class RewriteBuilder {
     }
 
     public func constant(_ tensor: Tensor, name: String) -> Value {
-        tensor.name = graph.uniqueName(name, taken: &taken)
-        let v = Value(name: tensor.name, type: .tensor(tensor.type), initializer: tensor)
-        graph.addInitializer(v)
-        return v
+        graph.addConstant(tensor, name: name, taken: &taken)
     }
 }
 
@@ -81,7 +78,7 @@ public struct RewriteRule: GraphPass {
             m.values[name] = value
             return true
         case .op(let op, let inputs, let bind):
-            guard let n = value.producer, n.opType == op, n.domain.isEmpty || n.domain == "ai.onnx",
+            guard let n = value.producer, n.opType == op, n.isStandard,
                   n.inputs.count >= inputs.count else { return false }
             if !root && value.uses.count != 1 { return false }
             m.nodes[bind] = n

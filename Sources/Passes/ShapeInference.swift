@@ -40,14 +40,12 @@ public struct ShapeInference: GraphPass {
             }
             // Symbolic input shapes take their stand-ins while this node is inferred.
             var saved: [(Value, ValueType?)] = []
-            var substituted = false
             for case let v? in node.inputs where !saved.contains(where: { $0.0 === v }) {
                 guard let t = v.tensorType, let shape = t.shape, t.staticShape == nil else { continue }
                 let dims = shape.map(standIn)
                 guard dims.allSatisfy({ $0 != nil }) else { continue }
                 saved.append((v, v.type))
                 v.tensorType = TensorType(t.elementType, fixed: dims.map { $0! })
-                substituted = true
             }
             let types: [TensorType]
             do {
@@ -60,7 +58,7 @@ public struct ShapeInference: GraphPass {
             for (i, t0) in types.enumerated() where i < node.outputs.count {
                 guard let out = node.outputs[i] else { continue }
                 var t = t0
-                if substituted, let shape = t.shape {
+                if !saved.isEmpty, let shape = t.shape {
                     t.shape = shape.map { d in
                         guard let v = d.value else { return d }
                         if let sym = back[v] { return sym }

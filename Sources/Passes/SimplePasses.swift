@@ -97,10 +97,8 @@ public struct FoldTransposes: GraphPass {
             if r.ints("axes") != nil {
                 r.setAttribute("axes", .ints(mapped.map { Int64($0) }))
             } else {
-                let name = g.uniqueName((r.input(1)?.name ?? "axes") + "_mapped", taken: &taken)
-                let tensor = Tensor(name: name, dataType: .int64, dims: [mapped.count], values: mapped.map { Int64($0) })
-                let v = Value(name: name, type: .tensor(tensor.type), initializer: tensor)
-                g.addInitializer(v)
+                let tensor = Tensor(dataType: .int64, dims: [mapped.count], values: mapped.map { Int64($0) })
+                let v = g.addConstant(tensor, name: (r.input(1)?.name ?? "axes") + "_mapped", taken: &taken)
                 r.setInput(1, v)
             }
             changed = true
@@ -180,11 +178,7 @@ public struct FuseConvBatchNorm: GraphPass {
                 nb[o] = (bias[o] - mean[o]) * s + beta[o]
             }
             func add(_ base: String, _ v: [Float], _ dims: [Int]) -> Value {
-                let name = g.uniqueName(base, taken: &taken)
-                let t = Tensor(name: name, dataType: .float, dims: dims, values: v)
-                let value = Value(name: name, type: .tensor(t.type), initializer: t)
-                g.addInitializer(value)
-                return value
+                g.addConstant(Tensor(dataType: .float, dims: dims, values: v), name: base, taken: &taken)
             }
             conv.setInput(1, add((conv.input(1)?.name ?? "w") + "_bn", nw, w.dims))
             let biasValue = add((conv.name.isEmpty ? "conv" : conv.name) + "_bias_bn", nb, [m])

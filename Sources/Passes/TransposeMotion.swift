@@ -3,16 +3,20 @@ import SofieIR
 /// The parts of fold-transposes that move a Transpose across an op: the op then runs on the
 /// untransposed value with its axes (or constant operand) remapped, and one Transpose follows.
 extension FoldTransposes {
+    /// The permutation that undoes `p`.
+    static func inverse(_ p: [Int]) -> [Int] {
+        var q = [Int](repeating: 0, count: p.count)
+        for (i, axis) in p.enumerated() { q[axis] = i }
+        return q
+    }
+
     /// How op `u`, reading Transpose(x, p) as input 0, is rewritten to read x instead; nil when it cannot be.
     static func remap(_ u: Node, perm p: [Int], opset: Int, graph g: Graph) -> ((inout Set<String>) -> Void)? {
         let rank = p.count
         func axis(_ a: Int) -> Int? { let r = a < 0 ? a + rank : a; return r >= 0 && r < rank ? r : nil }
         func constant(_ values: [Int], _ dtype: DataType, _ base: String, _ taken: inout Set<String>) -> Value {
-            let name = g.uniqueName(base, taken: &taken)
-            let t = NDArray(dtype == .int32 ? .int32 : .int64, shape: [values.count], ints: values.map { Int64($0) }).tensor(name: name)
-            let value = Value(name: name, type: .tensor(t.type), initializer: t)
-            g.addInitializer(value)
-            return value
+            g.addConstant(NDArray(dtype == .int32 ? .int32 : .int64, shape: [values.count], ints: values.map { Int64($0) }).tensor(),
+                          name: base, taken: &taken)
         }
         if unary.contains(u.opType) {
             guard u.inputs.dropFirst().allSatisfy({ $0 == nil || ($0!.tensorType?.staticShape?.reduce(1, *) ?? 2) <= 1 }) else { return nil }
@@ -55,31 +59,15 @@ extension FoldTransposes {
             guard opset >= 11, u.ints("axes") == nil, u.inputs.count >= 3, u.input(1)?.initializer.map({ $0.elementCount == 0 }) ?? true else { return nil }
             let which = u.inputs.count > 3 && u.input(3) != nil ? 3 : 2
             guard let c = u.input(which), let t = c.initializer, t.dims == [rank], let array = NDArray(t) else { return nil }
-            var inverse = [Int](repeating: 0, count: rank)
-            for i in 0..<rank { inverse[p[i]] = i }
-            let moved = array.gathered(inverse, shape: [rank])
-            return { taken in
-                let name = g.uniqueName(c.name + "_mapped", taken: &taken)
-                let tensor = moved.tensor(name: name)
-                let v = Value(name: name, type: .tensor(tensor.type), initializer: tensor)
-                g.addInitializer(v)
-                u.setInput(which, v)
-            }
+            let moved = array.gathered(inverse(p), shape: [rank])
+            return { taken in u.setInput(which, g.addConstant(moved.tensor(), name: c.name + "_mapped", taken: &taken)) }
         case _ where binary.contains(u.opType) && u.inputs.count == 2:
             // A broadcasting op with a constant: transpose the constant by the inverse permutation.
             guard let c = u.input(1), let t = c.initializer, t.dims.count <= rank, let array = NDArray(t) else { return nil }
             var aligned = array
             aligned.shape = [Int](repeating: 1, count: rank - t.dims.count) + t.dims
-            var inverse = [Int](repeating: 0, count: rank)
-            for i in 0..<rank { inverse[p[i]] = i }
-            let moved = aligned.transposed(inverse)
-            return { taken in
-                let name = g.uniqueName(c.name + "_transposed", taken: &taken)
-                let tensor = moved.tensor(name: name)
-                let v = Value(name: name, type: .tensor(tensor.type), initializer: tensor)
-                g.addInitializer(v)
-                u.setInput(1, v)
-            }
+            let moved = aligned.transposed(inverse(p))
+            return { taken in u.setInput(1, g.addConstant(moved.tensor(), name: c.name + "_transposed", taken: &taken)) }
         default:
             return nil
         }
@@ -94,34 +82,27 @@ extension FoldTransposes {
         guard n.opType == "Concat", n.inputs.count >= 2, let y = n.output(0), let at = g.nodes.firstIndex(where: { $0 === n }) else { return false }
         var perm: [Int]?
         var transposed = 0
-        for case let v? in n.inputs {
-            if v.initializer != nil { continue }
+        for case let v? in n.inputs where v.initializer == nil {
             guard let t = v.producer, t.opType == "Transpose", let p = t.ints("perm"), v.uses.count == 1,
                   !outputs.contains(ObjectIdentifier(v)), perm == nil || perm == p else { return false }
             perm = p
             transposed += 1
         }
-        guard let p = perm, transposed >= 2 || (transposed == 1 && n.inputs.count > 1),
-              let a = n.int("axis"), let ax = Optional(a < 0 ? a + p.count : a), ax >= 0, ax < p.count else { return false }
-        var inverse = [Int](repeating: 0, count: p.count)
-        for i in 0..<p.count { inverse[p[i]] = i }
+        // Only when transposes strictly drop: k input transposes (k >= 2) become one output transpose.
+        guard let p = perm, transposed >= 2, let a = n.int("axis"), let ax = Optional(a < 0 ? a + p.count : a), ax >= 0, ax < p.count,
+              n.inputs.allSatisfy({ $0?.initializer.map { $0.dims.count == p.count } ?? true }) else { return false }
         // Constants: transpose them by the inverse permutation.
+        let back = inverse(p)
         var newInputs: [Value?] = []
         for v in n.inputs {
             guard let v else { newInputs.append(nil); continue }
             if let t = v.initializer {
-                guard t.dims.count == p.count, let arr = NDArray(t) else { return false }
-                let name = g.uniqueName(v.name + "_transposed", taken: &taken)
-                let tensor = arr.transposed(inverse).tensor(name: name)
-                let c = Value(name: name, type: .tensor(tensor.type), initializer: tensor)
-                g.addInitializer(c)
-                newInputs.append(c)
+                guard let arr = NDArray(t) else { return false }
+                newInputs.append(g.addConstant(arr.transposed(back).tensor(), name: v.name + "_transposed", taken: &taken))
             } else {
                 newInputs.append(v.producer!.input(0))
             }
         }
-        // Only when transposes strictly drop: k input transposes (k >= 2) become one output transpose.
-        guard transposed >= 2 else { return false }
         for (i, v) in newInputs.enumerated() { n.setInput(i, v) }
         n.setAttribute("axis", .int(Int64(p[ax])))
         let inner = Value(name: g.uniqueName(y.name + "_untransposed", taken: &taken), type: y.tensorType.map { .tensor(TensorType($0.elementType, nil)) })
@@ -164,7 +145,7 @@ extension FoldTransposes {
     /// so that the transpose reads the model input, where it is the one a channels_last model
     /// keeps. Done only when no consumer would move the transpose back down (no oscillation).
     static func upThroughInputPad(_ t: Node, graph g: Graph, opset: Int, outputs: Set<ObjectIdentifier>, taken: inout Set<String>) -> Bool {
-        guard let padded = t.input(0), let pad = padded.producer, pad.opType == "Pad", pad.domain.isEmpty || pad.domain == "ai.onnx",
+        guard let padded = t.input(0), let pad = padded.producer, pad.opType == "Pad", pad.isStandard,
               padded.uses.count == 1, !outputs.contains(ObjectIdentifier(padded)),
               let x = pad.input(0), x.producer == nil, x.initializer == nil, g.inputs.contains(where: { $0 === x }),
               let p = t.ints("perm"), let y = t.output(0), pad.inputs.count < 4 || pad.input(3) == nil,
@@ -172,15 +153,7 @@ extension FoldTransposes {
         let absorbing = movable.union(["Transpose", "ReduceMean", "ReduceMax", "ReduceSum", "ReduceMin", "Concat", "Split"])
         guard !y.uses.contains(where: { absorbing.contains($0.node.opType) }) else { return false }
         let rank = p.count
-        let pads: [Int]
-        if opset >= 11 {
-            guard let v = pad.input(1)?.initializer?.integers() else { return false }
-            pads = v
-        } else {
-            guard let v = pad.ints("pads") else { return false }
-            pads = v
-        }
-        guard pads.count == 2 * rank else { return false }
+        guard let pads = pad.constantPads(opset: opset), pads.count == 2 * rank else { return false }
         // Transpose(Pad(x, P), p) = Pad(Transpose(x, p), P') with P'[i] = P[p[i]] (begins and ends).
         var moved = [Int](repeating: 0, count: 2 * rank)
         for i in 0..<rank { moved[i] = pads[p[i]]; moved[rank + i] = pads[rank + p[i]] }
@@ -190,11 +163,8 @@ extension FoldTransposes {
         var inputs: [Value?] = [xt]
         var attributes = pad.attributes
         if opset >= 11 {
-            let name = g.uniqueName((pad.input(1)?.name ?? "pads") + "_transposed", taken: &taken)
-            let tensor = NDArray(.int64, shape: [2 * rank], ints: moved.map { Int64($0) }).tensor(name: name)
-            let padsValue = Value(name: name, type: .tensor(tensor.type), initializer: tensor)
-            g.addInitializer(padsValue)
-            inputs.append(padsValue)
+            inputs.append(g.addConstant(NDArray(.int64, shape: [2 * rank], ints: moved.map { Int64($0) }).tensor(),
+                                        name: (pad.input(1)?.name ?? "pads") + "_transposed", taken: &taken))
             if pad.inputs.count > 2 { inputs.append(pad.input(2)) }
         } else {
             attributes = attributes.filter { $0.name != "pads" } + [Attribute("pads", .ints(moved.map { Int64($0) }))]

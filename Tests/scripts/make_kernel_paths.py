@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """A model whose nodes take each specialized path of the emitted runtime, with seeded random
 weights, so that the C++ can be checked against ONNX Runtime on all of them:
-- Gemm with transB=1 at batch 1 (dot-product kernel), and a narrow Gemm (N < 16, K >= 64) whose
-  weight the emitter stores transposed;
+- Gemm with a constant transB=1 weight at batch 1 (stored transposed at compile time, run by the
+  row-streaming kernel), and a narrow Gemm (N < 16, K >= 64) whose weight the emitter also
+  stores transposed, run as dot products;
 - depthwise Conv (group = C) with stride 1 and 2, padding, dilation, and a channel multiplier;
 - 3x3 Conv with padding (im2col with whole-row copies) and its fused Relu / residual epilogue.
 Usage: make_kernel_paths.py OUT.onnx"""
@@ -22,9 +23,9 @@ inits = [
     t("dw1", (8, 1, 3, 3)), t("dw1b", (8,)),          # depthwise, stride 1, pad 1
     t("dw2", (16, 1, 3, 3)), t("dw2b", (16,)),        # depthwise, multiplier 2, stride 2, dilation 2
     t("c1", (8, 8, 3, 3)), t("c1b", (8,)),            # 3x3 conv, pad 1, residual + relu
-    t("g1", (40, 8 * 4 * 5)), t("g1b", (40,)),        # Gemm transB=1 (dot kernel), M = 1
+    t("g1", (40, 8 * 4 * 5)), t("g1b", (40,)),        # Gemm transB=1, M = 1 (weight stored transposed)
     t("g2", (40, 3)), t("g2b", (3,)),                 # narrow Gemm: N = 3 < 16, K = 40 (< 64: plain)
-    t("g3", (16 * 5 * 5, 5)), t("g3b", (5,)),         # narrow Gemm: N = 5, K = 400 >= 64 (transposed copy)
+    t("g3", (16 * 5 * 5, 5)), t("g3b", (5,)),         # narrow Gemm: N = 5, K = 400 >= 64 (transposed copy, dot kernel)
     numpy_helper.from_array(np.array([1, -1], np.int64), "flat"),
 ]
 n = helper.make_node

@@ -82,7 +82,7 @@ public enum CppEmitter {
     /// Whether the C++ backend has a code generator for this op (ONNX's, or our own org.sofie ones).
     public static func supports(_ node: Node) -> Bool {
         if SofieOps.isSofie(node) { return CppOps.sofieTable[node.opType] != nil }
-        return (node.domain.isEmpty || node.domain == "ai.onnx") && CppOps.table[node.opType] != nil
+        return node.isStandard && CppOps.table[node.opType] != nil
     }
 
     public static var supportedOps: [String] { CppOps.table.keys.sorted() }
@@ -138,7 +138,6 @@ final class EmitContext {
     var fillBytes = 0
     var arenaBytes = 0
     var workspaceElements = 0
-    var usesGemmWorkspace = false
     var counter = 0
     var batch: BatchAnalysis.Result?
     var batchReason: String?
@@ -202,10 +201,7 @@ final class EmitContext {
             outputNames[ObjectIdentifier(v)] = k
             if v.producer != nil && tensors[ObjectIdentifier(v)] == nil { try place(v, ptr: "out\(k)") }
         }
-        for v in graph.initializers where v.uses.count > 0 && outputNames[ObjectIdentifier(v)] == nil
-            && v.uses.allSatisfy({ ["Gemm", "FusedGemm"].contains($0.node.opType) && $0.index == 1 && $0.node.int("transB") == 1
-                && ($0.node.input(0)?.tensorType.map { $0.elementType == .float || $0.elementType == .double } ?? false) })
-            && v.initializer.map({ $0.dims.count == 2 && ($0.dataType == .float || $0.dataType == .double) }) == true {
+        for v in graph.initializers where outputNames[ObjectIdentifier(v)] == nil && Self.readOnlyAsTransposedB(v) {
             storedTransposed.insert(ObjectIdentifier(v))
         }
         for v in graph.initializers where (v.uses.count > 0 || outputNames[ObjectIdentifier(v)] != nil) && !storedTransposed.contains(ObjectIdentifier(v)) {
@@ -216,7 +212,7 @@ final class EmitContext {
             fills.append(n)
             try placeFill(n)
         }
-        try planArena(order.filter { $0.opType != "ConstantOfShape" }, outputs: Set(outputNames.keys))
+        try planArena(order.filter { $0.opType != "ConstantOfShape" })
 
         for n in order where n.opType != "ConstantOfShape" {
             line("")
@@ -285,42 +281,45 @@ final class EmitContext {
                 for b in 0..<size { bytes[(c * rows + r) * size + b] = raw[(r * cols + c) * size + b] }
             }
         }
-        let key = "transposed:" + v.name
-        let offset: Int
-        if let (o, count) = weightOffsets[key], count == bytes.count, weightBytes[o..<(o + count)].elementsEqual(bytes) {
-            offset = o
-        } else {
-            while weightBytes.count % 64 != 0 { weightBytes.append(0) }
-            offset = weightBytes.count
-            weightBytes.append(contentsOf: bytes)
-            weightOffsets[key] = (offset, bytes.count)
-        }
-        return "reinterpret_cast<const \(ctype)*>(weights_ + \(offset))"
+        return "reinterpret_cast<const \(ctype)*>(weights_ + \(storeWeight(bytes, key: "transposed:" + v.name)))"
     }
 
     /// Initializers read only as the B of Gemm with transB = 1: stored once, transposed, by the
     /// Gemm code (never in their own layout).
     var storedTransposed = Set<ObjectIdentifier>()
 
-    /// Initializer name -> (offset, bytes) in `weightBytes`.
+    /// Whether a 2-D float/double initializer is read, and only read, as B of float Gemms with transB = 1.
+    static func readOnlyAsTransposedB(_ v: Value) -> Bool {
+        guard let t = v.initializer, t.dims.count == 2, t.dataType == .float || t.dataType == .double, !v.uses.isEmpty else { return false }
+        return v.uses.allSatisfy { use in
+            ["Gemm", "FusedGemm"].contains(use.node.opType) && use.index == 1 && use.node.int("transB") == 1
+                && [DataType.float, .double].contains(use.node.input(0)?.tensorType?.elementType ?? .int8)
+        }
+    }
+
+    /// Key (an initializer's name, or "transposed:" and its name) -> (offset, bytes) in `weightBytes`.
     var weightOffsets: [String: (Int, Int)] = [:]
+
+    /// Stores `bytes` in the weights, 64-byte aligned, under `key` and returns their offset; bytes
+    /// identical to those already stored under the key are not stored again (a block body thus
+    /// reuses the single-row body's copy).
+    func storeWeight(_ bytes: [UInt8], key: String) -> Int {
+        if let (offset, count) = weightOffsets[key], count == bytes.count, weightBytes[offset..<(offset + count)].elementsEqual(bytes) {
+            return offset
+        }
+        while weightBytes.count % 64 != 0 { weightBytes.append(0) }
+        let offset = weightBytes.count
+        weightBytes.append(contentsOf: bytes)
+        weightOffsets[key] = (offset, bytes.count)
+        return offset
+    }
 
     func placeWeight(_ v: Value) throws {
         guard let t = v.initializer else { return }
         guard let ctype = CppTypes.name(t.dataType), let raw = t.rawBytes else {
             throw CompileError(node: "", opType: "initializer", "initializer '\(v.name)' has the element type \(t.dataType), which the C++ backend does not support")
         }
-        let bytes: [UInt8] = t.dataType == .bool ? raw.map { $0 != 0 ? 1 : 0 } : Array(raw)
-        // A block body reuses the single-row body's copy of an identical initializer.
-        if let (offset, count) = weightOffsets[v.name], count == bytes.count, weightBytes[offset..<(offset + count)].elementsEqual(bytes) {
-            tensors[ObjectIdentifier(v)] = CTensor(value: v, dtype: t.dataType, shape: t.dims,
-                                                   ptr: "reinterpret_cast<const \(ctype)*>(weights_ + \(offset))")
-            return
-        }
-        while weightBytes.count % 64 != 0 { weightBytes.append(0) }
-        let offset = weightBytes.count
-        weightBytes.append(contentsOf: bytes)
-        weightOffsets[v.name] = (offset, bytes.count)
+        let offset = storeWeight(t.dataType == .bool ? raw.map { $0 != 0 ? 1 : 0 } : Array(raw), key: v.name)
         tensors[ObjectIdentifier(v)] = CTensor(value: v, dtype: t.dataType, shape: t.dims,
                                                ptr: "reinterpret_cast<const \(ctype)*>(weights_ + \(offset))")
     }
@@ -341,7 +340,7 @@ final class EmitContext {
 
     /// Gives every intermediate value its place in the arena, from the graph's memory plan
     /// (the plan-memory pass), or a fresh plan when there is none or it no longer fits the graph.
-    func planArena(_ nodes: [Node], outputs: Set<ObjectIdentifier>) throws {
+    func planArena(_ nodes: [Node]) throws {
         var plan = graph.memoryPlan ?? MemoryPlan.compute(graph)
         let planned = nodes.flatMap { $0.outputs.compactMap { $0 } }.filter { tensors[ObjectIdentifier($0)] == nil }
         if planned.contains(where: { plan.slots[$0.name] == nil }) { plan = MemoryPlan.compute(graph) }

@@ -32,13 +32,17 @@ enum CppNN {
         return "{\(CppOps.intList(pad(ins, 1))), \(CppOps.intList(pad(outs, 1))), \(CppOps.intList(pad(g.kernel, 1))), \(CppOps.intList(pad(g.strides, 1))), \(CppOps.intList(pad(g.dilations, 1))), \(CppOps.intList(pad(g.padsBegin, 0)))}"
     }
 
-    static let depthwiseWork = 1024 + 64 + 4 * 1024 + 256  // sofie_rt::kDepthwiseWork
+    // sofie_rt::kDepthwiseMaxRow, kDepthwiseRowBuffer and kDepthwiseWork.
+    static let depthwiseMaxRow = 1024
+    static let depthwiseRowBuffer = 4 * depthwiseMaxRow + 256
+    static let depthwiseWork = depthwiseMaxRow + 64 + depthwiseRowBuffer
 
-    /// Whether sofie_rt::depthwise_conv's row buffers hold this convolution's rows.
+    /// Whether sofie_rt::depthwise_conv's row buffers hold this convolution's rows (outputs per
+    /// row rounded up to 16, the most lanes of a 64-byte vector of floats).
     static func depthwiseFits(_ g: NNOps.Geometry) -> Bool {
         let w = g.outputShape.last!, s = g.strides.last!, d = g.dilations.last!, k = g.kernel.last!
         let wp = (w + 15) / 16 * 16
-        return wp <= 1024 && (wp - 1) * s + (k - 1) * d + 1 <= 4 * 1024 + 256
+        return wp <= depthwiseMaxRow && (wp - 1) * s + (k - 1) * d + 1 <= depthwiseRowBuffer
     }
 
     static var table: [String: CppOps.Emit] {
@@ -135,7 +139,7 @@ enum CppNN {
                 e.block {
                     e.line("static constexpr sofie_rt::Window win = \(window(g));")
                     e.line("for (int64_t n = 0; n < \(x.shape[0]); ++n)")
-                    e.line("    sofie_rt::depthwise_conv<\(y.ctype)>(\(M), \(M / G), \(x.ptr) + n * \(C * inHW), \(w.ptr), \(bias?.ptr ?? "nullptr"), win, \(y.ptr) + n * \(M * outHW), \(epilogue == "{}" ? "sofie_rt::Epilogue<\(y.ctype)>{}" : epilogue), static_cast<\(y.ctype)*>(work));")
+                    e.line("    sofie_rt::depthwise_conv<\(y.ctype)>(\(M), \(M / G), \(x.ptr) + n * \(C * inHW), \(w.ptr), \(bias?.ptr ?? "nullptr"), win, \(y.ptr) + n * \(M * outHW), \(epilogue), static_cast<\(y.ctype)*>(work));")
                 }
                 return
             }

@@ -65,7 +65,6 @@ constexpr int64_t MR = 6;
 constexpr int64_t NR = 2 * kVectorBytes / 4;
 constexpr int64_t KC = 256;
 constexpr int64_t NC = 1024;
-constexpr int64_t kGemmWorkspace = KC * NC;
 
 // The GEMM epilogue: after bias, C += residual (laid out like C) and then an activation.
 enum class Act { None, Relu, LeakyRelu, Sigmoid, Tanh, Clip, HardSigmoid, HardSwish, Swish, Gelu };
@@ -412,7 +411,8 @@ inline void im2col(const T* x, int64_t C, const Window& w, T* col) {
 // is 1). The emitter uses this when a row has at most kDepthwiseMaxRow outputs; `work` holds
 // kDepthwiseWork elements (the accumulators and the padded row).
 constexpr int64_t kDepthwiseMaxRow = 1024;
-constexpr int64_t kDepthwiseWork = kDepthwiseMaxRow + 64 + 4 * kDepthwiseMaxRow + 256;
+constexpr int64_t kDepthwiseRowBuffer = 4 * kDepthwiseMaxRow + 256;  // the padded input row
+constexpr int64_t kDepthwiseWork = kDepthwiseMaxRow + 64 + kDepthwiseRowBuffer;
 template <class T>
 inline void depthwise_conv(int64_t M, int64_t mult, const T* x, const T* w, const T* bias, const Window& win, T* y,
                            const Epilogue<T>& ep, T* work) {

@@ -114,7 +114,7 @@ public enum OpRegistry {
 
     public static func definition(for node: Node) -> OpDef? {
         if node.domain == SofieOps.domain { return SofieOps.definitions[node.opType] }
-        guard node.domain.isEmpty || node.domain == "ai.onnx" else { return nil }
+        guard node.isStandard else { return nil }
         return definitions[node.opType]
     }
 }

@@ -39,7 +39,8 @@ final class GeneratedCodeTests: XCTestCase {
         }
     }
 
-    /// Each specialized kernel of the runtime (dot-product GEMM, transposed narrow weights,
+    /// Each specialized kernel of the runtime (transB weights stored transposed, dot products on
+    /// transposed narrow weights,
     /// direct depthwise convolution with stride, dilation and multiplier, whole-row im2col with
     /// residual and Relu epilogue) against ONNX Runtime, with g++ and clang++.
     func testSpecializedKernelPathsMatchONNXRuntime() throws {

@@ -55,7 +55,7 @@ final class KerasFixtureTests: XCTestCase {
                 // The C++ pipeline's fusions (org.sofie FusedConv/FusedGemm), expanded back to
                 // standard ONNX for writing, keep them as well.
                 let fusedModel = try ModelLoader.load(path: "\(item.dir)/\(item.format)")
-                try Compiler.optimize(fusedModel, passes: try PassRegistry.pipeline(PassRegistry.defaultPipeline.joined(separator: ",")), verifyEach: true)
+                try Compiler.optimize(fusedModel, passes: try PassRegistry.pipeline(names: PassRegistry.defaultPipeline), verifyEach: true)
                 XCTAssertFalse(fusedModel.graph.nodes.contains(where: SofieOps.isSofie), item.tag)
                 let expanded = "\(work)/\(item.tag)_fused_expanded.onnx"
                 try ONNXWriter.write(fusedModel, to: expanded)

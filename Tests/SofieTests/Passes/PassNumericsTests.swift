@@ -61,7 +61,7 @@ final class PassNumericsTests: XCTestCase {
         for (name, path) in sources {
             do {
                 let model = try ONNXReader.read(path: path)
-                try Compiler.optimize(model, passes: try PassRegistry.pipeline(PassRegistry.defaultPipeline.joined(separator: ",")), verifyEach: true)
+                try Compiler.optimize(model, passes: try PassRegistry.pipeline(names: PassRegistry.defaultPipeline), verifyEach: true)
                 let out = "\(work)/\(name)_after_default.onnx"
                 try ONNXWriter.write(model, to: out)
                 pairs += "\(path)\t\(out)\tdefault pipeline on \(name)\n"
@@ -168,7 +168,7 @@ extension PassNumericsTests {
         try TestSupport.requirePython()
         let folder = try TestSupport.nodeTestsFolder()
         let work = try TestSupport.tempDir("node-tests-optimized")
-        let pipeline = try PassRegistry.pipeline(PassRegistry.defaultPipeline.joined(separator: ","))
+        let pipeline = try PassRegistry.pipeline(names: PassRegistry.defaultPipeline)
         var pairs = ""
         var failures: [String] = []
         var count = 0
