@@ -84,6 +84,7 @@ struct Compile: ParsableCommand {
             var msg = "wrote \(output)/\(emitted.headerFileName)"
             if let w = emitted.weights { msg += " and \(output)/\(emitted.weightsFileName) (\(w.count) bytes)" }
             print(msg + String(format: " in %.0f ms", ms))
+            for warning in emitted.warnings { FileHandle.standardError.write(Data("warning: \(model): \(warning)\n".utf8)) }
             if emitted.runtimeBatch {
                 if !emitted.blockSizes.isEmpty {
                     print("batch: any size at run time, with infer(batch, ...): blocks of \(emitted.blockSizes.map(String.init).joined(separator: ", then ")) rows, the rest one by one")

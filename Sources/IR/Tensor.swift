@@ -27,9 +27,12 @@ public final class ByteStorage: @unchecked Sendable {
         self.ownsPointer = true
     }
 
-    /// Allocates `count` bytes and lets `fill` write them.
+    /// Allocates `count` bytes, zero-filled, and lets `fill` write them. The zero fill makes
+    /// every byte defined even when `fill` writes only part of the buffer: storage we create
+    /// never exposes heap contents (the same model always gives the same bytes).
     public init(count: Int, fill: (UnsafeMutableRawBufferPointer) throws -> Void) rethrows {
         let p = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1), alignment: 16)
+        p.initializeMemory(as: UInt8.self, repeating: 0, count: max(count, 1))
         do { try fill(UnsafeMutableRawBufferPointer(start: p, count: count)) } catch { p.deallocate(); throw error }
         self.pointer = UnsafeRawPointer(p)
         self.count = count
@@ -37,9 +40,14 @@ public final class ByteStorage: @unchecked Sendable {
         self.ownsPointer = true
     }
 
+    /// Copies the elements of `array`. The copy happens inside `withUnsafeBytes`: the
+    /// array's buffer is only valid there (a temporary array is freed right after).
     public convenience init<T>(array: [T]) {
-        self.init(copying: array.withUnsafeBytes { $0 })
-        _ = T.self
+        self.init(count: array.count * MemoryLayout<T>.stride) { dst in
+            array.withUnsafeBytes { src in
+                if let base = src.baseAddress, src.count > 0 { dst.baseAddress!.copyMemory(from: base, byteCount: src.count) }
+            }
+        }
     }
 
     deinit { if ownsPointer { UnsafeMutableRawPointer(mutating: pointer).deallocate() } }

@@ -29,7 +29,7 @@ public struct ConstantFolding: GraphPass {
             let c = OpContext(node: node, opset: opset)
             guard let types = try? def.infer(c) else { continue }
             let limit = node.opType == "ConstantOfShape" ? maxFillElements : maxElements
-            guard types.allSatisfy({ ($0.staticShape?.reduce(1, *) ?? .max) <= limit }) else { continue }
+            guard types.allSatisfy({ t in t.staticShape.flatMap { try? Checked.product($0) }.map { $0 <= limit } ?? false }) else { continue }
             guard types.allSatisfy({ $0.elementType.isFloatingPoint ? [DataType.float, .double].contains($0.elementType) : true }) else { continue }
             let args = shapeOnly ? [nil] : node.inputs.map { $0?.initializer.flatMap(NDArray.init) }
             if !shapeOnly && zip(args, node.inputs).contains(where: { $0 == nil && $1 != nil }) { continue }

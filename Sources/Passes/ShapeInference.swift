@@ -51,6 +51,11 @@ public struct ShapeInference: GraphPass {
             do {
                 defer { for (v, t) in saved { v.type = t } }
                 types = try def.infer(OpContext(node: node, opset: opset))
+            } catch let e as ModelLimitError where saved.isEmpty || strict {
+                // Numbers no model can mean (overflowing sizes, NaN scales) are errors even in a
+                // lenient run: nothing later could make them valid. (With stand-ins for symbolic
+                // dimensions in play, the overflow may be the stand-ins': left to the strict run.)
+                throw CompileError(node: node, e.message)
             } catch {
                 if strict { throw error }
                 continue
@@ -68,6 +73,12 @@ public struct ShapeInference: GraphPass {
                 // An unknown dimension never replaces one the value already had (declared in the file).
                 if let old = out.tensorType?.shape, let new = t.shape, old.count == new.count {
                     t.shape = zip(new, old).map { n, o in n == .unknown ? o : n }
+                }
+                // Sizes past the budget are refused here, before any pass or the emitter allocates them.
+                if let shape = t.shape {
+                    do { try Limits.checkTensor(shape.compactMap(\.value), t.elementType, "output '\(out.name)'") } catch let e as ModelLimitError {
+                        throw CompileError(node: node, e.message)
+                    }
                 }
                 if out.tensorType != t { out.tensorType = t; changed = true }
             }

@@ -36,6 +36,8 @@ public struct EmittedCpp {
     public var fixedBatchReason: String?
     /// Rows of each block body, largest first (empty: rows run one by one).
     public var blockSizes: [Int] = []
+    /// Things the user should know that did not stop the compile (each names its node).
+    public var warnings: [String] = []
     /// The largest block (1 when there is none).
     public var blockRows: Int { blockSizes.first ?? 1 }
     public var headerFileName: String { namespace + ".hxx" }
@@ -141,6 +143,8 @@ final class EmitContext {
     var counter = 0
     var batch: BatchAnalysis.Result?
     var batchReason: String?
+    /// Warnings about the model (each names its node), reported with the result.
+    var warnings: [String] = []
 
     init(model: Model, options: CppEmitterOptions) throws {
         self.model = model
@@ -377,7 +381,14 @@ final class EmitContext {
             let internalName = ["batch", "result", "work", "r", "storage_", "weights_", "fills_", "arena_"].contains(n)
                 || n.range(of: "^(in|out)[0-9]+$", options: .regularExpression) != nil
             if internalName { n += "_" + fallback }
-            if !inNames.insert(n).inserted { n = "\(n)_\(inNames.count)"; inNames.insert(n) }
+            if inNames.contains(n) {
+                // Sanitizing can map different names to one ("x." and "x_"): number the later ones,
+                // skipping numbers that another argument already has ("x_3").
+                var k = 2
+                while inNames.contains("\(n)_\(k)") { k += 1 }
+                n = "\(n)_\(k)"
+            }
+            inNames.insert(n)
             return n
         }
         let inArgs = zip(ins, inputs).enumerated().map { k, p in argName(p.1, "input\(k)") }
@@ -560,6 +571,7 @@ final class EmitContext {
         result.runtimeBatch = batch != nil
         result.fixedBatchReason = batchReason
         result.blockSizes = sizes
+        result.warnings = warnings
         return result
     }
 

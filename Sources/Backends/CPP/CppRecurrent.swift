@@ -56,7 +56,14 @@ enum CppRecurrent {
             }
             acts.append(list)
         }
-        let clip = n.float("clip").map { Double($0) }
+        // A clip threshold <= 0 would clip every gate to 0. ROOT TMVA SOFIE's recurrent test
+        // models carry clip=0 meaning "no clipping" (TMVA's reading; ONNX Runtime refuses it):
+        // read it so, and say so.
+        var clip = n.float("clip").map { Double($0) }
+        if let c = clip, !(c > 0) {
+            e.warnings.append("node '\(n.name)' (op \(op)): clip=\(c) is not a positive threshold; read as no clipping")
+            clip = nil
+        }
         func clipped(_ v: String) -> String { clip.map { "std::max(-\($0), std::min(\($0), \(v)))" } ?? v }
         let linearBeforeReset = (n.int("linear_before_reset") ?? 0) == 1
         let xIndex = g.layout == 0 ? "(t * \(B) + bi) * \(I)" : "(bi * \(S) + t) * \(I)"

@@ -113,7 +113,7 @@ enum CppReduce {
                 case "ReduceMin": e.line("\(o) = std::min(\(o), \(xv));")
                 case "ReduceL1": e.line("{ const \(A) v = \(xv); \(o) += v < 0 ? -v : v; }")
                 case "ReduceL2", "ReduceSumSquare": e.line("{ const \(A) v = \(xv); \(o) += v * v; }")
-                case "ReduceLogSumExp": e.line("\(o) += std::exp(double(x[-1]) - double(\(y.ptr)[\(EmitContext.offset(v, ost))]));")
+                case "ReduceLogSumExp": e.line("\(o) += std::exp(double(*x++) - double(mx[\(EmitContext.offset(v, ost))]));")
                 default: break
                 }
             }

@@ -7,12 +7,13 @@ final class MappedFile {
     let count: Int
 
     init(path: String) throws {
-        let fd = open(path, O_RDONLY)
+        // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever.
+        let fd = open(path, O_RDONLY | O_NONBLOCK)
         guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-        guard (st.st_mode & S_IFMT) == S_IFREG else { throw POSIXError(.EISDIR) }
+        guard (st.st_mode & S_IFMT) == S_IFREG else { throw NotRegularFile() }
         count = Int(st.st_size)
         if count == 0 {
             pointer = nil
@@ -26,4 +27,9 @@ final class MappedFile {
     var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: pointer, count: count) }
 
     deinit { if let pointer { munmap(UnsafeMutableRawPointer(mutating: pointer), count) } }
+}
+
+/// A path that names a folder, FIFO, socket or device instead of a regular file.
+struct NotRegularFile: Error, CustomStringConvertible {
+    var description: String { "it is not a regular file (a folder, FIFO, socket or device)" }
 }

@@ -10,6 +10,9 @@ public enum ONNXReader {
     static let maxMessageSize = Int(Int32.max)
     /// Subgraphs and function calls nest at most this deep (guards against recursion bombs).
     static let maxNesting = 64
+    /// Protobuf messages nest at most this deep in the file (a subgraph level takes three:
+    /// graph, node, attribute; a nested type two), checked before protobuf-c recurses into them.
+    static let maxWireDepth = 3 * maxNesting + 2 * 32 + 16
 
     public static func read(path: String) throws -> Model {
         let mapped: MappedFile
@@ -26,6 +29,10 @@ public enum ONNXReader {
     /// Reads a serialized ModelProto. `baseDirectory` is where external data files are looked up.
     public static func read(bytes: UnsafeRawBufferPointer, file: String, baseDirectory: String?) throws -> Model {
         guard bytes.count > 0 else { throw ONNXReadError(file: file, "the file is empty, not an ONNX model") }
+        // protobuf-c decodes nested messages recursively: bound the nesting before it sees them.
+        do { try WireScan.check(bytes, maxDepth: maxWireDepth) } catch let e as WireScan.Failure {
+            throw ONNXReadError(file: file, "not a valid ONNX model: \(e.message)")
+        }
         guard let proto = onnx__model_proto__unpack(nil, bytes.count, bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)) else {
             throw ONNXReadError(file: file, "not a valid ONNX model: the protobuf data is truncated or corrupt")
         }
@@ -505,6 +512,8 @@ private final class Reader {
                 dims.append(.unknown)
             }
         }
+        // Declared shapes are untrusted too: their fixed dims must not overflow or exceed the budget.
+        do { try Limits.checkTensor(dims.compactMap(\.value), dt, what) } catch let e as ModelLimitError { throw fail(e.message) }
         return TensorType(dt, dims)
     }
 

@@ -21,13 +21,15 @@ public enum ExtraOps {
         }
         for op in ["CumSum", "CumProd"] {
             t[op] = OpDef(infer: { c in
-                _ = try c.requireConstant(1, "axis")
+                let axis = try c.requireConstant(1, "axis")
+                guard !axis.isFloat, axis.count == 1 else { throw c.fail("axis must be one integer") }
+                _ = try c.axis(Int(axis.ints[0]), rank: try c.rank(0))
                 return [tt(try c.dtype(0), try c.shape(0))]
             })
         }
         t["OneHot"] = OpDef(infer: { c in
             let s = try c.shape(0)
-            let depth = Int(try c.requireConstant(1, "depth").double(0))
+            let depth = try Checked.int(try c.requireConstant(1, "depth").double(0), "depth")
             guard depth >= 0 else { throw c.fail("depth \(depth) is negative") }
             let axis = try c.axis(c.int("axis", -1), rank: s.count + 1)
             var out = s
@@ -38,7 +40,7 @@ public enum ExtraOps {
             let s = try c.shape(0)
             guard s.count == 2 else { throw c.fail("needs a 2-D input") }
             let input = try c.dtype(0)
-            let dt = c.node.int("dtype").flatMap { DataType(rawValue: Int32($0)) } ?? input
+            let dt = c.node.int("dtype").flatMap { Int32(exactly: $0) }.flatMap { DataType(rawValue: $0) } ?? input
             return [tt(dt, s)]
         })
         t["GatherND"] = OpDef(infer: { c in

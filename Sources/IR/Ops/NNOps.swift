@@ -102,23 +102,26 @@ public enum NNOps {
         var begin = [Int](repeating: 0, count: n), end = begin
         var out = [Int](repeating: 0, count: n)
         for i in 0..<n {
-            let ek = (kernel[i] - 1) * dilations[i] + 1
+            guard kernel[i] >= 1, strides[i] >= 1, dilations[i] >= 1 else {
+                throw c.fail("kernel \(kernel), strides \(strides) and dilations \(dilations) must be positive")
+            }
+            let ek = try Checked.add(try Checked.mul(kernel[i] - 1, dilations[i], "the dilated kernel"), 1, "the dilated kernel")
             switch autoPad {
             case "SAME_UPPER", "SAME_LOWER":
-                out[i] = (input[i] + strides[i] - 1) / strides[i]
-                let total = max(0, (out[i] - 1) * strides[i] + ek - input[i])
+                out[i] = try Checked.add(input[i], strides[i] - 1, "the output size") / strides[i]
+                let total = max(0, try Checked.sum([try Checked.mul(out[i] - 1, strides[i], "the padded size"), ek, -input[i]], "the padding"))
                 if autoPad == "SAME_UPPER" { begin[i] = total / 2; end[i] = total - total / 2 } else { end[i] = total / 2; begin[i] = total - total / 2 }
             case "VALID":
-                out[i] = (input[i] - ek) / strides[i] + 1
+                out[i] = (input[i] - ek) / strides[i] + 1  // input and ek are >= 0: no overflow
             case "NOTSET", "":
                 let pads = c.node.ints("pads") ?? [Int](repeating: 0, count: 2 * n)
                 guard pads.count == 2 * n else { throw c.fail("pads has \(pads.count) values, \(2 * n) expected") }
                 begin[i] = pads[i]; end[i] = pads[i + n]
-                let span = input[i] + begin[i] + end[i] - ek
+                let span = try Checked.sum([input[i], begin[i], end[i], -ek], "the padded input")
                 if ceil {
-                    out[i] = (span + strides[i] - 1) / strides[i] + 1
+                    out[i] = try Checked.add(span, strides[i] - 1, "the output size") / strides[i] + 1
                     // The last window must start inside the input or the left padding.
-                    if (out[i] - 1) * strides[i] >= input[i] + begin[i] { out[i] -= 1 }
+                    if try Checked.mul(out[i] - 1, strides[i], "the last window") >= Checked.add(input[i], begin[i], "the padded input") { out[i] -= 1 }
                 } else {
                     out[i] = span / strides[i] + 1
                 }
@@ -162,24 +165,28 @@ public enum NNOps {
         var begin = [Int](repeating: 0, count: n), end = begin, out = begin
         let autoPad = c.node.string("auto_pad") ?? "NOTSET"
         let explicitOut = c.node.ints("output_shape")
+        guard kernel.count == n, strides.count == n, dil.count == n, outPad.count == n,
+              kernel.allSatisfy({ $0 >= 1 }), strides.allSatisfy({ $0 >= 1 }), dil.allSatisfy({ $0 >= 1 }) else {
+            throw c.fail("kernel \(kernel), strides \(strides), dilations \(dil) and output_padding \(outPad) do not fit a \(n)-D convolution")
+        }
         for i in 0..<n {
-            let ek = (kernel[i] - 1) * dil[i] + 1
-            let full = strides[i] * (x[i + 2] - 1) + outPad[i] + ek
+            let ek = try Checked.add(try Checked.mul(kernel[i] - 1, dil[i], "the dilated kernel"), 1, "the dilated kernel")
+            let full = try Checked.sum([try Checked.mul(strides[i], x[i + 2] - 1, "the output size"), outPad[i], ek], "the output size")
             if let os = explicitOut {
                 let target = os.count == n ? os[i] : os[i + 2]
                 // Floor division, as the specification's reference does (total may be negative).
-                let total = full - target
-                let half = Int((Double(total) / 2).rounded(.down))
+                let total = try Checked.sub(full, target, "the padding")
+                let half = total >= 0 ? total / 2 : -((-total + 1) / 2)  // floor division
                 if autoPad == "SAME_UPPER" { begin[i] = half; end[i] = total - half } else { end[i] = half; begin[i] = total - half }
                 out[i] = target
             } else if autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER" {
-                out[i] = x[i + 2] * strides[i]
-                let total = full - out[i]
+                out[i] = try Checked.mul(x[i + 2], strides[i], "the output size")
+                let total = try Checked.sub(full, out[i], "the padding")
                 if autoPad == "SAME_UPPER" { begin[i] = total / 2; end[i] = total - total / 2 } else { end[i] = total / 2; begin[i] = total - total / 2 }
             } else {
                 let pads = c.node.ints("pads") ?? [Int](repeating: 0, count: 2 * n)
                 begin[i] = pads[i]; end[i] = pads[i + n]
-                out[i] = full - begin[i] - end[i]
+                out[i] = try Checked.sum([full, -begin[i], -end[i]], "the output size")
             }
             guard out[i] > 0 else { throw c.fail("the output would be empty") }
         }
@@ -203,11 +210,13 @@ public enum NNOps {
         if c.node.opType == "Upsample" {
             var scales: [Float]
             if let f = c.node.floats("scales") { scales = f } else { scales = try c.requireConstant(1, "scales").floats.map { Float($0) } }
-            return zip(s, scales).map { Int((Float($0) * $1).rounded(.down)) }
+            return try zip(s, scales).map { try scaled($0, Double($1)) }
         }
         if c.has(3) {
             let sizes = try c.requireConstant(3, "sizes").ints.map { Int($0) }
+            guard sizes.allSatisfy({ $0 >= 0 }) else { throw c.fail("sizes \(sizes) has a negative size") }
             if let axes = c.node.ints("axes") {
+                guard sizes.count == axes.count else { throw c.fail("sizes has \(sizes.count) values for \(axes.count) axes") }
                 var out = s
                 for (k, a) in axes.enumerated() { let ax = try c.axis(a, rank: s.count); out[ax] = sizes[k] }
                 return out
@@ -219,10 +228,17 @@ public enum NNOps {
         let scales = try c.requireConstant(2, "scales").floats
         if let axes = c.node.ints("axes") {
             var out = s
-            for (k, a) in axes.enumerated() { let ax = try c.axis(a, rank: s.count); out[ax] = Int((Double(s[ax]) * scales[k]).rounded(.down)) }
+            guard scales.count == axes.count else { throw c.fail("scales has \(scales.count) values for \(axes.count) axes") }
+            for (k, a) in axes.enumerated() { let ax = try c.axis(a, rank: s.count); out[ax] = try scaled(s[ax], scales[k]) }
             return out
         }
         guard scales.count == s.count else { throw c.fail("scales has \(scales.count) values for rank \(s.count)") }
-        return zip(s, scales).map { Int((Double($0) * $1).rounded(.down)) }
+        return try zip(s, scales).map { try scaled($0, $1) }
+
+        /// A dimension times a scale from the model: scales must be finite and positive.
+        func scaled(_ d: Int, _ scale: Double) throws -> Int {
+            guard scale.isFinite, scale > 0 else { throw c.fail("scale \(scale) is not a finite positive number") }
+            return try Checked.int((Double(d) * scale).rounded(.down), "the scaled size")
+        }
     }
 }

@@ -10,7 +10,7 @@ public enum ShapeOps {
             evaluate: { c, _ in let s = try shapeRange(c); return [NDArray(.int64, shape: [s.count], ints: s.map { Int64($0) })] })
         t["Size"] = OpDef(
             infer: { _ in [tt(.int64, [])] },
-            evaluate: { c, _ in [NDArray(.int64, shape: [], ints: [Int64(try c.shape(0).reduce(1, *))])] })
+            evaluate: { c, _ in [NDArray(.int64, shape: [], ints: [Int64(try Checked.product(try c.shape(0)))])] })
         t["Constant"] = OpDef(
             infer: { c in [try constantValue(c).0] },
             evaluate: { c, _ in [try constantValue(c).1] })
@@ -123,7 +123,7 @@ public enum ShapeOps {
             infer: { c in
                 let s = try c.shape(0), r = try c.requireConstant(1, "repeats").ints.map { Int($0) }
                 guard r.count == s.count, r.allSatisfy({ $0 >= 0 }) else { throw c.fail("repeats \(r) do not fit the input rank \(s.count)") }
-                return [tt(try c.dtype(0), zip(s, r).map { $0 * $1 })]
+                return [tt(try c.dtype(0), try zip(s, r).map { try Checked.mul($0, $1, "the tiled size") })]
             },
             evaluate: { c, a in
                 let x = a[0]!, out = try c.infer()[0].staticShape!
@@ -145,13 +145,15 @@ public enum ShapeOps {
         t["Trilu"] = OpDef(infer: { c in [tt(try c.dtype(0), try c.shape(0))] })
         t["DepthToSpace"] = OpDef(infer: { c in
             let s = try c.shape(0), b = c.int("blocksize", 1)
+            guard b >= 1, b <= 1 << 16 else { throw c.fail("blocksize \(b) must be between 1 and 65536") }
             guard s.count == 4, s[1] % (b * b) == 0 else { throw c.fail("needs a 4-D input whose channels divide by blocksize²") }
-            return [tt(try c.dtype(0), [s[0], s[1] / (b * b), s[2] * b, s[3] * b])]
+            return [tt(try c.dtype(0), [s[0], s[1] / (b * b), try Checked.mul(s[2], b), try Checked.mul(s[3], b)])]
         })
         t["SpaceToDepth"] = OpDef(infer: { c in
             let s = try c.shape(0), b = c.int("blocksize", 1)
+            guard b >= 1, b <= 1 << 16 else { throw c.fail("blocksize \(b) must be between 1 and 65536") }
             guard s.count == 4, s[2] % b == 0, s[3] % b == 0 else { throw c.fail("needs a 4-D input whose height and width divide by blocksize") }
-            return [tt(try c.dtype(0), [s[0], s[1] * b * b, s[2] / b, s[3] / b])]
+            return [tt(try c.dtype(0), [s[0], try Checked.product([s[1], b, b]), s[2] / b, s[3] / b])]
         })
         return t
     }
@@ -185,13 +187,14 @@ public enum ShapeOps {
             guard i < input.count else { throw c.fail("target dimension \(i) is 0 (copy) but the input has rank \(input.count)") }
             target[i] = input[i]
         }
-        let total = input.reduce(1, *)
+        let total = try Checked.product(input)
+        guard target.allSatisfy({ $0 >= -1 }), target.filter({ $0 == -1 }).count <= 1 else { throw c.fail("cannot reshape \(input) to \(target)") }
         if let unknown = target.firstIndex(of: -1) {
-            let known = target.enumerated().filter { $0.offset != unknown }.map(\.element).reduce(1, *)
+            let known = try Checked.product(target.enumerated().filter { $0.offset != unknown }.map(\.element))
             guard known > 0, total % known == 0 else { throw c.fail("cannot reshape \(input) to \(target)") }
             target[unknown] = total / known
         }
-        guard target.allSatisfy({ $0 >= 0 }), target.reduce(1, *) == total else { throw c.fail("cannot reshape \(input) to \(target)") }
+        guard target.allSatisfy({ $0 >= 0 }), try Checked.product(target) == total else { throw c.fail("cannot reshape \(input) to \(target)") }
         return target
     }
 
@@ -307,9 +310,21 @@ public enum ShapeOps {
 
     static func rangeCount(_ c: OpContext) throws -> Int {
         let s = try c.requireConstant(0, "start"), l = try c.requireConstant(1, "limit"), d = try c.requireConstant(2, "delta")
+        guard s.count == 1, l.count == 1, d.count == 1 else { throw c.fail("start, limit and delta must be scalars") }
+        if !s.isFloat {
+            // Integer ranges are counted exactly (Doubles round 2^63-scale bounds).
+            let (a, b, step) = (s.ints[0], l.ints[0], d.ints[0])
+            guard step != 0 else { throw c.fail("delta is 0") }
+            let span = Double(b) - Double(a)
+            guard (span / Double(step)).rounded(.up) <= Double(1 << 40) else { throw c.fail("would make more than 2^40 elements") }
+            let (diff, o) = b.subtractingReportingOverflow(a)
+            guard !o else { throw c.fail("the range \(a)..<\(b) overflows 64 bits") }
+            let n = diff / step + (diff % step != 0 ? 1 : 0)
+            return max(Int(n), 0)
+        }
         let n = ((l.double(0) - s.double(0)) / d.double(0)).rounded(.up)
         guard n.isFinite else { throw c.fail("the number of elements is not finite") }
-        return max(Int(n), 0)
+        return max(try Checked.int(n, "the number of elements"), 0)
     }
 
     public struct PadParams {
@@ -334,7 +349,7 @@ public enum ShapeOps {
         guard pads.count == 2 * r else { throw c.fail("pads has \(pads.count) values, the input rank \(r) needs \(2 * r)") }
         let mode = c.node.string("mode") ?? "constant"
         guard ["constant", "reflect", "edge", "wrap"].contains(mode) else { throw c.fail("mode '\(mode)' is not supported") }
-        let out = (0..<r).map { s[$0] + pads[$0] + pads[$0 + r] }
+        let out = try (0..<r).map { try Checked.sum([s[$0], pads[$0], pads[$0 + r]], "the padded size") }
         guard out.allSatisfy({ $0 >= 0 }) else { throw c.fail("pads \(pads) make a negative dimension") }
         return PadParams(begins: Array(pads[..<r]), ends: Array(pads[r...]), shape: out, mode: mode)
     }
