@@ -95,7 +95,7 @@ struct Compile: ParsableCommand {
                 print("batch: fixed at \(batch) at compile time: \(reason)")
             }
         } catch {
-            fail(error)
+            fail(error, file: model)
         }
     }
 }

@@ -44,7 +44,7 @@ struct Convert: ParsableCommand {
         } catch let e as CompileError {
             fail(Compiler.Failure(file: input, underlying: e))
         } catch {
-            fail(error)
+            fail(error, file: input)
         }
     }
 }

@@ -17,7 +17,14 @@ struct Inspect: ParsableCommand {
 
     func run() throws {
         let loaded: Model
-        do { loaded = try ModelLoader.load(path: model) } catch { fail(error) }
+        do {
+            loaded = try ModelLoader.load(path: model)
+            // Lenient shape inference fills in what the file leaves out and refuses numbers no
+            // model can mean (overflowing sizes, out-of-range axes), as convert and compile do.
+            _ = try ShapeInference().run(loaded)
+        } catch {
+            fail(error, file: model)
+        }
         print(render(loaded, file: model))
     }
 

@@ -24,9 +24,11 @@ struct Sofie: ParsableCommand {
 }
 
 /// Prints a failure the way every command reports it, and exits non-zero.
-func fail(_ error: Error) -> Never {
+func fail(_ error: Error, file: String? = nil) -> Never {
     var message = "\(error)"
     if let e = error as? LocalizedError, let d = e.errorDescription { message = d }
+    // Every error names the file it concerns.
+    if let file, !message.hasPrefix(file) { message = "\(file): \(message)" }
     FileHandle.standardError.write(Data("error: \(message)\n".utf8))
     Foundation.exit(1)
 }

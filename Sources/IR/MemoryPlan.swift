@@ -58,14 +58,23 @@ public struct MemoryPlan: Equatable {
                 items.append(Item(value: o, start: i, end: lastUse(o, from: i), bytes: bytes))
             }
         }
+        // Placed items are found by where they start: short-lived ones (most) in buckets by start
+        // position, searched only within `shortSpan` before the item; long-lived ones in a list
+        // searched whole. This keeps planning near-linear on graphs of tens of thousands of nodes.
+        let shortSpan = 64
         var placed: [(start: Int, end: Int, offset: Int, bytes: Int)] = []
+        var byStart = [[Int]](repeating: [], count: g.nodes.count + 1)
+        var longLived: [Int] = []
         for item in items.sorted(by: { $0.bytes != $1.bytes ? $0.bytes > $1.bytes : $0.start < $1.start }) {
-            let overlapping = placed.filter { $0.start <= item.end && item.start <= $0.end }.sorted { $0.offset < $1.offset }
+            var candidates = longLived
+            for pos in max(0, item.start - shortSpan)...min(item.end, g.nodes.count) { candidates += byStart[pos] }
+            let overlapping = candidates.map { placed[$0] }.filter { $0.start <= item.end && item.start <= $0.end }.sorted { $0.offset < $1.offset }
             var offset = 0
             for p in overlapping {
                 if offset + item.bytes <= p.offset { break }
                 offset = max(offset, p.offset + p.bytes)
             }
+            if item.end - item.start > shortSpan { longLived.append(placed.count) } else { byStart[item.start].append(placed.count) }
             placed.append((item.start, item.end, offset, item.bytes))
             plan.arenaBytes = max(plan.arenaBytes, offset + item.bytes)
             plan.totalBytes += item.bytes

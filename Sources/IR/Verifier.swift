@@ -44,6 +44,15 @@ public enum Verifier {
         func isDefined(_ v: Value) -> Bool {
             defined.contains(ObjectIdentifier(v)) || outer.contains { $0.contains(ObjectIdentifier(v)) }
         }
+        // Each value's uses as a set, made once: a node reading one value 100,000 times (a Sum)
+        // must not make the check quadratic.
+        struct UseKey: Hashable { let node: ObjectIdentifier; let index: Int }
+        var useSets: [ObjectIdentifier: Set<UseKey>] = [:]
+        func records(_ v: Value, _ node: Node, _ i: Int) -> Bool {
+            let id = ObjectIdentifier(v)
+            if useSets[id] == nil { useSets[id] = Set(v.uses.map { UseKey(node: ObjectIdentifier($0.node), index: $0.index) }) }
+            return useSets[id]!.contains(UseKey(node: ObjectIdentifier(node), index: i))
+        }
         for node in graph.nodes {
             if node.graph !== graph { problems.append("node \(node.label) does not point back to its graph") }
             for (i, input) in node.inputs.enumerated() {
@@ -51,7 +60,7 @@ public enum Verifier {
                 if !isDefined(input) {
                     problems.append("node \(node.label) reads '\(input.name)' before it is defined (or it is never defined)")
                 }
-                if !input.uses.contains(where: { $0.node === node && $0.index == i }) {
+                if !records(input, node, i) {
                     problems.append("value '\(input.name)' does not record its use by node \(node.label)")
                 }
             }

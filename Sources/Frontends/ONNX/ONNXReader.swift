@@ -10,6 +10,9 @@ public enum ONNXReader {
     static let maxMessageSize = Int(Int32.max)
     /// Subgraphs and function calls nest at most this deep (guards against recursion bombs).
     static let maxNesting = 64
+    /// Nodes per graph, counted after local functions are inlined (ResNet-152 has ~500, large
+    /// transformers tens of thousands).
+    static let maxNodes = 1 << 18
     /// Protobuf messages nest at most this deep in the file (a subgraph level takes three:
     /// graph, node, attribute; a nested type two), checked before protobuf-c recurses into them.
     static let maxWireDepth = 3 * maxNesting + 2 * 32 + 16
@@ -121,7 +124,24 @@ private struct FunctionKey: Hashable {
 }
 
 /// Names already used in a graph (shared while function bodies are expanded into it).
-private final class NameSet { var names = Set<String>() }
+private final class NameSet {
+    var names = Set<String>()
+    /// The next suffix to try per base name, so that renaming stays linear when one function
+    /// is called thousands of times.
+    var nextSuffix: [String: Int] = [:]
+
+    /// `base` if it is free, else `base_k` for the first free k; the result is taken.
+    func fresh(_ base: String) -> String {
+        var candidate = base
+        if names.contains(candidate) {
+            var k = nextSuffix[base] ?? 1
+            repeat { candidate = "\(base)_\(k)"; k += 1 } while names.contains(candidate)
+            nextSuffix[base] = k
+        }
+        names.insert(candidate)
+        return candidate
+    }
+}
 private final class RenameMap {
     var map: [String: String]
     init(_ map: [String: String]) { self.map = map }
@@ -135,6 +155,7 @@ private final class Reader {
     var externalFiles: [String: MappedFile] = [:]
     var extraOpsets: [String: Int] = [:]
     var inlinedCalls = 0
+    var functionSizes: [FunctionKey: Int] = [:]
     /// Placeholder values standing for outer-scope names, per subgraph, until `bindOuter`.
     var outerPlaceholders: [ObjectIdentifier: [Value]] = [:]
 
@@ -222,6 +243,17 @@ private final class Reader {
             let v = Value(name: sparse.values.name, type: .sparseTensor(TensorType(sparse.values.dataType, fixed: sparse.dims)))
             try define(v, "sparse initializer")
             graph.sparseInitializers.append((v, sparse))
+        }
+
+        // What inlining will produce is counted first (sizes of functions memoized), so a few KB
+        // of functions calling each other twice per level are refused before any work.
+        var expanded = 0
+        for n in array(g.node, g.n_node) {
+            guard let n else { continue }
+            expanded = expanded.addingReportingOverflow(try inlinedSize(n, depth: depth)).partialValue
+            guard expanded >= 0, expanded <= ONNXReader.maxNodes else {
+                throw fail("the graph has more than \(ONNXReader.maxNodes) nodes once its local functions are inlined")
+            }
         }
 
         // Expand function calls, then create every node output before wiring inputs, so that
@@ -347,6 +379,25 @@ private final class Reader {
 
     // MARK: nodes and function inlining
 
+    /// Nodes that inlining `p` makes (1 for a node that calls no local function), capped just
+    /// above `maxNodes`; sizes of functions are memoized, so this is linear in the file.
+    func inlinedSize(_ p: UnsafeMutablePointer<Onnx__NodeProto>, depth: Int) throws -> Int {
+        let n = p.pointee
+        let key = FunctionKey(domain: cstr(n.domain), name: cstr(n.op_type), overload: cstr(n.overload))
+        guard let fn = functions[key] else { return 1 }
+        if let known = functionSizes[key] { return known }
+        guard depth < ONNXReader.maxNesting else {
+            throw fail("function calls nest deeper than \(ONNXReader.maxNesting) levels (function '\(key.name)')")
+        }
+        var total = 0
+        for body in array(fn.pointee.node, fn.pointee.n_node) {
+            guard let body else { continue }
+            total = min(total + (try inlinedSize(body, depth: depth + 1)), ONNXReader.maxNodes + 1)
+        }
+        functionSizes[key] = total
+        return total
+    }
+
     func expand(_ p: UnsafeMutablePointer<Onnx__NodeProto>, rename: (String) -> String,
                 callerAttributes: [String: Attribute]?, into pending: inout [PendingNode],
                 taken: NameSet, depth: Int) throws {
@@ -371,6 +422,11 @@ private final class Reader {
 
         let key = FunctionKey(domain: domain, name: opType, overload: cstr(n.overload))
         guard let fn = functions[key] else {
+            // Functions that call each other several times per level multiply: a few KB can
+            // describe millions of nodes. Bound what inlining may produce.
+            guard pending.count < ONNXReader.maxNodes else {
+                throw fail("the graph has more than \(ONNXReader.maxNodes) nodes\(depth > 0 ? " once its local functions are inlined (node \(label))" : "")")
+            }
             pending.append(PendingNode(name: name, opType: opType, domain: domain, overload: cstr(n.overload),
                                        inputs: inputs, outputs: outputs, attributes: attributes,
                                        docString: cstr(n.doc_string),
@@ -406,10 +462,7 @@ private final class Reader {
         let renames = RenameMap(map)
         let renameBody: (String) -> String = { inner in
             if let mapped = renames.map[inner] { return mapped }
-            var candidate = prefix + inner
-            var k = 1
-            while taken.names.contains(candidate) { candidate = "\(prefix)\(inner)_\(k)"; k += 1 }
-            taken.names.insert(candidate)
+            let candidate = taken.fresh(prefix + inner)
             renames.map[inner] = candidate
             return candidate
         }

@@ -221,7 +221,7 @@ public enum ElementwiseOps {
             })
         t["Cast"] = OpDef(
             infer: { c in
-                guard let to = c.node.int("to"), let code = Int32(exactly: to), let dt = DataType(rawValue: code) else { throw c.fail("has no valid 'to' attribute") }
+                guard let to = c.node.int("to"), let code = Int32(exactly: to), let dt = DataType(rawValue: code) else { throw c.invalid("has no valid 'to' attribute") }
                 return [tt(dt, try c.shape(0))]
             },
             evaluate: { c, a in [try cast(a[0]!, to: try c.infer()[0].elementType, c)] })

@@ -22,7 +22,7 @@ public enum ExtraOps {
         for op in ["CumSum", "CumProd"] {
             t[op] = OpDef(infer: { c in
                 let axis = try c.requireConstant(1, "axis")
-                guard !axis.isFloat, axis.count == 1 else { throw c.fail("axis must be one integer") }
+                guard !axis.isFloat, axis.count == 1 else { throw c.invalid("axis must be one integer") }
                 _ = try c.axis(Int(axis.ints[0]), rank: try c.rank(0))
                 return [tt(try c.dtype(0), try c.shape(0))]
             })
@@ -30,7 +30,7 @@ public enum ExtraOps {
         t["OneHot"] = OpDef(infer: { c in
             let s = try c.shape(0)
             let depth = try Checked.int(try c.requireConstant(1, "depth").double(0), "depth")
-            guard depth >= 0 else { throw c.fail("depth \(depth) is negative") }
+            guard depth >= 0 else { throw c.invalid("depth \(depth) is negative") }
             let axis = try c.axis(c.int("axis", -1), rank: s.count + 1)
             var out = s
             out.insert(depth, at: axis)

@@ -61,7 +61,7 @@ public enum NNOps {
             let s = try c.shape(0)
             let axis = try c.axis(c.int("axis", -1), rank: s.count)
             let k = c.opset < 10 ? c.int("k", 1) : Int(try c.requireConstant(1, "k").ints[0])
-            guard k >= 0, k <= s[axis] else { throw c.fail("k = \(k) exceeds dimension \(s[axis])") }
+            guard k >= 0, k <= s[axis] else { throw c.invalid("k = \(k) exceeds dimension \(s[axis])") }
             var o = s
             o[axis] = k
             return [tt(try c.dtype(0), o), tt(.int64, o)]
@@ -103,7 +103,7 @@ public enum NNOps {
         var out = [Int](repeating: 0, count: n)
         for i in 0..<n {
             guard kernel[i] >= 1, strides[i] >= 1, dilations[i] >= 1 else {
-                throw c.fail("kernel \(kernel), strides \(strides) and dilations \(dilations) must be positive")
+                throw c.invalid("kernel \(kernel), strides \(strides) and dilations \(dilations) must be positive")
             }
             let ek = try Checked.add(try Checked.mul(kernel[i] - 1, dilations[i], "the dilated kernel"), 1, "the dilated kernel")
             switch autoPad {
@@ -128,7 +128,7 @@ public enum NNOps {
             default:
                 throw c.fail("auto_pad '\(autoPad)' is not supported")
             }
-            guard out[i] > 0 else { throw c.fail("the output would be empty (input \(input), kernel \(kernel))") }
+            guard out[i] > 0 else { throw c.invalid("the output would be empty (input \(input), kernel \(kernel))") }
         }
         return (begin, end, out)
     }
@@ -145,7 +145,7 @@ public enum NNOps {
         guard kernel == Array(w[2...]) else { throw c.fail("kernel_shape \(kernel) disagrees with the weight shape \(w)") }
         let strides = c.node.ints("strides") ?? [Int](repeating: 1, count: n)
         let dil = c.node.ints("dilations") ?? [Int](repeating: 1, count: n)
-        guard strides.count == n, dil.count == n, strides.allSatisfy({ $0 > 0 }), dil.allSatisfy({ $0 > 0 }) else { throw c.fail("strides or dilations do not fit") }
+        guard strides.count == n, dil.count == n, strides.allSatisfy({ $0 > 0 }), dil.allSatisfy({ $0 > 0 }) else { throw c.invalid("strides or dilations do not fit") }
         if c.has(2), try c.shape(2) != [w[0]] { throw c.fail("bias should have shape [\(w[0])]") }
         let (b, e, o) = try resolvePads(c, input: Array(x[2...]), kernel: kernel, strides: strides, dilations: dil, ceil: false)
         return Geometry(inputShape: x, outputShape: [x[0], w[0]] + o, kernel: kernel, strides: strides, dilations: dil,
@@ -167,7 +167,7 @@ public enum NNOps {
         let explicitOut = c.node.ints("output_shape")
         guard kernel.count == n, strides.count == n, dil.count == n, outPad.count == n,
               kernel.allSatisfy({ $0 >= 1 }), strides.allSatisfy({ $0 >= 1 }), dil.allSatisfy({ $0 >= 1 }) else {
-            throw c.fail("kernel \(kernel), strides \(strides), dilations \(dil) and output_padding \(outPad) do not fit a \(n)-D convolution")
+            throw c.invalid("kernel \(kernel), strides \(strides), dilations \(dil) and output_padding \(outPad) do not fit a \(n)-D convolution")
         }
         for i in 0..<n {
             let ek = try Checked.add(try Checked.mul(kernel[i] - 1, dil[i], "the dilated kernel"), 1, "the dilated kernel")
@@ -188,7 +188,7 @@ public enum NNOps {
                 begin[i] = pads[i]; end[i] = pads[i + n]
                 out[i] = try Checked.sum([full, -begin[i], -end[i]], "the output size")
             }
-            guard out[i] > 0 else { throw c.fail("the output would be empty") }
+            guard out[i] > 0 else { throw c.invalid("the output would be empty") }
         }
         return Geometry(inputShape: x, outputShape: [x[0], w[1] * group] + out, kernel: kernel, strides: strides, dilations: dil,
                         padsBegin: begin, padsEnd: end, group: group)
@@ -214,7 +214,7 @@ public enum NNOps {
         }
         if c.has(3) {
             let sizes = try c.requireConstant(3, "sizes").ints.map { Int($0) }
-            guard sizes.allSatisfy({ $0 >= 0 }) else { throw c.fail("sizes \(sizes) has a negative size") }
+            guard sizes.allSatisfy({ $0 >= 0 }) else { throw c.invalid("sizes \(sizes) has a negative size") }
             if let axes = c.node.ints("axes") {
                 guard sizes.count == axes.count else { throw c.fail("sizes has \(sizes.count) values for \(axes.count) axes") }
                 var out = s
@@ -237,7 +237,7 @@ public enum NNOps {
 
         /// A dimension times a scale from the model: scales must be finite and positive.
         func scaled(_ d: Int, _ scale: Double) throws -> Int {
-            guard scale.isFinite, scale > 0 else { throw c.fail("scale \(scale) is not a finite positive number") }
+            guard scale.isFinite, scale > 0 else { throw c.invalid("scale \(scale) is not a finite positive number") }
             return try Checked.int((Double(d) * scale).rounded(.down), "the scaled size")
         }
     }

@@ -39,6 +39,11 @@ public struct OpContext {
 
     public func fail(_ reason: String) -> CompileError { CompileError(node: node, reason) }
 
+    /// An error in the model itself (an axis out of range, a zero blocksize, a NaN scale), as
+    /// opposed to something this compiler cannot handle yet: every command refuses the model,
+    /// even where shape inference is otherwise lenient (`sofie convert`, `sofie inspect`).
+    public func invalid(_ reason: String) -> ModelLimitError { ModelLimitError(reason) }
+
     public func type(_ i: Int) throws -> TensorType {
         guard let v = node.input(i) else { throw fail("input \(i) is missing") }
         guard let t = v.tensorType else { throw fail("input \(i) ('\(v.name)') has no known type") }
@@ -83,7 +88,7 @@ public struct OpContext {
     /// Normalizes a possibly negative axis for a tensor of `rank`.
     public func axis(_ a: Int, rank: Int, what: String = "axis") throws -> Int {
         let r = a < 0 ? a + rank : a
-        guard r >= 0, r < max(rank, 1) else { throw fail("\(what) \(a) is out of range for rank \(rank)") }
+        guard r >= 0, r < max(rank, 1) else { throw invalid("\(what) \(a) is out of range for rank \(rank)") }
         return r
     }
 }

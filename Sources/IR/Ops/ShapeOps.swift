@@ -17,7 +17,7 @@ public enum ShapeOps {
         t["ConstantOfShape"] = OpDef(
             infer: { c in
                 let shape = try c.requireConstant(0, "shape").ints.map { Int($0) }
-                guard shape.allSatisfy({ $0 >= 0 }) else { throw c.fail("shape \(shape) has a negative dimension") }
+                guard shape.allSatisfy({ $0 >= 0 }) else { throw c.invalid("shape \(shape) has a negative dimension") }
                 return [tt(c.node.tensor("value")?.dataType ?? .float, shape)]
             },
             evaluate: { c, a in
@@ -145,13 +145,13 @@ public enum ShapeOps {
         t["Trilu"] = OpDef(infer: { c in [tt(try c.dtype(0), try c.shape(0))] })
         t["DepthToSpace"] = OpDef(infer: { c in
             let s = try c.shape(0), b = c.int("blocksize", 1)
-            guard b >= 1, b <= 1 << 16 else { throw c.fail("blocksize \(b) must be between 1 and 65536") }
+            guard b >= 1, b <= 1 << 16 else { throw c.invalid("blocksize \(b) must be between 1 and 65536") }
             guard s.count == 4, s[1] % (b * b) == 0 else { throw c.fail("needs a 4-D input whose channels divide by blocksize²") }
             return [tt(try c.dtype(0), [s[0], s[1] / (b * b), try Checked.mul(s[2], b), try Checked.mul(s[3], b)])]
         })
         t["SpaceToDepth"] = OpDef(infer: { c in
             let s = try c.shape(0), b = c.int("blocksize", 1)
-            guard b >= 1, b <= 1 << 16 else { throw c.fail("blocksize \(b) must be between 1 and 65536") }
+            guard b >= 1, b <= 1 << 16 else { throw c.invalid("blocksize \(b) must be between 1 and 65536") }
             guard s.count == 4, s[2] % b == 0, s[3] % b == 0 else { throw c.fail("needs a 4-D input whose height and width divide by blocksize") }
             return [tt(try c.dtype(0), [s[0], try Checked.product([s[1], b, b]), s[2] / b, s[3] / b])]
         })
@@ -184,17 +184,17 @@ public enum ShapeOps {
         var target = try c.requireConstant(1, "target shape").ints.map { Int($0) }
         let allowZero = c.int("allowzero", 0) == 1
         for i in target.indices where target[i] == 0 && !allowZero {
-            guard i < input.count else { throw c.fail("target dimension \(i) is 0 (copy) but the input has rank \(input.count)") }
+            guard i < input.count else { throw c.invalid("target dimension \(i) is 0 (copy) but the input has rank \(input.count)") }
             target[i] = input[i]
         }
         let total = try Checked.product(input)
-        guard target.allSatisfy({ $0 >= -1 }), target.filter({ $0 == -1 }).count <= 1 else { throw c.fail("cannot reshape \(input) to \(target)") }
+        guard target.allSatisfy({ $0 >= -1 }), target.filter({ $0 == -1 }).count <= 1 else { throw c.invalid("cannot reshape \(input) to \(target)") }
         if let unknown = target.firstIndex(of: -1) {
             let known = try Checked.product(target.enumerated().filter { $0.offset != unknown }.map(\.element))
-            guard known > 0, total % known == 0 else { throw c.fail("cannot reshape \(input) to \(target)") }
+            guard known > 0, total % known == 0 else { throw c.invalid("cannot reshape \(input) to \(target)") }
             target[unknown] = total / known
         }
-        guard target.allSatisfy({ $0 >= 0 }), try Checked.product(target) == total else { throw c.fail("cannot reshape \(input) to \(target)") }
+        guard target.allSatisfy({ $0 >= 0 }), try Checked.product(target) == total else { throw c.invalid("cannot reshape \(input) to \(target)") }
         return target
     }
 
@@ -202,7 +202,7 @@ public enum ShapeOps {
         let s = try c.shape(0)
         let a = c.int("axis", 1)
         let axis = a < 0 ? a + s.count : a
-        guard axis >= 0, axis <= s.count else { throw c.fail("axis \(a) is out of range for rank \(s.count)") }
+        guard axis >= 0, axis <= s.count else { throw c.invalid("axis \(a) is out of range for rank \(s.count)") }
         return [s[..<axis].reduce(1, *), s[axis...].reduce(1, *)]
     }
 
@@ -229,7 +229,7 @@ public enum ShapeOps {
     static func perm(_ c: OpContext) throws -> ([Int], [Int]) {
         let s = try c.shape(0)
         let p = c.node.ints("perm") ?? Array((0..<s.count).reversed())
-        guard p.count == s.count, Set(p) == Set(0..<s.count) else { throw c.fail("perm \(p) is not a permutation of the input's \(s.count) axes") }
+        guard p.count == s.count, Set(p) == Set(0..<s.count) else { throw c.invalid("perm \(p) is not a permutation of the input's \(s.count) axes") }
         return (p, s)
     }
 
@@ -248,7 +248,7 @@ public enum ShapeOps {
             sizes = [Int](repeating: s[axis] / n, count: n)
         }
         guard sizes.count == n, sizes.reduce(0, +) == s[axis], sizes.allSatisfy({ $0 >= 0 }) else {
-            throw c.fail("split sizes \(sizes) do not add up to dimension \(s[axis]) for \(n) outputs")
+            throw c.invalid("split sizes \(sizes) do not add up to dimension \(s[axis]) for \(n) outputs")
         }
         return sizes.map { var o = s; o[axis] = $0; return o }
     }
@@ -314,11 +314,11 @@ public enum ShapeOps {
         if !s.isFloat {
             // Integer ranges are counted exactly (Doubles round 2^63-scale bounds).
             let (a, b, step) = (s.ints[0], l.ints[0], d.ints[0])
-            guard step != 0 else { throw c.fail("delta is 0") }
+            guard step != 0 else { throw c.invalid("delta is 0") }
             let span = Double(b) - Double(a)
-            guard (span / Double(step)).rounded(.up) <= Double(1 << 40) else { throw c.fail("would make more than 2^40 elements") }
+            guard (span / Double(step)).rounded(.up) <= Double(1 << 40) else { throw c.invalid("would make more than 2^40 elements") }
             let (diff, o) = b.subtractingReportingOverflow(a)
-            guard !o else { throw c.fail("the range \(a)..<\(b) overflows 64 bits") }
+            guard !o else { throw c.invalid("the range \(a)..<\(b) overflows 64 bits") }
             let n = diff / step + (diff % step != 0 ? 1 : 0)
             return max(Int(n), 0)
         }
@@ -350,7 +350,7 @@ public enum ShapeOps {
         let mode = c.node.string("mode") ?? "constant"
         guard ["constant", "reflect", "edge", "wrap"].contains(mode) else { throw c.fail("mode '\(mode)' is not supported") }
         let out = try (0..<r).map { try Checked.sum([s[$0], pads[$0], pads[$0 + r]], "the padded size") }
-        guard out.allSatisfy({ $0 >= 0 }) else { throw c.fail("pads \(pads) make a negative dimension") }
+        guard out.allSatisfy({ $0 >= 0 }) else { throw c.invalid("pads \(pads) make a negative dimension") }
         return PadParams(begins: Array(pads[..<r]), ends: Array(pads[r...]), shape: out, mode: mode)
     }
 }

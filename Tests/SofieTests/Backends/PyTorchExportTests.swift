@@ -1,0 +1,77 @@
+import Foundation
+import SofieBackends
+import SofieDriver
+import SofieFrontends
+import SofieIR
+import XCTest
+
+/// Models made by other people's tools: small real architectures (torchvision's ResNet layout,
+/// MobileNetV3, EfficientNet, SqueezeNet, RegNet, ShuffleNetV2, ViT, nn.TransformerEncoder,
+/// LSTM, GRU, a GNN with index_select/scatter_add, BERT from transformers) exported by both of
+/// PyTorch's ONNX exporters (Tests/Fixtures/pytorch/make_fixtures.py). Each compiles, builds at
+/// -O2 and matches ONNX Runtime's outputs recorded beside it.
+final class PyTorchExportTests: XCTestCase {
+    static var fixtures: String { TestSupport.repoRoot + "/Tests/Fixtures/pytorch" }
+
+    static func names() throws -> [String] {
+        try TestSupport.subfolders(fixtures).filter { FileManager.default.fileExists(atPath: "\(fixtures)/\($0)/meta.json") }
+    }
+
+    func testFixtureCoverage() throws {
+        let names = try Self.names()
+        XCTAssertGreaterThanOrEqual(names.count, 24, "\(names)")
+        XCTAssertEqual(names.filter { $0.hasSuffix("_torchscript") }.count, names.filter { $0.hasSuffix("_dynamo") }.count)
+    }
+
+    func testExportsMatchONNXRuntime() throws {
+        let work = try TestSupport.tempDir("pytorch-exports")
+        var jobs: [(source: String, binary: String)] = []
+        var outputs: [String: [(dtype: String, count: Int)]] = [:]
+        for name in try Self.names() {
+            let src = "\(Self.fixtures)/\(name)", dir = "\(work)/\(name)"
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            let meta = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(src)/meta.json"))) as! [String: Any]
+            for k in 0..<(meta["inputs"] as! [Any]).count {
+                try FileManager.default.copyItem(atPath: "\(src)/in\(k).bin", toPath: "\(dir)/in\(k).bin")
+            }
+            outputs[name] = (meta["outputs"] as! [[String: Any]]).map { o in
+                (dtype: o["dtype"] as! String, count: (o["shape"] as! [Int]).reduce(1, *))
+            }
+            var options = Compiler.Options(name: "model")
+            options.weights = .file
+            let emitted: EmittedCpp
+            do { emitted = try Compiler.compile(path: "\(src)/model.onnx", directory: dir, options: options) } catch {
+                XCTFail("\(name): does not compile: \(error)")
+                continue
+            }
+            let driver = CppHarness.singleModelDriver(header: emitted.header, namespace: emitted.namespace, dir: dir,
+                                                      weights: emitted.weights == nil ? nil : "\(dir)/\(emitted.weightsFileName)")
+            try driver.write(toFile: "\(dir)/main.cpp", atomically: true, encoding: .utf8)
+            jobs.append(("\(dir)/main.cpp", "\(dir)/main"))
+        }
+        let errors = CppHarness.build(jobs, flags: CppHarness.warningFlags + ["-O2", "-march=native"])
+        XCTAssertEqual(errors.count, 0, errors.map { "\($0.key): \($0.value.prefix(800))" }.joined(separator: "\n"))
+        for job in jobs where errors[job.source] == nil {
+            let dir = URL(fileURLWithPath: job.source).deletingLastPathComponent().path
+            let name = URL(fileURLWithPath: dir).lastPathComponent
+            let r = try TestSupport.run(job.binary, [], check: false)
+            XCTAssertEqual(r.status, 0, "\(name): \(r.output)")
+            for (k, o) in outputs[name, default: []].enumerated() {
+                let ref = try Data(contentsOf: URL(fileURLWithPath: "\(Self.fixtures)/\(name)/out\(k).ref"))
+                let out = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/out\(k).bin"))
+                XCTAssertEqual(o.dtype, "float32", "\(name): output \(k) type")
+                let expected = Tensor(dataType: .float, dims: [o.count], values: ref.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) })
+                if let diff = CppHarness.compare(out, expected, rtol: 1e-4, atol: 1e-5) {
+                    XCTFail("\(name) output \(k) differs from ONNX Runtime: \(diff)")
+                    continue
+                }
+                // Outputs can be tiny (MobileNetV3's logits here are ~1e-8): also relative to their scale.
+                let a = out.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }, b = expected.values(as: Float.self)!
+                let scale = b.map { abs(Double($0)) }.max() ?? 0
+                let worst = zip(a, b).map { abs(Double($0) - Double($1)) }.max() ?? 0
+                XCTAssertLessThanOrEqual(worst, 1e-4 * scale + 1e-30, "\(name) output \(k): max |diff| \(worst) against scale \(scale)")
+                print("\(name): output \(k) matches ONNX Runtime (\(o.count) values, scale \(scale), max |diff| \(worst))")
+            }
+        }
+    }
+}
