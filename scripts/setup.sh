@@ -24,8 +24,8 @@ if ! command -v swift >/dev/null 2>&1; then
 fi
 
 VENV="$ROOT/.venv"
-if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import onnx, onnxruntime, numpy" >/dev/null 2>&1; then
-  echo "[setup] creating Python environment in .venv (onnx, onnxruntime, numpy)"
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import onnx, onnxruntime, numpy, h5py" >/dev/null 2>&1; then
+  echo "[setup] creating Python environment in .venv (onnx, onnxruntime, numpy, h5py)"
   if ! python3 -m venv "$VENV" >/dev/null 2>&1; then
     # Debian's system Python keeps venv in a separate package.
     SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -44,6 +44,7 @@ struct Compile: ParsableCommand {
     var batchBlock: String?
 
     @OptionGroup var passOptions: PassOptions
+    @OptionGroup var limits: LimitOptions
 
     func validate() throws {
         guard WeightsPlacement(rawValue: weights) != nil else {
@@ -63,6 +64,7 @@ struct Compile: ParsableCommand {
     }
 
     func run() throws {
+        limits.apply()
         var dims: [String: Int] = [:]
         for d in dim {
             let parts = d.split(separator: "=", maxSplits: 1)

@@ -21,6 +21,7 @@ struct Convert: ParsableCommand {
     var output: String
 
     @OptionGroup var passOptions: PassOptions
+    @OptionGroup var limits: LimitOptions
 
     @Flag(name: .long, help: "Keep swift-sofie's own fused ops (domain org.sofie: FusedConv, FusedGemm, Gelu) in the output, for inspection; other ONNX tools cannot run them. Without it the output holds only standard ONNX ops.")
     var sofieOps = false
@@ -32,6 +33,7 @@ struct Convert: ParsableCommand {
     }
 
     func run() throws {
+        limits.apply()
         do {
             let model = try ModelLoader.load(path: input)
             try Verifier.verify(model)

@@ -15,8 +15,11 @@ struct Inspect: ParsableCommand {
     @Argument(help: "The model file to inspect (.onnx, .keras, .h5).")
     var model: String
 
+    @OptionGroup var limits: LimitOptions
+
     func run() throws {
         let loaded: Model
+        limits.apply()
         do {
             loaded = try ModelLoader.load(path: model)
             // Lenient shape inference fills in what the file leaves out and refuses numbers no

@@ -52,6 +52,12 @@ public enum Compiler {
         let plan = PlanMemory()
         _ = try plan.run(model)
         try afterEach?(plan, model, false)
+        // Each tensor passed the size budget; their sum in the arena or the weights must too.
+        let arena = model.graph.memoryPlan?.arenaBytes ?? 0
+        let weights = model.graph.initializers.reduce(0) { $0 &+ ($1.initializer?.rawBytes?.count ?? 0) }
+        for (what, bytes) in [("the arena of intermediate tensors", arena), ("the weights", weights)] where bytes > Limits.maxTensorBytes {
+            throw CompileError(node: "", opType: "graph", "\(what) would take \(bytes) bytes, more than the \(Limits.maxTensorBytes)-byte limit (--max-tensor-bytes)")
+        }
     }
 
     public static func emit(_ model: Model, options: Options, source: String) throws -> EmittedCpp {

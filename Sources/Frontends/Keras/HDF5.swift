@@ -16,6 +16,8 @@ let hdf5Lock = NSRecursiveLock()
 final class HDF5File {
     let id: hid_t
     let name: String
+    /// Bytes of the file (or image): no dataset can store more than this uncompressed.
+    let byteSize: Int
     private let image: UnsafeMutableRawPointer?
 
     init(path: String) throws {
@@ -26,6 +28,8 @@ final class HDF5File {
         guard f >= 0 else { throw HDF5Error(file: path, message: "HDF5 cannot open the file (corrupt or truncated?)") }
         id = f
         name = path
+        var st = stat()
+        byteSize = stat(path, &st) == 0 ? Int(st.st_size) : 0
         image = nil
     }
 
@@ -43,6 +47,7 @@ final class HDF5File {
         guard f >= 0 else { throw HDF5Error(file: name, message: "not a readable HDF5 image") }
         id = f
         self.name = name
+        byteSize = bytes.count
         image = nil
     }
 
@@ -167,6 +172,19 @@ struct HDF5Group {
         defer { H5Tclose(t) }
         let cls = H5Tget_class(t)
         guard cls == H5T_FLOAT || cls == H5T_INTEGER else { throw fail("dataset '\(path)' is not numeric") }
+        // The declared shape is untrusted: a few-KB file can declare 2^31 floats. Before
+        // allocating, the data must fit in the file -- uncompressed, or at deflate's best
+        // ratio (about 1:1032) when the dataset is stored in filtered chunks.
+        let elementSize = H5Tget_size(t)
+        guard elementSize >= 1, elementSize <= 16 else { throw fail("dataset '\(path)' has an implausible element size \(elementSize)") }
+        let plist = H5Dget_create_plist(d)
+        defer { H5Pclose(plist) }
+        let filtered = H5Pget_layout(plist) == H5D_CHUNKED && H5Pget_nfilters(plist) > 0
+        let stored = count.multipliedReportingOverflow(by: elementSize)
+        let room = file.byteSize.multipliedReportingOverflow(by: filtered ? 1100 : 1)
+        guard !stored.overflow, stored.partialValue <= (room.overflow ? Int.max : room.partialValue) else {
+            throw fail("dataset '\(path)' declares \(shape) elements (\(stored.partialValue) bytes), more than the \(file.byteSize)-byte file can hold")
+        }
         var values = [Float](repeating: 0, count: max(count, 1))
         if count > 0 {
             guard H5Dread(d, sofie_H5T_NATIVE_FLOAT(), sofie_H5S_ALL(), sofie_H5S_ALL(), sofie_H5P_DEFAULT(), &values) >= 0 else {

@@ -20,11 +20,11 @@ enum KerasLayers {
             return [l.ranked(l.op("Flatten", [x[0]], layer.name, [Attribute("axis", .int(1))]), r >= 2 ? 2 : r)]
         }
         t["Reshape"] = { l, layer, x in
-            guard let target = layer.ints("target_shape", count: 0) else { throw l.fail(layer, "has no target_shape") }
+            guard let target = try layer.ints("target_shape", count: 0) else { throw l.fail(layer, "has no target_shape") }
             return [l.ranked(l.op("Reshape", [x[0], l.ints([0] + target, layer.name + "_shape")], layer.name), target.count + 1)]
         }
         t["Permute"] = { l, layer, x in
-            guard let dims = layer.ints("dims", count: 0) else { throw l.fail(layer, "has no dims") }
+            guard let dims = try layer.ints("dims", count: 0) else { throw l.fail(layer, "has no dims") }
             return [l.ranked(l.transpose(x[0], [0] + dims, layer.name), dims.count + 1)]
         }
         t["BatchNormalization"] = batchNorm
@@ -212,8 +212,8 @@ enum KerasLayers {
             throw l.fail(layer, "expected a \(n + 2)-D kernel\(useBias ? " and a bias" : ""), the file has \(w.map(\.shape))")
         }
         let k = Array(w[0].shape[0..<n])
-        let strides = layer.ints("strides", count: n) ?? [Int](repeating: 1, count: n)
-        let dil = layer.ints("dilation_rate", count: n) ?? [Int](repeating: 1, count: n)
+        let strides = try layer.ints("strides", count: n) ?? [Int](repeating: 1, count: n)
+        let dil = try layer.ints("dilation_rate", count: n) ?? [Int](repeating: 1, count: n)
         let groups = layer.int("groups") ?? 1
         // Keras kernel (k..., in/groups, out) -> ONNX (out, in/groups, k...).
         let (kv, ks) = permute(w[0].values, w[0].shape, [n + 1, n] + Array(0..<n))
@@ -235,8 +235,8 @@ enum KerasLayers {
         let (kv, _) = permute(w[0].values, w[0].shape, [2, 3, 0, 1])
         let kernel = l.constant(kv, [cin * mult, 1, kh, kw], layer.name + "_kernel")
         let bias = useBias ? l.constant(w[1].values, w[1].shape, layer.name + "_bias") : nil
-        let strides = layer.ints("strides", count: 2) ?? [1, 1]
-        let dil = layer.ints("dilation_rate", count: 2) ?? [1, 1]
+        let strides = try layer.ints("strides", count: 2) ?? [1, 1]
+        let dil = try layer.ints("dilation_rate", count: 2) ?? [1, 1]
         var attrs = [Attribute("kernel_shape", .ints([Int64(kh), Int64(kw)])), Attribute("strides", .ints(strides.map { Int64($0) })),
                      Attribute("dilations", .ints(dil.map { Int64($0) })), Attribute("group", .int(Int64(cin)))]
         attrs += try padAttributes(l, layer, spatial: 2, kernel: [kh, kw], dilation: dil)
@@ -257,8 +257,8 @@ enum KerasLayers {
         let (pv, _) = permute(w[1].values, w[1].shape, [3, 2, 0, 1])
         let pk = l.constant(pv, [out, cin * mult, 1, 1], layer.name + "_pointwise")
         let bias = useBias ? l.constant(w[2].values, w[2].shape, layer.name + "_bias") : nil
-        let strides = layer.ints("strides", count: 2) ?? [1, 1]
-        let dil = layer.ints("dilation_rate", count: 2) ?? [1, 1]
+        let strides = try layer.ints("strides", count: 2) ?? [1, 1]
+        let dil = try layer.ints("dilation_rate", count: 2) ?? [1, 1]
         var attrs = [Attribute("kernel_shape", .ints([Int64(kh), Int64(kw)])), Attribute("strides", .ints(strides.map { Int64($0) })),
                      Attribute("dilations", .ints(dil.map { Int64($0) })), Attribute("group", .int(Int64(cin)))]
         attrs += try padAttributes(l, layer, spatial: 2, kernel: [kh, kw], dilation: dil)
@@ -279,8 +279,8 @@ enum KerasLayers {
         let (kv, ks) = permute(w[0].values, w[0].shape, [3, 2, 0, 1])
         let kernel = l.constant(kv, ks, layer.name + "_kernel")
         let bias = useBias ? l.constant(w[1].values, w[1].shape, layer.name + "_bias") : nil
-        let strides = layer.ints("strides", count: 2) ?? [1, 1]
-        let dil = layer.ints("dilation_rate", count: 2) ?? [1, 1]
+        let strides = try layer.ints("strides", count: 2) ?? [1, 1]
+        let dil = try layer.ints("dilation_rate", count: 2) ?? [1, 1]
         var attrs = [Attribute("kernel_shape", .ints([Int64(kh), Int64(kw)])), Attribute("strides", .ints(strides.map { Int64($0) })),
                      Attribute("dilations", .ints(dil.map { Int64($0) }))]
         switch layer.string("padding") ?? "valid" {
@@ -296,8 +296,8 @@ enum KerasLayers {
 
     static func pool(_ l: L, _ layer: KerasLayer, _ x: [Value]) throws -> [Value] {
         let n = Int(String(layer.className.filter(\.isNumber))) ?? 2
-        let size = layer.ints("pool_size", count: n) ?? [Int](repeating: 2, count: n)
-        let strides = layer.ints("strides", count: n) ?? size
+        let size = try layer.ints("pool_size", count: n) ?? [Int](repeating: 2, count: n)
+        let strides = try layer.ints("strides", count: n) ?? size
         let isMax = layer.className.hasPrefix("Max")
         var attrs = [Attribute("kernel_shape", .ints(size.map { Int64($0) })), Attribute("strides", .ints(strides.map { Int64($0) }))]
         attrs += try padAttributes(l, layer, spatial: n, kernel: size, dilation: [Int](repeating: 1, count: n))
@@ -449,7 +449,8 @@ enum KerasLayers {
 
     static func upsample(_ l: L, _ layer: KerasLayer, _ x: Value, spatial n: Int) throws -> [Value] {
         let r = try l.rank(x, layer)
-        let size = layer.ints(n == 1 ? "size" : "size", count: n) ?? [Int](repeating: 2, count: n)
+        let size = try layer.ints("size", count: n) ?? [Int](repeating: 2, count: n)
+        guard size.allSatisfy({ $0 >= 1 && $0 <= 1 << 16 }) else { throw l.fail(layer, "size \(size) must be between 1 and 65536") }
         let first = channelsFirst(layer) ? 2 : 1
         var scales = [Float](repeating: 1, count: r)
         for i in 0..<n { scales[first + i] = Float(size[i]) }
@@ -485,10 +486,13 @@ enum KerasLayers {
     static func recurrent(_ l: L, _ layer: KerasLayer, _ x: Value, kind: String, reverseOverride: Bool?, name: String,
                           weightsOverride: [KerasWeight]? = nil) throws -> [Value] {
         let w = try weightsOverride ?? l.weights(layer)
-        guard let units = layer.int("units") else { throw l.fail(layer, "has no units") }
+        guard let units = layer.int("units"), units >= 1, units <= 1 << 20 else { throw l.fail(layer, "has no valid units (1 to 2^20)") }
         let g = kind == "LSTM" ? 4 : (kind == "GRU" ? 3 : 1)
         let useBias = layer.bool("use_bias") ?? true
-        guard w.count == (useBias ? 3 : 2), w[0].shape.count == 2, w[1].shape == [units, g * units] else {
+        // Kernel [input, gates*units], recurrent kernel [units, gates*units], bias [gates*units]
+        // (or [2, 3*units] for a GRU with reset_after): anything else would be read out of bounds.
+        let biasOK = !useBias || (w.count == 3 && (w[2].shape == [g * units] || (kind == "GRU" && w[2].shape == [2, g * units])))
+        guard w.count == (useBias ? 3 : 2), w[0].shape.count == 2, w[0].shape[1] == g * units, w[1].shape == [units, g * units], biasOK else {
             throw l.fail(layer, "expected kernel, recurrent kernel\(useBias ? " and bias" : ""), the file has \(w.map(\.shape))")
         }
         if layer.bool("return_state") == true { throw l.fail(layer, "return_state=True is not supported") }

@@ -16,14 +16,32 @@ struct KerasLayer {
     var label: String { "layer '\(name)' (\(className))" }
 
     func string(_ k: String) -> String? { config[k] as? String }
-    func int(_ k: String) -> Int? { (config[k] as? NSNumber)?.intValue }
+    /// An integer setting; nil when absent or not an integer that fits (a config is untrusted:
+    /// `intValue` of 1e308 would trap).
+    func int(_ k: String) -> Int? { (config[k] as? NSNumber).flatMap(KerasLayer.exactInt) }
+
+    static func exactInt(_ n: NSNumber) -> Int? {
+        let d = n.doubleValue
+        guard d.isFinite, abs(d) < 1e15 else { return nil }
+        return Int(exactly: d)
+    }
     func double(_ k: String) -> Double? { (config[k] as? NSNumber)?.doubleValue }
     func bool(_ k: String) -> Bool? { (config[k] as? NSNumber)?.boolValue }
     /// An int or a list of ints (kernel_size: 3 or [3, 3]).
-    func ints(_ k: String, count: Int) -> [Int]? {
-        if let v = config[k] as? [Any] { return v.compactMap { ($0 as? NSNumber)?.intValue } }
-        if let v = (config[k] as? NSNumber)?.intValue { return [Int](repeating: v, count: count) }
-        return nil
+    /// With `count` > 0 a list must have exactly that many entries; every entry must be an integer.
+    func ints(_ k: String, count: Int) throws -> [Int]? {
+        guard let raw = config[k], !(raw is NSNull) else { return nil }
+        if let v = raw as? [Any] {
+            let values = v.compactMap { ($0 as? NSNumber).flatMap(KerasLayer.exactInt) }
+            guard values.count == v.count, count == 0 || values.count == count else {
+                throw ModelLimitError("its setting '\(k)' should be \(count > 0 ? "\(count) integers" : "a list of integers"), the file has \(v)")
+            }
+            return values
+        }
+        guard let n = raw as? NSNumber, let v = KerasLayer.exactInt(n) else {
+            throw ModelLimitError("its setting '\(k)' should be an integer or a list of integers, the file has \(raw)")
+        }
+        return [Int](repeating: v, count: count)
     }
 }
 
@@ -297,8 +315,10 @@ final class KerasLowering {
             let detail = registered.map { $0 != layer.className ? " (registered as '\($0)')" : "" } ?? ""
             throw fail(layer, "the layer class \(layer.className)\(detail) is not supported; supported classes: \(KerasLayers.table.keys.sorted().joined(separator: ", "))")
         }
-        let outs = try lower(self, layer, inputs)
-        return outs
+        // A layer called without inputs (a malformed inbound_nodes entry) would leave the
+        // lowering functions nothing to read.
+        guard !inputs.isEmpty else { throw fail(layer, "is called with no input tensor (its inbound_nodes are empty or malformed)") }
+        do { return try lower(self, layer, inputs) } catch let e as ModelLimitError { throw fail(layer, e.message) }
     }
 
     /// Records the rank of a lowered value (shapes are inferred later; lowering only needs ranks).

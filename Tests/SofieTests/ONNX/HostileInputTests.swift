@@ -1,0 +1,113 @@
+import Foundation
+import XCTest
+
+/// Hostile model files (Tests/scripts/make_hostile_inputs.py, make_hostile_keras.py): sizes
+/// that overflow 64 bits or exceed any memory, attributes far out of range, protobuf nesting
+/// bombs, function-inlining bombs, a FIFO as external data, malformed Keras configs and HDF5
+/// datasets that declare gigabytes in a few KB. For `inspect`, `convert` and `compile` each
+/// must end quickly with exit status 1 and one `error:` paragraph naming the file and the
+/// node, tensor or layer -- no crash, no hang, under a 4 GiB address-space limit -- and leave
+/// no output behind.
+final class HostileInputTests: XCTestCase {
+    /// File -> a fragment its error must contain (the node, tensor or layer and the reason).
+    static let expected: [String: String] = [
+        "expand_huge.onnx": "node 'expand' (op Expand): the element count of output 'y'",
+        "tile_huge.onnx": "node 'tile' (op Tile)",
+        "constantofshape_overflow.onnx": "node 'fill' (op ConstantOfShape)",
+        "constantofshape_4tib.onnx": "node 'fill' (op ConstantOfShape): output 'y' of shape [1048576, 4194304, 256] would take",
+        "input_overflow.onnx": "input 'x' of the shape [4294967296, 4294967296, 16] overflows",
+        "input_int64max.onnx": "input 'x' of shape [9223372036854775807] would take",
+        "reshape_huge.onnx": "node 'reshape' (op Reshape)",
+        "conv_pads.onnx": "node 'conv' (op Conv): the padded input overflows",
+        "conv_dilations.onnx": "node 'conv' (op Conv): the dilated kernel overflows",
+        "conv_negative_pads.onnx": "node 'conv' (op Conv): the output would be empty",
+        "conv_zero_strides.onnx": "node 'conv' (op Conv): strides or dilations",
+        "maxpool_kernel_huge.onnx": "node 'pool' (op MaxPool)",
+        "pad_huge.onnx": "node 'pad' (op Pad): the padded size overflows",
+        "range_huge.onnx": "node 'range' (op Range)",
+        "range_float_huge.onnx": "node 'range' (op Range)",
+        "resize_scale_nan.onnx": "node 'resize' (op Resize): scale nan",
+        "resize_scale_negative.onnx": "node 'resize' (op Resize): scale -1.0",
+        "resize_scale_huge.onnx": "node 'resize' (op Resize)",
+        "resize_scale_inf.onnx": "node 'resize' (op Resize): scale inf",
+        "resize_sizes_huge.onnx": "node 'resize' (op Resize)",
+        "depthtospace_zero.onnx": "node 'd2s' (op DepthToSpace): blocksize 0",
+        "spacetodepth_huge.onnx": "node 's2d' (op SpaceToDepth)",
+        "cast_to_huge.onnx": "node 'cast' (op Cast)",
+        "cumsum_float_axis.onnx": "node 'cumsum' (op CumSum): axis",
+        "gather_axis_huge.onnx": "node 'gather' (op Gather): axis",
+        "concat_axis_min.onnx": "node 'concat' (op Concat): axis",
+        "split_huge.onnx": "node 'split' (op Split)",
+        "onehot_depth_huge.onnx": "node 'onehot' (op OneHot)",
+        "topk_k_huge.onnx": "node 'topk' (op TopK)",
+        "unsqueeze_axes_huge.onnx": "node 'unsq' (op Unsqueeze)",
+        "flatten_axis_huge.onnx": "node 'flatten' (op Flatten)",
+        "transpose_perm_bad.onnx": "node 'transpose' (op Transpose)",
+        "symbolic_negative_dim.onnx": "input 'x' has a negative dimension -5",
+        "nested_if_10000.onnx": "nest more than",
+        "nested_sequence_100000.onnx": "nest more than",
+        "function_exponential.onnx": "more than 262144 nodes once its local functions are inlined",
+        "external_fifo.onnx": "tensor 'w' is stored in the external data file 'fifo.bin', which cannot be read: it is not a regular file",
+        "no_inbound.keras": "layer 'c0' (Conv2D): is called with no input tensor",
+        "upsampling_huge.keras": "layer 'up_sampling2d' (UpSampling2D): its setting 'size'",
+        "lstm_kernel_mismatch.h5": "layer 'lstm' (LSTM): expected kernel",
+        "huge_dataset.h5": "layer 'dense' (Dense): cannot read its weights: dataset",
+        "huge_dataset.keras": "layer 'dense' (Dense): cannot read its weights: dataset",
+    ]
+
+    /// Files that are large but legal: every command must finish quickly and succeed.
+    static let legal = ["function_20k_calls.onnx", "sum_100k_inputs.onnx", "conv_strides.onnx", "slice_extreme.onnx"]
+    /// A graph output without a type: ONNX requires one, so convert (which writes ONNX) refuses
+    /// it; inspect shows it and compile infers it.
+    static let convertOnly = ["output_without_type.onnx": "graph output 'y' has no type"]
+
+    func testEveryCommandRefusesHostileInputsClearly() throws {
+        try TestSupport.requirePython()
+        let dir = try TestSupport.tempDir("hostile")
+        try TestSupport.run(TestSupport.python, [TestSupport.repoRoot + "/Tests/scripts/make_hostile_inputs.py", dir])
+        try TestSupport.run(TestSupport.python, [TestSupport.repoRoot + "/Tests/scripts/make_hostile_keras.py",
+                                                 TestSupport.repoRoot + "/Tests/Fixtures/keras", dir])
+        XCTAssertEqual(mkfifo(dir + "/fifo.bin", 0o600), 0)
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".onnx") || $0.hasSuffix(".keras") || $0.hasSuffix(".h5") }
+        XCTAssertEqual(Set(files), Set(Self.expected.keys).union(Self.legal).union(Self.convertOnly.keys), "every hostile file has an expectation")
+        for file in files.sorted() {
+            let path = dir + "/" + file
+            let fragment = Self.expected[file] ?? Self.convertOnly[file] ?? ""
+            for command in ["inspect", "convert", "compile"] {
+                let out = dir + "/out-\(command)-\(file)"
+                var args = [command, path]
+                if command == "convert" { args += ["-o", out + ".onnx"] }
+                if command == "compile" { args += ["-o", out] }
+                let start = Date()
+                // bash's ulimit bounds the address space: an allocation of what the file declares fails.
+                let quoted = ([TestSupport.sofieExecutable] + args).map { "'\($0)'" }.joined(separator: " ")
+                let r = try TestSupport.run("/usr/bin/timeout", ["60", "bash", "-c", "ulimit -v 4194304; exec \(quoted)"], check: false)
+                let seconds = Date().timeIntervalSince(start)
+                let what = "\(command) \(file)"
+                XCTAssertLessThan(seconds, 20, "\(what) took \(seconds) s")
+                XCTAssertFalse(r.output.contains("Fatal error") || r.output.contains("Stack dump"), "\(what): \(r.output)")
+                if Self.legal.contains(file) || (Self.convertOnly[file] != nil && command != "convert") {
+                    XCTAssertEqual(r.status, 0, "\(what) should succeed: \(r.output)")
+                    continue
+                }
+                XCTAssertEqual(r.status, 1, "\(what) should fail with status 1: \(r.output.prefix(400))")
+                XCTAssertTrue(r.output.hasPrefix("error: \(path): "), "\(what) should name the file: \(r.output.prefix(400))")
+                XCTAssertTrue(r.output.contains(fragment), "\(what) should say '\(fragment)': \(r.output.prefix(400))")
+                XCTAssertEqual(r.output.components(separatedBy: "error:").count, 2, "\(what): one error paragraph: \(r.output.prefix(400))")
+                XCTAssertFalse(FileManager.default.fileExists(atPath: out + ".onnx") || FileManager.default.fileExists(atPath: out + "/model.hxx"),
+                               "\(what) left output behind")
+            }
+        }
+    }
+
+    /// The size budget is an option: a model above it is refused, naming the limit.
+    func testTensorBudgetIsAnOption() throws {
+        try TestSupport.requirePython()
+        let dir = try TestSupport.tempDir("hostile-budget")
+        let model = TestSupport.repoRoot + "/Examples/models/mlp.onnx"
+        let r = try TestSupport.sofie(["compile", model, "-o", dir + "/gen", "--max-tensor-bytes", "64"])
+        XCTAssertEqual(r.status, 1, r.output)
+        XCTAssertTrue(r.output.contains("more than the 64-byte limit (--max-tensor-bytes)"), r.output)
+        XCTAssertEqual(try TestSupport.sofie(["compile", model, "-o", dir + "/gen"]).status, 0)
+    }
+}
