@@ -81,7 +81,15 @@ public enum Limits {
     public static func checkTensor(_ shape: [Int], _ type: DataType, _ what: @autoclosure () -> String) throws {
         for d in shape where d < 0 { throw ModelLimitError("\(what()) has a negative dimension \(d) in \(shape)") }
         let n = try Checked.product(shape, "the element count of \(what())")
-        let bytes = type.rawByteCount(elements: n) ?? Int.max
+        // Types without a fixed element size (strings) are budgeted at 8 bytes an element,
+        // the size of the reference each element needs at least.
+        let bytes: Int
+        if type == .string || type == .undefined {
+            let (b, overflow) = n.multipliedReportingOverflow(by: 8)
+            bytes = overflow ? Int.max : b
+        } else {
+            bytes = type.rawByteCount(elements: n) ?? Int.max
+        }
         guard bytes <= maxTensorBytes else {
             throw ModelLimitError("\(what()) of shape \(shape) would take \(bytes) bytes, more than the \(maxTensorBytes)-byte limit (--max-tensor-bytes)")
         }
