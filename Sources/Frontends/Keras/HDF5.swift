@@ -13,7 +13,7 @@ let hdf5Lock = NSRecursiveLock()
 
 /// A read-only HDF5 file, opened from a path or from bytes in memory (the weights inside a
 /// .keras archive). Closed when released.
-final class HDF5File {
+final class LiveHDF5File {
     let id: hid_t
     let name: String
     /// Bytes of the file (or image): no dataset can store more than this uncompressed.
@@ -57,17 +57,17 @@ final class HDF5File {
         image?.deallocate()
     }
 
-    var root: HDF5Group { HDF5Group(file: self, path: "/") }
+    var root: LiveHDF5Group { LiveHDF5Group(file: self, path: "/") }
 }
 
 /// A group (or the root) of an HDF5 file, addressed by path.
-struct HDF5Group {
-    let file: HDF5File
+struct LiveHDF5Group {
+    let file: LiveHDF5File
     let path: String
 
     func fail(_ message: String) -> HDF5Error { HDF5Error(file: file.name, message: message) }
 
-    func child(_ name: String) -> HDF5Group { HDF5Group(file: file, path: path == "/" ? "/" + name : path + "/" + name) }
+    func child(_ name: String) -> LiveHDF5Group { LiveHDF5Group(file: file, path: path == "/" ? "/" + name : path + "/" + name) }
 
     /// Whether `relative` (a/b/c) exists below this group, checking each link in turn.
     func exists(_ relative: String) -> Bool {

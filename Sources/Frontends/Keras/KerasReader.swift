@@ -152,36 +152,49 @@ public enum KerasReader {
 
     public static func read(path: String) throws -> Model {
         let ext = URL(fileURLWithPath: path).pathExtension.lowercased()
-        let config: [String: Any]
-        let weights: KerasWeightSource
-        var version = ""
         if ext == "keras" {
             let zip = try ZipArchive(path: path)
             guard zip.contains("config.json") else { throw KerasError(file: path, "not a Keras 3 archive: it has no config.json") }
             let json = try zip.read("config.json", limit: configLimit)
-            config = try parseJSON(json, file: path, what: "config.json")
-            if zip.contains("metadata.json"), let meta = try? parseJSON(try zip.read("metadata.json", limit: 1 << 20), file: path, what: "metadata.json") {
-                version = meta["keras_version"] as? String ?? ""
-            }
-            if zip.contains("model.weights.h5") {
-                let bytes = try zip.read("model.weights.h5", limit: weightsLimit)
-                weights = KerasV3Weights(file: try HDF5File(bytes: bytes, name: path + "/model.weights.h5"))
-            } else {
-                throw KerasError(file: path, "the archive has no model.weights.h5")
-            }
-        } else {
-            let file: HDF5File
-            do { file = try HDF5File(path: path) } catch let e as HDF5Error { throw KerasError(file: path, e.message) }
-            guard let text = try file.root.stringAttribute("model_config") else {
-                throw KerasError(file: path, "an HDF5 file without a 'model_config' attribute: not a whole Keras model (a weights-only .h5 cannot be converted)")
-            }
-            config = try parseJSON(Array(text.utf8), file: path, what: "model_config")
-            version = try file.root.stringAttribute("keras_version") ?? ""
-            guard file.root.exists("model_weights") else { throw KerasError(file: path, "the file has no model_weights group") }
-            weights = KerasH5Weights(group: file.root.child("model_weights"))
+            var metadata: [UInt8]? = nil
+            if zip.contains("metadata.json") { metadata = try? zip.read("metadata.json", limit: 1 << 20) }
+            guard zip.contains("model.weights.h5") else { throw KerasError(file: path, "the archive has no model.weights.h5") }
+            let weights = try zip.read("model.weights.h5", limit: weightsLimit)
+            return try readKeras3(config: json, weights: weights, metadata: metadata, file: path)
         }
-        let lowering = KerasLowering(file: path, weights: weights, kerasVersion: version)
-        return try lowering.lower(modelConfig: config)
+        let file: HDF5File
+        do { file = try HDF5File(path: path) } catch let e as HDF5Error { throw KerasError(file: path, e.message) }
+        return try readH5(file, path: path)
+    }
+
+    /// A Keras 3 model from the contents of a `.keras` archive's entries (config.json,
+    /// model.weights.h5 and optionally metadata.json). `file` names it in errors.
+    public static func readKeras3(config json: [UInt8], weights: [UInt8], metadata: [UInt8]?, file path: String) throws -> Model {
+        let config = try parseJSON(json, file: path, what: "config.json")
+        var version = ""
+        if let metadata, let meta = try? parseJSON(metadata, file: path, what: "metadata.json") {
+            version = meta["keras_version"] as? String ?? ""
+        }
+        let source = KerasV3Weights(file: try HDF5File(bytes: weights, name: path + "/model.weights.h5"))
+        return try KerasLowering(file: path, weights: source, kerasVersion: version).lower(modelConfig: config)
+    }
+
+    /// A whole Keras model saved as `.h5` (Keras 2 or 3), from the file's bytes.
+    public static func readH5(bytes: [UInt8], file path: String) throws -> Model {
+        let file: HDF5File
+        do { file = try HDF5File(bytes: bytes, name: path) } catch let e as HDF5Error { throw KerasError(file: path, e.message) }
+        return try readH5(file, path: path)
+    }
+
+    static func readH5(_ file: HDF5File, path: String) throws -> Model {
+        guard let text = try file.root.stringAttribute("model_config") else {
+            throw KerasError(file: path, "an HDF5 file without a 'model_config' attribute: not a whole Keras model (a weights-only .h5 cannot be converted)")
+        }
+        let config = try parseJSON(Array(text.utf8), file: path, what: "model_config")
+        let version = try file.root.stringAttribute("keras_version") ?? ""
+        guard file.root.exists("model_weights") else { throw KerasError(file: path, "the file has no model_weights group") }
+        let weights = KerasH5Weights(group: file.root.child("model_weights"))
+        return try KerasLowering(file: path, weights: weights, kerasVersion: version).lower(modelConfig: config)
     }
 
     static func parseJSON(_ bytes: [UInt8], file: String, what: String) throws -> [String: Any] {

@@ -12,7 +12,7 @@ public enum ONNXReader {
     static let maxNesting = 64
     /// Nodes per graph, counted after local functions are inlined (ResNet-152 has ~500, large
     /// transformers tens of thousands).
-    static let maxNodes = 1 << 18
+    nonisolated(unsafe) public static var maxNodes = 1 << 18
     /// Protobuf messages nest at most this deep in the file (a subgraph level takes three:
     /// graph, node, attribute; a nested type two), checked before protobuf-c recurses into them.
     static let maxWireDepth = 3 * maxNesting + 2 * 32 + 16

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Fuzzes one of sofie's readers with libFuzzer (AddressSanitizer on) for SECONDS seconds.
+#   scripts/fuzz.sh TARGET SECONDS [extra libFuzzer flags]
+# TARGET: onnx (ONNX reader), compile (ONNX through the whole compile pipeline), keras
+# (structure-aware .keras: config.json + weights image), h5 (whole-model .h5 from memory).
+# Builds Fuzz/ into .build-fuzz, seeds .build-fuzz/corpus/TARGET from the repository's fixtures
+# and hostile files, and writes any crash/timeout/OOM input to .build-fuzz/findings/TARGET.
+# A finding becomes a regression file under Tests/Fixtures/fuzz-regressions (see RELIABILITY.md).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TARGET="${1:?usage: fuzz.sh onnx|compile|keras|h5 SECONDS}"
+SECONDS_TO_RUN="${2:?usage: fuzz.sh TARGET SECONDS}"
+shift 2
+[ -x /opt/swift/usr/bin/swift ] && export PATH="/opt/swift/usr/bin:$PATH"
+case "$TARGET" in
+  onnx) EXE=FuzzONNX ;; compile) EXE=FuzzCompile ;; keras) EXE=FuzzKeras ;; h5) EXE=FuzzH5 ;;
+  *) echo "fuzz.sh: unknown target '$TARGET' (onnx, compile, keras, h5)" >&2; exit 2 ;;
+esac
+BUILD="$ROOT/.build-fuzz"
+(cd "$ROOT/Fuzz" && swift build -c release -Xswiftc -sanitize=fuzzer,address --build-path "$BUILD" --product "$EXE" >&2)
+CORPUS="$BUILD/corpus/$TARGET"
+FINDINGS="$BUILD/findings/$TARGET"
+mkdir -p "$CORPUS" "$FINDINGS"
+if [ -z "$(ls -A "$CORPUS")" ]; then
+  "$ROOT/.venv/bin/python" "$ROOT/Tests/scripts/make_fuzz_seeds.py" "$TARGET" "$CORPUS"
+fi
+cd "$FINDINGS"
+EXTRA=()
+if [ "$TARGET" = keras ] || [ "$TARGET" = h5 ]; then
+  # libhdf5 runs in a forked child in the CLI; here it runs in-process so that ASan and
+  # libFuzzer see it. Its own hangs and crashes (found earlier: a vlen/global-heap loop) would
+  # stop the run, so each input runs in a forked libFuzzer worker and findings are kept.
+  export SOFIE_HDF5_IN_PROCESS=1
+  EXTRA=(-fork=1 -ignore_timeouts=1 -ignore_crashes=1 -ignore_ooms=1)
+fi
+exec "$BUILD/release/$EXE" "$CORPUS" -max_total_time="$SECONDS_TO_RUN" -rss_limit_mb=4096 -timeout=10 \
+  -max_len=32768 -print_final_stats=1 "${EXTRA[@]}" "$@"
