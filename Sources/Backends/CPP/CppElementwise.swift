@@ -137,17 +137,26 @@ enum CppElementwise {
                 let ins = try (0..<n.inputs.count).filter { n.input($0) != nil }.map { try e.input(n, $0) }
                 let y = try e.output(n, 0)
                 let T = y.ctype
-                e.elementwise(y, ins) { args in
-                    var expr = args[0]
-                    for a in args.dropFirst() {
-                        switch op {
-                        case "Max": expr = "std::max<\(T)>(\(expr), \(a))"
-                        case "Min": expr = "std::min<\(T)>(\(expr), \(a))"
-                        default: expr = "\(expr) + \(a)"
-                        }
+                func combine(_ acc: String, _ a: String) -> String {
+                    switch op {
+                    case "Max": return "std::max<\(T)>(\(acc), \(a))"
+                    case "Min": return "std::min<\(T)>(\(acc), \(a))"
+                    default: return "\(acc) + \(a)"
                     }
-                    return op == "Mean" ? "(\(expr)) / \(T)(\(args.count))" : expr
                 }
+                if ins.count <= 8 {
+                    e.elementwise(y, ins) { args in
+                        let expr = args.dropFirst().reduce(args[0], combine)
+                        return op == "Mean" ? "(\(expr)) / \(T)(\(args.count))" : expr
+                    }
+                    return
+                }
+                // Many inputs: one pass per input into the output (each element reads only its
+                // own output element), so that the code grows linearly and stays within
+                // compilers' nesting limits.
+                e.elementwise(y, [ins[0]]) { "\($0[0])" }
+                for x in ins.dropFirst() { e.elementwise(y, [y, x]) { combine($0[0], $0[1]) } }
+                if op == "Mean" { e.elementwise(y, [y]) { "\($0[0]) / \(T)(\(ins.count))" } }
             }
         }
         t["Where"] = { e, n in

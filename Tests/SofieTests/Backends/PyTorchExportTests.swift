@@ -24,11 +24,22 @@ final class PyTorchExportTests: XCTestCase {
     }
 
     func testExportsMatchONNXRuntime() throws {
-        let work = try TestSupport.tempDir("pytorch-exports")
+        try ReferenceFixtures.compileBuildCompare(fixtures: Self.fixtures, names: try Self.names(), work: try TestSupport.tempDir("pytorch-exports"))
+    }
+}
+
+/// Fixture folders NAME/{model.onnx, in0.bin..., out0.ref..., meta.json} whose references come
+/// from a real framework: each model is compiled, its driver built at -O2 (two compilers at
+/// once), run, and every output compared with the reference -- elementwise and relative to
+/// the output's scale (outputs can be tiny).
+enum ReferenceFixtures {
+    /// `sanitize` builds the drivers with AddressSanitizer and UndefinedBehaviorSanitizer, any
+    /// report failing the run.
+    static func compileBuildCompare(fixtures: String, names: [String], work: String, sanitize: Bool = false) throws {
         var jobs: [(source: String, binary: String)] = []
         var outputs: [String: [(dtype: String, count: Int)]] = [:]
-        for name in try Self.names() {
-            let src = "\(Self.fixtures)/\(name)", dir = "\(work)/\(name)"
+        for name in names {
+            let src = "\(fixtures)/\(name)", dir = "\(work)/\(name)"
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             let meta = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(src)/meta.json"))) as! [String: Any]
             for k in 0..<(meta["inputs"] as! [Any]).count {
@@ -49,28 +60,30 @@ final class PyTorchExportTests: XCTestCase {
             try driver.write(toFile: "\(dir)/main.cpp", atomically: true, encoding: .utf8)
             jobs.append(("\(dir)/main.cpp", "\(dir)/main"))
         }
-        let errors = CppHarness.build(jobs, flags: CppHarness.warningFlags + ["-O2", "-march=native"])
+        let sanitizers = sanitize ? ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"] : []
+        let errors = CppHarness.build(jobs, flags: CppHarness.warningFlags + ["-O2", "-march=native"] + sanitizers)
         XCTAssertEqual(errors.count, 0, errors.map { "\($0.key): \($0.value.prefix(800))" }.joined(separator: "\n"))
         for job in jobs where errors[job.source] == nil {
             let dir = URL(fileURLWithPath: job.source).deletingLastPathComponent().path
             let name = URL(fileURLWithPath: dir).lastPathComponent
             let r = try TestSupport.run(job.binary, [], check: false)
             XCTAssertEqual(r.status, 0, "\(name): \(r.output)")
+            XCTAssertFalse(r.output.contains("Sanitizer") || r.output.contains("runtime error:"), "\(name): \(r.output)")
+            XCTAssertFalse(outputs[name, default: []].isEmpty, name)
             for (k, o) in outputs[name, default: []].enumerated() {
-                let ref = try Data(contentsOf: URL(fileURLWithPath: "\(Self.fixtures)/\(name)/out\(k).ref"))
+                let ref = try Data(contentsOf: URL(fileURLWithPath: "\(fixtures)/\(name)/out\(k).ref"))
                 let out = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/out\(k).bin"))
                 XCTAssertEqual(o.dtype, "float32", "\(name): output \(k) type")
                 let expected = Tensor(dataType: .float, dims: [o.count], values: ref.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) })
                 if let diff = CppHarness.compare(out, expected, rtol: 1e-4, atol: 1e-5) {
-                    XCTFail("\(name) output \(k) differs from ONNX Runtime: \(diff)")
+                    XCTFail("\(name) output \(k) differs from the reference: \(diff)")
                     continue
                 }
-                // Outputs can be tiny (MobileNetV3's logits here are ~1e-8): also relative to their scale.
                 let a = out.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }, b = expected.values(as: Float.self)!
                 let scale = b.map { abs(Double($0)) }.max() ?? 0
                 let worst = zip(a, b).map { abs(Double($0) - Double($1)) }.max() ?? 0
                 XCTAssertLessThanOrEqual(worst, 1e-4 * scale + 1e-30, "\(name) output \(k): max |diff| \(worst) against scale \(scale)")
-                print("\(name): output \(k) matches ONNX Runtime (\(o.count) values, scale \(scale), max |diff| \(worst))")
+                print("\(name): output \(k) matches the reference (\(o.count) values, scale \(scale), max |diff| \(worst))")
             }
         }
     }
