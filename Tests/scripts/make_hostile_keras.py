@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Writes hostile Keras files by editing copies of the committed fixtures (zipfile, json, h5py):
-a layer called with no input tensor, an UpSampling2D size of 1e308, an LSTM whose kernel does
-not match units x gates, and weight datasets that declare 2^31 floats in a file of a few KB
+a layer called with no input tensor, an UpSampling2D size, a padding, a Softmax axis and a
+tensor index of 1e308, a tensor index of -1, a negative input dimension, a nested model with
+more input layers than it is called with, an LSTM whose kernel does not match units x gates, and weight datasets that declare 2^31 floats in a file of a few KB
 (.h5 and inside a .keras). The tests expect a clear error naming the file and the layer,
 quickly and without allocating what the file declares.
 Usage: make_hostile_keras.py FIXTURES_DIR OUTDIR"""
@@ -43,6 +44,51 @@ def upsampling_huge(layers):
             return
 
 
+def nested_extra_input(layers):
+    # The nested model gains a second InputLayer but is still called with one tensor
+    # (found by fuzzing: the reader indexed past the tensors it was called with).
+    for layer in layers:
+        if layer["class_name"] == "Functional":
+            inner = layer["config"]["layers"]
+            extra = json.loads(json.dumps(inner[0]))
+            extra["name"] = extra["config"]["name"] = "extra_in"
+            inner.insert(1, extra)
+            return
+
+
+def padding_huge(layers):
+    for layer in layers:
+        if layer["class_name"] == "ZeroPadding2D":
+            layer["config"]["padding"] = [[1e308, 1], [1, 1]]
+            return
+
+
+def softmax_axis_huge(layers):
+    for layer in layers:
+        if layer["class_name"] == "Softmax":
+            layer["config"]["axis"] = 1e308
+            return
+
+
+def history_index(value):
+    def change(layers):
+        for layer in layers:
+            if layer["class_name"] == "Conv2D":
+                layer["inbound_nodes"][0]["args"][0]["config"]["keras_history"][2] = value
+                return
+    return change
+
+
+def batch_shape_negative(layers):
+    layers[0]["config"]["batch_shape"] = [None, -5, 8, 3]
+
+
+edit_config("nested_functional", "nested_extra_input.keras", nested_extra_input)
+edit_config("padding_cropping", "padding_huge.keras", padding_huge)
+edit_config("softmax_axis", "softmax_axis_huge.keras", softmax_axis_huge)
+edit_config("resnet_block", "history_index_huge.keras", history_index(1e308))
+edit_config("resnet_block", "history_index_negative.keras", history_index(-1))
+edit_config("resnet_block", "batch_shape_negative.keras", batch_shape_negative)
 edit_config("resnet_block", "no_inbound.keras", no_inbound)
 edit_config("padding_cropping", "upsampling_huge.keras", upsampling_huge)
 

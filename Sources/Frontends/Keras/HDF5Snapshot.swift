@@ -165,6 +165,12 @@ enum HDF5Snapshot {
         if pid == 0 {
             // Child: only libhdf5 and the walk run here; results go to the pipe, then _exit.
             close(fds[0])
+            // A crash in libhdf5 should end the child at once with its signal, which the parent
+            // reports: not run the Swift runtime's backtracer (slow, and it would print a
+            // crash report on the user's terminal for what is a corrupt file).
+            for sig in [SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP] { _ = signal(sig, SIG_DFL) }
+            let devNull = open("/dev/null", O_WRONLY)
+            if devNull >= 0 { _ = dup2(devNull, STDERR_FILENO); close(devNull) }
             if let limit {
                 var rl = rlimit(rlim_cur: rlim_t(limit), rlim_max: rlim_t(limit))
                 _ = setrlimit(Int32(RLIMIT_AS.rawValue), &rl)
@@ -198,12 +204,12 @@ enum HDF5Snapshot {
         if timedOut { kill(pid, SIGKILL) }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        let signal = status & 0x7f, exitCode = (status >> 8) & 0xff
-        if timedOut || signal == SIGXCPU || signal == SIGKILL {
+        let termSignal = status & 0x7f, exitCode = (status >> 8) & 0xff
+        if timedOut || termSignal == SIGXCPU || termSignal == SIGKILL {
             throw HDF5Error(file: name, message: "libhdf5 did not finish reading the file within \(Int(timeLimit)) s (a corrupt file can make it loop)")
         }
-        if signal != 0 {
-            throw HDF5Error(file: name, message: "libhdf5 crashed (signal \(signal)) reading the file: it is corrupt")
+        if termSignal != 0 {
+            throw HDF5Error(file: name, message: "libhdf5 crashed (signal \(termSignal)) reading the file: it is corrupt")
         }
         guard exitCode == 0, data.count >= 8 else {
             throw HDF5Error(file: name, message: "the HDF5 reader process failed (exit status \(exitCode)); the file may be corrupt or need more than the memory limit")

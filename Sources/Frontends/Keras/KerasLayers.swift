@@ -41,7 +41,7 @@ enum KerasLayers {
             [l.same(l.op("Elu", [x[0]], layer.name, [Attribute("alpha", .float(Float(layer.double("alpha") ?? 1)))]), x[0])]
         }
         t["Softmax"] = { l, layer, x in
-            let axis = (layer.config["axis"] as? [Any])?.first.flatMap { ($0 as? NSNumber)?.intValue } ?? layer.int("axis") ?? -1
+            let axis = try layer.axes("axis")?.first ?? -1
             return [l.same(l.op("Softmax", [x[0]], layer.name, [Attribute("axis", .int(Int64(axis)))]), x[0])]
         }
         t["PReLU"] = prelu
@@ -319,8 +319,7 @@ enum KerasLayers {
 
     static func batchNorm(_ l: L, _ layer: KerasLayer, _ x: [Value]) throws -> [Value] {
         let r = try l.rank(x[0], layer)
-        let axisAny = layer.config["axis"]
-        let axis0 = (axisAny as? [Any])?.first.flatMap { ($0 as? NSNumber)?.intValue } ?? (axisAny as? NSNumber)?.intValue ?? -1
+        let axis0 = try layer.axes("axis")?.first ?? -1
         let axis = axis0 < 0 ? axis0 + r : axis0
         let w = try l.weights(layer)
         let center = layer.bool("center") ?? true, scale = layer.bool("scale") ?? true
@@ -347,8 +346,7 @@ enum KerasLayers {
 
     static func layerNorm(_ l: L, _ layer: KerasLayer, _ x: [Value]) throws -> [Value] {
         let r = try l.rank(x[0], layer)
-        let axisAny = layer.config["axis"]
-        let axes = ((axisAny as? [Any])?.compactMap { ($0 as? NSNumber)?.intValue } ?? [(axisAny as? NSNumber)?.intValue ?? -1]).map { $0 < 0 ? $0 + r : $0 }.sorted()
+        let axes = (try layer.axes("axis") ?? [-1]).map { $0 < 0 ? $0 + r : $0 }.sorted()
         guard axes == Array((r - axes.count)..<r) else { throw l.fail(layer, "normalizing over axes \(axes) is not supported (trailing axes only)") }
         let w = try l.weights(layer)
         let center = layer.bool("center") ?? true, scale = layer.bool("scale") ?? true
@@ -417,20 +415,31 @@ enum KerasLayers {
 
     // MARK: padding, cropping, resizing
 
-    static func pairs(_ layer: KerasLayer, _ key: String, spatial n: Int) -> [(Int, Int)]? {
-        if let v = (layer.config[key] as? NSNumber)?.intValue { return [(Int, Int)](repeating: (v, v), count: n) }
+    /// Padding or cropping: one integer, (before, after) for one spatial axis, or per axis an
+    /// integer or a pair. Every number must be an exact non-negative integer.
+    static func pairs(_ layer: KerasLayer, _ key: String, spatial n: Int) throws -> [(Int, Int)]? {
+        func int(_ x: Any) throws -> Int {
+            guard let v = (x as? NSNumber).flatMap(KerasLayer.exactInt), v >= 0 else {
+                throw ModelLimitError("its '\(key)' holds \(x), not a non-negative integer")
+            }
+            return v
+        }
+        if let v = layer.config[key] as? NSNumber { let k = try int(v); return [(Int, Int)](repeating: (k, k), count: n) }
         guard let list = layer.config[key] as? [Any] else { return nil }
-        if n == 1, list.count == 2, let a = (list[0] as? NSNumber)?.intValue, let b = (list[1] as? NSNumber)?.intValue { return [(a, b)] }
-        return list.map { e in
-            if let p = e as? [Any], p.count == 2 { return ((p[0] as? NSNumber)?.intValue ?? 0, (p[1] as? NSNumber)?.intValue ?? 0) }
-            let v = (e as? NSNumber)?.intValue ?? 0
+        if n == 1, list.count == 2, !(list[0] is [Any]) { return [(try int(list[0]), try int(list[1]))] }
+        return try list.map { e in
+            if let p = e as? [Any] {
+                guard p.count == 2 else { throw ModelLimitError("its '\(key)' holds \(p), not a (before, after) pair") }
+                return (try int(p[0]), try int(p[1]))
+            }
+            let v = try int(e)
             return (v, v)
         }
     }
 
     static func zeroPad(_ l: L, _ layer: KerasLayer, _ x: Value, spatial n: Int) throws -> [Value] {
         let r = try l.rank(x, layer)
-        guard let p = pairs(layer, "padding", spatial: n), p.count == n else { throw l.fail(layer, "has no valid padding") }
+        guard let p = try pairs(layer, "padding", spatial: n), p.count == n else { throw l.fail(layer, "has no valid padding") }
         let first = channelsFirst(layer) ? 2 : 1
         var begins = [Int](repeating: 0, count: r), ends = begins
         for (i, (a, b)) in p.enumerated() { begins[first + i] = a; ends[first + i] = b }
@@ -439,7 +448,7 @@ enum KerasLayers {
 
     static func crop(_ l: L, _ layer: KerasLayer, _ x: Value, spatial n: Int) throws -> [Value] {
         let r = try l.rank(x, layer)
-        guard let p = pairs(layer, "cropping", spatial: n), p.count == n else { throw l.fail(layer, "has no valid cropping") }
+        guard let p = try pairs(layer, "cropping", spatial: n), p.count == n else { throw l.fail(layer, "has no valid cropping") }
         let first = channelsFirst(layer) ? 2 : 1
         let axes = (0..<n).map { first + $0 }
         // Slice ends count from the end; INT64_MAX-like large ends mean "to the end".

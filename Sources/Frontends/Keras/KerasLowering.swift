@@ -43,6 +43,15 @@ struct KerasLayer {
         }
         return [Int](repeating: v, count: count)
     }
+    /// An axis or a list of axes (axis: -1 or [3]), each an exact integer; nil when absent.
+    func axes(_ k: String) throws -> [Int]? {
+        guard let raw = config[k], !(raw is NSNull) else { return nil }
+        if raw is [Any] { return try ints(k, count: 0) }
+        guard let n = raw as? NSNumber, let v = KerasLayer.exactInt(n) else {
+            throw ModelLimitError("its setting '\(k)' should be an integer or a list of integers, the file has \(raw)")
+        }
+        return [v]
+    }
 }
 
 /// Builds the IR graph for a Keras model: a table from layer class to lowering function.
@@ -181,6 +190,9 @@ final class KerasLowering {
             for (i, d) in layers.enumerated() {
                 let layer = makeLayer(d)
                 if layer.className == "InputLayer" {
+                    if let inputs, inputIndex >= inputs.count {
+                        throw fail(layer, "the nested model has more input layers than the \(inputs.count) tensor(s) it is called with")
+                    }
                     current = try input(layer, bound: inputs?[inputIndex])
                     inputIndex += 1
                     continue
@@ -210,6 +222,9 @@ final class KerasLowering {
             let layer = makeLayer(d)
             if layer.className == "InputLayer" {
                 let position = inputLayers.firstIndex(of: layer.name) ?? bound
+                if let inputs, position >= inputs.count {
+                    throw fail(layer, "the nested model has more input layers than the \(inputs.count) tensor(s) it is called with")
+                }
                 produced[layer.name] = [[try input(layer, bound: inputs.map { $0[position] })]]
                 bound += 1
                 continue
@@ -220,8 +235,8 @@ final class KerasLowering {
                 let args = try call.map { r -> Value in
                     // Keras 2 numbers a nested model's calls globally (its construction is node 0):
                     // a single recorded call is the one meant.
-                    if let node = produced[r.0], node.count == 1, r.1 >= 1, r.2 < node[0].count { return node[0][r.2] }
-                    guard let node = produced[r.0], r.1 < node.count, r.2 < node[r.1].count else {
+                    if let node = produced[r.0], node.count == 1, r.1 >= 1, r.2 >= 0, r.2 < node[0].count { return node[0][r.2] }
+                    guard let node = produced[r.0], r.1 >= 0, r.2 >= 0, r.1 < node.count, r.2 < node[r.1].count else {
                         throw fail(layer, "its input '\(r.0)'[\(r.1)][\(r.2)] is not produced by an earlier layer")
                     }
                     return node[r.1][r.2]
@@ -232,7 +247,7 @@ final class KerasLowering {
         }
         guard let ol = config["output_layers"] as? [Any] else { throw KerasError(file: file, "the model has no output_layers") }
         return try refs(ol).map { r in
-            guard let node = produced[r.0], r.1 < node.count, r.2 < node[r.1].count else {
+            guard let node = produced[r.0], r.1 >= 0, r.2 >= 0, r.1 < node.count, r.2 < node[r.1].count else {
                 throw KerasError(file: file, "model output '\(r.0)' is not produced by any layer")
             }
             return node[r.1][r.2]
@@ -242,7 +257,13 @@ final class KerasLowering {
     /// input_layers/output_layers: ["name", 0, 0] or [["name", 0, 0], ...].
     func refs(_ list: [Any]) -> [(String, Int, Int)] {
         if let name = list.first as? String {
-            return [(name, (list.count > 1 ? (list[1] as? NSNumber)?.intValue : 0) ?? 0, (list.count > 2 ? (list[2] as? NSNumber)?.intValue : 0) ?? 0)]
+            // Node and tensor indices; anything but a non-negative integer becomes -1, which
+            // every lookup refuses with the layer's name.
+            func index(_ k: Int) -> Int {
+                guard list.count > k else { return 0 }
+                return (list[k] as? NSNumber).flatMap(KerasLayer.exactInt) ?? -1
+            }
+            return [(name, index(1), index(2))]
         }
         return list.compactMap { $0 as? [Any] }.flatMap { refs($0) }
     }
@@ -271,7 +292,8 @@ final class KerasLowering {
                 // Keras 2: [[name, node, tensor, kwargs], ...]
                 calls.append(list.compactMap { $0 as? [Any] }.compactMap { e in
                     guard let name = e.first as? String else { return nil }
-                    return (name, (e.count > 1 ? (e[1] as? NSNumber)?.intValue : 0) ?? 0, (e.count > 2 ? (e[2] as? NSNumber)?.intValue : 0) ?? 0)
+                    func index(_ k: Int) -> Int { e.count > k ? ((e[k] as? NSNumber).flatMap(KerasLayer.exactInt) ?? -1) : 0 }
+                    return (name, index(1), index(2))
                 })
             }
         }
@@ -282,8 +304,11 @@ final class KerasLowering {
         let shapeAny = (layer.config["batch_shape"] as? [Any]) ?? (layer.config["batch_input_shape"] as? [Any])
         guard let shapeAny else { throw fail(layer, "has no batch_shape") }
         if let bound { return bound }
-        let dims: [Dim] = shapeAny.enumerated().map { i, d in
-            if let n = (d as? NSNumber)?.intValue { return .fixed(n) }
+        let dims: [Dim] = try shapeAny.enumerated().map { i, d in
+            if let n = d as? NSNumber {
+                guard let k = KerasLayer.exactInt(n), k >= 0 else { throw fail(layer, "its batch_shape has the dimension \(n), not a non-negative integer") }
+                return .fixed(k)
+            }
             return i == 0 ? .symbolic("batch") : .symbolic("\(layer.name)_dim\(i)")
         }
         let dtype = (layer.config["dtype"] as? String).flatMap(KerasLowering.dataType) ?? .float
