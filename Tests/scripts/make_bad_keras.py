@@ -61,6 +61,19 @@ def bicubic(cfg):
             return
 
 
+def several_unsupported(cfg):
+    # Three layers of two unsupported classes, one inside the nested model: one error lists all.
+    outer = layers(cfg)
+    for layer in outer:
+        if layer["class_name"] == "Dense":
+            layer["class_name"] = "MultiHeadAttention"
+        if layer["class_name"] == "Functional":
+            for inner in layer["config"]["layers"]:
+                if inner["class_name"] == "Dense":
+                    inner["class_name"] = "TimeDistributed"
+
+
+edit("nested_functional", "several_unsupported.keras", several_unsupported)
 edit("mlp", "lambda.keras", to_lambda)
 edit("mlp", "custom_class.keras", to_custom)
 edit("mlp", "wrong_weights.keras", wrong_units)

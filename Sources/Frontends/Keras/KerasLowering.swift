@@ -152,7 +152,9 @@ final class KerasLowering {
             throw KerasError(file: file, "the model config has no 'config'")
         }
         graph.name = config["name"] as? String ?? "keras_model"
+        try refuseUnsupportedLayers(config)
         let outputs = try lowerModel(className: className, config: config, inputs: nil, scope: [])
+        keepKerasInterface(config: config, outputs: outputs)
         for v in outputs {
             // Shapes are inferred later (passes); the file needs a type: float, the known rank,
             // the symbolic batch first.
@@ -167,6 +169,66 @@ final class KerasLowering {
         model.producerName = "swift-sofie (Keras \(kerasVersion.isEmpty ? "?" : kerasVersion))"
         model.producerVersion = "0.1.0"
         return model
+    }
+
+    /// Lists every layer the table cannot lower, nested models included, in one error, so that
+    /// a user learns the whole gap at once. One such layer is left to `apply`, whose error
+    /// names it with its registered name.
+    func refuseUnsupportedLayers(_ config: [String: Any]) throws {
+        var missing: [(cls: String, names: [String])] = []
+        func scan(_ config: [String: Any], depth: Int) {
+            guard depth < 64, let layers = config["layers"] as? [[String: Any]] else { return }
+            for d in layers {
+                let cls = d["class_name"] as? String ?? "?"
+                let cfg = d["config"] as? [String: Any] ?? [:]
+                if ["Functional", "Sequential", "Model"].contains(cls) { scan(cfg, depth: depth + 1); continue }
+                if cls == "InputLayer" || KerasLayers.table[cls] != nil { continue }
+                let name = cfg["name"] as? String ?? d["name"] as? String ?? cls
+                if let i = missing.firstIndex(where: { $0.cls == cls }) { missing[i].names.append(name) } else { missing.append((cls, [name])) }
+            }
+        }
+        scan(config, depth: 0)
+        let count = missing.reduce(0) { $0 + $1.names.count }
+        guard count > 1 else { return }
+        let list = missing.map { m in
+            let shown = m.names.prefix(5).map { "'\($0)'" }.joined(separator: ", ") + (m.names.count > 5 ? ", ..." : "")
+            return "\(m.cls) (\(m.names.count): \(shown))"
+        }.joined(separator: "; ")
+        throw KerasError(file: file, "\(count) layers of \(missing.count) class\(missing.count == 1 ? "" : "es") are not supported: \(list); supported classes: \(KerasLayers.table.keys.sorted().joined(separator: ", "))")
+    }
+
+    /// The model's graph inputs, by the name of their InputLayer (the top-level model only).
+    var topInputs: [String: Value] = [:]
+
+    /// Keras' own interface: graph inputs in the order of `input_layers` (the order of
+    /// `model(inputs)` and `model.predict([...])`, which need not be the order of the layer
+    /// list), and outputs named after their output layers (`out_a`, not `out_a_biasadd`;
+    /// a layer's second output tensor `name_1`). A value already holding the wanted name is
+    /// renamed; an output that is also an input or another output keeps its name.
+    func keepKerasInterface(config: [String: Any], outputs: [Value]) {
+        if let il = config["input_layers"] as? [Any] {
+            let order = refs(il).map(\.0)
+            let rank = { (v: Value) -> Int in
+                order.firstIndex { self.topInputs[$0] === v } ?? order.count
+            }
+            graph.inputs = graph.inputs.enumerated().sorted { (rank($0.element), $0.offset) < (rank($1.element), $1.offset) }.map(\.element)
+        }
+        // A Sequential model's output is its last layer's.
+        let lastLayer = ((config["layers"] as? [[String: Any]])?.last?["config"] as? [String: Any])?["name"] as? String
+        let refsOut = (config["output_layers"] as? [Any]).map(refs) ?? lastLayer.map { [($0, 0, 0)] } ?? []
+        guard refsOut.count == outputs.count else { return }
+        for (i, (r, v)) in zip(refsOut, outputs).enumerated() {
+            let wanted = r.2 > 0 ? "\(r.0)_\(r.2)" : r.0
+            guard v.name != wanted, v.initializer == nil, !graph.inputs.contains(where: { $0 === v }),
+                  !outputs.enumerated().contains(where: { $0.offset != i && $0.element === v }),
+                  !refsOut.enumerated().contains(where: { $0.offset != i && ($0.element.2 > 0 ? "\($0.element.0)_\($0.element.2)" : $0.element.0) == wanted })
+            else { continue }
+            for other in graph.definedValues where other.name == wanted && other !== v {
+                other.name = name(wanted + "_inner")
+            }
+            taken.insert(wanted)
+            v.name = wanted
+        }
     }
 
     /// Lowers a Sequential or Functional model; with `inputs` (a nested model) its input layers
@@ -225,7 +287,9 @@ final class KerasLowering {
                 if let inputs, position >= inputs.count {
                     throw fail(layer, "the nested model has more input layers than the \(inputs.count) tensor(s) it is called with")
                 }
-                produced[layer.name] = [[try input(layer, bound: inputs.map { $0[position] })]]
+                let v = try input(layer, bound: inputs.map { $0[position] })
+                if inputs == nil && scope.isEmpty { topInputs[layer.name] = v }
+                produced[layer.name] = [[v]]
                 bound += 1
                 continue
             }

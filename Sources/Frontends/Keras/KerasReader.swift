@@ -68,11 +68,15 @@ final class KerasV3Weights: KerasWeightSource {
             if index < candidates.count { group = candidates.sorted(by: counterOrder)[index] }
         }
         guard let group else { return [] }
-        return try collect(HDF5Group(file: file, path: group))
+        var visited = Set<String>()
+        return try collect(HDF5Group(file: file, path: group), visited: &visited)
     }
 
     /// Every dataset under a layer's group: its own vars first, then sub-objects (cells, inner layers) by name.
-    private func collect(_ g: HDF5Group) throws -> [KerasWeight] {
+    /// Each path is visited once: a corrupt file can list a member twice (found by fuzzing: a
+    /// few repeated names at each of 32 levels made this walk exponential).
+    private func collect(_ g: HDF5Group, visited: inout Set<String>) throws -> [KerasWeight] {
+        guard visited.insert(g.path).inserted else { return [] }
         var out: [KerasWeight] = []
         if g.exists("vars") {
             let vars = g.child("vars")
@@ -86,7 +90,7 @@ final class KerasV3Weights: KerasWeightSource {
         }
         for child in try g.members() where child != "vars" && child != "layers" {
             let c = g.child(child)
-            if !c.isDataset { out += try collect(c) }
+            if !c.isDataset { out += try collect(c, visited: &visited) }
         }
         return out
     }

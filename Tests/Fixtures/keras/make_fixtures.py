@@ -162,6 +162,14 @@ def models(K):
         a, b = h(xs[0]), h(xs[1])
         return [L.Dense(2, name="out_a")(L.Add()([a, b])), L.Dense(3, name="out_b")(L.Multiply()([a, b]))]
     fn("shared_multi_io", [(6,), (6,)], multi_out)
+
+    def input_order():
+        # Declared inputs [b, a] and outputs [head, diff], each in the opposite order of the
+        # layer list: sofie must keep Keras' order (inputs fed by position) and names.
+        a, b = K.Input((4,), name="a"), K.Input((6,), name="b")
+        diff = L.Subtract(name="diff")([L.Dense(3, name="da")(a), L.Dense(3, name="db")(b)])
+        return K.Model(inputs=[b, a], outputs=[L.Dense(2, name="head")(diff), diff], name="input_order")
+    out["input_order"] = (input_order, [(6,), (4,)], "float")
     seq("normalization_layer", (5,), lambda: [L.Normalization(mean=[0.5, -1.0, 2.0, 0.0, 1.5], variance=[2.0, 0.5, 1.0, 4.0, 0.25]), L.Dense(3)]) if K is keras else None
     return out
 

@@ -34,6 +34,11 @@ final class KerasErrorTests: XCTestCase {
         try expectFailure("lambda.keras", ["(Lambda)", "not supported", "supported classes:", "Dense", "Conv2D"])
     }
 
+    func testEveryUnsupportedLayerIsListed() throws {
+        try expectFailure("several_unsupported.keras", ["4 layers of 2 classes are not supported: MultiHeadAttention (2: 'pre', 'top'); TimeDistributed (2: 'sub_a', 'sub_b')",
+                                                        "supported classes:"])
+    }
+
     func testCustomLayerClass() throws {
         try expectFailure("custom_class.keras", ["(MyDense)", "Custom>MyDense", "not supported"])
     }

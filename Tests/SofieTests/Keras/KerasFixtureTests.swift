@@ -35,6 +35,23 @@ final class KerasFixtureTests: XCTestCase {
         XCTAssertEqual(Set(all.map(\.format)), ["model.keras", "model_k3.h5", "model_k2.h5"])
     }
 
+    /// Keras' interface survives: inputs in `input_layers` order (not the layer list's), outputs
+    /// in `output_layers` order named after their layers, with static shapes after the default
+    /// pipeline, in all three formats. (The numeric tests feed the same model's inputs by
+    /// position, so a reordering would also fail them.)
+    func testInputAndOutputOrderAndNamesFollowKeras() throws {
+        for format in ["model.keras", "model_k3.h5", "model_k2.h5"] {
+            let model = try ModelLoader.load(path: TestSupport.repoRoot + "/Tests/Fixtures/keras/input_order/" + format)
+            try Compiler.optimize(model, passes: nil)
+            XCTAssertEqual(model.graph.inputs.map(\.name), ["b", "a"], format)
+            XCTAssertEqual(model.graph.outputs.map(\.name), ["head", "diff"], format)
+            XCTAssertEqual(model.graph.inputs.map { $0.tensorType?.shape?.last }, [Dim.fixed(6), Dim.fixed(4)], format)
+            XCTAssertEqual(model.graph.outputs.map { $0.tensorType?.shape?.last }, [Dim.fixed(2), Dim.fixed(3)], format)
+        }
+        let mlp = try ModelLoader.load(path: TestSupport.repoRoot + "/Tests/Fixtures/keras/mlp/model.keras")
+        XCTAssertEqual(mlp.graph.outputs.map(\.name), ["dense_2"], "a Sequential model's output is named after its last layer")
+    }
+
     func testConvertedFixturesMatchKerasThroughONNXRuntime() throws {
         try TestSupport.requirePython()
         let work = try TestSupport.tempDir("keras-onnx")
