@@ -181,9 +181,16 @@ final class KerasLowering {
             for d in layers {
                 let cls = d["class_name"] as? String ?? "?"
                 let cfg = d["config"] as? [String: Any] ?? [:]
+                let name = cfg["name"] as? String ?? d["name"] as? String ?? cls
+                if KerasOps.isOperation(d) {
+                    if KerasOps.table[cls] == nil {
+                        let label = "keras.ops " + cls
+                        if let i = missing.firstIndex(where: { $0.cls == label }) { missing[i].names.append(name) } else { missing.append((label, [name])) }
+                    }
+                    continue
+                }
                 if ["Functional", "Sequential", "Model"].contains(cls) { scan(cfg, depth: depth + 1); continue }
                 if cls == "InputLayer" || KerasLayers.table[cls] != nil { continue }
-                let name = cfg["name"] as? String ?? d["name"] as? String ?? cls
                 if let i = missing.firstIndex(where: { $0.cls == cls }) { missing[i].names.append(name) } else { missing.append((cls, [name])) }
             }
         }
@@ -293,19 +300,31 @@ final class KerasLowering {
                 bound += 1
                 continue
             }
-            let calls = try inboundCalls(d, layer)
-            var results: [[Value]] = []
-            for call in calls {
-                let args = try call.map { r -> Value in
-                    // Keras 2 numbers a nested model's calls globally (its construction is node 0):
-                    // a single recorded call is the one meant.
-                    if let node = produced[r.0], node.count == 1, r.1 >= 1, r.2 >= 0, r.2 < node[0].count { return node[0][r.2] }
-                    guard let node = produced[r.0], r.1 >= 0, r.2 >= 0, r.1 < node.count, r.2 < node[r.1].count else {
-                        throw fail(layer, "its input '\(r.0)'[\(r.1)][\(r.2)] is not produced by an earlier layer")
-                    }
-                    return node[r.1][r.2]
+            func value(_ r: (String, Int, Int)) throws -> Value {
+                // Keras 2 numbers a nested model's calls globally (its construction is node 0):
+                // a single recorded call is the one meant.
+                if let node = produced[r.0], node.count == 1, r.1 >= 1, r.2 >= 0, r.2 < node[0].count { return node[0][r.2] }
+                guard let node = produced[r.0], r.1 >= 0, r.2 >= 0, r.1 < node.count, r.2 < node[r.1].count else {
+                    throw fail(layer, "its input '\(r.0)'[\(r.1)][\(r.2)] is not produced by an earlier layer")
                 }
-                results.append(try apply(layer, args))
+                return node[r.1][r.2]
+            }
+            var results: [[Value]] = []
+            if KerasOps.isOperation(d) {
+                // keras.ops calls recorded in a Functional graph (x + 3.0, ops.relu6(x), ...):
+                // their arguments mix tensors and numbers.
+                for call in d["inbound_nodes"] as? [Any] ?? [] {
+                    let call = call as? [String: Any] ?? [:]
+                    let args = try KerasOps.arguments(call["args"] as? [Any] ?? [], value)
+                    let kwargs = try (call["kwargs"] as? [String: Any] ?? [:]).mapValues { try KerasOps.argument($0, value) }
+                    results.append([try KerasOps.lower(self, layer, args, kwargs)])
+                }
+                produced[layer.name] = results
+                continue
+            }
+            let calls = try inboundCalls(d, layer)
+            for call in calls {
+                results.append(try apply(layer, try call.map(value)))
             }
             produced[layer.name] = results
         }

@@ -170,6 +170,26 @@ def models(K):
         diff = L.Subtract(name="diff")([L.Dense(3, name="da")(a), L.Dense(3, name="db")(b)])
         return K.Model(inputs=[b, a], outputs=[L.Dense(2, name="head")(diff), diff], name="input_order")
     out["input_order"] = (input_order, [(6,), (4,)], "float")
+
+    def keras_ops():
+        # keras.ops calls recorded as operation nodes (module keras.src.ops.*), as in
+        # MobileNetV3's hard-swish (x * relu6(x + 3) / 6) and attention-style code.
+        from keras import ops
+        x, y = K.Input((4, 5), name="x"), K.Input((4, 5), name="y")
+        h = L.Dense(5, name="proj")(x)
+        hs = h * ops.relu6(h + 3.0) * (1.0 / 6.0)
+        att = ops.softmax(ops.matmul(h, ops.transpose(y, (0, 2, 1))) / 2.0, axis=-1)
+        mixed = ops.matmul(att, y)
+        e = [2.0 - hs, ops.maximum(hs, 0.5) - ops.minimum(x, y), ops.sigmoid(h) + ops.hard_sigmoid(y) + ops.hard_silu(x),
+             ops.silu(h) + ops.gelu(y) + ops.gelu(x, approximate=False) + ops.tanh(x), ops.exp(-ops.abs(x)) + ops.sqrt(ops.abs(y)),
+             ops.square(x) + ops.power(ops.abs(y) + 1.0, 1.5) + ops.log(ops.abs(x) + 1.0), ops.clip(mixed, -0.5, 0.5),
+             ops.relu(x) / (ops.abs(y) + 1.0)]
+        cat = ops.concatenate(e, axis=-1)
+        outs = [L.Dense(3, name="head")(ops.reshape(cat, (-1, 4 * 40))),
+                ops.mean(cat, axis=-1, keepdims=True), ops.sum(cat, axis=1), ops.max(cat, axis=(1, 2))]
+        return K.Model([x, y], outs, name="keras_ops")
+    if K is keras:
+        out["keras_ops"] = (keras_ops, [(4, 5), (4, 5)], "float")
     seq("normalization_layer", (5,), lambda: [L.Normalization(mean=[0.5, -1.0, 2.0, 0.0, 1.5], variance=[2.0, 0.5, 1.0, 4.0, 0.25]), L.Dense(3)]) if K is keras else None
     return out
 
