@@ -36,6 +36,42 @@ public enum FuzzSupport {
         return out
     }
 
+    /// Snapshot input (the default) or libhdf5 in-process (SOFIE_FUZZ_LIBHDF5=1) for the HDF5
+    /// targets.
+    public static func chooseHDF5Input() {
+        if ProcessInfo.processInfo.environment["SOFIE_FUZZ_LIBHDF5"] == "1" {
+            HDF5Input.mode = .libhdf5InProcess
+        } else {
+            HDF5Input.mode = .snapshotBytes
+        }
+    }
+
+    /// `TARGET --convert-seeds IN OUT`: rewrites seeds whose last part is an HDF5 file (a
+    /// .h5 model, or [len][config.json][model.weights.h5]) into the snapshot form, reading them
+    /// with libhdf5 in-process. Seeds libhdf5 cannot read are left out.
+    public static func convertSeedsIfAsked(parts: Int) -> Bool {
+        let args = CommandLine.arguments
+        guard args.count == 4, args[1] == "--convert-seeds" else { return false }
+        let fm = FileManager.default
+        let files = ((try? fm.contentsOfDirectory(atPath: args[2])) ?? []).sorted()
+        try? fm.createDirectory(atPath: args[3], withIntermediateDirectories: true)
+        var written = 0
+        for f in files {
+            guard let data = fm.contents(atPath: args[2] + "/" + f) else { continue }
+            var p = split([UInt8](data), parts: parts)
+            guard let snap = try? HDF5Input.snapshot(ofHDF5: p[parts - 1], name: f) else { continue }
+            p[parts - 1] = snap
+            var out: [UInt8] = []
+            for (i, part) in p.enumerated() {
+                if i < parts - 1 { out += withUnsafeBytes(of: UInt32(part.count).littleEndian) { Array($0) } }
+                out += part
+            }
+            if fm.createFile(atPath: args[3] + "/" + f, contents: Data(out)) { written += 1 }
+        }
+        print("\(written) of \(files.count) seeds converted to HDF5 snapshots in \(args[3])")
+        return true
+    }
+
     /// Runs the model through the checks the CLI's inspect and convert run.
     public static func exercise(_ model: Model, compile: Bool) {
         do {

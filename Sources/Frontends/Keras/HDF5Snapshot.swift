@@ -1,4 +1,5 @@
 import Foundation
+import SofieIR
 
 /// An HDF5 file (Keras weights, .h5 models) as read, in full, by a child process.
 ///
@@ -20,7 +21,12 @@ final class HDF5File {
 
     init(bytes: [UInt8], name: String) throws {
         self.name = name
-        nodes = try HDF5Snapshot.snapshot(name: name) { try LiveHDF5File(bytes: bytes, name: name) }
+        if HDF5Input.mode == .snapshotBytes {
+            guard let decoded = HDF5Snapshot.decode(bytes) else { throw HDF5Error(file: name, message: "not an HDF5 snapshot") }
+            nodes = decoded
+        } else {
+            nodes = try HDF5Snapshot.snapshot(name: name) { try LiveHDF5File(bytes: bytes, name: name) }
+        }
     }
 
     var root: HDF5Group { HDF5Group(file: self, path: "/") }
@@ -63,10 +69,37 @@ struct HDF5Group {
     func readFloats() throws -> (shape: [Int], values: [Float]) {
         guard let n = node, n.isDataset else { throw fail("no dataset '\(path)'") }
         if let m = n.failure { throw fail(m) }
+        // The snapshot comes from another process that ran libhdf5 on a hostile file: the
+        // layers index `values` by `shape` (in unchecked loops), so the two must agree.
+        guard n.shape.allSatisfy({ $0 >= 0 }), let count = try? Checked.product(n.shape), count == n.values.count else {
+            throw fail("the dataset's shape \(n.shape) does not match its \(n.values.count) values")
+        }
         return (n.shape, n.values)
     }
 
     var isDataset: Bool { node?.isDataset ?? false }
+}
+
+/// How HDF5 content given as bytes (`.keras` weights, `.h5` from memory) is read. Only the fuzz
+/// targets change it: everything sofie does after libhdf5 works on a snapshot decoded from the
+/// child's bytes, so fuzzing snapshots covers sofie's own code without libhdf5 in the loop.
+public enum HDF5Input {
+    public enum Mode: Sendable {
+        /// libhdf5 in a forked child with limits (the default; SOFIE_HDF5_IN_PROCESS=1 turns
+        /// it into `libhdf5InProcess`).
+        case isolatedChild
+        /// libhdf5 in this process: a crash or hang in it is this process's.
+        case libhdf5InProcess
+        /// The bytes are a snapshot in the child's wire format (see `snapshot(ofHDF5:name:)`).
+        case snapshotBytes
+    }
+    nonisolated(unsafe) public static var mode: Mode =
+        ProcessInfo.processInfo.environment["SOFIE_HDF5_IN_PROCESS"] == "1" ? .libhdf5InProcess : .isolatedChild
+
+    /// The snapshot of an HDF5 file's bytes, read with libhdf5 in this process (for fuzz seeds).
+    public static func snapshot(ofHDF5 bytes: [UInt8], name: String) throws -> [UInt8] {
+        HDF5Snapshot.encode(try HDF5Snapshot.walk(try LiveHDF5File(bytes: bytes, name: name)))
+    }
 }
 
 /// Reading a whole HDF5 file into nodes, in a child process, and the wire format between them.
@@ -94,11 +127,8 @@ enum HDF5Snapshot {
         guard let v = Double(ProcessInfo.processInfo.environment["SOFIE_HDF5_TIMEOUT"] ?? ""), v >= 1, v <= 3600 else { return 6 }
         return v
     }()
-    /// Run libhdf5 in this process instead (only for the fuzz targets: coverage must be seen).
-    nonisolated(unsafe) public static var inProcess = ProcessInfo.processInfo.environment["SOFIE_HDF5_IN_PROCESS"] == "1"
-
     static func snapshot(name: String, open: () throws -> LiveHDF5File) throws -> [String: Node] {
-        if inProcess { return try walk(try open()) }
+        if HDF5Input.mode != .isolatedChild { return try walk(try open()) }
         let bytes = try isolated(name: name) {
             do { return [0] + encode(try walk(try open())) } catch { return [1] + Array("\(error)".utf8) }
         }

@@ -9,9 +9,9 @@ enum KerasLayers {
         var t: [String: L.Lower] = [:]
         t["Dense"] = dense
         for c in ["Conv1D", "Conv2D", "Conv3D"] { t[c] = conv }
-        t["DepthwiseConv2D"] = depthwise
-        t["SeparableConv2D"] = separable
-        t["Conv2DTranspose"] = convTranspose
+        for c in ["DepthwiseConv1D", "DepthwiseConv2D"] { t[c] = depthwiseAny }
+        for c in ["SeparableConv1D", "SeparableConv2D"] { t[c] = separableAny }
+        for c in ["Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose"] { t[c] = convTransposeAny }
         for c in ["MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D", "AveragePooling2D", "AveragePooling3D"] { t[c] = pool }
         for c in ["GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D",
                   "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D"] { t[c] = globalPool }
@@ -46,7 +46,7 @@ enum KerasLayers {
         }
         t["PReLU"] = prelu
         for c in ["Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise", "GaussianDropout",
-                  "AlphaDropout", "ActivityRegularization", "Identity"] {
+                  "AlphaDropout", "ActivityRegularization", "Identity"] + identityAtInference {
             t[c] = { l, layer, x in [l.same(l.op("Identity", [x[0]], layer.name), x[0])] }
         }
         for (c, op) in [("Add", "Add"), ("Subtract", "Sub"), ("Multiply", "Mul"), ("Maximum", "Max"), ("Minimum", "Min")] {
@@ -66,10 +66,13 @@ enum KerasLayers {
         }
         t["ZeroPadding1D"] = { l, layer, x in try zeroPad(l, layer, x[0], spatial: 1) }
         t["ZeroPadding2D"] = { l, layer, x in try zeroPad(l, layer, x[0], spatial: 2) }
+        t["ZeroPadding3D"] = { l, layer, x in try zeroPad(l, layer, x[0], spatial: 3) }
         t["Cropping1D"] = { l, layer, x in try crop(l, layer, x[0], spatial: 1) }
         t["Cropping2D"] = { l, layer, x in try crop(l, layer, x[0], spatial: 2) }
+        t["Cropping3D"] = { l, layer, x in try crop(l, layer, x[0], spatial: 3) }
         t["UpSampling1D"] = { l, layer, x in try upsample(l, layer, x[0], spatial: 1) }
         t["UpSampling2D"] = { l, layer, x in try upsample(l, layer, x[0], spatial: 2) }
+        t["UpSampling3D"] = { l, layer, x in try upsample(l, layer, x[0], spatial: 3) }
         t["Rescaling"] = { l, layer, x in
             let scale = l.constant([Float(layer.double("scale") ?? 1)], [], layer.name + "_scale")
             let offset = l.constant([Float(layer.double("offset") ?? 0)], [], layer.name + "_offset")
@@ -89,6 +92,11 @@ enum KerasLayers {
             return [l.ranked(l.op("Gather", [table, idx], layer.name), try l.rank(x[0], layer) + 1)]
         }
         t["Normalization"] = normalization
+        t["GroupNormalization"] = groupNorm
+        t["UnitNormalization"] = unitNorm
+        t["RMSNormalization"] = rmsNorm
+        t["Dot"] = dot
+        t["MultiHeadAttention"] = multiHeadAttention
         t["SimpleRNN"] = { l, layer, x in try recurrent(l, layer, x[0], kind: "RNN", reverseOverride: nil, name: layer.name) }
         t["LSTM"] = { l, layer, x in try recurrent(l, layer, x[0], kind: "LSTM", reverseOverride: nil, name: layer.name) }
         t["GRU"] = { l, layer, x in try recurrent(l, layer, x[0], kind: "GRU", reverseOverride: nil, name: layer.name) }
@@ -119,7 +127,15 @@ enum KerasLayers {
     /// Reorders a row-major array: result[i_perm...] = values[i...]. Walks the destination in
     /// order with an odometer that updates the source offset incrementally (weights of large
     /// models pass through here once, at conversion).
-    static func permute(_ values: [Float], _ shape: [Int], _ perm: [Int]) -> ([Float], [Int]) {
+    /// The loops below do not check bounds (release builds), so the arguments are checked here:
+    /// `perm` a permutation of the axes and `values` exactly the elements of `shape`.
+    static func permute(_ values: [Float], _ shape: [Int], _ perm: [Int]) throws -> ([Float], [Int]) {
+        guard perm.count == shape.count, Set(perm) == Set(0..<shape.count) else {
+            throw ModelLimitError("a weight of shape \(shape) cannot be permuted by \(perm): its rank is not \(perm.count)")
+        }
+        guard shape.allSatisfy({ $0 >= 0 }), try Checked.product(shape) == values.count else {
+            throw ModelLimitError("a weight of shape \(shape) holds \(values.count) values")
+        }
         let n = shape.count - 2
         if n >= 1, perm == [n + 1, n] + Array(0..<n) { return kernelToOIK(values, shape) }
         let out = perm.map { shape[$0] }
@@ -155,7 +171,7 @@ enum KerasLayers {
 
     /// The convolution-kernel case (K..., I, O) -> (O, I, K...), i.e. swapping the outer axes of
     /// [K, I, O], in 32x32 tiles so that reads and writes both stay in cache.
-    static func kernelToOIK(_ values: [Float], _ shape: [Int]) -> ([Float], [Int]) {
+    private static func kernelToOIK(_ values: [Float], _ shape: [Int]) -> ([Float], [Int]) {
         let n = shape.count - 2
         let K = shape[0..<n].reduce(1, *), I = shape[n], O = shape[n + 1]
         var result = [Float](repeating: 0, count: values.count)
@@ -212,83 +228,13 @@ enum KerasLayers {
             throw l.fail(layer, "expected a \(n + 2)-D kernel\(useBias ? " and a bias" : ""), the file has \(w.map(\.shape))")
         }
         let k = Array(w[0].shape[0..<n])
-        let strides = try layer.ints("strides", count: n) ?? [Int](repeating: 1, count: n)
-        let dil = try layer.ints("dilation_rate", count: n) ?? [Int](repeating: 1, count: n)
         let groups = layer.int("groups") ?? 1
         // Keras kernel (k..., in/groups, out) -> ONNX (out, in/groups, k...).
-        let (kv, ks) = permute(w[0].values, w[0].shape, [n + 1, n] + Array(0..<n))
+        let (kv, ks) = try permute(w[0].values, w[0].shape, [n + 1, n] + Array(0..<n))
         let kernel = l.constant(kv, ks, layer.name + "_kernel")
         let bias = useBias ? l.constant(w[1].values, w[1].shape, layer.name + "_bias") : nil
-        var attrs = [Attribute("kernel_shape", .ints(k.map { Int64($0) })), Attribute("strides", .ints(strides.map { Int64($0) })),
-                     Attribute("dilations", .ints(dil.map { Int64($0) })), Attribute("group", .int(Int64(groups)))]
-        attrs += try padAttributes(l, layer, spatial: n, kernel: k, dilation: dil)
+        let attrs = try convAttributes(l, layer, spatial: n, kernel: k, group: groups)
         let y = try channelsFirstOp(l, layer, x[0]) { xt in l.op("Conv", [xt, kernel, bias], layer.name + "_conv", attrs) }
-        return [try l.activation(layer.string("activation") ?? "linear", y, layer, name: layer.name)]
-    }
-
-    static func depthwise(_ l: L, _ layer: KerasLayer, _ x: [Value]) throws -> [Value] {
-        let w = try l.weights(layer)
-        let useBias = layer.bool("use_bias") ?? true
-        guard w.count == (useBias ? 2 : 1), w[0].shape.count == 4 else { throw l.fail(layer, "expected a 4-D depthwise kernel, the file has \(w.map(\.shape))") }
-        let (kh, kw, cin, mult) = (w[0].shape[0], w[0].shape[1], w[0].shape[2], w[0].shape[3])
-        // (kh, kw, in, mult) -> (in*mult, 1, kh, kw): output channel c*mult+m is kernel[:, :, c, m].
-        let (kv, _) = permute(w[0].values, w[0].shape, [2, 3, 0, 1])
-        let kernel = l.constant(kv, [cin * mult, 1, kh, kw], layer.name + "_kernel")
-        let bias = useBias ? l.constant(w[1].values, w[1].shape, layer.name + "_bias") : nil
-        let strides = try layer.ints("strides", count: 2) ?? [1, 1]
-        let dil = try layer.ints("dilation_rate", count: 2) ?? [1, 1]
-        var attrs = [Attribute("kernel_shape", .ints([Int64(kh), Int64(kw)])), Attribute("strides", .ints(strides.map { Int64($0) })),
-                     Attribute("dilations", .ints(dil.map { Int64($0) })), Attribute("group", .int(Int64(cin)))]
-        attrs += try padAttributes(l, layer, spatial: 2, kernel: [kh, kw], dilation: dil)
-        let y = try channelsFirstOp(l, layer, x[0]) { xt in l.op("Conv", [xt, kernel, bias], layer.name + "_conv", attrs) }
-        return [try l.activation(layer.string("activation") ?? "linear", y, layer, name: layer.name)]
-    }
-
-    static func separable(_ l: L, _ layer: KerasLayer, _ x: [Value]) throws -> [Value] {
-        let w = try l.weights(layer)
-        let useBias = layer.bool("use_bias") ?? true
-        guard w.count == (useBias ? 3 : 2), w[0].shape.count == 4, w[1].shape.count == 4 else {
-            throw l.fail(layer, "expected depthwise and pointwise kernels\(useBias ? " and a bias" : ""), the file has \(w.map(\.shape))")
-        }
-        let (kh, kw, cin, mult) = (w[0].shape[0], w[0].shape[1], w[0].shape[2], w[0].shape[3])
-        let (dv, _) = permute(w[0].values, w[0].shape, [2, 3, 0, 1])
-        let dk = l.constant(dv, [cin * mult, 1, kh, kw], layer.name + "_depthwise")
-        let out = w[1].shape[3]
-        let (pv, _) = permute(w[1].values, w[1].shape, [3, 2, 0, 1])
-        let pk = l.constant(pv, [out, cin * mult, 1, 1], layer.name + "_pointwise")
-        let bias = useBias ? l.constant(w[2].values, w[2].shape, layer.name + "_bias") : nil
-        let strides = try layer.ints("strides", count: 2) ?? [1, 1]
-        let dil = try layer.ints("dilation_rate", count: 2) ?? [1, 1]
-        var attrs = [Attribute("kernel_shape", .ints([Int64(kh), Int64(kw)])), Attribute("strides", .ints(strides.map { Int64($0) })),
-                     Attribute("dilations", .ints(dil.map { Int64($0) })), Attribute("group", .int(Int64(cin)))]
-        attrs += try padAttributes(l, layer, spatial: 2, kernel: [kh, kw], dilation: dil)
-        let y = try channelsFirstOp(l, layer, x[0]) { xt in
-            let d = l.op("Conv", [xt, dk, nil], layer.name + "_dw", attrs)
-            return l.op("Conv", [d, pk, bias], layer.name + "_pw", [Attribute("kernel_shape", .ints([1, 1]))])
-        }
-        return [try l.activation(layer.string("activation") ?? "linear", y, layer, name: layer.name)]
-    }
-
-    static func convTranspose(_ l: L, _ layer: KerasLayer, _ x: [Value]) throws -> [Value] {
-        let w = try l.weights(layer)
-        let useBias = layer.bool("use_bias") ?? true
-        guard w.count == (useBias ? 2 : 1), w[0].shape.count == 4 else { throw l.fail(layer, "expected a 4-D kernel, the file has \(w.map(\.shape))") }
-        if layer.config["output_padding"] as? [Any] != nil { throw l.fail(layer, "output_padding is not supported") }
-        let (kh, kw) = (w[0].shape[0], w[0].shape[1])
-        // Keras (kh, kw, out, in) -> ONNX ConvTranspose (in, out, kh, kw).
-        let (kv, ks) = permute(w[0].values, w[0].shape, [3, 2, 0, 1])
-        let kernel = l.constant(kv, ks, layer.name + "_kernel")
-        let bias = useBias ? l.constant(w[1].values, w[1].shape, layer.name + "_bias") : nil
-        let strides = try layer.ints("strides", count: 2) ?? [1, 1]
-        let dil = try layer.ints("dilation_rate", count: 2) ?? [1, 1]
-        var attrs = [Attribute("kernel_shape", .ints([Int64(kh), Int64(kw)])), Attribute("strides", .ints(strides.map { Int64($0) })),
-                     Attribute("dilations", .ints(dil.map { Int64($0) }))]
-        switch layer.string("padding") ?? "valid" {
-        case "same": attrs.append(Attribute("auto_pad", .string(Array("SAME_UPPER".utf8))))
-        case "valid": break
-        default: throw l.fail(layer, "padding '\(layer.string("padding") ?? "")' is not supported")
-        }
-        let y = try channelsFirstOp(l, layer, x[0]) { xt in l.op("ConvTranspose", [xt, kernel, bias], layer.name + "_convt", attrs) }
         return [try l.activation(layer.string("activation") ?? "linear", y, layer, name: layer.name)]
     }
 

@@ -129,6 +129,9 @@ final class KerasLowering {
         throw fail(layer, "the rank of its input is unknown")
     }
     var ranks: [ObjectIdentifier: Int] = [:]
+    /// The tensors the layer call being lowered receives by keyword.
+    var callKeywords: [String: Value] = [:]
+    var callOptions: [String: Any] = [:]
 
     func weights(_ layer: KerasLayer) throws -> [KerasWeight] {
         do { return try weights.weights(scope: layer.scope, layer: layer.name, className: layer.className, index: layer.classIndex) }
@@ -324,7 +327,10 @@ final class KerasLowering {
             }
             let calls = try inboundCalls(d, layer)
             for call in calls {
-                results.append(try apply(layer, try call.map(value)))
+                callKeywords = try call.keywords.mapValues(value)
+                callOptions = call.options
+                defer { callKeywords = [:]; callOptions = [:] }
+                results.append(try apply(layer, try call.tensors.map(value)))
             }
             produced[layer.name] = results
         }
@@ -351,33 +357,59 @@ final class KerasLowering {
         return list.compactMap { $0 as? [Any] }.flatMap { refs($0) }
     }
 
+    /// One call of a layer: the tensors passed positionally, and those passed by keyword
+    /// (MultiHeadAttention's `value`, `key`, `attention_mask`).
+    struct Call {
+        var tensors: [(String, Int, Int)] = []
+        var keywords: [String: (String, Int, Int)] = [:]
+        /// Keyword arguments that are not tensors (use_causal_mask, training, ...).
+        var options: [String: Any] = [:]
+    }
+
     /// The tensors each call of a layer reads, in both Keras 3 and Keras 2 formats.
-    func inboundCalls(_ d: [String: Any], _ layer: KerasLayer) throws -> [[(String, Int, Int)]] {
+    func inboundCalls(_ d: [String: Any], _ layer: KerasLayer) throws -> [Call] {
         guard let nodes = d["inbound_nodes"] as? [Any] else { return [] }
-        var calls: [[(String, Int, Int)]] = []
+        var calls: [Call] = []
         for n in nodes {
             if let call = n as? [String: Any] {
                 // Keras 3: {"args": [...], "kwargs": {...}}; tensors are __keras_tensor__ dicts.
-                var tensors: [(String, Int, Int)] = []
+                func history(_ x: Any) -> [Any]? {
+                    guard let t = x as? [String: Any], t["class_name"] as? String == "__keras_tensor__",
+                          let c = t["config"] as? [String: Any] else { return nil }
+                    return c["keras_history"] as? [Any]
+                }
+                var c = Call()
                 func collect(_ x: Any) {
-                    if let t = x as? [String: Any] {
-                        if t["class_name"] as? String == "__keras_tensor__", let c = t["config"] as? [String: Any],
-                           let h = c["keras_history"] as? [Any] {
-                            tensors += refs(h)
-                        }
+                    if let h = history(x) {
+                        c.tensors += refs(h)
                     } else if let a = x as? [Any] {
                         a.forEach(collect)
                     }
                 }
                 collect(call["args"] ?? [])
-                calls.append(tensors)
+                for (k, v) in call["kwargs"] as? [String: Any] ?? [:] {
+                    if let h = history(v), let r = refs(h).first { c.keywords[k] = r } else { c.options[k] = v }
+                }
+                calls.append(c)
             } else if let list = n as? [Any] {
-                // Keras 2: [[name, node, tensor, kwargs], ...]
-                calls.append(list.compactMap { $0 as? [Any] }.compactMap { e in
+                // Keras 2: [[name, node, tensor, kwargs], ...]; a tensor passed by keyword is
+                // [name, node, tensor] inside the kwargs of the first entry.
+                var c = Call()
+                func ref(_ e: [Any]) -> (String, Int, Int)? {
                     guard let name = e.first as? String else { return nil }
                     func index(_ k: Int) -> Int { e.count > k ? ((e[k] as? NSNumber).flatMap(KerasLayer.exactInt) ?? -1) : 0 }
                     return (name, index(1), index(2))
-                })
+                }
+                for e in list.compactMap({ $0 as? [Any] }) {
+                    guard let r = ref(e) else { continue }
+                    c.tensors.append(r)
+                    if e.count > 3, let kw = e[3] as? [String: Any] {
+                        for (k, v) in kw {
+                            if let a = v as? [Any], a.count >= 3, a.first is String, let r = ref(a) { c.keywords[k] = r } else { c.options[k] = v }
+                        }
+                    }
+                }
+                calls.append(c)
             }
         }
         return calls

@@ -190,6 +190,49 @@ def models(K):
         return K.Model([x, y], outs, name="keras_ops")
     if K is keras:
         out["keras_ops"] = (keras_ops, [(4, 5), (4, 5)], "float")
+    # Random augmentation layers: the identity at inference (training=False).
+    seq("augment_identity", (12, 12, 3), lambda: [L.RandomFlip(), L.RandomRotation(0.1), L.RandomZoom(0.1), L.RandomContrast(0.2),
+                                                   L.RandomTranslation(0.1, 0.1), L.RandomBrightness(0.1), L.Conv2D(4, 3),
+                                                   L.GlobalAveragePooling2D()])
+    seq("group_unit_norm", (8, 8, 6), lambda: [L.Conv2D(8, 3, name="conv"), L.GroupNormalization(groups=4, name="gn"),
+                                                L.Conv1D(6, 1) if False else L.Reshape((36, 8)), L.GroupNormalization(groups=2, epsilon=0.01, center=False),
+                                                L.UnitNormalization(axis=[1, 2]), L.Dense(4), L.UnitNormalization()])
+    if K is keras:
+        seq("rms_normalization", (5, 6), lambda: [L.Dense(8), L.RMSNormalization(), L.Dense(3), L.RMSNormalization(axis=[1, 2], epsilon=0.1)])
+
+    def dot_layers(xs):
+        a, b = xs
+        m = L.Dot(axes=2, name="scores")([a, b])                      # [B, 4, 5]
+        t = L.Dot(axes=1, name="cols")([L.Dense(6)(a), a])           # [B, 6, 6]
+        u = L.Dot(axes=1, normalize=True, name="cosine")([L.Flatten()(a)[:, :8] if False else L.Dense(7)(L.Flatten()(a)),
+                                                          L.Dense(7)(L.Flatten()(b))])
+        return [m, t, u]
+    fn("dot_layers", [(4, 6), (5, 6)], dot_layers)
+    seq("conv1d_variants", (12, 3), lambda: [L.DepthwiseConv1D(3, depth_multiplier=2, name="dw"),
+                                             L.SeparableConv1D(4, 3, padding="same", depth_multiplier=2, activation="relu", name="sep"),
+                                             L.Conv1DTranspose(3, 3, strides=2, name="convt"),
+                                             L.Conv1DTranspose(2, 2, strides=2, padding="same", use_bias=False), L.Flatten()])
+    seq("conv3d_variants", (4, 5, 4, 2), lambda: [L.ZeroPadding3D(((1, 0), (0, 1), (1, 1))), L.Conv3DTranspose(3, 3, strides=2, padding="same"),
+                                                  L.Cropping3D(((1, 1), (0, 2), (1, 0))), L.UpSampling3D((1, 2, 1)),
+                                                  L.Conv3DTranspose(2, 2, strides=(1, 2, 1)), L.GlobalAveragePooling3D()])
+    seq("conv_transpose_output_padding", (5, 6, 2), lambda: [
+        L.Conv2DTranspose(3, 3, strides=2, padding="same", output_padding=1),
+        L.Conv2DTranspose(2, (3, 2), strides=(3, 2), output_padding=(2, 0)), L.Flatten()])
+
+    def transformer_encoder(x):
+        h = L.MultiHeadAttention(num_heads=2, key_dim=8, name="mha")(x, x)
+        x = L.LayerNormalization(epsilon=1e-6)(L.Add()([x, h]))
+        f = L.Dense(16)(L.Dense(32, activation="relu")(x))
+        x = L.LayerNormalization(epsilon=1e-6)(L.Add()([x, f]))
+        return L.Dense(3)(L.GlobalAveragePooling1D()(x))
+    fn("transformer_encoder", [(6, 16)], transformer_encoder)
+
+    def cross_attention(xs):
+        q, v = xs
+        a = L.MultiHeadAttention(num_heads=3, key_dim=4, value_dim=5, output_shape=7, name="cross")(q, v)
+        b = L.MultiHeadAttention(num_heads=1, key_dim=6, use_bias=False, name="self_nobias")(a, a, a)
+        return [a, b]
+    fn("cross_attention", [(5, 8), (7, 6)], cross_attention)
     seq("normalization_layer", (5,), lambda: [L.Normalization(mean=[0.5, -1.0, 2.0, 0.0, 1.5], variance=[2.0, 0.5, 1.0, 4.0, 0.25]), L.Dense(3)]) if K is keras else None
     return out
 
@@ -241,9 +284,16 @@ def main():
         y3 = m3(xs if len(xs) > 1 else xs[0], training=False)
         y3 = [np.asarray(t) for t in (y3 if isinstance(y3, (list, tuple)) else [y3])]
         m3.save(os.path.join(d, "model.keras"))
-        m3.save(os.path.join(d, "model_k3.h5"))
+        formats = ["model.keras"]
+        try:
+            m3.save(os.path.join(d, "model_k3.h5"))
+            formats.append("model_k3.h5")
+        except TypeError as e:  # Keras 3's legacy .h5 writer cannot copy some layers' configs
+            print(f"{name}: Keras 3 cannot write .h5 ({e})")
+            if os.path.exists(os.path.join(d, "model_k3.h5")):
+                os.remove(os.path.join(d, "model_k3.h5"))
         meta = {"inputs": [{"shape": list(x.shape), "dtype": str(x.dtype)} for x in xs],
-                "outputs": [list(y.shape) for y in y3], "formats": ["model.keras", "model_k3.h5"]}
+                "outputs": [list(y.shape) for y in y3], "formats": formats}
         for i, x in enumerate(xs):
             save_raw(os.path.join(d, f"input{i}.bin"), x)
         for i, y in enumerate(y3):
