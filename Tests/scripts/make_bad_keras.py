@@ -66,7 +66,7 @@ def several_unsupported(cfg):
     outer = layers(cfg)
     for layer in outer:
         if layer["class_name"] == "Dense":
-            layer["class_name"] = "MultiHeadAttention"
+            layer["class_name"] = "ConvLSTM2D"
         if layer["class_name"] == "Functional":
             for inner in layer["config"]["layers"]:
                 if inner["class_name"] == "Dense":

@@ -16,7 +16,8 @@ final class HDF5File {
 
     init(path: String) throws {
         name = path
-        nodes = try HDF5Snapshot.snapshot(name: path) { try LiveHDF5File(path: path) }
+        let size = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.intValue ?? 0
+        nodes = try HDF5Snapshot.snapshot(name: path, bytes: size) { try LiveHDF5File(path: path) }
     }
 
     init(bytes: [UInt8], name: String) throws {
@@ -25,7 +26,7 @@ final class HDF5File {
             guard let decoded = HDF5Snapshot.decode(bytes) else { throw HDF5Error(file: name, message: "not an HDF5 snapshot") }
             nodes = decoded
         } else {
-            nodes = try HDF5Snapshot.snapshot(name: name) { try LiveHDF5File(bytes: bytes, name: name) }
+            nodes = try HDF5Snapshot.snapshot(name: name, bytes: bytes.count) { try LiveHDF5File(bytes: bytes, name: name) }
         }
     }
 
@@ -120,16 +121,18 @@ enum HDF5Snapshot {
     static let attributeNames = ["model_config", "keras_version", "backend", "weight_names", "layer_names", "name"]
     static let maxObjects = 100_000
     static let maxDepth = 32
-    /// Wall-clock limit for the child, in seconds (reading ResNet-50's 100 MB of weights takes
-    /// about 1 s); SOFIE_HDF5_TIMEOUT overrides it.
-    /// Values outside 1 s ... 1 h are ignored.
-    nonisolated(unsafe) static var timeLimit: Double = {
-        guard let v = Double(ProcessInfo.processInfo.environment["SOFIE_HDF5_TIMEOUT"] ?? ""), v >= 1, v <= 3600 else { return 6 }
-        return v
-    }()
-    static func snapshot(name: String, open: () throws -> LiveHDF5File) throws -> [String: Node] {
+    /// Wall-clock limit for the child, in seconds: 6 s plus 1 s per 16 MB of file (reading
+    /// ResNet-50's 100 MB of weights takes about 1 s on an idle machine, but a busy one can be
+    /// several times slower, and a 215 MB InceptionResNetV2 missed a flat 6 s under load).
+    /// SOFIE_HDF5_TIMEOUT sets it outright (values outside 1 s ... 1 h are ignored).
+    static func timeLimit(bytes: Int) -> Double {
+        if let v = Double(ProcessInfo.processInfo.environment["SOFIE_HDF5_TIMEOUT"] ?? ""), v >= 1, v <= 3600 { return v }
+        return min(6 + Double(max(bytes, 0)) / Double(16 << 20), 3600)
+    }
+
+    static func snapshot(name: String, bytes size: Int, open: () throws -> LiveHDF5File) throws -> [String: Node] {
         if HDF5Input.mode != .isolatedChild { return try walk(try open()) }
-        let bytes = try isolated(name: name) {
+        let bytes = try isolated(name: name, timeLimit: timeLimit(bytes: size)) {
             do { return [0] + encode(try walk(try open())) } catch { return [1] + Array("\(error)".utf8) }
         }
         guard let tag = bytes.first else { throw HDF5Error(file: name, message: "the HDF5 reader process returned nothing") }
@@ -183,7 +186,7 @@ enum HDF5Snapshot {
     // MARK: the child process
 
     /// Runs `body` in a forked child under time and memory limits and returns what it produced.
-    static func isolated(name: String, _ body: () -> [UInt8]) throws -> [UInt8] {
+    static func isolated(name: String, timeLimit: Double, _ body: () -> [UInt8]) throws -> [UInt8] {
         var fds: [Int32] = [0, 0]
         guard pipe(&fds) == 0 else { throw HDF5Error(file: name, message: "cannot create a pipe for the HDF5 reader: \(String(cString: strerror(errno)))") }
         let limit = addressSpaceLimit()

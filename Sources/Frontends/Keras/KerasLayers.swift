@@ -97,6 +97,8 @@ enum KerasLayers {
         t["RMSNormalization"] = rmsNorm
         t["Dot"] = dot
         t["MultiHeadAttention"] = multiHeadAttention
+        t["LayerScale"] = layerScale
+        t["CustomScaleLayer"] = customScale
         t["SimpleRNN"] = { l, layer, x in try recurrent(l, layer, x[0], kind: "RNN", reverseOverride: nil, name: layer.name) }
         t["LSTM"] = { l, layer, x in try recurrent(l, layer, x[0], kind: "LSTM", reverseOverride: nil, name: layer.name) }
         t["GRU"] = { l, layer, x in try recurrent(l, layer, x[0], kind: "GRU", reverseOverride: nil, name: layer.name) }
@@ -198,6 +200,7 @@ enum KerasLayers {
     /// Wraps a channels-first ONNX op for a channels_last Keras tensor: Transpose in, op, Transpose out.
     static func channelsFirstOp(_ l: L, _ layer: KerasLayer, _ x: Value, _ body: (Value) throws -> Value) throws -> Value {
         let r = try l.rank(x, layer)
+        guard r >= 3 else { throw l.fail(layer, "takes a tensor with spatial axes (rank 3 or more), its input has rank \(r)") }
         if channelsFirst(layer) { return l.ranked(try body(x), r) }
         let xt = l.transpose(x, L.toChannelsFirst(r), layer.name + "_to_nchw")
         let y = try body(xt)
@@ -254,6 +257,7 @@ enum KerasLayers {
 
     static func globalPool(_ l: L, _ layer: KerasLayer, _ x: [Value]) throws -> [Value] {
         let r = try l.rank(x[0], layer)
+        guard r >= 3 else { throw l.fail(layer, "pools over spatial axes, its input has rank \(r)") }
         let keep = layer.bool("keepdims") ?? false
         let axes = channelsFirst(layer) ? Array(2..<r) : Array(1..<(r - 1))
         let op = layer.className.contains("Max") ? "ReduceMax" : "ReduceMean"
@@ -293,7 +297,7 @@ enum KerasLayers {
     static func layerNorm(_ l: L, _ layer: KerasLayer, _ x: [Value]) throws -> [Value] {
         let r = try l.rank(x[0], layer)
         let axes = (try layer.axes("axis") ?? [-1]).map { $0 < 0 ? $0 + r : $0 }.sorted()
-        guard axes == Array((r - axes.count)..<r) else { throw l.fail(layer, "normalizing over axes \(axes) is not supported (trailing axes only)") }
+        guard axes.count <= r, axes == Array((r - axes.count)..<r) else { throw l.fail(layer, "normalizing over axes \(axes) is not supported (trailing axes only)") }
         let w = try l.weights(layer)
         let center = layer.bool("center") ?? true, scale = layer.bool("scale") ?? true
         guard w.count == (center ? 1 : 0) + (scale ? 1 : 0) else { throw l.fail(layer, "expected gamma/beta weights, the file has \(w.count)") }
@@ -383,8 +387,15 @@ enum KerasLayers {
         }
     }
 
-    static func zeroPad(_ l: L, _ layer: KerasLayer, _ x: Value, spatial n: Int) throws -> [Value] {
+    /// The rank of a tensor a layer over `n` spatial axes reads: batch, n positions, channels.
+    static func spatialRank(_ l: L, _ layer: KerasLayer, _ x: Value, spatial n: Int) throws -> Int {
         let r = try l.rank(x, layer)
+        guard r == n + 2 else { throw l.fail(layer, "takes a rank-\(n + 2) tensor (batch, \(n) spatial axes, channels), its input has rank \(r)") }
+        return r
+    }
+
+    static func zeroPad(_ l: L, _ layer: KerasLayer, _ x: Value, spatial n: Int) throws -> [Value] {
+        let r = try spatialRank(l, layer, x, spatial: n)
         guard let p = try pairs(layer, "padding", spatial: n), p.count == n else { throw l.fail(layer, "has no valid padding") }
         let first = channelsFirst(layer) ? 2 : 1
         var begins = [Int](repeating: 0, count: r), ends = begins
@@ -393,7 +404,7 @@ enum KerasLayers {
     }
 
     static func crop(_ l: L, _ layer: KerasLayer, _ x: Value, spatial n: Int) throws -> [Value] {
-        let r = try l.rank(x, layer)
+        let r = try spatialRank(l, layer, x, spatial: n)
         guard let p = try pairs(layer, "cropping", spatial: n), p.count == n else { throw l.fail(layer, "has no valid cropping") }
         let first = channelsFirst(layer) ? 2 : 1
         let axes = (0..<n).map { first + $0 }
@@ -403,7 +414,7 @@ enum KerasLayers {
     }
 
     static func upsample(_ l: L, _ layer: KerasLayer, _ x: Value, spatial n: Int) throws -> [Value] {
-        let r = try l.rank(x, layer)
+        let r = try spatialRank(l, layer, x, spatial: n)
         let size = try layer.ints("size", count: n) ?? [Int](repeating: 2, count: n)
         guard size.allSatisfy({ $0 >= 1 && $0 <= 1 << 16 }) else { throw l.fail(layer, "size \(size) must be between 1 and 65536") }
         let first = channelsFirst(layer) ? 2 : 1

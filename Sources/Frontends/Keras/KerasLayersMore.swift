@@ -95,6 +95,39 @@ extension KerasLayers {
         return [l.ranked(y, r)]
     }
 
+    // MARK: the helper layers keras.applications defines
+
+    /// LayerScale (ConvNeXt) and CustomScaleLayer (InceptionResNetV2) are classes of
+    /// keras.applications, not of keras.layers: a user's own class of the same name means
+    /// something else, so only theirs (by module, or by config keys in a legacy .h5) is lowered.
+    static func requireApplicationClass(_ l: L, _ layer: KerasLayer, keys: [String]) throws {
+        if let module = layer.raw["module"] as? String {
+            guard module.hasPrefix("keras.src.applications") || module.hasPrefix("keras.applications") else {
+                throw l.fail(layer, "is a custom class from module '\(module)', not keras.applications' \(layer.className); custom classes are not supported")
+            }
+        }
+        for k in keys where layer.config[k] == nil {
+            throw l.fail(layer, "has no '\(k)': not keras.applications' \(layer.className)")
+        }
+    }
+
+    /// ConvNeXt's LayerScale: x * gamma, gamma a per-channel weight.
+    static func layerScale(_ l: L, _ layer: KerasLayer, _ x: [Value]) throws -> [Value] {
+        try requireApplicationClass(l, layer, keys: ["projection_dim"])
+        let w = try l.weights(layer)
+        guard w.count == 1, w[0].shape.count == 1 else { throw l.fail(layer, "expected one gamma vector, the file has \(w.map(\.shape))") }
+        if let dim = layer.int("projection_dim"), dim != w[0].shape[0] { throw l.fail(layer, "gamma has \(w[0].shape[0]) values for projection_dim \(dim)") }
+        return [l.same(l.op("Mul", [x[0], l.constant(w[0].values, w[0].shape, layer.name + "_gamma")], layer.name), x[0])]
+    }
+
+    /// InceptionResNetV2's CustomScaleLayer: inputs[0] + inputs[1] * scale.
+    static func customScale(_ l: L, _ layer: KerasLayer, _ x: [Value]) throws -> [Value] {
+        try requireApplicationClass(l, layer, keys: ["scale"])
+        guard x.count == 2, let scale = layer.double("scale") else { throw l.fail(layer, "needs two inputs and a scale") }
+        let scaled = l.op("Mul", [x[1], l.constant([Float(scale)], [], layer.name + "_scale")], layer.name + "_scaled")
+        return [l.same(l.op("Add", [x[0], scaled], layer.name), x[0])]
+    }
+
     // MARK: Dot and attention
 
     /// Dot(axes) of two batched tensors (Keras' batch_dot): rank 2 x rank 2 (a row-wise inner

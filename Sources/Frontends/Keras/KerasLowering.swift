@@ -120,8 +120,10 @@ final class KerasLowering {
     }
 
     /// NHWC -> NCHW permutation for a tensor of `rank`, and its inverse.
-    static func toChannelsFirst(_ rank: Int) -> [Int] { [0, rank - 1] + Array(1..<(rank - 1)) }
-    static func toChannelsLast(_ rank: Int) -> [Int] { [0] + Array(2..<rank) + [1] }
+    /// (Ranks below 3 have no spatial axes: the identity, so that a malformed model reaches a
+    /// clear error instead of an inverted range.)
+    static func toChannelsFirst(_ rank: Int) -> [Int] { rank < 3 ? Array(0..<max(rank, 0)) : [0, rank - 1] + Array(1..<(rank - 1)) }
+    static func toChannelsLast(_ rank: Int) -> [Int] { rank < 3 ? Array(0..<max(rank, 0)) : [0] + Array(2..<rank) + [1] }
 
     /// Rank of a Keras tensor: from the IR type when known (inputs carry it).
     func rank(_ v: Value, _ layer: KerasLayer) throws -> Int {
