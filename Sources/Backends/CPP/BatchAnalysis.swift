@@ -9,8 +9,9 @@ enum BatchAnalysis {
         /// Graph inputs and outputs that carry the batch dimension (leading axis).
         var inputs: Set<ObjectIdentifier>
         var outputs: Set<ObjectIdentifier>
-        /// Names of every value that carries the batch.
-        var carrying: Set<String> = []
+        /// Every value that carries the batch: name -> the axis it is on (0 except between the
+        /// batch/time Transposes around a recurrent op, which moves it).
+        var carrying: [String: Int] = [:]
     }
 
     /// Ops that act on each leading-axis row separately when their batch-carrying operand is input 0.
@@ -22,16 +23,16 @@ enum BatchAnalysis {
 
     /// Whether `block` (the same model compiled for `rows` rows) has, for every value of the
     /// single-row graph, a value of the same name whose shape is the single-row one with the
-    /// batch-carrying leading 1 replaced by `rows`. A reshape that folds rows together (e.g. to a
+    /// batch axis's 1 replaced by `rows`. A reshape that folds rows together (e.g. to a
     /// constant [1, -1]) breaks this, and the block must not be used.
-    static func blockMatches(_ block: Graph, rows: Int, single: Graph, carrying: Set<String>) -> Bool {
+    static func blockMatches(_ block: Graph, rows: Int, single: Graph, carrying: [String: Int]) -> Bool {
         var shapes: [String: [Int]] = [:]
         for v in block.inputs + block.nodes.flatMap({ $0.outputs.compactMap { $0 } }) { shapes[v.name] = v.tensorType?.staticShape }
         for v in single.inputs + single.nodes.flatMap({ $0.outputs.compactMap { $0 } }) where v.initializer == nil {
             guard var want = v.tensorType?.staticShape else { return false }
-            if carrying.contains(v.name) {
-                guard want.first == 1 else { return false }
-                want[0] = rows
+            if let axis = carrying[v.name] {
+                guard axis < want.count, want[axis] == 1 else { return false }
+                want[axis] = rows
             }
             guard shapes[v.name] == want else { return false }
         }
@@ -40,15 +41,21 @@ enum BatchAnalysis {
 
     /// Why the model is not row-separable (nil when it is), with the result when it is.
     static func analyze(_ graph: Graph, batchInputs: Set<String>) -> (Result?, String?) {
-        var carries = Set<ObjectIdentifier>()
+        // Batch-carrying values and the axis the batch is on.
+        var carries: [ObjectIdentifier: Int] = [:]
         var inputs = Set<ObjectIdentifier>()
         for v in graph.inputs where batchInputs.contains(v.name) {
             guard let s = v.tensorType?.staticShape, s.first == 1 else { return (nil, "input '\(v.name)' does not have a leading dimension of 1") }
-            carries.insert(ObjectIdentifier(v))
+            carries[ObjectIdentifier(v)] = 0
             inputs.insert(ObjectIdentifier(v))
         }
         if inputs.isEmpty { return (nil, "no input has a symbolic leading dimension") }
-        func has(_ v: Value?) -> Bool { v.map { carries.contains(ObjectIdentifier($0)) } ?? false }
+        func has(_ v: Value?) -> Bool { v.map { carries[ObjectIdentifier($0)] != nil } ?? false }
+        func axis(_ v: Value?) -> Int? { v.flatMap { carries[ObjectIdentifier($0)] } }
+        func dim(_ v: Value?, _ a: Int) -> Int? {
+            guard let s = v?.tensorType?.staticShape, a >= 0, a < s.count else { return nil }
+            return s[a]
+        }
         func rank(_ v: Value?) -> Int { v?.tensorType?.staticShape?.count ?? -1 }
         func lead1(_ v: Value?) -> Bool { v?.tensorType?.staticShape?.first == 1 }
         for n in graph.nodes {
@@ -56,9 +63,18 @@ enum BatchAnalysis {
             guard ins.contains(where: has) else { continue }
             let out = n.outputs.compactMap { $0 }
             let reason = "node \(n.label) combines rows of the batch dimension"
-            var ok = false
             let opset = 21
             let c = OpContext(node: n, opset: opset)
+            // Ops that move the batch axis (batch/time Transposes and the recurrent ops between
+            // them, as Keras and PyTorch write batch-first sequences): each output's batch axis.
+            if let moved = movedAxes(n, c, axis: axis, has: has, dim: dim) {
+                guard moved.count == out.count else { return (nil, reason) }
+                for (o, a) in zip(out, moved) { carries[ObjectIdentifier(o)] = a }
+                continue
+            }
+            // Every other op needs the batch on axis 0 of its batch-carrying operands.
+            guard ins.allSatisfy({ !has($0) || axis($0) == 0 }) else { return (nil, reason) }
+            var ok = false
             switch n.opType {
             case "FusedConv" where SofieOps.isSofie(n):
                 // Conv with a residual of the output's shape (row b of Z goes with row b of Y).
@@ -108,16 +124,91 @@ enum BatchAnalysis {
                 ok = false
             }
             if !ok { return (nil, reason) }
-            for o in out { carries.insert(ObjectIdentifier(o)) }
+            for o in out { carries[ObjectIdentifier(o)] = 0 }
         }
         var outputs = Set<ObjectIdentifier>()
         for v in graph.outputs where has(v) {
-            guard lead1(v) else { return (nil, "output '\(v.name)' does not keep the batch dimension first") }
+            guard lead1(v), axis(v) == 0 else { return (nil, "output '\(v.name)' does not keep the batch dimension first") }
             outputs.insert(ObjectIdentifier(v))
         }
         if outputs.isEmpty { return (nil, "no output carries the batch dimension") }
-        var carrying = Set<String>()
-        for v in graph.inputs + graph.nodes.flatMap({ $0.outputs.compactMap { $0 } }) where has(v) { carrying.insert(v.name) }
+        var carrying: [String: Int] = [:]
+        for v in graph.inputs + graph.nodes.flatMap({ $0.outputs.compactMap { $0 } }) { if let a = axis(v) { carrying[v.name] = a } }
         return (Result(inputs: inputs, outputs: outputs, carrying: carrying), nil)
+    }
+
+    /// For ops that may move the batch axis, the batch axis of each output (nil for every other
+    /// op, and for these when the batch is on axis 0 and they keep it there, which the general
+    /// rules handle). An empty array: the op mixes rows.
+    static func movedAxes(_ n: Node, _ c: OpContext, axis: (Value?) -> Int?, has: (Value?) -> Bool, dim: (Value?, Int) -> Int?) -> [Int]? {
+        let ins = n.inputs
+        switch n.opType {
+        case "Transpose":
+            // A permutation moves whole rows: the batch follows its axis.
+            guard let a = axis(ins[0]), let perm = n.ints("perm"), let to = perm.firstIndex(of: a) else { return nil }
+            if a == 0 && to == 0 { return nil }
+            return [to]
+        case "Squeeze", "Unsqueeze":
+            guard let a = axis(ins[0]), a != 0, dim(ins[0], a) == 1 else { return nil }
+            if n.opType == "Squeeze" {
+                guard let axes = (try? ReductionOps.reduceAxes(c))?.axes, !axes.isEmpty, !axes.contains(a) else { return [] }
+                return [a - axes.filter { $0 < a }.count]
+            }
+            guard let raw = try? c.ints(attribute: "axes", orInput: 1) else { return [] }
+            let r = (n.inputs[0]?.tensorType?.staticShape?.count ?? 0) + raw.count
+            let axes = Set(raw.map { $0 < 0 ? $0 + r : $0 })
+            // Output axes not inserted take the input's axes in order.
+            let kept = (0..<r).filter { !axes.contains($0) }
+            return a < kept.count ? [kept[a]] : []
+        case "Slice":
+            // Reversing or cutting the time axis of a sequence-major tensor leaves its batch axis.
+            guard let a = axis(ins[0]), a != 0 else { return nil }
+            let r = ins[0]?.tensorType?.staticShape?.count ?? 0
+            guard ins.dropFirst().allSatisfy({ !has($0) }), ins.count > 3, ins[3] != nil,
+                  let axes = try? c.ints(attribute: "axes", orInput: 3), !axes.map({ $0 < 0 ? $0 + r : $0 }).contains(a) else { return [] }
+            return [a]
+        case "RNN", "GRU", "LSTM":
+            // X: [seq, batch, in] (layout 0) or [batch, seq, in] (layout 1); each batch row runs
+            // its own recurrence. Weights must not carry the batch; sequence_lens and the initial
+            // states may, on their batch axis.
+            let layout = n.int("layout") ?? 0
+            let xAxis = layout == 0 ? 1 : 0, stateAxis = layout == 0 ? 1 : 0
+            guard axis(ins[0]) == xAxis, dim(ins[0], xAxis) == 1 else { return [] }
+            for (i, v) in ins.enumerated().dropFirst() where has(v) {
+                switch i {
+                case 4: guard axis(v) == 0 else { return [] }
+                case 5: guard axis(v) == stateAxis else { return [] }                   // initial_h
+                case 6 where n.opType == "LSTM": guard axis(v) == stateAxis else { return [] }  // initial_c
+                default: return []
+                }
+            }
+            // Y: [seq, dirs, batch, hidden] or [batch, seq, dirs, hidden]; Y_h, Y_c: [dirs, batch, hidden] or [batch, dirs, hidden].
+            return n.outputs.compactMap { $0 }.map { o in
+                let idx = n.outputs.firstIndex { $0 === o } ?? 0
+                return idx == 0 ? (layout == 0 ? 2 : 0) : stateAxis
+            }
+        default:
+            // Elementwise ops and Concat on tensors whose batch is on another axis (e.g. the two
+            // directions of a Bidirectional layer merged before going back to batch-major).
+            guard let a = ins.compactMap({ axis($0) }).first, a != 0 else { return nil }
+            let r = n.outputs.first??.tensorType?.staticShape?.count ?? -1
+            let carriers = ins.filter(has)
+            guard carriers.allSatisfy({ axis($0) == a && $0?.tensorType?.staticShape?.count == r }) else { return [] }
+            if n.opType == "Concat" {
+                let k = n.int("axis") ?? 0
+                guard ins.allSatisfy(has), (k < 0 ? k + r : k) != a else { return [] }
+                return [a]
+            }
+            let unary = rowwise.contains(n.opType) && ins.count == 1
+            let binary = ["Add", "Sub", "Mul", "Div", "Max", "Min", "Sum", "Mean", "Pow", "PRelu", "Where", "Clip"].contains(n.opType)
+            guard unary || binary else { return nil }
+            // Operands without the batch broadcast; they must not reach axis a with more than 1.
+            for v in ins where v != nil && !has(v) {
+                let vr = v?.tensorType?.staticShape?.count ?? r
+                let at = a - (r - vr)
+                if at >= 0 && dim(v, at) != 1 { return [] }
+            }
+            return [a]
+        }
     }
 }

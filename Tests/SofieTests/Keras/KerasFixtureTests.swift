@@ -52,6 +52,20 @@ final class KerasFixtureTests: XCTestCase {
         XCTAssertEqual(mlp.graph.outputs.map(\.name), ["dense_2"], "a Sequential model's output is named after its last layer")
     }
 
+    /// Keras' batch-major sequences reach the recurrent ops through batch/time Transposes; the
+    /// batch analysis follows the batch axis through them, so recurrent models get a run-time
+    /// batch (they were compiled for a fixed batch of 1). The numeric test runs their blocks.
+    func testRecurrentModelsGetARunTimeBatch() throws {
+        let names = ["lstm", "gru", "simple_rnn", "bidirectional", "bidirectional_gru", "recurrent_sequences", "recurrent_activations"]
+        for name in names {
+            for format in ["model.keras", "model_k2.h5"] {
+                let emitted = try Compiler.emit(try ModelLoader.load(path: "\(Self.fixtures)/\(name)/\(format)"), options: Compiler.Options(name: "r"), source: format)
+                XCTAssertTrue(emitted.runtimeBatch, "\(name)/\(format)")
+                XCTAssertTrue(emitted.header.contains("Transpose") || emitted.header.contains("LSTM") || emitted.header.contains("GRU") || emitted.header.contains("RNN"), "\(name)/\(format)")
+            }
+        }
+    }
+
     func testConvertedFixturesMatchKerasThroughONNXRuntime() throws {
         try TestSupport.requirePython()
         let work = try TestSupport.tempDir("keras-onnx")
