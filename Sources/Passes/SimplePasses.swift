@@ -64,7 +64,7 @@ public struct FoldTransposes: GraphPass {
         // Transposes only ever move down, so this cannot oscillate.
         let opset = model.onnxOpset ?? 21
         for u in g.nodes where Self.movable.contains(u.opType) {
-            guard let mid = u.input(0), let t1 = mid.producer, t1.opType == "Transpose", mid.uses.count == 1,
+            guard let mid = u.input(0), let t1 = mid.producer, t1.opType == "Transpose", Self.usesMoveTogether(mid),
                   let x = t1.input(0), let y = u.output(0), u.outputs.count == 1, !outputs.contains(ObjectIdentifier(mid)),
                   let p1 = t1.ints("perm"), let at = g.nodes.firstIndex(where: { $0 === u }) else { continue }
             // Worth it only if some consumer can absorb the transpose.
@@ -83,7 +83,8 @@ public struct FoldTransposes: GraphPass {
         }
         // Reduce over axes of a transposed value: reduce the original value over the mapped axes.
         for r in g.nodes where ["ReduceMean", "ReduceMax", "ReduceSum", "ReduceMin"].contains(r.opType) {
-            guard let mid = r.input(0), let t1 = mid.producer, t1.opType == "Transpose", mid.uses.count == 1,
+            // (The transpose may have other readers: the reduction just stops being one of them.)
+            guard let mid = r.input(0), let t1 = mid.producer, t1.opType == "Transpose",
                   let x = t1.input(0), let p = t1.ints("perm"), r.output(0) != nil else { continue }
             let axesIn: [Int]
             if let a = r.ints("axes") { axesIn = a } else if r.inputs.count > 1, let av = r.input(1)?.initializer?.integers() { axesIn = av } else { continue }
@@ -91,9 +92,18 @@ public struct FoldTransposes: GraphPass {
             let axes = axesIn.map { $0 < 0 ? $0 + rank : $0 }
             let keep = (r.int("keepdims") ?? 1) == 1
             let remaining = (0..<rank).filter { !axes.contains($0) }.map { p[$0] }
-            guard !keep, remaining == remaining.sorted() else { continue }
+            guard remaining == remaining.sorted(), let y = r.output(0), let at = g.nodes.firstIndex(where: { $0 === r }) else { continue }
             let mapped = axes.map { p[$0] }.sorted()
             r.setInput(0, x)
+            if keep {
+                // Kept axes of size 1: the reduced value is the transpose of the one reduced on
+                // x, and only unit axes move (it becomes a Reshape, or meets a transpose back).
+                let inner = Value(name: g.uniqueName(y.name + "_untransposed", taken: &taken), type: y.tensorType.map { .tensor(TensorType($0.elementType, nil)) })
+                r.removeAllOutputs()
+                r.appendOutput(inner)
+                g.insertNode(Node(opType: "Transpose", name: g.uniqueName(r.name + "_transpose", taken: &taken), inputs: [inner], outputs: [y],
+                                  attributes: [Attribute("perm", .ints(p.map { Int64($0) }))]), at: at + 1)
+            }
             if r.ints("axes") != nil {
                 r.setAttribute("axes", .ints(mapped.map { Int64($0) }))
             } else {
@@ -130,8 +140,59 @@ public struct FoldTransposes: GraphPass {
         for t in g.nodes where t.opType == "Transpose" {
             if Self.upThroughInputPad(t, graph: g, opset: opset, outputs: outputs, taken: &taken) { changed = true }
         }
+        for t in g.nodes where t.opType == "Transpose" {
+            if Self.reshapeIfOnlyUnitAxesMove(t, graph: g, taken: &taken) { changed = true }
+        }
         if changed { _ = try DeadCodeElimination().run(model) }
         return changed
+    }
+
+    /// Whether the readers of a transposed value can each take the transpose: one reader, or
+    /// the pattern x * f(x) (swish, hard-swish, SE gating on the same value), where every reader
+    /// is a unary op that moves the transpose below itself or a binary op between the value
+    /// and such unary ops' results, which then meets two equal transposes and merges them.
+    static func usesMoveTogether(_ mid: Value) -> Bool {
+        if mid.uses.count == 1 { return true }
+        let readers = mid.uses.map(\.node)
+        let unaryReaders = readers.filter { unary.contains($0.opType) && $0.input(0) === mid && $0.inputs.dropFirst().allSatisfy { $0 == nil || $0?.initializer != nil } }
+        for r in readers where !unaryReaders.contains(where: { $0 === r }) {
+            guard binary.contains(r.opType), r.inputs.count == 2 else { return false }
+            for case let v? in r.inputs where v !== mid {
+                guard let p = v.producer else { return false }
+                if unaryReaders.contains(where: { $0 === p }) { continue }
+                // Or the same transpose of another value, read only here (the binary rule merges them).
+                guard p.opType == "Transpose", p.ints("perm") == mid.producer?.ints("perm"), v.uses.count == 1 else { return false }
+            }
+        }
+        return !unaryReaders.isEmpty
+    }
+
+    /// A Transpose that moves only axes of size 1 moves no data: it becomes a Reshape (e.g.
+    /// [N, 1, 1, C] -> [N, C, 1, 1] between a squeeze-and-excitation block's pooling and its
+    /// convolutions). Needs every dimension static except, possibly, a leading batch that stays.
+    static func reshapeIfOnlyUnitAxesMove(_ t: Node, graph g: Graph, taken: inout Set<String>) -> Bool {
+        // Axis 0 stays: it is the batch (fixed at 1 when compiling, where a batch/time
+        // transpose of a single row would look like a unit-axis move but is not one for the
+        // batch analysis), and a transpose of a 2-D operand may still become a GEMM's transB.
+        guard let x = t.input(0), let y = t.output(0), let p = t.ints("perm"), p.first == 0, let shape = x.tensorType?.shape, shape.count == p.count,
+              let at = g.nodes.firstIndex(where: { $0 === t }) else { return false }
+        // Axes of size other than 1 must keep their order.
+        let moving = p.filter { shape[$0].value != 1 }
+        guard moving == moving.sorted() else { return false }
+        var target: [Int64] = []
+        for (i, src) in p.enumerated() {
+            if let v = shape[src].value { target.append(Int64(v)) }
+            else if i == 0 && src == 0 { target.append(0) }  // the symbolic batch, copied
+            else { return false }
+        }
+        let c = g.addConstant(Tensor(dataType: .int64, dims: [target.count], values: target), name: (t.name.isEmpty ? "transpose" : t.name) + "_shape", taken: &taken)
+        let reshape = Node(opType: "Reshape", name: g.uniqueName((t.name.isEmpty ? "transpose" : t.name) + "_as_reshape", taken: &taken), inputs: [x, c], outputs: [])
+        t.removeAllInputs()
+        t.removeAllOutputs()
+        reshape.appendOutput(y)
+        g.insertNode(reshape, at: at)
+        g.removeNodes([ObjectIdentifier(t)])
+        return true
     }
 
     static let binary: Set<String> = ["Add", "Sub", "Mul", "Div", "Max", "Min", "Pow", "PRelu", "Equal", "Less", "Greater", "And", "Or"]

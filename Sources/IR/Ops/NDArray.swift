@@ -111,8 +111,10 @@ public struct NDArray {
     }
 }
 
-/// Numpy-style broadcasting of two shapes; nil if they do not broadcast.
+/// Numpy-style broadcasting of two shapes; nil if they do not broadcast (or a dimension is
+/// negative: an Expand to a shape of -1 from a hostile file once reached an array of count -1).
 public func broadcastShapes(_ a: [Int], _ b: [Int]) -> [Int]? {
+    guard a.allSatisfy({ $0 >= 0 }), b.allSatisfy({ $0 >= 0 }) else { return nil }
     let n = max(a.count, b.count)
     var out = [Int](repeating: 1, count: n)
     for i in 0..<n {

@@ -118,7 +118,12 @@ final class HostileInputTests: XCTestCase {
         // A weights file whose groups list members repeatedly: the walk over a layer's groups
         // was exponential (no answer within 60 s); each path is now visited once.
         "keras_repeated_members.keras": "layer 'gru_1' (GRU): expected kernel, recurrent kernel and bias",
+        // A GNN export whose Expand target became [1, -1]: constant folding broadcast to a
+        // negative dimension and trapped making an array of count -1 (compile target).
+        "onnx_expand_negative_shape.onnx": "node '/Expand' (op Expand): input shape [30, 1] cannot expand to [1, -1]",
     ]
+    /// Regression files the reader accepts (inspect succeeds); only the compile pipeline fails.
+    static let readable: Set<String> = ["onnx_expand_negative_shape.onnx"]
 
     func testFuzzFindingsStayFixed() throws {
         let dir = TestSupport.repoRoot + "/Tests/Fixtures/fuzz-regressions"
@@ -137,6 +142,10 @@ final class HostileInputTests: XCTestCase {
                 let quoted = ([TestSupport.sofieExecutable] + args).map { "'\($0)'" }.joined(separator: " ")
                 let r = try TestSupport.run("/usr/bin/timeout", ["60", "bash", "-c", "ulimit -v 4194304; SOFIE_HDF5_TIMEOUT=2 exec \(quoted)"], check: false)
                 let what = "\(command) \(file)"
+                if command == "inspect" && Self.readable.contains(file) {
+                    XCTAssertEqual(r.status, 0, "\(what): \(r.output.prefix(400))")
+                    continue
+                }
                 XCTAssertEqual(r.status, 1, "\(what): \(r.output.prefix(400))")
                 XCTAssertTrue(r.output.hasPrefix("error: \(path): "), "\(what) should name the file: \(r.output.prefix(400))")
                 XCTAssertTrue(r.output.contains(Self.fuzzRegressions[file] ?? "?"), "\(what): \(r.output.prefix(400))")
