@@ -133,6 +133,50 @@ final class ConformanceTests: XCTestCase {
             }
         }
 
+        // 3b. A broad sample (every 4th passing model, and the first of each op) again with
+        // AddressSanitizer and UBSan: no out-of-bounds access or undefined behaviour in the
+        // emitted code, and the same outputs.
+        var sample: [Int] = []
+        var seenOps = Set<String>()
+        for (k, m) in compiled.enumerated() where cases[m].status == "passed" {
+            if k % 4 == 0 || !cases[m].ops.isSubset(of: seenOps) { sample.append(m) }
+            seenOps.formUnion(cases[m].ops)
+        }
+        var sanJobs: [(source: String, binary: String)] = []
+        var sanMembers: [[Int]] = []
+        for (u, start) in stride(from: 0, to: sample.count, by: perUnit).enumerated() {
+            let members = Array(sample[start..<min(start + perUnit, sample.count)])
+            var src = members.map { "#include \"\(work)/\(cases[$0].namespace).hxx\"\n" }.joined()
+            src += Self.driverSource(members.map { cases[$0] })
+            let path = "\(work)/san\(u).cpp"
+            try src.write(toFile: path, atomically: true, encoding: .utf8)
+            sanJobs.append((path, "\(work)/san\(u)"))
+            sanMembers.append(members)
+        }
+        let sanStarted = Date()
+        let sanErrors = CppHarness.build(sanJobs, flags: CppHarness.warningFlags + ["-O1", "-fsanitize=address,undefined", "-fno-sanitize-recover=all"])
+        XCTAssertEqual(sanErrors.count, 0, sanErrors.values.map { String($0.prefix(400)) }.joined(separator: "\n"))
+        var sanChecked = 0
+        for (u, job) in sanJobs.enumerated() where sanErrors[job.source] == nil {
+            let r = try TestSupport.run(job.binary, [], check: false)
+            XCTAssertEqual(r.status, 0, "sanitized unit \(u): \(r.output.suffix(600))")
+            XCTAssertFalse(r.output.contains("runtime error") || r.output.contains("AddressSanitizer"), "sanitized unit \(u): \(r.output.suffix(600))")
+            for m in sanMembers[u] {
+                let c = cases[m]
+                guard r.output.contains("done \(c.namespace)\n") else { XCTFail("\(c.name) did not finish under the sanitizers"); continue }
+                for ds in c.datasets {
+                    for (k, expected) in ds.outputs.enumerated() {
+                        if let data = FileManager.default.contents(atPath: "\(ds.dir)/out\(k).bin"),
+                           let diff = CppHarness.compare(data, expected, atol: Self.roundedReferences.contains(c.name) ? 5e-5 : 1e-5) {
+                            XCTFail("\(c.name) output \(k) under the sanitizers: \(diff)")
+                        }
+                    }
+                }
+                sanChecked += 1
+            }
+        }
+        print("conformance: \(sanChecked) models (\(seenOps.count) op types) rebuilt with -fsanitize=address,undefined and run clean in \(Int(Date().timeIntervalSince(sanStarted))) s")
+
         // 4. Report: a line per op (over the tests whose model uses it), then the totals.
         var perOp: [String: (p: Int, f: Int, r: Int)] = [:]
         for c in cases {
