@@ -297,7 +297,10 @@ enum KerasLayers {
     static func layerNorm(_ l: L, _ layer: KerasLayer, _ x: [Value]) throws -> [Value] {
         let r = try l.rank(x[0], layer)
         let axes = (try layer.axes("axis") ?? [-1]).map { $0 < 0 ? $0 + r : $0 }.sorted()
-        guard axes.count <= r, axes == Array((r - axes.count)..<r) else { throw l.fail(layer, "normalizing over axes \(axes) is not supported (trailing axes only)") }
+        guard axes.count <= r, axes.allSatisfy({ $0 >= 1 && $0 < r }), Set(axes).count == axes.count else {
+            throw l.fail(layer, "normalizing over axes \(axes) of a rank-\(r) tensor is not supported")
+        }
+        if axes != Array((r - axes.count)..<r) { return try layerNormOverAxes(l, layer, x[0], axes: axes, rank: r) }
         let w = try l.weights(layer)
         let center = layer.bool("center") ?? true, scale = layer.bool("scale") ?? true
         guard w.count == (center ? 1 : 0) + (scale ? 1 : 0) else { throw l.fail(layer, "expected gamma/beta weights, the file has \(w.count)") }
@@ -312,7 +315,7 @@ enum KerasLayers {
     }
 
     static func normalization(_ l: L, _ layer: KerasLayer, _ x: [Value]) throws -> [Value] {
-        if layer.bool("invert") == true { throw l.fail(layer, "invert=True is not supported") }
+        let invert = layer.bool("invert") == true
         let r = try l.rank(x[0], layer)
         var meanValues: [Float], varValues: [Float], shape: [Int]
         func floats(_ k: String) -> [Float]? {
@@ -333,6 +336,11 @@ enum KerasLayers {
         let mean = l.constant(meanValues, shape, layer.name + "_mean")
         let std = varValues.map { max(sqrt($0), 1e-7) }
         let sd = l.constant(std, shape, layer.name + "_std")
+        if invert {
+            // invert=True maps normalized values back: x * std + mean.
+            let scaled = l.op("Mul", [x[0], sd], layer.name + "_scaled")
+            return [l.ranked(l.op("Add", [scaled, mean], layer.name), r)]
+        }
         let c = l.op("Sub", [x[0], mean], layer.name + "_center")
         return [l.ranked(l.op("Div", [c, sd], layer.name), r)]
     }
@@ -461,7 +469,8 @@ enum KerasLayers {
         guard w.count == (useBias ? 3 : 2), w[0].shape.count == 2, w[0].shape[1] == g * units, w[1].shape == [units, g * units], biasOK else {
             throw l.fail(layer, "expected kernel, recurrent kernel\(useBias ? " and bias" : ""), the file has \(w.map(\.shape))")
         }
-        if layer.bool("return_state") == true { throw l.fail(layer, "return_state=True is not supported") }
+        let returnState = layer.bool("return_state") == true
+        if returnState && reverseOverride != nil { throw l.fail(layer, "return_state=True inside Bidirectional is not supported") }
         if layer.bool("stateful") == true { throw l.fail(layer, "stateful=True is not supported") }
         let act = layer.string("activation") ?? "tanh"
         let recAct = layer.string("recurrent_activation") ?? "sigmoid"
@@ -527,10 +536,17 @@ enum KerasLayers {
                                    l.ints([0], name + "_flip_axis"), l.ints([-1], name + "_flip_step")], name + "_flipped")
             }
             y = l.transpose(y, [1, 0, 2], name)
-            return [l.ranked(y, 3)]
+            return [l.ranked(y, 3)] + (returnState ? states(outs) : [])
         }
         // Y_h: (1, batch, units) -> (batch, units).
-        return [l.ranked(l.op("Squeeze", [outs[1], l.ints([0], name + "_dir_axis")], name), 2)]
+        return [l.ranked(l.op("Squeeze", [outs[1], l.ints([0], name + "_dir_axis")], name), 2)] + (returnState ? states(outs) : [])
+
+        // return_state: the final hidden state (and an LSTM's cell state), (batch, units) each.
+        func states(_ outs: [Value]) -> [Value] {
+            outs.dropFirst().enumerated().map { i, v in
+                l.ranked(l.op("Squeeze", [v, l.ints([0], name + "_state\(i)_axis")], name + (i == 0 ? "_state_h" : "_state_c")), 2)
+            }
+        }
     }
 
     static func bidirectional(_ l: L, _ layer: KerasLayer, _ x: [Value]) throws -> [Value] {

@@ -55,6 +55,28 @@ extension KerasLayers {
         return [l.ranked(l.transpose(y, L.toChannelsLast(r), layer.name + "_to_nhwc"), r)]
     }
 
+    /// LayerNormalization over axes that are not the trailing ones (ONNX's op normalizes from
+    /// an axis to the end): mean and variance by reductions, gamma and beta on those axes.
+    static func layerNormOverAxes(_ l: L, _ layer: KerasLayer, _ x: Value, axes: [Int], rank r: Int) throws -> [Value] {
+        let w = try l.weights(layer)
+        let center = layer.bool("center") ?? true, scale = layer.bool("scale") ?? true
+        guard w.count == (center ? 1 : 0) + (scale ? 1 : 0), w.allSatisfy({ $0.shape.count == axes.count }) else {
+            throw l.fail(layer, "expected gamma/beta over axes \(axes), the file has \(w.map(\.shape))")
+        }
+        var shape = [Int](repeating: 1, count: r)
+        if let s = w.first?.shape { for (i, a) in axes.enumerated() { shape[a] = s[i] } }
+        let n = layer.name, eps = Float(layer.double("epsilon") ?? 1e-3)
+        let ax = l.ints(axes, n + "_axes")
+        let mean = l.op("ReduceMean", [x, ax], n + "_mean", [Attribute("keepdims", .int(1))])
+        let d = l.op("Sub", [x, mean], n + "_centered")
+        let v = l.op("ReduceMean", [l.op("Mul", [d, d], n + "_sq"), ax], n + "_var", [Attribute("keepdims", .int(1))])
+        let sd = l.op("Sqrt", [l.op("Add", [v, l.constant([eps], [], n + "_eps")], n + "_var_eps")], n + "_std")
+        var y = l.op("Div", [d, sd], (scale || center) ? n + "_norm" : n)
+        if scale { y = l.op("Mul", [y, l.constant(w[0].values, shape, n + "_gamma")], center ? n + "_scaled" : n) }
+        if center { y = l.op("Add", [y, l.constant(w[scale ? 1 : 0].values, shape, n + "_beta")], n) }
+        return [l.ranked(y, r)]
+    }
+
     static func positiveAxes(_ l: L, _ layer: KerasLayer, rank r: Int, default d: [Int]) throws -> [Int] {
         let axes = (try layer.axes("axis") ?? d).map { $0 < 0 ? $0 + r : $0 }
         guard axes.allSatisfy({ $0 >= 1 && $0 < r }), Set(axes).count == axes.count else {

@@ -233,6 +233,19 @@ def models(K):
         b = L.MultiHeadAttention(num_heads=1, key_dim=6, use_bias=False, name="self_nobias")(a, a, a)
         return [a, b]
     fn("cross_attention", [(5, 8), (7, 6)], cross_attention)
+    def recurrent_state(x):
+        seqs, h, c = L.LSTM(4, return_sequences=True, return_state=True, name="lstm_s")(x)
+        g, gh = L.GRU(3, return_state=True, go_backwards=True, name="gru_s")(seqs)
+        r, rh = L.SimpleRNN(2, return_state=True, name="rnn_s")(x)
+        return [seqs, h, c, L.Subtract()([g, gh]), L.Concatenate()([gh, rh, r])]
+    fn("recurrent_state", [(5, 3)], recurrent_state)
+
+    def normalization_options(x):
+        a = L.LayerNormalization(axis=1, name="ln_time")(x)                   # over a non-trailing axis
+        b = L.LayerNormalization(axis=[1, 2], center=False, name="ln_both")(x)
+        c = L.Normalization(axis=-1, mean=[0.5, -1.0, 2.0, 0.25], variance=[2.0, 0.5, 1.0, 4.0], invert=True, name="denorm")(x)
+        return [a, b, c]
+    fn("normalization_options", [(6, 4)], normalization_options)
     seq("normalization_layer", (5,), lambda: [L.Normalization(mean=[0.5, -1.0, 2.0, 0.0, 1.5], variance=[2.0, 0.5, 1.0, 4.0, 0.25]), L.Dense(3)]) if K is keras else None
     return out
 
