@@ -70,7 +70,7 @@ def several_unsupported(cfg):
         if layer["class_name"] == "Functional":
             for inner in layer["config"]["layers"]:
                 if inner["class_name"] == "Dense":
-                    inner["class_name"] = "TimeDistributed"
+                    inner["class_name"] = "ConvLSTM1D"
 
 
 edit("nested_functional", "several_unsupported.keras", several_unsupported)

@@ -98,6 +98,7 @@ enum KerasLayers {
         t["Dot"] = dot
         t["MultiHeadAttention"] = multiHeadAttention
         t["LayerScale"] = layerScale
+        t["TimeDistributed"] = timeDistributed
         t["CustomScaleLayer"] = customScale
         t["SimpleRNN"] = { l, layer, x in try recurrent(l, layer, x[0], kind: "RNN", reverseOverride: nil, name: layer.name) }
         t["LSTM"] = { l, layer, x in try recurrent(l, layer, x[0], kind: "LSTM", reverseOverride: nil, name: layer.name) }

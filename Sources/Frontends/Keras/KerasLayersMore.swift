@@ -117,6 +117,51 @@ extension KerasLayers {
         return [l.ranked(y, r)]
     }
 
+    // MARK: wrappers
+
+    /// The static shape of a layer's input: recorded by Keras 3 in the call, or in
+    /// build_config, or the graph input's declared shape (Keras 2 files record none).
+    static func inputShape(_ l: L, _ layer: KerasLayer, _ x: Value) -> [Int?]? {
+        if let s = l.callShapes.first, let s { return s }
+        if let s = (layer.raw["build_config"] as? [String: Any])?["input_shape"] as? [Any] {
+            return s.map { ($0 as? NSNumber).flatMap(KerasLayer.exactInt) }
+        }
+        if let dims = x.tensorType?.shape { return dims.map(\.value) }
+        return nil
+    }
+
+    /// TimeDistributed(inner): the positions axis folded into the batch ([B, T, ...] ->
+    /// [B*T, ...]), the inner layer lowered on that, and [B*T, ...] unfolded to [B, T, ...]
+    /// (Unsqueeze, then a Reshape whose zeros copy the inner output's dimensions).
+    static func timeDistributed(_ l: L, _ layer: KerasLayer, _ x: [Value]) throws -> [Value] {
+        guard let inner = layer.config["layer"] as? [String: Any], let cls = inner["class_name"] as? String,
+              let icfg = inner["config"] as? [String: Any] else { throw l.fail(layer, "has no inner layer") }
+        guard let lower = table[cls], !["Bidirectional", "TimeDistributed", "MultiHeadAttention"].contains(cls) else {
+            throw l.fail(layer, "wraps \(cls), which is not supported inside TimeDistributed")
+        }
+        let r = try l.rank(x[0], layer)
+        guard r >= 3, let shape = inputShape(l, layer, x[0]), shape.count == r else {
+            throw l.fail(layer, "needs its input's shape (Keras 3 records it; a Keras 2 file only for a model input)")
+        }
+        let inner0 = Array(shape.dropFirst(2))
+        guard let steps = shape[1], steps > 0, inner0.allSatisfy({ ($0 ?? 0) > 0 }) else {
+            throw l.fail(layer, "needs static time and feature dimensions, its input is \(shape.map { $0.map(String.init) ?? "None" })")
+        }
+        let n = layer.name
+        let folded = l.ranked(l.op("Reshape", [x[0], l.ints([-1] + inner0.map { $0! }, n + "_fold_shape")], n + "_fold"), r - 1)
+        // The inner layer reads the wrapper's weights (they are the inner layer's).
+        let innerLayer = KerasLayer(className: cls, name: n, config: icfg, raw: inner, scope: layer.scope, classIndex: layer.classIndex)
+        let saved = l.callShapes
+        l.callShapes = [[nil] + inner0]
+        defer { l.callShapes = saved }
+        let ys = try lower(l, innerLayer, [folded])
+        guard ys.count == 1 else { throw l.fail(layer, "its inner layer \(cls) has \(ys.count) outputs") }
+        let k = try l.rank(ys[0], layer)
+        let lifted = l.op("Unsqueeze", [ys[0], l.ints([0], n + "_lift_axis")], n + "_lift")
+        let y = l.op("Reshape", [lifted, l.ints([-1, steps] + [Int](repeating: 0, count: k - 1), n + "_unfold_shape")], n)
+        return [l.ranked(y, k + 1)]
+    }
+
     // MARK: the helper layers keras.applications defines
 
     /// LayerScale (ConvNeXt) and CustomScaleLayer (InceptionResNetV2) are classes of

@@ -134,6 +134,7 @@ final class KerasLowering {
     /// The tensors the layer call being lowered receives by keyword.
     var callKeywords: [String: Value] = [:]
     var callOptions: [String: Any] = [:]
+    var callShapes: [[Int?]?] = []
 
     func weights(_ layer: KerasLayer) throws -> [KerasWeight] {
         do { return try weights.weights(scope: layer.scope, layer: layer.name, className: layer.className, index: layer.classIndex) }
@@ -331,7 +332,8 @@ final class KerasLowering {
             for call in calls {
                 callKeywords = try call.keywords.mapValues(value)
                 callOptions = call.options
-                defer { callKeywords = [:]; callOptions = [:] }
+                callShapes = call.shapes
+                defer { callKeywords = [:]; callOptions = [:]; callShapes = [] }
                 results.append(try apply(layer, try call.tensors.map(value)))
             }
             produced[layer.name] = results
@@ -366,6 +368,8 @@ final class KerasLowering {
         var keywords: [String: (String, Int, Int)] = [:]
         /// Keyword arguments that are not tensors (use_causal_mask, training, ...).
         var options: [String: Any] = [:]
+        /// The shapes Keras 3 records for the positional tensors (empty for Keras 2).
+        var shapes: [[Int?]?] = []
     }
 
     /// The tensors each call of a layer reads, in both Keras 3 and Keras 2 formats.
@@ -384,6 +388,9 @@ final class KerasLowering {
                 func collect(_ x: Any) {
                     if let h = history(x) {
                         c.tensors += refs(h)
+                        // Keras 3 records each tensor's shape (None for unknown dimensions).
+                        let shape = ((x as? [String: Any])?["config"] as? [String: Any])?["shape"] as? [Any]
+                        c.shapes.append(shape?.map { ($0 as? NSNumber).flatMap(KerasLayer.exactInt) })
                     } else if let a = x as? [Any] {
                         a.forEach(collect)
                     }

@@ -246,6 +246,15 @@ def models(K):
         c = L.Normalization(axis=-1, mean=[0.5, -1.0, 2.0, 0.25], variance=[2.0, 0.5, 1.0, 4.0], invert=True, name="denorm")(x)
         return [a, b, c]
     fn("normalization_options", [(6, 4)], normalization_options)
+    def time_distributed(xs):
+        a = L.TimeDistributed(L.Dense(5, activation="tanh"), name="td_dense")(xs[0])
+        b = L.TimeDistributed(L.Conv2D(4, 3, activation="relu"), name="td_conv")(xs[1])
+        if K is keras:  # Keras 2 files record no shapes past the model inputs
+            b = L.TimeDistributed(L.MaxPooling2D(), name="td_pool")(b)
+            b = L.TimeDistributed(L.Flatten(), name="td_flat")(b)
+            b = L.LSTM(3)(b)
+        return [a, b]
+    fn("time_distributed", [(4, 6), (3, 8, 8, 2)], time_distributed)
     seq("normalization_layer", (5,), lambda: [L.Normalization(mean=[0.5, -1.0, 2.0, 0.0, 1.5], variance=[2.0, 0.5, 1.0, 4.0, 0.25]), L.Dense(3)]) if K is keras else None
     return out
 
