@@ -108,12 +108,14 @@ public enum ElementwiseOps {
         return NDArray(a.dataType, shape: shape, ints: out)
     }
 
+    /// The broadcast shape of `inputs`, every one of which is required (an elementwise op's
+    /// evaluation reads them all; a missing one is an error here, not a crash there).
     static func broadcastAll(_ c: OpContext, _ inputs: [Int]) throws -> [Int] {
         var shape: [Int] = []
-        for i in inputs where c.has(i) {
+        for i in inputs {
             let s = try c.shape(i)
             guard let b = broadcastShapes(shape, s) else {
-                throw c.fail("input shapes \(try inputs.filter(c.has).map { try c.shape($0) }) do not broadcast")
+                throw c.fail("input shapes \(try inputs.map { try c.shape($0) }) do not broadcast")
             }
             shape = b
         }
@@ -187,8 +189,14 @@ public enum ElementwiseOps {
                 })
         }
         t["Where"] = OpDef(
-            infer: { c in [tt(try c.dtype(1), try broadcastAll(c, [0, 1, 2]))] },
+            infer: { c in
+                // (A hostile file with an int64 X and a float Y made the folding index Y's
+                // missing integers: the two branches must have one type, as ONNX requires.)
+                guard try c.dtype(1) == c.dtype(2) else { throw c.fail("X is \(try c.dtype(1)) but Y is \(try c.dtype(2)); they must have the same type") }
+                return [tt(try c.dtype(1), try broadcastAll(c, [0, 1, 2]))]
+            },
             evaluate: { c, a in
+                guard a[1]!.dataType == a[2]!.dataType, a[1]!.isFloat == a[2]!.isFloat else { throw c.fail("X and Y have different types") }
                 guard let r = broadcast([a[0]!, a[1]!, a[2]!], outType: a[1]!.dataType, { $0[0] != 0 ? $0[1] : $0[2] }) else {
                     throw c.fail("shapes do not broadcast")
                 }

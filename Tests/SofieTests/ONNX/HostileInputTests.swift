@@ -121,9 +121,11 @@ final class HostileInputTests: XCTestCase {
         // A GNN export whose Expand target became [1, -1]: constant folding broadcast to a
         // negative dimension and trapped making an array of count -1 (compile target).
         "onnx_expand_negative_shape.onnx": "node '/Expand' (op Expand): input shape [30, 1] cannot expand to [1, -1]",
+        // A Where whose Y input is missing (an empty name): folding indexed an absent array.
+        "onnx_where_missing_input.onnx": "node '/Where' (op Where): input 2 is missing",
     ]
     /// Regression files the reader accepts (inspect succeeds); only the compile pipeline fails.
-    static let readable: Set<String> = ["onnx_expand_negative_shape.onnx"]
+    static let readable: Set<String> = ["onnx_expand_negative_shape.onnx", "onnx_where_missing_input.onnx"]
 
     func testFuzzFindingsStayFixed() throws {
         let dir = TestSupport.repoRoot + "/Tests/Fixtures/fuzz-regressions"
