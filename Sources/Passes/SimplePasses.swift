@@ -36,6 +36,13 @@ public struct FoldTransposes: GraphPass {
 
     public func run(_ model: Model) throws -> Bool {
         let g = model.graph
+        // Every rule below indexes by perm: a Transpose whose perm is not a permutation of its
+        // input's axes (a hostile file) leaves the graph to strict shape inference's error.
+        for n in g.nodes where n.opType == "Transpose" {
+            guard let p = n.ints("perm") else { continue }  // the default, reversed axes
+            guard Set(p) == Set(0..<p.count), p.count == Set(p).count else { return false }
+            if let r = n.input(0)?.tensorType?.shape?.count, r != p.count { return false }
+        }
         let outputs = Set(g.outputs.map(ObjectIdentifier.init))
         var changed = false
         var taken = Set(g.definedValues.map(\.name))

@@ -1,4 +1,7 @@
 import Foundation
+import SofieDriver
+import SofieIR
+import SofiePasses
 @testable import SofieFrontends
 import XCTest
 
@@ -50,7 +53,10 @@ final class HDF5SnapshotTests: XCTestCase {
     }
 
     /// Fuzz findings of the `keras` target (weights given as a snapshot): a kernel whose values
-    /// did not match its shape was permuted by unchecked loops (heap-buffer-overflow under ASan).
+    /// did not match its shape was permuted by unchecked loops (heap-buffer-overflow under ASan);
+    /// UpSampling on a tensor of the wrong rank indexed past its scales; a Permute whose dims
+    /// are not a permutation reached fold-transposes' new unit-axis rule. Each must be an error
+    /// from the reader or the passes, run as the fuzz target runs them.
     func testSnapshotFuzzFindingsStayFixed() throws {
         let dir = TestSupport.repoRoot + "/Tests/Fixtures/fuzz-regressions/snapshot"
         let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasPrefix("keras_") }.sorted()
@@ -61,7 +67,10 @@ final class HDF5SnapshotTests: XCTestCase {
             let n = Int(b[0]) | Int(b[1]) << 8 | Int(b[2]) << 16 | Int(b[3]) << 24
             let config = Array(b[4..<min(b.count, 4 + n)]), weights = Array(b[min(b.count, 4 + n)...])
             XCTAssertThrowsError(try withSnapshotInput {
-                try KerasReader.readKeras3(config: config, weights: weights, metadata: nil, file: f)
+                let model = try KerasReader.readKeras3(config: config, weights: weights, metadata: nil, file: f)
+                try Verifier.verify(model)
+                try Compiler.optimize(model, passes: nil)
+                try ShapeInference(strict: true).run(model)
             }, f)
         }
     }
