@@ -34,7 +34,20 @@ public struct FoldTransposes: GraphPass {
     public let summary = "cancel and merge transposes; move them through elementwise, Softmax, Pad, Slice, Concat, Split and reductions (axes remapped)"
     public init() {}
 
+    /// Rounds until nothing moves (shapes re-inferred between them): a transpose moves one op
+    /// per round, and deep residual streams (InceptionResNetV2's 40 blocks) need more rounds
+    /// than the pipeline's fixed-point iterations. Transposes only move down, so it ends.
     public func run(_ model: Model) throws -> Bool {
+        var changed = false
+        for _ in 0..<256 {
+            guard try runOnce(model) else { break }
+            changed = true
+            _ = try ShapeInference().run(model)
+        }
+        return changed
+    }
+
+    func runOnce(_ model: Model) throws -> Bool {
         let g = model.graph
         // Every rule below indexes by perm: a Transpose whose perm is not a permutation of its
         // input's axes (a hostile file) leaves the graph to strict shape inference's error.
