@@ -360,11 +360,18 @@ enum CppNN {
         var scales = (0..<r).map { Double(y.shape[$0]) / Double(max(x.shape[$0], 1)) }
         if n.opType == "Resize", n.inputs.count > 2, let sv = n.input(2), let st = sv.initializer, st.elementCount > 0, let v = NDArray(st) {
             let axes = n.ints("axes") ?? Array(0..<r)
+            guard v.count >= axes.count, axes.allSatisfy({ $0 >= -r && $0 < r }) else {
+                throw CompileError(node: n, "scales \(v.count) and axes \(axes) do not fit the rank-\(r) input")
+            }
             for (k, a) in axes.enumerated() { scales[a < 0 ? a + r : a] = v.double(k) }
         } else if n.opType == "Upsample", let f = n.floats("scales") ?? n.input(1)?.initializer.flatMap(NDArray.init)?.floats.map({ Float($0) }) {
             for a in 0..<r { scales[a] = Double(f[a]) }
         }
-        // For each axis and output index: (i0, i1, weight of i1).
+        // For each axis and output index: (i0, i1, weight of i1), emitted as static tables. Real
+        // models resize axes of thousands; a hostile file's single axis of 2^26 would make
+        // gigabytes of source (fuzzing found one that took 13 s and 2 GB to emit).
+        let entries = y.shape.reduce(0) { $0 &+ max($1, 0) }
+        guard entries <= 1 << 22 else { throw CompileError(node: n, "the output's axes total \(entries) positions; index tables above 2^22 entries are not emitted") }
         var tables: [[(Int, Int, Double)]] = []
         for a in 0..<r {
             let inD = x.shape[a], outD = y.shape[a], s = scales[a]
