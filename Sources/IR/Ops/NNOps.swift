@@ -98,6 +98,11 @@ public enum NNOps {
 
     static func resolvePads(_ c: OpContext, input: [Int], kernel: [Int], strides: [Int], dilations: [Int], ceil: Bool) throws -> ([Int], [Int], [Int]) {
         let n = kernel.count
+        // (strides or dilations of another length than the kernel's were indexed past their end:
+        // a compile-target fuzz finding.)
+        guard input.count == n, strides.count == n, dilations.count == n else {
+            throw c.fail("kernel \(kernel), strides \(strides) and dilations \(dilations) must each have one value per spatial axis (\(input.count))")
+        }
         let autoPad = c.node.string("auto_pad") ?? "NOTSET"
         var begin = [Int](repeating: 0, count: n), end = begin
         var out = [Int](repeating: 0, count: n)

@@ -126,9 +126,13 @@ final class HostileInputTests: XCTestCase {
         // A Resize to an empty output with one axis of 2^52: the emitter built per-axis index
         // tables of that length (a 13 s, 2 GB timeout under the fuzzer; unbounded in the CLI).
         "onnx_resize_huge_axis.onnx": "index tables above 2^22 entries are not emitted",
+        // A MaxPool with one stride for two spatial axes: the pads were resolved by indexing
+        // strides per axis, past its end.
+        "onnx_pool_short_strides.onnx": "must each have one value per spatial axis (2)",
     ]
     /// Regression files the reader accepts (inspect succeeds); only the compile pipeline fails.
-    static let readable: Set<String> = ["onnx_expand_negative_shape.onnx", "onnx_where_missing_input.onnx", "onnx_resize_huge_axis.onnx"]
+    static let readable: Set<String> = ["onnx_expand_negative_shape.onnx", "onnx_where_missing_input.onnx", "onnx_resize_huge_axis.onnx",
+                                        "onnx_pool_short_strides.onnx"]
 
     func testFuzzFindingsStayFixed() throws {
         let dir = TestSupport.repoRoot + "/Tests/Fixtures/fuzz-regressions"
