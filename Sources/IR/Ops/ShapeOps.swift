@@ -94,11 +94,14 @@ public enum ShapeOps {
         t["Gather"] = OpDef(
             infer: { c in
                 let s = try c.shape(0)
+                // (A scalar's axis 0 passed the axis check and sliced past the shape: fuzz finding.)
+                guard !s.isEmpty else { throw c.fail("data must have rank 1 or more, it is a scalar") }
                 let axis = try c.axis(c.int("axis", 0), rank: s.count)
                 return [tt(try c.dtype(0), Array(s[..<axis]) + (try c.shape(1)) + Array(s[(axis + 1)...]))]
             },
             evaluate: { c, a in
                 let (x, ind) = (a[0]!, a[1]!)
+                guard !x.shape.isEmpty else { throw c.fail("data must have rank 1 or more, it is a scalar") }
                 let axis = try c.axis(c.int("axis", 0), rank: x.shape.count)
                 let outer = x.shape[..<axis].reduce(1, *), inner = x.shape[(axis + 1)...].reduce(1, *), n = x.shape[axis]
                 var idx: [Int] = []

@@ -129,7 +129,12 @@ final class HostileInputTests: XCTestCase {
         // A MaxPool with one stride for two spatial axes: the pads were resolved by indexing
         // strides per axis, past its end.
         "onnx_pool_short_strides.onnx": "must each have one value per spatial axis (2)",
+        // A Gather on a scalar: shape inference sliced the shape past its end (a trap). Now that
+        // node is not inferred, and the rest of this model compiles: both commands succeed.
+        "onnx_gather_scalar.onnx": "",
     ]
+    /// Regression files that are valid enough to compile once the crash is gone.
+    static let accepted: Set<String> = ["onnx_gather_scalar.onnx"]
     /// Regression files the reader accepts (inspect succeeds); only the compile pipeline fails.
     static let readable: Set<String> = ["onnx_expand_negative_shape.onnx", "onnx_where_missing_input.onnx", "onnx_resize_huge_axis.onnx",
                                         "onnx_pool_short_strides.onnx"]
@@ -151,6 +156,11 @@ final class HostileInputTests: XCTestCase {
                 let quoted = ([TestSupport.sofieExecutable] + args).map { "'\($0)'" }.joined(separator: " ")
                 let r = try TestSupport.run("/usr/bin/timeout", ["60", "bash", "-c", "ulimit -v 4194304; SOFIE_HDF5_TIMEOUT=2 exec \(quoted)"], check: false)
                 let what = "\(command) \(file)"
+                if Self.accepted.contains(file) {
+                    XCTAssertEqual(r.status, 0, "\(what): \(r.output.prefix(400))")
+                    XCTAssertFalse(r.output.contains("crashed:") || r.output.contains("Backtrac"), "\(what): \(r.output.prefix(400))")
+                    continue
+                }
                 if command == "inspect" && Self.readable.contains(file) {
                     XCTAssertEqual(r.status, 0, "\(what): \(r.output.prefix(400))")
                     continue
