@@ -238,6 +238,8 @@ public enum ShapeOps {
 
     static func splitShapes(_ c: OpContext) throws -> [[Int]] {
         let s = try c.shape(0)
+        // (A scalar passed the axis check and was indexed: fuzz finding.)
+        guard !s.isEmpty else { throw c.fail("input must have rank 1 or more, it is a scalar") }
         let axis = try c.axis(c.int("axis", 0), rank: s.count)
         let n = c.node.outputs.count
         var sizes: [Int]

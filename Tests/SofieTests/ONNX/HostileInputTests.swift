@@ -132,12 +132,14 @@ final class HostileInputTests: XCTestCase {
         // A Gather on a scalar: shape inference sliced the shape past its end (a trap). Now that
         // node is not inferred, and the rest of this model compiles: both commands succeed.
         "onnx_gather_scalar.onnx": "",
+        // A Split of a scalar: the same class (an axis of a rank-0 shape was indexed).
+        "onnx_split_scalar.onnx": "node 'split' (op Split): input must have rank 1 or more, it is a scalar",
     ]
     /// Regression files that are valid enough to compile once the crash is gone.
     static let accepted: Set<String> = ["onnx_gather_scalar.onnx"]
     /// Regression files the reader accepts (inspect succeeds); only the compile pipeline fails.
     static let readable: Set<String> = ["onnx_expand_negative_shape.onnx", "onnx_where_missing_input.onnx", "onnx_resize_huge_axis.onnx",
-                                        "onnx_pool_short_strides.onnx"]
+                                        "onnx_pool_short_strides.onnx", "onnx_split_scalar.onnx"]
 
     func testFuzzFindingsStayFixed() throws {
         let dir = TestSupport.repoRoot + "/Tests/Fixtures/fuzz-regressions"
