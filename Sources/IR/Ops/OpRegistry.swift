@@ -88,7 +88,12 @@ public struct OpContext {
     /// Normalizes a possibly negative axis for a tensor of `rank`.
     public func axis(_ a: Int, rank: Int, what: String = "axis") throws -> Int {
         let r = a < 0 ? a + rank : a
-        guard r >= 0, r < max(rank, 1) else { throw invalid("\(what) \(a) is out of range for rank \(rank)") }
+        // Strict: a scalar has no axes, so every axis is out of range for rank 0. (The check once
+        // accepted axis 0 of a scalar, and Gather and Split then indexed past an empty shape —
+        // two fuzz findings with one root cause.)
+        guard r >= 0, r < rank else {
+            throw invalid(rank == 0 ? "\(what) \(a) given for a scalar, which has no axes" : "\(what) \(a) is out of range for rank \(rank) (allowed: \(-rank)...\(rank - 1))")
+        }
         return r
     }
 }

@@ -94,7 +94,7 @@ public enum ShapeOps {
         t["Gather"] = OpDef(
             infer: { c in
                 let s = try c.shape(0)
-                // (A scalar's axis 0 passed the axis check and sliced past the shape: fuzz finding.)
+                // (Checked before the axis for a clearer message; a scalar once sliced past its shape here.)
                 guard !s.isEmpty else { throw c.fail("data must have rank 1 or more, it is a scalar") }
                 let axis = try c.axis(c.int("axis", 0), rank: s.count)
                 return [tt(try c.dtype(0), Array(s[..<axis]) + (try c.shape(1)) + Array(s[(axis + 1)...]))]
@@ -238,7 +238,7 @@ public enum ShapeOps {
 
     static func splitShapes(_ c: OpContext) throws -> [[Int]] {
         let s = try c.shape(0)
-        // (A scalar passed the axis check and was indexed: fuzz finding.)
+        // (Checked before the axis for a clearer message; a scalar was once indexed here.)
         guard !s.isEmpty else { throw c.fail("input must have rank 1 or more, it is a scalar") }
         let axis = try c.axis(c.int("axis", 0), rank: s.count)
         let n = c.node.outputs.count
