@@ -55,9 +55,21 @@ extension FoldTransposes {
                 if u.inputs.count > 3 { u.setInput(3, v) } else { u.appendInput(v) }
             }
         case "Resize":
-            // Per-axis scales or sizes follow their axes (no ROI, no `axes` attribute).
-            guard opset >= 11, u.ints("axes") == nil, u.inputs.count >= 3, u.input(1)?.initializer.map({ $0.elementCount == 0 }) ?? true else { return nil }
+            // Per-axis scales or sizes follow their axes (no ROI).
+            guard opset >= 11, u.inputs.count >= 3, u.input(1)?.initializer.map({ $0.elementCount == 0 }) ?? true else { return nil }
             let which = u.inputs.count > 3 && u.input(3) != nil ? 3 : 2
+            if let axes = u.ints("axes") {
+                // Opset 18's `axes`: each axis a becomes p[a]; kept ascending, values with them.
+                guard opset >= 18, let c = u.input(which), let t = c.initializer, t.dims == [axes.count], let array = NDArray(t) else { return nil }
+                let mapped = axes.compactMap(axis).map { p[$0] }
+                guard mapped.count == axes.count, Set(mapped).count == mapped.count else { return nil }
+                let order = mapped.indices.sorted { mapped[$0] < mapped[$1] }
+                let moved = array.gathered(order, shape: [axes.count])
+                return { taken in
+                    u.setAttribute("axes", .ints(order.map { Int64(mapped[$0]) }))
+                    u.setInput(which, g.addConstant(moved.tensor(), name: c.name + "_mapped", taken: &taken))
+                }
+            }
             guard let c = u.input(which), let t = c.initializer, t.dims == [rank], let array = NDArray(t) else { return nil }
             let moved = array.gathered(inverse(p), shape: [rank])
             return { taken in u.setInput(which, g.addConstant(moved.tensor(), name: c.name + "_mapped", taken: &taken)) }

@@ -100,6 +100,10 @@ enum KerasLayers {
         t["LayerScale"] = layerScale
         t["TimeDistributed"] = timeDistributed
         t["CustomScaleLayer"] = customScale
+        t["Resizing"] = resizing
+        t["CenterCrop"] = centerCrop
+        t["Attention"] = dotAttention
+        t["AdditiveAttention"] = dotAttention
         t["SimpleRNN"] = { l, layer, x in try recurrent(l, layer, x[0], kind: "RNN", reverseOverride: nil, name: layer.name) }
         t["LSTM"] = { l, layer, x in try recurrent(l, layer, x[0], kind: "LSTM", reverseOverride: nil, name: layer.name) }
         t["GRU"] = { l, layer, x in try recurrent(l, layer, x[0], kind: "GRU", reverseOverride: nil, name: layer.name) }

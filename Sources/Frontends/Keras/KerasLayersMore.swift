@@ -120,14 +120,15 @@ extension KerasLayers {
     // MARK: wrappers
 
     /// The static shape of a layer's input: recorded by Keras 3 in the call, or in
-    /// build_config, or the graph input's declared shape (Keras 2 files record none).
+    /// build_config, or the graph input's declared shape, or inferred from the graph built so
+    /// far (Keras 2 files record none).
     static func inputShape(_ l: L, _ layer: KerasLayer, _ x: Value) -> [Int?]? {
         if let s = l.callShapes.first, let s { return s }
         if let s = (layer.raw["build_config"] as? [String: Any])?["input_shape"] as? [Any] {
             return s.map { ($0 as? NSNumber).flatMap(KerasLayer.exactInt) }
         }
         if let dims = x.tensorType?.shape { return dims.map(\.value) }
-        return nil
+        return l.inferredShape(x)
     }
 
     /// TimeDistributed(inner): the positions axis folded into the batch ([B, T, ...] ->

@@ -135,6 +135,9 @@ final class KerasLowering {
     var callKeywords: [String: Value] = [:]
     var callOptions: [String: Any] = [:]
     var callShapes: [[Int?]?] = []
+    /// Shapes (batch 1) of lowered values, for `inferredShape`.
+    var shapeMemo: [ObjectIdentifier: [Int]] = [:]
+    var elementTypes: [ObjectIdentifier: DataType] = [:]
 
     func weights(_ layer: KerasLayer) throws -> [KerasWeight] {
         do { return try weights.weights(scope: layer.scope, layer: layer.name, className: layer.className, index: layer.classIndex) }
@@ -191,6 +194,14 @@ final class KerasLowering {
                 if KerasOps.isOperation(d) {
                     if KerasOps.table[cls] == nil {
                         let label = "keras.ops " + cls
+                        if let i = missing.firstIndex(where: { $0.cls == label }) { missing[i].names.append(name) } else { missing.append((label, [name])) }
+                    }
+                    continue
+                }
+                if TFOps.isTFOp(cls) {
+                    let f = TFOps.function(cfg)
+                    if TFOps.table[f] == nil {
+                        let label = "TensorFlow function tf." + f
                         if let i = missing.firstIndex(where: { $0.cls == label }) { missing[i].names.append(name) } else { missing.append((label, [name])) }
                     }
                     continue
@@ -326,6 +337,10 @@ final class KerasLowering {
                     results.append([try KerasOps.lower(self, layer, args, kwargs)])
                 }
                 produced[layer.name] = results
+                continue
+            }
+            if TFOps.isTFOp(layer.className) {
+                produced[layer.name] = try TFOps.lowerCalls(self, layer, d, value)
                 continue
             }
             let calls = try inboundCalls(d, layer)

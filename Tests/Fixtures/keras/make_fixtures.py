@@ -255,6 +255,47 @@ def models(K):
             b = L.LSTM(3)(b)
         return [a, b]
     fn("time_distributed", [(4, 6), (3, 8, 8, 2)], time_distributed)
+    def image_preprocessing(x):
+        conv = L.Conv2D(4, 3, padding="same", name="conv")(x)
+        a = L.Resizing(20, 26, name="up_bilinear")(conv)
+        b = L.Resizing(7, 9, interpolation="nearest", name="down_nearest")(x)
+        c = L.Resizing(29, 40, interpolation="nearest", name="up_nearest")(x)
+        d = L.Resizing(6, 5, name="down_bilinear")(conv)
+        e = L.CenterCrop(9, 11, name="center_crop")(conv)
+        outs = [L.GlobalAveragePooling2D()(L.Conv2D(3, 3)(a)), b, c, d, e]
+        if K is keras:  # tf-keras' Resizing has no pad_to_aspect_ratio
+            outs += [L.Resizing(10, 10, crop_to_aspect_ratio=True, name="crop_aspect")(x),
+                     L.Resizing(8, 16, pad_to_aspect_ratio=True, fill_value=0.5, name="pad_aspect")(x)]
+        return outs
+    fn("image_preprocessing", [(13, 17, 3)], image_preprocessing)
+
+    def attention_layers(xs):
+        q, v = xs
+        a = L.Attention(name="luong")([q, v])
+        b = L.Attention(use_scale=True, score_mode="concat", name="concat")([q, v, L.Dense(6, name="key_proj")(v)])
+        c = L.AdditiveAttention(name="bahdanau")([q, v])
+        d = L.Attention(use_scale=True, name="causal")([q, q], use_causal_mask=True)
+        e, s = L.AdditiveAttention(use_scale=False, name="with_scores")([v, q], return_attention_scores=True)
+        return [a, b, c, d, e, s]
+    fn("attention_layers", [(5, 6), (7, 6)], attention_layers)
+    if K is tf_keras:
+        # TensorFlow functions called on Keras tensors: tf-keras records them as TFOpLambda and
+        # SlicingOpLambda layers (Keras 2 .h5 only).
+        import tensorflow as tf
+
+        def tf_op_layers(x):
+            h = L.Dense(6, name="dense")(x)
+            a = tf.math.exp(-tf.abs(h + 1.0)) * 2.0 - tf.nn.relu(x) / 3.0
+            b = tf.reshape(tf.nn.sigmoid(x) - tf.nn.relu6(h), (-1, 24))
+            c = tf.concat([tf.reduce_mean(x, axis=-1, keepdims=True), tf.math.sqrt(tf.abs(x)), tf.math.rsqrt(tf.abs(h) + 1.0)], axis=-1)
+            d = tf.matmul(x, tf.transpose(h, [0, 2, 1])) + tf.linalg.matmul(h, x, transpose_b=True)
+            e = tf.expand_dims(tf.reduce_sum(x, axis=1), 1) + x[:, 1:3, :] - h[:, ::2, ::-1][:, 0:2]
+            f = tf.clip_by_value(h, -0.5, 0.5) + tf.math.maximum(x, 0.1) + tf.math.square(x) + tf.nn.softmax(h, axis=1) + tf.math.tanh(x)
+            g = tf.cast(x > 0.0, tf.float32) * x + tf.where(h > 0, x, 0.1 * x) + tf.nn.leaky_relu(x) + tf.nn.elu(h) + tf.nn.gelu(x) + tf.nn.silu(h)
+            s = tf.stack([tf.squeeze(tf.expand_dims(x, 2), axis=2), h * 2.0], axis=1)
+            p = tf.pad(x, [[0, 0], [1, 0], [0, 2]], constant_values=0.25) + tf.math.log(tf.abs(tf.pad(h, [[0, 0], [1, 0], [0, 2]])) + 1.0)
+            return [a, b, c, d, e, f, g, s, p, x[:, -1, 2:5]]
+        fn("tf_op_layers", [(4, 6)], tf_op_layers)
     seq("normalization_layer", (5,), lambda: [L.Normalization(mean=[0.5, -1.0, 2.0, 0.0, 1.5], variance=[2.0, 0.5, 1.0, 4.0, 0.25]), L.Dense(3)]) if K is keras else None
     return out
 
@@ -286,14 +327,42 @@ def save_raw(path, a):
     np.ascontiguousarray(a).astype(np.float32 if a.dtype.kind == "f" else a.dtype).tofile(path)
 
 
+def make_keras2_only(name, spec):
+    """A model only tf-keras can express (TensorFlow functions as layers): .h5 and its outputs."""
+    build, shapes, kind = spec
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
+    d = os.path.join(OUT, name)
+    os.makedirs(d, exist_ok=True)
+    m2 = build()
+    randomize(m2, rng)
+    xs = [rng.normal(0, 1, (BATCH,) + s).astype(np.float32) for s in shapes]
+    y2 = m2(xs if len(xs) > 1 else xs[0], training=False)
+    y2 = [np.asarray(t) for t in (y2 if isinstance(y2, (list, tuple)) else [y2])]
+    m2.save(os.path.join(d, "model_k2.h5"))
+    for i, x in enumerate(xs):
+        save_raw(os.path.join(d, f"input{i}.bin"), x)
+    for i, y in enumerate(y2):
+        save_raw(os.path.join(d, f"keras2_output{i}.bin"), y)
+    meta = {"inputs": [{"shape": list(x.shape), "dtype": str(x.dtype)} for x in xs],
+            "outputs": [list(y.shape) for y in y2], "outputs_keras2": [list(y.shape) for y in y2],
+            "formats": ["model_k2.h5"], "keras2": tf_keras.__version__}
+    with open(os.path.join(d, "meta.json"), "w") as f:
+        json.dump(meta, f, indent=1)
+    print(f"{name}: model_k2.h5")
+
+
 def main():
     k3 = models(keras)
     k2 = models(tf_keras)
     index = []
-    for name, spec in k3.items():
+    for name in list(k3) + [n for n in k2 if n not in k3 and k2[n] is not None]:
         if ONLY and name != ONLY:
             continue
-        build, shapes, kind = spec
+        if name not in k3:
+            make_keras2_only(name, k2[name])
+            index.append(name)
+            continue
+        build, shapes, kind = k3[name]
         rng = np.random.default_rng(zlib.crc32(name.encode()))
         d = os.path.join(OUT, name)
         os.makedirs(d, exist_ok=True)
