@@ -89,13 +89,20 @@ enum KerasLayers {
             guard w.count == 1, w[0].shape.count == 2 else { throw l.fail(layer, "expected one 2-D embeddings array, got \(w.map(\.shape))") }
             let table = l.constant(w[0].values, w[0].shape, layer.name + "_embeddings")
             let idx = l.op("Cast", [x[0]], layer.name + "_idx", [Attribute("to", .int(Int64(DataType.int64.rawValue)))])
-            return [l.ranked(l.op("Gather", [table, idx], layer.name), try l.rank(x[0], layer) + 1)]
+            let y = l.ranked(l.op("Gather", [table, idx], layer.name), try l.rank(x[0], layer) + 1)
+            if layer.bool("mask_zero") == true {
+                // Index 0 is padding: the mask marks the other steps.
+                let zero = l.scalar(0, .int64, layer.name + "_pad_index")
+                l.masks[ObjectIdentifier(y)] = l.op("Not", [l.op("Equal", [idx, zero], layer.name + "_is_pad")], layer.name + "_mask")
+            }
+            return [y]
         }
         t["Normalization"] = normalization
         t["GroupNormalization"] = groupNorm
         t["UnitNormalization"] = unitNorm
         t["RMSNormalization"] = rmsNorm
         t["Dot"] = dot
+        t["Masking"] = masking
         t["MultiHeadAttention"] = multiHeadAttention
         t["LayerScale"] = layerScale
         t["TimeDistributed"] = timeDistributed
@@ -263,6 +270,9 @@ enum KerasLayers {
     static func globalPool(_ l: L, _ layer: KerasLayer, _ x: [Value]) throws -> [Value] {
         let r = try l.rank(x[0], layer)
         guard r >= 3 else { throw l.fail(layer, "pools over spatial axes, its input has rank \(r)") }
+        if layer.className == "GlobalAveragePooling1D", let mask = l.mask(for: x[0]) {
+            return try maskedAveragePool1D(l, layer, x[0], mask)
+        }
         let keep = layer.bool("keepdims") ?? false
         let axes = channelsFirst(layer) ? Array(2..<r) : Array(1..<(r - 1))
         let op = layer.className.contains("Max") ? "ReduceMax" : "ReduceMean"
@@ -526,6 +536,12 @@ enum KerasLayers {
             attrs.append(Attribute("activation_beta", .floats(names.map { $0 == "HardSigmoid" ? 0.5 : 0 })))
         }
         let reverse = reverseOverride ?? (layer.bool("go_backwards") ?? false)
+        if let mask = l.mask(for: x) {
+            // Bidirectional makes masked steps output zeros when it returns sequences.
+            let zeroOutput = reverseOverride != nil ? layer.bool("return_sequences") == true : layer.bool("zero_output_for_mask") == true
+            return try maskedRecurrent(l, layer, x, mask: mask, kind: kind, inputs: (W, R, B), attributes: attrs, reverse: reverse,
+                                       inputOrder: reverseOverride == true, zeroOutput: zeroOutput, returnState: returnState, name: name)
+        }
         if reverse { attrs.append(Attribute("direction", .string(Array("reverse".utf8)))) }
         // Keras is batch-major (batch, time, features); ONNX's default layout is time-major.
         let xt = l.transpose(x, [1, 0, 2], name + "_time_major")

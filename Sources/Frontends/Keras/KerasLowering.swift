@@ -137,6 +137,8 @@ final class KerasLowering {
     var callShapes: [[Int?]?] = []
     /// Shapes (batch 1) of lowered values, for `inferredShape`.
     var shapeMemo: [ObjectIdentifier: [Int]] = [:]
+    /// Keras masks ([batch, time] booleans) of lowered values (see KerasMasking.swift).
+    var masks: [ObjectIdentifier: Value] = [:]
     var elementTypes: [ObjectIdentifier: DataType] = [:]
 
     func weights(_ layer: KerasLayer) throws -> [KerasWeight] {
@@ -482,7 +484,12 @@ final class KerasLowering {
         // A layer called without inputs (a malformed inbound_nodes entry) would leave the
         // lowering functions nothing to read.
         guard !inputs.isEmpty else { throw fail(layer, "is called with no input tensor (its inbound_nodes are empty or malformed)") }
-        do { return try lower(self, layer, inputs) } catch let e as ModelLimitError { throw fail(layer, e.message) }
+        try checkMasks(layer, inputs)
+        do {
+            let outputs = try lower(self, layer, inputs)
+            propagateMasks(layer, inputs, outputs)
+            return outputs
+        } catch let e as ModelLimitError { throw fail(layer, e.message) }
     }
 
     /// Records the rank of a lowered value (shapes are inferred later; lowering only needs ranks).

@@ -215,6 +215,73 @@ enum KerasOps {
                 return l.ranked(l.op(op, inputs, layer.name, attrs), keep ? r : r - count)
             }
         }
+        // Comparisons and logic: Keras 3 records mask computations this way (Masking's
+        // not_equal/any, Embedding(mask_zero)'s not_equal, merged masks' logical_or).
+        func compare(_ op: String, negate: Bool = false) -> Lower {
+            { l, layer, a, _ in
+                guard a.count == 2 else { throw ModelLimitError("expects 2 arguments, the file has \(a.count)") }
+                var dtype: DataType = .float
+                for arg in a { if case .tensor(_, let d?) = arg { dtype = KerasLowering.dataType(d) ?? .float } }
+                func side(_ i: Int) throws -> (Value, Int) {
+                    switch a[i] {
+                    case .tensor(let v, _): return (v, try l.rank(v, layer))
+                    case .number(let d):
+                        if dtype == .int32 || dtype == .int64 {
+                            guard let k = KerasLayer.exactInt(NSNumber(value: d)), k >= Int(Int32.min), k <= Int(Int32.max) else { throw ModelLimitError("compares an integer tensor with \(d)") }
+                            return (l.scalar(k, dtype, layer.name + "_c\(i)"), 0)
+                        }
+                        return (l.constant([Float(d)], [], layer.name + "_c\(i)"), 0)
+                    default: throw ModelLimitError("argument \(i + 1) should be a tensor or a number")
+                    }
+                }
+                let (x, rx) = try side(0), (y, ry) = try side(1)
+                var v = l.op(op, [x, y], layer.name + (negate ? "_equal" : ""))
+                if negate { v = l.op("Not", [v], layer.name) }
+                l.elementTypes[ObjectIdentifier(v)] = .bool
+                return l.ranked(v, max(rx, ry))
+            }
+        }
+        t["Equal"] = compare("Equal")
+        t["NotEqual"] = compare("Equal", negate: true)
+        t["Greater"] = compare("Greater")
+        t["GreaterEqual"] = compare("GreaterOrEqual")
+        t["Less"] = compare("Less")
+        t["LessEqual"] = compare("LessOrEqual")
+        func boolean(_ l: KerasLowering, _ layer: KerasLayer, _ a: [Arg], _ i: Int) throws -> (Value, Int) {
+            guard i < a.count, case .tensor(let v, let d) = a[i], d == "bool" else { throw ModelLimitError("argument \(i + 1) should be a boolean tensor") }
+            return (v, try l.rank(v, layer))
+        }
+        for (cls, op) in [("LogicalAnd", "And"), ("LogicalOr", "Or"), ("LogicalXor", "Xor")] {
+            t[cls] = { l, layer, a, _ in
+                let (x, rx) = try boolean(l, layer, a, 0), (y, ry) = try boolean(l, layer, a, 1)
+                let v = l.op(op, [x, y], layer.name)
+                l.elementTypes[ObjectIdentifier(v)] = .bool
+                return l.ranked(v, max(rx, ry))
+            }
+        }
+        t["LogicalNot"] = { l, layer, a, _ in
+            let (x, r) = try boolean(l, layer, a, 0)
+            let v = l.op("Not", [x], layer.name)
+            l.elementTypes[ObjectIdentifier(v)] = .bool
+            return l.ranked(v, r)
+        }
+        // any/all of booleans: the max/min of their 0/1 values.
+        for (cls, op) in [("Any", "ReduceMax"), ("All", "ReduceMin")] {
+            t[cls] = { l, layer, a, _ in
+                let (x, r) = try boolean(l, layer, a, 0)
+                let keep = layer.bool("keepdims") ?? false
+                let list = try axes(layer, "axis")
+                if let list, list.isEmpty || !list.allSatisfy({ $0 >= -r && $0 < r }) { throw ModelLimitError("axis \(list) is out of range for a rank-\(r) tensor") }
+                let count = list.map { Set($0.map { ($0 + r) % r }).count } ?? r
+                let n = layer.name
+                var inputs: [Value?] = [l.op("Cast", [x], n + "_f", [Attribute("to", .int(Int64(DataType.float.rawValue)))])]
+                if let list { inputs.append(l.ints(list, n + "_axes")) }
+                let reduced = l.op(op, inputs, n + "_reduced", [Attribute("keepdims", .int(keep ? 1 : 0))])
+                let v = l.op("Cast", [reduced], n, [Attribute("to", .int(Int64(DataType.bool.rawValue)))])
+                l.elementTypes[ObjectIdentifier(v)] = .bool
+                return l.ranked(v, keep ? r : r - count)
+            }
+        }
         t["Mean"] = reduce("ReduceMean")
         t["Sum"] = reduce("ReduceSum")
         t["Max"] = reduce("ReduceMax")

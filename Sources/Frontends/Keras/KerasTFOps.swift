@@ -77,7 +77,9 @@ enum TFOps {
             if let n = c as? NSNumber {
                 let v: Value
                 switch like {
-                case .int32, .int64: v = l.scalar(Int(n.doubleValue), like, layer.name + "_c")
+                case .int32, .int64:
+                    guard let k = KerasLayer.exactInt(n), k >= Int(Int32.min), k <= Int(Int32.max) else { throw ModelLimitError("\(what) \(n) is not an integer of the tensor's type") }
+                    v = l.scalar(k, like, layer.name + "_c")
                 case .bool: throw ModelLimitError("\(what) is a number where a boolean tensor is expected")
                 default: v = l.constant([Float(n.doubleValue)], [], layer.name + "_c")
                 }
@@ -372,9 +374,11 @@ enum TFOps {
 }
 
 extension KerasLowering {
-    /// An integer scalar constant of type `dtype` (int32 or int64).
+    /// An integer scalar constant of type `dtype` (int32; anything else is int64).
     func scalar(_ v: Int, _ dtype: DataType, _ name: String) -> Value {
-        let t = Tensor(name: self.name(name), dataType: dtype, dims: [], values: [Int64(v)])
+        // The element type decides the stored width (values are copied as their Swift type).
+        let t = dtype == .int32 ? Tensor(name: self.name(name), dataType: .int32, dims: [], values: [Int32(truncatingIfNeeded: v)])
+                                : Tensor(name: self.name(name), dataType: .int64, dims: [], values: [Int64(v)])
         let value = Value(name: t.name, type: .tensor(t.type), initializer: t)
         graph.addInitializer(value)
         return value

@@ -31,7 +31,7 @@ def models(K):
 
     def fn(name, shapes, body, kind="float"):
         def build():
-            ins = [K.Input(s, name=f"in{i}", dtype="int32" if kind == "int" else "float32") for i, s in enumerate(shapes)]
+            ins = [K.Input(s, name=f"in{i}", dtype="int32" if kind in ("int", "tokens") else "float32") for i, s in enumerate(shapes)]
             outs = body(ins if len(ins) > 1 else ins[0])
             return K.Model(ins if len(ins) > 1 else ins[0], outs, name=name)
         out[name] = (build, shapes, kind)
@@ -296,6 +296,26 @@ def models(K):
             p = tf.pad(x, [[0, 0], [1, 0], [0, 2]], constant_values=0.25) + tf.math.log(tf.abs(tf.pad(h, [[0, 0], [1, 0], [0, 2]])) + 1.0)
             return [a, b, c, d, e, f, g, s, p, x[:, -1, 2:5]]
         fn("tf_op_layers", [(4, 6)], tf_op_layers)
+    # Masks: padded steps (all-zero features, token 0) at the start, the end and the middle of
+    # the three rows (see padded_inputs).
+    def masked_sequences(x):
+        m = L.Masking(mask_value=0.0, name="masking")(x)
+        a = L.LSTM(5, return_sequences=True, name="lstm_seq")(m)
+        a = L.Dense(4, activation="tanh", name="dense_keeps_mask")(a)
+        b = L.Bidirectional(L.GRU(3, return_sequences=True), name="bigru")(a)
+        c = L.Bidirectional(L.LSTM(2), merge_mode="sum", name="bilstm")(b)
+        d, dh = L.GRU(3, go_backwards=True, return_state=True, name="gru_back")(m)
+        e = L.SimpleRNN(2, return_sequences=True, zero_output_for_mask=True, name="rnn_zero")(m)
+        f = L.GlobalAveragePooling1D(name="masked_mean")(L.Add(name="add_masks")([a, L.Dense(4, name="dense2")(m)]))
+        return [a, b, c, d, dh, e, f]
+    fn("masked_sequences", [(6, 4)], masked_sequences, kind="padded")
+
+    def embedding_mask_zero(x):
+        emb = L.Embedding(20, 5, mask_zero=True, name="embedding")(x)
+        a = L.LSTM(4, name="lstm")(emb)
+        b = L.GRU(3, return_sequences=True, name="gru")(emb)
+        return [a, b, L.GlobalAveragePooling1D(name="mean")(b)]
+    fn("embedding_mask_zero", [(7,)], embedding_mask_zero, kind="tokens")
     seq("normalization_layer", (5,), lambda: [L.Normalization(mean=[0.5, -1.0, 2.0, 0.0, 1.5], variance=[2.0, 0.5, 1.0, 4.0, 0.25]), L.Dense(3)]) if K is keras else None
     return out
 
@@ -325,6 +345,21 @@ def randomize(model, rng):
 
 def save_raw(path, a):
     np.ascontiguousarray(a).astype(np.float32 if a.dtype.kind == "f" else a.dtype).tofile(path)
+
+
+def padded_inputs(rng, shapes, kind):
+    """The fixture's input batch. "padded" and "tokens" rows are padded (zeros) at the start,
+    the end and the middle, for Masking and Embedding(mask_zero=True)."""
+    if kind in ("int", "tokens"):
+        xs = [rng.integers(1 if kind == "tokens" else 0, 20, (BATCH,) + s).astype(np.int32) for s in shapes]
+    else:
+        xs = [rng.normal(0, 1, (BATCH,) + s).astype(np.float32) for s in shapes]
+    if kind in ("padded", "tokens"):
+        for x in xs:
+            x[0, :2] = 0
+            x[1, -3:] = 0
+            x[2, 2] = 0
+    return xs
 
 
 def make_keras2_only(name, spec):
@@ -368,10 +403,7 @@ def main():
         os.makedirs(d, exist_ok=True)
         m3 = build()
         randomize(m3, rng)
-        if kind == "int":
-            xs = [rng.integers(0, 20, (BATCH,) + s).astype(np.int32) for s in shapes]
-        else:
-            xs = [rng.normal(0, 1, (BATCH,) + s).astype(np.float32) for s in shapes]
+        xs = padded_inputs(rng, shapes, kind)
         y3 = m3(xs if len(xs) > 1 else xs[0], training=False)
         y3 = [np.asarray(t) for t in (y3 if isinstance(y3, (list, tuple)) else [y3])]
         m3.save(os.path.join(d, "model.keras"))
