@@ -103,6 +103,7 @@ enum KerasLayers {
         t["RMSNormalization"] = rmsNorm
         t["Dot"] = dot
         t["Masking"] = masking
+        for c in ["ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"] { t[c] = convLSTM }
         t["MultiHeadAttention"] = multiHeadAttention
         t["LayerScale"] = layerScale
         t["TimeDistributed"] = timeDistributed

@@ -133,3 +133,89 @@ extension KerasLowering {
         }
     }
 }
+
+extension KerasLayers {
+    /// ConvLSTM1D/2D/3D over [batch, time, spatial..., channels] (or channels_first), unrolled
+    /// over its static steps in channels-first layout: the input convolution of every step at
+    /// once (time folded into the batch), then per step the recurrent convolution ('same',
+    /// stride 1) of the previous h, the gates i, f, c, o (Keras' order), c = f c' + i act(x_c + h_c)
+    /// and h = o act(c). Zero initial states: the first step has no recurrent term.
+    static func convLSTM(_ l: L, _ layer: KerasLayer, _ x: [Value]) throws -> [Value] {
+        guard let n = Int(layer.className.dropFirst("ConvLSTM".count).prefix(1)), (1...3).contains(n) else { throw l.fail(layer, "is not ConvLSTM1D/2D/3D") }
+        let r = try l.rank(x[0], layer)
+        guard r == n + 3 else { throw l.fail(layer, "takes a rank-\(n + 3) tensor (batch, time, \(n) spatial axes, channels), its input has rank \(r)") }
+        if layer.bool("stateful") == true { throw l.fail(layer, "stateful=True is not supported") }
+        if l.callKeywords["mask"] != nil || l.callKeywords["initial_state"] != nil { throw l.fail(layer, "masks and initial states are not supported") }
+        guard let shape = inputShape(l, layer, x[0]), shape.count == r, let steps = shape[1], steps >= 1, steps <= 4096 else {
+            throw l.fail(layer, "needs a static number of steps (at most 4096)")
+        }
+        let w = try l.weights(layer)
+        let useBias = layer.bool("use_bias") ?? true
+        guard w.count == (useBias ? 3 : 2), w[0].shape.count == n + 2, w[1].shape.count == n + 2, w[0].shape[n + 1] % 4 == 0 else {
+            throw l.fail(layer, "expected kernel, recurrent kernel\(useBias ? " and bias" : ""), the file has \(w.map(\.shape))")
+        }
+        let filters = w[0].shape[n + 1] / 4
+        let k = Array(w[0].shape[0..<n]), rk = Array(w[1].shape[0..<n])
+        guard filters >= 1, w[1].shape[n] == filters, w[1].shape[n + 1] == 4 * filters, !useBias || w[2].shape == [4 * filters] else {
+            throw l.fail(layer, "its weights do not agree: kernel \(w[0].shape), recurrent kernel \(w[1].shape)\(useBias ? ", bias \(w[2].shape)" : "")")
+        }
+        let name = layer.name
+        let cf = channelsFirst(layer)
+        // [B, T, S..., C] -> [B, T, C, S...] -> [B*T, C, S...].
+        let spatial = Array(2..<(2 + n))
+        let xcf = cf ? x[0] : l.transpose(x[0], [0, 1, r - 1] + spatial, name + "_channels_first")
+        let cin = w[0].shape[n]
+        guard shape.dropFirst(2).allSatisfy({ ($0 ?? 0) > 0 }) else { throw l.fail(layer, "needs static spatial dimensions") }
+        let space = (cf ? Array(shape[3...]) : Array(shape[2..<(r - 1)])).map { $0! }
+        let folded = l.op("Reshape", [xcf, l.ints([-1, cin] + space, name + "_fold_shape")], name + "_fold")
+        let kernel = try permute(w[0].values, w[0].shape, [n + 1, n] + Array(0..<n))
+        let inputAttrs = try convAttributes(l, layer, spatial: n, kernel: k, group: 1)
+        var gatesIn = l.op("Conv", [folded, l.constant(kernel.0, kernel.1, name + "_kernel"), useBias ? l.constant(w[2].values, [4 * filters], name + "_bias") : nil],
+                           name + "_input_conv", inputAttrs)
+        // [B*T, 4F, S'...] -> [B, T, 4F, S'...].
+        guard let convShape = l.inferredShape(gatesIn), convShape.count == n + 2, convShape.dropFirst().allSatisfy({ ($0 ?? 0) > 0 }) else {
+            throw l.fail(layer, "the output size of its input convolution is not known (input \(space), kernel \(k))")
+        }
+        gatesIn = l.op("Reshape", [gatesIn, l.ints([-1, steps] + convShape.dropFirst().map { $0! }, name + "_unfold_shape")], name + "_unfold")
+        let recurrent = try permute(w[1].values, w[1].shape, [n + 1, n] + Array(0..<n))
+        let R = l.constant(recurrent.0, recurrent.1, name + "_recurrent_kernel")
+        let pads = rk.map { ($0 - 1) / 2 } + rk.map { $0 - 1 - ($0 - 1) / 2 }
+        let recAttrs = [Attribute("kernel_shape", .ints(rk.map { Int64($0) })), Attribute("pads", .ints(pads.map { Int64($0) }))]
+        let act = layer.string("activation") ?? "tanh", recAct = layer.string("recurrent_activation") ?? "sigmoid"
+        let reverse = layer.bool("go_backwards") ?? false
+        var h: Value? = nil, c: Value? = nil
+        var outs: [Value] = []
+        for s in 0..<steps {
+            let t = reverse ? steps - 1 - s : s
+            let tag = "\(name)_step\(t)"
+            var z = l.op("Squeeze", [l.op("Slice", [gatesIn, l.ints([t], tag + "_start"), l.ints([t + 1], tag + "_end"), l.ints([1], tag + "_axis")], tag + "_slice"),
+                                     l.ints([1], tag + "_squeeze_axis")], tag + "_x")
+            if let h { z = l.op("Add", [z, l.op("Conv", [h, R], tag + "_recurrent_conv", recAttrs)], tag + "_z") }
+            let g = l.node("Split", [z], name: tag + "_gate", attributes: [Attribute("axis", .int(1)), Attribute("num_outputs", .int(4))], outputs: 4)
+            for v in g { l.ranked(v, n + 2) }
+            let i = try l.activation(recAct, g[0], layer, name: tag + "_i")
+            let f = try l.activation(recAct, g[1], layer, name: tag + "_f")
+            let cc = try l.activation(act, g[2], layer, name: tag + "_cc")
+            let o = try l.activation(recAct, g[3], layer, name: tag + "_o")
+            let ic = l.op("Mul", [i, cc], tag + "_ic")
+            c = c.map { l.op("Add", [l.op("Mul", [f, $0], tag + "_fc"), ic], tag + "_c") } ?? ic
+            l.ranked(c!, n + 2)
+            h = l.op("Mul", [o, try l.activation(act, c!, layer, name: tag + "_act_c")], tag + "_h")
+            outs.append(h!)
+        }
+        let toLast = [0] + Array(2..<(n + 2)) + [1]
+        func channelsLast(_ v: Value, _ base: String) -> Value { cf ? v : l.transpose(v, toLast, base) }
+        var result: [Value]
+        if layer.bool("return_sequences") == true {
+            let lifted = outs.enumerated().map { i, v in l.op("Unsqueeze", [v, l.ints([1], "\(name)_lift\(i)_axis")], "\(name)_lift\(i)") }
+            let seq = l.op("Concat", lifted, name + (cf ? "" : "_sequence"), [Attribute("axis", .int(1))])
+            result = [l.ranked(cf ? seq : l.transpose(seq, [0, 1] + Array(3..<(n + 3)) + [2], name), r)]
+        } else {
+            result = [l.ranked(channelsLast(h!, name), n + 2)]
+        }
+        if layer.bool("return_state") == true {
+            result += [l.ranked(channelsLast(h!, name + "_state_h"), n + 2), l.ranked(channelsLast(c!, name + "_state_c"), n + 2)]
+        }
+        return result
+    }
+}

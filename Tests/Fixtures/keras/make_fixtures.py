@@ -316,6 +316,13 @@ def models(K):
         b = L.GRU(3, return_sequences=True, name="gru")(emb)
         return [a, b, L.GlobalAveragePooling1D(name="mean")(b)]
     fn("embedding_mask_zero", [(7,)], embedding_mask_zero, kind="tokens")
+    def conv_lstm(xs):
+        a, b = xs
+        s = L.ConvLSTM2D(3, 3, padding="same", return_sequences=True, name="convlstm2d_seq")(a)
+        f = L.ConvLSTM2D(2, (2, 3), strides=(1, 2), go_backwards=True, name="convlstm2d_back")(s)
+        o, h, c = L.ConvLSTM1D(4, 3, return_state=True, recurrent_activation="hard_sigmoid", name="convlstm1d")(b)
+        return [s, f, o, c]
+    fn("conv_lstm", [(4, 6, 6, 2), (5, 8, 3)], conv_lstm)
     seq("normalization_layer", (5,), lambda: [L.Normalization(mean=[0.5, -1.0, 2.0, 0.0, 1.5], variance=[2.0, 0.5, 1.0, 4.0, 0.25]), L.Dense(3)]) if K is keras else None
     return out
 
