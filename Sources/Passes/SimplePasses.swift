@@ -79,6 +79,16 @@ public struct FoldTransposes: GraphPass {
             }
             changed = true
         }
+        // Whole layout regions first (TransposeRegions.swift); the next round re-infers shapes.
+        var touched = Set<ObjectIdentifier>()
+        var flipped = false
+        for t in g.nodes where t.opType == "Transpose" && !touched.contains(ObjectIdentifier(t)) {
+            if Self.flipRegion(from: t, graph: g, opset: model.onnxOpset ?? 21, outputs: outputs, touched: &touched, taken: &taken) { flipped = true }
+        }
+        if flipped {
+            _ = try DeadCodeElimination().run(model)
+            return true
+        }
         // A unary elementwise op after a transpose runs before it instead: the transpose moves
         // down (towards consumers, where it meets other transposes and merges or cancels).
         // Transposes only ever move down, so this cannot oscillate.
