@@ -15,7 +15,7 @@ extension FoldTransposes {
     static let regionReductions: Set<String> = ["ReduceMean", "ReduceMax", "ReduceMin", "ReduceSum", "ReduceProd"]
 
     /// How a region op reads `p`-transposed inputs; nil when it cannot take part.
-    enum RegionRole { case unary, binary, concat, remapped, reduction }
+    enum RegionRole { case unary, binary, concat, remapped, reduction, layerNorm, matmul }
 
     static func regionRole(_ u: Node, rank: Int, opset: Int) -> RegionRole? {
         guard u.domain.isEmpty || u.domain == "ai.onnx", u.outputs.count == 1, u.output(0) != nil else { return nil }
@@ -24,6 +24,16 @@ extension FoldTransposes {
         switch u.opType {
         case "Concat": return u.int("axis") != nil ? .concat : nil
         case "Softmax", "LogSoftmax", "Hardmax", "Pad", "Slice", "Resize": return .remapped
+        case "LayerNormalization":
+            // Over the last axis only (Keras' channels LayerNorm): it becomes explicit ops over
+            // the mapped axis, which ONNX's LayerNormalization (trailing axes) cannot express.
+            guard let a = Optional(u.int("axis") ?? -1), a == -1 || a == rank - 1, u.input(1)?.initializer?.dims.count == 1,
+                  u.inputs.count < 3 || u.input(2) == nil || u.input(2)?.initializer?.dims.count == 1, u.outputs.count == 1 else { return nil }
+            return .layerNorm
+        case "MatMul":
+            // A Dense on the channels (the last axis) of a channels-first-able tensor: a 1x1 Conv.
+            guard rank >= 3, let w = u.input(1)?.initializer, w.dims.count == 2 else { return nil }
+            return .matmul
         case _ where regionReductions.contains(u.opType):
             guard (u.int("keepdims") ?? 1) == 1, opset >= 13 || u.opType != "ReduceSum" || u.ints("axes") != nil else { return nil }
             return .reduction
@@ -66,11 +76,13 @@ extension FoldTransposes {
                     if let c = v.initializer { guard c.dims.count <= rank, !inRegion.contains(ObjectIdentifier(v)) else { return nil } } else { guard regionOrEntry(v) else { return nil } }
                 case .concat:
                     if let c = v.initializer { guard c.dims.count == rank else { return nil } } else { guard regionOrEntry(v) else { return nil } }
-                case .remapped, .reduction:
+                case .remapped, .reduction, .layerNorm, .matmul:
                     if i == 0 { guard regionOrEntry(v) else { return nil } } else { guard v.initializer != nil else { return nil } }
                 }
             }
             if role == .remapped && remap(u, perm: p, opset: opset, graph: g) == nil { return nil }
+            if role == .matmul && p[rank - 1] != 1 { return nil }
+            if role == .layerNorm && u.input(0)?.tensorType?.elementType != .float { return nil }
             if role == .reduction && u.ints("axes") == nil && (u.inputs.count < 2 || u.input(1)?.initializer?.integers() == nil) { return nil }
             return newEntries
         }
@@ -146,7 +158,7 @@ extension FoldTransposes {
                     let mapped = axes.map { Int64(p[$0 < 0 ? $0 + rank : $0]) }
                     u.setInput(1, g.addConstant(Tensor(dataType: .int64, dims: [mapped.count], values: mapped), name: (u.input(1)?.name ?? "axes") + "_mapped", taken: &taken))
                 }
-            case .unary, .binary:
+            case .unary, .binary, .layerNorm, .matmul:
                 break
             }
             for (i, input) in u.inputs.enumerated() {
@@ -164,6 +176,9 @@ extension FoldTransposes {
             u.removeAllOutputs()
             u.appendOutput(inner)
         }
+        for u in ops where u.opType == "LayerNormalization" || u.opType == "MatMul" {
+            expandChannelOp(u, axis: p[rank - 1], rank: rank, graph: g, opset: opset, taken: &taken)
+        }
         for t in exits {
             let x = t.input(0)!
             guard let r = replacement[ObjectIdentifier(x)], let q = t.ints("perm") else { continue }
@@ -174,7 +189,8 @@ extension FoldTransposes {
         }
         // Values still read outside the region (or graph outputs): one Transpose each.
         for (inner, outer, producer) in outerOf where outputs.contains(ObjectIdentifier(outer)) || !outer.uses.isEmpty {
-            guard let at = g.nodes.firstIndex(where: { $0 === producer }) else { continue }
+            // (The producer may have been expanded into several nodes: follow the value.)
+            guard let source = inner.producer ?? Optional(producer), let at = g.nodes.firstIndex(where: { $0 === source }) else { continue }
             let t = Node(opType: "Transpose", name: g.uniqueName((producer.name.isEmpty ? producer.opType : producer.name) + "_transpose", taken: &taken),
                          inputs: [inner], outputs: [outer], attributes: [Attribute("perm", .ints(p.map { Int64($0) }))])
             g.insertNode(t, at: at + 1)
@@ -184,5 +200,67 @@ extension FoldTransposes {
         for t in entries.values { touched.insert(ObjectIdentifier(t)) }
         for t in exits { touched.insert(ObjectIdentifier(t)) }
         return true
+    }
+}
+
+extension FoldTransposes {
+    /// A flipped region's last-axis LayerNormalization or MatMul, now over axis `k` of the
+    /// untransposed value: LayerNormalization becomes ReduceMean, Sub, Mul, ReduceMean, Add,
+    /// Sqrt, Div (and the affine Mul/Add with scale and bias along axis k); MatMul (k = 1)
+    /// becomes a 1x1 Conv with the transposed weights.
+    static func expandChannelOp(_ u: Node, axis k: Int, rank: Int, graph g: Graph, opset: Int, taken: inout Set<String>) {
+        guard let x = u.input(0), let y = u.output(0), let at = g.nodes.firstIndex(where: { $0 === u }) else { return }
+        let base = u.name.isEmpty ? u.opType : u.name
+        var nodes: [Node] = []
+        func value(_ suffix: String) -> Value { Value(name: g.uniqueName(base + suffix, taken: &taken), type: nil) }
+        func add(_ op: String, _ inputs: [Value?], _ out: Value, _ attrs: [Attribute] = []) -> Value {
+            nodes.append(Node(opType: op, name: g.uniqueName(base + "_" + op.lowercased(), taken: &taken), inputs: inputs, outputs: [out], attributes: attrs))
+            return out
+        }
+        if u.opType == "MatMul", let w = u.input(1)?.initializer, let wa = NDArray(w) {
+            // W [C, F] -> [F, C, 1, ...].
+            let (c, f) = (w.dims[0], w.dims[1])
+            var kernel = wa.transposed([1, 0])
+            kernel.shape = [f, c] + [Int](repeating: 1, count: rank - 2)
+            let kv = g.addConstant(kernel.tensor(), name: base + "_kernel", taken: &taken)
+            u.removeAllOutputs()
+            _ = add("Conv", [x, kv], y, [Attribute("kernel_shape", .ints([Int64](repeating: 1, count: rank - 2)))])
+        } else if u.opType == "LayerNormalization", let scale = u.input(1)?.initializer, let sa = NDArray(scale) {
+            let c = scale.dims[0]
+            let along = [c] + [Int](repeating: 1, count: rank - 1 - k)
+            func reduceMean(_ input: Value, _ suffix: String) -> Value {
+                if opset >= 18 {
+                    let axes = g.addConstant(Tensor(dataType: .int64, dims: [1], values: [Int64(k)]), name: base + "_axes", taken: &taken)
+                    return add("ReduceMean", [input, axes], value(suffix), [Attribute("keepdims", .int(1))])
+                }
+                return add("ReduceMean", [input], value(suffix), [Attribute("axes", .ints([Int64(k)])), Attribute("keepdims", .int(1))])
+            }
+            let eps = g.addConstant(Tensor(dataType: .float, dims: [], values: [u.float("epsilon") ?? 1e-5]), name: base + "_epsilon", taken: &taken)
+            let mean = reduceMean(x, "_mean")
+            let d = add("Sub", [x, mean], value("_centered"))
+            let variance = reduceMean(add("Mul", [d, d], value("_squared")), "_variance")
+            let sd = add("Sqrt", [add("Add", [variance, eps], value("_variance_eps"))], value("_std"))
+            let hasBias = u.inputs.count > 2 && u.input(2) != nil
+            var scaleArray = sa
+            scaleArray.shape = along
+            let sv = g.addConstant(scaleArray.tensor(), name: base + "_scale", taken: &taken)
+            let normalized = add("Div", [d, sd], value("_normalized"))
+            var biasValue: Value?
+            if hasBias, let bt = u.input(2)?.initializer, var ba = NDArray(bt) {
+                ba.shape = along
+                biasValue = g.addConstant(ba.tensor(), name: base + "_bias", taken: &taken)
+            }
+            u.removeAllOutputs()
+            if let biasValue {
+                _ = add("Add", [add("Mul", [normalized, sv], value("_scaled")), biasValue], y)
+            } else {
+                _ = add("Mul", [normalized, sv], y)
+            }
+        } else {
+            return
+        }
+        u.removeAllInputs()
+        for (i, n) in nodes.enumerated() { g.insertNode(n, at: at + 1 + i) }
+        g.removeNodes([ObjectIdentifier(u)])
     }
 }

@@ -66,11 +66,11 @@ def several_unsupported(cfg):
     outer = layers(cfg)
     for layer in outer:
         if layer["class_name"] == "Dense":
-            layer["class_name"] = "ConvLSTM2D"
+            layer["class_name"] = "GroupedQueryAttention"
         if layer["class_name"] == "Functional":
             for inner in layer["config"]["layers"]:
                 if inner["class_name"] == "Dense":
-                    inner["class_name"] = "ConvLSTM1D"
+                    inner["class_name"] = "SpectralNormalization"
 
 
 edit("nested_functional", "several_unsupported.keras", several_unsupported)

@@ -5,7 +5,7 @@ folder per model with model.keras (and model_k3.h5 where Keras can write it), in
 keras3_output0.bin and meta.json. They are too large to commit (7-110 MB each), so they go to
 Tests/Fixtures/keras-apps (git-ignored); KerasApplicationTests runs on them when present.
 Needs: the Keras venv (pip install keras tensorflow-cpu). Usage:
-make_applications.py [OUTDIR] [--only NAME] [--all]   (--all: every application, ~1.5 GB)"""
+make_applications.py [OUTDIR] [--only NAME] [--all]   (--all: all 40 applications, ~6 GB)"""
 import json
 import os
 import sys
@@ -50,6 +50,12 @@ MORE = {
     "ConvNeXtSmall": (lambda s: A.ConvNeXtSmall(input_shape=(s, s, 3), weights=None, classes=10, classifier_activation=None), 32),
     "NASNetLarge": (lambda s: A.NASNetLarge(input_shape=(s, s, 3), weights=None, classes=10, classifier_activation=None), 64),
 }
+# The rest of Keras 3's 40 applications (deeper or wider members of the families above).
+for _name, _side in [("EfficientNetB1", 64), ("EfficientNetB2", 64), ("EfficientNetB4", 64), ("EfficientNetB5", 64),
+                     ("EfficientNetB6", 64), ("EfficientNetB7", 64), ("EfficientNetV2B1", 64), ("EfficientNetV2B2", 64),
+                     ("EfficientNetV2B3", 64), ("EfficientNetV2M", 64), ("EfficientNetV2L", 64), ("ResNet152", 64),
+                     ("ResNet101V2", 64), ("DenseNet169", 64), ("ConvNeXtBase", 32), ("ConvNeXtLarge", 32), ("ConvNeXtXLarge", 32)]:
+    MORE[_name] = ((lambda f: lambda s: f(input_shape=(s, s, 3), weights=None, classes=10, classifier_activation=None))(getattr(A, _name)), _side)
 
 
 def randomize(model, rng):

@@ -12,7 +12,8 @@ import XCTest
 /// through the emitted C++ (|a-b| <= 1e-5 + 1e-4 |ref|); the Transposes the optimized graph
 /// keeps are printed (the channels_last folding's open work).
 final class KerasApplicationTests: XCTestCase {
-    static var folder: String { TestSupport.repoRoot + "/Tests/Fixtures/keras-apps" }
+    /// SOFIE_KERAS_APPS points elsewhere (e.g. at all 40 applications made with --all).
+    static var folder: String { ProcessInfo.processInfo.environment["SOFIE_KERAS_APPS"] ?? TestSupport.repoRoot + "/Tests/Fixtures/keras-apps" }
 
     struct App { let name: String; let dir: String; let format: String }
 
