@@ -217,12 +217,18 @@ extension FoldTransposes {
             nodes.append(Node(opType: op, name: g.uniqueName(base + "_" + op.lowercased(), taken: &taken), inputs: inputs, outputs: [out], attributes: attrs))
             return out
         }
-        if u.opType == "MatMul", let w = u.input(1)?.initializer, let wa = NDArray(w) {
-            // W [C, F] -> [F, C, 1, ...].
+        if u.opType == "MatMul", let w = u.input(1)?.initializer, w.dataType == .float, let values = w.values(as: Float.self),
+           values.count == w.dims[0] * w.dims[1] {
+            // W [C, F] -> [F, C, 1, ...] (weights of real models are millions of floats: a
+            // plain loop, not the generic NDArray transpose).
             let (c, f) = (w.dims[0], w.dims[1])
-            var kernel = wa.transposed([1, 0])
-            kernel.shape = [f, c] + [Int](repeating: 1, count: rank - 2)
-            let kv = g.addConstant(kernel.tensor(), name: base + "_kernel", taken: &taken)
+            var kernel = [Float](repeating: 0, count: values.count)
+            values.withUnsafeBufferPointer { src in
+                kernel.withUnsafeMutableBufferPointer { dst in
+                    for i in 0..<c { for j in 0..<f { dst[j * c + i] = src[i * f + j] } }
+                }
+            }
+            let kv = g.addConstant(Tensor(dataType: .float, dims: [f, c] + [Int](repeating: 1, count: rank - 2), values: kernel), name: base + "_kernel", taken: &taken)
             u.removeAllOutputs()
             _ = add("Conv", [x, kv], y, [Attribute("kernel_shape", .ints([Int64](repeating: 1, count: rank - 2)))])
         } else if u.opType == "LayerNormalization", let scale = u.input(1)?.initializer, let sa = NDArray(scale) {
