@@ -323,6 +323,24 @@ def models(K):
         o, h, c = L.ConvLSTM1D(4, 3, return_state=True, recurrent_activation="hard_sigmoid", name="convlstm1d")(b)
         return [s, f, o, c]
     fn("conv_lstm", [(4, 6, 6, 2), (5, 8, 3)], conv_lstm)
+    # Layout regions that fold-transposes flips whole: a ConvNeXt block (LayerNormalization
+    # over channels and Dense layers between convolutions) and a NASNet-style cell (Adds of
+    # convolution branches feeding a Concatenate that also reads one branch directly).
+    def layout_regions(x):
+        h = L.Conv2D(8, 2, strides=2, name="stem")(x)
+        h = L.LayerNormalization(epsilon=1e-6, name="stem_ln")(h)
+        y = L.DepthwiseConv2D(3, padding="same", name="dw")(h)
+        y = L.LayerNormalization(epsilon=1e-6, name="block_ln")(y)
+        y = L.Dense(16, activation="gelu", name="expand")(y)
+        y = L.Dense(8, name="project")(y)
+        h = L.Add(name="residual")([h, y])
+        a = L.Conv2D(8, 1, name="branch_a")(h)
+        b = L.Conv2D(8, 3, padding="same", name="branch_b")(L.ReLU()(h))
+        p = L.AveragePooling2D(3, strides=1, padding="same", name="branch_pool")(h)
+        cell = L.Concatenate(name="cell")([L.Add(name="sum_ab")([a, b]), L.Add(name="sum_pool")([p, a]), b])
+        z = L.Conv2D(6, 1, name="after_cell")(L.ReLU(name="cell_relu")(cell))
+        return [L.GlobalAveragePooling2D()(z), cell]
+    fn("layout_regions", [(12, 12, 3)], layout_regions)
     seq("normalization_layer", (5,), lambda: [L.Normalization(mean=[0.5, -1.0, 2.0, 0.0, 1.5], variance=[2.0, 0.5, 1.0, 4.0, 0.25]), L.Dense(3)]) if K is keras else None
     return out
 

@@ -66,6 +66,21 @@ final class KerasFixtureTests: XCTestCase {
         }
     }
 
+    /// fold-transposes flips whole layout regions: the ConvNeXt block (channels LayerNorm and
+    /// Dense layers between convolutions) and the NASNet-style cell keep only the input's
+    /// Transpose and the one a channels_last graph output needs (numerics: the tests below).
+    func testLayoutRegionsKeepNoInnerTransposes() throws {
+        for format in ["model.keras", "model_k3.h5", "model_k2.h5"] {
+            let model = try ModelLoader.load(path: "\(Self.fixtures)/layout_regions/\(format)")
+            let before = model.graph.nodes.filter { $0.opType == "Transpose" }.count
+            try Compiler.optimize(model, passes: nil, verifyEach: true)
+            let ops = model.graph.nodes.map(\.opType)
+            XCTAssertGreaterThan(before, 10, format)
+            XCTAssertEqual(ops.filter { $0 == "Transpose" }.count, 2, "\(format): \(ops)")
+            XCTAssertFalse(ops.contains("LayerNormalization") || ops.contains("MatMul"), "\(format): channels LayerNorm and Dense run channels-first: \(ops)")
+        }
+    }
+
     func testConvertedFixturesMatchKerasThroughONNXRuntime() throws {
         try TestSupport.requirePython()
         let work = try TestSupport.tempDir("keras-onnx")
