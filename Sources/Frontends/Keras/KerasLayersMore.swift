@@ -228,10 +228,6 @@ extension KerasLayers {
     /// Reshape/Transpose, softmax(Q K^T / sqrt(key_dim)) V, and the output projection.
     static func multiHeadAttention(_ l: L, _ layer: KerasLayer, _ x: [Value]) throws -> [Value] {
         let kw = l.callKeywords
-        for m in ["attention_mask", "query_mask", "value_mask", "key_mask"] where kw[m] != nil {
-            throw l.fail(layer, "is called with an \(m); attention masks are not supported")
-        }
-        if l.callOptions["use_causal_mask"] as? Bool == true { throw l.fail(layer, "use_causal_mask=True is not supported") }
         if l.callOptions["return_attention_scores"] as? Bool == true { throw l.fail(layer, "return_attention_scores=True is not supported") }
         // Keras records the default, attention over the positions axis, as [1] for rank 3.
         if let axes = try layer.axes("attention_axes"), axes != [1], axes != [-2] {
@@ -289,12 +285,69 @@ extension KerasLayers {
         let kh = split(key, k, size: keyDim, "key", keyLayout: true)
         let vh = split(value, v, size: valueDim, "value", keyLayout: false)
         let scores = l.op("MatMul", [qh, kh], n + "_scores")
-        let probs = l.op("Softmax", [scores], n + "_softmax", [Attribute("axis", .int(-1))])
+        let probs: Value
+        if let mask = try attentionMask(l, layer, query: query, value: value, key: key) {
+            // [B, T, S] -> [B, 1, T, S]. Keras 3 (its dot_product_attention) replaces masked
+            // scores by a large negative number, tf-keras adds -1e9 to them; a fully masked
+            // row (a padded query) then attends uniformly in Keras 3.
+            let m4 = l.op("Unsqueeze", [mask, l.ints([1], n + "_mask_heads_axis")], n + "_mask_heads")
+            let big = l.constant([-1e9], [], n + "_masked_score")
+            if l.isKeras2 {
+                let off = l.op("Sub", [l.constant([1], [], n + "_one"), m4], n + "_mask_off")
+                let masked = l.op("Add", [scores, l.op("Mul", [off, big], n + "_mask_bias")], n + "_masked_scores")
+                probs = l.op("Softmax", [masked], n + "_softmax", [Attribute("axis", .int(-1))])
+            } else {
+                let keep = l.op("Cast", [m4], n + "_mask_keep", [Attribute("to", .int(Int64(DataType.bool.rawValue)))])
+                let masked = l.op("Where", [keep, scores, big], n + "_masked_scores")
+                probs = l.op("Softmax", [masked], n + "_softmax", [Attribute("axis", .int(-1))])
+            }
+        } else {
+            probs = l.op("Softmax", [scores], n + "_softmax", [Attribute("axis", .int(-1))])
+        }
         let ctx = l.transpose(l.op("MatMul", [probs, vh], n + "_context"), [0, 2, 1, 3], n + "_context_t")
         let merged = l.op("Reshape", [ctx, l.ints([0, 0, heads * valueDim], n + "_merge_shape")], n + "_merge")
         var y = l.op("MatMul", [merged, l.constant(o.kernel.values, [heads * valueDim, outDim], n + "_output_kernel")], n + (o.bias == nil ? "" : "_output_matmul"))
         if let b = o.bias { y = l.op("Add", [y, l.constant(b.values, [outDim], n + "_output_bias")], n) }
         return [l.ranked(y, 3)]
+    }
+
+    /// MultiHeadAttention's mask as 0/1 floats, [B, T, S] (or [T, S] when only causal): the
+    /// query's mask [B, T, 1], the value's and the key's [B, 1, S] (Keras masks of the inputs or
+    /// the recorded query_mask/value_mask/key_mask), the attention_mask argument and the causal
+    /// mask, multiplied (Keras combines them with AND). nil without any mask.
+    static func attentionMask(_ l: L, _ layer: KerasLayer, query: Value, value: Value, key: Value) throws -> Value? {
+        let n = layer.name
+        let kw = l.callKeywords
+        func float(_ v: Value, _ tag: String) -> Value { l.op("Cast", [v], "\(n)_\(tag)_f", [Attribute("to", .int(Int64(DataType.float.rawValue)))]) }
+        var parts: [Value] = []
+        if let q = kw["query_mask"] ?? l.masks[ObjectIdentifier(query)] {
+            parts.append(l.op("Unsqueeze", [float(q, "query_mask"), l.ints([2], n + "_query_mask_axis")], n + "_query_mask_3d"))
+        }
+        if let v = kw["value_mask"] ?? l.masks[ObjectIdentifier(value)] {
+            parts.append(l.op("Unsqueeze", [float(v, "value_mask"), l.ints([1], n + "_value_mask_axis")], n + "_value_mask_3d"))
+        }
+        if key !== value, let k = kw["key_mask"] ?? l.masks[ObjectIdentifier(key)] {
+            parts.append(l.op("Unsqueeze", [float(k, "key_mask"), l.ints([1], n + "_key_mask_axis")], n + "_key_mask_3d"))
+        }
+        if let a = kw["attention_mask"] {
+            guard try l.rank(a, layer) == 3 else { throw l.fail(layer, "its attention_mask should be [batch, queries, keys]") }
+            parts.append(float(a, "attention_mask"))
+        }
+        if l.callOptions["use_causal_mask"] as? Bool == true {
+            func length(_ v: Value, _ i: Int) -> Int? {
+                if l.callShapes.count > i, let s = l.callShapes[i], s.count == 3, let t = s[1] { return t }
+                return l.inferredShape(v)?[1]
+            }
+            guard let t = length(query, 0), let s = length(value, 1), t > 0, s > 0, t * s <= 1 << 24 else {
+                throw l.fail(layer, "use_causal_mask needs static query and value lengths, which are not known here")
+            }
+            var lower = [Float](repeating: 0, count: t * s)
+            for i in 0..<t { for j in 0..<s where j <= i { lower[i * s + j] = 1 } }
+            parts.append(l.constant(lower, [t, s], n + "_causal_mask"))
+        }
+        guard var m = parts.first else { return nil }
+        for (i, p) in parts.dropFirst().enumerated() { m = l.op("Mul", [m, p], "\(n)_mask\(i)") }
+        return m
     }
 
     // MARK: 1-D and 3-D variants of the convolutions

@@ -17,7 +17,7 @@ extension KerasLayers {
     static let maskMerges: Set<String> = ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"]
     /// Layers that read the mask (or a mask-dependent result) in ways not lowered: refused.
     static let maskUnsupported: Set<String> = [
-        "Softmax", "Attention", "AdditiveAttention", "MultiHeadAttention", "GroupedQueryAttention", "Concatenate", "Dot",
+        "Softmax", "Attention", "AdditiveAttention", "GroupedQueryAttention", "Concatenate", "Dot",
         "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D", "Lambda",
     ]
 
@@ -116,8 +116,10 @@ extension KerasLowering {
     }
 
     /// After a layer runs: the masks of its outputs (unless the layer set them).
+    /// (Keras 3 also carries masks on tensors at run time: MultiHeadAttention reads its
+    /// inputs' masks that way, without a recorded argument. So masks are followed for both
+    /// versions; Keras 3 layers with a `mask` argument use the recorded one.)
     func propagateMasks(_ layer: KerasLayer, _ inputs: [Value], _ outputs: [Value]) {
-        guard isKeras2 else { return }
         let inMasks = inputs.compactMap { masks[ObjectIdentifier($0)] }
         guard !inMasks.isEmpty, let first = outputs.first, masks[ObjectIdentifier(first)] == nil else { return }
         let cls = layer.className
@@ -127,6 +129,8 @@ extension KerasLowering {
             var m = inMasks[0]
             for (i, other) in inMasks.dropFirst().enumerated() { m = op("And", [m, other], layer.name + "_mask\(i)") }
             masks[ObjectIdentifier(first)] = m
+        } else if cls == "MultiHeadAttention", let m = masks[ObjectIdentifier(inputs[0])] {
+            masks[ObjectIdentifier(first)] = m  // the query's mask
         } else if ["SimpleRNN", "LSTM", "GRU", "Bidirectional"].contains(cls), let m = masks[ObjectIdentifier(inputs[0])] {
             let inner = cls == "Bidirectional" ? (layer.config["layer"] as? [String: Any])?["config"] as? [String: Any] ?? [:] : layer.config
             if (inner["return_sequences"] as? NSNumber)?.boolValue == true { masks[ObjectIdentifier(first)] = m }

@@ -341,6 +341,14 @@ def models(K):
         z = L.Conv2D(6, 1, name="after_cell")(L.ReLU(name="cell_relu")(cell))
         return [L.GlobalAveragePooling2D()(z), cell]
     fn("layout_regions", [(12, 12, 3)], layout_regions)
+    # MultiHeadAttention with masks: the padding mask Embedding(mask_zero) puts on the tokens
+    # (query and value masks, read from the tensors) and a causal mask.
+    def mha_masks(x):
+        e = L.Embedding(20, 8, mask_zero=True, name="embedding")(x)
+        h = L.MultiHeadAttention(num_heads=2, key_dim=4, name="mha_padding")(e, e)
+        c = L.MultiHeadAttention(num_heads=2, key_dim=4, name="mha_causal")(h, h, use_causal_mask=True)
+        return [h, L.Dense(3, name="head")(c)]
+    fn("mha_masks", [(7,)], mha_masks, kind="tokens")
     seq("normalization_layer", (5,), lambda: [L.Normalization(mean=[0.5, -1.0, 2.0, 0.0, 1.5], variance=[2.0, 0.5, 1.0, 4.0, 0.25]), L.Dense(3)]) if K is keras else None
     return out
 
