@@ -132,7 +132,7 @@ enum HDF5Snapshot {
 
     static func snapshot(name: String, bytes size: Int, open: () throws -> LiveHDF5File) throws -> [String: Node] {
         if HDF5Input.mode != .isolatedChild { return try walk(try open()) }
-        let bytes = try isolated(name: name, timeLimit: timeLimit(bytes: size)) {
+        let bytes = try isolated(name: name, timeLimit: timeLimit(bytes: size), fileBytes: size) {
             do { return [0] + encode(try walk(try open())) } catch { return [1] + Array("\(error)".utf8) }
         }
         guard let tag = bytes.first else { throw HDF5Error(file: name, message: "the HDF5 reader process returned nothing") }
@@ -186,10 +186,10 @@ enum HDF5Snapshot {
     // MARK: the child process
 
     /// Runs `body` in a forked child under time and memory limits and returns what it produced.
-    static func isolated(name: String, timeLimit: Double, _ body: () -> [UInt8]) throws -> [UInt8] {
+    static func isolated(name: String, timeLimit: Double, fileBytes: Int = 0, _ body: () -> [UInt8]) throws -> [UInt8] {
         var fds: [Int32] = [0, 0]
         guard pipe(&fds) == 0 else { throw HDF5Error(file: name, message: "cannot create a pipe for the HDF5 reader: \(String(cString: strerror(errno)))") }
-        let limit = addressSpaceLimit()
+        let limit = addressSpaceLimit(fileBytes: fileBytes)
         let pid = fork()
         if pid < 0 {
             close(fds[0]); close(fds[1])
@@ -242,7 +242,8 @@ enum HDF5Snapshot {
             throw HDF5Error(file: name, message: "libhdf5 did not finish reading the file within \(Int(timeLimit)) s (a corrupt file can make it loop)")
         }
         if termSignal != 0 {
-            throw HDF5Error(file: name, message: "libhdf5 crashed (signal \(termSignal)) reading the file: it is corrupt")
+            let memory = limit.map { ", or needs more than the reader's \($0 >> 30) GiB of address space" } ?? ""
+            throw HDF5Error(file: name, message: "libhdf5 crashed (signal \(termSignal)) reading the file: it is corrupt\(memory)")
         }
         guard exitCode == 0, data.count >= 8 else {
             throw HDF5Error(file: name, message: "the HDF5 reader process failed (exit status \(exitCode)); the file may be corrupt or need more than the memory limit")
@@ -265,11 +266,14 @@ enum HDF5Snapshot {
 
     /// The child's address-space limit: what this process maps now plus 4 GiB. None under
     /// AddressSanitizer, whose shadow memory reserves terabytes of address space.
-    static func addressSpaceLimit() -> Int? {
+    /// The child's address space: what the process has, 4 GiB, and 4 bytes per byte of the
+    /// file (the weights are held as read, as floats and encoded for the pipe: ConvNeXtXLarge's
+    /// 1.4 GB of weights did not fit in a flat 4 GiB). A small hostile file still gets ~4 GiB.
+    static func addressSpaceLimit(fileBytes: Int = 0) -> Int? {
         if dlsym(UnsafeMutableRawPointer(bitPattern: 0), "__asan_init") != nil { return nil }
         guard let statm = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8),
               let pages = Int(statm.split(separator: " ").first ?? "") else { return nil }
-        return pages * Int(sysconf(Int32(_SC_PAGESIZE))) + (4 << 30)
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE))) + (4 << 30) + 4 * min(max(fileBytes, 0), 1 << 40)
     }
 
     // MARK: wire format (child -> parent)

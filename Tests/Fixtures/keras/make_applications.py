@@ -5,7 +5,9 @@ folder per model with model.keras (and model_k3.h5 where Keras can write it), in
 keras3_output0.bin and meta.json. They are too large to commit (7-110 MB each), so they go to
 Tests/Fixtures/keras-apps (git-ignored); KerasApplicationTests runs on them when present.
 Needs: the Keras venv (pip install keras tensorflow-cpu). Usage:
-make_applications.py [OUTDIR] [--only NAME] [--all]   (--all: all 40 applications, ~6 GB)"""
+make_applications.py [OUTDIR] [--only NAME] [--all] [--calibrate]   (--all: all 40 applications,
+~11 GB; EfficientNets always, the others with --calibrate, get BatchNormalization statistics
+from a calibration batch)"""
 import json
 import os
 import sys
@@ -77,6 +79,20 @@ def randomize(model, rng):
     model.set_weights(ws)
 
 
+def calibrate(model, rng, side):
+    """Sets every BatchNormalization's moving statistics to those of a random calibration
+    batch (one training-mode call with momentum 0), as a trained network's would be: with
+    drawn statistics the deep EfficientNets' activations grow to 1e4-1e10, where float32
+    rounding alone moves Keras' own outputs by as much as any comparison tolerates."""
+    bns = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)]
+    saved = [b.momentum for b in bns]
+    for b in bns:
+        b.momentum = 0.0
+    model(rng.uniform(-1, 1, (8, side, side, 3)).astype(np.float32), training=True)
+    for b, m in zip(bns, saved):
+        b.momentum = m
+
+
 def main():
     table = dict(DEFAULT)
     if "--all" in sys.argv or ONLY in MORE:
@@ -89,6 +105,8 @@ def main():
         keras.utils.set_random_seed(zlib.crc32(name.encode()) % (1 << 31))
         m = build(side)
         randomize(m, rng)
+        if "--calibrate" in sys.argv or name.startswith("EfficientNet"):
+            calibrate(m, rng, side)
         x = rng.uniform(-1, 1, (2, side, side, 3)).astype(np.float32)
         y = np.asarray(m(x, training=False))
         d = os.path.join(OUT, name)
