@@ -31,7 +31,7 @@ public struct EliminateIdentity: GraphPass {
 /// when the permutations are inverse. (Transposes of constants are folded by fold-constants.)
 public struct FoldTransposes: GraphPass {
     public let name = "fold-transposes"
-    public let summary = "cancel and merge transposes; move them through elementwise, Softmax, Pad, Slice, Concat, Split and reductions (axes remapped)"
+    public let summary = "cancel and merge transposes; move them through elementwise, Softmax, Pad, Slice, Resize, Concat, Split and reductions (axes remapped); flip whole layout regions (channels LayerNorm and Dense included) when that removes transposes"
     public init() {}
 
     /// Rounds until nothing moves (shapes re-inferred between them): a transpose moves one op
