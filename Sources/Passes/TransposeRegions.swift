@@ -57,7 +57,6 @@ extension FoldTransposes {
         var values: [Value] = [seedOut]
         var ops: [Node] = []
         var opIDs = Set<ObjectIdentifier>()
-        var rejected = Set<ObjectIdentifier>()
         // Whether u can join, and the entry values it would pull in.
         func admit(_ u: Node) -> [Value]? {
             guard let role = regionRole(u, rank: rank, opset: opset) else { return nil }
@@ -94,7 +93,7 @@ extension FoldTransposes {
                 for use in values[k].uses {
                     let u = use.node
                     let id = ObjectIdentifier(u)
-                    guard !opIDs.contains(id), !rejected.contains(id), !touched.contains(id), u.opType != "Transpose" else { continue }
+                    guard !opIDs.contains(id), !touched.contains(id), u.opType != "Transpose" else { continue }
                     guard let newEntries = admit(u) else { continue }
                     for e in newEntries where !inRegion.contains(ObjectIdentifier(e)) {
                         entries[ObjectIdentifier(e)] = entryTranspose(e)
