@@ -105,6 +105,13 @@ extension KerasLayers {
 
     // MARK: Attention and AdditiveAttention
 
+    /// The static length (axis 1) of a [batch, positions, features] tensor passed at `position`
+    /// of the call: recorded by Keras 3, or inferred from the graph built so far.
+    static func sequenceLength(_ l: L, _ v: Value, position i: Int) -> Int? {
+        if l.callShapes.count > i, let s = l.callShapes[i], s.count == 3, let t = s[1] { return t }
+        return l.inferredShape(v)?[1]
+    }
+
     /// Attention (Luong: scores q.k, or with score_mode concat sum(tanh(q + k))) and
     /// AdditiveAttention (Bahdanau: sum(scale * tanh(q + k))) over [batch, positions, dim]
     /// inputs [query, value(, key)], then softmax over the value positions and the weighted
@@ -112,7 +119,7 @@ extension KerasLayers {
     /// return_attention_scores adds the softmax weights as a second output.
     static func dotAttention(_ l: L, _ layer: KerasLayer, _ x: [Value]) throws -> [Value] {
         let additive = layer.className == "AdditiveAttention"
-        for m in ["mask"] where l.callKeywords[m] != nil { throw l.fail(layer, "is called with a \(m); attention masks are not supported") }
+        if l.callKeywords["mask"] != nil { throw l.fail(layer, "is called with a mask; attention masks are not supported") }
         guard x.count == 2 || x.count == 3 else { throw l.fail(layer, "takes [query, value] or [query, value, key], it is called with \(x.count) tensors") }
         for v in x {
             let r = try l.rank(v, layer)
@@ -162,11 +169,7 @@ extension KerasLayers {
             }
         }
         if (l.callOptions["use_causal_mask"] as? Bool ?? false) || layer.bool("causal") == true {
-            func length(_ i: Int) -> Int? {
-                if l.callShapes.count > i, let s = l.callShapes[i], s.count == 3, let t = s[1] { return t }
-                return l.inferredShape(x[i])?[1]
-            }
-            guard let tq = length(0), let tv = length(1), tq > 0, tv > 0, tq * tv <= 1 << 24 else {
+            guard let tq = sequenceLength(l, x[0], position: 0), let tv = sequenceLength(l, x[1], position: 1), tq > 0, tv > 0, tq * tv <= 1 << 24 else {
                 throw l.fail(layer, "use_causal_mask needs static query and value lengths, which are not known here")
             }
             var bias = [Float](repeating: 0, count: tq * tv)

@@ -334,11 +334,7 @@ extension KerasLayers {
             parts.append(float(a, "attention_mask"))
         }
         if l.callOptions["use_causal_mask"] as? Bool == true {
-            func length(_ v: Value, _ i: Int) -> Int? {
-                if l.callShapes.count > i, let s = l.callShapes[i], s.count == 3, let t = s[1] { return t }
-                return l.inferredShape(v)?[1]
-            }
-            guard let t = length(query, 0), let s = length(value, 1), t > 0, s > 0, t * s <= 1 << 24 else {
+            guard let t = sequenceLength(l, query, position: 0), let s = sequenceLength(l, value, position: 1), t > 0, s > 0, t * s <= 1 << 24 else {
                 throw l.fail(layer, "use_causal_mask needs static query and value lengths, which are not known here")
             }
             var lower = [Float](repeating: 0, count: t * s)
