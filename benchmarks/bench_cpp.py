@@ -11,14 +11,15 @@ optimizations) minus the per-call overhead of an Identity model of the same inpu
 Usage: .venv/bin/python benchmarks/bench_cpp.py [--sofie .build/release/sofie] [--quick]"""
 import argparse
 import os
-import statistics
 import subprocess
 import tempfile
 import time
 import numpy as np
 import onnx
-import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
+
+import ort_timing
+from ort_timing import identity_model
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--sofie", default=".build/release/sofie")
@@ -107,9 +108,7 @@ def linear_mlp():
 
 
 def identity(shape):
-    return save(helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "id",
-                                  [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
-                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)]), "identity_" + "x".join(map(str, shape)))
+    return identity_model(work, shape)
 
 
 DRIVER = r'''
@@ -147,26 +146,7 @@ int main(int argc, char** argv) {
 
 
 def ort_time(path, shape, samples):
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    opts.inter_op_num_threads = 1
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
-    name = sess.get_inputs()[0].name
-    x = {name: rng.standard_normal(shape).astype(np.float32)}
-    for _ in range(20):
-        sess.run(None, x)
-    t0, calib = time.perf_counter(), 0
-    while time.perf_counter() - t0 < 0.05:
-        sess.run(None, x)
-        calib += 1
-    res = []
-    for _ in range(samples):
-        a = time.perf_counter()
-        for _ in range(calib):
-            sess.run(None, x)
-        res.append((time.perf_counter() - a) / calib * 1e6)
-    return statistics.median(res)
+    return ort_timing.ort_time(path, rng.standard_normal(shape).astype(np.float32), samples)
 
 
 light = os.path.join(os.path.dirname(onnx.__file__), "backend/test/data/light/light_resnet50.onnx")

@@ -13,15 +13,11 @@ Usage: .venv/bin/python benchmarks/bench_keras_apps.py [--sofie .build/release/s
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import tempfile
-import time
 
 import numpy as np
-import onnx
-import onnxruntime as ort
-from onnx import TensorProto, helper
+from ort_timing import identity_model, ort_time
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--sofie", default=".build/release/sofie")
@@ -68,38 +64,6 @@ int main() {
 '''
 
 
-def ort_time(path, shape):
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    opts.inter_op_num_threads = 1
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
-    feed = {sess.get_inputs()[0].name: rng.uniform(-0.5, 0.5, shape).astype(np.float32)}
-    for _ in range(5):
-        sess.run(None, feed)
-    t0, calib = time.perf_counter(), 0
-    while time.perf_counter() - t0 < 0.05:
-        sess.run(None, feed)
-        calib += 1
-    res = []
-    for _ in range(SAMPLES):
-        a = time.perf_counter()
-        for _ in range(calib):
-            sess.run(None, feed)
-        res.append((time.perf_counter() - a) / calib * 1e6)
-    return statistics.median(res)
-
-
-def identity(shape):
-    g = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "id", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)])
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
-    m.ir_version = 8
-    path = os.path.join(work, "identity_" + "x".join(map(str, shape)) + ".onnx")
-    onnx.save(m, path)
-    return path
-
-
 names = args.names or sorted(n for n in os.listdir(args.apps) if os.path.exists(os.path.join(args.apps, n, "meta.json")))
 print("| model | input | sofie µs | ONNX Runtime µs (net of call overhead) | ratio ORT/sofie |")
 print("|---|---|---|---|---|")
@@ -119,7 +83,8 @@ for name in names:
     subprocess.run([args.sofie, "convert", os.path.join(d, "model.keras"), "-o", plain, "-O0"], check=True, stdout=subprocess.DEVNULL)
     theirs = []
     for _ in range(args.repeat):
-        theirs.append(ort_time(plain, shape) - ort_time(identity(shape), shape))
+        x = rng.uniform(-0.5, 0.5, shape).astype(np.float32)
+        theirs.append(ort_time(plain, x, SAMPLES, warmup=5) - ort_time(identity_model(work, shape), x, SAMPLES, warmup=5))
     ratios = [t / o for t, o in zip(theirs, ours)]
     print(f"| {name} | {side}x{side} | {min(ours):.0f}–{max(ours):.0f} | {min(theirs):.0f}–{max(theirs):.0f} | "
           f"{min(ratios):.2f}–{max(ratios):.2f} |", flush=True)
