@@ -7,6 +7,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 PKGS=(libprotobuf-c-dev protobuf-c-compiler libhdf5-dev libzip-dev pkg-config g++)
+# cmake: the tests build Examples/cmake with cmake/SofieModel.cmake (not needed to install sofie).
+[ -n "${SOFIE_SETUP_NO_PYTHON:-}" ] || PKGS+=(cmake)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -24,6 +26,8 @@ if ! command -v swift >/dev/null 2>&1; then
 fi
 
 VENV="$ROOT/.venv"
+# SOFIE_SETUP_NO_PYTHON=1 (scripts/install.sh): only what sofie itself needs, no test environment.
+[ -n "${SOFIE_SETUP_NO_PYTHON:-}" ] && exit 0
 if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import onnx, onnxruntime, numpy, h5py" >/dev/null 2>&1; then
   echo "[setup] creating Python environment in .venv (onnx, onnxruntime, numpy, h5py)"
   if ! python3 -m venv "$VENV" >/dev/null 2>&1; then
