@@ -427,6 +427,7 @@ final class EmitContext {
         w(embed ? "//   \(ns)::Session session;" : "//   \(ns)::Session session(\"\(ns).weights\");")
         w("//   session.infer(\((inArgs + outArgs).joined(separator: ", ")));   // raw pointers")
         w("// A Session is not shared between threads; create one per thread (they are independent).")
+        w("// Define SOFIE_NPY before including this header for \(ns)::load_npy / save_npy (NumPy .npy files).")
         w("#pragma once")
         w("static_assert(sizeof(bool) == 1, \"swift-sofie's generated code assumes one-byte bool\");")
         for inc in ["algorithm", "cmath", "cstddef", "cstdint", "cstring", "fstream", "limits", "memory", "stdexcept", "string", "tuple", "type_traits", "vector"] {
@@ -435,7 +436,14 @@ final class EmitContext {
         w()
         h += CppRuntime.source
         w()
+        h += CppNpy.source
+        w()
         w("namespace \(ns) {")
+        w()
+        w("#if defined(SOFIE_NPY)  // NumPy .npy files: \(ns)::load_npy<float>(path, &shape), \(ns)::save_npy(path, data, shape)")
+        w("using sofie_npy::load_npy;")
+        w("using sofie_npy::save_npy;")
+        w("#endif")
         w()
         if embed && !weightBytes.isEmpty {
             w("// The weights, byte for byte (little-endian), copied into the Session when it is created.")
