@@ -43,6 +43,9 @@ struct Compile: ParsableCommand {
     @Option(name: .long, help: "With a run-time batch: also compile the model for blocks of these many rows (comma-separated, e.g. 64,16), so that infer(batch, ...) runs whole blocks as real matrix products, largest first, and the remaining rows one by one (1: no block bodies). Default: 64,16 for models with dense layers and no convolutions, as far as a block needs at most 8 MiB of scratch.")
     var batchBlock: String?
 
+    @Flag(name: .customLong("c-api"), help: "Also write NAME_c.h and NAME_c.cpp: a C interface (NAME_create, NAME_infer, NAME_destroy, NAME_status_message; status codes, no exceptions across it) for C, Fortran, Julia or Python ctypes. Build NAME_c.cpp as C++17, e.g. into a shared library: g++ -std=c++17 -O3 -march=native -fPIC -shared NAME_c.cpp -o libNAME.so.")
+    var cApi = false
+
     @OptionGroup var passOptions: PassOptions
     @OptionGroup var limits: LimitOptions
 
@@ -75,6 +78,7 @@ struct Compile: ParsableCommand {
         options.weights = WeightsPlacement(rawValue: weights)!
         options.dims = dims
         options.batch = batch
+        options.cApi = cApi
         options.batchBlocks = batchBlock.map { $0.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
         do {
             options.passes = try passOptions.chosen()
@@ -85,6 +89,7 @@ struct Compile: ParsableCommand {
             let ms = Date().timeIntervalSince(start) * 1000
             var msg = "wrote \(output)/\(emitted.headerFileName)"
             if let w = emitted.weights { msg += " and \(output)/\(emitted.weightsFileName) (\(w.count) bytes)" }
+            if cApi { msg += ", with the C interface \(output)/\(emitted.namespace)_c.h and _c.cpp" }
             print(msg + String(format: " in %.0f ms", ms))
             for warning in emitted.warnings { FileHandle.standardError.write(Data("warning: \(model): \(warning)\n".utf8)) }
             if emitted.runtimeBatch {

@@ -18,6 +18,8 @@ public enum Compiler {
         /// Optimization passes run before emission; nil means the default pipeline, [] none (-O0).
         public var passes: [GraphPass]? = nil
         public var verifyEach = false
+        /// Also write NAME_c.h and NAME_c.cpp, a C interface to the Session (CppCApi).
+        public var cApi = false
         public var afterEach: ((GraphPass, Model, Bool) throws -> Void)? = nil
 
         public init(name: String) { self.name = name }
@@ -139,6 +141,11 @@ public enum Compiler {
         }
         if let w = emitted.weights {
             try w.withUnsafeBytes { try AtomicFile.write($0, to: directory + "/" + emitted.weightsFileName) }
+        }
+        if options.cApi {
+            let c = CppCApi.emit(emitted)
+            try AtomicFile.write(c.header, to: directory + "/" + c.headerFileName)
+            try AtomicFile.write(c.source, to: directory + "/" + c.sourceFileName)
         }
         try AtomicFile.write(emitted.header, to: directory + "/" + emitted.headerFileName)
         return emitted

@@ -38,6 +38,19 @@ public struct EmittedCpp {
     public var blockSizes: [Int] = []
     /// Things the user should know that did not stop the compile (each names its node).
     public var warnings: [String] = []
+    /// One input or output of `infer`, in order: its argument name, element type, shape (of one
+    /// row when batched) and whether it carries the run-time batch.
+    public struct Port {
+        public let name: String
+        public let dataType: DataType
+        public let shape: [Int]
+        public let count: Int
+        public let batched: Bool
+    }
+    public var inputs: [Port] = []
+    public var outputs: [Port] = []
+    /// Whether the weights are in the header (`Session()`) rather than in NAME.weights.
+    public var weightsEmbedded: Bool { weights == nil }
     /// The largest block (1 when there is none).
     public var blockRows: Int { blockSizes.first ?? 1 }
     public var headerFileName: String { namespace + ".hxx" }
@@ -378,7 +391,8 @@ final class EmitContext {
         func argName(_ v: Value, _ fallback: String) -> String {
             var n = CppNames.identifier(v.name, fallback: fallback)
             // Names the generated methods use themselves stay theirs.
-            let internalName = ["batch", "result", "work", "r", "storage_", "weights_", "fills_", "arena_"].contains(n)
+            // (`session` and `restrict` for the C interface, CppCApi: its first parameter, a C keyword.)
+            let internalName = ["batch", "result", "work", "r", "storage_", "weights_", "fills_", "arena_", "session", "restrict"].contains(n)
                 || n.range(of: "^(in|out)[0-9]+$", options: .regularExpression) != nil
             if internalName { n += "_" + fallback }
             if inNames.contains(n) {
@@ -580,6 +594,14 @@ final class EmitContext {
         result.fixedBatchReason = batchReason
         result.blockSizes = sizes
         result.warnings = warnings
+        result.inputs = inputs.indices.map { k in
+            EmittedCpp.Port(name: inArgs[k], dataType: ins[k].dtype, shape: ins[k].shape, count: ins[k].count,
+                            batched: batch?.inputs.contains(ObjectIdentifier(inputs[k])) ?? false)
+        }
+        result.outputs = graph.outputs.indices.map { k in
+            EmittedCpp.Port(name: outArgs[k], dataType: outs[k].dtype, shape: outs[k].shape, count: outs[k].count,
+                            batched: batch?.outputs.contains(ObjectIdentifier(graph.outputs[k])) ?? false)
+        }
         return result
     }
 
