@@ -39,3 +39,13 @@ if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import onnx, onnxrunt
   fi
   "$VENV/bin/pip" install -q --disable-pip-version-check -r "$ROOT/scripts/requirements.txt"
 fi
+
+# ROOT (PyPI's `root`, with RDataFrame and its C++ interpreter) for RDataFrameTests, in its own
+# environment: it is large (about 250 MB) and pins its own numpy.
+ROOTVENV="$ROOT/.venv-root"
+if [ ! -x "$ROOTVENV/bin/python" ] || ! "$ROOTVENV/bin/python" -c "import ROOT" >/dev/null 2>&1; then
+  echo "[setup] creating the ROOT environment in .venv-root (pip install root numpy)"
+  rm -rf "$ROOTVENV"
+  python3 -m venv "$ROOTVENV"
+  "$ROOTVENV/bin/pip" install -q --disable-pip-version-check root==0.1a12 numpy
+fi

@@ -444,7 +444,7 @@ final class EmitContext {
         w("// Define SOFIE_NPY before including this header for \(ns)::load_npy / save_npy (NumPy .npy files).")
         w("#pragma once")
         w("static_assert(sizeof(bool) == 1, \"swift-sofie's generated code assumes one-byte bool\");")
-        for inc in ["algorithm", "cmath", "cstddef", "cstdint", "cstring", "fstream", "limits", "memory", "stdexcept", "string", "tuple", "type_traits", "vector"] {
+        for inc in ["algorithm", "cmath", "cstddef", "cstdint", "cstring", "fstream", "limits", "memory", "mutex", "stdexcept", "string", "tuple", "type_traits", "vector"] {
             w("#include <\(inc)>")
         }
         w()
@@ -588,6 +588,7 @@ final class EmitContext {
         w("    unsigned char* arena_ = nullptr;")
         w("};")
         w()
+        if let functor = CppFunctor.emit(namespace: ns, inputs: ins, outputs: outs, embedded: embed) { h += functor }
         w("}  // namespace \(ns)")
         var result = EmittedCpp(namespace: ns, header: h, weights: embed ? nil : weightBytes)
         result.runtimeBatch = batch != nil
