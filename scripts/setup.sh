@@ -8,7 +8,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 PKGS=(libprotobuf-c-dev protobuf-c-compiler libhdf5-dev libzip-dev pkg-config g++)
 # cmake: the tests build Examples/cmake with cmake/SofieModel.cmake (not needed to install sofie).
-[ -n "${SOFIE_SETUP_NO_PYTHON:-}" ] || PKGS+=(cmake)
+# chromium: the tests open `sofie inspect --html` pages in headless Chromium.
+[ -n "${SOFIE_SETUP_NO_PYTHON:-}" ] || PKGS+=(cmake chromium)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import SofieBackends
+import SofieDriver
 import SofieFrontends
 import SofieIR
 import SofiePasses
@@ -15,6 +17,9 @@ struct Inspect: ParsableCommand {
     @Argument(help: "The model file to inspect (.onnx, .keras, .h5).")
     var model: String
 
+    @Option(name: .long, help: "Also write a self-contained HTML page (no scripts, no external files) showing the graph as read and after the optimization pipeline of sofie compile side by side: operators coloured by family, tensor shapes on the edges, nodes the pipeline removed dashed red, nodes it created outlined green, operator counts before and after. Open it in any browser.")
+    var html: String?
+
     @OptionGroup var limits: LimitOptions
 
     func run() throws {
@@ -29,6 +34,20 @@ struct Inspect: ParsableCommand {
             fail(error, file: model)
         }
         print(render(loaded, file: model))
+        if let html {
+            do {
+                let optimized = try ModelLoader.load(path: model)
+                // The passes `sofie compile` runs, its backend fusions (org.sofie ops) included.
+                try Compiler.optimize(optimized, passes: nil, keepSofieOps: true)
+                _ = try ShapeInference().run(optimized)
+                let page = GraphHTML.render(before: loaded, after: optimized, file: model,
+                                            pipeline: PassRegistry.defaultPipeline.joined(separator: ", ") + " (as sofie compile runs it)")
+                try AtomicFile.write(page, to: html)
+                print("wrote \(html): \(loaded.graph.nodes.count) nodes as read, \(optimized.graph.nodes.count) after the pipeline")
+            } catch {
+                fail(error, file: model)
+            }
+        }
     }
 
     func render(_ m: Model, file: String) -> String {
