@@ -70,7 +70,8 @@ final class GeneratedCodeTests: XCTestCase {
             let trimmed = code.trimmingCharacters(in: .whitespaces)
             if trimmed.hasPrefix("#") {
                 XCTAssertTrue(["#pragma once", "#include <", "#ifndef SOFIE_RUNTIME_V2", "#define SOFIE_RUNTIME_V2", "#endif",
-                                "#if defined(__GNUC__) || defined(__clang__)", "#if defined(__AVX512F__)", "#elif defined(__AVX__)", "#else"].contains { trimmed.hasPrefix($0) }, "unexpected directive: \(line)")
+                                "#if defined(__GNUC__) || defined(__clang__)", "#if defined(__AVX512F__)", "#elif defined(__AVX__)", "#else",
+                                "#if defined(SOFIE_NPY)", "#define SOFIE_NPY_V1"].contains { trimmed.hasPrefix($0) }, "unexpected directive: \(line)")
             }
             XCTAssertFalse(line.hasSuffix("\\"), "a line ends in a backslash (line splice): \(line)")
             XCTAssertFalse(line.contains("??"), "a trigraph-like sequence: \(line)")
