@@ -19,7 +19,7 @@ struct Sofie: ParsableCommand {
           sofie compile model.onnx -o generated/
         """,
         version: "0.1.0",
-        subcommands: [Inspect.self, Convert.self, Compile.self, Passes.self]
+        subcommands: [Inspect.self, Convert.self, Compile.self, Verify.self, Passes.self]
     )
 }
 

@@ -1,0 +1,281 @@
+import Foundation
+import SofieBackends
+import SofieFrontends
+import SofieIR
+
+/// `sofie verify`: compiles a model, builds the header with the system C++ compiler, runs it on
+/// given (.npy) or seeded random inputs and compares its outputs with ONNX Runtime's on the same
+/// inputs (through a Python that has onnxruntime). Keras models are compared on their ONNX
+/// lowering (what `sofie convert` writes), so the check covers sofie's passes and C++ kernels.
+public enum ModelVerification {
+    public struct Options {
+        public var compile: Compiler.Options
+        /// Input files by input name or position ("0", "1", ...).
+        public var inputs: [String: String] = [:]
+        public var runs = 10
+        public var python: String?
+        public var cxx: String?
+        public var cxxFlags = ["-O3", "-march=native"]
+        public var rtol = 1e-4, atol = 1e-5
+        public var saveOutputs: String?
+        public var seed: UInt64 = 1
+        /// Rows of random inputs for a model with a run-time batch.
+        public var batch = 1
+        public var workDirectory: String?
+        public init(name: String) { compile = Compiler.Options(name: name) }
+    }
+
+    public struct OutputReport {
+        public let name: String
+        public let maxAbs: Double
+        public let maxRel: Double
+        public let worst: Double  // max |a-b| / (atol + rtol |ref|); <= 1 passes
+        public var passed: Bool { worst <= 1 }
+    }
+
+    public struct Report {
+        public var outputs: [OutputReport] = []
+        public var microsecondsPerRun = 0.0
+        public var reference = ""
+        public var compiler = ""
+        public var passed: Bool { outputs.allSatisfy(\.passed) }
+    }
+
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// A Python that can import onnxruntime and numpy: the given one, $SOFIE_PYTHON, .venv next
+    /// to the current directory, or python3 on the PATH.
+    public static func findPython(_ given: String?) -> String? {
+        var candidates: [String] = []
+        if let given { return canRunORT(given) ? given : nil }
+        if let env = ProcessInfo.processInfo.environment["SOFIE_PYTHON"] { candidates.append(env) }
+        candidates.append(FileManager.default.currentDirectoryPath + "/.venv/bin/python")
+        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":") {
+            candidates.append("\(dir)/python3")
+        }
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) && canRunORT($0) }
+    }
+
+    static func canRunORT(_ python: String) -> Bool {
+        (try? run(python, ["-c", "import onnxruntime, numpy"]).status) == 0
+    }
+
+    public static func findCompiler(_ given: String?) -> String? {
+        if let given { return given }
+        if let env = ProcessInfo.processInfo.environment["CXX"], !env.isEmpty { return env }
+        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":") {
+            for c in ["g++", "clang++"] where FileManager.default.isExecutableFile(atPath: "\(dir)/\(c)") { return "\(dir)/\(c)" }
+        }
+        return nil
+    }
+
+    struct RunResult { let status: Int32; let output: String }
+
+    static func run(_ exe: String, _ args: [String]) throws -> RunResult {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: exe.contains("/") ? exe : "/usr/bin/env")
+        p.arguments = exe.contains("/") ? args : [exe] + args
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = pipe
+        try p.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return RunResult(status: p.terminationStatus, output: String(decoding: data, as: UTF8.self))
+    }
+
+    /// Seeded inputs of the right types and sizes: floats uniform in [-1, 1), integers in
+    /// [0, bound) where bound is the smallest extent they index (Gather's data along its axis),
+    /// else 10; booleans half true.
+    static func randomInputs(_ model: Model, ports: [EmittedCpp.Port], batch: Int, seed: UInt64) throws -> [Tensor] {
+        var state = seed &* 0x9E37_79B9_7F4A_7C15 &+ 1
+        func next() -> UInt64 {  // SplitMix64
+            state = state &+ 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        let graphInputs = model.graph.inputs.filter { $0.initializer == nil }
+        var out: [Tensor] = []
+        for (k, p) in ports.enumerated() {
+            let dims = p.batched ? [batch] + p.shape.dropFirst() : p.shape
+            let n = try Checked.product(dims)
+            var bound = 10
+            if k < graphInputs.count {
+                for use in graphInputs[k].uses where use.node.opType == "Gather" && use.index == 1 {
+                    let axis = use.node.int("axis") ?? 0
+                    if let shape = use.node.input(0)?.tensorType?.staticShape, !shape.isEmpty {
+                        let a = axis < 0 ? axis + shape.count : axis
+                        if a >= 0 && a < shape.count && shape[a] > 0 { bound = min(bound == 10 ? Int.max : bound, shape[a]) }
+                    }
+                }
+            }
+            let name = graphInputs.indices.contains(k) ? graphInputs[k].name : "input\(k)"
+            switch p.dataType {
+            case .float: out.append(Tensor(name: name, dataType: .float, dims: dims, values: (0..<n).map { _ in Float(Double(next() >> 11) / Double(1 << 53) * 2 - 1) }))
+            case .double: out.append(Tensor(name: name, dataType: .double, dims: dims, values: (0..<n).map { _ in Double(next() >> 11) / Double(1 << 53) * 2 - 1 }))
+            case .int64: out.append(Tensor(name: name, dataType: .int64, dims: dims, values: (0..<n).map { _ in Int64(next() % UInt64(bound)) }))
+            case .int32: out.append(Tensor(name: name, dataType: .int32, dims: dims, values: (0..<n).map { _ in Int32(next() % UInt64(bound)) }))
+            case .int8: out.append(Tensor(name: name, dataType: .int8, dims: dims, values: (0..<n).map { _ in Int8(next() % UInt64(min(bound, 127))) }))
+            case .uint8: out.append(Tensor(name: name, dataType: .uint8, dims: dims, values: (0..<n).map { _ in UInt8(next() % UInt64(min(bound, 255))) }))
+            case .bool: out.append(Tensor(name: name, dataType: .bool, dims: dims, values: (0..<n).map { _ in UInt8(next() & 1) }))
+            default: throw Failure(description: "input \(k) ('\(name)') is of type \(p.dataType): give it with --input \(k)=FILE.npy")
+            }
+        }
+        return out
+    }
+
+    static let referenceScript = """
+    import sys, numpy as np, onnxruntime as ort
+    model, out, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    so = ort.SessionOptions(); so.intra_op_num_threads = 1; so.log_severity_level = 3
+    s = ort.InferenceSession(model, so, providers=['CPUExecutionProvider'])
+    feeds = {i.name: np.load(f'{out}/in{k}.npy') for k, i in enumerate(s.get_inputs()[:n])}
+    for k, y in enumerate(s.run(None, feeds)):
+        np.save(f'{out}/ref{k}.npy', np.asarray(y))
+    print('onnxruntime', ort.__version__)
+    """
+
+    public static func verify(path: String, options: Options) throws -> Report {
+        guard let cxx = findCompiler(options.cxx) else { throw Failure(description: "no C++ compiler found (g++ or clang++ on the PATH, or $CXX, or --cxx)") }
+        guard let python = findPython(options.python) else {
+            throw Failure(description: options.python.map { "\($0) cannot import onnxruntime and numpy" }
+                ?? "no Python with onnxruntime and numpy found (tried $SOFIE_PYTHON, ./.venv, python3 on the PATH); give one with --python PATH — verify compares with ONNX Runtime")
+        }
+        let work = options.workDirectory ?? NSTemporaryDirectory() + "sofie-verify-\(getpid())"
+        try? FileManager.default.removeItem(atPath: work)
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        defer { if options.workDirectory == nil { try? FileManager.default.removeItem(atPath: work) } }
+
+        // The reference model: the ONNX file itself, or a Keras model's lowering.
+        let isONNX = path.lowercased().hasSuffix(".onnx")
+        let original = try ModelLoader.load(path: path)
+        let referenceModel = isONNX ? path : work + "/reference.onnx"
+        if !isONNX { try ONNXWriter.write(try ModelLoader.load(path: path), to: referenceModel) }
+
+        var compileOptions = options.compile
+        compileOptions.name = "model"
+        compileOptions.weights = .file
+        let emitted = try Compiler.compile(path: path, directory: work, options: compileOptions)
+        let batched = emitted.inputs.contains { $0.batched }
+
+        // Inputs: files given, else seeded random ones.
+        let graphInputs = original.graph.inputs.filter { $0.initializer == nil }
+        var tensors = try randomInputs(original, ports: emitted.inputs, batch: options.batch, seed: options.seed)
+        for (key, file) in options.inputs {
+            let k = Int(key) ?? graphInputs.firstIndex { $0.name == key }
+            guard let k, k >= 0, k < tensors.count else {
+                throw Failure(description: "--input \(key)=\(file): the model has no input '\(key)' (its inputs: \(graphInputs.map(\.name).joined(separator: ", ")))")
+            }
+            let t = try NPY.read(path: file)
+            let port = emitted.inputs[k]
+            guard t.dataType == port.dataType else { throw Failure(description: "\(file): holds \(t.dataType), input \(k) ('\(graphInputs[k].name)') is \(port.dataType)") }
+            let rowShape = Array(port.shape.dropFirst())
+            let fits = port.batched ? (t.dims.count == port.shape.count && Array(t.dims.dropFirst()) == rowShape && t.dims[0] >= 1) : t.dims == port.shape
+            guard fits else {
+                throw Failure(description: "\(file): shape \(t.dims) does not fit input \(k) ('\(graphInputs[k].name)'), which is \(port.batched ? "[batch, " + rowShape.map(String.init).joined(separator: ", ") + "]" : "\(port.shape)")")
+            }
+            tensors[k] = t
+        }
+        let rows = batched ? (zip(emitted.inputs, tensors).first { $0.0.batched }?.1.dims.first ?? 1) : 1
+        for (k, t) in tensors.enumerated() {
+            if emitted.inputs[k].batched && t.dims[0] != rows { throw Failure(description: "the batched inputs have different numbers of rows (\(rows) and \(t.dims[0]))") }
+            try NPY.write(t, to: "\(work)/in\(k).npy")
+        }
+
+        // The driver program.
+        func ctype(_ t: DataType) -> String {
+            switch t {
+            case .float: return "float"
+            case .double: return "double"
+            case .bool, .uint8: return "std::uint8_t"
+            case .int8: return "std::int8_t"
+            case .int16: return "std::int16_t"
+            case .uint16: return "std::uint16_t"
+            case .int32: return "std::int32_t"
+            case .uint32: return "std::uint32_t"
+            case .int64: return "std::int64_t"
+            default: return "std::uint64_t"
+            }
+        }
+        func cast(_ expr: String, _ t: DataType, const: Bool) -> String { t == .bool ? "reinterpret_cast<\(const ? "const " : "")bool*>(\(expr))" : expr }
+        var src = "#define SOFIE_NPY\n#include \"model.hxx\"\n#include <chrono>\n#include <cstdio>\n#include <cstdint>\nint main() {\n  try {\n"
+        for (k, p) in emitted.inputs.enumerated() {
+            src += "    auto in\(k) = model::load_npy<\(ctype(p.dataType))>(\"\(work)/in\(k).npy\");\n"
+        }
+        src += "    model::Session session(\"\(work)/model.weights\");\n"
+        for (k, p) in emitted.outputs.enumerated() {
+            src += "    std::vector<\(ctype(p.dataType))> out\(k)(\(p.batched ? "\(rows) * " : "")\(p.count));\n"
+        }
+        let args = (batched ? ["\(rows)"] : []) + emitted.inputs.enumerated().map { cast("in\($0).data()", $1.dataType, const: true) }
+            + emitted.outputs.enumerated().map { cast("out\($0).data()", $1.dataType, const: false) }
+        let call = "session.infer(\(args.joined(separator: ", ")));"
+        src += "    \(call)\n"
+        src += "    auto t0 = std::chrono::steady_clock::now();\n"
+        src += "    for (int i = 0; i < \(max(options.runs, 1)); ++i) \(call)\n"
+        src += "    auto t1 = std::chrono::steady_clock::now();\n"
+        src += "    std::printf(\"%.3f\\n\", std::chrono::duration<double, std::micro>(t1 - t0).count() / \(max(options.runs, 1)));\n"
+        for (k, p) in emitted.outputs.enumerated() {
+            let dims = (p.batched ? [rows] + p.shape.dropFirst() : p.shape).map { "\($0)" }.joined(separator: ", ")
+            src += "    model::save_npy(\"\(work)/out\(k).npy\", out\(k), {\(dims)});\n"
+        }
+        src += "  } catch (const std::exception& e) {\n    std::fprintf(stderr, \"%s\\n\", e.what());\n    return 1;\n  }\n  return 0;\n}\n"
+        try AtomicFile.write(src, to: work + "/main.cpp")
+        let build = try run(cxx, ["-std=c++17"] + options.cxxFlags + ["-I", work, work + "/main.cpp", "-o", work + "/main"])
+        guard build.status == 0 else { throw Failure(description: "\(cxx) could not build the generated code:\n\(build.output.prefix(2000))") }
+        let ran = try run(work + "/main", [])
+        guard ran.status == 0, let us = Double(ran.output.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            throw Failure(description: "the compiled model failed: \(ran.output.prefix(2000))")
+        }
+
+        let ref = try run(python, ["-c", referenceScript, referenceModel, work, "\(tensors.count)"])
+        guard ref.status == 0 else { throw Failure(description: "ONNX Runtime could not run \(referenceModel):\n\(ref.output.suffix(2000))") }
+
+        var report = Report()
+        report.microsecondsPerRun = us
+        report.reference = ref.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        report.compiler = ([URL(fileURLWithPath: cxx).lastPathComponent, "-std=c++17"] + options.cxxFlags).joined(separator: " ")
+        let outputNames = original.graph.outputs.map(\.name)
+        for k in emitted.outputs.indices {
+            let ours = try NPY.read(path: "\(work)/out\(k).npy"), theirs = try NPY.read(path: "\(work)/ref\(k).npy")
+            let name = outputNames.indices.contains(k) ? outputNames[k] : "output\(k)"
+            guard ours.elementCount == theirs.elementCount else {
+                throw Failure(description: "output \(k) ('\(name)'): sofie gives \(ours.dims), ONNX Runtime \(theirs.dims)")
+            }
+            let a = try doubles(ours), b = try doubles(theirs)
+            var maxAbs = 0.0, maxRel = 0.0, worst = 0.0
+            for (x, y) in zip(a, b) {
+                let d = x == y ? 0 : (x.isNaN && y.isNaN ? 0 : abs(x - y))
+                maxAbs = max(maxAbs, d.isNaN ? .infinity : d)
+                if y != 0 { maxRel = max(maxRel, d / abs(y)) }
+                worst = max(worst, d.isNaN ? .infinity : d / (options.atol + options.rtol * abs(y)))
+            }
+            report.outputs.append(OutputReport(name: name, maxAbs: maxAbs, maxRel: maxRel, worst: worst))
+            if let dir = options.saveOutputs {
+                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+                // A file name from the model's output name: letters, digits, '-', '_' and '.' only.
+                var file = String(name.unicodeScalars.map { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "-_.".unicodeScalars.contains($0)) ? Character($0) : "_" }.prefix(80))
+                if file.isEmpty || file.hasPrefix(".") { file = "output\(k)" + file }
+                try NPY.write(ours, to: "\(dir)/\(file).npy")
+            }
+        }
+        return report
+    }
+
+    static func doubles(_ t: Tensor) throws -> [Double] {
+        switch t.dataType {
+        case .float: return (t.values(as: Float.self) ?? []).map(Double.init)
+        case .double: return t.values(as: Double.self) ?? []
+        case .int64: return (t.values(as: Int64.self) ?? []).map(Double.init)
+        case .int32: return (t.values(as: Int32.self) ?? []).map(Double.init)
+        case .int8: return (t.values(as: Int8.self) ?? []).map(Double.init)
+        case .uint8, .bool: return (t.values(as: UInt8.self) ?? []).map(Double.init)
+        case .int16: return (t.values(as: Int16.self) ?? []).map(Double.init)
+        case .uint16: return (t.values(as: UInt16.self) ?? []).map(Double.init)
+        default: throw Failure(description: "outputs of type \(t.dataType) are not compared")
+        }
+    }
+}

@@ -1,0 +1,48 @@
+import Foundation
+import XCTest
+
+/// `sofie verify` as a user runs it: on .npy inputs and random ones, an ONNX file and Keras
+/// models (one with integer indices), saved outputs checked by NumPy, a mismatch that must be
+/// reported as one (exit 1), and bad inputs that get an error naming the file.
+final class VerifyTests: XCTestCase {
+    func testMatchesOnGivenAndRandomInputs() throws {
+        try TestSupport.requirePython()
+        let work = try TestSupport.tempDir("verify")
+        let model = TestSupport.repoRoot + "/Examples/models/mlp.onnx"
+        try TestSupport.run(TestSupport.python, ["-c", "import numpy as np; np.save('\(work)/x.npy', np.random.default_rng(2).uniform(-1, 1, (4, 784)).astype(np.float32)); np.save('\(work)/bad.npy', np.zeros((4, 783), np.float32))"])
+        let r = try TestSupport.sofie(["verify", model, "--input", "0=\(work)/x.npy", "--save-outputs", work + "/out", "--python", TestSupport.python])
+        XCTAssertEqual(r.status, 0, r.output)
+        XCTAssertTrue(r.output.contains("match: every output within"), r.output)
+        XCTAssertTrue(r.output.contains("µs per inference"), r.output)
+        // The saved output is what ONNX Runtime computes from the same file.
+        let check = try TestSupport.run(TestSupport.python, ["-c", """
+        import numpy as np, onnxruntime as ort
+        s = ort.InferenceSession('\(model)', providers=['CPUExecutionProvider'])
+        ref = s.run(None, {s.get_inputs()[0].name: np.load('\(work)/x.npy')})[0]
+        y = np.load('\(work)/out/probabilities.npy')
+        print(y.shape == ref.shape and bool(np.all(np.abs(y - ref) <= 1e-5 + 1e-4 * np.abs(ref))))
+        """])
+        XCTAssertEqual(check.output.trimmingCharacters(in: .whitespacesAndNewlines), "True")
+
+        for fixture in ["lstm", "embedding"] {
+            let k = try TestSupport.sofie(["verify", "\(TestSupport.repoRoot)/Tests/Fixtures/keras/\(fixture)/model.keras", "--batch", "3", "--python", TestSupport.python])
+            XCTAssertEqual(k.status, 0, "\(fixture): \(k.output)")
+            XCTAssertTrue(k.output.contains("match:"), k.output)
+        }
+
+        // A zero tolerance cannot hold for float sums in another order: reported, exit 1.
+        let strict = try TestSupport.sofie(["verify", model, "--rtol", "0", "--atol", "0", "--python", TestSupport.python])
+        XCTAssertEqual(strict.status, 1, strict.output)
+        XCTAssertTrue(strict.output.contains("MISMATCH") && strict.output.contains("differ from ONNX Runtime"), strict.output)
+
+        let bad = try TestSupport.sofie(["verify", model, "--input", "0=\(work)/bad.npy", "--python", TestSupport.python])
+        XCTAssertEqual(bad.status, 1)
+        XCTAssertTrue(bad.output.contains("bad.npy: shape [4, 783] does not fit input 0"), bad.output)
+        let noInput = try TestSupport.sofie(["verify", model, "--input", "pixels=\(work)/x.npy", "--python", TestSupport.python])
+        XCTAssertEqual(noInput.status, 1)
+        XCTAssertTrue(noInput.output.contains("the model has no input 'pixels'"), noInput.output)
+        let noPython = try TestSupport.sofie(["verify", model, "--python", "/nonexistent/python3"])
+        XCTAssertEqual(noPython.status, 1)
+        XCTAssertTrue(noPython.output.contains("/nonexistent/python3 cannot import onnxruntime"), noPython.output)
+    }
+}
