@@ -47,8 +47,9 @@ public enum PassRegistry {
     }
 
     /// The passes of these names, in order (e.g. `defaultPipeline`).
+    /// The name `default` stands for the default pipeline (e.g. `default,my-pass`).
     public static func pipeline(names: [String]) throws -> [GraphPass] {
-        try names.map { name in
+        try names.flatMap { $0 == "default" ? defaultPipeline : [$0] }.map { name in
             guard let p = make(name) else {
                 let known = (builtins.map(\.name) + custom.keys.sorted()).joined(separator: ", ")
                 throw PassError(pass: name, message: "no such pass; the passes are: \(known)")

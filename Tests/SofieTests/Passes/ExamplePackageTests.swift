@@ -30,5 +30,26 @@ final class ExamplePackageTests: XCTestCase {
         XCTAssertTrue(r.output.contains("ops: Identity=1 Relu=1"), r.output)  // one Relu collapsed; the Identity produces a graph output
         XCTAssertTrue(r.output.contains("nodes: 3 -> 2"), r.output)
         XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/out/demo.hxx"))
+
+        // The same passes as a plugin of the sofie command.
+        let plugin = scratch + "/debug/libCustomPassPlugin.so"
+        let listed = try TestSupport.sofie(["passes", "--load-pass-plugin", plugin])
+        XCTAssertEqual(listed.status, 0, listed.output)
+        XCTAssertTrue(listed.output.contains("collapse-double-relu") && listed.output.contains("Relu(Relu(x)) becomes Relu(x)"), listed.output)
+        let c = try TestSupport.sofie(["compile", model, "-o", dir + "/plugin-out", "--load-pass-plugin", plugin,
+                                       "--passes", "report-ops,collapse-double-relu,default", "--print-after", "collapse-double-relu"])
+        XCTAssertEqual(c.status, 0, c.output)
+        XCTAssertTrue(c.output.contains("ops: Identity=1 Relu=2"), c.output)
+        XCTAssertTrue(c.output.contains("after collapse-double-relu (run 1, changed): 2 nodes"), c.output)
+        XCTAssertTrue(c.output.contains("= Relu(%x)"), c.output)
+        let header = try String(contentsOfFile: dir + "/plugin-out/double_relu.hxx", encoding: .utf8)
+        XCTAssertEqual(header.components(separatedBy: "// Relu").count - 1, 1, "one Relu left in the emitted code")
+        // What is not a plugin is refused with the reason.
+        let missing = try TestSupport.sofie(["compile", model, "-o", dir + "/x", "--load-pass-plugin", dir + "/none.so"])
+        XCTAssertNotEqual(missing.status, 0)
+        XCTAssertTrue(missing.output.contains("none.so: no such pass plugin"), missing.output)
+        let notPlugin = try TestSupport.sofie(["compile", model, "-o", dir + "/x", "--load-pass-plugin", "/lib/x86_64-linux-gnu/libz.so.1"])
+        XCTAssertNotEqual(notPlugin.status, 0)
+        XCTAssertTrue(notPlugin.output.contains("not a sofie pass plugin"), notPlugin.output)
     }
 }
