@@ -75,7 +75,7 @@ public enum Compiler {
         // A copy for the block bodies, taken before the passes change the model, and only when
         // block bodies may be wanted.
         let mayWantBlocks = options.batchBlocks.map { $0.contains { $0 > 1 } } ?? hasDenseProductsOnly(model)
-        let copy = batchInputs.isEmpty || options.batch != 1 || !mayWantBlocks ? nil : try? ONNXWriter.serialize(model)
+        let copy = batchInputs.isEmpty || options.batch != 1 || !mayWantBlocks ? nil : model.clone()
         try prepare(model, dims: options.dims, batch: options.batch, passes: options.passes, verifyEach: options.verifyEach,
                     afterEach: options.afterEach)
         var o = CppEmitterOptions(name: options.name)
@@ -88,8 +88,8 @@ public enum Compiler {
             for rows in Set(options.batchBlocks ?? autoBlockSizes(model)).sorted(by: >) where rows > 1 {
                 // A model that cannot be compiled for this many rows (e.g. a Reshape to a constant
                 // shape with batch 1 written in) simply gets no block body of that size.
-                guard let block = try? copy.withUnsafeBytes({ try ONNXReader.read(bytes: $0, file: source, baseDirectory: nil) }),
-                      (try? prepare(block, dims: options.dims, batch: rows, passes: options.passes)) != nil else { continue }
+                let block = copy.clone()
+                guard (try? prepare(block, dims: options.dims, batch: rows, passes: options.passes)) != nil else { continue }
                 blocks.append((rows, block))
             }
         }
