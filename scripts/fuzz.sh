@@ -22,7 +22,8 @@ case "$TARGET" in
   *) echo "fuzz.sh: unknown target '$TARGET' (onnx, compile, keras, h5, keras-libhdf5, h5-libhdf5)" >&2; exit 2 ;;
 esac
 BUILD="$ROOT/.build-fuzz"
-(cd "$ROOT/Fuzz" && swift build -c release -Xswiftc -sanitize=fuzzer,address --build-path "$BUILD" --product "$EXE" >&2)
+# No cached build description: files added to the main package since the last build must be seen.
+(cd "$ROOT/Fuzz" && swift build -c release -Xswiftc -sanitize=fuzzer,address --build-path "$BUILD" --product "$EXE" --disable-build-manifest-caching >&2)
 CORPUS="$BUILD/corpus/$TARGET"
 FINDINGS="$BUILD/findings/$TARGET"
 mkdir -p "$CORPUS" "$FINDINGS"

@@ -7,7 +7,7 @@ struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Compile a model, build and run the C++ on inputs, and compare with ONNX Runtime.",
         discussion: """
-        Compiles MODEL as `sofie compile` does (into a temporary folder), builds it with the system C++ compiler ($CXX, else g++ or clang++; -O3 -march=native unless --cxx-flags says otherwise), runs it on the inputs given as NumPy .npy files (--input NAME=FILE or --input INDEX=FILE) or on seeded random inputs of the right types and sizes (floats in [-1, 1), integer indices within the extent they index), and runs ONNX Runtime on the same inputs through a Python that has onnxruntime and numpy (--python, else $SOFIE_PYTHON, ./.venv, python3 on the PATH). Keras models are compared on their ONNX lowering, as `sofie convert` writes it.
+        Compiles MODEL as `sofie compile` does (into a temporary folder), builds it with the system C++ compiler ($CXX, else g++ or clang++; -O3 -march=native unless --cxx-flags says otherwise), runs it on the inputs given as NumPy .npy files (--input NAME=FILE or --input INDEX=FILE) or on seeded random inputs of the right types and sizes (floats in [-1, 1), integer indices within the extent they index), and runs ONNX Runtime on the same inputs through a Python that has onnxruntime and numpy (--python, else $SOFIE_PYTHON, ./.venv, python3 on the PATH). Without such a Python (or with --swift-reference) the reference is sofie's own Swift evaluator of the graph before optimization, in float64, which covers the common ops (dense, convolution, pooling, normalization, recurrent, Resize nearest/linear, elementwise and shape ops) and names any op it lacks. Keras models are compared on their ONNX lowering, as `sofie convert` writes it.
 
         Prints, per output, the largest absolute and relative difference and the worst ratio to the tolerance |a-b| <= atol + rtol*|ref| (1 is the limit), and the time per inference; exits 1 when an output differs (or anything fails), 0 when all match.
         """
@@ -30,6 +30,9 @@ struct Verify: ParsableCommand {
 
     @Option(name: .long, help: "Python with onnxruntime and numpy for the reference.")
     var python: String?
+
+    @Flag(name: .customLong("swift-reference"), help: "Compare with sofie's own Swift reference evaluator (float64, the graph before optimization) instead of ONNX Runtime; the default when no Python with onnxruntime is found.")
+    var swiftReference = false
 
     @Option(name: .long, help: "C++ compiler (default: $CXX, else g++ or clang++ on the PATH).")
     var cxx: String?
@@ -77,6 +80,7 @@ struct Verify: ParsableCommand {
         options.batch = batch
         options.seed = seed
         options.python = python
+        options.swiftReference = swiftReference
         options.cxx = cxx
         options.cxxFlags = cxxFlags.split(separator: " ").map(String.init)
         options.rtol = rtol

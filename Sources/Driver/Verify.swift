@@ -2,6 +2,7 @@ import Foundation
 import SofieBackends
 import SofieFrontends
 import SofieIR
+import SofiePasses
 
 /// `sofie verify`: compiles a model, builds the header with the system C++ compiler, runs it on
 /// given (.npy) or seeded random inputs and compares its outputs with ONNX Runtime's on the same
@@ -14,6 +15,9 @@ public enum ModelVerification {
         public var inputs: [String: String] = [:]
         public var runs = 10
         public var python: String?
+        /// Compare with sofie's own Swift reference evaluator instead of ONNX Runtime (the
+        /// default when no Python with onnxruntime is found).
+        public var swiftReference = false
         public var cxx: String?
         public var cxxFlags = ["-O3", "-march=native"]
         public var rtol = 1e-4, atol = 1e-5
@@ -141,9 +145,10 @@ public enum ModelVerification {
 
     public static func verify(path: String, options: Options) throws -> Report {
         guard let cxx = findCompiler(options.cxx) else { throw Failure(description: "no C++ compiler found (g++ or clang++ on the PATH, or $CXX, or --cxx)") }
-        guard let python = findPython(options.python) else {
-            throw Failure(description: options.python.map { "\($0) cannot import onnxruntime and numpy" }
-                ?? "no Python with onnxruntime and numpy found (tried $SOFIE_PYTHON, ./.venv, python3 on the PATH); give one with --python PATH — verify compares with ONNX Runtime")
+        var python: String? = nil
+        if !options.swiftReference {
+            python = findPython(options.python)
+            if python == nil, let given = options.python { throw Failure(description: "\(given) cannot import onnxruntime and numpy") }
         }
         let work = options.workDirectory ?? NSTemporaryDirectory() + "sofie-verify-\(getpid())"
         try? FileManager.default.removeItem(atPath: work)
@@ -231,12 +236,18 @@ public enum ModelVerification {
             throw Failure(description: "the compiled model failed: \(ran.output.prefix(2000))")
         }
 
-        let ref = try run(python, ["-c", referenceScript, referenceModel, work, "\(tensors.count)"])
-        guard ref.status == 0 else { throw Failure(description: "ONNX Runtime could not run \(referenceModel):\n\(ref.output.suffix(2000))") }
-
         var report = Report()
+        if let python {
+            let ref = try run(python, ["-c", referenceScript, referenceModel, work, "\(tensors.count)"])
+            guard ref.status == 0 else { throw Failure(description: "ONNX Runtime could not run \(referenceModel):\n\(ref.output.suffix(2000))") }
+            report.reference = ref.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        } else {
+            let outs = try evaluate(path: path, inputs: tensors, dims: options.compile.dims, rows: rows)
+            for (k, t) in outs.enumerated() { try NPY.write(t, to: "\(work)/ref\(k).npy") }
+            report.reference = "sofie's Swift reference evaluator (float64, the graph before optimization)"
+                + (options.swiftReference ? "" : "; no Python with onnxruntime found")
+        }
         report.microsecondsPerRun = us
-        report.reference = ref.output.trimmingCharacters(in: .whitespacesAndNewlines)
         report.compiler = ([URL(fileURLWithPath: cxx).lastPathComponent, "-std=c++17"] + options.cxxFlags).joined(separator: " ")
         let outputNames = original.graph.outputs.map(\.name)
         for k in emitted.outputs.indices {
@@ -263,6 +274,42 @@ public enum ModelVerification {
             }
         }
         return report
+    }
+
+    /// Runs the model on `inputs` with the reference semantics (ReferenceOps, and constant
+    /// folding's evaluators): the graph as read, with its dimensions pinned, shapes inferred and
+    /// constant subgraphs (shape computations) folded by the same semantics; no other pass.
+    public static func evaluate(path: String, inputs: [Tensor], dims: [String: Int], rows: Int) throws -> [Tensor] {
+        let model = try ModelLoader.load(path: path)
+        _ = try PinDimensions(values: dims, batch: rows).run(model)
+        try PassManager([ShapeInference(), ConstantFolding(), DeadCodeElimination()], fixedPoint: true, maxIterations: 50).run(model)
+        _ = try ShapeInference(strict: true).run(model)
+        let opset = model.onnxOpset ?? 21
+        var env: [ObjectIdentifier: NDArray] = [:]
+        let graphInputs = model.graph.inputs.filter { $0.initializer == nil }
+        for (v, t) in zip(graphInputs, inputs) {
+            guard let a = NDArray(t) else { throw Failure(description: "input '\(v.name)' of type \(t.dataType) has no reference form") }
+            env[ObjectIdentifier(v)] = a
+        }
+        for v in model.graph.initializers {
+            if let t = v.initializer, let a = NDArray(t) { env[ObjectIdentifier(v)] = a }
+        }
+        for node in model.graph.nodes {
+            guard let evaluate = ReferenceOps.evaluator(for: node) else {
+                throw Failure(description: "node \(node.label): the Swift reference evaluator has no \(node.opType) yet; verify this model with ONNX Runtime (--python PATH)")
+            }
+            let args: [NDArray?] = try node.inputs.map { v in
+                guard let v else { return nil }
+                guard let a = env[ObjectIdentifier(v)] else { throw Failure(description: "node \(node.label): input '\(v.name)' has no value") }
+                return a
+            }
+            let results = try evaluate(OpContext(node: node, opset: opset), args)
+            for (o, r) in zip(node.outputs, results) { if let o { env[ObjectIdentifier(o)] = r } }
+        }
+        return try model.graph.outputs.map { v in
+            guard let a = env[ObjectIdentifier(v)] else { throw Failure(description: "output '\(v.name)' was not computed") }
+            return a.tensor(name: v.name)
+        }
     }
 
     static func doubles(_ t: Tensor) throws -> [Double] {

@@ -41,6 +41,24 @@ final class VerifyTests: XCTestCase {
         let noInput = try TestSupport.sofie(["verify", model, "--input", "pixels=\(work)/x.npy", "--python", TestSupport.python])
         XCTAssertEqual(noInput.status, 1)
         XCTAssertTrue(noInput.output.contains("the model has no input 'pixels'"), noInput.output)
+        // Without Python: sofie's Swift reference evaluator (float64, graph before optimization).
+        for path in [model] + ["lstm", "gru", "cnn", "conv_transpose", "normalizations"].map({ "\(TestSupport.repoRoot)/Tests/Fixtures/keras/\($0)/model.keras" })
+            + ["resnet18_mini_torchscript", "bert_tiny_dynamo"].map({ "\(TestSupport.repoRoot)/Tests/Fixtures/pytorch/\($0)/model.onnx" }) {
+            let s = try TestSupport.sofie(["verify", path, "--swift-reference", "--batch", "2", "--runs", "2"])
+            XCTAssertEqual(s.status, 0, "\(path): \(s.output)")
+            XCTAssertTrue(s.output.contains("reference: sofie's Swift reference evaluator") && s.output.contains("match:"), s.output)
+        }
+        try TestSupport.run(TestSupport.python, ["-c", """
+        import onnx
+        from onnx import helper, TensorProto
+        g = helper.make_graph([helper.make_node('DepthToSpace', ['x'], ['y'], blocksize=2, name='d2s')], 'g',
+                              [helper.make_tensor_value_info('x', TensorProto.FLOAT, [1, 8, 2, 2])],
+                              [helper.make_tensor_value_info('y', TensorProto.FLOAT, [1, 2, 4, 4])])
+        onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid('', 17)], ir_version=8), '\(work)/d2s.onnx')
+        """])
+        let missing = try TestSupport.sofie(["verify", work + "/d2s.onnx", "--swift-reference"])
+        XCTAssertEqual(missing.status, 1)
+        XCTAssertTrue(missing.output.contains("'d2s' (DepthToSpace): the Swift reference evaluator has no DepthToSpace yet"), missing.output)
         let noPython = try TestSupport.sofie(["verify", model, "--python", "/nonexistent/python3"])
         XCTAssertEqual(noPython.status, 1)
         XCTAssertTrue(noPython.output.contains("/nonexistent/python3 cannot import onnxruntime"), noPython.output)
