@@ -13,8 +13,11 @@ PREFIX="${1:-/usr/local}"
 SOFIE_SETUP_NO_PYTHON=1 "$ROOT/scripts/setup.sh"
 [ -x /opt/swift/usr/bin/swift ] && export PATH="/opt/swift/usr/bin:$PATH"
 cd "$ROOT"
-swift build -c release --product sofie --static-swift-stdlib
-BIN="$(swift build -c release --static-swift-stdlib --show-bin-path)/sofie"
+# SOFIE_INSTALL_SCRATCH: another build folder than .build (the tests use one of their own).
+SCRATCH=()
+[ -n "${SOFIE_INSTALL_SCRATCH:-}" ] && SCRATCH=(--scratch-path "$SOFIE_INSTALL_SCRATCH")
+swift build -c release --product sofie --static-swift-stdlib "${SCRATCH[@]}"
+BIN="$(swift build -c release --static-swift-stdlib "${SCRATCH[@]}" --show-bin-path)/sofie"
 install -d "$PREFIX/bin" "$PREFIX/lib/cmake/Sofie"
 install -m 755 "$BIN" "$PREFIX/bin/sofie.tmp.$$"
 mv -f "$PREFIX/bin/sofie.tmp.$$" "$PREFIX/bin/sofie"
