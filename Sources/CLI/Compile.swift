@@ -34,8 +34,7 @@ struct Compile: ParsableCommand {
     @Option(name: .long, help: "Where the weights go: embed (in the header), file (NAME.weights), or auto (embed up to 1 MiB).")
     var weights: String = "auto"
 
-    @Option(name: .long, parsing: .singleValue, help: "Value of a symbolic dimension, NAME=VALUE (repeatable).")
-    var dim: [String] = []
+    @OptionGroup var dims: DimOptions
 
     @Option(name: .long, help: "Value of a symbolic leading (batch) dimension.")
     var batch: Int = 1
@@ -60,23 +59,14 @@ struct Compile: ParsableCommand {
                 throw ValidationError("--batch-block expects row counts between 1 and 4096 separated by commas, e.g. 64,16 (got '\(b)')")
             }
         }
-        for d in dim {
-            let parts = d.split(separator: "=", maxSplits: 1)
-            guard parts.count == 2, let v = Int(parts[1]), v >= 0 else { throw ValidationError("--dim expects NAME=VALUE with a non-negative integer, got '\(d)'") }
-        }
     }
 
     func run() throws {
         limits.apply()
-        var dims: [String: Int] = [:]
-        for d in dim {
-            let parts = d.split(separator: "=", maxSplits: 1)
-            dims[String(parts[0])] = Int(parts[1])!
-        }
         let stem = name ?? URL(fileURLWithPath: model).deletingPathExtension().lastPathComponent
         var options = Compiler.Options(name: stem)
         options.weights = WeightsPlacement(rawValue: weights)!
-        options.dims = dims
+        options.dims = try dims.values()
         options.batch = batch
         options.cApi = cApi
         options.batchBlocks = batchBlock.map { $0.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }

@@ -49,8 +49,7 @@ struct Verify: ParsableCommand {
     @Option(name: .long, help: "Write sofie's outputs as .npy files into this folder (named after the outputs).")
     var saveOutputs: String?
 
-    @Option(name: .long, parsing: .singleValue, help: "Value of a symbolic dimension, NAME=VALUE (repeatable), as for compile.")
-    var dim: [String] = []
+    @OptionGroup var dims: DimOptions
 
     @OptionGroup var limits: LimitOptions
 
@@ -59,10 +58,6 @@ struct Verify: ParsableCommand {
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
         guard rtol >= 0, atol >= 0 else { throw ValidationError("--rtol and --atol must not be negative") }
         for i in input where !i.contains("=") { throw ValidationError("--input expects NAME=FILE or INDEX=FILE, got '\(i)'") }
-        for d in dim {
-            let parts = d.split(separator: "=", maxSplits: 1)
-            guard parts.count == 2, let v = Int(parts[1]), v >= 0 else { throw ValidationError("--dim expects NAME=VALUE with a non-negative integer, got '\(d)'") }
-        }
     }
 
     func run() throws {
@@ -72,10 +67,7 @@ struct Verify: ParsableCommand {
             let parts = i.split(separator: "=", maxSplits: 1).map(String.init)
             options.inputs[parts[0]] = parts[1]
         }
-        for d in dim {
-            let parts = d.split(separator: "=", maxSplits: 1)
-            options.compile.dims[String(parts[0])] = Int(parts[1])!
-        }
+        options.compile.dims = try dims.values()
         options.runs = runs
         options.batch = batch
         options.seed = seed
