@@ -3,6 +3,7 @@ import Foundation
 import SofieBackends
 import SofieDriver
 import SofieIR
+import SofiePasses
 
 struct Compile: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -74,6 +75,7 @@ struct Compile: ParsableCommand {
             options.passes = try passOptions.chosen()
             options.verifyEach = passOptions.verifyEach
             options.afterEach = passOptions.hook()
+            options.statistics = passOptions.stats ? PassStatistics() : nil
             let start = Date()
             let emitted = try Compiler.compile(path: model, directory: output, options: options)
             let ms = Date().timeIntervalSince(start) * 1000
@@ -81,6 +83,7 @@ struct Compile: ParsableCommand {
             if let w = emitted.weights { msg += " and \(output)/\(emitted.weightsFileName) (\(w.count) bytes)" }
             if cApi { msg += ", with the C interface \(output)/\(emitted.namespace)_c.h and _c.cpp" }
             print(msg + String(format: " in %.0f ms", ms))
+            if let st = options.statistics { print(st.text) }
             for warning in emitted.warnings { FileHandle.standardError.write(Data("warning: \(model): \(warning)\n".utf8)) }
             if emitted.runtimeBatch {
                 if !emitted.blockSizes.isEmpty {

@@ -37,10 +37,13 @@ struct Convert: ParsableCommand {
         do {
             let model = try ModelLoader.load(path: input)
             try Verifier.verify(model)
-            try Compiler.optimize(model, passes: try passOptions.chosen(), keepSofieOps: sofieOps, verifyEach: passOptions.verifyEach, afterEach: passOptions.hook())
+            let statistics = passOptions.stats ? PassStatistics() : nil
+            try Compiler.optimize(model, passes: try passOptions.chosen(), keepSofieOps: sofieOps, verifyEach: passOptions.verifyEach,
+                                  afterEach: passOptions.hook(), statistics: statistics)
             try Verifier.verify(model)
             try ONNXWriter.write(model, to: output)
             print("wrote \(output): \(model.graph.nodes.count) nodes, \(model.graph.initializers.count) initializers")
+            if let statistics { print(statistics.text) }
         } catch let e as PassError {
             fail(Compiler.Failure(file: input, underlying: e))
         } catch let e as CompileError {

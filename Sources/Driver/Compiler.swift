@@ -18,6 +18,8 @@ public enum Compiler {
         /// Optimization passes run before emission; nil means the default pipeline, [] none (-O0).
         public var passes: [GraphPass]? = nil
         public var verifyEach = false
+        /// When set, counts what each pass did (PassStatistics; `--stats`).
+        public var statistics: PassStatistics? = nil
         /// Also write NAME_c.h and NAME_c.cpp, a C interface to the Session (CppCApi).
         public var cApi = false
         public var afterEach: ((GraphPass, Model, Bool) throws -> Void)? = nil
@@ -38,13 +40,15 @@ public enum Compiler {
 
     /// Brings a model into the form the C++ emitter consumes.
     public static func prepare(_ model: Model, dims: [String: Int] = [:], batch: Int = 1, passes: [GraphPass]? = nil,
-                               verifyEach: Bool = false, afterEach: ((GraphPass, Model, Bool) throws -> Void)? = nil) throws {
+                               verifyEach: Bool = false, afterEach: ((GraphPass, Model, Bool) throws -> Void)? = nil,
+                               statistics: PassStatistics? = nil) throws {
         _ = try PinDimensions(values: dims, batch: batch).run(model)
         let chosen = try passes ?? PassRegistry.pipeline(names: PassRegistry.defaultPipeline)
         // Shape inference and folding always run: the emitter needs static shapes.
         var manager = PassManager(chosen + [ShapeInference(), ConstantFolding(), DeadCodeElimination()], fixedPoint: true,
                                   maxIterations: 50, verifyEach: verifyEach)
         manager.afterEach = afterEach
+        manager.statistics = statistics
         try manager.run(model)
         // An op the backend cannot emit is reported as such (with the supported list), before
         // strict inference would report it as an op without shape rules.
@@ -77,7 +81,7 @@ public enum Compiler {
         let mayWantBlocks = options.batchBlocks.map { $0.contains { $0 > 1 } } ?? hasDenseProductsOnly(model)
         let copy = batchInputs.isEmpty || options.batch != 1 || !mayWantBlocks ? nil : model.clone()
         try prepare(model, dims: options.dims, batch: options.batch, passes: options.passes, verifyEach: options.verifyEach,
-                    afterEach: options.afterEach)
+                    afterEach: options.afterEach, statistics: options.statistics)
         var o = CppEmitterOptions(name: options.name)
         o.batchInputs = batchInputs
         o.compiledBatch = options.batch
@@ -114,12 +118,13 @@ public enum Compiler {
     /// `keepSofieOps`, the default pipeline leaves out the backend-only fusions and any org.sofie
     /// node a chosen pass created is expanded back into standard ONNX ops at the end.
     public static func optimize(_ model: Model, passes: [GraphPass]?, keepSofieOps: Bool = false, verifyEach: Bool = false,
-                                afterEach: ((GraphPass, Model, Bool) throws -> Void)? = nil) throws {
+                                afterEach: ((GraphPass, Model, Bool) throws -> Void)? = nil, statistics: PassStatistics? = nil) throws {
         let defaults = PassRegistry.defaultPipeline.filter { keepSofieOps || !PassRegistry.backendOnly.contains($0) }
         let chosen = try passes ?? PassRegistry.pipeline(names: defaults)
         if !chosen.isEmpty {
             var manager = PassManager(chosen, fixedPoint: true, maxIterations: 50, verifyEach: verifyEach)
             manager.afterEach = afterEach
+            manager.statistics = statistics
             try manager.run(model)
         }
         if !keepSofieOps { _ = try ExpandSofieOps().run(model) }

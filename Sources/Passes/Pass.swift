@@ -1,3 +1,4 @@
+import Dispatch
 import SofieIR
 
 /// A graph transformation: a name for pipelines, one line for `sofie passes`, and `run`,
@@ -16,6 +17,8 @@ public struct PassManager {
     public var verifyEach: Bool
     /// Called after every pass run (for --print-after / --dump-after), with whether it changed the model.
     public var afterEach: ((GraphPass, Model, Bool) throws -> Void)?
+    /// When set, every pass run is counted in it (runs, changes, nodes removed and added, time).
+    public var statistics: PassStatistics?
 
     public init(_ passes: [GraphPass], fixedPoint: Bool = false, maxIterations: Int = 20, verifyEach: Bool = false) {
         self.passes = passes
@@ -30,8 +33,14 @@ public struct PassManager {
         for _ in 0..<(fixedPoint ? maxIterations : 1) {
             var changed = false
             for pass in passes {
+                let before = statistics == nil ? 0 : model.graph.nodes.count
+                let start = statistics == nil ? 0 : DispatchTime.now().uptimeNanoseconds
                 let did = try pass.run(model)
                 if did { changed = true }
+                if let statistics {
+                    statistics.record(pass.name, changed: did, nodesBefore: before, nodesAfter: model.graph.nodes.count,
+                                      nanoseconds: DispatchTime.now().uptimeNanoseconds - start)
+                }
                 try afterEach?(pass, model, did)
                 if verifyEach {
                     do { try Verifier.verify(model) } catch {
@@ -50,4 +59,40 @@ public struct PassError: Error, CustomStringConvertible {
     public let pass: String
     public let message: String
     public var description: String { "pass \(pass): \(message)" }
+}
+
+/// What each pass did over a pipeline run (MLIR's pass statistics, by counting around each run):
+/// how often it ran and changed the graph, the nodes it removed and added (net per run: a
+/// fusion of three nodes into one counts 2 removed), and its time.
+public final class PassStatistics {
+    public struct Entry {
+        public let pass: String
+        public var runs = 0, changed = 0, removed = 0, added = 0
+        public var nanoseconds: UInt64 = 0
+    }
+    public private(set) var entries: [Entry] = []
+
+    public init() {}
+
+    func record(_ pass: String, changed: Bool, nodesBefore: Int, nodesAfter: Int, nanoseconds: UInt64) {
+        let i = entries.firstIndex { $0.pass == pass } ?? { entries.append(Entry(pass: pass)); return entries.count - 1 }()
+        entries[i].runs += 1
+        if changed { entries[i].changed += 1 }
+        if nodesAfter < nodesBefore { entries[i].removed += nodesBefore - nodesAfter } else { entries[i].added += nodesAfter - nodesBefore }
+        entries[i].nanoseconds += nanoseconds
+    }
+
+    /// A table, one line per pass in the order they first ran.
+    public var text: String {
+        let width = max(4, entries.map(\.pass.count).max() ?? 0)
+        var lines = ["pass".padding(toLength: width, withPad: " ", startingAt: 0) + "  runs  changed  nodes -  nodes +      ms"]
+        for e in entries {
+            let ms = String(format: "%7.1f", Double(e.nanoseconds) / 1e6)
+            lines.append(e.pass.padding(toLength: width, withPad: " ", startingAt: 0)
+                         + "  " + pad(e.runs, 4) + "  " + pad(e.changed, 7) + "  " + pad(e.removed, 7) + "  " + pad(e.added, 7) + "  " + ms)
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    func pad(_ n: Int, _ w: Int) -> String { String(repeating: " ", count: max(0, w - String(n).count)) + String(n) }
 }
