@@ -83,6 +83,10 @@ public final class Tensor: @unchecked Sendable {
 
     /// Builds a tensor from Swift values; `T` must match `dataType`'s raw layout.
     public convenience init<T>(name: String = "", dataType: DataType, dims: [Int], values: [T]) {
+        // A Swift Int for an int32 tensor would store twice the bytes, every other one garbage:
+        // a programming error, caught here rather than as wrong weights downstream.
+        precondition(dataType.byteSize.map { $0 == MemoryLayout<T>.stride } ?? true,
+                     "Tensor(\(dataType)) built from \(T.self) values of \(MemoryLayout<T>.stride) bytes")
         self.init(name: name, dataType: dataType, dims: dims, data: .raw(ByteStorage(array: values)))
     }
 
