@@ -14,9 +14,10 @@ struct Sofie: ParsableCommand {
         sofie reads ONNX (.onnx) and Keras models (Keras 3 .keras archives, and .h5 files from Keras 2 and Keras 3; Sequential, Functional and nested models) without TensorFlow, converts them to ONNX, compiles them to C++, and prints what they contain. Every command exits with a non-zero status and a one-paragraph message naming the file and the node at fault when a model cannot be handled.
 
         Examples:
-          sofie inspect model.keras
+          sofie inspect model.keras [--html graph.html]
           sofie convert model.h5 -o model.onnx
-          sofie compile model.onnx -o generated/
+          sofie compile model.onnx -o generated/ [--c-api]
+          sofie verify model.onnx [--input x=x.npy]
         """,
         version: "0.1.0",
         subcommands: [Inspect.self, Convert.self, Compile.self, Verify.self, Passes.self]
