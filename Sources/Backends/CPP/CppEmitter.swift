@@ -448,11 +448,13 @@ final class EmitContext {
             w("#include <\(inc)>")
         }
         w()
-        h += CppRuntime.source
+        h += CppRuntime.versioned
         w()
         h += CppNpy.source
         w()
         w("namespace \(ns) {")
+        w()
+        w("namespace sofie_rt = ::sofie_rt_\(CppRuntime.versionTag);  // this header's runtime, named after its content")
         w()
         w("#if defined(SOFIE_NPY)  // NumPy .npy files: \(ns)::load_npy<float>(path, &shape), \(ns)::save_npy(path, data, shape)")
         w("using sofie_npy::load_npy;")

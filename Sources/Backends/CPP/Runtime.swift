@@ -1,3 +1,5 @@
+import Foundation
+
 /// The C++ kernels every emitted header carries, shared by all models in a translation
 /// unit through an include guard. Tuning happens here, in one place: the cache-blocked GEMM
 /// (packed panels, a register-blocked micro-kernel written so that the compiler vectorizes it
@@ -570,4 +572,25 @@ inline bool read_file(const std::string& path, void* dst, std::size_t bytes) {
 }  // namespace sofie_rt
 #endif  // SOFIE_RUNTIME_V2
 """#
+}
+
+extension CppRuntime {
+    /// The runtime is named after its content (FNV-1a 64 of the source): headers emitted by the
+    /// same sofie share one copy in a translation unit; headers from sofie versions whose
+    /// runtimes differ each keep their own (guard SOFIE_RUNTIME_<hash>, namespace
+    /// sofie_rt_<hash>), instead of one silently using the other's kernels.
+    static func tag(of text: String) -> String {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in text.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
+        let hex = String(h, radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
+    }
+
+    static let versionTag = tag(of: source)
+
+    /// The source as emitted: guard and namespace carry `versionTag`.
+    static let versioned: String = source
+        .replacingOccurrences(of: "SOFIE_RUNTIME_V2", with: "SOFIE_RUNTIME_\(versionTag)")
+        .replacingOccurrences(of: "namespace sofie_rt {", with: "namespace sofie_rt_\(versionTag) {")
+        .replacingOccurrences(of: "}  // namespace sofie_rt\n", with: "}  // namespace sofie_rt_\(versionTag)\n")
 }

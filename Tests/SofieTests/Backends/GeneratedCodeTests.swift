@@ -69,7 +69,7 @@ final class GeneratedCodeTests: XCTestCase {
             }
             let trimmed = code.trimmingCharacters(in: .whitespaces)
             if trimmed.hasPrefix("#") {
-                XCTAssertTrue(["#pragma once", "#include <", "#ifndef SOFIE_RUNTIME_V2", "#define SOFIE_RUNTIME_V2", "#endif",
+                XCTAssertTrue(["#pragma once", "#include <", "#ifndef SOFIE_RUNTIME_", "#define SOFIE_RUNTIME_", "#endif",
                                 "#if defined(__GNUC__) || defined(__clang__)", "#if defined(__AVX512F__)", "#elif defined(__AVX__)", "#else",
                                 "#if defined(SOFIE_NPY)", "#define SOFIE_NPY_V1"].contains { trimmed.hasPrefix($0) }, "unexpected directive: \(line)")
             }
