@@ -4,12 +4,13 @@ import SofieIR
 /// Matrix products, convolutions, pooling, normalizations, top-k and resizing.
 enum CppNN {
     /// Elements of packing buffer one sofie_rt::gemm call needs: none when it takes the
-    /// row-streaming or dot-product path (at most 2 rows), else one kc x nc block of B
-    /// (KC = 256, NC = 1024, NR at most 32).
+    /// row-streaming or dot-product path (at most 2 rows), else one KC x NC block of B with its
+    /// columns rounded up to the widest tile (CppRuntime's constants, which the C++ is made from).
     static func packElements(m: Int, n: Int, k: Int, rsb: Int, csb: Int, csa: Int) -> Int {
         if m <= 0 || n <= 0 || k <= 0 { return 0 }
         if m <= 2 && (csb == 1 || (rsb == 1 && csa == 1)) { return 0 }
-        return min(k, 256) * ((min(n, 1024) + 31) / 32 * 32)
+        let nr = CppRuntime.maxNR
+        return min(k, CppRuntime.kc) * ((min(n, CppRuntime.nc) + nr - 1) / nr * nr)
     }
 
     /// One GEMM call: C = [C +] A*B with strides; tuned kernel for floats, plain loops otherwise.
@@ -32,10 +33,10 @@ enum CppNN {
         return "{\(CppOps.intList(pad(ins, 1))), \(CppOps.intList(pad(outs, 1))), \(CppOps.intList(pad(g.kernel, 1))), \(CppOps.intList(pad(g.strides, 1))), \(CppOps.intList(pad(g.dilations, 1))), \(CppOps.intList(pad(g.padsBegin, 0)))}"
     }
 
-    // sofie_rt::kDepthwiseMaxRow, kDepthwiseRowBuffer and kDepthwiseWork.
-    static let depthwiseMaxRow = 1024
-    static let depthwiseRowBuffer = 4 * depthwiseMaxRow + 256
-    static let depthwiseWork = depthwiseMaxRow + 64 + depthwiseRowBuffer
+    // sofie_rt::kDepthwiseMaxRow, kDepthwiseRowBuffer and kDepthwiseWork (made from these).
+    static let depthwiseMaxRow = CppRuntime.depthwiseMaxRow
+    static let depthwiseRowBuffer = CppRuntime.depthwiseRowBuffer
+    static let depthwiseWork = CppRuntime.depthwiseWork
 
     /// Whether sofie_rt::depthwise_conv's row buffers hold this convolution's rows (outputs per
     /// row rounded up to 16, the most lanes of a 64-byte vector of floats).

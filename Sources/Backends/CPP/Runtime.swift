@@ -5,6 +5,18 @@ import Foundation
 /// (packed panels, a register-blocked micro-kernel written so that the compiler vectorizes it
 /// for the target), which Gemm, MatMul, Conv and ConvTranspose all go through.
 enum CppRuntime {
+    // The runtime's sizes, defined once: the C++ text below is made from them, and the emitter
+    // sizes workspaces with them (CppNN.packElements, the depthwise path).
+    /// GEMM blocking: rows of K and columns of N per packed block of B.
+    static let kc = 256, nc = 1024
+    /// The widest register tile's columns (AVX-512: 2 vectors of 16 floats); checked by a
+    /// static_assert in the C++.
+    static let maxNR = 32
+    /// Direct depthwise convolution: outputs per row, the padded input row, the whole workspace.
+    static let depthwiseMaxRow = 1024
+    static let depthwiseRowBuffer = 4 * depthwiseMaxRow + 256
+    static let depthwiseWork = depthwiseMaxRow + 64 + depthwiseRowBuffer
+
     static let source = #"""
 #ifndef SOFIE_RUNTIME_V2
 #define SOFIE_RUNTIME_V2
@@ -65,8 +77,9 @@ constexpr int64_t kVectorBytes = 16;
 constexpr int64_t MR = 6;
 #endif
 constexpr int64_t NR = 2 * kVectorBytes / 4;
-constexpr int64_t KC = 256;
-constexpr int64_t NC = 1024;
+constexpr int64_t KC = \#(kc);
+constexpr int64_t NC = \#(nc);
+static_assert(NR <= \#(maxNR), "the emitter sizes packing buffers for NR up to \#(maxNR) (CppRuntime.maxNR)");
 
 // The GEMM epilogue: after bias, C += residual (laid out like C) and then an activation.
 enum class Act { None, Relu, LeakyRelu, Sigmoid, Tanh, Clip, HardSigmoid, HardSwish, Swish, Gelu };
@@ -412,9 +425,9 @@ inline void im2col(const T* x, int64_t C, const Window& w, T* col) {
 // slice of it to the row's accumulators with no bounds checks (whole vectors when the stride
 // is 1). The emitter uses this when a row has at most kDepthwiseMaxRow outputs; `work` holds
 // kDepthwiseWork elements (the accumulators and the padded row).
-constexpr int64_t kDepthwiseMaxRow = 1024;
-constexpr int64_t kDepthwiseRowBuffer = 4 * kDepthwiseMaxRow + 256;  // the padded input row
-constexpr int64_t kDepthwiseWork = kDepthwiseMaxRow + 64 + kDepthwiseRowBuffer;
+constexpr int64_t kDepthwiseMaxRow = \#(depthwiseMaxRow);
+constexpr int64_t kDepthwiseRowBuffer = \#(depthwiseRowBuffer);  // the padded input row
+constexpr int64_t kDepthwiseWork = \#(depthwiseWork);
 template <class T>
 inline void depthwise_conv(int64_t M, int64_t mult, const T* x, const T* w, const T* bias, const Window& win, T* y,
                            const Epilogue<T>& ep, T* work) {
