@@ -36,7 +36,7 @@ struct Inspect: ParsableCommand {
         print(render(loaded, file: model))
         if let html {
             do {
-                let optimized = try ModelLoader.load(path: model)
+                let optimized = loaded.clone()
                 // The passes `sofie compile` runs, its backend fusions (org.sofie ops) included.
                 try Compiler.optimize(optimized, passes: nil, keepSofieOps: true)
                 _ = try ShapeInference().run(optimized)

@@ -133,10 +133,16 @@ public enum Compiler {
     /// Reads `path`, compiles it and writes `NAME.hxx` (and `NAME.weights`) into `directory`.
     @discardableResult
     public static func compile(path: String, directory: String, options: Options) throws -> EmittedCpp {
-        let model = try ModelLoader.load(path: path)
+        try compile(try ModelLoader.load(path: path), source: path, directory: directory, options: options)
+    }
+
+    /// Compiles a loaded model (which the passes change) read from `source`, and writes its files
+    /// into `directory`.
+    @discardableResult
+    public static func compile(_ model: Model, source: String, directory: String, options: Options) throws -> EmittedCpp {
         let emitted: EmittedCpp
-        do { emitted = try emit(model, options: options, source: path) } catch let e as CompileError {
-            throw Failure(file: path, underlying: e)
+        do { emitted = try emit(model, options: options, source: source) } catch let e as CompileError {
+            throw Failure(file: source, underlying: e)
         }
         var isDir: ObjCBool = false
         if !FileManager.default.fileExists(atPath: directory, isDirectory: &isDir) {

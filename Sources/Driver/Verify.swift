@@ -107,16 +107,18 @@ public enum ModelVerification {
         for (k, p) in ports.enumerated() {
             let dims = p.batched ? [batch] + p.shape.dropFirst() : p.shape
             let n = try Checked.product(dims)
-            var bound = 10
+            // The smallest extent the input indexes as Gather's indices; 10 if it indexes nothing.
+            var extents: [Int] = []
             if k < graphInputs.count {
                 for use in graphInputs[k].uses where use.node.opType == "Gather" && use.index == 1 {
                     let axis = use.node.int("axis") ?? 0
                     if let shape = use.node.input(0)?.tensorType?.staticShape, !shape.isEmpty {
                         let a = axis < 0 ? axis + shape.count : axis
-                        if a >= 0 && a < shape.count && shape[a] > 0 { bound = min(bound == 10 ? Int.max : bound, shape[a]) }
+                        if a >= 0 && a < shape.count && shape[a] > 0 { extents.append(shape[a]) }
                     }
                 }
             }
+            let bound = extents.min() ?? 10
             let name = graphInputs.indices.contains(k) ? graphInputs[k].name : "input\(k)"
             switch p.dataType {
             case .float: out.append(Tensor(name: name, dataType: .float, dims: dims, values: (0..<n).map { _ in Float(Double(next() >> 11) / Double(1 << 53) * 2 - 1) }))
@@ -156,15 +158,16 @@ public enum ModelVerification {
         defer { if options.workDirectory == nil { try? FileManager.default.removeItem(atPath: work) } }
 
         // The reference model: the ONNX file itself, or a Keras model's lowering.
+        // The model is read once; the compile and the Swift reference each work on a copy.
         let isONNX = path.lowercased().hasSuffix(".onnx")
         let original = try ModelLoader.load(path: path)
         let referenceModel = isONNX ? path : work + "/reference.onnx"
-        if !isONNX { try ONNXWriter.write(try ModelLoader.load(path: path), to: referenceModel) }
+        if !isONNX { try ONNXWriter.write(original, to: referenceModel) }
 
         var compileOptions = options.compile
         compileOptions.name = "model"
         compileOptions.weights = .file
-        let emitted = try Compiler.compile(path: path, directory: work, options: compileOptions)
+        let emitted = try Compiler.compile(original.clone(), source: path, directory: work, options: compileOptions)
         let batched = emitted.inputs.contains { $0.batched }
 
         // Inputs: files given, else seeded random ones.
@@ -191,29 +194,16 @@ public enum ModelVerification {
             try NPY.write(t, to: "\(work)/in\(k).npy")
         }
 
-        // The driver program.
-        func ctype(_ t: DataType) -> String {
-            switch t {
-            case .float: return "float"
-            case .double: return "double"
-            case .bool, .uint8: return "std::uint8_t"
-            case .int8: return "std::int8_t"
-            case .int16: return "std::int16_t"
-            case .uint16: return "std::uint16_t"
-            case .int32: return "std::int32_t"
-            case .uint32: return "std::uint32_t"
-            case .int64: return "std::int64_t"
-            default: return "std::uint64_t"
-            }
-        }
+        // The driver program. Booleans travel as bytes (load_npy reads bool arrays as uint8_t).
+        func ctype(_ p: EmittedCpp.Port) -> String { p.dataType == .bool ? "uint8_t" : p.cType }
         func cast(_ expr: String, _ t: DataType, const: Bool) -> String { t == .bool ? "reinterpret_cast<\(const ? "const " : "")bool*>(\(expr))" : expr }
         var src = "#define SOFIE_NPY\n#include \"model.hxx\"\n#include <chrono>\n#include <cstdio>\n#include <cstdint>\nint main() {\n  try {\n"
         for (k, p) in emitted.inputs.enumerated() {
-            src += "    auto in\(k) = model::load_npy<\(ctype(p.dataType))>(\"\(work)/in\(k).npy\");\n"
+            src += "    auto in\(k) = model::load_npy<\(ctype(p))>(\"\(work)/in\(k).npy\");\n"
         }
         src += "    model::Session session(\"\(work)/model.weights\");\n"
         for (k, p) in emitted.outputs.enumerated() {
-            src += "    std::vector<\(ctype(p.dataType))> out\(k)(\(p.batched ? "\(rows) * " : "")\(p.count));\n"
+            src += "    std::vector<\(ctype(p))> out\(k)(\(p.batched ? "\(rows) * " : "")\(p.count));\n"
         }
         let args = (batched ? ["\(rows)"] : []) + emitted.inputs.enumerated().map { cast("in\($0).data()", $1.dataType, const: true) }
             + emitted.outputs.enumerated().map { cast("out\($0).data()", $1.dataType, const: false) }
@@ -242,7 +232,7 @@ public enum ModelVerification {
             guard ref.status == 0 else { throw Failure(description: "ONNX Runtime could not run \(referenceModel):\n\(ref.output.suffix(2000))") }
             report.reference = ref.output.trimmingCharacters(in: .whitespacesAndNewlines)
         } else {
-            let outs = try evaluate(path: path, inputs: tensors, dims: options.compile.dims, rows: rows)
+            let outs = try evaluate(original.clone(), inputs: tensors, dims: options.compile.dims, rows: rows)
             for (k, t) in outs.enumerated() { try NPY.write(t, to: "\(work)/ref\(k).npy") }
             report.reference = "sofie's Swift reference evaluator (float64, the graph before optimization)"
                 + (options.swiftReference ? "" : "; no Python with onnxruntime found")
@@ -256,9 +246,11 @@ public enum ModelVerification {
             guard ours.elementCount == theirs.elementCount else {
                 throw Failure(description: "output \(k) ('\(name)'): sofie gives \(ours.dims), ONNX Runtime \(theirs.dims)")
             }
-            let a = try doubles(ours), b = try doubles(theirs)
+            guard let a = NDArray(ours), let b = NDArray(theirs) else {
+                throw Failure(description: "output \(k) ('\(name)') of type \(ours.dataType) is not compared")
+            }
             var maxAbs = 0.0, maxRel = 0.0, worst = 0.0
-            for (x, y) in zip(a, b) {
+            for (x, y) in zip((0..<a.count).map(a.double), (0..<b.count).map(b.double)) {
                 let d = x == y ? 0 : (x.isNaN && y.isNaN ? 0 : abs(x - y))
                 maxAbs = max(maxAbs, d.isNaN ? .infinity : d)
                 if y != 0 { maxRel = max(maxRel, d / abs(y)) }
@@ -276,11 +268,10 @@ public enum ModelVerification {
         return report
     }
 
-    /// Runs the model on `inputs` with the reference semantics (ReferenceOps, and constant
-    /// folding's evaluators): the graph as read, with its dimensions pinned, shapes inferred and
-    /// constant subgraphs (shape computations) folded by the same semantics; no other pass.
-    public static func evaluate(path: String, inputs: [Tensor], dims: [String: Int], rows: Int) throws -> [Tensor] {
-        let model = try ModelLoader.load(path: path)
+    /// Runs the model (as read; it is changed) on `inputs` with the reference semantics
+    /// (ReferenceOps, and constant folding's evaluators): its dimensions pinned, shapes inferred
+    /// and constant subgraphs (shape computations) folded by the same semantics; no other pass.
+    public static func evaluate(_ model: Model, inputs: [Tensor], dims: [String: Int], rows: Int) throws -> [Tensor] {
         _ = try PinDimensions(values: dims, batch: rows).run(model)
         try PassManager([ShapeInference(), ConstantFolding(), DeadCodeElimination()], fixedPoint: true, maxIterations: 50).run(model)
         _ = try ShapeInference(strict: true).run(model)
@@ -309,20 +300,6 @@ public enum ModelVerification {
         return try model.graph.outputs.map { v in
             guard let a = env[ObjectIdentifier(v)] else { throw Failure(description: "output '\(v.name)' was not computed") }
             return a.tensor(name: v.name)
-        }
-    }
-
-    static func doubles(_ t: Tensor) throws -> [Double] {
-        switch t.dataType {
-        case .float: return (t.values(as: Float.self) ?? []).map(Double.init)
-        case .double: return t.values(as: Double.self) ?? []
-        case .int64: return (t.values(as: Int64.self) ?? []).map(Double.init)
-        case .int32: return (t.values(as: Int32.self) ?? []).map(Double.init)
-        case .int8: return (t.values(as: Int8.self) ?? []).map(Double.init)
-        case .uint8, .bool: return (t.values(as: UInt8.self) ?? []).map(Double.init)
-        case .int16: return (t.values(as: Int16.self) ?? []).map(Double.init)
-        case .uint16: return (t.values(as: UInt16.self) ?? []).map(Double.init)
-        default: throw Failure(description: "outputs of type \(t.dataType) are not compared")
         }
     }
 }

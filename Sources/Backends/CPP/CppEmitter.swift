@@ -44,8 +44,11 @@ public struct EmittedCpp {
         public let name: String
         public let dataType: DataType
         public let shape: [Int]
-        public let count: Int
         public let batched: Bool
+        /// Elements (of one row when batched).
+        public var count: Int { shape.reduce(1, *) }
+        /// The element type as the header spells it (`bool`, `float`, `int64_t`, ...).
+        public var cType: String { CppTypes.name(dataType) ?? "void" }
     }
     public var inputs: [Port] = []
     public var outputs: [Port] = []
@@ -598,11 +601,11 @@ final class EmitContext {
         result.blockSizes = sizes
         result.warnings = warnings
         result.inputs = inputs.indices.map { k in
-            EmittedCpp.Port(name: inArgs[k], dataType: ins[k].dtype, shape: ins[k].shape, count: ins[k].count,
+            EmittedCpp.Port(name: inArgs[k], dataType: ins[k].dtype, shape: ins[k].shape,
                             batched: batch?.inputs.contains(ObjectIdentifier(inputs[k])) ?? false)
         }
         result.outputs = graph.outputs.indices.map { k in
-            EmittedCpp.Port(name: outArgs[k], dataType: outs[k].dtype, shape: outs[k].shape, count: outs[k].count,
+            EmittedCpp.Port(name: outArgs[k], dataType: outs[k].dtype, shape: outs[k].shape,
                             batched: batch?.outputs.contains(ObjectIdentifier(graph.outputs[k])) ?? false)
         }
         return result
