@@ -119,7 +119,7 @@ public enum NPY {
                 return
             }
             // Element e of the file (in its order) goes to element cIndex(e) of the tensor.
-            let strides = h.fortranOrder ? cStrides(h.shape) : []
+            let strides = h.fortranOrder ? NDArray.strides(h.shape) : []
             var index = [Int](repeating: 0, count: h.shape.count)  // Fortran-order position
             for e in 0..<count {
                 var target = e
@@ -139,13 +139,6 @@ public enum NPY {
             if type == .bool { for i in 0..<byteCount where out[i] > 1 { out[i] = 1 } }
         }
         return Tensor(name: name, dataType: type, dims: h.shape, data: .raw(storage))
-    }
-
-    static func cStrides(_ shape: [Int]) -> [Int] {
-        var s = [Int](repeating: 1, count: shape.count)
-        var acc = 1
-        for k in stride(from: shape.count - 1, through: 0, by: -1) { s[k] = acc; acc *= shape[k] }
-        return s
     }
 
     struct Header { var descr: String; var fortranOrder: Bool; var shape: [Int] }

@@ -30,6 +30,21 @@ public enum ReductionOps {
         return (norm, out)
     }
 
+    /// For each element of an input of `shape` (row-major), the flat index of the output element
+    /// that reducing over `axes` sends it to.
+    public static func targets(_ shape: [Int], axes: [Int]) -> [Int] {
+        let kept = shape.enumerated().map { axes.contains($0.offset) ? 1 : $0.element }
+        let ks = NDArray.strides(kept)
+        var out: [Int] = []
+        out.reserveCapacity(shape.reduce(1, *))
+        forEachIndex(shape) { i in
+            var o = 0
+            for d in i.indices where !axes.contains(d) { o += i[d] * ks[d] }
+            out.append(o)
+        }
+        return out
+    }
+
     public static var table: [String: OpDef] {
         var t: [String: OpDef] = [:]
         for op in reduceOps {
@@ -38,14 +53,8 @@ public enum ReductionOps {
                 evaluate: ["ReduceSum", "ReduceProd", "ReduceMax", "ReduceMin"].contains(op) ? { c, a in
                     let x = a[0]!
                     let (axes, out) = try reduceAxes(c)
-                    let s = x.shape
-                    let kept = s.enumerated().map { axes.contains($0.offset) ? 1 : $0.element }
-                    let ost = NDArray.strides(kept)
                     var acc = [Double](repeating: op == "ReduceProd" ? 1 : (op == "ReduceMax" ? -.infinity : (op == "ReduceMin" ? .infinity : 0)), count: out.reduce(1, *))
-                    var flat = 0
-                    forEachIndex(s) { i in
-                        var o = 0
-                        for d in i.indices where !axes.contains(d) { o += i[d] * ost[d] }
+                    for (flat, o) in targets(x.shape, axes: axes).enumerated() {
                         let v = x.double(flat)
                         switch op {
                         case "ReduceSum": acc[o] += v
@@ -53,7 +62,6 @@ public enum ReductionOps {
                         case "ReduceMax": acc[o] = max(acc[o], v)
                         default: acc[o] = min(acc[o], v)
                         }
-                        flat += 1
                     }
                     return [NDArray.make(x.dataType, shape: out, acc)]
                 } : nil)

@@ -122,31 +122,20 @@ public enum ReferenceOps {
             t[op] = { c, a in
                 let x = a[0]!
                 let (axes, out) = try ReductionOps.reduceAxes(c)
-                let keptShape = x.shape.enumerated().map { axes.contains($0.offset) ? 1 : $0.element }
-                var sums = [Double](repeating: 0, count: keptShape.reduce(1, *))
+                let targets = ReductionOps.targets(x.shape, axes: axes)
+                var sums = [Double](repeating: 0, count: out.reduce(1, *))
                 var maxima = [Double](repeating: -.infinity, count: sums.count)
-                let ks = NDArray.strides(keptShape)
-                var i = 0
-                forEachIndex(x.shape) { idx in
-                    var o = 0
-                    for d in idx.indices where !axes.contains(d) { o += idx[d] * ks[d] }
+                for (i, o) in targets.enumerated() {
                     let v = x.double(i)
                     switch op {
                     case "ReduceL1": sums[o] += abs(v)
                     case "ReduceL2", "ReduceSumSquare": sums[o] += v * v
-                    case "ReduceLogSumExp": maxima[o] = max(maxima[o], v); sums[o] += 0
+                    case "ReduceLogSumExp": maxima[o] = max(maxima[o], v)
                     default: sums[o] += v
                     }
-                    i += 1
                 }
                 if op == "ReduceLogSumExp" {
-                    i = 0
-                    forEachIndex(x.shape) { idx in
-                        var o = 0
-                        for d in idx.indices where !axes.contains(d) { o += idx[d] * ks[d] }
-                        sums[o] += exp(x.double(i) - maxima[o])
-                        i += 1
-                    }
+                    for (i, o) in targets.enumerated() { sums[o] += exp(x.double(i) - maxima[o]) }
                 }
                 let n = Double(axes.reduce(1) { $0 * x.shape[$1] })
                 let y: [Double] = sums.indices.map { k in
@@ -259,16 +248,8 @@ public enum ReferenceOps {
 
     /// `b` broadcast to `shape` (numpy rules), as Doubles in row-major order.
     static func broadcastTo(_ b: NDArray, _ shape: [Int], _ c: OpContext) throws -> [Double] {
-        let r = shape.count, br = b.shape.count
-        guard br <= r else { throw c.fail("cannot broadcast \(b.shape) to \(shape)") }
-        let bs = NDArray.strides(b.shape)
-        var strides = [Int](repeating: 0, count: r)
-        for k in 0..<br {
-            let d = b.shape[br - 1 - k], target = shape[r - 1 - k]
-            guard d == target || d == 1 else { throw c.fail("cannot broadcast \(b.shape) to \(shape)") }
-            strides[r - 1 - k] = d == 1 ? 0 : bs[br - 1 - k]
-        }
-        return indexGrid(shape, strides).map { b.double($0) }
+        guard b.shape.count <= shape.count, broadcastShapes(b.shape, shape) == shape else { throw c.fail("cannot broadcast \(b.shape) to \(shape)") }
+        return broadcastIndices(b.shape, to: shape).map { b.double($0) }
     }
 
     static func matmul(_ x: NDArray, _ w: NDArray, _ c: OpContext) throws -> NDArray {
@@ -299,32 +280,13 @@ public enum ReferenceOps {
         return float(x.dataType, out, y)
     }
 
-    /// Spatial parameters of Conv/ConvTranspose/pools: kernel, strides, dilations, begin pads.
-    static func spatial(_ c: OpContext, kernel: [Int], input: [Int], output: [Int], transposed: Bool = false) -> (strides: [Int], dilations: [Int], begins: [Int]) {
-        let n = kernel.count
-        let strides = c.node.ints("strides") ?? [Int](repeating: 1, count: n)
-        let dilations = c.node.ints("dilations") ?? [Int](repeating: 1, count: n)
-        var begins = Array((c.node.ints("pads") ?? [Int](repeating: 0, count: 2 * n)).prefix(n))
-        let auto = c.node.string("auto_pad") ?? "NOTSET"
-        if auto == "SAME_UPPER" || auto == "SAME_LOWER" {
-            for d in 0..<n {
-                let extent = (kernel[d] - 1) * dilations[d] + 1
-                let total = transposed ? max(0, strides[d] * (input[d] - 1) + extent - output[d])
-                                       : max(0, (output[d] - 1) * strides[d] + extent - input[d])
-                begins[d] = auto == "SAME_UPPER" ? total / 2 : total - total / 2
-            }
-        } else if auto == "VALID" {
-            begins = [Int](repeating: 0, count: n)
-        }
-        return (strides, dilations, begins)
-    }
-
     static func conv(_ c: OpContext, _ x: NDArray, _ w: NDArray, _ bias: NDArray?) throws -> NDArray {
-        let out = try outShape(c)
-        let group = c.int("group", 1)
+        // Strides, dilations, padding and output size as shape inference resolved them.
+        let g = try NNOps.convGeometry(c)
+        let out = g.outputShape, group = g.group
         let (nb, ci) = (x.shape[0], x.shape[1]), co = w.shape[0], cig = w.shape[1], cog = co / group
-        let inS = Array(x.shape[2...]), k = Array(w.shape[2...]), outS = Array(out[2...])
-        let (st, dl, pb) = spatial(c, kernel: k, input: inS, output: outS)
+        let inS = Array(x.shape[2...]), k = g.kernel, outS = Array(out[2...])
+        let (st, dl, pb) = (g.strides, g.dilations, g.padsBegin)
         let xs = NDArray.strides(inS), ks = k.reduce(1, *), insz = inS.reduce(1, *), outsz = outS.reduce(1, *)
         var kidx: [[Int]] = []
         forEachIndex(k) { kidx.append($0) }
@@ -356,19 +318,12 @@ public enum ReferenceOps {
     }
 
     static func convTranspose(_ c: OpContext, _ x: NDArray, _ w: NDArray, _ bias: NDArray?) throws -> NDArray {
-        let out = try outShape(c)
-        let group = c.int("group", 1)
+        // Padding (from pads, auto_pad or output_shape) and output size as shape inference resolved them.
+        let g = try NNOps.convTransposeGeometry(c)
+        let out = g.outputShape, group = g.group
         let (nb, ci) = (x.shape[0], x.shape[1]), cog = w.shape[1], co = cog * group, cig = ci / group
-        let inS = Array(x.shape[2...]), k = Array(w.shape[2...]), outS = Array(out[2...])
-        var (st, dl, pb) = spatial(c, kernel: k, input: inS, output: outS, transposed: true)
-        if c.node.ints("output_shape") != nil, c.node.ints("pads") == nil {
-            // Explicit output_shape: the padding is what makes the sizes agree (SAME_UPPER split).
-            let outputPadding = c.node.ints("output_padding") ?? [Int](repeating: 0, count: k.count)
-            for d in 0..<k.count {
-                let total = st[d] * (inS[d] - 1) + outputPadding[d] + (k[d] - 1) * dl[d] + 1 - outS[d]
-                pb[d] = (c.node.string("auto_pad") ?? "") == "SAME_UPPER" ? total / 2 : total - total / 2
-            }
-        }
+        let inS = Array(x.shape[2...]), k = g.kernel, outS = Array(out[2...])
+        let (st, dl, pb) = (g.strides, g.dilations, g.padsBegin)
         let os = NDArray.strides(outS), ks = k.reduce(1, *), insz = inS.reduce(1, *), outsz = outS.reduce(1, *)
         var kidx: [[Int]] = []
         forEachIndex(k) { kidx.append($0) }
@@ -400,12 +355,11 @@ public enum ReferenceOps {
     }
 
     static func pool(_ c: OpContext, _ x: NDArray, max isMax: Bool) throws -> NDArray {
-        let out = try outShape(c)
-        let k = c.node.ints("kernel_shape") ?? []
+        let g = try NNOps.poolGeometry(c)
+        let out = g.outputShape, k = g.kernel
         let inS = Array(x.shape[2...]), outS = Array(out[2...])
-        let (st, dl, pb) = spatial(c, kernel: k, input: inS, output: outS)
+        let (st, dl, pb) = (g.strides, g.dilations, g.padsBegin)
         let countPad = c.int("count_include_pad", 0) == 1
-        let pads = c.node.ints("pads") ?? [Int](repeating: 0, count: 2 * k.count)
         let xs = NDArray.strides(inS), insz = inS.reduce(1, *), outsz = outS.reduce(1, *)
         var kidx: [[Int]] = []
         forEachIndex(k) { kidx.append($0) }
@@ -419,7 +373,7 @@ public enum ReferenceOps {
                     var off = 0, inside = true, inPadded = true
                     for d in 0..<k.count {
                         let p = o[d] * st[d] + kk[d] * dl[d] - pb[d]
-                        if p < -pads[d] || p >= inS[d] + pads[d + k.count] { inPadded = false }
+                        if p < -g.padsBegin[d] || p >= inS[d] + g.padsEnd[d] { inPadded = false }
                         if p < 0 || p >= inS[d] { inside = false }
                         off += p * xs[d]
                     }
