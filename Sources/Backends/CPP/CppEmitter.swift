@@ -221,7 +221,8 @@ final class EmitContext {
             outputNames[ObjectIdentifier(v)] = k
             if v.producer != nil && tensors[ObjectIdentifier(v)] == nil { try place(v, ptr: "out\(k)") }
         }
-        for v in graph.initializers where outputNames[ObjectIdentifier(v)] == nil && Self.readOnlyAsTransposedB(v) {
+        for v in graph.initializers where outputNames[ObjectIdentifier(v)] == nil
+            && (Self.readOnlyAsTransposedB(v) || CppRecurrent.readOnlyAsRecurrentWeight(v)) {
             storedTransposed.insert(ObjectIdentifier(v))
         }
         for v in graph.initializers where (v.uses.count > 0 || outputNames[ObjectIdentifier(v)] != nil) && !storedTransposed.contains(ObjectIdentifier(v)) {
@@ -304,8 +305,8 @@ final class EmitContext {
         return "reinterpret_cast<const \(ctype)*>(weights_ + \(storeWeight(bytes, key: "transposed:" + v.name)))"
     }
 
-    /// Initializers read only as the B of Gemm with transB = 1: stored once, transposed, by the
-    /// Gemm code (never in their own layout).
+    /// Initializers read only as the B of Gemm with transB = 1, or as W or R of recurrent ops:
+    /// stored once, transposed, by the op's code (never in their own layout).
     var storedTransposed = Set<ObjectIdentifier>()
 
     /// Whether a 2-D float/double initializer is read, and only read, as B of float Gemms with transB = 1.

@@ -58,6 +58,14 @@ extension EmitContext {
         line("}")
     }
 
+    /// Lines emitted by `lines`, indented by `levels` × 4 spaces (inside a loop written by hand).
+    func indented(_ levels: Int, _ lines: () throws -> Void) rethrows {
+        let start = body.count
+        try lines()
+        let pad = String(repeating: " ", count: 4 * levels)
+        for i in start..<body.count where !body[i].isEmpty { body[i] = pad + body[i] }
+    }
+
     /// Emits nested loops over `shape` with index variables i0, i1, ...; `inner` gets them.
     func loops(_ shape: [Int], prefix: String = "i", _ inner: ([String]) throws -> Void) rethrows {
         if shape.isEmpty { try inner([]); return }

@@ -1,24 +1,44 @@
 import Foundation
 import SofieIR
 
-/// RNN, GRU and LSTM as plain loops over time, batch and gates (sizes are small at batch 1).
+/// RNN, GRU and LSTM. The input projection of every time step (and batch row) is one matrix
+/// product before the recurrence; each step then adds h·Rᵀ (one row times a packed matrix,
+/// streamed once) and applies the gate nonlinearities over whole gate blocks, on the target's
+/// vectors for float. W and R are stored transposed ([input, gates·hidden]) when they are
+/// constants, else transposed into the workspace at the start of the call. Computation is in
+/// the tensor's own type (float as ONNX Runtime does).
 enum CppRecurrent {
-    /// C++ expression of an ONNX recurrent activation applied to `x` (double).
-    static func activation(_ name: String, _ alpha: Double?, _ beta: Double?, _ x0: String, node: Node) throws -> String {
+    /// C++ expression of an ONNX recurrent activation applied to `x0` (type `T`), for the
+    /// activations without an array kernel.
+    static func activation(_ name: String, _ alpha: Double?, _ beta: Double?, _ x0: String, _ T: String, node: Node) throws -> String {
         let x = "(\(x0))"
+        func lit(_ v: Double) -> String { "\(T)(\(v))" }
         switch name.lowercased() {
-        case "sigmoid": return "1.0 / (1.0 + std::exp(-\(x)))"
-        case "tanh": return "std::tanh(\(x))"
-        case "relu": return "std::max(0.0, \(x))"
-        case "leakyrelu": return "(\(x) >= 0 ? \(x) : \(alpha ?? 0.01) * \(x))"
-        case "thresholdedrelu": return "(\(x) > \(alpha ?? 1.0) ? \(x) : 0.0)"
-        case "hardsigmoid": return "std::max(0.0, std::min(1.0, \(alpha ?? 0.2) * \(x) + \(beta ?? 0.5)))"
-        case "elu": return "(\(x) >= 0 ? \(x) : \(alpha ?? 1.0) * (std::exp(\(x)) - 1.0))"
-        case "softsign": return "\(x) / (1.0 + std::abs(\(x)))"
-        case "softplus": return "std::log(1.0 + std::exp(\(x)))"
-        case "affine": return "(\(alpha ?? 1.0) * \(x) + \(beta ?? 0.0))"
-        case "scaledtanh": return "(\(alpha ?? 1.0) * std::tanh(\(beta ?? 1.0) * \(x)))"
+        case "sigmoid": return "sofie_rt::fast_sigmoid(\(x))"
+        case "tanh": return "sofie_rt::fast_tanh(\(x))"
+        case "relu": return "std::max(\(T)(0), \(x))"
+        case "leakyrelu": return "(\(x) >= \(T)(0) ? \(x) : \(lit(alpha ?? 0.01)) * \(x))"
+        case "thresholdedrelu": return "(\(x) > \(lit(alpha ?? 1.0)) ? \(x) : \(T)(0))"
+        case "hardsigmoid": return "std::max(\(T)(0), std::min(\(T)(1), \(lit(alpha ?? 0.2)) * \(x) + \(lit(beta ?? 0.5))))"
+        case "elu": return "(\(x) >= \(T)(0) ? \(x) : \(lit(alpha ?? 1.0)) * (std::exp(\(x)) - \(T)(1)))"
+        case "softsign": return "\(x) / (\(T)(1) + std::abs(\(x)))"
+        case "softplus": return "std::log(\(T)(1) + std::exp(\(x)))"
+        case "affine": return "(\(lit(alpha ?? 1.0)) * \(x) + \(lit(beta ?? 0.0)))"
+        case "scaledtanh": return "(\(lit(alpha ?? 1.0)) * sofie_rt::fast_tanh(\(lit(beta ?? 1.0)) * \(x)))"
         default: throw CompileError(node: node, "activation '\(name)' is not supported")
+        }
+    }
+
+    /// One activation of a direction: its name and parameters.
+    struct Activation {
+        let name: String, alpha: Double?, beta: Double?
+        /// The runtime's array function for it, when it has one.
+        var arrayFunction: String? {
+            switch name.lowercased() {
+            case "sigmoid": return "Sigmoid"
+            case "tanh": return "Tanh"
+            default: return nil
+            }
         }
     }
 
@@ -28,30 +48,58 @@ enum CppRecurrent {
         return t
     }
 
+    /// The per-direction slices of a constant [D, rows, cols] weight, each transposed to
+    /// [cols, rows] and stored once in the weights; nil when the weight is not a constant.
+    static func transposedSlices(_ e: EmitContext, _ v: Value?, directions: Int) -> [String]? {
+        guard let v, let t = v.initializer, t.dims.count == 3, t.dims[0] == directions,
+              t.dataType == .float || t.dataType == .double, let raw = t.rawBytes, let ctype = CppTypes.name(t.dataType) else { return nil }
+        let rows = t.dims[1], cols = t.dims[2], size = t.dataType.byteSize!
+        guard raw.count == directions * rows * cols * size else { return nil }
+        return (0..<directions).map { d in
+            var bytes = [UInt8](repeating: 0, count: rows * cols * size)
+            let base = d * rows * cols * size
+            for r in 0..<rows {
+                for c in 0..<cols {
+                    for b in 0..<size { bytes[(c * rows + r) * size + b] = raw[base + (r * cols + c) * size + b] }
+                }
+            }
+            withExtendedLifetime(t) {}
+            return "reinterpret_cast<const \(ctype)*>(weights_ + \(e.storeWeight(bytes, key: "recurrent-transposed:\(d):" + v.name)))"
+        }
+    }
+
+    /// Whether a constant is read only as W or R of recurrent ops (it is then stored transposed only).
+    static func readOnlyAsRecurrentWeight(_ v: Value) -> Bool {
+        guard let t = v.initializer, t.dims.count == 3, t.dataType == .float || t.dataType == .double, !v.uses.isEmpty else { return false }
+        return v.uses.allSatisfy { ["RNN", "GRU", "LSTM"].contains($0.node.opType) && ($0.index == 1 || $0.index == 2) }
+    }
+
     static func emit(_ e: EmitContext, _ n: Node, _ op: String) throws {
         let g = try RecurrentOps.geometry(OpContext(node: n, opset: e.opset))
-        let x = try e.input(n, 0), w = try e.input(n, 1), r = try e.input(n, 2)
-        guard x.dtype.isFloatingPoint else { throw CompileError(node: n, "\(op) needs float32 or float64 input") }
+        let x = try e.input(n, 0)
+        guard x.dtype == .float || x.dtype == .double else { throw CompileError(node: n, "\(op) needs float32 or float64 input") }
         func out(_ i: Int) throws -> CTensor? { n.outputs.count > i && n.output(i) != nil ? try e.output(n, i) : nil }
         let b = try e.optionalInput(n, 3), seqLens = try e.optionalInput(n, 4), h0 = try e.optionalInput(n, 5)
         let c0 = op == "LSTM" ? try e.optionalInput(n, 6) : nil, peep = op == "LSTM" ? try e.optionalInput(n, 7) : nil
         let y = try out(0), yh = try out(1), yc = op == "LSTM" ? try out(2) : nil
         let G = RecurrentOps.gates(op), H = g.hidden, B = g.batch, I = g.input, S = g.seq, D = g.directions
+        let GH = G * H
         let T = x.ctype
         if op == "LSTM" && (n.int("input_forget") ?? 0) == 1 { throw CompileError(node: n, "input_forget=1 is not supported") }
         // Activations: per direction f, g(, h) with defaults.
         let defaults = op == "LSTM" ? ["Sigmoid", "Tanh", "Tanh"] : (op == "GRU" ? ["Sigmoid", "Tanh"] : ["Tanh"])
         let names = n.attribute("activations").flatMap { v -> [String]? in if case .strings(let s) = v { return s.map { String(decoding: $0, as: UTF8.self) } }; return nil } ?? []
         let alphas = n.floats("activation_alpha") ?? [], betas = n.floats("activation_beta") ?? []
-        var acts: [[(String) throws -> String]] = []
+        var acts: [[Activation]] = []
         var k = 0
         for _ in 0..<D {
-            var list: [(String) throws -> String] = []
+            var list: [Activation] = []
             for d in defaults.indices {
                 let name = names.isEmpty ? defaults[d] : names[min(k, names.count - 1)]
                 let a = k < alphas.count && !names.isEmpty ? Double(alphas[k]) : nil
                 let bb = k < betas.count && !names.isEmpty ? Double(betas[k]) : nil
-                list.append({ try activation(name, a, bb, $0, node: n) })
+                _ = try activation(name, a, bb, "v", T, node: n)  // unsupported names fail here
+                list.append(Activation(name: name, alpha: a, beta: bb))
                 k += 1
             }
             acts.append(list)
@@ -64,100 +112,148 @@ enum CppRecurrent {
             e.warnings.append("node '\(n.name)' (op \(op)): clip=\(c) is not a positive threshold; read as no clipping")
             clip = nil
         }
-        func clipped(_ v: String) -> String { clip.map { "std::max(-\($0), std::min(\($0), \(v)))" } ?? v }
-        let linearBeforeReset = (n.int("linear_before_reset") ?? 0) == 1
-        let xIndex = g.layout == 0 ? "(t * \(B) + bi) * \(I)" : "(bi * \(S) + t) * \(I)"
+        /// Clips `count` values at `p` (when clip is set) and applies `act` in place.
+        func activate(_ act: Activation, _ p0: String, _ count: Int) throws {
+            let p = p0.contains(" ") ? "(\(p0))" : p0
+            if let clip { e.line("for (int64_t j = 0; j < \(count); ++j) \(p)[j] = std::max(\(T)(-\(clip)), std::min(\(T)(\(clip)), \(p)[j]));") }
+            if let f = act.arrayFunction {
+                e.line("sofie_rt::apply_array<sofie_rt::Fn::\(f)>(\(p), \(count));")
+            } else {
+                e.line("for (int64_t j = 0; j < \(count); ++j) \(p)[j] = \(try activation(act.name, act.alpha, act.beta, "\(p)[j]", T, node: n));")
+            }
+        }
+        let linearBeforeReset = op == "GRU" && (n.int("linear_before_reset") ?? 0) == 1
         func stateIndex(_ dir: String) -> String { g.layout == 0 ? "(\(dir) * \(B) + bi) * \(H)" : "(bi * \(D) + \(dir)) * \(H)" }
-        let yIndex = g.layout == 0 ? "((t * \(D) + dir) * \(B) + bi) * \(H)" : "((bi * \(S) + t) * \(D) + dir) * \(H)"
-        // Workspace: h, c (per direction and batch) and gate pre-activations.
-        let stateSize = D * B * H
-        e.workspace(3 * stateSize + G * H + 16)
+
+        // Weights as [input, G·H] and [hidden, G·H]: stored so when constant, else transposed here.
+        let wv = n.input(1), rv = n.input(2)
+        let wConst = transposedSlices(e, wv, directions: D), rConst = transposedSlices(e, rv, directions: D)
+        let w = wConst == nil ? try e.input(n, 1) : nil, r = rConst == nil ? try e.input(n, 2) : nil
+
+        // Workspace (in elements of T, regions 64-byte aligned): projected inputs of all steps,
+        // states, bias sums, a step's scratch row, run-time transposed weights, GEMM packing.
+        var offset = 0
+        func region(_ count: Int) -> Int { let o = offset; offset += (count + 15) / 16 * 16; return o }
+        let xwAt = region(S * B * GH), hsAt = region(D * B * H), csAt = region(op == "LSTM" ? D * B * H : 0)
+        let biasAt = region(GH), rbhAt = region(linearBeforeReset ? H : 0), tmpAt = region(op == "RNN" ? 0 : H)
+        let wtAt = region(wConst == nil ? I * GH : 0), rtAt = region(rConst == nil ? H * GH : 0)
+        let pack = CppNN.packElements(m: S * B, n: GH, k: I, rsb: GH, csb: 1, csa: 1)
+        let packAt = region(pack)
+        let elementBytes = x.dtype.byteSize ?? 8
+        e.workspace((offset * elementBytes + 7) / 8)
         try e.block {
-            e.line("double* const hs = static_cast<double*>(work);")
-            e.line("double* const cs = hs + \(stateSize);")
-            e.line("double* const gates = cs + \(stateSize);")
-            e.line("double* const hnew = gates + \(G * H);")
-            e.line("for (int64_t i = 0; i < \(stateSize); ++i) { hs[i] = 0; cs[i] = 0; }")
-            if let h0 { e.line("for (int64_t dir = 0; dir < \(D); ++dir) for (int64_t bi = 0; bi < \(B); ++bi) for (int64_t j = 0; j < \(H); ++j) hs[(dir * \(B) + bi) * \(H) + j] = \(h0.ptr)[\(stateIndex("dir")) + j];") }
-            if let c0 { e.line("for (int64_t dir = 0; dir < \(D); ++dir) for (int64_t bi = 0; bi < \(B); ++bi) for (int64_t j = 0; j < \(H); ++j) cs[(dir * \(B) + bi) * \(H) + j] = \(c0.ptr)[\(stateIndex("dir")) + j];") }
+            e.line("\(T)* const ws = static_cast<\(T)*>(work);")
+            e.line("\(T)* const xw = ws + \(xwAt);  // [steps x batch, \(G) gates x \(H)]: inputs projected, with biases")
+            e.line("\(T)* const hs = ws + \(hsAt);")
+            if op == "LSTM" { e.line("\(T)* const cs = ws + \(csAt);") }
+            e.line("\(T)* const bias = ws + \(biasAt);")
+            if linearBeforeReset { e.line("\(T)* const rbh = ws + \(rbhAt);") }
+            if op != "RNN" { e.line("\(T)* const tmp = ws + \(tmpAt);") }
+            // Initial states.
+            for (state, initial) in [("hs", h0), ("cs", c0)] where state == "hs" || op == "LSTM" {
+                if let initial {
+                    e.line("for (int64_t dir = 0; dir < \(D); ++dir) for (int64_t bi = 0; bi < \(B); ++bi) for (int64_t j = 0; j < \(H); ++j) \(state)[(dir * \(B) + bi) * \(H) + j] = \(initial.ptr)[\(stateIndex("dir")) + j];")
+                } else {
+                    e.line("std::fill_n(\(state), \(D * B * H), \(T)(0));")
+                }
+            }
             if let y { e.line("std::fill_n(\(y.ptr), \(y.count), \(T)(0));") }
             for dir in 0..<D {
                 let reverse = n.string("direction") == "reverse" || dir == 1
-                let wp = "\(w.ptr) + \(dir * G * H * I)", rp = "\(r.ptr) + \(dir * G * H * H)"
+                let act = acts[dir]
                 e.line("// direction \(dir)\(reverse ? " (reverse)" : "")")
+                let wt: String, rt: String
+                if let wConst { wt = wConst[dir] } else {
+                    wt = "(ws + \(wtAt))"
+                    e.line("for (int64_t q = 0; q < \(GH); ++q) for (int64_t i = 0; i < \(I); ++i) \(wt)[i * \(GH) + q] = \(w!.ptr)[\(dir * GH * I) + q * \(I) + i];")
+                }
+                if let rConst { rt = rConst[dir] } else {
+                    rt = "(ws + \(rtAt))"
+                    e.line("for (int64_t q = 0; q < \(GH); ++q) for (int64_t i = 0; i < \(H); ++i) \(rt)[i * \(GH) + q] = \(r!.ptr)[\(dir * GH * H) + q * \(H) + i];")
+                }
+                // Biases: Wb + Rb, except GRU's hidden-gate Rb under linear_before_reset (added inside r ⊙ (·)).
+                if let b {
+                    let wb = "(\(b.ptr) + \(dir * 2 * GH))", rb = "(\(b.ptr) + \(dir * 2 * GH + GH))"
+                    let merged = linearBeforeReset ? 2 * H : GH
+                    e.line("for (int64_t q = 0; q < \(merged); ++q) bias[q] = \(wb)[q] + \(rb)[q];")
+                    if linearBeforeReset {
+                        e.line("for (int64_t q = \(2 * H); q < \(GH); ++q) bias[q] = \(wb)[q];")
+                        e.line("for (int64_t j = 0; j < \(H); ++j) rbh[j] = \(rb)[\(2 * H) + j];")
+                    }
+                } else {
+                    e.line("std::fill_n(bias, \(GH), \(T)(0));")
+                    if linearBeforeReset { e.line("std::fill_n(rbh, \(H), \(T)(0));") }
+                }
+                // Every step's input projection at once (rows of X in their stored order).
+                CppNN.gemmCall(e, x.dtype, m: S * B, n: GH, k: I, a: x.ptr, rsa: I, csa: 1, b: wt, rsb: GH, csb: 1,
+                               c: "xw", ldc: GH, accumulate: false, colBias: "bias", work: pack > 0 ? "ws + \(packAt)" : "nullptr")
                 e.line("for (int64_t bi = 0; bi < \(B); ++bi) {")
-                e.line("    const int64_t len = \(seqLens.map { "static_cast<int64_t>(\($0.ptr)[bi])" } ?? "\(S)");")
-                e.line("    double* const h = hs + (\(dir) * \(B) + bi) * \(H);")
-                e.line("    double* const c = cs + (\(dir) * \(B) + bi) * \(H);")
+                e.line("    const int64_t len = \(seqLens.map { "std::min<int64_t>(\(S), std::max<int64_t>(0, static_cast<int64_t>(\($0.ptr)[bi])))" } ?? "\(S)");")
+                e.line("    \(T)* const h = hs + (\(dir) * \(B) + bi) * \(H);")
+                if op == "LSTM" { e.line("    \(T)* const c = cs + (\(dir) * \(B) + bi) * \(H);") }
                 e.line("    for (int64_t s = 0; s < len; ++s) {")
                 e.line("        const int64_t t = \(reverse ? "len - 1 - s" : "s");")
-                e.line("        const \(T)* const xt = \(x.ptr) + \(xIndex);")
-                e.line("        const \(T)* const wm = \(wp);")
-                e.line("        const \(T)* const rm = \(rp);")
-                e.line("        (void)c;")
-                // Pre-activations: W x + R h + biases (GRU's hidden gate handled separately).
-                e.line("        for (int64_t q = 0; q < \(G * H); ++q) {")
-                e.line("            double v = 0;")
-                e.line("            for (int64_t i = 0; i < \(I); ++i) v += double(wm[q * \(I) + i]) * xt[i];")
-                if let b { e.line("            v += double(\(b.ptr)[\(dir * 2 * G * H) + q]);") }
-                if op == "GRU" {
-                    e.line("            if (q < \(2 * H)) {")
-                    e.line("                for (int64_t i = 0; i < \(H); ++i) v += double(rm[q * \(H) + i]) * h[i];")
-                    if let b { e.line("                v += double(\(b.ptr)[\(dir * 2 * G * H + G * H) + q]);") }
-                    e.line("            }")
-                } else {
-                    e.line("            for (int64_t i = 0; i < \(H); ++i) v += double(rm[q * \(H) + i]) * h[i];")
-                    if let b { e.line("            v += double(\(b.ptr)[\(dir * 2 * G * H + G * H) + q]);") }
-                }
-                e.line("            gates[q] = v;")
-                e.line("        }")
-                let f = acts[dir][0]
-                switch op {
-                case "RNN":
-                    e.line("        for (int64_t j = 0; j < \(H); ++j) hnew[j] = \(try f(clipped("gates[j]")));")
-                case "GRU":
-                    let gAct = acts[dir][1]
-                    // z and r for every unit first: without linear_before_reset, r multiplies h by unit.
-                    e.line("        for (int64_t j = 0; j < \(H); ++j) {")
-                    e.line("            gates[j] = \(try f(clipped("gates[j]")));")
-                    e.line("            gates[\(H) + j] = \(try f(clipped("gates[\(H) + j]")));")
-                    e.line("        }")
-                    e.line("        for (int64_t j = 0; j < \(H); ++j) {")
-                    e.line("            const double z = gates[j];")
-                    e.line("            double hh = gates[\(2 * H) + j];")
-                    e.line("            double rec = 0;")
-                    if linearBeforeReset {
-                        e.line("            for (int64_t i = 0; i < \(H); ++i) rec += double(rm[(\(2 * H) + j) * \(H) + i]) * h[i];")
-                        if let b { e.line("            rec += double(\(b.ptr)[\(dir * 2 * G * H + G * H + 2 * H) + j]);") }
-                        e.line("            hh += gates[\(H) + j] * rec;")
-                    } else {
-                        e.line("            for (int64_t i = 0; i < \(H); ++i) rec += double(rm[(\(2 * H) + j) * \(H) + i]) * (gates[\(H) + i] * h[i]);")
-                        if let b { e.line("            rec += double(\(b.ptr)[\(dir * 2 * G * H + G * H + 2 * H) + j]);") }
-                        e.line("            hh += rec;")
+                e.line("        \(T)* const gates = xw + (\(g.layout == 0 ? "t * \(B) + bi" : "bi * \(S) + t")) * \(GH);")
+                try e.indented(2) {
+                    func recurrent(_ cols: Int, _ a: String, _ rOffset: Int, _ c: String) {
+                        CppNN.gemmCall(e, x.dtype, m: 1, n: cols, k: H, a: a, rsa: H, csa: 1, b: "\(rt) + \(rOffset)", rsb: GH, csb: 1,
+                                       c: c, ldc: cols, accumulate: true, work: "nullptr")
                     }
-                    e.line("            hh = \(try gAct(clipped("hh")));")
-                    e.line("            hnew[j] = (1.0 - z) * hh + z * h[j];")
-                    e.line("        }")
-                default:  // LSTM: gates i, o, f, c
-                    let gAct = acts[dir][1], hAct = acts[dir][2]
-                    let pp = peep.map { "\($0.ptr) + \(dir * 3 * H)" }
-                    e.line("        for (int64_t j = 0; j < \(H); ++j) {")
-                    e.line("            const double it = \(try f(clipped("gates[j]" + (pp.map { " + double((\($0))[j]) * c[j]" } ?? ""))));")
-                    e.line("            const double ft = \(try f(clipped("gates[\(2 * H) + j]" + (pp.map { " + double((\($0))[\(2 * H) + j]) * c[j]" } ?? ""))));")
-                    e.line("            const double ct = \(try gAct(clipped("gates[\(3 * H) + j]")));")
-                    e.line("            const double cn = ft * c[j] + it * ct;")
-                    e.line("            const double ot = \(try f(clipped("gates[\(H) + j]" + (pp.map { " + double((\($0))[\(H) + j]) * cn" } ?? ""))));")
-                    e.line("            c[j] = cn;")
-                    e.line("            hnew[j] = ot * \(try hAct("cn"));")
-                    e.line("        }")
+                    switch op {
+                    case "RNN":
+                        recurrent(GH, "h", 0, "gates")
+                        try activate(act[0], "gates", H)
+                        e.line("std::memcpy(h, gates, sizeof(\(T)) * \(H));")
+                    case "GRU":
+                        // z and r, then the hidden gate from r and h.
+                        recurrent(2 * H, "h", 0, "gates")
+                        try activate(act[0], "gates", 2 * H)
+                        if linearBeforeReset {
+                            e.line("std::memcpy(tmp, rbh, sizeof(\(T)) * \(H));")
+                            recurrent(H, "h", 2 * H, "tmp")
+                            e.line("for (int64_t j = 0; j < \(H); ++j) gates[\(2 * H) + j] += gates[\(H) + j] * tmp[j];")
+                        } else {
+                            e.line("for (int64_t j = 0; j < \(H); ++j) tmp[j] = gates[\(H) + j] * h[j];")
+                            recurrent(H, "tmp", 2 * H, "gates + \(2 * H)")
+                        }
+                        try activate(act[1], "gates + \(2 * H)", H)
+                        e.line("for (int64_t j = 0; j < \(H); ++j) h[j] = (\(T)(1) - gates[j]) * gates[\(2 * H) + j] + gates[j] * h[j];")
+                    default:
+                        // LSTM gates i, o, f, c; peepholes add P ⊙ c to i and f (old c) and o (new c).
+                        recurrent(GH, "h", 0, "gates")
+                        if let peep {
+                            let pp = "(\(peep.ptr) + \(dir * 3 * H))"
+                            e.line("for (int64_t j = 0; j < \(H); ++j) { gates[j] += \(pp)[j] * c[j]; gates[\(2 * H) + j] += \(pp)[\(2 * H) + j] * c[j]; }")
+                            try activate(act[0], "gates", H)
+                            try activate(act[0], "gates + \(2 * H)", H)
+                        } else {
+                            try activate(act[0], "gates", 3 * H)
+                        }
+                        try activate(act[1], "gates + \(3 * H)", H)
+                        e.line("for (int64_t j = 0; j < \(H); ++j) c[j] = gates[\(2 * H) + j] * c[j] + gates[j] * gates[\(3 * H) + j];")
+                        if let peep {
+                            e.line("for (int64_t j = 0; j < \(H); ++j) gates[\(H) + j] += \(peep.ptr)[\(dir * 3 * H + H) + j] * c[j];")
+                            try activate(act[0], "gates + \(H)", H)
+                        }
+                        e.line("std::memcpy(tmp, c, sizeof(\(T)) * \(H));")
+                        // The output activation of the cell state is not clipped.
+                        if let f = act[2].arrayFunction {
+                            e.line("sofie_rt::apply_array<sofie_rt::Fn::\(f)>(tmp, \(H));")
+                        } else {
+                            e.line("for (int64_t j = 0; j < \(H); ++j) tmp[j] = \(try activation(act[2].name, act[2].alpha, act[2].beta, "tmp[j]", T, node: n));")
+                        }
+                        e.line("for (int64_t j = 0; j < \(H); ++j) h[j] = gates[\(H) + j] * tmp[j];")
+                    }
+                    if let y {
+                        let yIndex = g.layout == 0 ? "((t * \(D) + \(dir)) * \(B) + bi) * \(H)" : "((bi * \(S) + t) * \(D) + \(dir)) * \(H)"
+                        e.line("std::memcpy(\(y.ptr) + \(yIndex), h, sizeof(\(T)) * \(H));")
+                    }
                 }
-                e.line("        for (int64_t j = 0; j < \(H); ++j) h[j] = hnew[j];")
-                if let y { e.line("        for (int64_t j = 0; j < \(H); ++j) \(y.ptr)[\(yIndex.replacingOccurrences(of: "dir", with: "\(dir)")) + j] = static_cast<\(T)>(h[j]);") }
                 e.line("    }")
                 e.line("}")
             }
-            if let yh { e.line("for (int64_t dir = 0; dir < \(D); ++dir) for (int64_t bi = 0; bi < \(B); ++bi) for (int64_t j = 0; j < \(H); ++j) \(yh.ptr)[\(stateIndex("dir")) + j] = static_cast<\(T)>(hs[(dir * \(B) + bi) * \(H) + j]);") }
-            if let yc { e.line("for (int64_t dir = 0; dir < \(D); ++dir) for (int64_t bi = 0; bi < \(B); ++bi) for (int64_t j = 0; j < \(H); ++j) \(yc.ptr)[\(stateIndex("dir")) + j] = static_cast<\(T)>(cs[(dir * \(B) + bi) * \(H) + j]);") }
+            if let yh { e.line("for (int64_t dir = 0; dir < \(D); ++dir) for (int64_t bi = 0; bi < \(B); ++bi) std::memcpy(\(yh.ptr) + \(stateIndex("dir")), hs + (dir * \(B) + bi) * \(H), sizeof(\(T)) * \(H));") }
+            if let yc { e.line("for (int64_t dir = 0; dir < \(D); ++dir) for (int64_t bi = 0; bi < \(B); ++bi) std::memcpy(\(yc.ptr) + \(stateIndex("dir")), cs + (dir * \(B) + bi) * \(H), sizeof(\(T)) * \(H));") }
         }
     }
 }

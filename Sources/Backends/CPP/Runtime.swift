@@ -81,6 +81,123 @@ constexpr int64_t KC = \#(kc);
 constexpr int64_t NC = \#(nc);
 static_assert(NR <= \#(maxNR), "the emitter sizes packing buffers for NR up to \#(maxNR) (CppRuntime.maxNR)");
 
+// Elementary functions for float written without branches, so that a loop over them becomes
+// SIMD code (the array forms below use the target's vectors explicitly, at -O2 too). Double
+// keeps the C library's functions. Accuracy against the exactly rounded result, measured over
+// [-110, 110]: exp within 1 ulp, sigmoid 2.3, tanh 5.6.
+#if defined(__GNUC__) || defined(__clang__)
+template <class T>
+struct Vec {
+    static constexpr int64_t kLanes = kVectorBytes / sizeof(T);
+    typedef T type __attribute__((vector_size(kVectorBytes)));
+};
+#endif
+
+// Picks a where the mask (all bits set or clear per lane, as comparisons give) is set, else b;
+// for scalars the same through bool.
+template <class F, class M>
+inline F select_bits(M mask, F a, F b) { return mask ? a : b; }
+#if defined(__GNUC__) || defined(__clang__)
+typedef float VecF __attribute__((vector_size(kVectorBytes)));
+typedef int32_t VecI __attribute__((vector_size(kVectorBytes)));
+inline VecF select_bits(VecI mask, VecF a, VecF b) {
+    return reinterpret_cast<VecF>((reinterpret_cast<VecI>(a) & mask) | (reinterpret_cast<VecI>(b) & ~mask));
+}
+inline VecF bits_to_float(VecI i) { return reinterpret_cast<VecF>(i); }
+inline VecI float_to_int(VecF f) { return __builtin_convertvector(f, VecI); }
+#endif
+inline float bits_to_float(int32_t i) { float f; std::memcpy(&f, &i, sizeof f); return f; }
+inline int32_t float_to_int(float f) { return static_cast<int32_t>(f); }
+
+// e^x: reduction by ln 2 (Cody-Waite, two parts), a degree-6 polynomial on [-ln2/2, ln2/2]
+// (Cephes' coefficients), 2^n applied as two factors so that every n from -150 to 128 is exact.
+template <class F>
+inline F exp_poly(F x) {
+    const F hi = F{} + 88.72283935546875f, lo = F{} + -103.972084045410f;
+    F xc = select_bits(x < lo, lo, select_bits(x > hi, hi, x));
+    const float magic = 12582912.0f;  // 1.5 * 2^23: adding and subtracting it rounds to an integer
+    const F n = (xc * 1.44269504088896341f + magic) - magic;
+    F r = xc - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    F p = F{} + 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    F y = p * r * r + r + 1.0f;
+    const auto ni = float_to_int(n);
+    const auto na = ni >> 1;
+    y = y * bits_to_float((na + 127) << 23) * bits_to_float((ni - na + 127) << 23);
+    y = select_bits(x > hi, F{} + std::numeric_limits<float>::infinity(), y);
+    return select_bits(x < lo, F{}, y);
+}
+
+// tanh(x): x * p(x^2) / q(x^2) on [-7.9, 7.9] (where tanh rounds to +-1), Eigen's coefficients.
+template <class F>
+inline F tanh_poly(F x) {
+    const F c = F{} + 7.90531110763549805f;
+    const F xc = select_bits(x < -c, -c, select_bits(x > c, c, x));
+    const F x2 = xc * xc;
+    F p = F{} + -2.76076847742355e-16f;
+    p = p * x2 + 2.00018790482477e-13f;
+    p = p * x2 + -8.60467152213735e-11f;
+    p = p * x2 + 5.12229709037114e-08f;
+    p = p * x2 + 1.48572235717979e-05f;
+    p = p * x2 + 6.37261928875436e-04f;
+    p = p * x2 + 4.89352455891786e-03f;
+    F q = F{} + 1.19825839466702e-06f;
+    q = q * x2 + 1.18534705686654e-04f;
+    q = q * x2 + 2.26843463243900e-03f;
+    q = q * x2 + 4.89352518554385e-03f;
+    return xc * p / q;
+}
+
+template <class F>
+inline F sigmoid_poly(F x) { return 1.0f / (1.0f + exp_poly(-x)); }
+
+inline float fast_exp(float x) { return exp_poly(x); }
+inline double fast_exp(double x) { return std::exp(x); }
+inline float fast_tanh(float x) { return tanh_poly(x); }
+inline double fast_tanh(double x) { return std::tanh(x); }
+inline float fast_sigmoid(float x) { return sigmoid_poly(x); }
+inline double fast_sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+
+// v[j] = f(v[j]) for n contiguous values; float runs on the target's vectors.
+enum class Fn { Exp, Sigmoid, Tanh, Swish };
+template <Fn fn, class F>
+inline F apply_fn(F x) {
+    if constexpr (fn == Fn::Exp) return exp_poly(x);
+    else if constexpr (fn == Fn::Sigmoid) return sigmoid_poly(x);
+    else if constexpr (fn == Fn::Tanh) return tanh_poly(x);
+    else return x * sigmoid_poly(x);
+}
+template <Fn fn>
+inline void apply_array(float* v, int64_t n) {
+#if defined(__GNUC__) || defined(__clang__)
+    constexpr int64_t L = kVectorBytes / sizeof(float);
+    const int64_t body = n - n % L;
+    for (int64_t j = 0; j < body; j += L) {
+        VecF x;
+        std::memcpy(&x, v + j, sizeof x);
+        x = apply_fn<fn>(x);
+        std::memcpy(v + j, &x, sizeof x);
+    }
+#else
+    const int64_t body = 0;
+#endif
+    for (int64_t j = body; j < n; ++j) v[j] = apply_fn<fn>(v[j]);
+}
+template <Fn fn>
+inline void apply_array(double* v, int64_t n) {
+    for (int64_t j = 0; j < n; ++j) {
+        if constexpr (fn == Fn::Exp) v[j] = std::exp(v[j]);
+        else if constexpr (fn == Fn::Sigmoid) v[j] = fast_sigmoid(v[j]);
+        else if constexpr (fn == Fn::Tanh) v[j] = std::tanh(v[j]);
+        else v[j] = v[j] * fast_sigmoid(v[j]);
+    }
+}
+
 // The GEMM epilogue: after bias, C += residual (laid out like C) and then an activation.
 enum class Act { None, Relu, LeakyRelu, Sigmoid, Tanh, Clip, HardSigmoid, HardSwish, Swish, Gelu };
 
@@ -102,14 +219,14 @@ inline void activate(T* v, int64_t n, Act act, T alpha, T beta) {
     case Act::LeakyRelu:
         for (int64_t j = 0; j < n; ++j) v[j] = v[j] < T(0) ? alpha * v[j] : v[j];
         return;
-    case Act::Sigmoid: for (int64_t j = 0; j < n; ++j) v[j] = T(1) / (T(1) + std::exp(-v[j])); return;
-    case Act::Tanh: for (int64_t j = 0; j < n; ++j) v[j] = std::tanh(v[j]); return;
+    case Act::Sigmoid: apply_array<Fn::Sigmoid>(v, n); return;
+    case Act::Tanh: apply_array<Fn::Tanh>(v, n); return;
     case Act::Clip:
         for (int64_t j = 0; j < n; ++j) v[j] = std::min(beta, std::max(alpha, v[j]));
         return;
     case Act::HardSigmoid: for (int64_t j = 0; j < n; ++j) v[j] = std::max(T(0), std::min(T(1), alpha * v[j] + beta)); return;
     case Act::HardSwish: for (int64_t j = 0; j < n; ++j) v[j] = v[j] * std::max(T(0), std::min(T(1), v[j] / T(6) + T(0.5))); return;
-    case Act::Swish: for (int64_t j = 0; j < n; ++j) v[j] = v[j] / (T(1) + std::exp(-v[j])); return;
+    case Act::Swish: apply_array<Fn::Swish>(v, n); return;
     case Act::Gelu: for (int64_t j = 0; j < n; ++j) v[j] = T(0.5) * v[j] * (T(1) + std::erf(v[j] * T(0.7071067811865476))); return;
     }
 }
@@ -150,11 +267,6 @@ inline void pack_b(int64_t kc, int64_t nc, const T* B, int64_t rsb, int64_t csb,
 // GCC and Clang get explicit SIMD vectors (their vector extensions, sized for any target);
 // other compilers get the same loops in plain C++.
 #if defined(__GNUC__) || defined(__clang__)
-template <class T>
-struct Vec {
-    static constexpr int64_t kLanes = kVectorBytes / sizeof(T);
-    typedef T type __attribute__((vector_size(kVectorBytes)));
-};
 template <class T>
 inline void tile(int64_t kc, const T* a, int64_t rsa, int64_t csa, int64_t mr, const T* b, T (&out)[MR][NR]) {
     typedef typename Vec<T>::type V;

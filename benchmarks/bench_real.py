@@ -1,0 +1,250 @@
+#!/usr/bin/env python3
+"""Real-model benchmark: sofie's emitted C++ against ONNX Runtime and OpenVINO, one thread, batch 1.
+
+Run it in the benchmark environment (latest ONNX Runtime and OpenVINO, separate from the tests'
+pinned .venv):
+
+    python3 -m venv .venv-bench && .venv-bench/bin/pip install onnxruntime openvino onnx numpy
+    .venv-bench/bin/python benchmarks/bench_real.py [--sofie .build/release/sofie] [--rounds 3]
+        [--only SUBSTRING] [--models DIR]
+
+Models:
+- recurrent: the PyTorch exports committed as test fixtures (Tests/Fixtures/pytorch: LSTM and
+  GRU, 2 layers of 32 over 20 steps, TorchScript and dynamo exporters) and larger ONNX
+  LSTM/GRU/RNN nodes made here (random weights, the shapes are in the names);
+- every `*.onnx` in --models DIR (full-size exports made by the fixture scripts, not committed).
+
+For each model and each optimization level (-O3 -march=native and plain -O2) the emitted header
+is built with g++ and timed (median per call over `samples` batches of calls that fill 50 ms);
+ONNX Runtime (1 intra-op and 1 inter-op thread, all graph optimizations) and OpenVINO
+(INFERENCE_NUM_THREADS=1, latency hint, f32) are timed the same way on the same input, and so is
+an Identity model of the input's size, whose per-call time (Python and framework overhead) is
+subtracted from theirs. The whole measurement is repeated `--rounds` times, interleaved; the
+table gives the range over rounds. ratio = the faster framework's net time / sofie's time
+(above 1: sofie is faster).
+"""
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+ap.add_argument("--sofie", default=os.path.join(ROOT, ".build/release/sofie"))
+ap.add_argument("--cxx", default="g++")
+ap.add_argument("--rounds", type=int, default=3)
+ap.add_argument("--samples", type=int, default=15)
+ap.add_argument("--only", default="")
+ap.add_argument("--models", default="", help="folder of further .onnx models to time")
+ap.add_argument("--no-o2", action="store_true", help="time only -O3 -march=native")
+args = ap.parse_args()
+work = tempfile.mkdtemp(prefix="sofie-bench-real-")
+rng = np.random.default_rng(0)
+
+import onnxruntime as ort  # noqa: E402
+
+try:
+    import openvino as ov  # noqa: E402
+except ImportError:
+    ov = None
+
+
+def save(graph, name, opset=17):
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    m.ir_version = 8
+    path = os.path.join(work, name + ".onnx")
+    onnx.save(m, path)
+    return path
+
+
+def recurrent(op, inp, hidden, steps, directions=1, name=None):
+    """One ONNX recurrent node over [steps, 1, inp] with random constant weights and bias."""
+    gates = {"LSTM": 4, "GRU": 3, "RNN": 1}[op]
+    s = 1 / np.sqrt(hidden)
+    w = (rng.uniform(-s, s, (directions, gates * hidden, inp))).astype(np.float32)
+    r = (rng.uniform(-s, s, (directions, gates * hidden, hidden))).astype(np.float32)
+    b = (rng.uniform(-s, s, (directions, 2 * gates * hidden))).astype(np.float32)
+    attrs = {"hidden_size": hidden}
+    if directions == 2:
+        attrs["direction"] = "bidirectional"
+    if op == "GRU":
+        attrs["linear_before_reset"] = 1  # as PyTorch and Keras export GRU
+    node = helper.make_node(op, ["x", "W", "R", "B"], ["y", "yh"], **attrs)
+    g = helper.make_graph([node], op.lower(), [helper.make_tensor_value_info("x", TensorProto.FLOAT, [steps, 1, inp])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [steps, directions, 1, hidden])],
+                          [numpy_helper.from_array(w, "W"), numpy_helper.from_array(r, "R"), numpy_helper.from_array(b, "B")])
+    return save(g, name or f"{op.lower()}_{inp}x{hidden}x{steps}")
+
+
+def identity(shape):
+    g = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "id", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)])
+    return save(g, "identity_" + "x".join(map(str, shape)))
+
+
+def median_per_call(fn, samples):
+    for _ in range(10):
+        fn()
+    t0, calib = time.perf_counter(), 0
+    while time.perf_counter() - t0 < 0.05:
+        fn()
+        calib += 1
+    res = []
+    for _ in range(samples):
+        a = time.perf_counter()
+        for _ in range(calib):
+            fn()
+        res.append((time.perf_counter() - a) / calib * 1e6)
+    return statistics.median(res)
+
+
+def ort_time(path, feed, samples):
+    o = ort.SessionOptions()
+    o.intra_op_num_threads = 1
+    o.inter_op_num_threads = 1
+    o.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    sess = ort.InferenceSession(path, o, providers=["CPUExecutionProvider"])
+    return median_per_call(lambda: sess.run(None, feed), samples)
+
+
+def ov_time(path, feed, samples):
+    if ov is None:
+        return None
+    core = ov.Core()
+    compiled = core.compile_model(path, "CPU", {"INFERENCE_NUM_THREADS": 1, "PERFORMANCE_HINT": "LATENCY",
+                                                "INFERENCE_PRECISION_HINT": "f32", "NUM_STREAMS": 1})
+    req = compiled.create_infer_request()
+    inputs = list(feed.values())
+    return median_per_call(lambda: req.infer(inputs), samples)
+
+
+DRIVER = r'''
+#include "%(ns)s.hxx"
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <vector>
+int main() {
+    %(ns)s::Session s%(ctor)s;
+    std::vector<std::vector<float>> in, out;
+    for (std::size_t n : {%(insizes)s}) in.emplace_back(n);
+    for (std::size_t n : {%(outsizes)s}) out.emplace_back(n);
+    for (auto& v : in) for (std::size_t i = 0; i < v.size(); ++i) v[i] = float((i * 7919) %% 1000) / 1000.0f - 0.5f;
+    auto once = [&] { s.infer(%(args)s); };
+    for (int i = 0; i < 10; ++i) once();
+    auto t0 = std::chrono::steady_clock::now();
+    int calib = 0;
+    while (std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() < 0.05) { once(); ++calib; }
+    std::vector<double> samples;
+    for (int k = 0; k < %(samples)d; ++k) {
+        auto a = std::chrono::steady_clock::now();
+        for (int i = 0; i < calib; ++i) once();
+        samples.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - a).count() / calib);
+    }
+    std::sort(samples.begin(), samples.end());
+    std::printf("%%.3f\n", samples[samples.size() / 2]);
+}
+'''
+
+
+def build(path, ns, flags):
+    out = os.path.join(work, ns)
+    if not os.path.exists(os.path.join(out, ns + ".hxx")):
+        subprocess.run([args.sofie, "compile", path, "-o", out, "--name", ns], check=True, stdout=subprocess.DEVNULL)
+    m = onnx.load(path, load_external_data=False)
+    inits = {i.name for i in m.graph.initializer}
+    n_in = len([i for i in m.graph.input if i.name not in inits])
+    n_out = len(m.graph.output)
+    call = ", ".join([f"in[{i}].data()" for i in range(n_in)] + [f"out[{i}].data()" for i in range(n_out)])
+    weights = os.path.join(out, ns + ".weights")
+    ctor = f'("{weights}")' if os.path.exists(weights) else ""
+    exe = os.path.join(out, "bench_" + flags.replace(" ", "").replace("-", "_").replace("=", ""))
+    src = os.path.join(out, "bench.cpp")
+    with open(src, "w") as f:
+        f.write(DRIVER % {"ns": ns, "ctor": ctor, "samples": args.samples, "args": call,
+                          "insizes": ", ".join(f"{ns}::Session::kInput{i}Size" for i in range(n_in)),
+                          "outsizes": ", ".join(f"{ns}::Session::kOutput{i}Size" for i in range(n_out))})
+    subprocess.run([args.cxx, "-std=c++17", *flags.split(), src, "-o", exe], check=True)
+    return exe
+
+
+def inputs_of(path):
+    m = onnx.load(path, load_external_data=False)
+    inits = {i.name for i in m.graph.initializer}
+    feed = {}
+    for i in m.graph.input:
+        if i.name in inits:
+            continue
+        shape = [d.dim_value if d.dim_value > 0 else 1 for d in i.type.tensor_type.shape.dim]
+        feed[i.name] = rng.standard_normal(shape).astype(np.float32)
+    return feed
+
+
+models = []
+fixtures = os.path.join(ROOT, "Tests/Fixtures/pytorch")
+for name in ["lstm_torchscript", "lstm_dynamo", "gru_torchscript", "gru_dynamo"]:
+    models.append((f"PyTorch {name} (2x32, 20 steps)", os.path.join(fixtures, name, "model.onnx")))
+models += [
+    ("ONNX LSTM 64->128, 50 steps", recurrent("LSTM", 64, 128, 50)),
+    ("ONNX LSTM 256->256, 25 steps", recurrent("LSTM", 256, 256, 25)),
+    ("ONNX GRU bidir 32->64, 100 steps", recurrent("GRU", 32, 64, 100, directions=2)),
+    ("ONNX RNN 16->64, 100 steps", recurrent("RNN", 16, 64, 100)),
+]
+if args.models:
+    for f in sorted(os.listdir(args.models)):
+        if f.endswith(".onnx"):
+            models.append((f[:-5], os.path.join(args.models, f)))
+models = [m for m in models if args.only.lower() in m[0].lower()]
+
+levels = ["-O3 -march=native"] + ([] if args.no_o2 else ["-O2"])
+results = {}
+for title, path in models:
+    ns = "m" + str(abs(hash(title)) % 10**8)
+    exes = {lv: build(path, ns, lv) for lv in levels}
+    feed = inputs_of(path)
+    idpaths = [identity(list(v.shape)) for v in feed.values()]
+    results[title] = {"sofie " + lv: [] for lv in levels} | {"ort": [], "ov": []}
+    for _ in range(args.rounds):
+        for lv in levels:
+            results[title]["sofie " + lv].append(float(subprocess.run([exes[lv]], check=True, capture_output=True, text=True).stdout))
+        idfeed = {"x": next(iter(feed.values()))}
+        o_over = ort_time(idpaths[0], idfeed, args.samples)
+        results[title]["ort"].append(ort_time(path, feed, args.samples) - o_over)
+        if ov is not None:
+            v_over = ov_time(idpaths[0], idfeed, args.samples)
+            results[title]["ov"].append(ov_time(path, feed, args.samples) - v_over)
+    print(f"done: {title}", file=sys.stderr)
+
+
+def rng_str(v):
+    return f"{min(v):.1f}–{max(v):.1f}" if v else "–"
+
+
+print(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; ONNX Runtime {ort.__version__}"
+      + (f", OpenVINO {ov.__version__ if hasattr(ov, '__version__') else ov.get_version()}" if ov else ", OpenVINO not installed")
+      + f"; {args.rounds} rounds; times in µs per inference (framework times net of the Identity model's)")
+head = "| model | sofie -O3 -march=native | " + ("sofie -O2 | " if not args.no_o2 else "") + "ONNX Runtime | OpenVINO | ratio (O3) | ratio (O2) |"
+print(head)
+print("|" + "---|" * (head.count("|") - 1))
+for title, r in results.items():
+    best = [min(a, b) if b is not None else a for a, b in zip(r["ort"], r["ov"] or [None] * len(r["ort"]))]
+    o3 = r["sofie -O3 -march=native"]
+    ratio3 = [b / s for b, s in zip(best, o3)]
+    cols = [title, rng_str(o3)]
+    if not args.no_o2:
+        cols.append(rng_str(r["sofie -O2"]))
+    cols += [rng_str(r["ort"]), rng_str(r["ov"]), f"{min(ratio3):.2f}–{max(ratio3):.2f}×"]
+    if not args.no_o2:
+        ratio2 = [b / s for b, s in zip(best, r["sofie -O2"])]
+        cols.append(f"{min(ratio2):.2f}–{max(ratio2):.2f}×")
+    else:
+        cols.append("–")
+    print("| " + " | ".join(cols) + " |")
