@@ -66,6 +66,15 @@ enum TestSupport {
 
     /// ONNX's node conformance tests, written once per test run by ../shared/tools/onnx_node_tests.py
     /// (or the copy under Tests/scripts when the shared folder is absent).
+    /// Full path of an executable on the PATH, or nil.
+    static func which(_ name: String) -> String? {
+        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":") {
+            let path = "\(dir)/\(name)"
+            if FileManager.default.isExecutableFile(atPath: path) { return path }
+        }
+        return nil
+    }
+
     static func nodeTestsFolder() throws -> String {
         let lock = NSLock()
         lock.lock(); defer { lock.unlock() }
