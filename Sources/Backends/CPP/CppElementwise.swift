@@ -15,7 +15,8 @@ enum CppElementwise {
         case "Abs": return isUnsigned ? x : (isFloat ? "std::abs(\(x))" : "(\(x) < 0 ? -\(x) : \(x))")
         case "Neg": return "-\(x)"
         case "Sqrt": return "std::sqrt(\(d))"
-        case "Exp": return "std::exp(\(d))"
+        // float exp, sigmoid and tanh: the runtime's branch-free versions, so loops vectorize.
+        case "Exp": return t == .float ? "sofie_rt::fast_exp(\(d))" : "std::exp(\(d))"
         case "Log": return "std::log(\(d))"
         case "Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh", "Erf", "Floor", "Ceil":
             return "std::\(op.lowercased())(\(d))"
@@ -23,8 +24,8 @@ enum CppElementwise {
         case "Reciprocal": return "\(T)(1) / \(x)"
         case "Sign": return "(\(T)(0) < \(x)) - sofie_rt::is_neg(\(x))"
         case "Relu": return "(sofie_rt::is_neg(\(x)) ? \(T)(0) : \(x))"
-        case "Sigmoid": return "\(T)(1) / (\(T)(1) + std::exp(-\(d)))"
-        case "Tanh": return "std::tanh(\(d))"
+        case "Sigmoid": return t == .float ? "sofie_rt::fast_sigmoid(\(d))" : "\(T)(1) / (\(T)(1) + std::exp(-\(d)))"
+        case "Tanh": return t == .float ? "sofie_rt::fast_tanh(\(d))" : "std::tanh(\(d))"
         case "Softplus": return "std::log(std::exp(\(d)) + \(T)(1))"
         case "Softsign": return "\(x) / (\(T)(1) + std::abs(\(d)))"
         case "Not": return "!\(x)"
@@ -41,7 +42,8 @@ enum CppElementwise {
         case "HardSigmoid": return "std::max(\(T)(0), std::min(\(T)(1), \(f("alpha", 0.2)) * \(x) + \(f("beta", 0.5))))"
         case "HardSwish": return "\(x) * std::max(\(T)(0), std::min(\(T)(1), \(x) / \(T)(6) + \(T)(0.5)))"
         case "Mish": return "\(x) * std::tanh(std::log1p(std::exp(\(d))))"
-        case "Swish": return "\(x) / (\(T)(1) + std::exp(-\(f("alpha", 1)) * \(d)))"
+        case "Swish":
+            return t == .float ? "\(x) * sofie_rt::fast_sigmoid(\(f("alpha", 1)) * \(d))" : "\(x) / (\(T)(1) + std::exp(-\(f("alpha", 1)) * \(d)))"
         case "Gelu":
             if n.string("approximate") == "tanh" {
                 return "\(T)(0.5) * \(x) * (\(T)(1) + std::tanh(\(T)(0.7978845608028654) * (\(x) + \(T)(0.044715) * \(x) * \(x) * \(x))))"

@@ -332,41 +332,69 @@ inline void store_tile(const T (&t)[MR][NR], T* c, int64_t ldc, int64_t mr, int6
     }
 }
 
-// Few rows (batch-1 dense layers): C[i, :] = A[i, :] * B without packing, streaming B's rows
-// once; the inner loop runs over contiguous columns and vectorizes.
+// Few rows (batch-1 dense layers, recurrent steps): C[i, :] = A[i, :] * B without packing,
+// streaming B's rows once. GCC and Clang keep 8 vectors of columns in registers over the
+// whole K loop (at -O2 too); each element is summed in k order.
+template <class T>
+inline void finish_row(T* c, const T* acc, int64_t n, int64_t j0, bool accumulate, const T* row_bias_i,
+                       const T* col_bias, const T* residual) {
+    for (int64_t j = 0; j < n; ++j) {
+        T v = acc[j];
+        if (accumulate) v += c[j0 + j];
+        if (row_bias_i) v += *row_bias_i;
+        if (col_bias) v += col_bias[j0 + j];
+        if (residual) v += residual[j0 + j];
+        c[j0 + j] = v;
+    }
+}
 template <class T>
 inline void gemm_rows(int64_t M, int64_t N, int64_t K, const T* A, int64_t rsa, int64_t csa, const T* B, int64_t rsb,
                       T* C, int64_t ldc, bool accumulate, const T* row_bias, const T* col_bias, const Epilogue<T>& ep) {
-    constexpr int64_t JB = 64;
     for (int64_t i = 0; i < M; ++i) {
-        for (int64_t j0 = 0; j0 < N; j0 += JB) {
-            const int64_t nb = std::min(JB, N - j0);
-            T acc[JB];
-            for (int64_t j = 0; j < JB; ++j) acc[j] = T(0);
-            if (nb == JB) {
-                for (int64_t k = 0; k < K; ++k) {
-                    const T a = A[i * rsa + k * csa];
-                    const T* b = B + k * rsb + j0;
-                    for (int64_t j = 0; j < JB; ++j) acc[j] += a * b[j];
-                }
-            } else {
-                for (int64_t k = 0; k < K; ++k) {
-                    const T a = A[i * rsa + k * csa];
-                    const T* b = B + k * rsb + j0;
-                    for (int64_t j = 0; j < nb; ++j) acc[j] += a * b[j];
+        const T* a = A + i * rsa;
+        T* c = C + i * ldc;
+        const T* rb = row_bias ? row_bias + i : nullptr;
+        const T* res = ep.residual ? ep.residual + i * ldc : nullptr;
+        int64_t tail = 0;  // first column the scalar loop does
+#if defined(__GNUC__) || defined(__clang__)
+        typedef typename Vec<T>::type V;
+        constexpr int64_t L = Vec<T>::kLanes;
+        constexpr int64_t NV = 8;
+        T out[NV * L];
+        const int64_t wide = N - N % (NV * L);
+        for (int64_t j0 = 0; j0 < wide; j0 += NV * L) {
+            V acc[NV];
+            _Pragma("GCC unroll 8") for (int64_t v = 0; v < NV; ++v) acc[v] = V{};
+            for (int64_t k = 0; k < K; ++k) {
+                const T ak = a[k * csa];
+                const T* b = B + k * rsb + j0;
+                _Pragma("GCC unroll 8") for (int64_t v = 0; v < NV; ++v) {
+                    V bv;
+                    std::memcpy(&bv, b + v * L, sizeof(V));
+                    acc[v] += bv * ak;
                 }
             }
-            T* c = C + i * ldc + j0;
-            for (int64_t j = 0; j < nb; ++j) {
-                T v = acc[j];
-                if (accumulate) v += c[j];
-                if (row_bias) v += row_bias[i];
-                if (col_bias) v += col_bias[j0 + j];
-                if (ep.residual) v += ep.residual[i * ldc + j0 + j];
-                c[j] = v;
-            }
-            activate(c, nb, ep.act, ep.alpha, ep.beta);
+            std::memcpy(out, acc, sizeof acc);
+            finish_row(c, out, NV * L, j0, accumulate, rb, col_bias, res);
         }
+        tail = N - N % L;
+        for (int64_t j0 = wide; j0 < tail; j0 += L) {
+            V acc = V{};
+            for (int64_t k = 0; k < K; ++k) {
+                V bv;
+                std::memcpy(&bv, B + k * rsb + j0, sizeof(V));
+                acc += bv * a[k * csa];
+            }
+            std::memcpy(out, &acc, sizeof acc);
+            finish_row(c, out, L, j0, accumulate, rb, col_bias, res);
+        }
+#endif
+        for (int64_t j = tail; j < N; ++j) {
+            T acc = T(0);
+            for (int64_t k = 0; k < K; ++k) acc += a[k * csa] * B[k * rsb + j];
+            finish_row(c, &acc, 1, j, accumulate, rb, col_bias, res);
+        }
+        activate(c, N, ep.act, ep.alpha, ep.beta);
     }
 }
 
