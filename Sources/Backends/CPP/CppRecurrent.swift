@@ -2,10 +2,10 @@ import Foundation
 import SofieIR
 
 /// RNN, GRU and LSTM. The input projection of every time step (and batch row) is one matrix
-/// product before the recurrence; each step then adds h·Rᵀ (one row times a packed matrix,
-/// streamed once) and applies the gate nonlinearities over whole gate blocks, on the target's
-/// vectors for float. W and R are stored transposed ([input, gates·hidden]) when they are
-/// constants, else transposed into the workspace at the start of the call. Computation is in
+/// product before the recurrence; each step then adds h·Rᵀ (one row times Rᵀ packed into
+/// column panels, streamed in order) and applies the gate nonlinearities over whole gate blocks, on the target's
+/// vectors for float. W (transposed, [input, gates·hidden]) and R (packed) are stored so when
+/// they are constants, else rearranged into the workspace at the start of the call. Computation is in
 /// the tensor's own type (float as ONNX Runtime does).
 enum CppRecurrent {
     /// C++ expression of an ONNX recurrent activation applied to `x0` (type `T`), for the
@@ -68,6 +68,32 @@ enum CppRecurrent {
         }
     }
 
+    /// The per-direction column ranges of a constant R [D, gates·hidden, hidden], read as the
+    /// [hidden, gates·hidden] matrix Rᵀ, each packed into the runtime's panels (pack_panels'
+    /// layout) and stored once in the weights; nil when R is not a constant.
+    static func packedPanels(_ e: EmitContext, _ v: Value?, directions: Int, ranges: [(start: Int, count: Int)]) -> [[String]]? {
+        guard let v, let t = v.initializer, t.dims.count == 3, t.dims[0] == directions,
+              t.dataType == .float || t.dataType == .double, let raw = t.rawBytes, let ctype = CppTypes.name(t.dataType) else { return nil }
+        let rows = t.dims[1], k = t.dims[2], size = t.dataType.byteSize!, pw = CppRuntime.gemvPanel
+        guard raw.count == directions * rows * k * size, ranges.allSatisfy({ $0.start + $0.count <= rows }) else { return nil }
+        return (0..<directions).map { d in
+            ranges.enumerated().map { index, range in
+                var bytes = [UInt8](repeating: 0, count: CppRuntime.panelElements(k: k, n: range.count) * size)
+                for p in 0..<((range.count + pw - 1) / pw) {
+                    for kk in 0..<k {
+                        for c in 0..<min(pw, range.count - p * pw) {
+                            let src = ((d * rows + range.start + p * pw + c) * k + kk) * size
+                            let dst = ((p * k + kk) * pw + c) * size
+                            for b in 0..<size { bytes[dst + b] = raw[src + b] }
+                        }
+                    }
+                }
+                withExtendedLifetime(t) {}
+                return "reinterpret_cast<const \(ctype)*>(weights_ + \(e.storeWeight(bytes, key: "recurrent-panels:\(d):\(index):" + v.name)))"
+            }
+        }
+    }
+
     /// Whether a constant is read only as W or R of recurrent ops (it is then stored transposed only).
     static func readOnlyAsRecurrentWeight(_ v: Value) -> Bool {
         guard let t = v.initializer, t.dims.count == 3, t.dataType == .float || t.dataType == .double, !v.uses.isEmpty else { return false }
@@ -127,7 +153,9 @@ enum CppRecurrent {
 
         // Weights as [input, G·H] and [hidden, G·H]: stored so when constant, else transposed here.
         let wv = n.input(1), rv = n.input(2)
-        let wConst = transposedSlices(e, wv, directions: D), rConst = transposedSlices(e, rv, directions: D)
+        // Rᵀ's columns as the steps read them: all gates at once, or GRU's z and r, then h.
+        let ranges: [(start: Int, count: Int)] = op == "GRU" ? [(0, 2 * H), (2 * H, H)] : [(0, GH)]
+        let wConst = transposedSlices(e, wv, directions: D), rConst = packedPanels(e, rv, directions: D, ranges: ranges)
         let w = wConst == nil ? try e.input(n, 1) : nil, r = rConst == nil ? try e.input(n, 2) : nil
 
         // Workspace (in elements of T, regions 64-byte aligned): projected inputs of all steps,
@@ -136,7 +164,8 @@ enum CppRecurrent {
         func region(_ count: Int) -> Int { let o = offset; offset += (count + 15) / 16 * 16; return o }
         let xwAt = region(S * B * GH), hsAt = region(D * B * H), csAt = region(op == "LSTM" ? D * B * H : 0)
         let biasAt = region(GH), rbhAt = region(linearBeforeReset ? H : 0), tmpAt = region(op == "RNN" ? 0 : H)
-        let wtAt = region(wConst == nil ? I * GH : 0), rtAt = region(rConst == nil ? H * GH : 0)
+        let panelSizes = ranges.map { CppRuntime.panelElements(k: H, n: $0.count) }
+        let wtAt = region(wConst == nil ? I * GH : 0), rtAt = region(rConst == nil ? panelSizes.reduce(0, +) : 0)
         let pack = CppNN.packElements(m: S * B, n: GH, k: I, rsb: GH, csb: 1, csa: 1)
         let packAt = region(pack)
         let elementBytes = x.dtype.byteSize ?? 8
@@ -162,14 +191,17 @@ enum CppRecurrent {
                 let reverse = n.string("direction") == "reverse" || dir == 1
                 let act = acts[dir]
                 e.line("// direction \(dir)\(reverse ? " (reverse)" : "")")
-                let wt: String, rt: String
+                let wt: String, panels: [String]
                 if let wConst { wt = wConst[dir] } else {
                     wt = "(ws + \(wtAt))"
                     e.line("for (int64_t q = 0; q < \(GH); ++q) for (int64_t i = 0; i < \(I); ++i) \(wt)[i * \(GH) + q] = \(w!.ptr)[\(dir * GH * I) + q * \(I) + i];")
                 }
-                if let rConst { rt = rConst[dir] } else {
-                    rt = "(ws + \(rtAt))"
-                    e.line("for (int64_t q = 0; q < \(GH); ++q) for (int64_t i = 0; i < \(H); ++i) \(rt)[i * \(GH) + q] = \(r!.ptr)[\(dir * GH * H) + q * \(H) + i];")
+                if let rConst { panels = rConst[dir] } else {
+                    var at = rtAt
+                    panels = ranges.indices.map { i in defer { at += panelSizes[i] }; return "(ws + \(at))" }
+                    for (i, range) in ranges.enumerated() {
+                        e.line("sofie_rt::pack_panels<\(T)>(\(H), \(range.count), \(r!.ptr) + \(dir * GH * H + range.start * H), 1, \(H), \(panels[i]));")
+                    }
                 }
                 // Biases: Wb + Rb, except GRU's hidden-gate Rb under linear_before_reset (added inside r ⊙ (·)).
                 if let b {
@@ -195,32 +227,32 @@ enum CppRecurrent {
                 e.line("        const int64_t t = \(reverse ? "len - 1 - s" : "s");")
                 e.line("        \(T)* const gates = xw + (\(g.layout == 0 ? "t * \(B) + bi" : "bi * \(S) + t")) * \(GH);")
                 try e.indented(2) {
-                    func recurrent(_ cols: Int, _ a: String, _ rOffset: Int, _ c: String) {
-                        CppNN.gemmCall(e, x.dtype, m: 1, n: cols, k: H, a: a, rsa: H, csa: 1, b: "\(rt) + \(rOffset)", rsb: GH, csb: 1,
-                                       c: c, ldc: cols, accumulate: true, work: "nullptr")
+                    /// c += a · Rᵀ over the columns of range `index`.
+                    func recurrent(_ index: Int, _ a: String, _ c: String) {
+                        e.line("sofie_rt::gemv_panels<\(T)>(\(H), \(ranges[index].count), \(a), \(panels[index]), \(c), true);")
                     }
                     switch op {
                     case "RNN":
-                        recurrent(GH, "h", 0, "gates")
+                        recurrent(0, "h", "gates")
                         try activate(act[0], "gates", H)
                         e.line("std::memcpy(h, gates, sizeof(\(T)) * \(H));")
                     case "GRU":
                         // z and r, then the hidden gate from r and h.
-                        recurrent(2 * H, "h", 0, "gates")
+                        recurrent(0, "h", "gates")
                         try activate(act[0], "gates", 2 * H)
                         if linearBeforeReset {
                             e.line("std::memcpy(tmp, rbh, sizeof(\(T)) * \(H));")
-                            recurrent(H, "h", 2 * H, "tmp")
+                            recurrent(1, "h", "tmp")
                             e.line("for (int64_t j = 0; j < \(H); ++j) gates[\(2 * H) + j] += gates[\(H) + j] * tmp[j];")
                         } else {
                             e.line("for (int64_t j = 0; j < \(H); ++j) tmp[j] = gates[\(H) + j] * h[j];")
-                            recurrent(H, "tmp", 2 * H, "gates + \(2 * H)")
+                            recurrent(1, "tmp", "gates + \(2 * H)")
                         }
                         try activate(act[1], "gates + \(2 * H)", H)
                         e.line("for (int64_t j = 0; j < \(H); ++j) h[j] = (\(T)(1) - gates[j]) * gates[\(2 * H) + j] + gates[j] * h[j];")
                     default:
                         // LSTM gates i, o, f, c; peepholes add P ⊙ c to i and f (old c) and o (new c).
-                        recurrent(GH, "h", 0, "gates")
+                        recurrent(0, "h", "gates")
                         if let peep {
                             let pp = "(\(peep.ptr) + \(dir * 3 * H))"
                             e.line("for (int64_t j = 0; j < \(H); ++j) { gates[j] += \(pp)[j] * c[j]; gates[\(2 * H) + j] += \(pp)[\(2 * H) + j] * c[j]; }")

@@ -16,6 +16,11 @@ enum CppRuntime {
     static let depthwiseMaxRow = 1024
     static let depthwiseRowBuffer = 4 * depthwiseMaxRow + 256
     static let depthwiseWork = depthwiseMaxRow + 64 + depthwiseRowBuffer
+    /// Columns per panel of a packed matrix for row-times-matrix products (recurrent steps).
+    static let gemvPanel = 128
+
+    /// Elements of `pack_panels`' output for a K x N matrix.
+    static func panelElements(k: Int, n: Int) -> Int { (n + gemvPanel - 1) / gemvPanel * k * gemvPanel }
 
     static let source = #"""
 #ifndef SOFIE_RUNTIME_V2
@@ -395,6 +400,60 @@ inline void gemm_rows(int64_t M, int64_t N, int64_t K, const T* A, int64_t rsa, 
             finish_row(c, &acc, 1, j, accumulate, rb, col_bias, res);
         }
         activate(c, N, ep.act, ep.alpha, ep.beta);
+    }
+}
+
+// One row times a constant matrix (each step of a recurrent op): the matrix packed once into
+// panels of kPanel columns, each panel's rows consecutive, so every panel streams through
+// the cache in order. pack_panels writes B's columns [0, N) (element (k, j) at
+// B[k * rsb + j * csb]) as dst[(p * K + k) * kPanel + c], zero beyond N.
+constexpr int64_t kPanel = \#(gemvPanel);
+template <class T>
+inline void pack_panels(int64_t K, int64_t N, const T* B, int64_t rsb, int64_t csb, T* dst) {
+    for (int64_t p = 0; p * kPanel < N; ++p)
+        for (int64_t k = 0; k < K; ++k)
+            for (int64_t c = 0; c < kPanel; ++c) {
+                const int64_t j = p * kPanel + c;
+                dst[(p * K + k) * kPanel + c] = j < N ? B[k * rsb + j * csb] : T(0);
+            }
+}
+
+// c[0, N) = [c +] a[0, K) * B, B packed by pack_panels; each element summed in k order.
+template <class T>
+inline void gemv_panels(int64_t K, int64_t N, const T* a, const T* P, T* c, bool accumulate) {
+    for (int64_t p = 0; p * kPanel < N; ++p) {
+        const T* panel = P + p * K * kPanel;
+        const int64_t n = std::min(kPanel, N - p * kPanel);
+        T* cp = c + p * kPanel;
+#if defined(__GNUC__) || defined(__clang__)
+        typedef typename Vec<T>::type V;
+        constexpr int64_t L = Vec<T>::kLanes;
+        constexpr int64_t NV = kPanel / L < 8 ? kPanel / L : 8;  // vectors of accumulators
+        static_assert(kPanel % (NV * L) == 0, "panel width is a multiple of the accumulator block");
+        for (int64_t h = 0; h < kPanel && h < n; h += NV * L) {
+            V acc[NV];
+            _Pragma("GCC unroll 8") for (int64_t v = 0; v < NV; ++v) acc[v] = V{};
+            for (int64_t k = 0; k < K; ++k) {
+                const T ak = a[k];
+                const T* b = panel + k * kPanel + h;
+                _Pragma("GCC unroll 8") for (int64_t v = 0; v < NV; ++v) {
+                    V bv;
+                    std::memcpy(&bv, b + v * L, sizeof(V));
+                    acc[v] += bv * ak;
+                }
+            }
+            T out[NV * L];
+            std::memcpy(out, acc, sizeof acc);
+            const int64_t m = std::min(NV * L, n - h);
+            for (int64_t j = 0; j < m; ++j) cp[h + j] = accumulate ? cp[h + j] + out[j] : out[j];
+        }
+#else
+        for (int64_t j = 0; j < n; ++j) {
+            T acc = T(0);
+            for (int64_t k = 0; k < K; ++k) acc += a[k] * panel[k * kPanel + j];
+            cp[j] = accumulate ? cp[j] + acc : acc;
+        }
+#endif
     }
 }
 
