@@ -18,6 +18,7 @@ enum CppElementwise {
         // float exp, sigmoid and tanh: the runtime's branch-free versions, so loops vectorize.
         case "Exp": return t == .float ? "sofie_rt::fast_exp(\(d))" : "std::exp(\(d))"
         case "Log": return "std::log(\(d))"
+        case "Erf" where t == .float: return "sofie_rt::fast_erf(\(d))"
         case "Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh", "Erf", "Floor", "Ceil":
             return "std::\(op.lowercased())(\(d))"
         case "Round": return "std::nearbyint(\(d))"
@@ -46,9 +47,10 @@ enum CppElementwise {
             return t == .float ? "\(x) * sofie_rt::fast_sigmoid(\(f("alpha", 1)) * \(d))" : "\(x) / (\(T)(1) + std::exp(-\(f("alpha", 1)) * \(d)))"
         case "Gelu":
             if n.string("approximate") == "tanh" {
-                return "\(T)(0.5) * \(x) * (\(T)(1) + std::tanh(\(T)(0.7978845608028654) * (\(x) + \(T)(0.044715) * \(x) * \(x) * \(x))))"
+                let tanh = t == .float ? "sofie_rt::fast_tanh" : "std::tanh"
+                return "\(T)(0.5) * \(x) * (\(T)(1) + \(tanh)(\(T)(0.7978845608028654) * (\(x) + \(T)(0.044715) * \(x) * \(x) * \(x))))"
             }
-            return "\(T)(0.5) * \(x) * (\(T)(1) + std::erf(\(x) * \(T)(0.7071067811865476)))"
+            return t == .float ? "sofie_rt::fast_gelu(\(x))" : "\(T)(0.5) * \(x) * (\(T)(1) + std::erf(\(x) * \(T)(0.7071067811865476)))"
         case "Shrink":
             let l = f("lambd", 0.5), b = f("bias", 0)
             return "(\(x) < -\(l) ? \(x) + \(b) : (\(x) > \(l) ? \(x) - \(b) : \(T)(0)))"

@@ -89,7 +89,7 @@ static_assert(NR <= \#(maxNR), "the emitter sizes packing buffers for NR up to \
 // Elementary functions for float written without branches, so that a loop over them becomes
 // SIMD code (the array forms below use the target's vectors explicitly, at -O2 too). Double
 // keeps the C library's functions. Accuracy against the exactly rounded result, measured over
-// [-110, 110] (RuntimeMathTests): exp within 1 ulp, sigmoid 2.3, tanh 5.6; results below the
+// [-110, 110] (RuntimeMathTests): exp within 1 ulp, sigmoid 2.3, tanh 5.6, erf 7.1; results below the
 // smallest normal float (1.2e-38) within that much of the exact value. An element's result does not depend on its position.
 #if defined(__GNUC__) || defined(__clang__)
 template <class T>
@@ -165,20 +165,51 @@ inline F tanh_poly(F x) {
 template <class F>
 inline F sigmoid_poly(F x) { return 1.0f / (1.0f + exp_poly(-x)); }
 
+// erf(x): x * p(x^2) / q(x^2) on [-4, 4] (beyond, erf rounds to +-1), Eigen's coefficients.
+template <class F>
+inline F erf_poly(F x) {
+    const F c = F{} + 4.0f;
+    const F xc = select_bits(x < -c, -c, select_bits(x > c, c, x));
+    const F x2 = xc * xc;
+    F p = F{} + -2.72614225801306e-10f;
+    p = p * x2 + 2.77068142495902e-08f;
+    p = p * x2 + -2.10102402082508e-06f;
+    p = p * x2 + -5.69250639462346e-05f;
+    p = p * x2 + -7.34990630326855e-04f;
+    p = p * x2 + -2.95459980854025e-03f;
+    p = p * x2 + -1.60960333262415e-02f;
+    F q = F{} + -1.45660718464996e-05f;
+    q = q * x2 + -2.13374055278905e-04f;
+    q = q * x2 + -1.68282697438203e-03f;
+    q = q * x2 + -7.37332916720468e-03f;
+    q = q * x2 + -1.42647390514189e-02f;
+    return xc * p / q;
+}
+
+// Gelu (exact form): x/2 (1 + erf(x / sqrt 2)).
+template <class F>
+inline F gelu_poly(F x) { return 0.5f * x * (1.0f + erf_poly(x * 0.7071067811865476f)); }
+
 inline float fast_exp(float x) { return exp_poly(x); }
 inline double fast_exp(double x) { return std::exp(x); }
 inline float fast_tanh(float x) { return tanh_poly(x); }
 inline double fast_tanh(double x) { return std::tanh(x); }
 inline float fast_sigmoid(float x) { return sigmoid_poly(x); }
+inline float fast_erf(float x) { return erf_poly(x); }
+inline double fast_erf(double x) { return std::erf(x); }
+inline float fast_gelu(float x) { return gelu_poly(x); }
+inline double fast_gelu(double x) { return 0.5 * x * (1.0 + std::erf(x * 0.7071067811865476)); }
 inline double fast_sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 
 // v[j] = f(v[j]) for n contiguous values; float runs on the target's vectors.
-enum class Fn { Exp, Sigmoid, Tanh, Swish };
+enum class Fn { Exp, Sigmoid, Tanh, Swish, Erf, Gelu };
 template <Fn fn, class F>
 inline F apply_fn(F x) {
     if constexpr (fn == Fn::Exp) return exp_poly(x);
     else if constexpr (fn == Fn::Sigmoid) return sigmoid_poly(x);
     else if constexpr (fn == Fn::Tanh) return tanh_poly(x);
+    else if constexpr (fn == Fn::Erf) return erf_poly(x);
+    else if constexpr (fn == Fn::Gelu) return gelu_poly(x);
     else return x * sigmoid_poly(x);
 }
 template <Fn fn>
@@ -208,6 +239,8 @@ inline void apply_array(double* v, int64_t n) {
         if constexpr (fn == Fn::Exp) v[j] = std::exp(v[j]);
         else if constexpr (fn == Fn::Sigmoid) v[j] = fast_sigmoid(v[j]);
         else if constexpr (fn == Fn::Tanh) v[j] = std::tanh(v[j]);
+        else if constexpr (fn == Fn::Erf) v[j] = std::erf(v[j]);
+        else if constexpr (fn == Fn::Gelu) v[j] = fast_gelu(v[j]);
         else v[j] = v[j] * fast_sigmoid(v[j]);
     }
 }
@@ -241,7 +274,7 @@ inline void activate(T* v, int64_t n, Act act, T alpha, T beta) {
     case Act::HardSigmoid: for (int64_t j = 0; j < n; ++j) v[j] = std::max(T(0), std::min(T(1), alpha * v[j] + beta)); return;
     case Act::HardSwish: for (int64_t j = 0; j < n; ++j) v[j] = v[j] * std::max(T(0), std::min(T(1), v[j] / T(6) + T(0.5))); return;
     case Act::Swish: apply_array<Fn::Swish>(v, n); return;
-    case Act::Gelu: for (int64_t j = 0; j < n; ++j) v[j] = T(0.5) * v[j] * (T(1) + std::erf(v[j] * T(0.7071067811865476))); return;
+    case Act::Gelu: apply_array<Fn::Gelu>(v, n); return;
     }
 }
 
@@ -337,9 +370,10 @@ inline void store_tile(const T (&t)[MR][NR], T* c, int64_t ldc, int64_t mr, int6
     }
 }
 
-// Few rows (batch-1 dense layers, recurrent steps): C[i, :] = A[i, :] * B without packing,
-// streaming B's rows once. GCC and Clang keep 8 vectors of columns in registers over the
-// whole K loop (at -O2 too); each element is summed in k order.
+// Few rows (batch-1 dense layers): C[i, :] = A[i, :] * B without packing, streaming B's rows
+// once. GCC and Clang keep blocks of 8, 4, 2 or 1 vectors of columns in registers over the
+// whole K loop (at -O2 too; several independent sums hide the FMA latency); each element is
+// summed in k order.
 template <class T>
 inline void finish_row(T* c, const T* acc, int64_t n, int64_t j0, bool accumulate, const T* row_bias_i,
                        const T* col_bias, const T* residual) {
@@ -352,6 +386,29 @@ inline void finish_row(T* c, const T* acc, int64_t n, int64_t j0, bool accumulat
         c[j0 + j] = v;
     }
 }
+#if defined(__GNUC__) || defined(__clang__)
+// Columns [j0, j0 + NV vectors) of one row.
+template <int64_t NV, class T>
+inline void rows_block(int64_t K, const T* a, int64_t csa, const T* B, int64_t rsb, int64_t j0, T* c, bool accumulate,
+                       const T* rb, const T* col_bias, const T* res) {
+    typedef typename Vec<T>::type V;
+    constexpr int64_t L = Vec<T>::kLanes;
+    V acc[NV];
+    _Pragma("GCC unroll 8") for (int64_t v = 0; v < NV; ++v) acc[v] = V{};
+    for (int64_t k = 0; k < K; ++k) {
+        const T ak = a[k * csa];
+        const T* b = B + k * rsb + j0;
+        _Pragma("GCC unroll 8") for (int64_t v = 0; v < NV; ++v) {
+            V bv;
+            std::memcpy(&bv, b + v * L, sizeof(V));
+            acc[v] += bv * ak;
+        }
+    }
+    T out[NV * L];
+    std::memcpy(out, acc, sizeof acc);
+    finish_row(c, out, NV * L, j0, accumulate, rb, col_bias, res);
+}
+#endif
 template <class T>
 inline void gemm_rows(int64_t M, int64_t N, int64_t K, const T* A, int64_t rsa, int64_t csa, const T* B, int64_t rsb,
                       T* C, int64_t ldc, bool accumulate, const T* row_bias, const T* col_bias, const Epilogue<T>& ep) {
@@ -362,37 +419,14 @@ inline void gemm_rows(int64_t M, int64_t N, int64_t K, const T* A, int64_t rsa, 
         const T* res = ep.residual ? ep.residual + i * ldc : nullptr;
         int64_t tail = 0;  // first column the scalar loop does
 #if defined(__GNUC__) || defined(__clang__)
-        typedef typename Vec<T>::type V;
         constexpr int64_t L = Vec<T>::kLanes;
-        constexpr int64_t NV = 8;
-        T out[NV * L];
-        const int64_t wide = N - N % (NV * L);
-        for (int64_t j0 = 0; j0 < wide; j0 += NV * L) {
-            V acc[NV];
-            _Pragma("GCC unroll 8") for (int64_t v = 0; v < NV; ++v) acc[v] = V{};
-            for (int64_t k = 0; k < K; ++k) {
-                const T ak = a[k * csa];
-                const T* b = B + k * rsb + j0;
-                _Pragma("GCC unroll 8") for (int64_t v = 0; v < NV; ++v) {
-                    V bv;
-                    std::memcpy(&bv, b + v * L, sizeof(V));
-                    acc[v] += bv * ak;
-                }
-            }
-            std::memcpy(out, acc, sizeof acc);
-            finish_row(c, out, NV * L, j0, accumulate, rb, col_bias, res);
-        }
-        tail = N - N % L;
-        for (int64_t j0 = wide; j0 < tail; j0 += L) {
-            V acc = V{};
-            for (int64_t k = 0; k < K; ++k) {
-                V bv;
-                std::memcpy(&bv, B + k * rsb + j0, sizeof(V));
-                acc += bv * a[k * csa];
-            }
-            std::memcpy(out, &acc, sizeof acc);
-            finish_row(c, out, L, j0, accumulate, rb, col_bias, res);
-        }
+        const int64_t vectors = N / L;
+        int64_t j0 = 0;
+        for (int64_t v = 0; v + 8 <= vectors; v += 8, j0 += 8 * L) rows_block<8>(K, a, csa, B, rsb, j0, c, accumulate, rb, col_bias, res);
+        if (vectors % 8 >= 4) { rows_block<4>(K, a, csa, B, rsb, j0, c, accumulate, rb, col_bias, res); j0 += 4 * L; }
+        if (vectors % 4 >= 2) { rows_block<2>(K, a, csa, B, rsb, j0, c, accumulate, rb, col_bias, res); j0 += 2 * L; }
+        if (vectors % 2 == 1) { rows_block<1>(K, a, csa, B, rsb, j0, c, accumulate, rb, col_bias, res); }
+        tail = vectors * L;
 #endif
         for (int64_t j = tail; j < N; ++j) {
             T acc = T(0);
