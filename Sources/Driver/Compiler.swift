@@ -62,7 +62,7 @@ public enum Compiler {
         let arena = model.graph.memoryPlan?.arenaBytes ?? 0
         let weights = model.graph.initializers.reduce(0) { $0 &+ ($1.initializer?.rawBytes?.count ?? 0) }
         for (what, bytes) in [("the arena of intermediate tensors", arena), ("the weights", weights)] where bytes > Limits.maxTensorBytes {
-            throw CompileError(node: "", opType: "graph", "\(what) would take \(bytes) bytes, more than the \(Limits.maxTensorBytes)-byte limit (--max-tensor-bytes)")
+            throw CompileError(.graph, "\(what) would take \(bytes) bytes, more than the \(Limits.maxTensorBytes)-byte limit (--max-tensor-bytes)")
         }
     }
 
@@ -148,7 +148,7 @@ public enum Compiler {
         if !FileManager.default.fileExists(atPath: directory, isDirectory: &isDir) {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } else if !isDir.boolValue {
-            throw Failure(file: directory, underlying: CompileError(node: "", opType: "output", "the output path exists and is not a folder"))
+            throw Failure(file: directory, underlying: CompileError(.outputPath, "the output path exists and is not a folder"))
         }
         if let w = emitted.weights {
             try w.withUnsafeBytes { try AtomicFile.write($0, to: directory + "/" + emitted.weightsFileName) }

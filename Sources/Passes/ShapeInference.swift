@@ -108,11 +108,11 @@ public struct PinDimensions: GraphPass {
                 switch d {
                 case .symbolic(let s):
                     if let n = values[s] { shape[i] = .fixed(n) } else if i == 0 { shape[i] = .fixed(batch) } else {
-                        throw CompileError(node: "", opType: "graph input", "input '\(v.name)' has the symbolic dimension '\(s)' at position \(i); give it a value with --dim \(s)=VALUE")
+                        throw CompileError(.graphInput(v.name), "input '\(v.name)' has the symbolic dimension '\(s)' at position \(i); give it a value with --dim \(s)=VALUE")
                     }
                 case .unknown:
                     if i == 0 { shape[i] = .fixed(batch) } else {
-                        throw CompileError(node: "", opType: "graph input", "input '\(v.name)' has an unnamed unknown dimension at position \(i), which cannot be pinned")
+                        throw CompileError(.graphInput(v.name), "input '\(v.name)' has an unnamed unknown dimension at position \(i), which cannot be pinned")
                     }
                 case .fixed: continue
                 }

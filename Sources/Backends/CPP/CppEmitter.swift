@@ -178,7 +178,7 @@ final class EmitContext {
     func line(_ s: String) { body.append(s) }
 
     func tensor(_ v: Value?) throws -> CTensor {
-        guard let v, let t = tensors[ObjectIdentifier(v)] else { throw CompileError(node: "", opType: "?", "internal: value \(v?.name ?? "nil") has no storage") }
+        guard let v, let t = tensors[ObjectIdentifier(v)] else { throw CompileError(.internalError, "value \(v?.name ?? "nil") has no storage") }
         return t
     }
 
@@ -260,11 +260,11 @@ final class EmitContext {
 
     func checkTypes() throws {
         for v in graph.inputs + graph.outputs {
-            guard let t = v.tensorType else { throw CompileError(node: "", opType: "graph", "value '\(v.name)' has no tensor type") }
+            guard let t = v.tensorType else { throw CompileError(.value(v.name), "value '\(v.name)' has no tensor type") }
             guard CppTypes.name(t.elementType) != nil else {
-                throw CompileError(node: "", opType: "graph", "value '\(v.name)' has the element type \(t.elementType), which the C++ backend does not support (supported: float32, float64, int8/16/32/64, uint8/16/32/64, bool)")
+                throw CompileError(.value(v.name), "value '\(v.name)' has the element type \(t.elementType), which the C++ backend does not support (supported: float32, float64, int8/16/32/64, uint8/16/32/64, bool)")
             }
-            guard t.staticShape != nil else { throw CompileError(node: "", opType: "graph", "value '\(v.name)' has no static shape; pin symbolic dimensions with --dim NAME=VALUE") }
+            guard t.staticShape != nil else { throw CompileError(.value(v.name), "value '\(v.name)' has no static shape; pin symbolic dimensions with --dim NAME=VALUE") }
         }
         for n in graph.nodes {
             for case let o? in n.outputs {
@@ -338,7 +338,7 @@ final class EmitContext {
     func placeWeight(_ v: Value) throws {
         guard let t = v.initializer else { return }
         guard let ctype = CppTypes.name(t.dataType), let raw = t.rawBytes else {
-            throw CompileError(node: "", opType: "initializer", "initializer '\(v.name)' has the element type \(t.dataType), which the C++ backend does not support")
+            throw CompileError(.initializer(v.name), "initializer '\(v.name)' has the element type \(t.dataType), which the C++ backend does not support")
         }
         let offset = storeWeight(t.dataType == .bool ? raw.map { $0 != 0 ? 1 : 0 } : Array(raw), key: v.name)
         tensors[ObjectIdentifier(v)] = CTensor(value: v, dtype: t.dataType, shape: t.dims,
@@ -369,7 +369,7 @@ final class EmitContext {
         for v in planned {
             guard let slot = plan.slots[v.name], let t = v.tensorType, let shape = t.staticShape,
                   slot.bytes >= shape.reduce(1, *) * (t.elementType.byteSize ?? 1) else {
-                throw CompileError(node: v.producer.map { $0.name } ?? "", opType: v.producer?.opType ?? "?", "internal: no arena slot for '\(v.name)'")
+                throw CompileError(.internalError, "no arena slot for '\(v.name)'\(v.producer.map { " (output of node '\($0.name)', op \($0.opType))" } ?? "")")
             }
             tensors[ObjectIdentifier(v)] = CTensor(value: v, dtype: t.elementType, shape: shape,
                                                    ptr: "reinterpret_cast<\(CppTypes.name(t.elementType)!)*>(arena_ + \(slot.offset))")

@@ -2,25 +2,48 @@
 
 /// Why a node cannot be compiled; names the node, its op and the reason.
 public struct CompileError: Error, CustomStringConvertible {
-    public let node: String
-    public let opType: String
+    /// What the error is about: the message names it.
+    public enum Subject: Equatable, Sendable {
+        /// A node, by name (may be empty) and op type.
+        case node(name: String, opType: String)
+        /// A graph input (its shape, its type).
+        case graphInput(String)
+        /// An initializer.
+        case initializer(String)
+        /// A value inside the graph (no single node to blame).
+        case value(String)
+        /// The model as a whole (a size budget, a graph-level rule).
+        case graph
+        /// Where the output goes (not the model).
+        case outputPath
+        /// A failure of the compiler itself, not of the model.
+        case internalError
+    }
+
+    public let subject: Subject
     public let reason: String
 
     public init(node: Node, _ reason: String) {
-        self.node = node.name
-        self.opType = node.opType
+        self.subject = .node(name: node.name, opType: node.opType)
         self.reason = reason
     }
 
-    public init(node: String, opType: String, _ reason: String) {
-        self.node = node
-        self.opType = opType
+    public init(_ subject: Subject, _ reason: String) {
+        self.subject = subject
         self.reason = reason
     }
+
+    /// The node's name, or "" when the error is not about a node.
+    public var node: String { if case .node(let name, _) = subject { return name }; return "" }
+    /// The node's op type, or "" when the error is not about a node.
+    public var opType: String { if case .node(_, let op) = subject { return op }; return "" }
 
     public var description: String {
-        if opType == "graph" || opType == "graph input" || opType == "initializer" || opType == "output" { return reason }
-        return node.isEmpty ? "unnamed \(opType) node: \(reason)" : "node '\(node)' (op \(opType)): \(reason)"
+        switch subject {
+        case .node(let name, let op): return name.isEmpty ? "unnamed \(op) node: \(reason)" : "node '\(name)' (op \(op)): \(reason)"
+        case .internalError: return "internal error: \(reason)"
+        case .graphInput, .initializer, .value, .graph, .outputPath: return reason
+        }
     }
 }
 

@@ -1,0 +1,40 @@
+import Foundation
+import SofieDriver
+import SofieFrontends
+import SofieIR
+import XCTest
+
+/// Errors say what they are about as a case of CompileError.Subject (not as a magic op-type
+/// string), and each kind of subject reads as its own message.
+final class CompileErrorTests: XCTestCase {
+    func testSubjectsAndMessages() {
+        XCTAssertEqual(CompileError(.node(name: "conv1", opType: "Conv"), "bad pads").description, "node 'conv1' (op Conv): bad pads")
+        XCTAssertEqual(CompileError(.node(name: "", opType: "Relu"), "why").description, "unnamed Relu node: why")
+        XCTAssertEqual(CompileError(.graphInput("x"), "input 'x' has ...").description, "input 'x' has ...")
+        XCTAssertEqual(CompileError(.internalError, "no arena slot").description, "internal error: no arena slot")
+        let e = CompileError(.initializer("w"), "unsupported type")
+        XCTAssertEqual(e.node, "")
+        XCTAssertEqual(e.opType, "")
+        XCTAssertEqual(e.subject, .initializer("w"))
+    }
+
+    /// A symbolic dimension left unpinned is an error about that graph input.
+    func testUnpinnedDimensionNamesTheGraphInput() throws {
+        try TestSupport.requirePython()
+        let dir = try TestSupport.tempDir("compile-error")
+        try TestSupport.run(TestSupport.python, ["-c", """
+        import onnx
+        from onnx import helper, TensorProto
+        g = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, "S"])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, "S"])])
+        onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), "\(dir)/m.onnx")
+        """])
+        let model = try ModelLoader.load(path: dir + "/m.onnx")
+        XCTAssertThrowsError(try Compiler.emit(model, options: Compiler.Options(name: "m"), source: "m.onnx")) { error in
+            guard let e = error as? CompileError else { return XCTFail("\(error)") }
+            XCTAssertEqual(e.subject, .graphInput("x"))
+            XCTAssertTrue(e.description.contains("--dim S=VALUE"), e.description)
+        }
+    }
+}
