@@ -5,7 +5,9 @@ weights, so that the C++ can be checked against ONNX Runtime on all of them:
   row-streaming kernel), and a narrow Gemm (N < 16, K >= 64) whose weight the emitter also
   stores transposed, run as dot products;
 - depthwise Conv (group = C) with stride 1 and 2, padding, dilation, and a channel multiplier;
-- 3x3 Conv with padding (im2col with whole-row copies) and its fused Relu / residual epilogue.
+- 3x3 Conv with padding (im2col with whole-row copies) and its fused Relu / residual epilogue;
+- depthwise Conv on a 117-wide row (every register block of the plane kernel and a partial
+  vector), in 1-D with stride 3 (three phases), and in 3-D (the row kernel).
 Usage: make_kernel_paths.py OUT.onnx"""
 import sys
 import numpy as np
@@ -27,6 +29,9 @@ inits = [
     t("g2", (40, 3)), t("g2b", (3,)),                 # narrow Gemm: N = 3 < 16, K = 40 (< 64: plain)
     t("g3", (16 * 5 * 5, 5)), t("g3b", (5,)),         # narrow Gemm: N = 5, K = 400 >= 64 (transposed copy, dot kernel)
     numpy_helper.from_array(np.array([1, -1], np.int64), "flat"),
+    t("dw3", (2, 1, 3, 3)), t("dw3b", (2,)),          # wide rows: 117 outputs per row
+    t("dw4", (6, 1, 5)),                              # 1-D, stride 3, pad 2, no bias
+    t("dw5", (4, 1, 3, 3, 3)), t("dw5b", (4,)),       # 3-D depthwise
 ]
 n = helper.make_node
 nodes = [
@@ -43,10 +48,19 @@ nodes = [
     n("Gemm", ["h1r", "g2", "g2b"], ["y1"]),
     n("Reshape", ["d2c", "flat"], ["f2"]),
     n("Gemm", ["f2", "g3", "g3b"], ["y2"]),
+    n("Conv", ["w", "dw3", "dw3b"], ["y3"], group=2, pads=[1, 1, 1, 1]),
+    n("Conv", ["u", "dw4"], ["y4"], group=6, strides=[3], pads=[2, 2]),
+    n("Conv", ["v", "dw5", "dw5b"], ["y5"], group=4, pads=[1, 1, 1, 1, 1, 1]),
 ]
-graph = helper.make_graph(nodes, "kernel_paths", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 9, 10])],
+graph = helper.make_graph(nodes, "kernel_paths", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 9, 10]),
+                                                  helper.make_tensor_value_info("w", TensorProto.FLOAT, [1, 2, 4, 117]),
+                                                  helper.make_tensor_value_info("u", TensorProto.FLOAT, [1, 6, 50]),
+                                                  helper.make_tensor_value_info("v", TensorProto.FLOAT, [1, 4, 3, 6, 7])],
                           [helper.make_tensor_value_info("y1", TensorProto.FLOAT, [1, 3]),
-                           helper.make_tensor_value_info("y2", TensorProto.FLOAT, [1, 5])], inits)
+                           helper.make_tensor_value_info("y2", TensorProto.FLOAT, [1, 5]),
+                           helper.make_tensor_value_info("y3", TensorProto.FLOAT, [1, 2, 4, 117]),
+                           helper.make_tensor_value_info("y4", TensorProto.FLOAT, [1, 6, 17]),
+                           helper.make_tensor_value_info("y5", TensorProto.FLOAT, [1, 4, 3, 6, 7])], inits)
 model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="make_kernel_paths.py")
 model.ir_version = 8
 onnx.checker.check_model(model, full_check=True)

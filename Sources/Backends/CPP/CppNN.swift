@@ -40,6 +40,27 @@ enum CppNN {
 
     /// Whether sofie_rt::depthwise_conv's row buffers hold this convolution's rows (outputs per
     /// row rounded up to 16, the most lanes of a 64-byte vector of floats).
+    /// Workspace elements of sofie_rt::depthwise_plane for a 1-D or 2-D depthwise window (the
+    /// C++ formula, checked against this one by a static_assert in the emitted code); nil for
+    /// 3-D windows.
+    static func depthwisePlaneElements(_ g: NNOps.Geometry, elementBytes: Int) -> Int? {
+        let n = g.kernel.count
+        guard n == 1 || n == 2 else { return nil }
+        func at(_ a: [Int], _ i: Int, _ def: Int) -> Int { i < 0 ? def : a[i] }
+        let h = n - 2, w = n - 1  // index of the row axis (-1 in 1-D) and of the column axis
+        let lw = 64 / elementBytes
+        let outW = g.outputShape[g.outputShape.count - 1], outH = n == 2 ? g.outputShape[g.outputShape.count - 2] : 1
+        let wv = (outW + lw - 1) / lw * lw
+        let sw = g.strides[w], dw = g.dilations[w], kw = g.kernel[w]
+        let need = (wv - 1) * sw + (kw - 1) * dw + 1
+        let phase = (need + sw - 1) / sw
+        let rows = (outH - 1) * at(g.strides, h, 1) + (at(g.kernel, h, 1) - 1) * at(g.dilations, h, 1) + 1
+        return rows * sw * phase
+    }
+
+    /// Largest depthwise plane buffer (elements) the emitter reserves; larger planes use the row kernel.
+    static let depthwisePlaneBudget = 1 << 22
+
     static func depthwiseFits(_ g: NNOps.Geometry) -> Bool {
         let w = g.outputShape.last!, s = g.strides.last!, d = g.dilations.last!, k = g.kernel.last!
         let wp = (w + 15) / 16 * 16
@@ -134,6 +155,18 @@ enum CppNN {
             let Kc = (C / G) * g.kernel.reduce(1, *)
             let pointwise = g.kernel.allSatisfy { $0 == 1 } && g.strides.allSatisfy { $0 == 1 } && g.padsBegin.allSatisfy { $0 == 0 } && g.padsEnd.allSatisfy { $0 == 0 }
             // Depthwise (one input channel per group): a direct kernel, no im2col, when its row buffers fit.
+            let plane = depthwisePlaneElements(g, elementBytes: x.dtype.byteSize ?? 4)
+            if G == C && G > 1 && M % G == 0, let plane, plane <= depthwisePlaneBudget {
+                let epilogue = ep.cpp(y.ctype, residualOffset: "n * \(M * outHW)")
+                e.workspace((plane * (x.dtype.byteSize ?? 8) + 7) / 8)
+                e.block {
+                    e.line("static constexpr sofie_rt::Window win = \(window(g));")
+                    e.line("static_assert(sofie_rt::depthwise_plane_elements<\(y.ctype)>(win) == \(plane), \"workspace sized for another formula\");")
+                    e.line("for (int64_t n = 0; n < \(x.shape[0]); ++n)")
+                    e.line("    sofie_rt::depthwise_plane<\(y.ctype)>(\(M), \(M / G), \(x.ptr) + n * \(C * inHW), \(w.ptr), \(bias?.ptr ?? "nullptr"), win, \(y.ptr) + n * \(M * outHW), \(epilogue), static_cast<\(y.ctype)*>(work));")
+                }
+                return
+            }
             if G == C && G > 1 && M % G == 0 && depthwiseFits(g) {
                 let epilogue = ep.cpp(y.ctype, residualOffset: "n * \(M * outHW)")
                 e.workspace(depthwiseWork)

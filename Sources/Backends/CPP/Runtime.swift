@@ -725,6 +725,114 @@ inline void depthwise_conv(int64_t M, int64_t mult, const T* x, const T* w, cons
     }
 }
 
+// Depthwise convolution in 2-D (and 1-D) of one image, the faster form: each input channel is
+// copied once into a zero-padded plane whose rows are split by the horizontal stride into
+// `sw` phases (column t*sw + q of a padded row goes to phase q at t), so every tap of every
+// output row reads consecutive elements; sums stay in registers over all KH x KW taps.
+// `work` holds depthwise_plane_elements(win) elements (CppNN sizes it with the same formula).
+template <class T>
+constexpr int64_t depthwise_plane_elements(const Window& win) {
+    constexpr int64_t LW = 64 / sizeof(T);  // the widest vector: any target's lanes divide it
+    const int64_t wv = (win.out[2] + LW - 1) / LW * LW;
+    const int64_t need = (wv - 1) * win.s[2] + (win.k[2] - 1) * win.d[2] + 1;
+    const int64_t phase = (need + win.s[2] - 1) / win.s[2];
+    const int64_t rows = (win.out[1] - 1) * win.s[1] + (win.k[1] - 1) * win.d[1] + 1;
+    return rows * win.s[2] * phase;
+}
+#if defined(__GNUC__) || defined(__clang__)
+// U vectors of outputs at column j0 of one output row.
+template <int64_t U, class T>
+inline void depthwise_block(const T* rows0, int64_t rowStep, int64_t KH, int64_t KW, int64_t dw, int64_t sw, int64_t phase,
+                            const T* wo, T b, int64_t j0, int64_t OW, T* yr) {
+    typedef typename Vec<T>::type V;
+    constexpr int64_t L = Vec<T>::kLanes;
+    V acc[U];
+    _Pragma("GCC unroll 4") for (int64_t u = 0; u < U; ++u) acc[u] = V{} + b;
+    for (int64_t kh = 0; kh < KH; ++kh) {
+        const T* prow = rows0 + kh * rowStep + j0;
+        int64_t q = 0, t = 0;  // tap kw reads phase q at column t: kw * dw == t * sw + q
+        for (int64_t kw = 0; kw < KW; ++kw, q += dw) {
+            while (q >= sw) { q -= sw; ++t; }
+            const T* src = prow + q * phase + t;
+            const T wv = wo[kh * KW + kw];
+            _Pragma("GCC unroll 4") for (int64_t u = 0; u < U; ++u) {
+                V xv;
+                std::memcpy(&xv, src + u * L, sizeof(V));
+                acc[u] += xv * wv;
+            }
+        }
+    }
+    T out[U * L];
+    std::memcpy(out, acc, sizeof acc);
+    const int64_t n = std::min(U * L, OW - j0);
+    std::memcpy(yr + j0, out, sizeof(T) * n);
+}
+#endif
+template <class T>
+inline void depthwise_plane(int64_t M, int64_t mult, const T* x, const T* w, const T* bias, const Window& win, T* y,
+                            const Epilogue<T>& ep, T* work) {
+    constexpr int64_t LW = 64 / sizeof(T);
+    const int64_t H = win.in[1], Win = win.in[2], OH = win.out[1], OW = win.out[2];
+    const int64_t KH = win.k[1], KW = win.k[2], sh = win.s[1], sw = win.s[2], dh = win.d[1], dw = win.d[2];
+    const int64_t ph = win.p[1], pw = win.p[2];
+    const int64_t wv = (OW + LW - 1) / LW * LW;
+    const int64_t need = (wv - 1) * sw + (KW - 1) * dw + 1;
+    const int64_t phase = (need + sw - 1) / sw;
+    const int64_t rows = (OH - 1) * sh + (KH - 1) * dh + 1;
+    T* const plane = work;
+    for (int64_t o = 0; o < M; ++o) {
+        if (o % mult == 0) {
+            const T* xc = x + (o / mult) * H * Win;
+            for (int64_t r = 0; r < rows; ++r) {
+                const int64_t ih = r - ph;
+                for (int64_t q = 0; q < sw; ++q) {
+                    T* dst = plane + (r * sw + q) * phase;
+                    // Columns t with 0 <= t*sw + q - pw < Win are inside the image; zero elsewhere.
+                    const int64_t lo = ih < 0 || ih >= H ? phase : std::min(phase, std::max<int64_t>(0, (pw - q + sw - 1) / sw));
+                    const int64_t hi = ih < 0 || ih >= H ? phase : std::max(lo, std::min(phase, (Win + pw - q + sw - 1) / sw));
+                    for (int64_t t = 0; t < lo; ++t) dst[t] = T(0);
+                    const T* src = xc + ih * Win + q - pw;
+                    if (sw == 1) {
+                        if (hi > lo) std::memcpy(dst + lo, src + lo, sizeof(T) * (hi - lo));
+                    } else {
+                        for (int64_t t = lo; t < hi; ++t) dst[t] = src[t * sw];
+                    }
+                    for (int64_t t = hi; t < phase; ++t) dst[t] = T(0);
+                }
+            }
+        }
+        const T* wo = w + o * KH * KW;
+        const T b = bias ? bias[o] : T(0);
+        for (int64_t oh = 0; oh < OH; ++oh) {
+            T* yr = y + (o * OH + oh) * OW;
+            const T* rows0 = plane + oh * sh * sw * phase;
+            const int64_t rowStep = dh * sw * phase;
+            int64_t j0 = 0;
+#if defined(__GNUC__) || defined(__clang__)
+            constexpr int64_t L = Vec<T>::kLanes;
+            for (; j0 + 4 * L <= OW; j0 += 4 * L) depthwise_block<4>(rows0, rowStep, KH, KW, dw, sw, phase, wo, b, j0, OW, yr);
+            if (j0 + 2 * L <= OW) { depthwise_block<2>(rows0, rowStep, KH, KW, dw, sw, phase, wo, b, j0, OW, yr); j0 += 2 * L; }
+            for (; j0 < OW; j0 += L) depthwise_block<1>(rows0, rowStep, KH, KW, dw, sw, phase, wo, b, j0, OW, yr);
+#else
+            for (; j0 < OW; ++j0) {
+                T acc = b;
+                for (int64_t kh = 0; kh < KH; ++kh)
+                    for (int64_t kw = 0; kw < KW; ++kw) {
+                        const int64_t off = kw * dw;
+                        acc += rows0[kh * rowStep + (off % sw) * phase + off / sw + j0] * wo[kh * KW + kw];
+                    }
+                yr[j0] = acc;
+            }
+#endif
+            if (ep.residual) {
+                const T* rr = ep.residual + (o * OH + oh) * OW;
+                for (int64_t j = 0; j < OW; ++j) yr[j] += rr[j];
+            }
+            activate(yr, OW, ep.act, ep.alpha, ep.beta);
+        }
+    }
+}
+
 // col2im for ConvTranspose: adds col[(c, kd, kh, kw), (id, ih, iw)] into y (C channels of w.out).
 // Here w.in is the transposed conv's input (the columns' spatial size) and w.out its output.
 template <class T>

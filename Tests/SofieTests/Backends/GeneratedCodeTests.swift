@@ -9,7 +9,8 @@ import XCTest
 /// Sessions run concurrently, output is deterministic, both g++ and clang++ accept it with
 /// -Wall -Wextra -Werror, and the CLI's errors name node and op.
 final class GeneratedCodeTests: XCTestCase {
-    func compileAndCompare(model: String, dir: String, name: String, threads: Int, compilers: [String]) throws {
+    func compileAndCompare(model: String, dir: String, name: String, threads: Int, compilers: [String],
+                           flagSets: [[String]] = [["-O2"]]) throws {
         var options = Compiler.Options(name: name)
         options.weights = .file
         let emitted = try Compiler.compile(path: model, directory: dir, options: options)
@@ -18,8 +19,9 @@ final class GeneratedCodeTests: XCTestCase {
                                                   weights: "\(dir)/\(emitted.weightsFileName)", threads: threads, repeats: 200)
         try driver.write(toFile: "\(dir)/main.cpp", atomically: true, encoding: .utf8)
         for cxx in compilers {
-            let bin = "\(dir)/main-\(cxx)"
-            let errors = CppHarness.build([("\(dir)/main.cpp", bin)], flags: CppHarness.warningFlags + ["-O2", "-pthread"], parallel: 1, compiler: cxx)
+          for (f, flags) in flagSets.enumerated() {
+            let bin = "\(dir)/main-\(cxx)-\(f)"
+            let errors = CppHarness.build([("\(dir)/main.cpp", bin)], flags: CppHarness.warningFlags + flags + ["-pthread"], parallel: 1, compiler: cxx)
             XCTAssertEqual(errors.count, 0, "\(cxx): \(errors.values.first ?? "")")
             guard errors.isEmpty else { continue }
             let r = try TestSupport.run(bin, [], check: false)
@@ -36,21 +38,26 @@ final class GeneratedCodeTests: XCTestCase {
                 k += 1
             }
             XCTAssertGreaterThan(k, 0)
+          }
         }
     }
 
     /// Each specialized kernel of the runtime (transB weights stored transposed, dot products on
     /// transposed narrow weights,
-    /// direct depthwise convolution with stride, dilation and multiplier, whole-row im2col with
-    /// residual and Relu epilogue) against ONNX Runtime, with g++ and clang++.
+    /// direct depthwise convolution with stride, dilation and multiplier on padded planes (1-D and
+    /// 2-D, every register block) and by rows (3-D), whole-row im2col with residual and Relu
+    /// epilogue) against ONNX Runtime, with g++ and clang++, at -O2 and -O3 -march=native.
     func testSpecializedKernelPathsMatchONNXRuntime() throws {
         try TestSupport.requirePython()
         let dir = try TestSupport.tempDir("kernel-paths")
         let model = dir + "/kernel_paths.onnx"
         try TestSupport.run(TestSupport.python, [TestSupport.repoRoot + "/Tests/scripts/make_kernel_paths.py", model])
-        try compileAndCompare(model: model, dir: dir, name: "kernel_paths", threads: 1, compilers: ["g++", "clang++"])
+        // Plain -O2 (SSE2: 4-float vectors) and -O3 -march=native (this machine's widest).
+        try compileAndCompare(model: model, dir: dir, name: "kernel_paths", threads: 1, compilers: ["g++", "clang++"],
+                              flagSets: [["-O2"], ["-O3", "-march=native"]])
         let header = try String(contentsOfFile: dir + "/kernel_paths.hxx", encoding: .utf8)
-        XCTAssertEqual(header.components(separatedBy: "sofie_rt::depthwise_conv<float>(").count - 1, 2, "both depthwise convolutions run directly")
+        XCTAssertEqual(header.components(separatedBy: "sofie_rt::depthwise_plane<float>(").count - 1, 4, "1-D and 2-D depthwise convolutions run on padded planes")
+        XCTAssertEqual(header.components(separatedBy: "sofie_rt::depthwise_conv<float>(").count - 1, 1, "the 3-D one by rows")
         XCTAssertTrue(header.contains("sofie_rt::Act::Relu"), "the Relu rides in an epilogue")
     }
 
