@@ -7,7 +7,8 @@ weights, so that the C++ can be checked against ONNX Runtime on all of them:
 - depthwise Conv (group = C) with stride 1 and 2, padding, dilation, and a channel multiplier;
 - 3x3 Conv with padding (im2col with whole-row copies) and its fused Relu / residual epilogue;
 - depthwise Conv on a 117-wide row (every register block of the plane kernel and a partial
-  vector), in 1-D with stride 3 (three phases), and in 3-D (the row kernel).
+  vector), in 1-D with stride 3 (three phases), with stride 2 and an odd pad (the two-phase copy), and in
+  3-D (the row kernel).
 Usage: make_kernel_paths.py OUT.onnx"""
 import sys
 import numpy as np
@@ -32,6 +33,7 @@ inits = [
     t("dw3", (2, 1, 3, 3)), t("dw3b", (2,)),          # wide rows: 117 outputs per row
     t("dw4", (6, 1, 5)),                              # 1-D, stride 3, pad 2, no bias
     t("dw5", (4, 1, 3, 3, 3)), t("dw5b", (4,)),       # 3-D depthwise
+    t("dw6", (2, 1, 3, 3)),                           # stride 2 with an odd pad on an odd-width row
 ]
 n = helper.make_node
 nodes = [
@@ -51,6 +53,7 @@ nodes = [
     n("Conv", ["w", "dw3", "dw3b"], ["y3"], group=2, pads=[1, 1, 1, 1]),
     n("Conv", ["u", "dw4"], ["y4"], group=6, strides=[3], pads=[2, 2]),
     n("Conv", ["v", "dw5", "dw5b"], ["y5"], group=4, pads=[1, 1, 1, 1, 1, 1]),
+    n("Conv", ["w", "dw6"], ["y6"], group=2, strides=[2, 2], pads=[1, 1, 1, 1]),
 ]
 graph = helper.make_graph(nodes, "kernel_paths", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 9, 10]),
                                                   helper.make_tensor_value_info("w", TensorProto.FLOAT, [1, 2, 4, 117]),
@@ -60,7 +63,8 @@ graph = helper.make_graph(nodes, "kernel_paths", [helper.make_tensor_value_info(
                            helper.make_tensor_value_info("y2", TensorProto.FLOAT, [1, 5]),
                            helper.make_tensor_value_info("y3", TensorProto.FLOAT, [1, 2, 4, 117]),
                            helper.make_tensor_value_info("y4", TensorProto.FLOAT, [1, 6, 17]),
-                           helper.make_tensor_value_info("y5", TensorProto.FLOAT, [1, 4, 3, 6, 7])], inits)
+                           helper.make_tensor_value_info("y5", TensorProto.FLOAT, [1, 4, 3, 6, 7]),
+                           helper.make_tensor_value_info("y6", TensorProto.FLOAT, [1, 2, 2, 59])], inits)
 model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="make_kernel_paths.py")
 model.ir_version = 8
 onnx.checker.check_model(model, full_check=True)

@@ -785,6 +785,22 @@ inline void depthwise_plane(int64_t M, int64_t mult, const T* x, const T* w, con
             const T* xc = x + (o / mult) * H * Win;
             for (int64_t r = 0; r < rows; ++r) {
                 const int64_t ih = r - ph;
+                if (sw == 2 && ih >= 0 && ih < H) {
+                    // Both phases in one pass (a constant stride the compiler vectorizes).
+                    T* d0 = plane + r * 2 * phase;
+                    T* d1 = d0 + phase;
+                    const T* src = xc + ih * Win - pw;  // padded column c is src[c]
+                    auto at = [&](int64_t c) { return c >= pw && c < Win + pw ? src[c] : T(0); };
+                    const int64_t a = std::min(phase, (pw + 1) / 2);                  // from here 2t >= pw
+                    const int64_t b = std::max(a, std::min(phase, (Win + pw) / 2));  // and 2t + 1 < Win + pw before here
+                    for (int64_t t = 0; t < a; ++t) { d0[t] = at(2 * t); d1[t] = at(2 * t + 1); }
+                    for (int64_t t = a; t < b; ++t) {
+                        d0[t] = src[2 * t];
+                        d1[t] = src[2 * t + 1];
+                    }
+                    for (int64_t t = b; t < phase; ++t) { d0[t] = at(2 * t); d1[t] = at(2 * t + 1); }
+                    continue;
+                }
                 for (int64_t q = 0; q < sw; ++q) {
                     T* dst = plane + (r * sw + q) * phase;
                     // Columns t with 0 <= t*sw + q - pw < Win are inside the image; zero elsewhere.

@@ -56,7 +56,7 @@ final class GeneratedCodeTests: XCTestCase {
         try compileAndCompare(model: model, dir: dir, name: "kernel_paths", threads: 1, compilers: ["g++", "clang++"],
                               flagSets: [["-O2"], ["-O3", "-march=native"]])
         let header = try String(contentsOfFile: dir + "/kernel_paths.hxx", encoding: .utf8)
-        XCTAssertEqual(header.components(separatedBy: "sofie_rt::depthwise_plane<float>(").count - 1, 4, "1-D and 2-D depthwise convolutions run on padded planes")
+        XCTAssertEqual(header.components(separatedBy: "sofie_rt::depthwise_plane<float>(").count - 1, 5, "1-D and 2-D depthwise convolutions run on padded planes")
         XCTAssertEqual(header.components(separatedBy: "sofie_rt::depthwise_conv<float>(").count - 1, 1, "the 3-D one by rows")
         XCTAssertTrue(header.contains("sofie_rt::Act::Relu"), "the Relu rides in an epilogue")
     }
