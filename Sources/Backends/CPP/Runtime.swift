@@ -99,26 +99,33 @@ struct Vec {
 };
 #endif
 
+// The math below is forced inline so that loops calling it become SIMD code.
+#if defined(__GNUC__) || defined(__clang__)
+#define SOFIE_MATH inline __attribute__((always_inline))
+#else
+#define SOFIE_MATH inline
+#endif
+
 // Picks a where the mask (all bits set or clear per lane, as comparisons give) is set, else b;
 // for scalars the same through bool.
 template <class F, class M>
-inline F select_bits(M mask, F a, F b) { return mask ? a : b; }
+SOFIE_MATH F select_bits(M mask, F a, F b) { return mask ? a : b; }
 #if defined(__GNUC__) || defined(__clang__)
 typedef float VecF __attribute__((vector_size(kVectorBytes)));
 typedef int32_t VecI __attribute__((vector_size(kVectorBytes)));
-inline VecF select_bits(VecI mask, VecF a, VecF b) {
+SOFIE_MATH VecF select_bits(VecI mask, VecF a, VecF b) {
     return reinterpret_cast<VecF>((reinterpret_cast<VecI>(a) & mask) | (reinterpret_cast<VecI>(b) & ~mask));
 }
-inline VecF bits_to_float(VecI i) { return reinterpret_cast<VecF>(i); }
-inline VecI float_to_int(VecF f) { return __builtin_convertvector(f, VecI); }
+SOFIE_MATH VecF bits_to_float(VecI i) { return reinterpret_cast<VecF>(i); }
+SOFIE_MATH VecI float_to_int(VecF f) { return __builtin_convertvector(f, VecI); }
 #endif
-inline float bits_to_float(int32_t i) { float f; std::memcpy(&f, &i, sizeof f); return f; }
-inline int32_t float_to_int(float f) { return static_cast<int32_t>(f); }
+SOFIE_MATH float bits_to_float(int32_t i) { float f; std::memcpy(&f, &i, sizeof f); return f; }
+SOFIE_MATH int32_t float_to_int(float f) { return static_cast<int32_t>(f); }
 
 // e^x: reduction by ln 2 (Cody-Waite, two parts), a degree-6 polynomial on [-ln2/2, ln2/2]
 // (Cephes' coefficients), 2^n applied as two factors so that every n from -150 to 128 is exact.
 template <class F>
-inline F exp_poly(F x) {
+SOFIE_MATH F exp_poly(F x) {
     const F hi = F{} + 88.72283935546875f, lo = F{} + -103.972084045410f;
     // NaN goes to lo here (float-to-int of NaN is undefined) and comes back at the end.
     F xc = select_bits(x >= lo, select_bits(x > hi, hi, x), lo);
@@ -143,7 +150,7 @@ inline F exp_poly(F x) {
 
 // tanh(x): x * p(x^2) / q(x^2) on [-7.9, 7.9] (where tanh rounds to +-1), Eigen's coefficients.
 template <class F>
-inline F tanh_poly(F x) {
+SOFIE_MATH F tanh_poly(F x) {
     const F c = F{} + 7.90531110763549805f;
     const F xc = select_bits(x < -c, -c, select_bits(x > c, c, x));
     const F x2 = xc * xc;
@@ -162,12 +169,32 @@ inline F tanh_poly(F x) {
     return select_bits(x > 9.0f, F{} + 1.0f, select_bits(x < -9.0f, F{} - 1.0f, xc * p / q));
 }
 
+// e^x for sigmoid: the same polynomial on x clamped to [-88, 88] (where 1 / (1 + e^x) is 0 or 1
+// to within the smallest normal float), one exponent factor, no special cases.
 template <class F>
-inline F sigmoid_poly(F x) { return 1.0f / (1.0f + exp_poly(-x)); }
+SOFIE_MATH F exp_clamped(F x) {
+    const F lim = F{} + 88.0f;
+    const F xc = select_bits(x >= -lim, select_bits(x > lim, lim, x), -lim);
+    const float magic = 12582912.0f;
+    const F n = (xc * 1.44269504088896341f + magic) - magic;
+    F r = xc - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    F p = F{} + 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    const F y = p * r * r + r + 1.0f;
+    return y * bits_to_float((float_to_int(n) + 127) << 23);
+}
+
+template <class F>
+SOFIE_MATH F sigmoid_poly(F x) { return select_bits(x != x, x, 1.0f / (1.0f + exp_clamped(-x))); }
 
 // erf(x): x * p(x^2) / q(x^2) on [-4, 4] (beyond, erf rounds to +-1), Eigen's coefficients.
 template <class F>
-inline F erf_poly(F x) {
+SOFIE_MATH F erf_poly(F x) {
     const F c = F{} + 4.0f;
     const F xc = select_bits(x < -c, -c, select_bits(x > c, c, x));
     const F x2 = xc * xc;
@@ -188,23 +215,23 @@ inline F erf_poly(F x) {
 
 // Gelu (exact form): x/2 (1 + erf(x / sqrt 2)).
 template <class F>
-inline F gelu_poly(F x) { return 0.5f * x * (1.0f + erf_poly(x * 0.7071067811865476f)); }
+SOFIE_MATH F gelu_poly(F x) { return 0.5f * x * (1.0f + erf_poly(x * 0.7071067811865476f)); }
 
-inline float fast_exp(float x) { return exp_poly(x); }
+SOFIE_MATH float fast_exp(float x) { return exp_poly(x); }
 inline double fast_exp(double x) { return std::exp(x); }
-inline float fast_tanh(float x) { return tanh_poly(x); }
+SOFIE_MATH float fast_tanh(float x) { return tanh_poly(x); }
 inline double fast_tanh(double x) { return std::tanh(x); }
-inline float fast_sigmoid(float x) { return sigmoid_poly(x); }
-inline float fast_erf(float x) { return erf_poly(x); }
+SOFIE_MATH float fast_sigmoid(float x) { return sigmoid_poly(x); }
+SOFIE_MATH float fast_erf(float x) { return erf_poly(x); }
 inline double fast_erf(double x) { return std::erf(x); }
-inline float fast_gelu(float x) { return gelu_poly(x); }
+SOFIE_MATH float fast_gelu(float x) { return gelu_poly(x); }
 inline double fast_gelu(double x) { return 0.5 * x * (1.0 + std::erf(x * 0.7071067811865476)); }
 inline double fast_sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 
 // v[j] = f(v[j]) for n contiguous values; float runs on the target's vectors.
 enum class Fn { Exp, Sigmoid, Tanh, Swish, Erf, Gelu };
 template <Fn fn, class F>
-inline F apply_fn(F x) {
+SOFIE_MATH F apply_fn(F x) {
     if constexpr (fn == Fn::Exp) return exp_poly(x);
     else if constexpr (fn == Fn::Sigmoid) return sigmoid_poly(x);
     else if constexpr (fn == Fn::Tanh) return tanh_poly(x);
@@ -387,10 +414,11 @@ inline void finish_row(T* c, const T* acc, int64_t n, int64_t j0, bool accumulat
     }
 }
 #if defined(__GNUC__) || defined(__clang__)
-// Columns [j0, j0 + NV vectors) of one row.
+// Columns [j0, j0 + NV vectors) of one row (B readable that far), of which the first `count`
+// are stored.
 template <int64_t NV, class T>
-inline void rows_block(int64_t K, const T* a, int64_t csa, const T* B, int64_t rsb, int64_t j0, T* c, bool accumulate,
-                       const T* rb, const T* col_bias, const T* res) {
+inline void rows_block(int64_t K, const T* a, int64_t csa, const T* B, int64_t rsb, int64_t j0, int64_t count, T* c,
+                       bool accumulate, const T* rb, const T* col_bias, const T* res) {
     typedef typename Vec<T>::type V;
     constexpr int64_t L = Vec<T>::kLanes;
     V acc[NV];
@@ -406,7 +434,7 @@ inline void rows_block(int64_t K, const T* a, int64_t csa, const T* B, int64_t r
     }
     T out[NV * L];
     std::memcpy(out, acc, sizeof acc);
-    finish_row(c, out, NV * L, j0, accumulate, rb, col_bias, res);
+    finish_row(c, out, std::min(count, NV * L), j0, accumulate, rb, col_bias, res);
 }
 #endif
 template <class T>
@@ -422,10 +450,10 @@ inline void gemm_rows(int64_t M, int64_t N, int64_t K, const T* A, int64_t rsa, 
         constexpr int64_t L = Vec<T>::kLanes;
         const int64_t vectors = N / L;
         int64_t j0 = 0;
-        for (int64_t v = 0; v + 8 <= vectors; v += 8, j0 += 8 * L) rows_block<8>(K, a, csa, B, rsb, j0, c, accumulate, rb, col_bias, res);
-        if (vectors % 8 >= 4) { rows_block<4>(K, a, csa, B, rsb, j0, c, accumulate, rb, col_bias, res); j0 += 4 * L; }
-        if (vectors % 4 >= 2) { rows_block<2>(K, a, csa, B, rsb, j0, c, accumulate, rb, col_bias, res); j0 += 2 * L; }
-        if (vectors % 2 == 1) { rows_block<1>(K, a, csa, B, rsb, j0, c, accumulate, rb, col_bias, res); }
+        for (int64_t v = 0; v + 8 <= vectors; v += 8, j0 += 8 * L) rows_block<8>(K, a, csa, B, rsb, j0, 8 * L, c, accumulate, rb, col_bias, res);
+        if (vectors % 8 >= 4) { rows_block<4>(K, a, csa, B, rsb, j0, 4 * L, c, accumulate, rb, col_bias, res); j0 += 4 * L; }
+        if (vectors % 4 >= 2) { rows_block<2>(K, a, csa, B, rsb, j0, 2 * L, c, accumulate, rb, col_bias, res); j0 += 2 * L; }
+        if (vectors % 2 == 1) { rows_block<1>(K, a, csa, B, rsb, j0, L, c, accumulate, rb, col_bias, res); }
         tail = vectors * L;
 #endif
         for (int64_t j = tail; j < N; ++j) {
@@ -460,27 +488,12 @@ inline void gemv_panels(int64_t K, int64_t N, const T* a, const T* P, T* c, bool
         const int64_t n = std::min(kPanel, N - p * kPanel);
         T* cp = c + p * kPanel;
 #if defined(__GNUC__) || defined(__clang__)
-        typedef typename Vec<T>::type V;
         constexpr int64_t L = Vec<T>::kLanes;
         constexpr int64_t NV = kPanel / L < 8 ? kPanel / L : 8;  // vectors of accumulators
         static_assert(kPanel % (NV * L) == 0, "panel width is a multiple of the accumulator block");
-        for (int64_t h = 0; h < kPanel && h < n; h += NV * L) {
-            V acc[NV];
-            _Pragma("GCC unroll 8") for (int64_t v = 0; v < NV; ++v) acc[v] = V{};
-            for (int64_t k = 0; k < K; ++k) {
-                const T ak = a[k];
-                const T* b = panel + k * kPanel + h;
-                _Pragma("GCC unroll 8") for (int64_t v = 0; v < NV; ++v) {
-                    V bv;
-                    std::memcpy(&bv, b + v * L, sizeof(V));
-                    acc[v] += bv * ak;
-                }
-            }
-            T out[NV * L];
-            std::memcpy(out, acc, sizeof acc);
-            const int64_t m = std::min(NV * L, n - h);
-            for (int64_t j = 0; j < m; ++j) cp[h + j] = accumulate ? cp[h + j] + out[j] : out[j];
-        }
+        for (int64_t h = 0; h < n; h += NV * L)
+            rows_block<NV>(K, a, 1, panel, kPanel, h, n - h, cp, accumulate, static_cast<const T*>(nullptr),
+                           static_cast<const T*>(nullptr), static_cast<const T*>(nullptr));
 #else
         for (int64_t j = 0; j < n; ++j) {
             T acc = T(0);
@@ -948,6 +961,7 @@ inline bool read_file(const std::string& path, void* dst, std::size_t bytes) {
     return static_cast<bool>(f.read(static_cast<char*>(dst), static_cast<std::streamsize>(bytes)));
 }
 
+#undef SOFIE_MATH
 }  // namespace sofie_rt
 #endif  // SOFIE_RUNTIME_V2
 """#
