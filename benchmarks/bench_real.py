@@ -12,7 +12,10 @@ Models:
 - recurrent: the PyTorch exports committed as test fixtures (Tests/Fixtures/pytorch: LSTM and
   GRU, 2 layers of 32 over 20 steps, TorchScript and dynamo exporters) and larger ONNX
   LSTM/GRU/RNN nodes made here (random weights, the shapes are in the names);
-- every `*.onnx` in --models DIR (full-size exports made by the fixture scripts, not committed).
+- kernel lines: MatMul with a constant 1024x1024 weight at 1, 16 and 256 rows; 3x3 and 1x1
+  convolutions at a ResNet shape and depthwise 3x3 / 5x5-stride-2 at MobileNet/EfficientNet
+  shapes, with GFLOP/s and their share of --peak-gflops;
+- every `*.onnx` in --models DIR (full-size models from make_real_models.py, not committed).
 
 For each model and each optimization level (-O3 -march=native and plain -O2) the emitted header
 is built with g++ and timed (median per call over `samples` batches of calls that fill 50 ms);
@@ -45,6 +48,8 @@ ap.add_argument("--samples", type=int, default=15)
 ap.add_argument("--only", default="")
 ap.add_argument("--models", default="", help="folder of further .onnx models to time")
 ap.add_argument("--no-o2", action="store_true", help="time only -O3 -march=native")
+ap.add_argument("--peak-gflops", type=float, default=246.0,
+                help="single-core FP32 peak for the kernel lines' share (default: 2 AVX-512 FMA ports at 3.85 GHz)")
 args = ap.parse_args()
 work = tempfile.mkdtemp(prefix="sofie-bench-real-")
 rng = np.random.default_rng(0)
@@ -82,6 +87,30 @@ def recurrent(op, inp, hidden, steps, directions=1, name=None):
                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, [steps, directions, 1, hidden])],
                           [numpy_helper.from_array(w, "W"), numpy_helper.from_array(r, "R"), numpy_helper.from_array(b, "B")])
     return save(g, name or f"{op.lower()}_{inp}x{hidden}x{steps}")
+
+
+def kernel_matmul(m, k, n):
+    """x[m, k] · W[k, n] with a constant W: 2·m·k·n flops."""
+    w = (rng.standard_normal((k, n)) / np.sqrt(k)).astype(np.float32)
+    g = helper.make_graph([helper.make_node("MatMul", ["x", "W"], ["y"])], "mm", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [m, k])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [m, n])], [numpy_helper.from_array(w, "W")])
+    return save(g, f"matmul_{m}x{k}x{n}"), 2.0 * m * k * n
+
+
+def kernel_conv(c, m, hw, kernel, stride=1, group=1, relu=True):
+    """One Conv (+ Relu) on [1, c, hw, hw], 'same' padding: 2·(c/group)·k²·m·out² flops."""
+    w = (rng.standard_normal((m, c // group, kernel, kernel)) / np.sqrt(c // group * kernel * kernel)).astype(np.float32)
+    b = (rng.standard_normal(m) * 0.1).astype(np.float32)
+    out = (hw + stride - 1) // stride
+    pad = kernel // 2
+    nodes = [helper.make_node("Conv", ["x", "W", "B"], ["c"], kernel_shape=[kernel, kernel], strides=[stride, stride],
+                              pads=[pad] * 4, group=group)]
+    nodes.append(helper.make_node("Relu", ["c"], ["y"]) if relu else helper.make_node("Identity", ["c"], ["y"]))
+    g = helper.make_graph(nodes, "conv", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, c, hw, hw])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, m, out, out])],
+                          [numpy_helper.from_array(w, "W"), numpy_helper.from_array(b, "B")])
+    kind = "depthwise" if group == c and group > 1 else f"{kernel}x{kernel}"
+    return save(g, f"conv_{kind}_{c}to{m}_{hw}_s{stride}"), 2.0 * (c // group) * kernel * kernel * m * out * out
 
 
 def identity(shape):
@@ -201,6 +230,19 @@ models += [
     ("ONNX GRU bidir 32->64, 100 steps", recurrent("GRU", 32, 64, 100, directions=2)),
     ("ONNX RNN 16->64, 100 steps", recurrent("RNN", 16, 64, 100)),
 ]
+# Kernel lines: the flops of each, for GFLOP/s and the share of --peak-gflops.
+flops = {}
+for title, (path, f) in [
+    ("kernel MatMul 1x1024x1024", kernel_matmul(1, 1024, 1024)),
+    ("kernel MatMul 16x1024x1024", kernel_matmul(16, 1024, 1024)),
+    ("kernel MatMul 256x1024x1024", kernel_matmul(256, 1024, 1024)),
+    ("kernel Conv 3x3 64->64 56x56 +Relu", kernel_conv(64, 64, 56, 3)),
+    ("kernel Conv 1x1 64->256 56x56 +Relu", kernel_conv(64, 256, 56, 1)),
+    ("kernel Conv depthwise 3x3 144 56x56 +Relu", kernel_conv(144, 144, 56, 3, group=144)),
+    ("kernel Conv depthwise 5x5 s2 240 28x28 +Relu", kernel_conv(240, 240, 28, 5, stride=2, group=240)),
+]:
+    models.append((title, path))
+    flops[title] = f
 if args.models:
     for f in sorted(os.listdir(args.models)):
         if f.endswith(".onnx"):
@@ -251,3 +293,18 @@ for title, r in results.items():
     else:
         cols.append("–")
     print("| " + " | ".join(cols) + " |")
+
+if any(t in results for t in flops):
+    print()
+    print(f"Kernel lines: GFLOP/s at -O3 -march=native (share of a {args.peak_gflops:.0f} GFLOP/s peak); best round of each")
+    print("| kernel | sofie GFLOP/s | ONNX Runtime GFLOP/s | OpenVINO GFLOP/s |")
+    print("|---|---|---|---|")
+    for title, f in flops.items():
+        if title not in results:
+            continue
+        r = results[title]
+
+        def g(times):
+            t = min(v for v in times if v > 0) if any(v > 0 for v in times) else None
+            return f"{f / t / 1e3:.1f} ({100 * f / t / 1e3 / args.peak_gflops:.0f}%)" if t else "–"
+        print(f"| {title[7:]} | {g(r['sofie -O3 -march=native'])} | {g(r['ort'])} | {g(r['ov'])} |")

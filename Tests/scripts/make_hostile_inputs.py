@@ -61,6 +61,12 @@ for what, attrs in {"strides": dict(strides=[BIG, BIG]), "pads": dict(pads=[BIG,
                     "dilations": dict(dilations=[BIG, BIG]), "negative_pads": dict(pads=[-BIG, -BIG, -BIG, -BIG]),
                     "zero_strides": dict(strides=[0, 0])}.items():
     save(f"conv_{what}", [helper.make_node("Conv", ["x", "w"], ["y"], name="conv", **attrs)], [xin], [vi("y", None)], [w])
+# depthwise (group = C) with a huge stride, and a huge stride beside a dilation: legal, output 1 wide
+wd = numpy_helper.from_array(np.ones((2, 1, 3, 3), np.float32), "w")
+save("conv_depthwise_strides", [helper.make_node("Conv", ["x", "w"], ["y"], name="conv", group=2, strides=[BIG, BIG])],
+     [vi("x", [1, 2, 8, 8])], [vi("y", None)], [wd])
+save("conv_depthwise_dilated_strides", [helper.make_node("Conv", ["x", "w"], ["y"], name="conv", group=2, dilations=[1, 3], strides=[1, BIG])],
+     [vi("x", [1, 2, 8, 8])], [vi("y", None)], [wd])
 save("maxpool_kernel_huge", [helper.make_node("MaxPool", ["x"], ["y"], name="pool", kernel_shape=[BIG, BIG], strides=[BIG, 1])],
      [xin], [vi("y", None)])
 save("pad_huge", [helper.make_node("Pad", ["x", "p"], ["y"], name="pad")], [vi("x", [1, 4])], [vi("y", None)],

@@ -48,14 +48,18 @@ enum CppNN {
         guard n == 1 || n == 2 else { return nil }
         func at(_ a: [Int], _ i: Int, _ def: Int) -> Int { i < 0 ? def : a[i] }
         let h = n - 2, w = n - 1  // index of the row axis (-1 in 1-D) and of the column axis
+        // Sizes come from the model: any overflow means "not this kernel" (nil).
+        func mul(_ a: Int, _ b: Int) -> Int? { let r = a.multipliedReportingOverflow(by: b); return r.overflow ? nil : r.partialValue }
+        func add(_ a: Int, _ b: Int) -> Int? { let r = a.addingReportingOverflow(b); return r.overflow ? nil : r.partialValue }
         let lw = 64 / elementBytes
         let outW = g.outputShape[g.outputShape.count - 1], outH = n == 2 ? g.outputShape[g.outputShape.count - 2] : 1
-        let wv = (outW + lw - 1) / lw * lw
         let sw = g.strides[w], dw = g.dilations[w], kw = g.kernel[w]
-        let need = (wv - 1) * sw + (kw - 1) * dw + 1
-        let phase = (need + sw - 1) / sw
-        let rows = (outH - 1) * at(g.strides, h, 1) + (at(g.kernel, h, 1) - 1) * at(g.dilations, h, 1) + 1
-        return rows * sw * phase
+        guard outW > 0, outH > 0, sw > 0, dw > 0, kw > 0, let wv = add(outW, lw - 1).map({ $0 / lw * lw }),
+              let a = mul(wv - 1, sw), let b = mul(kw - 1, dw), let need = add(a, b).flatMap({ add($0, 1) }),
+              let phase = add(need, sw - 1).map({ $0 / sw }),
+              let r1 = mul(outH - 1, at(g.strides, h, 1)), let r2 = mul(at(g.kernel, h, 1) - 1, at(g.dilations, h, 1)),
+              let rows = add(r1, r2).flatMap({ add($0, 1) }), let rs = mul(rows, sw) else { return nil }
+        return mul(rs, phase)
     }
 
     /// Largest depthwise plane buffer (elements) the emitter reserves; larger planes use the row kernel.
@@ -63,8 +67,13 @@ enum CppNN {
 
     static func depthwiseFits(_ g: NNOps.Geometry) -> Bool {
         let w = g.outputShape.last!, s = g.strides.last!, d = g.dilations.last!, k = g.kernel.last!
+        guard w > 0, w <= depthwiseMaxRow, s > 0, d > 0, k > 0 else { return false }
         let wp = (w + 15) / 16 * 16
-        return wp <= depthwiseMaxRow && (wp - 1) * s + (k - 1) * d + 1 <= depthwiseRowBuffer
+        // Strides and dilations come from the model: an overflowing row does not fit.
+        let a = (wp - 1).multipliedReportingOverflow(by: s), b = (k - 1).multipliedReportingOverflow(by: d)
+        guard !a.overflow, !b.overflow else { return false }
+        let need = a.partialValue.addingReportingOverflow(b.partialValue)
+        return wp <= depthwiseMaxRow && !need.overflow && need.partialValue < depthwiseRowBuffer
     }
 
     static var table: [String: CppOps.Emit] {
@@ -155,8 +164,8 @@ enum CppNN {
             let Kc = (C / G) * g.kernel.reduce(1, *)
             let pointwise = g.kernel.allSatisfy { $0 == 1 } && g.strides.allSatisfy { $0 == 1 } && g.padsBegin.allSatisfy { $0 == 0 } && g.padsEnd.allSatisfy { $0 == 0 }
             // Depthwise (one input channel per group): a direct kernel, no im2col, when its row buffers fit.
-            let plane = depthwisePlaneElements(g, elementBytes: x.dtype.byteSize ?? 4)
-            if G == C && G > 1 && M % G == 0, let plane, plane <= depthwisePlaneBudget {
+            if G == C && G > 1 && M % G == 0, let plane = depthwisePlaneElements(g, elementBytes: x.dtype.byteSize ?? 4),
+               plane <= depthwisePlaneBudget {
                 let epilogue = ep.cpp(y.ctype, residualOffset: "n * \(M * outHW)")
                 e.workspace((plane * (x.dtype.byteSize ?? 8) + 7) / 8)
                 e.block {

@@ -78,7 +78,7 @@ final class GeneratedCodeTests: XCTestCase {
             if trimmed.hasPrefix("#") {
                 XCTAssertTrue(["#pragma once", "#include <", "#ifndef SOFIE_RUNTIME_", "#define SOFIE_RUNTIME_", "#endif",
                                 "#if defined(__GNUC__) || defined(__clang__)", "#if defined(__AVX512F__)", "#elif defined(__AVX__)", "#else",
-                                "#if defined(SOFIE_NPY)", "#define SOFIE_NPY_V1"].contains { trimmed.hasPrefix($0) }, "unexpected directive: \(line)")
+                                "#if defined(SOFIE_NPY)", "#define SOFIE_NPY_V1", "#define SOFIE_MATH inline", "#undef SOFIE_MATH"].contains { trimmed.hasPrefix($0) }, "unexpected directive: \(line)")
             }
             XCTAssertFalse(line.hasSuffix("\\"), "a line ends in a backslash (line splice): \(line)")
             XCTAssertFalse(line.contains("??"), "a trigraph-like sequence: \(line)")

@@ -62,7 +62,8 @@ final class HostileInputTests: XCTestCase {
     ]
 
     /// Files that are large but legal: every command must finish quickly and succeed.
-    static let legal = ["function_20k_calls.onnx", "sum_100k_inputs.onnx", "conv_strides.onnx", "slice_extreme.onnx"]
+    static let legal = ["function_20k_calls.onnx", "sum_100k_inputs.onnx", "conv_strides.onnx", "slice_extreme.onnx",
+                        "conv_depthwise_strides.onnx", "conv_depthwise_dilated_strides.onnx"]
     /// A graph output without a type: ONNX requires one, so convert (which writes ONNX) refuses
     /// it; inspect shows it and compile infers it.
     static let convertOnly = ["output_without_type.onnx": "graph output 'y' has no type"]
