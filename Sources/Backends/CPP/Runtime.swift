@@ -780,6 +780,36 @@ inline void depthwise_block(const T* rows0, int64_t rowStep, int64_t KH, int64_t
     const int64_t n = std::min(U * L, OW - j0);
     std::memcpy(yr + j0, out, sizeof(T) * n);
 }
+// One vector of outputs at column j0 in each of R consecutive output rows (narrow rows: R
+// independent sums instead of one chain of KH x KW dependent FMAs).
+template <int64_t R, class T>
+inline void depthwise_rows(const T* rows0, int64_t rowStride, int64_t rowStep, int64_t KH, int64_t KW, int64_t dw, int64_t sw,
+                           int64_t phase, const T* wo, T b, int64_t j0, int64_t OW, T* yr) {
+    typedef typename Vec<T>::type V;
+    constexpr int64_t L = Vec<T>::kLanes;
+    V acc[R];
+    _Pragma("GCC unroll 4") for (int64_t r = 0; r < R; ++r) acc[r] = V{} + b;
+    for (int64_t kh = 0; kh < KH; ++kh) {
+        const T* prow = rows0 + kh * rowStep + j0;
+        int64_t q = 0, t = 0;
+        for (int64_t kw = 0; kw < KW; ++kw, q += dw) {
+            while (q >= sw) { q -= sw; ++t; }
+            const T* src = prow + q * phase + t;
+            const T wv = wo[kh * KW + kw];
+            _Pragma("GCC unroll 4") for (int64_t r = 0; r < R; ++r) {
+                V xv;
+                std::memcpy(&xv, src + r * rowStride, sizeof(V));
+                acc[r] += xv * wv;
+            }
+        }
+    }
+    const int64_t n = std::min(L, OW - j0);
+    for (int64_t r = 0; r < R; ++r) {
+        T out[L];
+        std::memcpy(out, &acc[r], sizeof(V));
+        std::memcpy(yr + r * OW + j0, out, sizeof(T) * n);
+    }
+}
 #endif
 template <class T>
 inline void depthwise_plane(int64_t M, int64_t mult, const T* x, const T* w, const T* bias, const Window& win, T* y,
@@ -832,7 +862,15 @@ inline void depthwise_plane(int64_t M, int64_t mult, const T* x, const T* w, con
         }
         const T* wo = w + o * KH * KW;
         const T b = bias ? bias[o] : T(0);
-        for (int64_t oh = 0; oh < OH; ++oh) {
+        int64_t oh0 = 0;  // output rows done in groups
+#if defined(__GNUC__) || defined(__clang__)
+        if (OW <= Vec<T>::kLanes) {
+            const int64_t rowStride = sh * sw * phase, rowStep = dh * sw * phase;
+            for (; oh0 + 4 <= OH; oh0 += 4)
+                depthwise_rows<4>(plane + oh0 * rowStride, rowStride, rowStep, KH, KW, dw, sw, phase, wo, b, 0, OW, y + (o * OH + oh0) * OW);
+        }
+#endif
+        for (int64_t oh = oh0; oh < OH; ++oh) {
             T* yr = y + (o * OH + oh) * OW;
             const T* rows0 = plane + oh * sh * sw * phase;
             const int64_t rowStep = dh * sw * phase;
@@ -853,12 +891,14 @@ inline void depthwise_plane(int64_t M, int64_t mult, const T* x, const T* w, con
                 yr[j0] = acc;
             }
 #endif
-            if (ep.residual) {
-                const T* rr = ep.residual + (o * OH + oh) * OW;
-                for (int64_t j = 0; j < OW; ++j) yr[j] += rr[j];
-            }
-            activate(yr, OW, ep.act, ep.alpha, ep.beta);
         }
+        // Residual and activation over the channel's output plane.
+        T* yo = y + o * OH * OW;
+        if (ep.residual) {
+            const T* rr = ep.residual + o * OH * OW;
+            for (int64_t j = 0; j < OH * OW; ++j) yo[j] += rr[j];
+        }
+        activate(yo, OH * OW, ep.act, ep.alpha, ep.beta);
     }
 }
 
