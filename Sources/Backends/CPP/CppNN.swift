@@ -332,8 +332,11 @@ enum CppNN {
             let axis = try OpContext(node: n, opset: e.opset).axis(n.int("axis") ?? -1, rank: x.shape.count)
             let outer = x.shape[..<axis].reduce(1, *), inner = x.shape[axis...].reduce(1, *)
             let eps = Double(n.float("epsilon") ?? 1e-5)
-            let sIdx = s.count == 1 ? "0" : "i % \(s.count)"
-            let bIdx = b.map { $0.count == 1 ? "0" : "i % \($0.count)" }
+            // Scale and bias broadcast over the normalized axes: index them directly when they
+            // cover all of them (the usual case), by remainder only when they repeat.
+            func index(_ count: Int) -> String { count == 1 ? "0" : (count == inner ? "i" : "i % \(count)") }
+            let sIdx = index(s.count)
+            let bIdx = b.map { index($0.count) }
             let T = x.ctype
             let meanOut = n.outputs.count > 1 ? try n.output(1).map { try e.tensor($0) } : nil
             let invOut = n.outputs.count > 2 ? try n.output(2).map { try e.tensor($0) } : nil
