@@ -296,13 +296,21 @@ final class EmitContext {
               let raw = t.rawBytes, let ctype = CppTypes.name(t.dataType) else { return nil }
         let rows = t.dims[0], cols = t.dims[1], size = t.dataType.byteSize!
         guard raw.count == rows * cols * size else { return nil }
-        var bytes = [UInt8](repeating: 0, count: raw.count)
+        let bytes = Self.transposed(raw, at: 0, rows: rows, cols: cols, elementSize: size)
+        withExtendedLifetime(t) {}
+        return "reinterpret_cast<const \(ctype)*>(weights_ + \(storeWeight(bytes, key: "transposed:" + v.name)))"
+    }
+
+    /// The rows x cols matrix of `elementSize`-byte elements starting at byte `at` of `raw`,
+    /// transposed (cols x rows).
+    static func transposed(_ raw: UnsafeRawBufferPointer, at base: Int, rows: Int, cols: Int, elementSize size: Int) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: rows * cols * size)
         for r in 0..<rows {
             for c in 0..<cols {
-                for b in 0..<size { bytes[(c * rows + r) * size + b] = raw[(r * cols + c) * size + b] }
+                for b in 0..<size { bytes[(c * rows + r) * size + b] = raw[base + (r * cols + c) * size + b] }
             }
         }
-        return "reinterpret_cast<const \(ctype)*>(weights_ + \(storeWeight(bytes, key: "transposed:" + v.name)))"
+        return bytes
     }
 
     /// Initializers read only as the B of Gemm with transB = 1, or as W or R of recurrent ops:

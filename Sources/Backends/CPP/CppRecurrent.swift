@@ -56,13 +56,7 @@ enum CppRecurrent {
         let rows = t.dims[1], cols = t.dims[2], size = t.dataType.byteSize!
         guard raw.count == directions * rows * cols * size else { return nil }
         return (0..<directions).map { d in
-            var bytes = [UInt8](repeating: 0, count: rows * cols * size)
-            let base = d * rows * cols * size
-            for r in 0..<rows {
-                for c in 0..<cols {
-                    for b in 0..<size { bytes[(c * rows + r) * size + b] = raw[base + (r * cols + c) * size + b] }
-                }
-            }
+            let bytes = EmitContext.transposed(raw, at: d * rows * cols * size, rows: rows, cols: cols, elementSize: size)
             withExtendedLifetime(t) {}
             return "reinterpret_cast<const \(ctype)*>(weights_ + \(e.storeWeight(bytes, key: "recurrent-transposed:\(d):" + v.name)))"
         }

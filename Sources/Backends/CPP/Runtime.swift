@@ -122,15 +122,13 @@ SOFIE_MATH VecI float_to_int(VecF f) { return __builtin_convertvector(f, VecI); 
 SOFIE_MATH float bits_to_float(int32_t i) { float f; std::memcpy(&f, &i, sizeof f); return f; }
 SOFIE_MATH int32_t float_to_int(float f) { return static_cast<int32_t>(f); }
 
-// e^x: reduction by ln 2 (Cody-Waite, two parts), a degree-6 polynomial on [-ln2/2, ln2/2]
-// (Cephes' coefficients), 2^n applied as two factors so that every n from -150 to 128 is exact.
+// e^xc = y * 2^n for xc already clamped to the float range: n = round(xc / ln 2), reduction by
+// ln 2 in two parts (Cody-Waite), y a degree-6 polynomial on [-ln2/2, ln2/2] (Cephes'
+// coefficients). Returns y; n through the reference.
 template <class F>
-SOFIE_MATH F exp_poly(F x) {
-    const F hi = F{} + 88.72283935546875f, lo = F{} + -103.972084045410f;
-    // NaN goes to lo here (float-to-int of NaN is undefined) and comes back at the end.
-    F xc = select_bits(x >= lo, select_bits(x > hi, hi, x), lo);
+SOFIE_MATH F exp_reduced(F xc, F& n) {
     const float magic = 12582912.0f;  // 1.5 * 2^23: adding and subtracting it rounds to an integer
-    const F n = (xc * 1.44269504088896341f + magic) - magic;
+    n = (xc * 1.44269504088896341f + magic) - magic;
     F r = xc - n * 0.693359375f;
     r = r - n * -2.12194440e-4f;
     F p = F{} + 1.9875691500e-4f;
@@ -139,7 +137,18 @@ SOFIE_MATH F exp_poly(F x) {
     p = p * r + 4.1665795894e-2f;
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
-    F y = p * r * r + r + 1.0f;
+    return p * r * r + r + 1.0f;
+}
+
+// e^x, with 2^n applied as two factors so that every n from -150 to 128 is exact; infinities,
+// underflow to 0 and NaN as the C library gives them.
+template <class F>
+SOFIE_MATH F exp_poly(F x) {
+    const F hi = F{} + 88.72283935546875f, lo = F{} + -103.972084045410f;
+    // NaN goes to lo here (float-to-int of NaN is undefined) and comes back at the end.
+    const F xc = select_bits(x >= lo, select_bits(x > hi, hi, x), lo);
+    F n;
+    F y = exp_reduced(xc, n);
     const auto ni = float_to_int(n);
     const auto na = ni >> 1;
     y = y * bits_to_float((na + 127) << 23) * bits_to_float((ni - na + 127) << 23);
@@ -169,23 +178,14 @@ SOFIE_MATH F tanh_poly(F x) {
     return select_bits(x > 9.0f, F{} + 1.0f, select_bits(x < -9.0f, F{} - 1.0f, xc * p / q));
 }
 
-// e^x for sigmoid: the same polynomial on x clamped to [-88, 88] (where 1 / (1 + e^x) is 0 or 1
-// to within the smallest normal float), one exponent factor, no special cases.
+// e^x for sigmoid: x clamped to [-88, 88] (where 1 / (1 + e^x) is 0 or 1 to within the
+// smallest normal float), one exponent factor, no special cases.
 template <class F>
 SOFIE_MATH F exp_clamped(F x) {
     const F lim = F{} + 88.0f;
     const F xc = select_bits(x >= -lim, select_bits(x > lim, lim, x), -lim);
-    const float magic = 12582912.0f;
-    const F n = (xc * 1.44269504088896341f + magic) - magic;
-    F r = xc - n * 0.693359375f;
-    r = r - n * -2.12194440e-4f;
-    F p = F{} + 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    const F y = p * r * r + r + 1.0f;
+    F n;
+    const F y = exp_reduced(xc, n);
     return y * bits_to_float((float_to_int(n) + 127) << 23);
 }
 
@@ -753,14 +753,18 @@ constexpr int64_t depthwise_plane_elements(const Window& win) {
     return rows * win.s[2] * phase;
 }
 #if defined(__GNUC__) || defined(__clang__)
-// U vectors of outputs at column j0 of one output row.
-template <int64_t U, class T>
-inline void depthwise_block(const T* rows0, int64_t rowStep, int64_t KH, int64_t KW, int64_t dw, int64_t sw, int64_t phase,
-                            const T* wo, T b, int64_t j0, int64_t OW, T* yr) {
+// U vectors of outputs from column j0 in each of R consecutive output rows (plane rows
+// rowStride apart, output rows OW apart), the sums in registers over all taps. Wide rows use
+// one row of several vectors; narrow rows several rows of one vector (independent sums
+// instead of one chain of KH x KW dependent FMAs).
+template <int64_t R, int64_t U, class T>
+inline void depthwise_tile(const T* rows0, int64_t rowStride, int64_t rowStep, int64_t KH, int64_t KW, int64_t dw, int64_t sw,
+                           int64_t phase, const T* wo, T b, int64_t j0, int64_t OW, T* yr) {
     typedef typename Vec<T>::type V;
     constexpr int64_t L = Vec<T>::kLanes;
-    V acc[U];
-    _Pragma("GCC unroll 4") for (int64_t u = 0; u < U; ++u) acc[u] = V{} + b;
+    V acc[R][U];
+    _Pragma("GCC unroll 4") for (int64_t r = 0; r < R; ++r)
+        _Pragma("GCC unroll 4") for (int64_t u = 0; u < U; ++u) acc[r][u] = V{} + b;
     for (int64_t kh = 0; kh < KH; ++kh) {
         const T* prow = rows0 + kh * rowStep + j0;
         int64_t q = 0, t = 0;  // tap kw reads phase q at column t: kw * dw == t * sw + q
@@ -768,45 +772,18 @@ inline void depthwise_block(const T* rows0, int64_t rowStep, int64_t KH, int64_t
             while (q >= sw) { q -= sw; ++t; }
             const T* src = prow + q * phase + t;
             const T wv = wo[kh * KW + kw];
-            _Pragma("GCC unroll 4") for (int64_t u = 0; u < U; ++u) {
-                V xv;
-                std::memcpy(&xv, src + u * L, sizeof(V));
-                acc[u] += xv * wv;
-            }
+            _Pragma("GCC unroll 4") for (int64_t r = 0; r < R; ++r)
+                _Pragma("GCC unroll 4") for (int64_t u = 0; u < U; ++u) {
+                    V xv;
+                    std::memcpy(&xv, src + r * rowStride + u * L, sizeof(V));
+                    acc[r][u] += xv * wv;
+                }
         }
     }
-    T out[U * L];
-    std::memcpy(out, acc, sizeof acc);
     const int64_t n = std::min(U * L, OW - j0);
-    std::memcpy(yr + j0, out, sizeof(T) * n);
-}
-// One vector of outputs at column j0 in each of R consecutive output rows (narrow rows: R
-// independent sums instead of one chain of KH x KW dependent FMAs).
-template <int64_t R, class T>
-inline void depthwise_rows(const T* rows0, int64_t rowStride, int64_t rowStep, int64_t KH, int64_t KW, int64_t dw, int64_t sw,
-                           int64_t phase, const T* wo, T b, int64_t j0, int64_t OW, T* yr) {
-    typedef typename Vec<T>::type V;
-    constexpr int64_t L = Vec<T>::kLanes;
-    V acc[R];
-    _Pragma("GCC unroll 4") for (int64_t r = 0; r < R; ++r) acc[r] = V{} + b;
-    for (int64_t kh = 0; kh < KH; ++kh) {
-        const T* prow = rows0 + kh * rowStep + j0;
-        int64_t q = 0, t = 0;
-        for (int64_t kw = 0; kw < KW; ++kw, q += dw) {
-            while (q >= sw) { q -= sw; ++t; }
-            const T* src = prow + q * phase + t;
-            const T wv = wo[kh * KW + kw];
-            _Pragma("GCC unroll 4") for (int64_t r = 0; r < R; ++r) {
-                V xv;
-                std::memcpy(&xv, src + r * rowStride, sizeof(V));
-                acc[r] += xv * wv;
-            }
-        }
-    }
-    const int64_t n = std::min(L, OW - j0);
     for (int64_t r = 0; r < R; ++r) {
-        T out[L];
-        std::memcpy(out, &acc[r], sizeof(V));
+        T out[U * L];
+        std::memcpy(out, acc[r], sizeof(V) * U);
         std::memcpy(yr + r * OW + j0, out, sizeof(T) * n);
     }
 }
@@ -867,7 +844,7 @@ inline void depthwise_plane(int64_t M, int64_t mult, const T* x, const T* w, con
         if (OW <= Vec<T>::kLanes) {
             const int64_t rowStride = sh * sw * phase, rowStep = dh * sw * phase;
             for (; oh0 + 4 <= OH; oh0 += 4)
-                depthwise_rows<4>(plane + oh0 * rowStride, rowStride, rowStep, KH, KW, dw, sw, phase, wo, b, 0, OW, y + (o * OH + oh0) * OW);
+                depthwise_tile<4, 1>(plane + oh0 * rowStride, rowStride, rowStep, KH, KW, dw, sw, phase, wo, b, 0, OW, y + (o * OH + oh0) * OW);
         }
 #endif
         for (int64_t oh = oh0; oh < OH; ++oh) {
@@ -877,9 +854,9 @@ inline void depthwise_plane(int64_t M, int64_t mult, const T* x, const T* w, con
             int64_t j0 = 0;
 #if defined(__GNUC__) || defined(__clang__)
             constexpr int64_t L = Vec<T>::kLanes;
-            for (; j0 + 4 * L <= OW; j0 += 4 * L) depthwise_block<4>(rows0, rowStep, KH, KW, dw, sw, phase, wo, b, j0, OW, yr);
-            if (j0 + 2 * L <= OW) { depthwise_block<2>(rows0, rowStep, KH, KW, dw, sw, phase, wo, b, j0, OW, yr); j0 += 2 * L; }
-            for (; j0 < OW; j0 += L) depthwise_block<1>(rows0, rowStep, KH, KW, dw, sw, phase, wo, b, j0, OW, yr);
+            for (; j0 + 4 * L <= OW; j0 += 4 * L) depthwise_tile<1, 4>(rows0, 0, rowStep, KH, KW, dw, sw, phase, wo, b, j0, OW, yr);
+            if (j0 + 2 * L <= OW) { depthwise_tile<1, 2>(rows0, 0, rowStep, KH, KW, dw, sw, phase, wo, b, j0, OW, yr); j0 += 2 * L; }
+            for (; j0 < OW; j0 += L) depthwise_tile<1, 1>(rows0, 0, rowStep, KH, KW, dw, sw, phase, wo, b, j0, OW, yr);
 #else
             for (; j0 < OW; ++j0) {
                 T acc = b;
