@@ -59,6 +59,14 @@ public enum DataType: Int32, CaseIterable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// float16, bfloat16 and the float8 formats: stored narrow, computed in float32.
+    public var isReducedFloat: Bool {
+        switch self {
+        case .float16, .bfloat16, .float8e4m3fn, .float8e4m3fnuz, .float8e5m2, .float8e5m2fnuz: return true
+        default: return false
+        }
+    }
+
     public var isInteger: Bool {
         switch self {
         case .uint8, .int8, .uint16, .int16, .int32, .int64, .uint32, .uint64: return true

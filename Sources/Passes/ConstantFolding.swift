@@ -30,7 +30,8 @@ public struct ConstantFolding: GraphPass {
             guard let types = try? def.infer(c) else { continue }
             let limit = node.opType == "ConstantOfShape" ? maxFillElements : maxElements
             guard types.allSatisfy({ t in t.staticShape.flatMap { try? Checked.product($0) }.map { $0 <= limit } ?? false }) else { continue }
-            guard types.allSatisfy({ $0.elementType.isFloatingPoint ? [DataType.float, .double].contains($0.elementType) : true }) else { continue }
+            // Only what the evaluator holds exactly (float16, float8 and sub-byte types stay to run time).
+            guard types.allSatisfy({ NDArray.canHold($0.elementType) }) else { continue }
             let args = shapeOnly ? [nil] : node.inputs.map { $0?.initializer.flatMap(NDArray.init) }
             if !shapeOnly && zip(args, node.inputs).contains(where: { $0 == nil && $1 != nil }) { continue }
             let results = try evaluate(c, args)

@@ -20,6 +20,7 @@ public enum PassRegistry {
         ("fuse-epilogues", { FuseEpilogues() }),
         ("eliminate-dead-code", { DeadCodeElimination() }),
         ("expand-sofie-ops", { ExpandSofieOps() }),
+        ("widen-reduced-floats", { WidenReducedFloats() }),
         ("plan-memory", { PlanMemory() }),
     ]
 

@@ -122,7 +122,10 @@ public enum CppCApi {
         let pointers = ["session"] + (e.inputs + e.outputs).map(\.name)
         w("    if (\(pointers.map { "\($0) == nullptr" }.joined(separator: " || "))\(batched ? " || batch == 0" : "")) return \(upper)_ERROR_ARGUMENT;")
         w("    try {")
-        w("        session->model.infer(\(((batched ? ["batch"] : []) + (e.inputs + e.outputs).map(\.name)).joined(separator: ", ")));")
+        // Reduced-precision floats cross as their bits; the header's types are those bits.
+        let args = e.inputs.map { $0.isBits ? "reinterpret_cast<const \($0.cppType)*>(\($0.name))" : $0.name }
+            + e.outputs.map { $0.isBits ? "reinterpret_cast<\($0.cppType)*>(\($0.name))" : $0.name }
+        w("        session->model.infer(\(((batched ? ["batch"] : []) + args).joined(separator: ", ")));")
         w("        return \(upper)_OK;")
         w("    } catch (const std::bad_alloc&) {")
         w("        return \(upper)_ERROR_MEMORY;")

@@ -189,11 +189,34 @@ enum CppElementwise {
                 e.line("for (int64_t i = 0; i < \(y.count); ++i) y[i] = \(expr);")
             }
         }
+        // The same bytes as another type of the same width (checked by shape inference).
+        t["BitCast"] = { e, n in e.copy(try e.output(n, 0), try e.input(n, 0)) }
         for op in ["Cast", "CastLike"] {
             t[op] = { e, n in
                 let x = try e.input(n, 0), y = try e.output(n, 0)
                 if x.dtype == y.dtype { e.copy(y, x); return }
-                if y.dtype == .bool { e.elementwise(y, [x]) { "\($0[0]) != 0" }; return }
+                // float16, bfloat16 and float8 are their bits: decode to double (exact), and
+                // encode rounding once to nearest even; `saturate` (opset 19) only for float8.
+                let fromBits = CppNumberTypes.name(x.dtype) != nil
+                if CppNumberTypes.name(y.dtype) != nil {
+                    let isFloat8 = y.dtype != .float16 && y.dtype != .bfloat16
+                    let saturate = isFloat8 && (n.int("saturate") ?? 1) != 0
+                    e.elementwise(y, [x]) { a in
+                        "sofie::from_double<\(y.ctype)>(\(fromBits ? "sofie::to_double(\(a[0]))" : "static_cast<double>(\(a[0]))"), \(saturate))"
+                    }
+                    return
+                }
+                func value(_ a: String) -> String { fromBits ? "sofie::to_double(\(a))" : a }
+                if y.dtype == .bool { e.elementwise(y, [x]) { "\(value($0[0])) != 0" }; return }
+                if fromBits && !y.dtype.isFloatingPoint {
+                    let T = y.ctype
+                    e.elementwise(y, [x]) { a in
+                        let v = value(a[0])
+                        return "(std::isnan(\(v)) ? \(T)(0) : (\(v) <= double(std::numeric_limits<\(T)>::lowest()) ? std::numeric_limits<\(T)>::lowest() : (\(v) >= double(std::numeric_limits<\(T)>::max()) ? std::numeric_limits<\(T)>::max() : static_cast<\(T)>(\(v)))))"
+                    }
+                    return
+                }
+                if fromBits { e.elementwise(y, [x]) { "static_cast<\(y.ctype)>(\(value($0[0])))" }; return }
                 if x.dtype.isFloatingPoint && !y.dtype.isFloatingPoint {
                     // Out-of-range float-to-integer conversion is undefined in C++: saturate, NaN -> 0.
                     let T = y.ctype

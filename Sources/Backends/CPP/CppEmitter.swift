@@ -47,8 +47,13 @@ public struct EmittedCpp {
         public let batched: Bool
         /// Elements (of one row when batched).
         public var count: Int { shape.reduce(1, *) }
-        /// The element type as the header spells it (`bool`, `float`, `int64_t`, ...).
-        public var cType: String { CppTypes.name(dataType) ?? "void" }
+        /// The element type as the header spells it (`bool`, `float`, `int64_t`, `sofie::float16_t`, ...).
+        public var cppType: String { CppTypes.name(dataType) ?? "void" }
+        /// The element type as C sees it: the header's, except the reduced-precision floats,
+        /// which C passes as their bits (`uint16_t` for float16 and bfloat16, `uint8_t` for float8).
+        public var cType: String { CppNumberTypes.cName(dataType) ?? cppType }
+        /// Whether C's spelling differs from the header's (the C API casts the pointer).
+        public var isBits: Bool { CppNumberTypes.cName(dataType) != nil }
     }
     public var inputs: [Port] = []
     public var outputs: [Port] = []
@@ -136,7 +141,7 @@ enum CppTypes {
         case .uint32: return "uint32_t"
         case .uint64: return "uint64_t"
         case .bool: return "bool"
-        default: return nil
+        default: return CppNumberTypes.name(t)
         }
     }
 }
@@ -258,11 +263,17 @@ final class EmitContext {
         weightBytes.starts(with: other.weightBytes) && fillBytes == other.fillBytes && setup == other.setup
     }
 
+    /// Whether any tensor is float16, bfloat16 or float8 (the header then carries their types).
+    var usesReducedFloats: Bool {
+        let values = graph.inputs + graph.outputs + graph.initializers + graph.nodes.flatMap { $0.outputs.compactMap { $0 } }
+        return values.contains { $0.tensorType.map { CppNumberTypes.name($0.elementType) != nil } ?? false }
+    }
+
     func checkTypes() throws {
         for v in graph.inputs + graph.outputs {
             guard let t = v.tensorType else { throw CompileError(.value(v.name), "value '\(v.name)' has no tensor type") }
             guard CppTypes.name(t.elementType) != nil else {
-                throw CompileError(.value(v.name), "value '\(v.name)' has the element type \(t.elementType), which the C++ backend does not support (supported: float32, float64, int8/16/32/64, uint8/16/32/64, bool)")
+                throw CompileError(.value(v.name), "value '\(v.name)' has the element type \(t.elementType), which the C++ backend does not support (supported: float32, float64, float16, bfloat16, float8 e4m3fn/e4m3fnuz/e5m2/e5m2fnuz, int8/16/32/64, uint8/16/32/64, bool)")
             }
             guard t.staticShape != nil else { throw CompileError(.value(v.name), "value '\(v.name)' has no static shape; pin symbolic dimensions with --dim NAME=VALUE") }
         }
@@ -454,12 +465,20 @@ final class EmitContext {
         w("//   session.infer(\((inArgs + outArgs).joined(separator: ", ")));   // raw pointers")
         w("// A Session is not shared between threads; create one per thread (they are independent).")
         w("// Define SOFIE_NPY before including this header for \(ns)::load_npy / save_npy (NumPy .npy files).")
+        if usesReducedFloats {
+            w("// float16/bfloat16/float8 tensors are sofie::float16_t etc. (their bits): convert with sofie::to_float(x)")
+            w("//   and sofie::from_double<sofie::float16_t>(v) (round to nearest even). They are computed in float32.")
+        }
         w("#pragma once")
         w("static_assert(sizeof(bool) == 1, \"swift-sofie's generated code assumes one-byte bool\");")
         for inc in ["algorithm", "cmath", "cstddef", "cstdint", "cstring", "fstream", "limits", "memory", "mutex", "stdexcept", "string", "tuple", "type_traits", "vector"] {
             w("#include <\(inc)>")
         }
         w()
+        if usesReducedFloats {
+            h += CppNumberTypes.source
+            w()
+        }
         h += CppRuntime.versioned
         w()
         h += CppNpy.source

@@ -978,6 +978,107 @@ inline bool read_file(const std::string& path, void* dst, std::size_t bytes) {
     return static_cast<bool>(f.read(static_cast<char*>(dst), static_cast<std::streamsize>(bytes)));
 }
 
+// ONNX Attention (opsets 23-25), computed directly: for each (batch, query head, query row)
+// the additive bias row (mask, causal frontier, sliding window, padding; -inf = not
+// attended), the scores (Q and K each scaled by sqrt(scale) as the input type rounds it, as
+// the spec's graph does), softcap, the softmax (a row with no attended key gives zeros), and
+// the probability-weighted sum of V's rows. Query head h reads key/value head
+// h / (q_heads / kv_heads). Strides in elements over (batch, head, row); rows contiguous.
+struct AttentionParams {
+    std::int64_t batch, q_heads, kv_heads, q_len, kv_len, head, v_head;  // kv_len: every key, the cache's too
+    std::int64_t q_stride[3], k_stride[3], v_stride[3], y_stride[3];
+    std::int64_t mask_stride[3], mask_len;  // (batch, head, query row); keys at stride 1, those past mask_len masked
+    std::int64_t past_len;                  // keys before the query block (when no nonpad_kv_seqlen)
+    double scale_root, softcap;
+    int causal, left_window, right_window;
+    int qk_mode;                            // what qk receives: 0 scores, 1 after softcap, 2 + bias, 3 probabilities
+};
+
+template <class T, class M>
+void attention(const AttentionParams& p, const T* q, const T* k, const T* v, const M* mask, const std::int64_t* nonpad,
+               T* y, T* qk, double* work) {
+    const double neg_inf = -std::numeric_limits<double>::infinity();
+    double* const bias = work;
+    double* const prob = work + p.kv_len;
+    double* const acc = prob + p.kv_len;
+    const std::int64_t group = p.q_heads / p.kv_heads;
+    const T root = static_cast<T>(p.scale_root);
+    for (std::int64_t b = 0; b < p.batch; ++b) {
+        const std::int64_t offset = nonpad ? nonpad[b] - p.q_len : p.past_len;
+        for (std::int64_t h = 0; h < p.q_heads; ++h) {
+            const std::int64_t hk = h / group;
+            for (std::int64_t i = 0; i < p.q_len; ++i) {
+                const T* const qrow = q + b * p.q_stride[0] + h * p.q_stride[1] + i * p.q_stride[2];
+                T* const qkrow = qk ? qk + ((b * p.q_heads + h) * p.q_len + i) * p.kv_len : nullptr;
+                const M* const mrow = mask ? mask + b * p.mask_stride[0] + h * p.mask_stride[1] + i * p.mask_stride[2] : nullptr;
+                bool attended = false;
+                for (std::int64_t j = 0; j < p.kv_len; ++j) {
+                    double m = 0;
+                    if (mrow) {
+                        if (j >= p.mask_len) m = neg_inf;
+                        else if (std::is_same<M, bool>::value) m = mrow[j] ? 0.0 : neg_inf;
+                        else m = static_cast<double>(mrow[j]);
+                    }
+                    if (p.causal && j > i + offset) m += neg_inf;
+                    if (p.left_window >= 0 || p.right_window >= 0) {
+                        const std::int64_t d = i + offset - j;
+                        if ((p.left_window >= 0 && d > p.left_window) || (p.right_window >= 0 && -d > p.right_window)) m += neg_inf;
+                    }
+                    if (nonpad && j >= nonpad[b]) m += neg_inf;
+                    bias[j] = m;
+                    if (!(m == neg_inf)) attended = true;
+                }
+                double top = neg_inf;
+                for (std::int64_t j = 0; j < p.kv_len; ++j) {
+                    const T* const krow = k + b * p.k_stride[0] + hk * p.k_stride[1] + j * p.k_stride[2];
+                    double s = 0;
+                    for (std::int64_t d = 0; d < p.head; ++d)
+                        s += static_cast<double>(static_cast<T>(qrow[d] * root)) * static_cast<double>(static_cast<T>(krow[d] * root));
+                    s = static_cast<double>(static_cast<T>(s));
+                    if (qkrow && p.qk_mode == 0) qkrow[j] = static_cast<T>(s);
+                    if (p.softcap > 0) s = static_cast<double>(static_cast<T>(p.softcap * std::tanh(s / p.softcap)));
+                    const double x = s + bias[j];
+                    if (qkrow && p.qk_mode == 1) qkrow[j] = static_cast<T>(s);
+                    if (qkrow && p.qk_mode == 2) qkrow[j] = static_cast<T>(x);
+                    prob[j] = x;
+                    if (x > top) top = x;
+                }
+                if (!attended) {
+                    for (std::int64_t j = 0; j < p.kv_len; ++j) prob[j] = 0;
+                } else {
+                    if (top == neg_inf) top = 0;
+                    double sum = 0;
+                    for (std::int64_t j = 0; j < p.kv_len; ++j) { prob[j] = std::exp(prob[j] - top); sum += prob[j]; }
+                    if (sum == 0) sum = 1;
+                    for (std::int64_t j = 0; j < p.kv_len; ++j) prob[j] = static_cast<double>(static_cast<T>(prob[j] / sum));
+                }
+                if (qkrow && p.qk_mode == 3) for (std::int64_t j = 0; j < p.kv_len; ++j) qkrow[j] = static_cast<T>(prob[j]);
+                for (std::int64_t d = 0; d < p.v_head; ++d) acc[d] = 0;
+                for (std::int64_t j = 0; j < p.kv_len; ++j) {
+                    const T* const vrow = v + b * p.v_stride[0] + hk * p.v_stride[1] + j * p.v_stride[2];
+                    for (std::int64_t d = 0; d < p.v_head; ++d) acc[d] += prob[j] * static_cast<double>(vrow[d]);
+                }
+                T* const yrow = y + b * p.y_stride[0] + h * p.y_stride[1] + i * p.y_stride[2];
+                for (std::int64_t d = 0; d < p.v_head; ++d) yrow[d] = static_cast<T>(acc[d]);
+            }
+        }
+    }
+}
+
+// The attention KV cache: present (batch, heads, past_len + len, d) = past's rows, then cur's
+// (rows at cur_stride over batch, head, row; a 3-D input's heads interleaved).
+template <class T>
+void attention_cache(const T* past, const T* cur, const std::int64_t cur_stride[3], T* present, std::int64_t batch,
+                     std::int64_t heads, std::int64_t past_len, std::int64_t len, std::int64_t d) {
+    for (std::int64_t b = 0; b < batch; ++b)
+        for (std::int64_t h = 0; h < heads; ++h) {
+            T* const out = present + (b * heads + h) * (past_len + len) * d;
+            if (past_len > 0) std::memcpy(out, past + (b * heads + h) * past_len * d, sizeof(T) * static_cast<std::size_t>(past_len * d));
+            for (std::int64_t s = 0; s < len; ++s)
+                std::memcpy(out + (past_len + s) * d, cur + b * cur_stride[0] + h * cur_stride[1] + s * cur_stride[2], sizeof(T) * static_cast<std::size_t>(d));
+        }
+}
+
 #undef SOFIE_MATH
 }  // namespace sofie_rt
 #endif  // SOFIE_RUNTIME_V2

@@ -233,6 +233,16 @@ public enum ElementwiseOps {
                 return [tt(dt, try c.shape(0))]
             },
             evaluate: { c, a in [try cast(a[0]!, to: try c.infer()[0].elementType, c)] })
+        // The bits as another type of the same width (opset 26); the bytes are little-endian.
+        t["BitCast"] = OpDef(
+            infer: { c in
+                guard let to = c.node.int("to"), let code = Int32(exactly: to), let dt = DataType(rawValue: code) else { throw c.invalid("has no valid 'to' attribute") }
+                let from = try c.dtype(0)
+                guard dt != .bool || from == .bool else { throw c.fail("BitCast to bool is not supported: a byte other than 0 or 1 is no bool in C++") }
+                guard let a = from.byteSize, let b = dt.byteSize, dt != .string, from != .string else { throw c.fail("BitCast between \(from) and \(dt) is not supported (whole-byte types only)") }
+                guard a == b else { throw c.invalid("BitCast from \(from) (\(a * 8) bits) to \(dt) (\(b * 8) bits): the widths must be equal") }
+                return [tt(dt, try c.shape(0))]
+            })
         t["CastLike"] = OpDef(
             infer: { c in [tt(try c.dtype(1), try c.shape(0))] },
             evaluate: { c, a in [try cast(a[0]!, to: a[1]!.dataType, c)] })

@@ -62,6 +62,14 @@ public struct NDArray {
         }
     }
 
+    /// The element types an NDArray holds exactly (float32/64, the integers up to 64 bits, bool).
+    public static func canHold(_ dt: DataType) -> Bool {
+        switch dt {
+        case .float, .double, .int64, .int32, .int16, .int8, .uint8, .uint16, .uint32, .uint64, .bool: return true
+        default: return false
+        }
+    }
+
     public init?(_ t: Tensor) {
         guard t.dataType != .string else { return nil }
         dataType = t.dataType

@@ -3,6 +3,7 @@ import SofieBackends
 import SofieDriver
 import SofieFrontends
 import SofieIR
+import SofiePasses
 import XCTest
 
 /// ONNX's own operator conformance tests through the C++ backend: every test whose ops
@@ -27,8 +28,21 @@ final class ConformanceTests: XCTestCase {
     /// last published digit) + 1e-4*|b|.
     static let roundedReferences: Set<String> = ["test_averagepool_2d_ceil_last_window_starts_on_pad"]
 
+    static func atol(_ c: Case) -> Double { roundedReferences.contains(c.name) ? 5e-5 : 1e-5 }
+
+    /// float16/bfloat16 outputs of graphs that compute (the `_expanded` attention tests): within
+    /// two units in the last place of the output type. We compute each op in float32 and round
+    /// its result once, as ONNX Runtime's CPU kernels do; ONNX's references come from numpy
+    /// running the same graph in float16, which rounds after every elementary step inside an op
+    /// (its float16 Softmax alone differs from float32-then-round by up to 8 ulps on 64x16
+    /// random inputs). The attention graphs end up at most 2 ulps apart. Graphs that only
+    /// convert and move elements (every Cast test) must match exactly.
+    static func reducedUlps(_ c: Case) -> Double {
+        c.ops.isSubset(of: WidenReducedFloats.movesElements.union(["Cast", "CastLike", "Constant"])) ? 0 : 2
+    }
+
     /// Minimum number of passing node tests; raise it as operators are added.
-    static let passFloor = 1000
+    static let passFloor = 1200
 
     func testONNXNodeTests() throws {
         try TestSupport.requirePython()
@@ -36,7 +50,11 @@ final class ConformanceTests: XCTestCase {
         let work = try TestSupport.tempDir("conformance")
         var cases = try TestSupport.subfolders(folder).map { Case(name: $0, dir: "\(folder)/\($0)") }
         let only = ProcessInfo.processInfo.environment["SOFIE_CONFORMANCE_ONLY"]
-        if let only { cases = cases.filter { $0.name.contains(only) } }
+        // SOFIE_CONFORMANCE_ONLY=cast,float16: the tests whose name contains any of the words.
+        if let only {
+            let words = only.split(separator: ",").map(String.init)
+            cases = cases.filter { c in words.contains { c.name.contains($0) } }
+        }
 
         // 1. Compile every model in-process; write its inputs as raw files.
         for i in cases.indices {
@@ -122,8 +140,7 @@ final class ConformanceTests: XCTestCase {
                             guard let data = FileManager.default.contents(atPath: "\(ds.dir)/out\(k).bin") else {
                                 c.status = "failed"; c.detail = "no output \(k)"; break outer
                             }
-                            let atol = Self.roundedReferences.contains(c.name) ? 5e-5 : 1e-5
-                            if let diff = CppHarness.compare(data, expected, atol: atol) {
+                            if let diff = CppHarness.compare(data, expected, atol: Self.atol(c), ulps: Self.reducedUlps(c)) {
                                 c.status = "failed"; c.detail = "\(URL(fileURLWithPath: ds.dir).lastPathComponent) output \(k): \(diff)"; break outer
                             }
                         }
@@ -167,7 +184,7 @@ final class ConformanceTests: XCTestCase {
                 for ds in c.datasets {
                     for (k, expected) in ds.outputs.enumerated() {
                         if let data = FileManager.default.contents(atPath: "\(ds.dir)/out\(k).bin"),
-                           let diff = CppHarness.compare(data, expected, atol: Self.roundedReferences.contains(c.name) ? 5e-5 : 1e-5) {
+                           let diff = CppHarness.compare(data, expected, atol: Self.atol(c), ulps: Self.reducedUlps(c)) {
                             XCTFail("\(c.name) output \(k) under the sanitizers: \(diff)")
                         }
                     }

@@ -35,7 +35,11 @@ final class PyTorchExportTests: XCTestCase {
 enum ReferenceFixtures {
     /// `sanitize` builds the drivers with AddressSanitizer and UndefinedBehaviorSanitizer, any
     /// report failing the run.
-    static func compileBuildCompare(fixtures: String, names: [String], work: String, sanitize: Bool = false) throws {
+    /// float16 outputs (dtype "float16") are compared within `ulps` units in the last place of
+    /// float16 of out0.ref (of each element, or at the output's largest magnitude), and, when the fixture has out0.f32ref (the model run in float32),
+    /// within `f32Tolerance` of that output's scale.
+    static func compileBuildCompare(fixtures: String, names: [String], work: String, sanitize: Bool = false,
+                                    ulps: Double = 0, f32Tolerance: Double = 0) throws {
         var jobs: [(source: String, binary: String)] = []
         var outputs: [String: [(dtype: String, count: Int)]] = [:]
         for name in names {
@@ -73,6 +77,30 @@ enum ReferenceFixtures {
             for (k, o) in outputs[name, default: []].enumerated() {
                 let ref = try Data(contentsOf: URL(fileURLWithPath: "\(fixtures)/\(name)/out\(k).ref"))
                 let out = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/out\(k).bin"))
+                if o.dtype == "float16" {
+                    let expected = Tensor(dataType: .float16, dims: [o.count], values: ref.withUnsafeBytes { Array($0.bindMemory(to: UInt16.self)) })
+                    let f16 = ReducedFloatFormat(.float16)!
+                    let a = out.withUnsafeBytes { Array($0.bindMemory(to: UInt16.self)) }.map { f16.decode(UInt32($0)) }
+                    let r = ref.withUnsafeBytes { Array($0.bindMemory(to: UInt16.self)) }.map { f16.decode(UInt32($0)) }
+                    // Each element within `ulps` of its own float16 spacing, or of the spacing at
+                    // the output's scale (values near zero after cancellation, e.g. GELU of small inputs).
+                    let scaleUlp = f16.ulp(at: r.map { abs($0) }.max() ?? 0)
+                    if let diff = CppHarness.compare(out, expected, rtol: 0, atol: ulps * scaleUlp, ulps: ulps) {
+                        XCTFail("\(name) output \(k) differs from the reference by more than \(ulps) float16 ulps: \(diff)")
+                    }
+                    let ulpsOff = zip(a, r).map { abs($0 - $1) / f16.ulp(at: $1) }.max() ?? 0
+                    let scaleUlpsOff = zip(a, r).map { abs($0 - $1) / scaleUlp }.max() ?? 0
+                    var line = "\(name): output \(k) (float16, \(o.count) values) within \(ulpsOff) float16 ulps of ONNX Runtime's elementwise, \(scaleUlpsOff) at the output's scale"
+                    if let f32 = try? Data(contentsOf: URL(fileURLWithPath: "\(fixtures)/\(name)/out\(k).f32ref")) {
+                        let b = f32.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }.map { Double($0) }
+                        let scale = b.map { abs($0) }.max() ?? 0
+                        let worst = zip(a, b).map { abs($0 - $1) }.max() ?? 0
+                        XCTAssertLessThanOrEqual(worst, f32Tolerance * scale, "\(name) output \(k): max |diff| \(worst) from the float32 model against scale \(scale)")
+                        line += "; max |diff| \(worst) from the float32 model (scale \(scale))"
+                    }
+                    print(line)
+                    continue
+                }
                 XCTAssertEqual(o.dtype, "float32", "\(name): output \(k) type")
                 let expected = Tensor(dataType: .float, dims: [o.count], values: ref.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) })
                 if let diff = CppHarness.compare(out, expected, rtol: 1e-4, atol: 1e-5) {

@@ -34,9 +34,12 @@ enum CppHarness {
 
     /// Compares produced raw bytes with an expected tensor: floats with |a-b| <= atol + rtol*|b|
     /// (NaN matches NaN), everything else exactly. Returns a description of the first mismatch.
-    static func compare(_ produced: Data, _ expected: Tensor, rtol: Double = 1e-4, atol: Double = 1e-5) -> String? {
+    /// float16/bfloat16/float8 outputs are decoded and compared as numbers; `ulps` allows that many
+    /// units in the last place of their type besides (0: exact up to atol/rtol).
+    static func compare(_ produced: Data, _ expected: Tensor, rtol: Double = 1e-4, atol: Double = 1e-5, ulps: Double = 0) -> String? {
         guard let raw = expected.rawBytes else { return "expected tensor is not numeric" }
         guard produced.count == raw.count else { return "produced \(produced.count) bytes, expected \(raw.count)" }
+        let reduced = ReducedFloatFormat(expected.dataType)
         func check<T>(_: T.Type, _ toDouble: (T) -> Double) -> String? {
             let n = raw.count / MemoryLayout<T>.size
             return produced.withUnsafeBytes { p -> String? in
@@ -45,7 +48,7 @@ enum CppHarness {
                     let b = toDouble(raw.loadUnaligned(fromByteOffset: i * MemoryLayout<T>.size, as: T.self))
                     if a.isNaN && b.isNaN { continue }
                     if a == b { continue }
-                    if !(abs(a - b) <= atol + rtol * abs(b)) { return "element \(i): got \(a), expected \(b)" }
+                    if !(abs(a - b) <= atol + rtol * abs(b) + ulps * (reduced?.ulp(at: b) ?? 0)) { return "element \(i): got \(a), expected \(b)" }
                 }
                 return nil
             }
@@ -53,6 +56,8 @@ enum CppHarness {
         switch expected.dataType {
         case .float: return check(Float.self) { Double($0) }
         case .double: return check(Double.self) { $0 }
+        case .float16, .bfloat16: return check(UInt16.self) { reduced!.decode(UInt32($0)) }
+        case .float8e4m3fn, .float8e4m3fnuz, .float8e5m2, .float8e5m2fnuz: return check(UInt8.self) { reduced!.decode(UInt32($0)) }
         default:
             if produced.elementsEqual(raw) { return nil }
             let i = zip(produced, raw).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? 0
@@ -115,12 +120,13 @@ enum CppHarness {
         s += "    \(ns)::Session session\(weights.map { "(\"\($0)\")" } ?? "");\n"
         var args: [String] = []
         for (k, t) in sig.inputs.enumerated() {
-            s += "    auto in\(k) = load<\(t.type)>(\"\(dir)/in\(k).bin\", \(t.count));\n"
-            args.append("in\(k).data()")
+            // Buf<T>: booleans travel as bytes (std::vector<bool> has no data()).
+            s += "    auto in\(k) = load<Buf<\(t.type)>::type>(\"\(dir)/in\(k).bin\", \(t.count));\n"
+            args.append("reinterpret_cast<const \(t.type)*>(in\(k).data())")
         }
         for (k, t) in sig.outputs.enumerated() {
-            s += "    std::vector<\(t.type)> out\(k)(\(t.count));\n"
-            args.append("out\(k).data()")
+            s += "    std::vector<Buf<\(t.type)>::type> out\(k)(\(t.count));\n"
+            args.append("reinterpret_cast<\(t.type)*>(out\(k).data())")
         }
         s += "    for (int r = 0; r < \(repeats); ++r) session.infer(\(args.joined(separator: ", ")));\n"
         for (k, t) in sig.outputs.enumerated() {

@@ -1,0 +1,70 @@
+import Foundation
+import SofieIR
+
+/// ONNX Attention (opsets 23-25) through the runtime's `attention` kernel: the emitter works
+/// out the layout (3-D inputs are read in place with interleaved heads, no transposes), the
+/// KV cache (present = past, then the new keys) and the mask's broadcast strides.
+enum CppAttention {
+    static let table: [String: CppOps.Emit] = [
+        "Attention": { e, n in
+            let g = try AttentionOps.geometry(OpContext(node: n, opset: e.opset))
+            let q = try e.input(n, 0), k = try e.input(n, 1), v = try e.input(n, 2)
+            let mask = try e.optionalInput(n, 3), pastK = try e.optionalInput(n, 4), pastV = try e.optionalInput(n, 5)
+            let nonpad = try e.optionalInput(n, 6)
+            let y = try e.output(n, 0)
+            let presentK = n.outputs.count > 1 ? try n.output(1).map { try e.tensor($0) } : nil
+            let presentV = n.outputs.count > 2 ? try n.output(2).map { try e.tensor($0) } : nil
+            let qk = n.outputs.count > 3 ? try n.output(3).map { try e.tensor($0) } : nil
+            guard q.dtype == .float || q.dtype == .double else {
+                throw CompileError(node: n, "Attention on \(q.dtype) is not supported (float32 and float64 are; float16/bfloat16 are computed in float32)")
+            }
+            if pastK != nil && (presentK == nil || presentV == nil) {
+                throw CompileError(node: n, "past_key/past_value are given without the present_key/present_value outputs; the spec uses them together")
+            }
+            let T = q.ctype
+            // Strides over (batch, head, row) of a 3-D (batch, seq, heads*d) or 4-D (batch, heads, seq, d) tensor.
+            func strides(_ heads: Int, _ len: Int, _ d: Int) -> [Int] {
+                g.rank == 3 ? [len * heads * d, d, heads * d] : [heads * len * d, len * d, d]
+            }
+            func list(_ s: [Int]) -> String { "{" + s.map(String.init).joined(separator: ", ") + "}" }
+            let qs = strides(g.qHeads, g.qLen, g.head)
+            var ks = strides(g.kvHeads, g.kvLen, g.head), vs = strides(g.kvHeads, g.kvLen, g.vHead)
+            var kPtr = k.ptr, vPtr = v.ptr
+            e.workspace(2 * g.totalLen + g.vHead)
+            e.block {
+                // The cache: present = past's keys, then the new ones, (batch, kv heads, total, d).
+                for (name, cur, past, present, d, curStrides) in [("kstride", k, pastK, presentK, g.head, ks), ("vstride", v, pastV, presentV, g.vHead, vs)] {
+                    guard let present else { continue }
+                    e.line("{ const int64_t \(name)[3] = \(list(curStrides)); sofie_rt::attention_cache<\(T)>(\(past?.ptr ?? "nullptr"), \(cur.ptr), \(name), \(present.ptr), \(g.batch), \(g.kvHeads), \(g.pastLen), \(g.kvLen), \(d)); }")
+                }
+                if let presentK, let presentV, pastK != nil {
+                    kPtr = presentK.ptr; vPtr = presentV.ptr
+                    ks = [g.kvHeads * g.totalLen * g.head, g.totalLen * g.head, g.head]
+                    vs = [g.kvHeads * g.totalLen * g.vHead, g.totalLen * g.vHead, g.vHead]
+                }
+                let ys = strides(g.qHeads, g.qLen, g.vHead)
+                var ms = [0, 0, 0], mlen = 0
+                if let mask {
+                    let full = EmitContext.broadcastStrides(Array(mask.shape.dropLast()) + [1], [g.batch, g.qHeads, g.qLen, 1])
+                    // broadcastStrides counts the key axis as 1 wide: scale the others by its real length.
+                    ms = full.prefix(3).map { $0 * mask.shape.last! }
+                    mlen = mask.shape.last!
+                }
+                let scale = n.float("scale").map(Double.init) ?? 1 / Double(g.head).squareRoot()
+                // sqrt(scale) as the input type rounds it (the spec's ScaleFactorF = Cast(sqrt(scale), T)).
+                let root = q.dtype == .float ? Double(Float(scale.squareRoot())) : scale.squareRoot()
+                let softcap = Double(n.float("softcap") ?? 0)
+                let p = [
+                    "\(g.batch), \(g.qHeads), \(g.kvHeads), \(g.qLen), \(g.totalLen), \(g.head), \(g.vHead)",
+                    list(qs), list(ks), list(vs), list(ys), list(ms), "\(mlen)", "\(g.pastLen)",
+                    CppOps.literal(root, .double), CppOps.literal(softcap, .double),
+                    "\(n.int("is_causal") ?? 0 != 0 ? 1 : 0), \(n.int("left_window_size") ?? -1), \(n.int("right_window_size") ?? -1)",
+                    "\(n.int("qk_matmul_output_mode") ?? 0)",
+                ]
+                e.line("const sofie_rt::AttentionParams params = {\(p.joined(separator: ", "))};")
+                let M = mask?.ctype ?? T
+                e.line("sofie_rt::attention<\(T), \(M)>(params, \(q.ptr), \(kPtr), \(vPtr), \(mask.map { "static_cast<const \(M)*>(\($0.ptr))" } ?? "static_cast<const \(M)*>(nullptr)"), \(nonpad?.ptr ?? "nullptr"), \(y.ptr), \(qk?.ptr ?? "nullptr"), static_cast<double*>(work));")
+            }
+        },
+    ]
+}

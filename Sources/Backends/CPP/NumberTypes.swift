@@ -1,0 +1,137 @@
+import SofieIR
+
+/// The storage types of the reduced-precision floats ONNX models carry (float16, bfloat16 and
+/// the four float8 formats), emitted into headers whose model has such a tensor. They sit
+/// outside the versioned runtime, in `namespace sofie`, because they appear in `infer`'s
+/// signature: a user's code names them (`sofie::float16_t`) and converts with
+/// `sofie::to_float` / `sofie::from_double<T>`. Their layout is only the bits, so headers
+/// from different sofie versions can share one definition (guard SOFIE_NUMBER_TYPES_V1;
+/// bump it if the text ever changes meaning).
+///
+/// Arithmetic is not defined on them on purpose: the backend computes in float32 and rounds
+/// on store (the `widen-reduced-floats` pass), as ONNX Runtime's CPU kernels do; an emitter
+/// that tried to compute on the storage type would not compile rather than compute wrongly.
+public enum CppNumberTypes {
+    public static func name(_ t: DataType) -> String? {
+        switch t {
+        case .float16: return "sofie::float16_t"
+        case .bfloat16: return "sofie::bfloat16_t"
+        case .float8e4m3fn: return "sofie::float8e4m3fn_t"
+        case .float8e4m3fnuz: return "sofie::float8e4m3fnuz_t"
+        case .float8e5m2: return "sofie::float8e5m2_t"
+        case .float8e5m2fnuz: return "sofie::float8e5m2fnuz_t"
+        default: return nil
+        }
+    }
+
+    /// The same type as C (the C API and ctypes) sees it: the raw bits.
+    public static func cName(_ t: DataType) -> String? {
+        switch t {
+        case .float16, .bfloat16: return "uint16_t"
+        case .float8e4m3fn, .float8e4m3fnuz, .float8e5m2, .float8e5m2fnuz: return "uint8_t"
+        default: return nil
+        }
+    }
+
+    public static let source = #"""
+#ifndef SOFIE_NUMBER_TYPES_V1
+#define SOFIE_NUMBER_TYPES_V1
+namespace sofie {
+
+// Reduced-precision floats as stored in tensors: the bits only (IEEE binary16, bfloat16, and
+// the OCP/ONNX float8 formats). Convert with to_float / to_double and from_double<T>.
+struct float16_t { std::uint16_t bits; };
+struct bfloat16_t { std::uint16_t bits; };
+struct float8e4m3fn_t { std::uint8_t bits; };
+struct float8e4m3fnuz_t { std::uint8_t bits; };
+struct float8e5m2_t { std::uint8_t bits; };
+struct float8e5m2fnuz_t { std::uint8_t bits; };
+
+namespace minifloat {
+// A binary float format: E exponent bits, M mantissa bits, exponent bias, and how the top of
+// the range is used — Kind 0: IEEE (all-ones exponent holds inf and NaN), 1: "fn" (no inf;
+// only S.1111.111 is NaN), 2: "fnuz" (no inf, no negative zero; 1.0000.000 is the NaN).
+template <int E, int M, int Bias, int Kind> struct format {
+    static constexpr std::uint32_t sign = 1u << (E + M);
+    static constexpr std::uint32_t mant = (1u << M) - 1;
+    static constexpr std::uint32_t top = (1u << E) - 1;
+    static constexpr std::uint32_t max_bits =
+        Kind == 0 ? (((top - 1) << M) | mant) : Kind == 1 ? ((top << M) | (mant - 1)) : ((top << M) | mant);
+    static constexpr std::uint32_t inf_bits = top << M;
+
+    static std::uint32_t nan_bits(bool neg) {
+        if (Kind == 2) return sign;
+        return (neg ? sign : 0u) | (top << M) | (Kind == 1 ? mant : (1u << (M - 1)));
+    }
+
+    static double decode(std::uint32_t b) {
+        const bool neg = (b & sign) != 0;
+        const std::uint32_t e = (b >> M) & top, m = b & mant;
+        if (Kind == 2 && b == sign) return std::numeric_limits<double>::quiet_NaN();
+        if (Kind == 1 && e == top && m == mant) return neg ? -std::numeric_limits<double>::quiet_NaN() : std::numeric_limits<double>::quiet_NaN();
+        if (Kind == 0 && e == top) {
+            if (m != 0) return neg ? -std::numeric_limits<double>::quiet_NaN() : std::numeric_limits<double>::quiet_NaN();
+            return neg ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity();
+        }
+        const double v = e == 0 ? std::ldexp(double(m), 1 - Bias - M) : std::ldexp(double(m | (1u << M)), int(e) - Bias - M);
+        return neg ? -v : v;
+    }
+
+    // Round to nearest, ties to even. Beyond the largest finite value: with `saturate` the
+    // largest finite value (infinities too); without, infinity where the format has one, else NaN.
+    static std::uint32_t encode(double x, bool saturate) {
+        const bool neg = std::signbit(x);
+        const std::uint32_t s = neg ? sign : 0u;
+        if (std::isnan(x)) return nan_bits(neg);
+        const double a = std::fabs(x);
+        const double maxv = decode(max_bits);
+        if (a > maxv) {
+            if (saturate) return s | max_bits;
+            if (!std::isinf(a)) {
+                // Values that round down to the largest finite value are not an overflow.
+                int e = 0;
+                std::frexp(maxv, &e);
+                const double half_ulp = std::ldexp(1.0, e - 1 - M - 1);
+                if (a < maxv + half_ulp || (a == maxv + half_ulp && (max_bits & 1u) == 0)) return s | max_bits;
+            }
+            return Kind == 0 ? (s | inf_bits) : nan_bits(neg);
+        }
+        if (a == 0) return Kind == 2 ? 0u : s;
+        int e = 0;
+        std::frexp(a, &e);                       // a in [2^(e-1), 2^e)
+        const int emin = 1 - Bias;               // the smallest normal exponent
+        const int q = ((e - 1) < emin ? emin : (e - 1)) - M;  // exponent of one unit in the last place
+        const double r = std::nearbyint(std::ldexp(a, -q));   // units, rounded to nearest even
+        const double v = std::ldexp(r, q);
+        if (v > maxv) return saturate ? (s | max_bits) : (Kind == 0 ? (s | inf_bits) : nan_bits(neg));
+        if (r == 0) return Kind == 2 ? 0u : s;
+        if (v < std::ldexp(1.0, emin)) return s | std::uint32_t(r);  // subnormal
+        int ve = 0;
+        std::frexp(v, &ve);
+        const std::uint32_t m = std::uint32_t(std::ldexp(v, -(ve - 1 - M))) - (1u << M);
+        return s | (std::uint32_t(ve - 1 + Bias) << M) | m;
+    }
+};
+
+template <class T> struct format_of;
+template <> struct format_of<float16_t> { using type = format<5, 10, 15, 0>; };
+template <> struct format_of<bfloat16_t> { using type = format<8, 7, 127, 0>; };
+template <> struct format_of<float8e4m3fn_t> { using type = format<4, 3, 7, 1>; };
+template <> struct format_of<float8e4m3fnuz_t> { using type = format<4, 3, 8, 2>; };
+template <> struct format_of<float8e5m2_t> { using type = format<5, 2, 15, 0>; };
+template <> struct format_of<float8e5m2fnuz_t> { using type = format<5, 2, 16, 2>; };
+}  // namespace minifloat
+
+// Exact (every value of these formats is a float).
+template <class T> inline double to_double(T v) { return minifloat::format_of<T>::type::decode(v.bits); }
+template <class T> inline float to_float(T v) { return static_cast<float>(to_double(v)); }
+// Rounded once, to nearest even; `saturate` (ONNX Cast's attribute, for float8) clamps
+// out-of-range values and infinities to the largest finite value.
+template <class T> inline T from_double(double x, bool saturate = false) {
+    return T{static_cast<decltype(T::bits)>(minifloat::format_of<T>::type::encode(x, saturate))};
+}
+
+}  // namespace sofie
+#endif  // SOFIE_NUMBER_TYPES_V1
+"""#
+}

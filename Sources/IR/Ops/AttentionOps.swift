@@ -1,0 +1,82 @@
+/// ONNX Attention (opsets 23-25): scaled dot-product attention over 3-D (batch, seq, heads *
+/// head_size) or 4-D (batch, heads, seq, head_size) Q/K/V, with grouped-query heads, an
+/// internal KV cache (past/present), an external one (nonpad_kv_seqlen), masks, causal and
+/// sliding windows, softcap, and the optional QK output.
+public enum AttentionOps {
+    /// What shape inference derives once, for the emitter too.
+    public struct Geometry {
+        public var batch = 0, qHeads = 0, kvHeads = 0, qLen = 0, kvLen = 0, pastLen = 0, head = 0, vHead = 0
+        public var rank = 4
+        /// Keys attended: the cache's and the new ones.
+        public var totalLen: Int { pastLen + kvLen }
+    }
+
+    public static func geometry(_ c: OpContext) throws -> Geometry {
+        let q = try c.shape(0), k = try c.shape(1), v = try c.shape(2)
+        guard q.count == 3 || q.count == 4, k.count == q.count, v.count == q.count else {
+            throw c.invalid("Q, K and V must all be 3-D or all 4-D (ranks \(q.count), \(k.count), \(v.count))")
+        }
+        var g = Geometry()
+        g.rank = q.count
+        g.batch = q[0]
+        guard k[0] == g.batch, v[0] == g.batch else { throw c.invalid("Q, K and V have different batch sizes (\(q[0]), \(k[0]), \(v[0]))") }
+        if q.count == 3 {
+            guard let qh = c.node.int("q_num_heads"), let kvh = c.node.int("kv_num_heads"), qh > 0, kvh > 0 else {
+                throw c.invalid("3-D inputs need positive q_num_heads and kv_num_heads attributes")
+            }
+            guard q[2] % qh == 0, k[2] % kvh == 0, v[2] % kvh == 0 else {
+                throw c.invalid("hidden sizes \(q[2]), \(k[2]), \(v[2]) are not multiples of the head counts \(qh), \(kvh)")
+            }
+            (g.qHeads, g.kvHeads, g.qLen, g.kvLen) = (qh, kvh, q[1], k[1])
+            (g.head, g.vHead) = (q[2] / qh, v[2] / kvh)
+            guard k[2] / kvh == g.head else { throw c.invalid("Q's head size \(g.head) differs from K's \(k[2] / kvh)") }
+            guard v[1] == k[1] else { throw c.invalid("K and V have different sequence lengths (\(k[1]), \(v[1]))") }
+        } else {
+            (g.qHeads, g.kvHeads, g.qLen, g.kvLen, g.head, g.vHead) = (q[1], k[1], q[2], k[2], q[3], v[3])
+            guard k[3] == g.head else { throw c.invalid("Q's head size \(g.head) differs from K's \(k[3])") }
+            guard v[1] == k[1], v[2] == k[2] else { throw c.invalid("K \(k) and V \(v) disagree on heads or sequence length") }
+        }
+        guard g.kvHeads > 0, g.qHeads % g.kvHeads == 0 else {
+            throw c.invalid("q_num_heads \(g.qHeads) is not a multiple of kv_num_heads \(g.kvHeads)")
+        }
+        if c.has(4) != c.has(5) { throw c.invalid("past_key and past_value must be given together") }
+        if c.has(4) {
+            let pk = try c.shape(4), pv = try c.shape(5)
+            guard pk.count == 4, pv.count == 4, pk[0] == g.batch, pk[1] == g.kvHeads, pk[3] == g.head,
+                  pv[0] == g.batch, pv[1] == g.kvHeads, pv[2] == pk[2], pv[3] == g.vHead else {
+                throw c.invalid("past_key \(pk) / past_value \(pv) do not match (batch \(g.batch), kv heads \(g.kvHeads), head sizes \(g.head), \(g.vHead))")
+            }
+            g.pastLen = pk[2]
+            if c.has(6) { throw c.invalid("nonpad_kv_seqlen cannot be combined with past_key/past_value") }
+        }
+        if c.has(3) {
+            let m = try c.shape(3), dt = try c.dtype(3)
+            let qt = try c.dtype(0)
+            guard dt == .bool || dt == qt else { throw c.invalid("attn_mask must be bool or Q's type, not \(dt)") }
+            guard !m.isEmpty, m.count <= 4, m.last! <= g.totalLen,
+                  broadcastShapes(m.dropLast() + [1], [g.batch, g.qHeads, g.qLen, 1]) == [g.batch, g.qHeads, g.qLen, 1] else {
+                throw c.invalid("attn_mask \(m) does not broadcast to (batch \(g.batch), heads \(g.qHeads), \(g.qLen) queries, at most \(g.totalLen) keys)")
+            }
+        }
+        if c.has(6) {
+            let (nt, ns) = (try c.dtype(6), try c.shape(6))
+            guard nt == .int64, ns == [g.batch] else { throw c.invalid("nonpad_kv_seqlen must be int64 of shape [\(g.batch)]") }
+        }
+        for w in ["left_window_size", "right_window_size"] where c.int(w, -1) < -1 {
+            throw c.invalid("\(w) = \(c.int(w, -1)); it must be -1 (unbounded) or nonnegative")
+        }
+        let mode = c.int("qk_matmul_output_mode", 0)
+        guard (0...3).contains(mode) else { throw c.invalid("qk_matmul_output_mode = \(mode); it must be 0 to 3") }
+        return g
+    }
+
+    static let table: [String: OpDef] = [
+        "Attention": OpDef(infer: { c in
+            let g = try geometry(c)
+            let dt = try c.dtype(0)
+            let y = g.rank == 3 ? [g.batch, g.qLen, g.qHeads * g.vHead] : [g.batch, g.qHeads, g.qLen, g.vHead]
+            return [tt(dt, y), tt(dt, [g.batch, g.kvHeads, g.totalLen, g.head]), tt(dt, [g.batch, g.kvHeads, g.totalLen, g.vHead]),
+                    tt(dt, [g.batch, g.qHeads, g.qLen, g.totalLen])].prefix(max(1, c.node.outputs.count)).map { $0 }
+        }),
+    ]
+}

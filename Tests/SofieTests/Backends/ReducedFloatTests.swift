@@ -1,0 +1,123 @@
+import Foundation
+import SofieBackends
+import SofieDriver
+import SofieFrontends
+import SofieIR
+import SofiePasses
+import XCTest
+
+/// float16, bfloat16 and float8 tensors: stored as their bits (sofie::float16_t, ...),
+/// computed in float32 with the result of each op rounded to the tensor's type.
+final class ReducedFloatTests: XCTestCase {
+    /// float16 models against ONNX Runtime (Tests/scripts/make_float16_models.py): a CNN and a
+    /// transformer block, built with AddressSanitizer and UBSan. ONNX Runtime computes runs of
+    /// ops without float16 kernels in float32 without rounding between them, so the outputs
+    /// agree within 2 float16 ulps (of each value or at the output's scale), not bit for bit (measured: 1); against the same model in float32 they
+    /// stay within 1% of the output's scale.
+    func testFloat16ModelsMatchONNXRuntime() throws {
+        try TestSupport.requirePython()
+        let fixtures = try TestSupport.tempDir("float16-fixtures")
+        try TestSupport.run(TestSupport.python, [TestSupport.repoRoot + "/Tests/scripts/make_float16_models.py", fixtures])
+        let names = try TestSupport.subfolders(fixtures)
+        XCTAssertEqual(names, ["attention_fp16", "cnn_fp16"])
+        try ReferenceFixtures.compileBuildCompare(fixtures: fixtures, names: names, work: try TestSupport.tempDir("float16"),
+                                                  sanitize: true, ulps: 2, f32Tolerance: 0.01)
+    }
+
+    /// The pass leaves Cast and data movement in float16 and wraps everything else.
+    func testWideningWrapsComputingOpsOnly() throws {
+        let g = Graph(name: "g")
+        let x = Value(name: "x", type: .tensor(TensorType(.float16, fixed: [2, 3])))
+        g.inputs = [x]
+        let t = Value(name: "t", type: .tensor(TensorType(.float16, fixed: [3, 2])))
+        let r = Value(name: "r", type: .tensor(TensorType(.float16, fixed: [3, 2])))
+        let y = Value(name: "y", type: .tensor(TensorType(.float16, fixed: [3, 2])))
+        g.appendNode(Node(opType: "Transpose", inputs: [x], outputs: [t]))
+        g.appendNode(Node(opType: "Relu", inputs: [t], outputs: [r]))
+        g.appendNode(Node(opType: "Add", inputs: [r, r], outputs: [y]))
+        g.outputs = [y]
+        let model = Model(graph: g)
+        model.opsetImports = [OpsetImport(domain: "", version: 21)]
+        XCTAssertTrue(try WidenReducedFloats().run(model))
+        XCTAssertEqual(g.nodes.map(\.opType), ["Transpose", "Cast", "Relu", "Cast", "Cast", "Add", "Cast"])
+        // Add reads r twice through one widening; every computing op sees float32 only.
+        for n in g.nodes where n.opType != "Cast" && n.opType != "Transpose" {
+            XCTAssertTrue((n.inputs + n.outputs).allSatisfy { $0?.tensorType?.elementType == .float }, "\(n)")
+        }
+        XCTAssertTrue(g.nodes[5].input(0) === g.nodes[5].input(1))
+        XCTAssertTrue(g.outputs[0] === y && y.tensorType?.elementType == .float16)
+        try Verifier.verify(model)
+        XCTAssertFalse(try WidenReducedFloats().run(model), "a second run changes nothing")
+    }
+
+    /// The C++ conversions against the Swift decoder and numpy-free facts: every bit pattern of
+    /// each 8-bit format round-trips through from_double(to_double(b)); every float16 does;
+    /// rounding is to nearest even at the half-way points; saturate and overflow follow ONNX.
+    func testConversionsRoundTripAndRound() throws {
+        let dir = try TestSupport.tempDir("minifloat")
+        let src = """
+        #include <cmath>
+        #include <cstdint>
+        #include <cstdio>
+        #include <limits>
+        \(CppNumberTypes.source)
+        template <class T> int roundtrip(int bits) {
+            int bad = 0;
+            for (int b = 0; b < (1 << bits); ++b) {
+                T v{static_cast<decltype(T::bits)>(b)};
+                double d = sofie::to_double(v);
+                T w = sofie::from_double<T>(d);
+                if (std::isnan(d) ? !std::isnan(sofie::to_double(w)) : w.bits != v.bits) {
+                    // fnuz has no -0: its pattern is the NaN (handled above); e4m3fn's two NaNs differ in sign only.
+                    ++bad; std::printf("roundtrip %d: %d -> %g -> %d\\n", bits, b, d, int(w.bits));
+                }
+                std::printf("%d %.17g\\n", b, d);
+            }
+            return bad;
+        }
+        int main() {
+            int bad = roundtrip<sofie::float8e4m3fn_t>(8) + roundtrip<sofie::float8e4m3fnuz_t>(8) + roundtrip<sofie::float8e5m2_t>(8)
+                    + roundtrip<sofie::float8e5m2fnuz_t>(8) + roundtrip<sofie::float16_t>(16);
+            // Ties to even: 1 + 2^-11 is half-way between 1 and the next float16; 1 + 3*2^-11 rounds up.
+            bad += sofie::from_double<sofie::float16_t>(1 + std::ldexp(1.0, -11)).bits != 0x3C00;
+            bad += sofie::from_double<sofie::float16_t>(1 + 3 * std::ldexp(1.0, -11)).bits != 0x3C02;
+            bad += sofie::from_double<sofie::float16_t>(65520.0).bits != 0x7C00;  // rounds past the largest: inf
+            bad += sofie::from_double<sofie::float16_t>(65519.0).bits != 0x7BFF;
+            bad += sofie::from_double<sofie::bfloat16_t>(1.00390625).bits != 0x3F80;  // tie, to even
+            bad += sofie::from_double<sofie::float8e4m3fn_t>(1e6, true).bits != 0x7E;  // saturate: 448
+            bad += sofie::from_double<sofie::float8e4m3fn_t>(1e6, false).bits != 0x7F; // no inf: NaN
+            bad += sofie::from_double<sofie::float8e4m3fn_t>(464.0, false).bits != 0x7E; // tie to the even 448
+            bad += sofie::from_double<sofie::float8e5m2_t>(-1e6, false).bits != 0xFC;  // -inf
+            bad += sofie::from_double<sofie::float8e5m2_t>(-INFINITY, true).bits != 0xFB; // saturate: -57344
+            bad += sofie::from_double<sofie::float8e4m3fnuz_t>(-1e-9).bits != 0x00;    // no negative zero
+            bad += sofie::from_double<sofie::float8e5m2fnuz_t>(NAN).bits != 0x80;
+            std::printf("bad %d\\n", bad);
+            return bad != 0;
+        }
+        """
+        try src.write(toFile: "\(dir)/t.cpp", atomically: true, encoding: .utf8)
+        let errs = CppHarness.build([("\(dir)/t.cpp", "\(dir)/t")], flags: CppHarness.warningFlags + ["-O2"])
+        XCTAssertTrue(errs.isEmpty, "\(errs)")
+        let r = try TestSupport.run("\(dir)/t", [], check: false)
+        XCTAssertEqual(r.status, 0, String(r.output.suffix(2000)))
+        // The decoded values agree with the Swift decoder for every pattern of each format.
+        let lines = r.output.split(separator: "\n").filter { $0.split(separator: " ").count == 2 && !$0.hasPrefix("bad") }
+        let formats: [(DataType, Int)] = [(.float8e4m3fn, 256), (.float8e4m3fnuz, 256), (.float8e5m2, 256), (.float8e5m2fnuz, 256), (.float16, 65536)]
+        XCTAssertEqual(lines.count, formats.reduce(0) { $0 + $1.1 })
+        var k = 0
+        for (dt, count) in formats {
+            let f = ReducedFloatFormat(dt)!
+            for b in 0..<count {
+                let parts = lines[k].split(separator: " ")
+                k += 1
+                let c = Double(parts[1]) ?? .nan, s = f.decode(UInt32(b))
+                if !(c == s || (c.isNaN && s.isNaN)) { XCTFail("\(dt) bits \(b): C++ \(c), Swift \(s)"); break }
+                if dt == .float16 {
+                    // And both agree with Swift's own IEEE binary16.
+                    let native = Double(Float16(bitPattern: UInt16(b)))
+                    if !(native == s || (native.isNaN && s.isNaN)) { XCTFail("float16 bits \(b): Float16 \(native), decoder \(s)"); break }
+                }
+            }
+        }
+    }
+}
