@@ -21,6 +21,9 @@ public struct WidenReducedFloats: GraphPass {
         "Shape", "Size",
     ]
 
+    /// Ops that read and write the reduced types themselves (conversions and quantization).
+    public static let convertsItself: Set<String> = ["Cast", "CastLike", "BitCast", "QuantizeLinear", "DequantizeLinear"]
+
     public func run(_ model: Model) throws -> Bool {
         let g = model.graph
         func reduced(_ v: Value?) -> Bool { v?.tensorType?.elementType.isReducedFloat ?? false }
@@ -38,7 +41,7 @@ public struct WidenReducedFloats: GraphPass {
         }
 
         for n in g.nodes {
-            let isCast = n.isStandard && ["Cast", "CastLike", "BitCast"].contains(n.opType)
+            let isCast = n.isStandard && Self.convertsItself.contains(n.opType)
             let moves = n.isStandard && Self.movesElements.contains(n.opType)
             guard !isCast, !moves, n.subgraphs.isEmpty, n.inputs.contains(where: reduced) || n.outputs.contains(where: reduced) else {
                 result.append(n); continue

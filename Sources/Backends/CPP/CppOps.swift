@@ -7,7 +7,7 @@ enum CppOps {
 
     static let table: [String: Emit] = {
         var t: [String: Emit] = [:]
-        for family in [CppElementwise.table, CppShape.table, CppReduce.table, CppNN.table, CppExtra.table, CppRecurrent.table, CppEinsum.table, CppAttention.table] {
+        for family in [CppElementwise.table, CppShape.table, CppReduce.table, CppNN.table, CppExtra.table, CppRecurrent.table, CppEinsum.table, CppAttention.table, CppQuant.table] {
             t.merge(family) { a, _ in a }
         }
         return t

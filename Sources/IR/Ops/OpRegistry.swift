@@ -139,7 +139,7 @@ public struct OpDef {
 public enum OpRegistry {
     nonisolated(unsafe) public static var definitions: [String: OpDef] = {
         var all: [String: OpDef] = [:]
-        for table in [ElementwiseOps.table, ShapeOps.table, ReductionOps.table, NNOps.table, ExtraOps.table, RecurrentOps.table, EinsumOps.table, AttentionOps.table] {
+        for table in [ElementwiseOps.table, ShapeOps.table, ReductionOps.table, NNOps.table, ExtraOps.table, RecurrentOps.table, EinsumOps.table, AttentionOps.table, QuantOps.table] {
             all.merge(table) { a, _ in a }
         }
         return all

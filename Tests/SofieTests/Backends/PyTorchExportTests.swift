@@ -39,9 +39,10 @@ enum ReferenceFixtures {
     /// float16 of out0.ref (of each element, or at the output's largest magnitude), and, when the fixture has out0.f32ref (the model run in float32),
     /// within `f32Tolerance` of that output's scale.
     static func compileBuildCompare(fixtures: String, names: [String], work: String, sanitize: Bool = false,
-                                    ulps: Double = 0, f32Tolerance: Double = 0) throws {
+                                    ulps: Double = 0, f32Tolerance: Double = 0, quantizationSteps: Double? = nil) throws {
         var jobs: [(source: String, binary: String)] = []
         var outputs: [String: [(dtype: String, count: Int)]] = [:]
+        var steps: [String: Double] = [:]
         for name in names {
             let src = "\(fixtures)/\(name)", dir = "\(work)/\(name)"
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -49,6 +50,7 @@ enum ReferenceFixtures {
             for k in 0..<(meta["inputs"] as! [Any]).count {
                 try FileManager.default.copyItem(atPath: "\(src)/in\(k).bin", toPath: "\(dir)/in\(k).bin")
             }
+            steps[name] = meta["step"] as? Double
             outputs[name] = (meta["outputs"] as! [[String: Any]]).map { o in
                 (dtype: o["dtype"] as! String, count: (o["shape"] as! [Int]).reduce(1, *))
             }
@@ -102,6 +104,16 @@ enum ReferenceFixtures {
                     continue
                 }
                 XCTAssertEqual(o.dtype, "float32", "\(name): output \(k) type")
+                if let quantizationSteps, let step = steps[name] {
+                    // Quantized models: within `quantizationSteps` of the output's quantization step.
+                    let a = out.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }, b = ref.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+                    XCTAssertEqual(a.count, b.count, name)
+                    let worst = zip(a, b).map { abs(Double($0) - Double($1)) }.max() ?? 0
+                    XCTAssertLessThanOrEqual(worst, quantizationSteps * step, "\(name) output \(k): max |diff| \(worst), step \(step)")
+                    let exact = zip(a, b).filter { $0 == $1 }.count
+                    print("\(name): output \(k) within \(worst / step) quantization steps (\(step)) of ONNX Runtime; \(exact) of \(a.count) values equal")
+                    continue
+                }
                 let expected = Tensor(dataType: .float, dims: [o.count], values: ref.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) })
                 if let diff = CppHarness.compare(out, expected, rtol: 1e-4, atol: 1e-5) {
                     XCTFail("\(name) output \(k) differs from the reference: \(diff)")

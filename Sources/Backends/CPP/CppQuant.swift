@@ -1,0 +1,151 @@
+import Foundation
+import SofieIR
+
+/// Linear quantization ops, with ONNX's reference arithmetic: QuantizeLinear divides in the
+/// scale's precision (float32 unless both are float16/double), rounds half to even and
+/// saturates; DequantizeLinear computes (x - zero point) * scale in float32 (double for a
+/// double scale); the integer products accumulate in int32 and QLinearMatMul requantizes with
+/// a_scale * b_scale / y_scale.
+enum CppQuant {
+    /// The element as a number of type `compute` (float or double).
+    static func value(_ t: CTensor, _ index: String, _ compute: String) -> String {
+        CppNumberTypes.name(t.dtype) != nil ? "static_cast<\(compute)>(sofie::to_double(\(t.ptr)[\(index)]))" : "static_cast<\(compute)>(\(t.ptr)[\(index)])"
+    }
+
+    /// Loops over x's elements as (outer, axis, inner) with `si` the scale's index.
+    static func granularLoops(_ e: EmitContext, _ g: QuantOps.Granularity, _ body: () -> Void) {
+        e.line("for (int64_t o = 0; o < \(g.outer); ++o) for (int64_t a = 0; a < \(g.axisLen); ++a) for (int64_t k = 0; k < \(g.inner); ++k) {")
+        e.line("    const int64_t i = (o * \(g.axisLen) + a) * \(g.inner) + k;")
+        e.line("    const int64_t si = o * \(g.outerStride) + (a / \(g.block)) * \(g.axisStride) + k * \(g.innerStride);")
+        e.line("    (void)si;")
+        body()
+        e.line("}")
+    }
+
+    static func range(_ t: DataType) -> (Int, Int)? {
+        switch t {
+        case .int8: return (-128, 127)
+        case .uint8: return (0, 255)
+        case .int16: return (-32768, 32767)
+        case .uint16: return (0, 65535)
+        default: return nil
+        }
+    }
+
+    /// C++ batched integer matrix product over broadcast leading axes: calls `body(aBase,
+    /// bBase, yBase)` lines inside loops with `M`, `N`, `K`.
+    static func batchedMatmul(_ e: EmitContext, a: [Int], b: [Int], y: [Int], _ body: (String, String, String, Int, Int, Int) -> Void) {
+        let a2 = a.count == 1 ? [1] + a : a, b2 = b.count == 1 ? b + [1] : b
+        let M = a2[a2.count - 2], K = a2[a2.count - 1], N = b2[b2.count - 1]
+        let batch = broadcastShapes(Array(a2.dropLast(2)), Array(b2.dropLast(2))) ?? []
+        let stA = EmitContext.broadcastStrides(Array(a2.dropLast(2)), batch).map { $0 * M * K }
+        let stB = EmitContext.broadcastStrides(Array(b2.dropLast(2)), batch).map { $0 * K * N }
+        let ost = NDArray.strides(batch).map { $0 * M * N }
+        e.loops(batch, prefix: "b") { v in
+            body(EmitContext.offset(v, stA), EmitContext.offset(v, stB), EmitContext.offset(v, ost), M, N, K)
+        }
+    }
+
+    static let table: [String: CppOps.Emit] = [
+        "QuantizeLinear": { e, n in
+            let x = try e.input(n, 0), s = try e.input(n, 1), zp = try e.optionalInput(n, 2), y = try e.output(n, 0)
+            let g = try QuantOps.granularity(OpContext(node: n, opset: e.opset), x: x.shape, scale: s.shape)
+            let compute = x.dtype == .double || s.dtype == .double ? "double" : "float"
+            // float16 x over a float16 scale divides in float16 (numpy's float16 / float16).
+            let roundQuotient = x.dtype.isReducedFloat && x.dtype == s.dtype && n.int("precision") == nil
+            e.block {
+                granularLoops(e, g) {
+                    var q = "\(value(x, "i", compute)) / \(value(s, "si", compute))"
+                    if roundQuotient { q = "static_cast<\(compute)>(sofie::to_double(sofie::from_double<\(x.ctype)>(\(q))))" }
+                    e.line("    const \(compute) q = \(q);")
+                    if let (lo, hi) = range(y.dtype) {
+                        let z = zp.map { " + static_cast<int64_t>(\($0.ptr)[si])" } ?? ""
+                        e.line("    int64_t r = static_cast<int64_t>(std::nearbyint(std::max<\(compute)>(std::min<\(compute)>(q, 1e9), -1e9)))\(z);")
+                        e.line("    \(y.ptr)[i] = static_cast<\(y.ctype)>(r < \(lo) ? \(lo) : (r > \(hi) ? \(hi) : r));")
+                    } else {
+                        // float8: the quotient rounded to the type (the zero point, 0 for float8, is not added).
+                        e.line("    \(y.ptr)[i] = sofie::from_double<\(y.ctype)>(static_cast<double>(q), \((n.int("saturate") ?? 1) != 0));")
+                    }
+                }
+            }
+        },
+        "DequantizeLinear": { e, n in
+            let x = try e.input(n, 0), s = try e.input(n, 1), zp = try e.optionalInput(n, 2), y = try e.output(n, 0)
+            let g = try QuantOps.granularity(OpContext(node: n, opset: e.opset), x: x.shape, scale: s.shape)
+            let compute = s.dtype == .double || y.dtype == .double ? "double" : "float"
+            let float8 = CppNumberTypes.name(x.dtype) != nil
+            e.block {
+                granularLoops(e, g) {
+                    let d = zp != nil && !float8 ? "(\(value(x, "i", compute)) - \(value(zp!, "si", compute)))" : value(x, "i", compute)
+                    let v = "\(d) * \(value(s, "si", compute))"
+                    if CppNumberTypes.name(y.dtype) != nil {
+                        e.line("    \(y.ptr)[i] = sofie::from_double<\(y.ctype)>(static_cast<double>(\(v)));")
+                    } else {
+                        e.line("    \(y.ptr)[i] = static_cast<\(y.ctype)>(\(v));")
+                    }
+                }
+            }
+        },
+        "DynamicQuantizeLinear": { e, n in
+            let x = try e.input(n, 0), y = try e.output(n, 0)
+            let scaleOut = n.outputs.count > 1 ? try n.output(1).map { try e.tensor($0) } : nil
+            let zpOut = n.outputs.count > 2 ? try n.output(2).map { try e.tensor($0) } : nil
+            e.block {
+                // The range always includes 0; scale = range / 255, zero point = saturate(rint(-min / scale)).
+                e.line("float lo = 0.0f, hi = 0.0f;")
+                e.line("for (int64_t i = 0; i < \(x.count); ++i) { lo = std::min(lo, \(x.ptr)[i]); hi = std::max(hi, \(x.ptr)[i]); }")
+                e.line("const float scale = (hi - lo) / 255.0f;")
+                e.line("const float zf = scale == 0.0f ? 0.0f : std::nearbyint(std::min(255.0f, std::max(0.0f, 0.0f - lo / scale)));")
+                e.line("const uint8_t zp = static_cast<uint8_t>(zf);")
+                e.line("for (int64_t i = 0; i < \(x.count); ++i) {")
+                e.line("    const float q = scale == 0.0f ? 0.0f : std::nearbyint(\(x.ptr)[i] / scale) + zf;")
+                e.line("    \(y.ptr)[i] = static_cast<uint8_t>(q < 0.0f ? 0.0f : (q > 255.0f ? 255.0f : q));")
+                e.line("}")
+                if let scaleOut { e.line("\(scaleOut.ptr)[0] = scale;") }
+                if let zpOut { e.line("\(zpOut.ptr)[0] = zp;") }
+            }
+        },
+        "MatMulInteger": { e, n in
+            let a = try e.input(n, 0), b = try e.input(n, 1), y = try e.output(n, 0)
+            let az = try e.optionalInput(n, 2), bz = try e.optionalInput(n, 3)
+            guard (az?.count ?? 1) == 1, (bz?.count ?? 1) == 1 else {
+                throw CompileError(node: n, "per-row/per-column zero points are not supported (scalar zero points are)")
+            }
+            e.block {
+                e.line("const int32_t za = \(az.map { "static_cast<int32_t>(\($0.ptr)[0])" } ?? "0"), zb = \(bz.map { "static_cast<int32_t>(\($0.ptr)[0])" } ?? "0");")
+                batchedMatmul(e, a: a.shape, b: b.shape, y: y.shape) { oa, ob, oy, M, N, K in
+                    e.line("for (int64_t m = 0; m < \(M); ++m) for (int64_t j = 0; j < \(N); ++j) {")
+                    e.line("    int32_t acc = 0;")
+                    e.line("    for (int64_t k = 0; k < \(K); ++k) acc += (static_cast<int32_t>(\(a.ptr)[\(oa) + m * \(K) + k]) - za) * (static_cast<int32_t>(\(b.ptr)[\(ob) + k * \(N) + j]) - zb);")
+                    e.line("    \(y.ptr)[\(oy) + m * \(N) + j] = acc;")
+                    e.line("}")
+                }
+            }
+        },
+        "QLinearMatMul": { e, n in
+            let a = try e.input(n, 0), aS = try e.input(n, 1), aZ = try e.input(n, 2)
+            let b = try e.input(n, 3), bS = try e.input(n, 4), bZ = try e.input(n, 5)
+            let yS = try e.input(n, 6), yZ = try e.input(n, 7), y = try e.output(n, 0)
+            guard let (lo, hi) = range(y.dtype) else { throw CompileError(node: n, "QLinearMatMul to \(y.dtype) is not supported") }
+            let M = a.shape.count == 1 ? 1 : a.shape[a.shape.count - 2], N = b.shape.count == 1 ? 1 : b.shape[b.shape.count - 1]
+            // Scales and zero points: one, or one per row of a / per column of b.
+            for (t, per, what) in [(aS, M, "a_scale"), (aZ, M, "a_zero_point"), (bS, N, "b_scale"), (bZ, N, "b_zero_point"), (yS, 1, "y_scale"), (yZ, 1, "y_zero_point")]
+            where t.count != 1 && t.count != per {
+                throw CompileError(node: n, "\(what) has \(t.count) elements; one, or one per \(per == M ? "row of a" : "column of b") (\(per)), is supported")
+            }
+            func at(_ t: CTensor, _ i: String) -> String { t.count == 1 ? "0" : i }
+            e.block {
+                batchedMatmul(e, a: a.shape, b: b.shape, y: y.shape) { oa, ob, oy, M, N, K in
+                    e.line("for (int64_t m = 0; m < \(M); ++m) for (int64_t j = 0; j < \(N); ++j) {")
+                    e.line("    const int32_t za = static_cast<int32_t>(\(aZ.ptr)[\(at(aZ, "m"))]), zb = static_cast<int32_t>(\(bZ.ptr)[\(at(bZ, "j"))]);")
+                    e.line("    int32_t acc = 0;")
+                    e.line("    for (int64_t k = 0; k < \(K); ++k) acc += (static_cast<int32_t>(\(a.ptr)[\(oa) + m * \(K) + k]) - za) * (static_cast<int32_t>(\(b.ptr)[\(ob) + k * \(N) + j]) - zb);")
+                    e.line("    const float mult = \(value(aS, at(aS, "m"), "float")) * \(value(bS, at(bS, "j"), "float")) / \(value(yS, "0", "float"));")
+                    e.line("    const float r = std::nearbyint(static_cast<float>(acc) * mult + static_cast<float>(\(yZ.ptr)[0]));")
+                    e.line("    \(y.ptr)[\(oy) + m * \(N) + j] = static_cast<\(y.ctype)>(r < \(lo) ? \(lo) : (r > \(hi) ? \(hi) : r));")
+                    e.line("}")
+                }
+            }
+        },
+    ]
+}
