@@ -6,6 +6,34 @@ import SofieIR
 /// KV cache (present = past, then the new keys) and the mask's broadcast strides.
 enum CppAttention {
     static let table: [String: CppOps.Emit] = [
+        "RotaryEmbedding": { e, n in
+            let r = try AttentionOps.rotary(OpContext(node: n, opset: e.opset))
+            let x = try e.input(n, 0), cosC = try e.input(n, 1), sinC = try e.input(n, 2), pid = try e.optionalInput(n, 3)
+            let y = try e.output(n, 0)
+            let T = x.ctype, half = r.rot / 2
+            let interleaved = (n.int("interleaved") ?? 0) != 0
+            // Element (b, s, h, d) of X and Y.
+            let rowOffset = r.rank == 4 ? "((b * \(r.heads) + h) * \(r.seq) + s) * \(r.head)" : "((b * \(r.seq) + s) * \(r.heads) + h) * \(r.head)"
+            e.line("for (int64_t b = 0; b < \(r.batch); ++b) for (int64_t s = 0; s < \(r.seq); ++s) {")
+            if let pid {
+                // A position outside the cache reads row 0 (defined behaviour for bad run-time ids).
+                e.line("    int64_t p = static_cast<int64_t>(\(pid.ptr)[b * \(r.seq) + s]); if (p < 0 || p >= \(r.positions)) p = 0;")
+                e.line("    const \(T)* const cs = \(cosC.ptr) + p * \(half); const \(T)* const sn = \(sinC.ptr) + p * \(half);")
+            } else {
+                e.line("    const \(T)* const cs = \(cosC.ptr) + (b * \(r.seq) + s) * \(half); const \(T)* const sn = \(sinC.ptr) + (b * \(r.seq) + s) * \(half);")
+            }
+            e.line("    for (int64_t h = 0; h < \(r.heads); ++h) {")
+            e.line("        const \(T)* const xr = \(x.ptr) + \(rowOffset); \(T)* const yr = \(y.ptr) + \(rowOffset);")
+            e.line("        for (int64_t k = 0; k < \(half); ++k) {")
+            let (i1, i2) = interleaved ? ("2 * k", "2 * k + 1") : ("k", "k + \(half)")
+            e.line("            const \(T) x1 = xr[\(i1)], x2 = xr[\(i2)];")
+            e.line("            const \(T) re = cs[k] * x1 - sn[k] * x2, im = sn[k] * x1 + cs[k] * x2;")
+            e.line("            yr[\(i1)] = re; yr[\(i2)] = im;")
+            e.line("        }")
+            if r.rot < r.head { e.line("        for (int64_t d = \(r.rot); d < \(r.head); ++d) yr[d] = xr[d];") }
+            e.line("    }")
+            e.line("}")
+        },
         "Attention": { e, n in
             let g = try AttentionOps.geometry(OpContext(node: n, opset: e.opset))
             let q = try e.input(n, 0), k = try e.input(n, 1), v = try e.input(n, 2)

@@ -70,7 +70,47 @@ public enum AttentionOps {
         return g
     }
 
+    /// RotaryEmbedding (opset 23): X as 4-D (batch, heads, seq, head) or 3-D (batch, seq,
+    /// heads * head); the caches (positions, rot/2), read at position_ids (batch, seq), or
+    /// (batch, seq, rot/2) without them.
+    public struct Rotary {
+        public var batch = 0, heads = 0, seq = 0, head = 0, rot = 0, positions = 0, rank = 4
+        public var hasPositionIds = false
+    }
+
+    public static func rotary(_ c: OpContext) throws -> Rotary {
+        let x = try c.shape(0), cc = try c.shape(1), sc = try c.shape(2)
+        var r = Rotary()
+        r.rank = x.count
+        switch x.count {
+        case 4: (r.batch, r.heads, r.seq, r.head) = (x[0], x[1], x[2], x[3])
+        case 3:
+            let h = c.int("num_heads", 0)
+            guard h > 0, x[2] % h == 0 else { throw c.invalid("a 3-D input needs num_heads dividing its hidden size \(x[2]) (num_heads = \(h))") }
+            (r.batch, r.seq, r.heads, r.head) = (x[0], x[1], h, x[2] / h)
+        default: throw c.invalid("X must be 3-D or 4-D, not \(x)")
+        }
+        let dim = c.int("rotary_embedding_dim", 0)
+        r.rot = dim == 0 ? r.head : dim
+        guard r.rot > 0, r.rot <= r.head, r.rot % 2 == 0 else { throw c.invalid("rotary_embedding_dim \(r.rot) must be even and at most the head size \(r.head)") }
+        guard cc == sc else { throw c.invalid("cos_cache \(cc) and sin_cache \(sc) differ in shape") }
+        r.hasPositionIds = c.has(3)
+        if r.hasPositionIds {
+            guard try c.shape(3) == [r.batch, r.seq], cc.count == 2, cc[1] == r.rot / 2 else {
+                throw c.invalid("with position_ids (batch, seq) = [\(r.batch), \(r.seq)], the caches must be (positions, \(r.rot / 2)); got \(cc), position_ids \(try c.shape(3))")
+            }
+            r.positions = cc[0]
+        } else {
+            guard cc == [r.batch, r.seq, r.rot / 2] else { throw c.invalid("without position_ids the caches must be [\(r.batch), \(r.seq), \(r.rot / 2)], not \(cc)") }
+        }
+        return r
+    }
+
     static let table: [String: OpDef] = [
+        "RotaryEmbedding": OpDef(infer: { c in
+            _ = try rotary(c)
+            return [tt(try c.dtype(0), try c.shape(0))]
+        }),
         "Attention": OpDef(infer: { c in
             let g = try geometry(c)
             let dt = try c.dtype(0)
