@@ -5,7 +5,7 @@ OUTDIR/NAME.keras; then converts each to ONNX with sofie (OUTDIR/NAME.onnx) so t
 Runtime, OpenVINO and sofie time the same graph. Too large to commit (14-100 MB each).
 
 Needs the Keras venv (pip install keras tensorflow-cpu h5py). Usage:
-    .venv-keras/bin/python benchmarks/make_real_models.py OUTDIR [--sofie .build/debug/sofie] [NAME ...]
+    .venv-keras/bin/python benchmarks/make_real_models.py [--sofie .build/debug/sofie] OUTDIR [NAME ...]
 then  .venv-bench/bin/python benchmarks/bench_real.py --models OUTDIR
 """
 import argparse

@@ -6,6 +6,20 @@ import SofieIR
 /// KV cache (present = past, then the new keys) and the mask's broadcast strides.
 enum CppAttention {
     static let table: [String: CppOps.Emit] = [
+        "GridSample": { e, n in
+            let x = try e.input(n, 0), grid = try e.input(n, 1), y = try e.output(n, 0)
+            let (mode, padding) = try NNOps.gridSampleMode(OpContext(node: n, opset: e.opset))
+            guard x.dtype == .float || x.dtype == .double, grid.dtype == x.dtype else {
+                throw CompileError(node: n, "GridSample on \(x.dtype) with a \(grid.dtype) grid is not supported (float32 or float64, both the same)")
+            }
+            let r = x.shape.count - 2
+            let dims = Array(x.shape[2...]) + Array(repeating: 1, count: 3 - r)
+            let params = "\(x.shape[0]), \(x.shape[1]), \(r), {\(dims.map(String.init).joined(separator: ", "))}, \(y.count / max(1, x.shape[0] * x.shape[1])), \(mode), \(padding), \((n.int("align_corners") ?? 0) != 0 ? 1 : 0)"
+            e.block {
+                e.line("const sofie_rt::GridSampleParams params = {\(params)};")
+                e.line("sofie_rt::grid_sample<\(x.ctype)>(params, \(x.ptr), \(grid.ptr), \(y.ptr));")
+            }
+        },
         "RotaryEmbedding": { e, n in
             let r = try AttentionOps.rotary(OpContext(node: n, opset: e.opset))
             let x = try e.input(n, 0), cosC = try e.input(n, 1), sinC = try e.input(n, 2), pid = try e.optionalInput(n, 3)

@@ -53,6 +53,22 @@ enum CppQuant {
             let compute = x.dtype == .double || s.dtype == .double ? "double" : "float"
             // float16 x over a float16 scale divides in float16 (numpy's float16 / float16).
             let roundQuotient = x.dtype.isReducedFloat && x.dtype == s.dtype && n.int("precision") == nil
+            // Per tensor, float in, integer out (the QDQ activations of quantized CNNs): one flat
+            // loop the compiler vectorizes; clamping in floating point sends NaN to the low end,
+            // as the reference's int32 conversion does.
+            if g.outer == x.count, !roundQuotient, CppNumberTypes.name(x.dtype) == nil, CppNumberTypes.name(s.dtype) == nil, let (lo, hi) = range(y.dtype) {
+                e.block {
+                    e.line("const \(compute) scale = \(value(s, "0", compute)), zero = \(zp.map { value($0, "0", compute) } ?? "0");")
+                    e.line("const \(x.ctype)* const x = \(x.ptr); \(y.ctype)* const y = \(y.ptr);")
+                    e.line("for (int64_t i = 0; i < \(x.count); ++i) {")
+                    e.line("    \(compute) r = std::nearbyint(static_cast<\(compute)>(x[i]) / scale) + zero;")
+                    e.line("    r = r > \(lo) ? r : \(lo);")
+                    e.line("    r = r < \(hi) ? r : \(hi);")
+                    e.line("    y[i] = static_cast<\(y.ctype)>(r);")
+                    e.line("}")
+                }
+                return
+            }
             e.block {
                 granularLoops(e, g) {
                     var q = "\(value(x, "i", compute)) / \(value(s, "si", compute))"
@@ -74,6 +90,14 @@ enum CppQuant {
             let g = try QuantOps.granularity(OpContext(node: n, opset: e.opset), x: x.shape, scale: s.shape)
             let compute = s.dtype == .double || y.dtype == .double ? "double" : "float"
             let float8 = CppNumberTypes.name(x.dtype) != nil
+            if g.outer == x.count, !float8, CppNumberTypes.name(y.dtype) == nil, CppNumberTypes.name(s.dtype) == nil {
+                e.block {
+                    e.line("const \(compute) scale = \(value(s, "0", compute)), zero = \(zp.map { value($0, "0", compute) } ?? "0");")
+                    e.line("const \(x.ctype)* const x = \(x.ptr); \(y.ctype)* const y = \(y.ptr);")
+                    e.line("for (int64_t i = 0; i < \(x.count); ++i) y[i] = static_cast<\(y.ctype)>((static_cast<\(compute)>(x[i]) - zero) * scale);")
+                }
+                return
+            }
             e.block {
                 granularLoops(e, g) {
                     let d = zp != nil && !float8 ? "(\(value(x, "i", compute)) - \(value(zp!, "si", compute)))" : value(x, "i", compute)

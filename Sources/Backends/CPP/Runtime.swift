@@ -1079,6 +1079,123 @@ void attention_cache(const T* past, const T* cur, const std::int64_t cur_stride[
         }
 }
 
+// GridSample (opsets 16-22), 1 to 3 spatial dimensions, as ONNX's reference computes it: grid
+// coordinates (component k addresses spatial axis rank-1-k) denormalized in T, then for points outside the border clamped (border) or reflected
+// (reflection); nearest rounds half to even, linear and cubic (Keys, a = -0.75) weigh the
+// neighbours, each neighbour read through the padding mode (zeros outside).
+struct GridSampleParams {
+    std::int64_t batch, channels, rank, in_dims[3], out_points;
+    int mode, padding, align_corners;  // mode 0 nearest, 1 linear, 2 cubic; padding 0 zeros, 1 border, 2 reflection
+};
+
+inline double grid_reflect(double x, double lo, double hi) {
+    const double range = hi - lo;
+    if (!(range > 0)) return lo;
+    if (x < lo || x > hi) {
+        const double dx = x < lo ? lo - x : x - hi;
+        const double n = std::floor(dx / range);
+        const double r = dx - n * range;
+        const bool even = std::fmod(n, 2.0) == 0;
+        if (x < lo) return even ? lo + r : hi - r;
+        return even ? hi - r : lo + r;
+    }
+    return x;
+}
+
+inline void grid_cubic(double t, double c[4]) {
+    const double a = -0.75;
+    t = std::fabs(t);
+    c[0] = ((a * (t + 1) - 5 * a) * (t + 1) + 8 * a) * (t + 1) - 4 * a;
+    c[1] = ((a + 2) * t - (a + 3)) * t * t + 1;
+    c[2] = ((a + 2) * (1 - t) - (a + 3)) * (1 - t) * (1 - t) + 1;
+    c[3] = ((a * (2 - t) - 5 * a) * (2 - t) + 8 * a) * (2 - t) - 4 * a;
+}
+
+template <class T>
+void grid_sample(const GridSampleParams& p, const T* x, const T* grid, T* y) {
+    const std::int64_t r = p.rank;
+    std::int64_t plane = 1, stride[3] = {1, 1, 1};
+    for (std::int64_t d = r - 1; d >= 0; --d) { stride[d] = plane; plane *= p.in_dims[d]; }
+    double lo[3], hi[3];
+    for (std::int64_t d = 0; d < r; ++d) {
+        lo[d] = p.align_corners ? 0.0 : -0.5;
+        hi[d] = p.align_corners ? double(p.in_dims[d] - 1) : double(p.in_dims[d]) - 0.5;
+    }
+    // The element at integer position idx of one channel plane, through the padding mode.
+    auto pixel = [&](const T* data, const std::int64_t* idx) -> double {
+        std::int64_t off = 0;
+        for (std::int64_t d = 0; d < r; ++d) {
+            std::int64_t i = idx[d];
+            const std::int64_t n = p.in_dims[d];
+            if (p.padding == 0) { if (i < 0 || i >= n) return 0.0; }
+            else if (p.padding == 1) i = i < 0 ? 0 : (i >= n ? n - 1 : i);
+            else { i = static_cast<std::int64_t>(grid_reflect(double(i), lo[d], hi[d])); i = i < 0 ? 0 : (i >= n ? n - 1 : i); }
+            off += i * stride[d];
+        }
+        return static_cast<double>(data[off]);
+    };
+    for (std::int64_t b = 0; b < p.batch; ++b)
+        for (std::int64_t o = 0; o < p.out_points; ++o) {
+            const T* const g = grid + (b * p.out_points + o) * r;
+            double coord[3];
+            for (std::int64_t d = 0; d < r; ++d) {
+                const T v = g[r - 1 - d];
+                const T len = static_cast<T>(p.in_dims[d]);
+                T c = p.align_corners ? (v + T(1)) / T(2) * (len - T(1)) : ((v + T(1)) * len - T(1)) / T(2);
+                double cd = static_cast<double>(c);
+                if (p.mode == 0) cd = std::nearbyint(cd);
+                // Out of range, infinite or NaN grids stay defined: far outside the border.
+                if (!(cd > -1e9)) cd = -1e9;
+                if (!(cd < 1e9)) cd = 1e9;
+                if (cd < lo[d] || cd > hi[d]) {
+                    if (p.padding == 1) cd = cd < 0 ? 0.0 : (cd > double(p.in_dims[d] - 1) ? double(p.in_dims[d] - 1) : cd);
+                    else if (p.padding == 2) cd = grid_reflect(cd, lo[d], hi[d]);
+                }
+                coord[d] = static_cast<double>(static_cast<T>(cd));
+            }
+            std::int64_t base[3];
+            double w[3][4];
+            int taps = 1;
+            if (p.mode == 0) {
+                for (std::int64_t d = 0; d < r; ++d) base[d] = static_cast<std::int64_t>(coord[d]);
+            } else if (p.mode == 1) {
+                taps = 2;
+                for (std::int64_t d = 0; d < r; ++d) {
+                    base[d] = static_cast<std::int64_t>(std::floor(coord[d]));
+                    const double t = coord[d] - double(base[d]);
+                    w[d][0] = 1 - t; w[d][1] = t;
+                }
+            } else {
+                taps = 4;
+                for (std::int64_t d = 0; d < r; ++d) {
+                    base[d] = static_cast<std::int64_t>(std::floor(coord[d]));
+                    grid_cubic(coord[d] - double(base[d]), w[d]);
+                    base[d] -= 1;
+                }
+            }
+            std::int64_t corners = 1;
+            for (std::int64_t d = 0; d < r; ++d) corners *= taps;
+            for (std::int64_t ch = 0; ch < p.channels; ++ch) {
+                const T* const data = x + (b * p.channels + ch) * plane;
+                double v = 0;
+                if (p.mode == 0) v = pixel(data, base);
+                else
+                    for (std::int64_t k = 0; k < corners; ++k) {
+                        std::int64_t idx[3], rest = k;
+                        double weight = 1;
+                        for (std::int64_t d = r - 1; d >= 0; --d) {
+                            const std::int64_t t = rest % taps;
+                            rest /= taps;
+                            idx[d] = base[d] + t;
+                            weight *= w[d][t];
+                        }
+                        v += weight * pixel(data, idx);
+                    }
+                y[(b * p.channels + ch) * p.out_points + o] = static_cast<T>(v);
+            }
+        }
+}
+
 #undef SOFIE_MATH
 }  // namespace sofie_rt
 #endif  // SOFIE_RUNTIME_V2

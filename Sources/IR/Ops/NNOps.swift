@@ -16,6 +16,16 @@ public enum NNOps {
             if c.has(2), broadcastShapes([m, n], try c.shape(2)) != [m, n] { throw c.fail("C of shape \(try c.shape(2)) does not broadcast to [\(m), \(n)]") }
             return [tt(try c.dtype(0), [m, n])]
         })
+        t["GridSample"] = OpDef(infer: { c in
+            let x = try c.shape(0), g = try c.shape(1)
+            let r = x.count - 2
+            guard r >= 1, r <= 3 else { throw c.fail("GridSample on \(x.count)-D input is not supported (1 to 3 spatial dimensions are)") }
+            guard g.count == r + 2, g[0] == x[0], g.last == r else {
+                throw c.invalid("grid \(g) does not match X \(x): it must be (N, output dims..., \(r)) with N = \(x[0])")
+            }
+            _ = try gridSampleMode(c)
+            return [tt(try c.dtype(0), [x[0], x[1]] + Array(g[1...r]))]
+        })
         t["Conv"] = OpDef(infer: { c in [tt(try c.dtype(0), try convGeometry(c).outputShape)] })
         t["ConvTranspose"] = OpDef(infer: { c in [tt(try c.dtype(0), try convTransposeGeometry(c).outputShape)] })
         for op in ["MaxPool", "AveragePool", "LpPool"] {
@@ -69,6 +79,17 @@ public enum NNOps {
         t["Resize"] = OpDef(infer: { c in [tt(try c.dtype(0), try resizeShape(c))] })
         t["Upsample"] = OpDef(infer: { c in [tt(try c.dtype(0), try resizeShape(c))] })
         return t
+    }
+
+    /// GridSample's mode (0 nearest, 1 linear, 2 cubic; opset 16's bilinear/bicubic too) and
+    /// padding (0 zeros, 1 border, 2 reflection).
+    public static func gridSampleMode(_ c: OpContext) throws -> (mode: Int, padding: Int) {
+        let modes = ["nearest": 0, "linear": 1, "bilinear": 1, "cubic": 2, "bicubic": 2]
+        let pads = ["zeros": 0, "border": 1, "reflection": 2]
+        let m = c.node.string("mode") ?? (c.opset < 20 ? "bilinear" : "linear"), p = c.node.string("padding_mode") ?? "zeros"
+        guard let mode = modes[m] else { throw c.invalid("mode '\(m)' is not one of nearest, linear, cubic") }
+        guard let pad = pads[p] else { throw c.invalid("padding_mode '\(p)' is not one of zeros, border, reflection") }
+        return (mode, pad)
     }
 
     static func matmulShape(_ c: OpContext, _ a0: [Int], _ b0: [Int]) throws -> [Int] {
