@@ -21,7 +21,6 @@ public struct MemoryPlan: Equatable {
 
     public init() {}
 
-    public static let aliasingOps: Set<String> = ["Reshape", "Flatten", "Squeeze", "Unsqueeze"]
 
     public static func isFill(_ n: Node) -> Bool { n.opType == "ConstantOfShape" && n.isStandard }
 
@@ -47,7 +46,7 @@ public struct MemoryPlan: Equatable {
         for (i, n) in g.nodes.enumerated() where !isFill(n) {
             for case let o? in n.outputs where !outputs.contains(ObjectIdentifier(o)) {
                 guard let bytes = size(o, alignment: alignment) else { continue }
-                if aliasingOps.contains(n.opType), n.isStandard, let x = n.input(0),
+                if OpRegistry.traits(of: n).contains(.aliasesInput), let x = n.input(0),
                    let k = itemOf[ObjectIdentifier(x)], size(x, alignment: alignment) == bytes {
                     itemOf[ObjectIdentifier(o)] = k
                     items[k].end = max(items[k].end, lastUse(o, from: i))

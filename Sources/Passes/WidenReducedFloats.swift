@@ -13,13 +13,6 @@ public struct WidenReducedFloats: GraphPass {
     public let summary = "compute float16/bfloat16/float8 in float32: Casts around each op that is not pure data movement, rounding on store"
     public init() {}
 
-    /// Ops that copy elements without computing on them, or read only the shape: they keep the
-    /// reduced type.
-    public static let movesElements: Set<String> = [
-        "Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Concat", "Split", "Slice",
-        "Gather", "GatherElements", "GatherND", "Expand", "Tile", "DepthToSpace", "SpaceToDepth",
-        "Shape", "Size",
-    ]
 
     /// Ops that read and write the reduced types themselves (conversions and quantization).
     public static let convertsItself: Set<String> = ["Cast", "CastLike", "BitCast", "QuantizeLinear", "DequantizeLinear"]
@@ -42,7 +35,8 @@ public struct WidenReducedFloats: GraphPass {
 
         for n in g.nodes {
             let isCast = n.isStandard && Self.convertsItself.contains(n.opType)
-            let moves = n.isStandard && Self.movesElements.contains(n.opType)
+            // Ops that only move elements, or read only the shape, keep the reduced type (OpTraits).
+            let moves = !OpRegistry.traits(of: n).isDisjoint(with: [.movesElements, .readsShapeOnly])
             guard !isCast, !moves, n.subgraphs.isEmpty, n.inputs.contains(where: reduced) || n.outputs.contains(where: reduced) else {
                 result.append(n); continue
             }

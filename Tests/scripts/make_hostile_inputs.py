@@ -98,6 +98,13 @@ save("topk_k_huge", [helper.make_node("TopK", ["x", "k"], ["y", "i"], name="topk
      [const("k", [BIG])])
 save("unsqueeze_axes_huge", [helper.make_node("Unsqueeze", ["x", "a"], ["y"], name="unsq")], [vi("x", [4])], [vi("y", None)],
      [const("a", [BIG])])
+# Attention / RotaryEmbedding / quantization attributes that are sizes.
+save("attention_heads_huge", [helper.make_node("Attention", ["q", "k", "v"], ["y"], name="attn", q_num_heads=BIG, kv_num_heads=BIG)],
+     [vi("q", [1, 4, 24]), vi("k", [1, 4, 24]), vi("v", [1, 4, 24])], [vi("y", None)], opset=23)
+save("rotary_dim_huge", [helper.make_node("RotaryEmbedding", ["x", "c", "s"], ["y"], name="rope", rotary_embedding_dim=BIG)],
+     [vi("x", [1, 2, 4, 8]), vi("c", [1, 4, 4]), vi("s", [1, 4, 4])], [vi("y", None)], opset=23)
+save("dequantize_block_huge", [helper.make_node("DequantizeLinear", ["x", "sc"], ["y"], name="dq", axis=1, block_size=BIG)],
+     [vi("x", [4, 4], TensorProto.INT8)], [vi("y", None)], [helper.make_tensor("sc", F, [4, 1], [0.5] * 4)], opset=21)
 save("flatten_axis_huge", [helper.make_node("Flatten", ["x"], ["y"], name="flatten", axis=BIG)], [vi("x", [2, 3])], [vi("y", None)])
 save("transpose_perm_bad", [helper.make_node("Transpose", ["x"], ["y"], name="transpose", perm=[BIG, 0])], [vi("x", [2, 3])], [vi("y", None)])
 save("symbolic_negative_dim", [helper.make_node("Relu", ["x"], ["y"], name="relu")], [vi("x", ["batch", -5])], [vi("y", None)])

@@ -41,6 +41,38 @@ enum CppExtra {
 
     static var table: [String: CppOps.Emit] {
         var t: [String: CppOps.Emit] = [:]
+        t["SwiGLU"] = { e, n in
+            let a = try e.input(n, 0), b = try e.input(n, 1), y = try e.output(n, 0)
+            guard a.dtype == .float || a.dtype == .double else { throw CompileError(node: n, "SwiGLU on \(a.dtype) is not supported") }
+            let alpha = CppOps.literal(Double(n.float("alpha") ?? 1), a.dtype)
+            e.elementwise(y, [a, b]) { v in "(\(v[0]) / (\(a.ctype)(1) + std::exp(-\(alpha) * \(v[0])))) * \(v[1])" }
+        }
+        t["Det"] = { e, n in
+            let x = try e.input(n, 0), y = try e.output(n, 0)
+            guard x.dtype == .float || x.dtype == .double else { throw CompileError(node: n, "Det on \(x.dtype) is not supported") }
+            let m = x.shape[x.shape.count - 1]
+            e.workspace(m * m)
+            // LU with partial pivoting in double, one matrix at a time.
+            e.block {
+                e.line("double* const a = static_cast<double*>(work);")
+                e.line("for (int64_t b = 0; b < \(y.count); ++b) {")
+                e.line("    for (int64_t i = 0; i < \(m * m); ++i) a[i] = static_cast<double>(\(x.ptr)[b * \(m * m) + i]);")
+                e.line("    double det = 1;")
+                e.line("    for (int64_t k = 0; k < \(m); ++k) {")
+                e.line("        int64_t p = k;")
+                e.line("        for (int64_t i = k + 1; i < \(m); ++i) if (std::fabs(a[i * \(m) + k]) > std::fabs(a[p * \(m) + k])) p = i;")
+                e.line("        if (a[p * \(m) + k] == 0) { det = 0; break; }")
+                e.line("        if (p != k) { for (int64_t j = 0; j < \(m); ++j) std::swap(a[p * \(m) + j], a[k * \(m) + j]); det = -det; }")
+                e.line("        det *= a[k * \(m) + k];")
+                e.line("        for (int64_t i = k + 1; i < \(m); ++i) {")
+                e.line("            const double f = a[i * \(m) + k] / a[k * \(m) + k];")
+                e.line("            for (int64_t j = k; j < \(m); ++j) a[i * \(m) + j] -= f * a[k * \(m) + j];")
+                e.line("        }")
+                e.line("    }")
+                e.line("    \(y.ptr)[b] = static_cast<\(y.ctype)>(det);")
+                e.line("}")
+            }
+        }
         t["NegativeLogLikelihoodLoss"] = { e, n in
             let x = try e.input(n, 0), target = try e.input(n, 1), y = try e.output(n, 0)
             nll(e, n, logp: x.ptr, shape: x.shape, target: target, weight: try e.optionalInput(n, 2), out: y)

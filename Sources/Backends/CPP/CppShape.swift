@@ -5,7 +5,8 @@ import SofieIR
 enum CppShape {
     static var table: [String: CppOps.Emit] {
         var t: [String: CppOps.Emit] = [:]
-        for op in ["Reshape", "Flatten", "Squeeze", "Unsqueeze"] {
+        // Reshapes (OpTraits.aliasesInput): a copy, which is none when the memory plan aliased them.
+        for (op, def) in OpRegistry.definitions where def.traits.contains(.aliasesInput) {
             t[op] = { e, n in e.copy(try e.output(n, 0), try e.input(n, 0)) }
         }
         // ConstantOfShape becomes a fill done when the Session is created (EmitContext.placeFill).
@@ -111,6 +112,20 @@ enum CppShape {
                     e.line("*y++ = x[\(EmitContext.offset(terms, st))];")
                 }
             }
+        }
+        t["ReverseSequence"] = { e, n in
+            let x = try e.input(n, 0), lens = try e.input(n, 1), y = try e.output(n, 0)
+            let time = n.int("time_axis") ?? 0, batch = n.int("batch_axis") ?? 1
+            let T = x.shape[time], B = x.shape[batch], inner = x.shape[2...].reduce(1, *)
+            let (tStride, bStride) = time == 0 ? (B * inner, inner) : (inner, T * inner)
+            // A length outside [0, T] (a run-time value) is clamped: defined, never out of bounds.
+            e.line("for (int64_t b = 0; b < \(B); ++b) {")
+            e.line("    int64_t len = static_cast<int64_t>(\(lens.ptr)[b]); len = len < 0 ? 0 : (len > \(T) ? \(T) : len);")
+            e.line("    for (int64_t t = 0; t < \(T); ++t) {")
+            e.line("        const int64_t src = t < len ? len - 1 - t : t;")
+            e.line("        std::memcpy(\(y.ptr) + b * \(bStride) + t * \(tStride), \(x.ptr) + b * \(bStride) + src * \(tStride), sizeof(\(y.ctype)) * \(inner));")
+            e.line("    }")
+            e.line("}")
         }
         t["ScatterElements"] = { e, n in
             let x = try e.input(n, 0), idx = try e.input(n, 1), upd = try e.input(n, 2), y = try e.output(n, 0)
@@ -232,6 +247,7 @@ enum CppShape {
             e.line("    \(y.ptr)[((n * \(C * b * b) + oc) * \(H / b) + h / \(b)) * \(W / b) + w / \(b)] = \(x.ptr)[((n * \(C) + c) * \(H) + h) * \(W) + w];")
             e.line("}")
         }
+        t["Scatter"] = t["ScatterElements"]
         return t
     }
 }

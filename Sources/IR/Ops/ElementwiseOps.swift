@@ -246,6 +246,7 @@ public enum ElementwiseOps {
         t["CastLike"] = OpDef(
             infer: { c in [tt(try c.dtype(1), try c.shape(0))] },
             evaluate: { c, a in [try cast(a[0]!, to: a[1]!.dataType, c)] })
+        t["Identity"]?.traits.insert(.movesElements)
         return t
     }
 

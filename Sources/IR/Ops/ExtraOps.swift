@@ -50,6 +50,19 @@ public enum ExtraOps {
             return [tt(try c.dtype(0), Array(i.dropLast()) + Array(d[(b + last)...]))]
         })
         t["ScatterND"] = OpDef(infer: { c in [tt(try c.dtype(0), try c.shape(0))] })
+        t["GatherND"]?.traits.insert(.movesElements)
+        // SwiGLU: Swish_alpha(A) * B, A and B of one shape (no broadcasting).
+        t["SwiGLU"] = OpDef(infer: { c in
+            let a = try c.shape(0), b = try c.shape(1)
+            guard a == b else { throw c.invalid("A \(a) and B \(b) must have the same shape") }
+            return [tt(try c.dtype(0), a)]
+        })
+        // Det: determinants of the trailing square matrices.
+        t["Det"] = OpDef(infer: { c in
+            let x = try c.shape(0)
+            guard x.count >= 2, x[x.count - 1] == x[x.count - 2] else { throw c.invalid("Det needs square matrices in the last two axes, not \(x)") }
+            return [tt(try c.dtype(0), Array(x.dropLast(2)))]
+        })
         return t
     }
 }

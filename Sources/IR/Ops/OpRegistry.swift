@@ -121,17 +121,35 @@ public struct OpContext {
     }
 }
 
+/// Facts about an op that passes and back ends act on (in the spirit of MLIR's op traits):
+/// kept on the op's definition, so that a new op states them once where it is defined.
+public struct OpTraits: OptionSet, Sendable {
+    public let rawValue: Int
+    public init(rawValue: Int) { self.rawValue = rawValue }
+
+    /// Output 0 holds input 0's elements in the same order, under another shape: it may share
+    /// input 0's storage (memory planning aliases it; the back end then copies nothing).
+    public static let aliasesInput = OpTraits(rawValue: 1 << 0)
+    /// Copies elements without computing on them: works on any element type, bits preserved
+    /// (float16 and float8 stay in their type through it).
+    public static let movesElements = OpTraits(rawValue: 1 << 1)
+    /// Reads only its input's shape, never its elements.
+    public static let readsShapeOnly = OpTraits(rawValue: 1 << 2)
+}
+
 /// The facts of one ONNX operator that the passes need: how to infer its outputs' types,
-/// and (optionally) how to evaluate it on constants for constant folding.
+/// (optionally) how to evaluate it on constants for constant folding, and its traits.
 public struct OpDef {
     public typealias Infer = (OpContext) throws -> [TensorType]
     public typealias Evaluate = (OpContext, [NDArray?]) throws -> [NDArray]
     public let infer: Infer
     public let evaluate: Evaluate?
+    public var traits: OpTraits
 
-    public init(infer: @escaping Infer, evaluate: Evaluate? = nil) {
+    public init(infer: @escaping Infer, evaluate: Evaluate? = nil, traits: OpTraits = []) {
         self.infer = infer
         self.evaluate = evaluate
+        self.traits = traits
     }
 }
 
@@ -144,6 +162,9 @@ public enum OpRegistry {
         }
         return all
     }()
+
+    /// The node's op traits (none for ops without a definition).
+    public static func traits(of node: Node) -> OpTraits { definition(for: node)?.traits ?? [] }
 
     public static func definition(for node: Node) -> OpDef? {
         if node.domain == SofieOps.domain { return SofieOps.definitions[node.opType] }

@@ -30,7 +30,7 @@ public enum QuantOps {
             g.axisStride = 1
             return g
         }
-        let blocks = (x[axis] + block - 1) / block
+        let blocks = x[axis] / block + (x[axis] % block == 0 ? 0 : 1)  // no overflow for a hostile block_size
         var want = x
         want[axis] = blocks
         guard scale == want else { throw c.invalid("a blocked scale (block_size \(block) on axis \(axis)) must have the shape \(want), not \(scale)") }

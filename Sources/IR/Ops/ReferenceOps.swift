@@ -243,6 +243,7 @@ public enum ReferenceOps {
             }
         }
         for op in ["LSTM", "GRU", "RNN"] { t[op] = { c, a in try recurrent(op, c, a) } }
+        t["Scatter"] = t["ScatterElements"]
         return t
     }()
 

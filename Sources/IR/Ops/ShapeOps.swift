@@ -116,6 +116,17 @@ public enum ShapeOps {
             })
         t["GatherElements"] = OpDef(infer: { c in [tt(try c.dtype(0), try c.shape(1))] })
         t["ScatterElements"] = OpDef(infer: { c in [tt(try c.dtype(0), try c.shape(0))] })
+        // Scatter (opsets 9-10) is ScatterElements under its old name.
+        t["Scatter"] = t["ScatterElements"]
+        t["ReverseSequence"] = OpDef(infer: { c in
+            let x = try c.shape(0)
+            let time = c.int("time_axis", 0), batch = c.int("batch_axis", 1)
+            guard x.count >= 2, Set([time, batch]) == [0, 1] else {
+                throw c.invalid("time_axis \(time) and batch_axis \(batch) must be 0 and 1 (in either order) of a tensor of rank >= 2, here \(x)")
+            }
+            guard try c.shape(1) == [x[batch]] else { throw c.invalid("sequence_lens must have one entry per batch row (\(x[batch])), not \(try c.shape(1))") }
+            return [tt(try c.dtype(0), x)]
+        }, traits: .movesElements)
         t["Expand"] = OpDef(
             infer: { c in [tt(try c.dtype(0), try expandShape(c))] },
             evaluate: { c, a in
@@ -158,6 +169,12 @@ public enum ShapeOps {
             guard s.count == 4, s[2] % b == 0, s[3] % b == 0 else { throw c.fail("needs a 4-D input whose height and width divide by blocksize") }
             return [tt(try c.dtype(0), [s[0], try Checked.product([s[1], b, b]), s[2] / b, s[3] / b])]
         })
+        // Traits (OpTraits): reshapes alias their input; these ops only move elements; Shape and Size read the shape.
+        for op in ["Reshape", "Flatten", "Squeeze", "Unsqueeze"] { t[op]?.traits.formUnion([.aliasesInput, .movesElements]) }
+        for op in ["Transpose", "Concat", "Split", "Slice", "Gather", "GatherElements", "Expand", "Tile", "DepthToSpace", "SpaceToDepth"] {
+            t[op]?.traits.insert(.movesElements)
+        }
+        for op in ["Shape", "Size"] { t[op]?.traits.insert(.readsShapeOnly) }
         return t
     }
 

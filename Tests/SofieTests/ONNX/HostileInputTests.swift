@@ -12,6 +12,8 @@ final class HostileInputTests: XCTestCase {
     /// File -> a fragment its error must contain (the node, tensor or layer and the reason).
     static let expected: [String: String] = [
         "expand_huge.onnx": "node 'expand' (op Expand): the element count of output 'y'",
+        "attention_heads_huge.onnx": "node 'attn' (op Attention): hidden sizes 24, 24, 24 are not multiples of the head counts",
+        "rotary_dim_huge.onnx": "node 'rope' (op RotaryEmbedding): rotary_embedding_dim 4611686018427387904 must be even and at most the head size 8",
         "tile_huge.onnx": "node 'tile' (op Tile)",
         "constantofshape_overflow.onnx": "node 'fill' (op ConstantOfShape)",
         "constantofshape_4tib.onnx": "node 'fill' (op ConstantOfShape): output 'y' of shape [1048576, 4194304, 256] would take",
@@ -63,7 +65,9 @@ final class HostileInputTests: XCTestCase {
 
     /// Files that are large but legal: every command must finish quickly and succeed.
     static let legal = ["function_20k_calls.onnx", "sum_100k_inputs.onnx", "conv_strides.onnx", "slice_extreme.onnx",
-                        "conv_depthwise_strides.onnx", "conv_depthwise_dilated_strides.onnx"]
+                        "conv_depthwise_strides.onnx", "conv_depthwise_dilated_strides.onnx",
+                        // A block larger than the axis is one block: legal.
+                        "dequantize_block_huge.onnx"]
     /// A graph output without a type: ONNX requires one, so convert (which writes ONNX) refuses
     /// it; inspect shows it and compile infers it.
     static let convertOnly = ["output_without_type.onnx": "graph output 'y' has no type"]
