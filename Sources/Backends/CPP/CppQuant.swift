@@ -76,7 +76,9 @@ enum CppQuant {
                     e.line("    const \(compute) q = \(q);")
                     if let (lo, hi) = range(y.dtype) {
                         let z = zp.map { " + static_cast<int64_t>(\($0.ptr)[si])" } ?? ""
-                        e.line("    int64_t r = static_cast<int64_t>(std::nearbyint(std::max<\(compute)>(std::min<\(compute)>(q, 1e9), -1e9)))\(z);")
+                        // Bounded before the integer conversion; NaN goes to the low end (the reference's INT_MIN, clipped).
+                        e.line("    const \(compute) qc = q > \(compute)(1e9) ? \(compute)(1e9) : (q > \(compute)(-1e9) ? q : \(compute)(-1e9));")
+                        e.line("    int64_t r = static_cast<int64_t>(std::nearbyint(qc))\(z);")
                         e.line("    \(y.ptr)[i] = static_cast<\(y.ctype)>(r < \(lo) ? \(lo) : (r > \(hi) ? \(hi) : r));")
                     } else {
                         // float8: the quotient rounded to the type (the zero point, 0 for float8, is not added).
@@ -123,7 +125,7 @@ enum CppQuant {
                 e.line("const uint8_t zp = static_cast<uint8_t>(zf);")
                 e.line("for (int64_t i = 0; i < \(x.count); ++i) {")
                 e.line("    const float q = scale == 0.0f ? 0.0f : std::nearbyint(\(x.ptr)[i] / scale) + zf;")
-                e.line("    \(y.ptr)[i] = static_cast<uint8_t>(q < 0.0f ? 0.0f : (q > 255.0f ? 255.0f : q));")
+                e.line("    \(y.ptr)[i] = static_cast<uint8_t>(q > 0.0f ? (q < 255.0f ? q : 255.0f) : 0.0f);  // NaN -> 0")
                 e.line("}")
                 if let scaleOut { e.line("\(scaleOut.ptr)[0] = scale;") }
                 if let zpOut { e.line("\(zpOut.ptr)[0] = zp;") }
@@ -139,9 +141,10 @@ enum CppQuant {
                 e.line("const int32_t za = \(az.map { "static_cast<int32_t>(\($0.ptr)[0])" } ?? "0"), zb = \(bz.map { "static_cast<int32_t>(\($0.ptr)[0])" } ?? "0");")
                 batchedMatmul(e, a: a.shape, b: b.shape, y: y.shape) { oa, ob, oy, M, N, K in
                     e.line("for (int64_t m = 0; m < \(M); ++m) for (int64_t j = 0; j < \(N); ++j) {")
-                    e.line("    int32_t acc = 0;")
-                    e.line("    for (int64_t k = 0; k < \(K); ++k) acc += (static_cast<int32_t>(\(a.ptr)[\(oa) + m * \(K) + k]) - za) * (static_cast<int32_t>(\(b.ptr)[\(ob) + k * \(N) + j]) - zb);")
-                    e.line("    \(y.ptr)[\(oy) + m * \(N) + j] = acc;")
+                    // Summed in 64 bits and wrapped to 32 (the spec lets int32 accumulation overflow; signed overflow in C++ may not).
+                    e.line("    int64_t acc = 0;")
+                    e.line("    for (int64_t k = 0; k < \(K); ++k) acc += (static_cast<int64_t>(\(a.ptr)[\(oa) + m * \(K) + k]) - za) * (static_cast<int64_t>(\(b.ptr)[\(ob) + k * \(N) + j]) - zb);")
+                    e.line("    \(y.ptr)[\(oy) + m * \(N) + j] = static_cast<int32_t>(static_cast<uint32_t>(acc));")
                     e.line("}")
                 }
             }
@@ -162,11 +165,11 @@ enum CppQuant {
                 batchedMatmul(e, a: a.shape, b: b.shape, y: y.shape) { oa, ob, oy, M, N, K in
                     e.line("for (int64_t m = 0; m < \(M); ++m) for (int64_t j = 0; j < \(N); ++j) {")
                     e.line("    const int32_t za = static_cast<int32_t>(\(aZ.ptr)[\(at(aZ, "m"))]), zb = static_cast<int32_t>(\(bZ.ptr)[\(at(bZ, "j"))]);")
-                    e.line("    int32_t acc = 0;")
-                    e.line("    for (int64_t k = 0; k < \(K); ++k) acc += (static_cast<int32_t>(\(a.ptr)[\(oa) + m * \(K) + k]) - za) * (static_cast<int32_t>(\(b.ptr)[\(ob) + k * \(N) + j]) - zb);")
+                    e.line("    int64_t acc = 0;")
+                    e.line("    for (int64_t k = 0; k < \(K); ++k) acc += (static_cast<int64_t>(\(a.ptr)[\(oa) + m * \(K) + k]) - za) * (static_cast<int64_t>(\(b.ptr)[\(ob) + k * \(N) + j]) - zb);")
                     e.line("    const float mult = \(value(aS, at(aS, "m"), "float")) * \(value(bS, at(bS, "j"), "float")) / \(value(yS, "0", "float"));")
-                    e.line("    const float r = std::nearbyint(static_cast<float>(acc) * mult + static_cast<float>(\(yZ.ptr)[0]));")
-                    e.line("    \(y.ptr)[\(oy) + m * \(N) + j] = static_cast<\(y.ctype)>(r < \(lo) ? \(lo) : (r > \(hi) ? \(hi) : r));")
+                    e.line("    const float r = std::nearbyint(static_cast<float>(static_cast<int32_t>(static_cast<uint32_t>(acc))) * mult + static_cast<float>(\(yZ.ptr)[0]));")
+                    e.line("    \(y.ptr)[\(oy) + m * \(N) + j] = static_cast<\(y.ctype)>(r > \(lo) ? (r < \(hi) ? r : \(hi)) : \(lo));  // NaN -> low end")
                     e.line("}")
                 }
             }
