@@ -230,6 +230,14 @@ models += [
     ("ONNX GRU bidir 32->64, 100 steps", recurrent("GRU", 32, 64, 100, directions=2)),
     ("ONNX RNN 16->64, 100 steps", recurrent("RNN", 16, 64, 100)),
 ]
+def attention(heads, seq, head, causal=True):
+    """One ONNX Attention (opset 23) over 4-D Q, K, V [1, heads, seq, head]: 4·heads·seq²·head flops."""
+    ins = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, heads, seq, head]) for n in "qkv"]
+    g = helper.make_graph([helper.make_node("Attention", ["q", "k", "v"], ["y"], is_causal=int(causal))], "attn", ins,
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, heads, seq, head])])
+    return save(g, f"attention_{heads}x{seq}x{head}", opset=23), 4.0 * heads * seq * seq * head
+
+
 # Kernel lines: the flops of each, for GFLOP/s and the share of --peak-gflops.
 flops = {}
 for title, (path, f) in [
@@ -240,6 +248,7 @@ for title, (path, f) in [
     ("kernel Conv 1x1 64->256 56x56 +Relu", kernel_conv(64, 256, 56, 1)),
     ("kernel Conv depthwise 3x3 144 56x56 +Relu", kernel_conv(144, 144, 56, 3, group=144)),
     ("kernel Conv depthwise 5x5 s2 240 28x28 +Relu", kernel_conv(240, 240, 28, 5, stride=2, group=240)),
+    ("kernel Attention causal 12 heads x 128 tokens x 64", attention(12, 128, 64)),
 ]:
     models.append((title, path))
     flops[title] = f

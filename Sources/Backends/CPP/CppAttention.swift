@@ -72,7 +72,19 @@ enum CppAttention {
             let qs = strides(g.qHeads, g.qLen, g.head)
             var ks = strides(g.kvHeads, g.kvLen, g.head), vs = strides(g.kvHeads, g.kvLen, g.vHead)
             var kPtr = k.ptr, vPtr = v.ptr
-            e.workspace(2 * g.totalLen + g.vHead)
+            // The kernel's workspace (in 8-byte units): a double row of biases, then Q and K of one
+            // head, its scores, and the GEMM packing buffer, in T.
+            let width = q.dtype.byteSize!
+            let vRowStride = pastK != nil ? g.vHead : strides(g.kvHeads, g.kvLen, g.vHead)[2]
+            let pack = max(CppNN.packElements(m: g.qLen, n: g.totalLen, k: g.head, rsb: 1, csb: g.head, csa: 1),
+                           CppNN.packElements(m: g.qLen, n: g.vHead, k: g.totalLen, rsb: vRowStride, csb: 1, csa: 1))
+            let elements = try Checked.sum([try Checked.mul(g.qLen, g.head), try Checked.mul(g.totalLen, g.head),
+                                            try Checked.mul(g.qLen, g.totalLen), pack], "the attention workspace")
+            let bytes = try Checked.mul(elements, width, "the attention workspace")
+            guard bytes <= Limits.maxTensorBytes else {
+                throw CompileError(node: n, "its workspace would take \(bytes) bytes (\(g.qLen) x \(g.totalLen) scores of one head), more than the \(Limits.maxTensorBytes)-byte limit")
+            }
+            e.workspace(g.totalLen + (bytes + 7) / 8)
             e.block {
                 // The cache: present = past's keys, then the new ones, (batch, kv heads, total, d).
                 for (name, cur, past, present, d, curStrides) in [("kstride", k, pastK, presentK, g.head, ks), ("vstride", v, pastV, presentV, g.vHead, vs)] {
@@ -105,7 +117,7 @@ enum CppAttention {
                 ]
                 e.line("const sofie_rt::AttentionParams params = {\(p.joined(separator: ", "))};")
                 let M = mask?.ctype ?? T
-                e.line("sofie_rt::attention<\(T), \(M)>(params, \(q.ptr), \(kPtr), \(vPtr), \(mask.map { "static_cast<const \(M)*>(\($0.ptr))" } ?? "static_cast<const \(M)*>(nullptr)"), \(nonpad?.ptr ?? "nullptr"), \(y.ptr), \(qk?.ptr ?? "nullptr"), static_cast<double*>(work));")
+                e.line("sofie_rt::attention<\(T), \(M)>(params, \(q.ptr), \(kPtr), \(vPtr), \(mask.map { "static_cast<const \(M)*>(\($0.ptr))" } ?? "static_cast<const \(M)*>(nullptr)"), \(nonpad?.ptr ?? "nullptr"), \(y.ptr), \(qk?.ptr ?? "nullptr"), work);")
             }
         },
     ]

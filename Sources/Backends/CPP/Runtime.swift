@@ -996,19 +996,34 @@ struct AttentionParams {
 
 template <class T, class M>
 void attention(const AttentionParams& p, const T* q, const T* k, const T* v, const M* mask, const std::int64_t* nonpad,
-               T* y, T* qk, double* work) {
+               T* y, T* qk, void* work) {
     const double neg_inf = -std::numeric_limits<double>::infinity();
-    double* const bias = work;
-    double* const prob = work + p.kv_len;
-    double* const acc = prob + p.kv_len;
+    // Workspace: the bias row (double), Q and K of one head scaled, the scores of one head,
+    // then the GEMM packing buffer.
+    double* const bias = static_cast<double*>(work);
+    T* const qs = reinterpret_cast<T*>(bias + p.kv_len);
+    T* const ks = qs + p.q_len * p.head;
+    T* const sc = ks + p.kv_len * p.head;
+    T* const pack = sc + p.q_len * p.kv_len;
     const std::int64_t group = p.q_heads / p.kv_heads;
     const T root = static_cast<T>(p.scale_root);
+    const Epilogue<T> none{};
     for (std::int64_t b = 0; b < p.batch; ++b) {
         const std::int64_t offset = nonpad ? nonpad[b] - p.q_len : p.past_len;
         for (std::int64_t h = 0; h < p.q_heads; ++h) {
             const std::int64_t hk = h / group;
+            // Q and K scaled by sqrt(scale) each, rounded to T (the spec's graph), then Q K^T by GEMM.
             for (std::int64_t i = 0; i < p.q_len; ++i) {
-                const T* const qrow = q + b * p.q_stride[0] + h * p.q_stride[1] + i * p.q_stride[2];
+                const T* const row = q + b * p.q_stride[0] + h * p.q_stride[1] + i * p.q_stride[2];
+                for (std::int64_t d = 0; d < p.head; ++d) qs[i * p.head + d] = static_cast<T>(row[d] * root);
+            }
+            for (std::int64_t j = 0; j < p.kv_len; ++j) {
+                const T* const row = k + b * p.k_stride[0] + hk * p.k_stride[1] + j * p.k_stride[2];
+                for (std::int64_t d = 0; d < p.head; ++d) ks[j * p.head + d] = static_cast<T>(row[d] * root);
+            }
+            gemm<T>(p.q_len, p.kv_len, p.head, qs, p.head, 1, ks, 1, p.head, sc, p.kv_len, false, nullptr, nullptr, none, pack);
+            for (std::int64_t i = 0; i < p.q_len; ++i) {
+                T* const srow = sc + i * p.kv_len;
                 T* const qkrow = qk ? qk + ((b * p.q_heads + h) * p.q_len + i) * p.kv_len : nullptr;
                 const M* const mrow = mask ? mask + b * p.mask_stride[0] + h * p.mask_stride[1] + i * p.mask_stride[2] : nullptr;
                 bool attended = false;
@@ -1030,37 +1045,29 @@ void attention(const AttentionParams& p, const T* q, const T* k, const T* v, con
                 }
                 double top = neg_inf;
                 for (std::int64_t j = 0; j < p.kv_len; ++j) {
-                    const T* const krow = k + b * p.k_stride[0] + hk * p.k_stride[1] + j * p.k_stride[2];
-                    double s = 0;
-                    for (std::int64_t d = 0; d < p.head; ++d)
-                        s += static_cast<double>(static_cast<T>(qrow[d] * root)) * static_cast<double>(static_cast<T>(krow[d] * root));
-                    s = static_cast<double>(static_cast<T>(s));
+                    double s = static_cast<double>(srow[j]);
                     if (qkrow && p.qk_mode == 0) qkrow[j] = static_cast<T>(s);
                     if (p.softcap > 0) s = static_cast<double>(static_cast<T>(p.softcap * std::tanh(s / p.softcap)));
                     const double x = s + bias[j];
                     if (qkrow && p.qk_mode == 1) qkrow[j] = static_cast<T>(s);
                     if (qkrow && p.qk_mode == 2) qkrow[j] = static_cast<T>(x);
-                    prob[j] = x;
+                    bias[j] = x;  // the row's logits from here on
                     if (x > top) top = x;
                 }
                 if (!attended) {
-                    for (std::int64_t j = 0; j < p.kv_len; ++j) prob[j] = 0;
+                    for (std::int64_t j = 0; j < p.kv_len; ++j) srow[j] = T(0);
                 } else {
                     if (top == neg_inf) top = 0;
                     double sum = 0;
-                    for (std::int64_t j = 0; j < p.kv_len; ++j) { prob[j] = std::exp(prob[j] - top); sum += prob[j]; }
+                    for (std::int64_t j = 0; j < p.kv_len; ++j) { bias[j] = std::exp(bias[j] - top); sum += bias[j]; }
                     if (sum == 0) sum = 1;
-                    for (std::int64_t j = 0; j < p.kv_len; ++j) prob[j] = static_cast<double>(static_cast<T>(prob[j] / sum));
+                    for (std::int64_t j = 0; j < p.kv_len; ++j) srow[j] = static_cast<T>(bias[j] / sum);
                 }
-                if (qkrow && p.qk_mode == 3) for (std::int64_t j = 0; j < p.kv_len; ++j) qkrow[j] = static_cast<T>(prob[j]);
-                for (std::int64_t d = 0; d < p.v_head; ++d) acc[d] = 0;
-                for (std::int64_t j = 0; j < p.kv_len; ++j) {
-                    const T* const vrow = v + b * p.v_stride[0] + hk * p.v_stride[1] + j * p.v_stride[2];
-                    for (std::int64_t d = 0; d < p.v_head; ++d) acc[d] += prob[j] * static_cast<double>(vrow[d]);
-                }
-                T* const yrow = y + b * p.y_stride[0] + h * p.y_stride[1] + i * p.y_stride[2];
-                for (std::int64_t d = 0; d < p.v_head; ++d) yrow[d] = static_cast<T>(acc[d]);
+                if (qkrow && p.qk_mode == 3) for (std::int64_t j = 0; j < p.kv_len; ++j) qkrow[j] = srow[j];
             }
+            // Y (this head's rows) = P V, written in place into Y's layout.
+            gemm<T>(p.q_len, p.v_head, p.kv_len, sc, p.kv_len, 1, v + b * p.v_stride[0] + hk * p.v_stride[1], p.v_stride[2], 1,
+                    y + b * p.y_stride[0] + h * p.y_stride[1], p.y_stride[2], false, nullptr, nullptr, none, pack);
         }
     }
 }
