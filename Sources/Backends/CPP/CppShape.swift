@@ -113,6 +113,26 @@ enum CppShape {
                 }
             }
         }
+        t["TensorScatter"] = { e, n in
+            let past = try e.input(n, 0), upd = try e.input(n, 1), w = try e.optionalInput(n, 2), y = try e.output(n, 0)
+            let axis = try OpContext(node: n, opset: e.opset).axis(n.int("axis") ?? -2, rank: past.shape.count)
+            let outer = past.shape[..<axis].reduce(1, *), perBatch = past.shape[1..<axis].reduce(1, *)
+            let inner = past.shape[(axis + 1)...].reduce(1, *), maxLen = past.shape[axis], len = upd.shape[axis]
+            let circular = n.string("mode") == "circular"
+            e.copy(y, past)
+            if maxLen == 0 || len == 0 || inner == 0 { return }
+            // A write index outside the cache (a run-time value) skips the row in linear mode: defined, never out of bounds.
+            e.line("for (int64_t o = 0; o < \(outer); ++o) {")
+            e.line("    int64_t start = \(w.map { "static_cast<int64_t>(\($0.ptr)[o / \(perBatch)])" } ?? "0");")
+            // Reduced before any addition, so a hostile index cannot overflow.
+            e.line(circular ? "    start %= \(maxLen); if (start < 0) start += \(maxLen);" : "    if (start < 0 || start > \(maxLen)) start = \(maxLen);")
+            e.line("    for (int64_t s = 0; s < \(len); ++s) {")
+            e.line(circular ? "        const int64_t at = (start + s) % \(maxLen);"
+                            : "        const int64_t at = start + s; if (at >= \(maxLen)) break;")
+            e.line("        std::memcpy(\(y.ptr) + (o * \(maxLen) + at) * \(inner), \(upd.ptr) + (o * \(len) + s) * \(inner), sizeof(\(y.ctype)) * \(inner));")
+            e.line("    }")
+            e.line("}")
+        }
         t["ReverseSequence"] = { e, n in
             let x = try e.input(n, 0), lens = try e.input(n, 1), y = try e.output(n, 0)
             let time = n.int("time_axis") ?? 0, batch = n.int("batch_axis") ?? 1

@@ -118,6 +118,24 @@ public enum ShapeOps {
         t["ScatterElements"] = OpDef(infer: { c in [tt(try c.dtype(0), try c.shape(0))] })
         // Scatter (opsets 9-10) is ScatterElements under its old name.
         t["Scatter"] = t["ScatterElements"]
+        // TensorScatter (opset 24): a KV cache (batch, ..., max_seq, ...) with `update`'s rows written at write_indices.
+        t["TensorScatter"] = OpDef(infer: { c in
+            let past = try c.shape(0), upd = try c.shape(1)
+            let axis = try c.axis(c.int("axis", -2), rank: past.count)
+            guard axis != 0 else { throw c.invalid("axis must not be the batch axis 0") }
+            var want = past
+            want[axis] = upd.count == past.count ? upd[axis] : -1
+            guard upd == want, upd[axis] <= past[axis] else {
+                throw c.invalid("update \(upd) must match past_cache \(past) except on axis \(axis), where it may be at most \(past[axis])")
+            }
+            if c.has(2) {
+                let (wt, ws) = (try c.dtype(2), try c.shape(2))
+                guard wt == .int64, ws == [past[0]] else { throw c.invalid("write_indices must be int64 of shape [\(past[0])]") }
+            }
+            let mode = c.node.string("mode") ?? "linear"
+            guard mode == "linear" || mode == "circular" else { throw c.invalid("mode '\(mode)' is not linear or circular") }
+            return [tt(try c.dtype(0), past)]
+        }, traits: .movesElements)
         t["ReverseSequence"] = OpDef(infer: { c in
             let x = try c.shape(0)
             let time = c.int("time_axis", 0), batch = c.int("batch_axis", 1)
