@@ -46,6 +46,59 @@ enum CppQuant {
         }
     }
 
+    /// ConvInteger (int32 sums of (x - zx)(w - zw)) and QLinearConv (those sums plus the int32
+    /// bias, requantized with x_scale * w_scale / y_scale): direct loops over up to 3 spatial
+    /// dimensions; padding contributes nothing, as x - zx = 0 there.
+    static func integerConv(_ e: EmitContext, _ n: Node, quantized: Bool) throws {
+        let c = OpContext(node: n, opset: e.opset)
+        let g = try NNOps.convGeometry(c, weight: quantized ? 3 : 1, bias: quantized ? 8 : nil)
+        let x = try e.input(n, 0), w = try e.input(n, quantized ? 3 : 1), y = try e.output(n, 0)
+        let xz = try e.optionalInput(n, quantized ? 2 : 2), wz = try e.optionalInput(n, quantized ? 5 : 3)
+        let r = g.kernel.count
+        guard r <= 3 else { throw CompileError(node: n, "\(n.opType) over \(r) spatial dimensions is not supported (1 to 3 are)") }
+        func pad3(_ v: [Int], _ fill: Int) -> [Int] { [Int](repeating: fill, count: 3 - r) + v }
+        let inS = pad3(Array(g.inputShape[2...]), 1), outS = pad3(Array(g.outputShape[2...]), 1), k = pad3(g.kernel, 1)
+        let st = pad3(g.strides, 1), dl = pad3(g.dilations, 1), pb = pad3(g.padsBegin, 0)
+        let N = g.inputShape[0], C = g.inputShape[1], M = g.outputShape[1], G = g.group, cg = C / G, mg = M / G
+        let inPlane = inS.reduce(1, *), outPlane = outS.reduce(1, *), kSize = cg * k.reduce(1, *)
+        func at(_ t: CTensor?, _ i: String) -> String { t.map { "static_cast<int64_t>(\($0.ptr)[\($0.count == 1 ? "0" : i)])" } ?? "0" }
+        var requant = ""
+        if quantized {
+            let xs = try e.input(n, 1), ws = try e.input(n, 4), ys = try e.input(n, 6), yz = try e.optionalInput(n, 7)
+            let b = try e.optionalInput(n, 8)
+            guard let (lo, hi) = range(y.dtype) else { throw CompileError(node: n, "QLinearConv to \(y.dtype) is not supported") }
+            requant = """
+                    \(b.map { "acc += static_cast<int64_t>(\($0.ptr)[m]);" } ?? "")
+                    const float mult = \(value(xs, "0", "float")) * \(value(ws, ws.count == 1 ? "0" : "m", "float")) / \(value(ys, "0", "float"));
+                    const float r = std::nearbyint(static_cast<float>(static_cast<int32_t>(static_cast<uint32_t>(acc))) * mult + static_cast<float>(\(at(yz, "0"))));
+                    y[o] = static_cast<\(y.ctype)>(r > \(lo) ? (r < \(hi) ? r : \(hi)) : \(lo));  // NaN -> low end
+            """
+        } else {
+            requant = "        y[o] = static_cast<int32_t>(static_cast<uint32_t>(acc));  // int32 sums may wrap (the spec allows it)"
+        }
+        e.block {
+            e.line("const \(x.ctype)* const x = \(x.ptr); const \(w.ctype)* const w = \(w.ptr); \(y.ctype)* const y = \(y.ptr);")
+            e.line("const int64_t zx = \(at(xz, "0"));")
+            e.line("for (int64_t b = 0; b < \(N); ++b) for (int64_t m = 0; m < \(M); ++m) {")
+            e.line("    const int64_t gr = m / \(mg), zw = \(at(wz, "m"));")
+            e.line("    for (int64_t od = 0; od < \(outS[0]); ++od) for (int64_t oh = 0; oh < \(outS[1]); ++oh) for (int64_t ow = 0; ow < \(outS[2]); ++ow) {")
+            e.line("        int64_t acc = 0;")
+            e.line("        for (int64_t ci = 0; ci < \(cg); ++ci) {")
+            e.line("            const \(x.ctype)* const xp = x + (b * \(C) + gr * \(cg) + ci) * \(inPlane);")
+            e.line("            const \(w.ctype)* const wp = w + m * \(kSize) + ci * \(k.reduce(1, *));")
+            e.line("            for (int64_t kd = 0; kd < \(k[0]); ++kd) { const int64_t id = od * \(st[0]) - \(pb[0]) + kd * \(dl[0]); if (id < 0 || id >= \(inS[0])) continue;")
+            e.line("            for (int64_t kh = 0; kh < \(k[1]); ++kh) { const int64_t ih = oh * \(st[1]) - \(pb[1]) + kh * \(dl[1]); if (ih < 0 || ih >= \(inS[1])) continue;")
+            e.line("            for (int64_t kw = 0; kw < \(k[2]); ++kw) { const int64_t iw = ow * \(st[2]) - \(pb[2]) + kw * \(dl[2]); if (iw < 0 || iw >= \(inS[2])) continue;")
+            e.line("                acc += (static_cast<int64_t>(xp[(id * \(inS[1]) + ih) * \(inS[2]) + iw]) - zx) * (static_cast<int64_t>(wp[(kd * \(k[1]) + kh) * \(k[2]) + kw]) - zw);")
+            e.line("            } } }")
+            e.line("        }")
+            e.line("        const int64_t o = (b * \(M) + m) * \(outPlane) + (od * \(outS[1]) + oh) * \(outS[2]) + ow;")
+            for l in requant.split(separator: "\n") { e.line(String(l)) }
+            e.line("    }")
+            e.line("}")
+        }
+    }
+
     static let table: [String: CppOps.Emit] = [
         "QuantizeLinear": { e, n in
             let x = try e.input(n, 0), s = try e.input(n, 1), zp = try e.optionalInput(n, 2), y = try e.output(n, 0)
@@ -149,6 +202,8 @@ enum CppQuant {
                 }
             }
         },
+        "ConvInteger": { e, n in try integerConv(e, n, quantized: false) },
+        "QLinearConv": { e, n in try integerConv(e, n, quantized: true) },
         "QLinearMatMul": { e, n in
             let a = try e.input(n, 0), aS = try e.input(n, 1), aZ = try e.input(n, 2)
             let b = try e.input(n, 3), bS = try e.input(n, 4), bZ = try e.input(n, 5)

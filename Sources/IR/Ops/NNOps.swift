@@ -159,8 +159,10 @@ public enum NNOps {
         return (begin, end, out)
     }
 
-    public static func convGeometry(_ c: OpContext) throws -> Geometry {
-        let x = try c.shape(0), w = try c.shape(1)
+    /// `weight` and `bias` are the inputs holding them (Conv: 1 and 2; QLinearConv: 3 and 8;
+    /// ConvInteger has no bias).
+    public static func convGeometry(_ c: OpContext, weight: Int = 1, bias: Int? = 2) throws -> Geometry {
+        let x = try c.shape(0), w = try c.shape(weight)
         guard x.count >= 3, w.count == x.count else { throw c.fail("input \(x) and weight \(w) must have the same rank, 3 or more") }
         let n = x.count - 2
         let group = c.int("group", 1)
@@ -172,7 +174,7 @@ public enum NNOps {
         let strides = c.node.ints("strides") ?? [Int](repeating: 1, count: n)
         let dil = c.node.ints("dilations") ?? [Int](repeating: 1, count: n)
         guard strides.count == n, dil.count == n, strides.allSatisfy({ $0 > 0 }), dil.allSatisfy({ $0 > 0 }) else { throw c.invalid("strides or dilations do not fit") }
-        if c.has(2), try c.shape(2) != [w[0]] { throw c.fail("bias should have shape [\(w[0])]") }
+        if let bias, c.has(bias), try c.shape(bias) != [w[0]] { throw c.fail("bias should have shape [\(w[0])]") }
         let (b, e, o) = try resolvePads(c, input: Array(x[2...]), kernel: kernel, strides: strides, dilations: dil, ceil: false)
         return Geometry(inputShape: x, outputShape: [x[0], w[0]] + o, kernel: kernel, strides: strides, dilations: dil,
                         padsBegin: b, padsEnd: e, group: group)

@@ -109,6 +109,19 @@ public enum QuantOps {
         "MatMulInteger": OpDef(infer: { c in
             [tt(.int32, try NNOps.matmulShape(c, try c.shape(0), try c.shape(1)))]
         }),
+        "ConvInteger": OpDef(infer: { c in
+            guard c.int("group", 1) >= 1 else { throw c.invalid("group must be positive") }
+            return [tt(.int32, try NNOps.convGeometry(c, weight: 1, bias: nil).outputShape)]
+        }),
+        "QLinearConv": OpDef(infer: { c in
+            let g = try NNOps.convGeometry(c, weight: 3, bias: 8)
+            let oc = g.outputShape[1]
+            for (i, what) in [(4, "w_scale"), (5, "w_zero_point")] where c.has(i) {
+                let n = try c.shape(i).reduce(1, *)
+                guard n == 1 || n == oc else { throw c.invalid("\(what) has \(n) elements; one, or one per output channel (\(oc))") }
+            }
+            return [tt(try c.dtype(7), g.outputShape)]
+        }),
         "QLinearMatMul": OpDef(infer: { c in
             [tt(try c.dtype(7), try NNOps.matmulShape(c, try c.shape(0), try c.shape(3)))]
         }),
