@@ -128,6 +128,9 @@ public enum ModelVerification {
             case .int8: out.append(Tensor(name: name, dataType: .int8, dims: dims, values: (0..<n).map { _ in Int8(next() % UInt64(min(bound, 127))) }))
             case .uint8: out.append(Tensor(name: name, dataType: .uint8, dims: dims, values: (0..<n).map { _ in UInt8(next() % UInt64(min(bound, 255))) }))
             case .bool: out.append(Tensor(name: name, dataType: .bool, dims: dims, values: (0..<n).map { _ in UInt8(next() & 1) }))
+            case .float16:
+                out.append(Tensor(name: name, dataType: .float16, dims: dims,
+                                  values: (0..<n).map { _ in Float16(Double(next() >> 11) / Double(1 << 53) * 2 - 1).bitPattern }))
             default: throw Failure(description: "input \(k) ('\(name)') is of type \(p.dataType): give it with --input \(k)=FILE.npy")
             }
         }
@@ -192,18 +195,39 @@ public enum ModelVerification {
         for (k, t) in tensors.enumerated() {
             if emitted.inputs[k].batched && t.dims[0] != rows { throw Failure(description: "the batched inputs have different numbers of rows (\(rows) and \(t.dims[0]))") }
             try NPY.write(t, to: "\(work)/in\(k).npy")
+            // float16/bfloat16/float8 go to the C++ side as raw bits (the header's .npy reader is for plain numbers).
+            if emitted.inputs[k].isBits, let raw = t.rawBytes { try Data(raw).write(to: URL(fileURLWithPath: "\(work)/in\(k).bin")) }
         }
 
         // The driver program. Booleans travel as bytes (load_npy reads bool arrays as uint8_t).
         func ctype(_ p: EmittedCpp.Port) -> String { p.dataType == .bool ? "uint8_t" : p.cType }
         func cast(_ expr: String, _ t: DataType, const: Bool) -> String { t == .bool ? "reinterpret_cast<\(const ? "const " : "")bool*>(\(expr))" : expr }
         var src = "#define SOFIE_NPY\n#include \"model.hxx\"\n#include <chrono>\n#include <cstdio>\n#include <cstdint>\nint main() {\n  try {\n"
+        let rawHelpers = emitted.inputs.contains { $0.isBits } || emitted.outputs.contains { $0.isBits }
+        if rawHelpers {
+            src = src.replacingOccurrences(of: "int main() {", with: """
+            #include <fstream>
+            template <class T> std::vector<T> load_bits(const char* path, std::size_t n) {
+              std::vector<T> v(n); std::ifstream f(path, std::ios::binary);
+              if (!f.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(n * sizeof(T)))) throw std::runtime_error(std::string("cannot read ") + path);
+              return v;
+            }
+            template <class T> void save_bits(const char* path, const std::vector<T>& v) {
+              std::ofstream f(path, std::ios::binary); f.write(reinterpret_cast<const char*>(v.data()), static_cast<std::streamsize>(v.size() * sizeof(T)));
+            }
+            int main() {
+            """)
+        }
         for (k, p) in emitted.inputs.enumerated() {
-            src += "    auto in\(k) = model::load_npy<\(ctype(p))>(\"\(work)/in\(k).npy\");\n"
+            if p.isBits {
+                src += "    auto in\(k) = load_bits<\(p.cppType)>(\"\(work)/in\(k).bin\", \(tensors[k].elementCount));\n"
+            } else {
+                src += "    auto in\(k) = model::load_npy<\(ctype(p))>(\"\(work)/in\(k).npy\");\n"
+            }
         }
         src += "    model::Session session(\"\(work)/model.weights\");\n"
         for (k, p) in emitted.outputs.enumerated() {
-            src += "    std::vector<\(ctype(p))> out\(k)(\(p.batched ? "\(rows) * " : "")\(p.count));\n"
+            src += "    std::vector<\(p.isBits ? p.cppType : ctype(p))> out\(k)(\(p.batched ? "\(rows) * " : "")\(p.count));\n"
         }
         let args = (batched ? ["\(rows)"] : []) + emitted.inputs.enumerated().map { cast("in\($0).data()", $1.dataType, const: true) }
             + emitted.outputs.enumerated().map { cast("out\($0).data()", $1.dataType, const: false) }
@@ -215,7 +239,7 @@ public enum ModelVerification {
         src += "    std::printf(\"%.3f\\n\", std::chrono::duration<double, std::micro>(t1 - t0).count() / \(max(options.runs, 1)));\n"
         for (k, p) in emitted.outputs.enumerated() {
             let dims = (p.batched ? [rows] + p.shape.dropFirst() : p.shape).map { "\($0)" }.joined(separator: ", ")
-            src += "    model::save_npy(\"\(work)/out\(k).npy\", out\(k), {\(dims)});\n"
+            src += p.isBits ? "    save_bits(\"\(work)/out\(k).bin\", out\(k));\n" : "    model::save_npy(\"\(work)/out\(k).npy\", out\(k), {\(dims)});\n"
         }
         src += "  } catch (const std::exception& e) {\n    std::fprintf(stderr, \"%s\\n\", e.what());\n    return 1;\n  }\n  return 0;\n}\n"
         try AtomicFile.write(src, to: work + "/main.cpp")
@@ -241,16 +265,25 @@ public enum ModelVerification {
         report.compiler = ([URL(fileURLWithPath: cxx).lastPathComponent, "-std=c++17"] + options.cxxFlags).joined(separator: " ")
         let outputNames = original.graph.outputs.map(\.name)
         for k in emitted.outputs.indices {
-            let ours = try NPY.read(path: "\(work)/out\(k).npy"), theirs = try NPY.read(path: "\(work)/ref\(k).npy")
+            let port = emitted.outputs[k]
+            let ours: Tensor
+            if port.isBits {
+                let data = try Data(contentsOf: URL(fileURLWithPath: "\(work)/out\(k).bin"))
+                let dims = port.batched ? [rows] + port.shape.dropFirst() : port.shape
+                ours = Tensor(dataType: port.dataType, dims: dims, data: .raw(ByteStorage(array: [UInt8](data))))
+            } else {
+                ours = try NPY.read(path: "\(work)/out\(k).npy")
+            }
+            let theirs = try NPY.read(path: "\(work)/ref\(k).npy")
             let name = outputNames.indices.contains(k) ? outputNames[k] : "output\(k)"
             guard ours.elementCount == theirs.elementCount else {
                 throw Failure(description: "output \(k) ('\(name)'): sofie gives \(ours.dims), ONNX Runtime \(theirs.dims)")
             }
-            guard let a = NDArray(ours), let b = NDArray(theirs) else {
+            guard let a = numbers(ours), let b = numbers(theirs) else {
                 throw Failure(description: "output \(k) ('\(name)') of type \(ours.dataType) is not compared")
             }
             var maxAbs = 0.0, maxRel = 0.0, worst = 0.0
-            for (x, y) in zip((0..<a.count).map(a.double), (0..<b.count).map(b.double)) {
+            for (x, y) in zip(a, b) {
                 let d = x == y ? 0 : (x.isNaN && y.isNaN ? 0 : abs(x - y))
                 maxAbs = max(maxAbs, d.isNaN ? .infinity : d)
                 if y != 0 { maxRel = max(maxRel, d / abs(y)) }
@@ -266,6 +299,15 @@ public enum ModelVerification {
             }
         }
         return report
+    }
+
+    /// A tensor's elements as numbers: through NDArray, or decoded for float16/bfloat16/float8.
+    static func numbers(_ t: Tensor) -> [Double]? {
+        if let a = NDArray(t) { return (0..<a.count).map(a.double) }
+        guard let f = ReducedFloatFormat(t.dataType), let raw = t.rawBytes, let width = t.dataType.byteSize else { return nil }
+        return stride(from: 0, to: raw.count - width + 1, by: width).map { i in
+            f.decode(width == 2 ? UInt32(raw.loadUnaligned(fromByteOffset: i, as: UInt16.self)) : UInt32(raw[i]))
+        }
     }
 
     /// Runs the model (as read; it is changed) on `inputs` with the reference semantics

@@ -202,11 +202,13 @@ enum CppElementwise {
                     let isFloat8 = y.dtype != .float16 && y.dtype != .bfloat16
                     let saturate = isFloat8 && (n.int("saturate") ?? 1) != 0
                     e.elementwise(y, [x]) { a in
-                        "sofie::from_double<\(y.ctype)>(\(fromBits ? "sofie::to_double(\(a[0]))" : "static_cast<double>(\(a[0]))"), \(saturate))"
+                        // From float (or another reduced type, exactly a float) the fast float path; else through double.
+                        x.dtype == .float || fromBits ? "sofie::from_float<\(y.ctype)>(\(fromBits ? "sofie::to_float(\(a[0]))" : a[0]), \(saturate))"
+                            : "sofie::from_double<\(y.ctype)>(static_cast<double>(\(a[0])), \(saturate))"
                     }
                     return
                 }
-                func value(_ a: String) -> String { fromBits ? "sofie::to_double(\(a))" : a }
+                func value(_ a: String) -> String { fromBits ? (y.dtype == .float ? "sofie::to_float(\(a))" : "sofie::to_double(\(a))") : a }
                 if y.dtype == .bool { e.elementwise(y, [x]) { "\(value($0[0])) != 0" }; return }
                 if fromBits && !y.dtype.isFloatingPoint {
                     let T = y.ctype

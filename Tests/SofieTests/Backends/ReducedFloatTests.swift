@@ -24,6 +24,21 @@ final class ReducedFloatTests: XCTestCase {
                                                   sanitize: true, ulps: 2, f32Tolerance: 0.01)
     }
 
+    /// `sofie verify` on float16 models: random float16 inputs, the outputs decoded and compared
+    /// with ONNX Runtime's (both fixtures: a CNN and a transformer block).
+    func testVerifyComparesFloat16Models() throws {
+        try TestSupport.requirePython()
+        let fixtures = try TestSupport.tempDir("float16-verify")
+        try TestSupport.run(TestSupport.python, [TestSupport.repoRoot + "/Tests/scripts/make_float16_models.py", fixtures])
+        for name in ["cnn_fp16", "attention_fp16"] {
+            // float16 results: compared at float16's resolution (one ulp is 1e-3 relative; the
+            // outputs, of scale 0.4 and 2.3, measured 1.2e-4 and 9.8e-4 apart: one ulp each).
+            let r = try TestSupport.sofie(["verify", "\(fixtures)/\(name)/model.onnx", "--python", TestSupport.python, "--atol", "2e-3", "--rtol", "1e-3"])
+            XCTAssertEqual(r.status, 0, r.output)
+            XCTAssertTrue(r.output.contains(" ok") && r.output.contains("match: every output"), r.output)
+        }
+    }
+
     /// The pass leaves Cast and data movement in float16 and wraps everything else.
     func testWideningWrapsComputingOpsOnly() throws {
         let g = Graph(name: "g")
@@ -59,6 +74,7 @@ final class ReducedFloatTests: XCTestCase {
         #include <cmath>
         #include <cstdint>
         #include <cstdio>
+        #include <cstring>
         #include <limits>
         \(CppNumberTypes.source)
         template <class T> int roundtrip(int bits) {
@@ -91,6 +107,31 @@ final class ReducedFloatTests: XCTestCase {
             bad += sofie::from_double<sofie::float8e5m2_t>(-INFINITY, true).bits != 0xFB; // saturate: -57344
             bad += sofie::from_double<sofie::float8e4m3fnuz_t>(-1e-9).bits != 0x00;    // no negative zero
             bad += sofie::from_double<sofie::float8e5m2fnuz_t>(NAN).bits != 0x80;
+            // The fast float paths of float16 and bfloat16 agree with the general code: every
+            // float16 decoded, every midpoint between neighbours and 2^20 random floats encoded.
+            using H = sofie::minifloat::format_of<sofie::float16_t>::type;
+            using B = sofie::minifloat::format_of<sofie::bfloat16_t>::type;
+            for (int b = 0; b < 65536; ++b) {
+                const sofie::float16_t h{static_cast<std::uint16_t>(b)};
+                const double slow = H::decode(static_cast<std::uint32_t>(b));
+                const float fast = sofie::to_float(h);
+                if (std::isnan(slow) ? !std::isnan(fast) : double(fast) != slow) { ++bad; std::printf("to_float %d\\n", b); }
+                if (b < 0x7bff || (b >= 0x8000 && b < 0xfbff)) {
+                    const float mid = static_cast<float>((slow + H::decode(static_cast<std::uint32_t>(b + 1))) / 2);
+                    if (sofie::from_float<sofie::float16_t>(mid).bits != H::encode(mid, false)) { ++bad; std::printf("midpoint %d\\n", b); }
+                }
+            }
+            std::uint64_t state = 12345;
+            for (int i = 0; i < (1 << 20); ++i) {
+                state = state * 6364136223846793005ull + 1442695040888963407ull;
+                const float f = sofie::bits_float(static_cast<std::uint32_t>(state >> 32));
+                const bool nan = std::isnan(f);
+                const auto h = sofie::from_float<sofie::float16_t>(f);
+                const auto g = sofie::from_float<sofie::bfloat16_t>(f);
+                if (nan ? !std::isnan(sofie::to_float(h)) : h.bits != H::encode(f, false)) { ++bad; std::printf("float16 %a\\n", double(f)); }
+                if (nan ? !std::isnan(sofie::to_float(g)) : g.bits != B::encode(f, false)) { ++bad; std::printf("bfloat16 %a\\n", double(f)); }
+                if (bad > 20) break;
+            }
             std::printf("bad %d\\n", bad);
             return bad != 0;
         }
