@@ -254,7 +254,7 @@ enum CppNN {
                 let planes = x.shape[0] * x.shape[1]
                 let inHW = x.shape[2...].reduce(1, *), outHW = y.shape[2...].reduce(1, *)
                 let indices = n.outputs.count > 1 ? n.output(1) : nil
-                if indices != nil && (n.int("storage_order") ?? 0) == 1 { throw CompileError(node: n, "storage_order=1 is not supported") }
+                let columnMajor = indices != nil && (n.int("storage_order") ?? 0) == 1
                 let kind: String
                 switch op {
                 case "MaxPool": kind = "Max"
@@ -267,6 +267,18 @@ enum CppNN {
                     if let idx = indices {
                         let it = try e.tensor(idx)
                         e.line("for (int64_t p = 0; p < \(planes); ++p) sofie_rt::pool(\(x.ptr) + p * \(inHW), win, sofie_rt::Pool::Max, 0.0, \(y.ptr) + p * \(outHW), \(it.ptr) + p * \(outHW), p * \(inHW));")
+                        if columnMajor {
+                            // storage_order=1: the index within each plane counts in column-major order.
+                            let dims = Array(x.shape[2...])
+                            let rowStrides = NDArray.strides(dims)
+                            var colStrides = [Int](repeating: 1, count: dims.count)
+                            for d in 1..<max(dims.count, 1) where dims.count > 1 { colStrides[d] = colStrides[d - 1] * dims[d - 1] }
+                            e.line("for (int64_t i = 0; i < \(planes * outHW); ++i) {")
+                            e.line("    const int64_t base = (i / \(outHW)) * \(inHW); int64_t r = \(it.ptr)[i] - base, c = 0;")
+                            for d in dims.indices { e.line("    c += (r / \(rowStrides[d])) * \(colStrides[d]); r %= \(rowStrides[d]);") }
+                            e.line("    \(it.ptr)[i] = base + c;")
+                            e.line("}")
+                        }
                     } else if simple2D {
                         e.line("for (int64_t p = 0; p < \(planes); ++p) sofie_rt::max_pool2d(\(x.ptr) + p * \(inHW), win, \(y.ptr) + p * \(outHW));")
                     } else {
