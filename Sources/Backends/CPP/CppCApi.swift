@@ -54,10 +54,10 @@ public enum CppCApi {
         w()
         w("/* Elements of each array\(batched ? " per row of the batch (arrays marked batched hold batch rows)" : ""). */")
         for (k, p) in e.inputs.enumerated() {
-            w("#define \(upper)_INPUT\(k)_SIZE \(p.count)  /* \(p.name): \(p.cType)[\(p.shape.map(String.init).joined(separator: "x"))]\(p.batched ? ", batched" : "") */")
+            w("#define \(upper)_INPUT\(k)_SIZE \(p.count)  /* \(p.name): \(p.cType)[\(p.shape.map(String.init).joined(separator: "x"))]\(p.isBits ? " holding \(p.dataType) bits" : "")\(p.batched ? ", batched" : "") */")
         }
         for (k, p) in e.outputs.enumerated() {
-            w("#define \(upper)_OUTPUT\(k)_SIZE \(p.count)  /* \(p.name): \(p.cType)[\(p.shape.map(String.init).joined(separator: "x"))]\(p.batched ? ", batched" : "") */")
+            w("#define \(upper)_OUTPUT\(k)_SIZE \(p.count)  /* \(p.name): \(p.cType)[\(p.shape.map(String.init).joined(separator: "x"))]\(p.isBits ? " holding \(p.dataType) bits" : "")\(p.batched ? ", batched" : "") */")
         }
         w("#define \(upper)_NUM_INPUTS \(e.inputs.count)")
         w("#define \(upper)_NUM_OUTPUTS \(e.outputs.count)")
