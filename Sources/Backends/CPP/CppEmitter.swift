@@ -595,16 +595,18 @@ final class EmitContext {
         let runParams = ins.enumerated().map { "const \($1.ctype)* in\($0)" } + outs.enumerated().map { "\($1.ctype)* out\($0)" }
         func method(_ name: String, _ ctx: EmitContext, attribute: String = "") {
             w("    \(attribute)void \(name)(\(runParams.joined(separator: ", "))) {")
-            if ctx.usesWorkspaceVariable { w("        void* const work = arena_ + \(ctx.arenaBytes);") }
             var bodyText = ""
             for l in ctx.body { bodyText += l.isEmpty ? "\n" : "        " + l + "\n" }
+            // The workspace, when some op asked for it (an op may ask and then need none, e.g. a reduction of nothing).
+            let readsWork = bodyText.contains("(work)") || bodyText.contains(", work)")
+            if ctx.usesWorkspaceVariable && readsWork { w("        void* const work = arena_ + \(ctx.arenaBytes);") }
             h += bodyText
             // Silence unused-parameter warnings for pointers a model never reads (e.g. unused inputs).
             for k in ins.indices where !bodyText.contains("in\(k)") { w("        (void)in\(k);") }
             for k in outs.indices where !bodyText.contains("out\(k)") { w("        (void)out\(k);") }
             if !bodyText.contains("weights_") { w("        (void)weights_;") }
             if !bodyText.contains("fills_") { w("        (void)fills_;") }
-            if !bodyText.contains("arena_") && !ctx.usesWorkspaceVariable { w("        (void)arena_;") }
+            if !bodyText.contains("arena_") && !(ctx.usesWorkspaceVariable && readsWork) { w("        (void)arena_;") }
             w("    }")
             w()
         }

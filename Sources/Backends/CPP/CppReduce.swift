@@ -101,8 +101,9 @@ enum CppReduce {
         let initial: String
         switch op {
         case "ReduceProd": initial = "\(A)(1)"
-        case "ReduceMax": initial = isFloat ? "-std::numeric_limits<double>::infinity()" : "std::numeric_limits<\(A)>::lowest()"
-        case "ReduceMin": initial = isFloat ? "std::numeric_limits<double>::infinity()" : "std::numeric_limits<\(A)>::max()"
+        // Integers start from the input type's own extremes (an empty int8 max is -128, an empty bool max false).
+        case "ReduceMax": initial = isFloat ? "-std::numeric_limits<double>::infinity()" : "static_cast<\(A)>(std::numeric_limits<\(x.ctype)>::lowest())"
+        case "ReduceMin": initial = isFloat ? "std::numeric_limits<double>::infinity()" : "static_cast<\(A)>(std::numeric_limits<\(x.ctype)>::max())"
         default: initial = "\(A)(0)"
         }
         if x.count == 0 {
