@@ -1043,25 +1043,30 @@ void attention(const AttentionParams& p, const T* q, const T* k, const T* v, con
                     bias[j] = m;
                     if (!(m == neg_inf)) attended = true;
                 }
-                double top = neg_inf;
+                // The logits in T (as the spec's graph holds them), then the softmax with the
+                // runtime's vector exp over the whole row.
+                T top = -std::numeric_limits<T>::infinity();
                 for (std::int64_t j = 0; j < p.kv_len; ++j) {
                     double s = static_cast<double>(srow[j]);
                     if (qkrow && p.qk_mode == 0) qkrow[j] = static_cast<T>(s);
                     if (p.softcap > 0) s = static_cast<double>(static_cast<T>(p.softcap * std::tanh(s / p.softcap)));
-                    const double x = s + bias[j];
+                    const T x = static_cast<T>(s + bias[j]);
                     if (qkrow && p.qk_mode == 1) qkrow[j] = static_cast<T>(s);
-                    if (qkrow && p.qk_mode == 2) qkrow[j] = static_cast<T>(x);
-                    bias[j] = x;  // the row's logits from here on
+                    if (qkrow && p.qk_mode == 2) qkrow[j] = x;
+                    srow[j] = x;
                     if (x > top) top = x;
                 }
                 if (!attended) {
                     for (std::int64_t j = 0; j < p.kv_len; ++j) srow[j] = T(0);
                 } else {
-                    if (top == neg_inf) top = 0;
+                    if (top == -std::numeric_limits<T>::infinity()) top = T(0);
+                    for (std::int64_t j = 0; j < p.kv_len; ++j) srow[j] -= top;
+                    apply_array<Fn::Exp>(srow, p.kv_len);
                     double sum = 0;
-                    for (std::int64_t j = 0; j < p.kv_len; ++j) { bias[j] = std::exp(bias[j] - top); sum += bias[j]; }
+                    for (std::int64_t j = 0; j < p.kv_len; ++j) sum += static_cast<double>(srow[j]);
                     if (sum == 0) sum = 1;
-                    for (std::int64_t j = 0; j < p.kv_len; ++j) srow[j] = static_cast<T>(bias[j] / sum);
+                    const double inv = 1.0 / sum;
+                    for (std::int64_t j = 0; j < p.kv_len; ++j) srow[j] = static_cast<T>(static_cast<double>(srow[j]) * inv);
                 }
                 if (qkrow && p.qk_mode == 3) for (std::int64_t j = 0; j < p.kv_len; ++j) qkrow[j] = srow[j];
             }
