@@ -14,12 +14,9 @@ enum BatchAnalysis {
         var carrying: [String: Int] = [:]
     }
 
-    /// Ops that act on each leading-axis row separately when their batch-carrying operand is input 0.
-    static let rowwise: Set<String> = Set([
-        "Conv", "ConvTranspose", "MaxPool", "AveragePool", "LpPool", "GlobalAveragePool", "GlobalMaxPool",
-        "BatchNormalization", "InstanceNormalization", "LRN", "Identity", "Dropout", "Cast", "CastLike",
-        "DepthToSpace", "SpaceToDepth", "GroupNormalization",
-    ]).union(CppElementwise.unaryOps)
+    /// Ops that act on each leading-axis row separately when their batch-carrying operand is
+    /// input 0: stated on their definitions (OpTraits.rowIndependent).
+    static func rowwise(_ n: Node) -> Bool { OpRegistry.traits(of: n).contains(.rowIndependent) }
 
     /// Whether `block` (the same model compiled for `rows` rows) has, for every value of the
     /// single-row graph, a value of the same name whose shape is the single-row one with the
@@ -82,7 +79,7 @@ enum BatchAnalysis {
             case "FusedGemm" where SofieOps.isSofie(n):
                 ok = has(ins[0]) && (n.int("transA") ?? 0) == 0 && !has(ins[1]) && !has(n.input(2))
                     && (n.input(2) == nil || rank(n.input(2)) < 2 || lead1(n.input(2)))
-            case _ where rowwise.contains(n.opType):
+            case _ where rowwise(n):
                 ok = has(ins[0]) && ins.dropFirst().allSatisfy { !has($0) }
             case "Add", "Sub", "Mul", "Div", "Mod", "Pow", "Max", "Min", "Sum", "Mean", "Where", "PRelu", "Equal", "Less",
                  "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "BitShift", "Clip":
@@ -199,7 +196,7 @@ enum BatchAnalysis {
                 guard ins.allSatisfy(has), (k < 0 ? k + r : k) != a else { return [] }
                 return [a]
             }
-            let unary = rowwise.contains(n.opType) && ins.count == 1
+            let unary = rowwise(n) && ins.count == 1
             let binary = ["Add", "Sub", "Mul", "Div", "Max", "Min", "Sum", "Mean", "Pow", "PRelu", "Where", "Clip"].contains(n.opType)
             guard unary || binary else { return nil }
             // Operands without the batch broadcast; they must not reach axis a with more than 1.

@@ -247,6 +247,8 @@ public enum ElementwiseOps {
             infer: { c in [tt(try c.dtype(1), try c.shape(0))] },
             evaluate: { c, a in [try cast(a[0]!, to: a[1]!.dataType, c)] })
         t["Identity"]?.traits.insert(.movesElements)
+        // Row-independent along the batch (OpTraits.rowIndependent): every unary op, Cast and CastLike.
+        for op in Array(unary.keys) + ["IsNaN", "IsInf", "Cast", "CastLike"] { t[op]?.traits.insert(.rowIndependent) }
         return t
     }
 

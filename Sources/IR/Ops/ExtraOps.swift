@@ -63,6 +63,7 @@ public enum ExtraOps {
             guard x.count >= 2, x[x.count - 1] == x[x.count - 2] else { throw c.invalid("Det needs square matrices in the last two axes, not \(x)") }
             return [tt(try c.dtype(0), Array(x.dropLast(2)))]
         })
+        t["GroupNormalization"]?.traits.insert(.rowIndependent)
         return t
     }
 }

@@ -78,6 +78,9 @@ public enum NNOps {
         })
         t["Resize"] = OpDef(infer: { c in [tt(try c.dtype(0), try resizeShape(c))] })
         t["Upsample"] = OpDef(infer: { c in [tt(try c.dtype(0), try resizeShape(c))] })
+        // Row-independent along the batch (OpTraits.rowIndependent).
+        for op in ["Conv", "ConvTranspose", "MaxPool", "AveragePool", "LpPool", "GlobalAveragePool", "GlobalMaxPool",
+                   "BatchNormalization", "InstanceNormalization", "LRN"] { t[op]?.traits.insert(.rowIndependent) }
         return t
     }
 

@@ -135,6 +135,9 @@ public struct OpTraits: OptionSet, Sendable {
     public static let movesElements = OpTraits(rawValue: 1 << 1)
     /// Reads only its input's shape, never its elements.
     public static let readsShapeOnly = OpTraits(rawValue: 1 << 2)
+    /// Each row along axis 0 of input 0 gives the same row of every output from that row alone
+    /// (the other inputs are per-op constants): a model of such ops runs any batch row by row.
+    public static let rowIndependent = OpTraits(rawValue: 1 << 3)
 }
 
 /// The facts of one ONNX operator that the passes need: how to infer its outputs' types,

@@ -193,6 +193,7 @@ public enum ShapeOps {
             t[op]?.traits.insert(.movesElements)
         }
         for op in ["Shape", "Size"] { t[op]?.traits.insert(.readsShapeOnly) }
+        for op in ["DepthToSpace", "SpaceToDepth"] { t[op]?.traits.insert(.rowIndependent) }
         return t
     }
 
