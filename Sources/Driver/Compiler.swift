@@ -52,7 +52,8 @@ public enum Compiler {
         try manager.run(model)
         // float16/bfloat16/float8 compute in float32 with rounding on store (the kernels are
         // float32): after the optimizations, which then see the model's own graph.
-        if try WidenReducedFloats().run(model) { try afterEach?(WidenReducedFloats(), model, true) }
+        let widen = WidenReducedFloats()
+        if try widen.run(model) { try afterEach?(widen, model, true) }
         // An op the backend cannot emit is reported as such (with the supported list), before
         // strict inference would report it as an op without shape rules.
         if let node = model.graph.nodes.first(where: { !CppEmitter.supports($0) }) { throw CppEmitter.unsupported(node) }

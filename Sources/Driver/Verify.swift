@@ -202,22 +202,18 @@ public enum ModelVerification {
         // The driver program. Booleans travel as bytes (load_npy reads bool arrays as uint8_t).
         func ctype(_ p: EmittedCpp.Port) -> String { p.dataType == .bool ? "uint8_t" : p.cType }
         func cast(_ expr: String, _ t: DataType, const: Bool) -> String { t == .bool ? "reinterpret_cast<\(const ? "const " : "")bool*>(\(expr))" : expr }
-        var src = "#define SOFIE_NPY\n#include \"model.hxx\"\n#include <chrono>\n#include <cstdio>\n#include <cstdint>\nint main() {\n  try {\n"
-        let rawHelpers = emitted.inputs.contains { $0.isBits } || emitted.outputs.contains { $0.isBits }
-        if rawHelpers {
-            src = src.replacingOccurrences(of: "int main() {", with: """
-            #include <fstream>
-            template <class T> std::vector<T> load_bits(const char* path, std::size_t n) {
-              std::vector<T> v(n); std::ifstream f(path, std::ios::binary);
-              if (!f.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(n * sizeof(T)))) throw std::runtime_error(std::string("cannot read ") + path);
-              return v;
-            }
-            template <class T> void save_bits(const char* path, const std::vector<T>& v) {
-              std::ofstream f(path, std::ios::binary); f.write(reinterpret_cast<const char*>(v.data()), static_cast<std::streamsize>(v.size() * sizeof(T)));
-            }
-            int main() {
-            """)
+        // float16/bfloat16/float8 arrays travel as raw bits (load_bits/save_bits; .npy is for plain numbers).
+        var src = "#define SOFIE_NPY\n#include \"model.hxx\"\n#include <chrono>\n#include <cstdio>\n#include <cstdint>\n#include <fstream>\n" + """
+        template <class T> std::vector<T> load_bits(const char* path, std::size_t n) {
+          std::vector<T> v(n); std::ifstream f(path, std::ios::binary);
+          if (!f.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(n * sizeof(T)))) throw std::runtime_error(std::string("cannot read ") + path);
+          return v;
         }
+        template <class T> void save_bits(const char* path, const std::vector<T>& v) {
+          std::ofstream f(path, std::ios::binary); f.write(reinterpret_cast<const char*>(v.data()), static_cast<std::streamsize>(v.size() * sizeof(T)));
+        }
+
+        """ + "int main() {\n  try {\n"
         for (k, p) in emitted.inputs.enumerated() {
             if p.isBits {
                 src += "    auto in\(k) = load_bits<\(p.cppType)>(\"\(work)/in\(k).bin\", \(tensors[k].elementCount));\n"
@@ -304,10 +300,7 @@ public enum ModelVerification {
     /// A tensor's elements as numbers: through NDArray, or decoded for float16/bfloat16/float8.
     static func numbers(_ t: Tensor) -> [Double]? {
         if let a = NDArray(t) { return (0..<a.count).map(a.double) }
-        guard let f = ReducedFloatFormat(t.dataType), let raw = t.rawBytes, let width = t.dataType.byteSize else { return nil }
-        return stride(from: 0, to: raw.count - width + 1, by: width).map { i in
-            f.decode(width == 2 ? UInt32(raw.loadUnaligned(fromByteOffset: i, as: UInt16.self)) : UInt32(raw[i]))
-        }
+        return ReducedFloatFormat.values(of: t)
     }
 
     /// Runs the model (as read; it is changed) on `inputs` with the reference semantics

@@ -35,6 +35,14 @@ public struct ReducedFloatFormat: Sendable {
         return pow(2, Double(a.exponent) - Double(mantissaBits))
     }
 
+    /// Every element of a tensor of this format, decoded (nil for a tensor without raw bytes).
+    public static func values(of t: Tensor) -> [Double]? {
+        guard let f = ReducedFloatFormat(t.dataType), let raw = t.rawBytes, let width = t.dataType.byteSize else { return nil }
+        return stride(from: 0, to: raw.count - width + 1, by: width).map { k in
+            f.decode(width == 2 ? UInt32(raw.loadUnaligned(fromByteOffset: k, as: UInt16.self)) : UInt32(raw[k]))
+        }
+    }
+
     /// The value of a bit pattern (exact).
     public func decode(_ bits: UInt32) -> Double {
         let sign = UInt32(1) << (exponentBits + mantissaBits)

@@ -50,11 +50,8 @@ public struct WidenReducedFloats: GraphPass {
                 if let w = widened[ObjectIdentifier(x)] { n.setInput(i, w); continue }
                 // A constant is widened once, here (exactly: every float16/bfloat16/float8 value is a
                 // float32), instead of by a Cast on every call.
-                if let t = x.initializer, let f = ReducedFloatFormat(t.dataType), let raw = t.rawBytes, let width = t.dataType.byteSize {
-                    let values = stride(from: 0, to: raw.count - width + 1, by: width).map { k in
-                        Float(f.decode(width == 2 ? UInt32(raw.loadUnaligned(fromByteOffset: k, as: UInt16.self)) : UInt32(raw[k])))
-                    }
-                    let w = g.addConstant(Tensor(dataType: .float, dims: t.dims, values: values), name: x.name + "_f32", taken: &taken)
+                if let t = x.initializer, let values = ReducedFloatFormat.values(of: t) {
+                    let w = g.addConstant(Tensor(dataType: .float, dims: t.dims, values: values.map { Float($0) }), name: x.name + "_f32", taken: &taken)
                     widened[ObjectIdentifier(x)] = w
                     n.setInput(i, w)
                     continue

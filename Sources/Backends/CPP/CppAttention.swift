@@ -1,25 +1,12 @@
 import Foundation
 import SofieIR
 
-/// ONNX Attention (opsets 23-25) through the runtime's `attention` kernel: the emitter works
-/// out the layout (3-D inputs are read in place with interleaved heads, no transposes), the
-/// KV cache (present = past, then the new keys) and the mask's broadcast strides.
+/// Transformer ops: RotaryEmbedding, and Attention (opsets 23-25) through the runtime's
+/// `attention` kernel: the emitter works out the layout (3-D inputs are read in place with
+/// interleaved heads, no transposes), the KV cache (present = past, then the new keys) and the
+/// mask's broadcast strides.
 enum CppAttention {
     static let table: [String: CppOps.Emit] = [
-        "GridSample": { e, n in
-            let x = try e.input(n, 0), grid = try e.input(n, 1), y = try e.output(n, 0)
-            let (mode, padding) = try NNOps.gridSampleMode(OpContext(node: n, opset: e.opset))
-            guard x.dtype == .float || x.dtype == .double, grid.dtype == x.dtype else {
-                throw CompileError(node: n, "GridSample on \(x.dtype) with a \(grid.dtype) grid is not supported (float32 or float64, both the same)")
-            }
-            let r = x.shape.count - 2
-            let dims = Array(x.shape[2...]) + Array(repeating: 1, count: 3 - r)
-            let params = "\(x.shape[0]), \(x.shape[1]), \(r), {\(dims.map(String.init).joined(separator: ", "))}, \(y.count / max(1, x.shape[0] * x.shape[1])), \(mode), \(padding), \((n.int("align_corners") ?? 0) != 0 ? 1 : 0)"
-            e.block {
-                e.line("const sofie_rt::GridSampleParams params = {\(params)};")
-                e.line("sofie_rt::grid_sample<\(x.ctype)>(params, \(x.ptr), \(grid.ptr), \(y.ptr));")
-            }
-        },
         "RotaryEmbedding": { e, n in
             let r = try AttentionOps.rotary(OpContext(node: n, opset: e.opset))
             let x = try e.input(n, 0), cosC = try e.input(n, 1), sinC = try e.input(n, 2), pid = try e.optionalInput(n, 3)
@@ -70,14 +57,16 @@ enum CppAttention {
             }
             func list(_ s: [Int]) -> String { "{" + s.map(String.init).joined(separator: ", ") + "}" }
             let qs = strides(g.qHeads, g.qLen, g.head)
-            var ks = strides(g.kvHeads, g.kvLen, g.head), vs = strides(g.kvHeads, g.kvLen, g.vHead)
-            var kPtr = k.ptr, vPtr = v.ptr
+            let kIn = strides(g.kvHeads, g.kvLen, g.head), vIn = strides(g.kvHeads, g.kvLen, g.vHead)
+            // With a cache the kernel reads present (4-D, every key), else K and V as given.
+            let cached = pastK != nil ? (presentK, presentV) : (nil, nil)
+            let (kPtr, ks) = cached.0.map { ($0.ptr, [g.kvHeads * g.totalLen * g.head, g.totalLen * g.head, g.head]) } ?? (k.ptr, kIn)
+            let (vPtr, vs) = cached.1.map { ($0.ptr, [g.kvHeads * g.totalLen * g.vHead, g.totalLen * g.vHead, g.vHead]) } ?? (v.ptr, vIn)
             // The kernel's workspace (in 8-byte units): a double row of biases, then Q and K of one
             // head, its scores, and the GEMM packing buffer, in T.
             let width = q.dtype.byteSize!
-            let vRowStride = pastK != nil ? g.vHead : strides(g.kvHeads, g.kvLen, g.vHead)[2]
             let pack = max(CppNN.packElements(m: g.qLen, n: g.totalLen, k: g.head, rsb: 1, csb: g.head, csa: 1),
-                           CppNN.packElements(m: g.qLen, n: g.vHead, k: g.totalLen, rsb: vRowStride, csb: 1, csa: 1))
+                           CppNN.packElements(m: g.qLen, n: g.vHead, k: g.totalLen, rsb: vs[2], csb: 1, csa: 1))
             let elements = try Checked.sum([try Checked.mul(g.qLen, g.head), try Checked.mul(g.totalLen, g.head),
                                             try Checked.mul(g.qLen, g.totalLen), pack], "the attention workspace")
             let bytes = try Checked.mul(elements, width, "the attention workspace")
@@ -87,14 +76,9 @@ enum CppAttention {
             e.workspace(g.totalLen + (bytes + 7) / 8)
             e.block {
                 // The cache: present = past's keys, then the new ones, (batch, kv heads, total, d).
-                for (name, cur, past, present, d, curStrides) in [("kstride", k, pastK, presentK, g.head, ks), ("vstride", v, pastV, presentV, g.vHead, vs)] {
+                for (name, cur, past, present, d, curStrides) in [("kstride", k, pastK, presentK, g.head, kIn), ("vstride", v, pastV, presentV, g.vHead, vIn)] {
                     guard let present else { continue }
                     e.line("{ const int64_t \(name)[3] = \(list(curStrides)); sofie_rt::attention_cache<\(T)>(\(past?.ptr ?? "nullptr"), \(cur.ptr), \(name), \(present.ptr), \(g.batch), \(g.kvHeads), \(g.pastLen), \(g.kvLen), \(d)); }")
-                }
-                if let presentK, let presentV, pastK != nil {
-                    kPtr = presentK.ptr; vPtr = presentV.ptr
-                    ks = [g.kvHeads * g.totalLen * g.head, g.totalLen * g.head, g.head]
-                    vs = [g.kvHeads * g.totalLen * g.vHead, g.totalLen * g.vHead, g.vHead]
                 }
                 let ys = strides(g.qHeads, g.qLen, g.vHead)
                 var ms = [0, 0, 0], mlen = 0

@@ -366,6 +366,20 @@ enum CppNN {
             if let invOut { e.line("    \(invOut.ptr)[o] = static_cast<\(invOut.ctype)>(inv);") }
             e.line("}")
         }
+        t["GridSample"] = { e, n in
+            let x = try e.input(n, 0), grid = try e.input(n, 1), y = try e.output(n, 0)
+            let (mode, padding) = try NNOps.gridSampleMode(OpContext(node: n, opset: e.opset))
+            guard x.dtype == .float || x.dtype == .double, grid.dtype == x.dtype else {
+                throw CompileError(node: n, "GridSample on \(x.dtype) with a \(grid.dtype) grid is not supported (float32 or float64, both the same)")
+            }
+            let r = x.shape.count - 2
+            let dims = Array(x.shape[2...]) + Array(repeating: 1, count: 3 - r)
+            let params = "\(x.shape[0]), \(x.shape[1]), \(r), {\(dims.map(String.init).joined(separator: ", "))}, \(y.count / max(1, x.shape[0] * x.shape[1])), \(mode), \(padding), \((n.int("align_corners") ?? 0) != 0 ? 1 : 0)"
+            e.block {
+                e.line("const sofie_rt::GridSampleParams params = {\(params)};")
+                e.line("sofie_rt::grid_sample<\(x.ctype)>(params, \(x.ptr), \(grid.ptr), \(y.ptr));")
+            }
+        }
         t["LRN"] = { e, n in
             let x = try e.input(n, 0), y = try e.output(n, 0)
             let size = n.int("size") ?? 1

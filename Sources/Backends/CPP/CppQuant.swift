@@ -46,6 +46,13 @@ enum CppQuant {
         }
     }
 
+    /// The C++ lines summing (a - za)(b - zb) over k into `acc` in 64 bits (wrapped to int32 by
+    /// the caller: the spec lets int32 accumulation overflow, C++ signed overflow may not).
+    static func integerDot(_ e: EmitContext, a: String, b: String, k: Int) {
+        e.line("    int64_t acc = 0;")
+        e.line("    for (int64_t k = 0; k < \(k); ++k) acc += (static_cast<int64_t>(\(a)) - za) * (static_cast<int64_t>(\(b)) - zb);")
+    }
+
     /// ConvInteger (int32 sums of (x - zx)(w - zw)) and QLinearConv (those sums plus the int32
     /// bias, requantized with x_scale * w_scale / y_scale): direct loops over up to 3 spatial
     /// dimensions; padding contributes nothing, as x - zx = 0 there.
@@ -53,7 +60,7 @@ enum CppQuant {
         let c = OpContext(node: n, opset: e.opset)
         let g = try NNOps.convGeometry(c, weight: quantized ? 3 : 1, bias: quantized ? 8 : nil)
         let x = try e.input(n, 0), w = try e.input(n, quantized ? 3 : 1), y = try e.output(n, 0)
-        let xz = try e.optionalInput(n, quantized ? 2 : 2), wz = try e.optionalInput(n, quantized ? 5 : 3)
+        let xz = try e.optionalInput(n, 2), wz = try e.optionalInput(n, quantized ? 5 : 3)
         let r = g.kernel.count
         guard r <= 3 else { throw CompileError(node: n, "\(n.opType) over \(r) spatial dimensions is not supported (1 to 3 are)") }
         func pad3(_ v: [Int], _ fill: Int) -> [Int] { [Int](repeating: fill, count: 3 - r) + v }
@@ -62,19 +69,19 @@ enum CppQuant {
         let N = g.inputShape[0], C = g.inputShape[1], M = g.outputShape[1], G = g.group, cg = C / G, mg = M / G
         let inPlane = inS.reduce(1, *), outPlane = outS.reduce(1, *), kSize = cg * k.reduce(1, *)
         func at(_ t: CTensor?, _ i: String) -> String { t.map { "static_cast<int64_t>(\($0.ptr)[\($0.count == 1 ? "0" : i)])" } ?? "0" }
-        var requant = ""
+        var requant: [String]
         if quantized {
             let xs = try e.input(n, 1), ws = try e.input(n, 4), ys = try e.input(n, 6), yz = try e.optionalInput(n, 7)
             let b = try e.optionalInput(n, 8)
             guard let (lo, hi) = range(y.dtype) else { throw CompileError(node: n, "QLinearConv to \(y.dtype) is not supported") }
-            requant = """
-                    \(b.map { "acc += static_cast<int64_t>(\($0.ptr)[m]);" } ?? "")
-                    const float mult = \(value(xs, "0", "float")) * \(value(ws, ws.count == 1 ? "0" : "m", "float")) / \(value(ys, "0", "float"));
-                    const float r = std::nearbyint(static_cast<float>(static_cast<int32_t>(static_cast<uint32_t>(acc))) * mult + static_cast<float>(\(at(yz, "0"))));
-                    y[o] = static_cast<\(y.ctype)>(r > \(lo) ? (r < \(hi) ? r : \(hi)) : \(lo));  // NaN -> low end
-            """
+            requant = b.map { ["        acc += static_cast<int64_t>(\($0.ptr)[m]);"] } ?? []
+            requant += [
+                "        const float mult = \(value(xs, "0", "float")) * \(value(ws, ws.count == 1 ? "0" : "m", "float")) / \(value(ys, "0", "float"));",
+                "        const float r = std::nearbyint(static_cast<float>(static_cast<int32_t>(static_cast<uint32_t>(acc))) * mult + static_cast<float>(\(at(yz, "0"))));",
+                "        y[o] = static_cast<\(y.ctype)>(r > \(lo) ? (r < \(hi) ? r : \(hi)) : \(lo));  // NaN -> low end",
+            ]
         } else {
-            requant = "        y[o] = static_cast<int32_t>(static_cast<uint32_t>(acc));  // int32 sums may wrap (the spec allows it)"
+            requant = ["        y[o] = static_cast<int32_t>(static_cast<uint32_t>(acc));  // int32 sums may wrap (the spec allows it)"]
         }
         e.block {
             e.line("const \(x.ctype)* const x = \(x.ptr); const \(w.ctype)* const w = \(w.ptr); \(y.ctype)* const y = \(y.ptr);")
@@ -93,7 +100,7 @@ enum CppQuant {
             e.line("            } } }")
             e.line("        }")
             e.line("        const int64_t o = (b * \(M) + m) * \(outPlane) + (od * \(outS[1]) + oh) * \(outS[2]) + ow;")
-            for l in requant.split(separator: "\n") { e.line(String(l)) }
+            for l in requant { e.line(l) }
             e.line("    }")
             e.line("}")
         }
@@ -194,9 +201,7 @@ enum CppQuant {
                 e.line("const int32_t za = \(az.map { "static_cast<int32_t>(\($0.ptr)[0])" } ?? "0"), zb = \(bz.map { "static_cast<int32_t>(\($0.ptr)[0])" } ?? "0");")
                 batchedMatmul(e, a: a.shape, b: b.shape, y: y.shape) { oa, ob, oy, M, N, K in
                     e.line("for (int64_t m = 0; m < \(M); ++m) for (int64_t j = 0; j < \(N); ++j) {")
-                    // Summed in 64 bits and wrapped to 32 (the spec lets int32 accumulation overflow; signed overflow in C++ may not).
-                    e.line("    int64_t acc = 0;")
-                    e.line("    for (int64_t k = 0; k < \(K); ++k) acc += (static_cast<int64_t>(\(a.ptr)[\(oa) + m * \(K) + k]) - za) * (static_cast<int64_t>(\(b.ptr)[\(ob) + k * \(N) + j]) - zb);")
+                    integerDot(e, a: "\(a.ptr)[\(oa) + m * \(K) + k]", b: "\(b.ptr)[\(ob) + k * \(N) + j]", k: K)
                     e.line("    \(y.ptr)[\(oy) + m * \(N) + j] = static_cast<int32_t>(static_cast<uint32_t>(acc));")
                     e.line("}")
                 }
@@ -220,8 +225,7 @@ enum CppQuant {
                 batchedMatmul(e, a: a.shape, b: b.shape, y: y.shape) { oa, ob, oy, M, N, K in
                     e.line("for (int64_t m = 0; m < \(M); ++m) for (int64_t j = 0; j < \(N); ++j) {")
                     e.line("    const int32_t za = static_cast<int32_t>(\(aZ.ptr)[\(at(aZ, "m"))]), zb = static_cast<int32_t>(\(bZ.ptr)[\(at(bZ, "j"))]);")
-                    e.line("    int64_t acc = 0;")
-                    e.line("    for (int64_t k = 0; k < \(K); ++k) acc += (static_cast<int64_t>(\(a.ptr)[\(oa) + m * \(K) + k]) - za) * (static_cast<int64_t>(\(b.ptr)[\(ob) + k * \(N) + j]) - zb);")
+                    integerDot(e, a: "\(a.ptr)[\(oa) + m * \(K) + k]", b: "\(b.ptr)[\(ob) + k * \(N) + j]", k: K)
                     e.line("    const float mult = \(value(aS, at(aS, "m"), "float")) * \(value(bS, at(bS, "j"), "float")) / \(value(yS, "0", "float"));")
                     e.line("    const float r = std::nearbyint(static_cast<float>(static_cast<int32_t>(static_cast<uint32_t>(acc))) * mult + static_cast<float>(\(yZ.ptr)[0]));")
                     e.line("    \(y.ptr)[\(oy) + m * \(N) + j] = static_cast<\(y.ctype)>(r > \(lo) ? (r < \(hi) ? r : \(hi)) : \(lo));  // NaN -> low end")

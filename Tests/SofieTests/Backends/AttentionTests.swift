@@ -8,12 +8,8 @@ import XCTest
 /// conformance tests cover the rest of the op (its 80-odd node tests).
 final class AttentionTests: XCTestCase {
     func testAttentionModelsMatchONNXRuntime() throws {
-        try TestSupport.requirePython()
-        let fixtures = try TestSupport.tempDir("attention-fixtures")
-        try TestSupport.run(TestSupport.python, [TestSupport.repoRoot + "/Tests/scripts/make_attention_models.py", fixtures])
-        let names = try TestSupport.subfolders(fixtures)
-        XCTAssertEqual(names, ["causal_prefill_4d", "decode_step_kv_cache", "gqa_3d_float_mask", "padded_batch_bool_mask", "softcap_scores"])
-        try ReferenceFixtures.compileBuildCompare(fixtures: fixtures, names: names, work: try TestSupport.tempDir("attention"), sanitize: true)
+        try ReferenceFixtures.makeAndCompare(script: "make_attention_models.py",
+                                             expect: ["causal_prefill_4d", "decode_step_kv_cache", "gqa_3d_float_mask", "padded_batch_bool_mask", "softcap_scores"])
     }
 
     /// Head counts and shapes from the file are checked before anything is emitted: each bad

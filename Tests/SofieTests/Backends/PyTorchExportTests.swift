@@ -33,6 +33,23 @@ final class PyTorchExportTests: XCTestCase {
 /// once), run, and every output compared with the reference -- elementwise and relative to
 /// the output's scale (outputs can be tiny).
 enum ReferenceFixtures {
+    /// Runs `Tests/scripts/<script> DIR` (the fixtures and their references), checks it wrote
+    /// exactly `expect`, then compiles, builds and compares them (compileBuildCompare) and
+    /// returns the fixtures' folder.
+    @discardableResult
+    static func makeAndCompare(script: String, expect: [String], sanitize: Bool = true, ulps: Double = 0, f32Tolerance: Double = 0,
+                               quantizationSteps: Double? = nil, file: StaticString = #filePath, line: UInt = #line) throws -> String {
+        try TestSupport.requirePython()
+        let name = (script as NSString).deletingPathExtension
+        let fixtures = try TestSupport.tempDir(name + "-fixtures")
+        try TestSupport.run(TestSupport.python, [TestSupport.repoRoot + "/Tests/scripts/" + script, fixtures])
+        let names = try TestSupport.subfolders(fixtures)
+        XCTAssertEqual(names, expect, file: file, line: line)
+        try compileBuildCompare(fixtures: fixtures, names: names, work: try TestSupport.tempDir(name), sanitize: sanitize, ulps: ulps,
+                                f32Tolerance: f32Tolerance, quantizationSteps: quantizationSteps)
+        return fixtures
+    }
+
     /// `sanitize` builds the drivers with AddressSanitizer and UndefinedBehaviorSanitizer, any
     /// report failing the run.
     /// float16 outputs (dtype "float16") are compared within `ulps` units in the last place of

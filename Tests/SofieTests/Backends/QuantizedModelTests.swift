@@ -9,13 +9,7 @@ import XCTest
 /// runs the graph as written, so the outputs agree within one quantization step of the output.
 final class QuantizedModelTests: XCTestCase {
     func testQuantizedModelsMatchONNXRuntime() throws {
-        try TestSupport.requirePython()
-        let fixtures = try TestSupport.tempDir("quantized-fixtures")
-        try TestSupport.run(TestSupport.python, [TestSupport.repoRoot + "/Tests/scripts/make_quantized_models.py", fixtures])
-        let names = try TestSupport.subfolders(fixtures)
-        XCTAssertEqual(names, ["cnn_static_qdq", "mlp_dynamic"])
-        try ReferenceFixtures.compileBuildCompare(fixtures: fixtures, names: names, work: try TestSupport.tempDir("quantized"),
-                                                  sanitize: true, quantizationSteps: 1)
+        try ReferenceFixtures.makeAndCompare(script: "make_quantized_models.py", expect: ["cnn_static_qdq", "mlp_dynamic"], quantizationSteps: 1)
     }
 
     /// Run-time values no quantizer produces — NaN, infinities, a zero scale, sums that pass

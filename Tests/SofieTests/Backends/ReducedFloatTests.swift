@@ -15,13 +15,7 @@ final class ReducedFloatTests: XCTestCase {
     /// agree within 2 float16 ulps (of each value or at the output's scale), not bit for bit (measured: 1); against the same model in float32 they
     /// stay within 1% of the output's scale.
     func testFloat16ModelsMatchONNXRuntime() throws {
-        try TestSupport.requirePython()
-        let fixtures = try TestSupport.tempDir("float16-fixtures")
-        try TestSupport.run(TestSupport.python, [TestSupport.repoRoot + "/Tests/scripts/make_float16_models.py", fixtures])
-        let names = try TestSupport.subfolders(fixtures)
-        XCTAssertEqual(names, ["attention_fp16", "cnn_fp16"])
-        try ReferenceFixtures.compileBuildCompare(fixtures: fixtures, names: names, work: try TestSupport.tempDir("float16"),
-                                                  sanitize: true, ulps: 2, f32Tolerance: 0.01)
+        try ReferenceFixtures.makeAndCompare(script: "make_float16_models.py", expect: ["attention_fp16", "cnn_fp16"], ulps: 2, f32Tolerance: 0.01)
     }
 
     /// `sofie verify` on float16 models: random float16 inputs, the outputs decoded and compared
