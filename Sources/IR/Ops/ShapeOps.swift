@@ -282,13 +282,15 @@ public enum ShapeOps {
         if let given = try c.ints(attribute: "split", orInput: 1) {
             sizes = given
         } else if let k = c.node.int("num_outputs") {
-            let chunk = (s[axis] + k - 1) / k
+            guard k == n, k > 0 else { throw c.invalid("num_outputs \(k) differs from the node's \(n) outputs") }
+            let chunk = s[axis] / k + (s[axis] % k == 0 ? 0 : 1)  // ceil without overflow
             sizes = (0..<k).map { min(chunk, max(0, s[axis] - $0 * chunk)) }
         } else {
             guard s[axis] % n == 0 else { throw c.fail("dimension \(s[axis]) does not split evenly into \(n) outputs") }
             sizes = [Int](repeating: s[axis] / n, count: n)
         }
-        guard sizes.count == n, sizes.reduce(0, +) == s[axis], sizes.allSatisfy({ $0 >= 0 }) else {
+        // Nonnegative first, then a checked sum: hostile sizes near Int.max once overflowed here (a fuzz finding).
+        guard sizes.count == n, sizes.allSatisfy({ $0 >= 0 }), (try? Checked.sum(sizes)) == s[axis] else {
             throw c.invalid("split sizes \(sizes) do not add up to dimension \(s[axis]) for \(n) outputs")
         }
         return sizes.map { var o = s; o[axis] = $0; return o }
