@@ -52,6 +52,18 @@ public enum DataType: Int32, CaseIterable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// int4, uint4, int2, uint2 and float4e2m1: packed two (four) to a byte in ONNX files.
+    public var isSubByte: Bool {
+        switch self {
+        case .uint4, .int4, .float4e2m1, .uint2, .int2: return true
+        default: return false
+        }
+    }
+
+    /// Bytes per element when every element has bytes of its own: `byteSize`, and 1 for the
+    /// sub-byte types (unpacked, one value per byte, as the C++ back end stores them).
+    public var unpackedByteSize: Int? { isSubByte ? 1 : byteSize }
+
     public var isFloatingPoint: Bool {
         switch self {
         case .float, .double, .float16, .bfloat16: return true

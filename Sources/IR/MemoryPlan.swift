@@ -26,7 +26,7 @@ public struct MemoryPlan: Equatable {
 
     /// Bytes a value occupies (at least 1), rounded up to `alignment`; nil without a static shape.
     static func size(_ v: Value, alignment: Int) -> Int? {
-        guard let t = v.tensorType, let s = t.staticShape, let b = t.elementType.byteSize else { return nil }
+        guard let t = v.tensorType, let s = t.staticShape, let b = t.elementType.unpackedByteSize else { return nil }
         let bytes = max(s.reduce(1, *) * b, 1)
         return (bytes + alignment - 1) / alignment * alignment
     }

@@ -123,6 +123,24 @@ public final class Tensor: @unchecked Sendable {
         }
     }
 
+    /// The elements of a sub-byte tensor (int4, uint4, int2, uint2, float4e2m1), packed in
+    /// ONNX's layout (the first element in the low bits), one per byte: int4 and int2 as
+    /// sign-extended two's complement, the others as their unsigned code. nil for other types
+    /// or when the data is shorter than the element count needs.
+    public func unpackedSubBytes() -> [UInt8]? {
+        guard dataType.isSubByte, let raw = rawBytes else { return nil }
+        let n = elementCount
+        let bits = dataType == .int2 || dataType == .uint2 ? 2 : 4
+        let perByte = 8 / bits, mask = UInt8((1 << bits) - 1)
+        guard raw.count >= (n + perByte - 1) / perByte else { return nil }
+        let signed = dataType == .int4 || dataType == .int2
+        return (0..<n).map { i in
+            let code = (raw[i / perByte] >> UInt8((i % perByte) * bits)) & mask
+            // Sign extension: the top bit of the field set means negative.
+            return signed && code & (1 << UInt8(bits - 1)) != 0 ? code | ~mask : code
+        }
+    }
+
     /// True when both tensors hold the same type, shape and bytes.
     public func sameContents(as other: Tensor) -> Bool {
         guard dataType == other.dataType, dims == other.dims else { return false }

@@ -7,6 +7,89 @@ import SofieIR
 /// mask's broadcast strides.
 enum CppAttention {
     static let table: [String: CppOps.Emit] = [
+        // The recurrence as the spec writes it, token by token, per key/value head: the state
+        // (dk x dv) lives in present_state (or the workspace), decayed by exp(g), corrected by
+        // the delta rule, updated by k (x) v, and read by each query head of the group.
+        "LinearAttention": { e, n in
+            let g = try AttentionOps.linearGeometry(OpContext(node: n, opset: e.opset))
+            let q = try e.input(n, 0), k = try e.input(n, 1), v = try e.input(n, 2), past = try e.optionalInput(n, 3)
+            let decay = try e.optionalInput(n, 4), beta = try e.optionalInput(n, 5), y = try e.output(n, 0)
+            let present = n.outputs.count > 1 ? try n.output(1).map { try e.tensor($0) } : nil
+            guard q.dtype == .float || q.dtype == .double, [k, v, past, decay, beta, present].allSatisfy({ $0 == nil || $0!.dtype == q.dtype }) else {
+                throw CompileError(node: n, "LinearAttention on \(q.dtype) is not supported (float32 and float64 are; float16/bfloat16 are computed in float32)")
+            }
+            let T = q.ctype, dk = g.dk, dv = g.dv, group = g.qHeads / g.kvHeads, stateSize = dk * dv
+            // State per (batch, kv head) in present_state when it is there; else in the workspace. Plus dv for the corrected value.
+            e.workspace((present == nil ? g.batch * g.kvHeads * stateSize : 0) + dv + 8)
+            e.block {
+                e.line("\(T)* const vt = static_cast<\(T)*>(work);")
+                e.line("\(T)* const states = \(present.map { $0.ptr } ?? "static_cast<\(T)*>(work) + \(dv)");")
+                e.line("for (int64_t b = 0; b < \(g.batch); ++b) for (int64_t hk = 0; hk < \(g.kvHeads); ++hk) {")
+                e.line("    \(T)* const S = states + (b * \(g.kvHeads) + hk) * \(stateSize);")
+                if let past { e.line("    for (int64_t i = 0; i < \(stateSize); ++i) S[i] = \(past.ptr)[(b * \(g.kvHeads) + hk) * \(stateSize) + i];") }
+                else { e.line("    for (int64_t i = 0; i < \(stateSize); ++i) S[i] = \(T)(0);") }
+                e.line("    for (int64_t t = 0; t < \(g.seq); ++t) {")
+                e.line("        const \(T)* const kt = \(k.ptr) + (b * \(g.seq) + t) * \(g.kvHeads * dk) + hk * \(dk);")
+                e.line("        const \(T)* const vin = \(v.ptr) + (b * \(g.seq) + t) * \(g.kvHeads * dv) + hk * \(dv);")
+                if let decay {
+                    let row = "(b * \(g.seq) + t) * \(g.decayPerKey ? g.kvHeads * dk : g.kvHeads)"
+                    if g.decayPerKey {
+                        e.line("        for (int64_t d = 0; d < \(dk); ++d) { const \(T) f = std::exp(\(decay.ptr)[\(row) + hk * \(dk) + d]); for (int64_t m = 0; m < \(dv); ++m) S[d * \(dv) + m] *= f; }")
+                    } else {
+                        e.line("        { const \(T) f = std::exp(\(decay.ptr)[\(row) + hk]); for (int64_t i = 0; i < \(stateSize); ++i) S[i] *= f; }")
+                    }
+                }
+                if let beta {
+                    e.line("        const \(T) bt = \(beta.ptr)[(b * \(g.seq) + t) * \(g.betaLast) + \(g.betaLast == 1 ? "0" : "hk")];")
+                    e.line("        for (int64_t m = 0; m < \(dv); ++m) vt[m] = vin[m];")
+                    e.line("        for (int64_t d = 0; d < \(dk); ++d) for (int64_t m = 0; m < \(dv); ++m) vt[m] -= S[d * \(dv) + m] * kt[d];")
+                    e.line("        for (int64_t m = 0; m < \(dv); ++m) vt[m] *= bt;")
+                } else {
+                    e.line("        for (int64_t m = 0; m < \(dv); ++m) vt[m] = vin[m];")
+                }
+                e.line("        for (int64_t d = 0; d < \(dk); ++d) for (int64_t m = 0; m < \(dv); ++m) S[d * \(dv) + m] += kt[d] * vt[m];")
+                e.line("        for (int64_t hg = 0; hg < \(group); ++hg) {")
+                e.line("            const int64_t h = hk * \(group) + hg;")
+                e.line("            const \(T)* const qt = \(q.ptr) + (b * \(g.seq) + t) * \(g.qHeads * dk) + h * \(dk);")
+                e.line("            \(T)* const out = \(y.ptr) + (b * \(g.seq) + t) * \(g.qHeads * dv) + h * \(dv);")
+                e.line("            for (int64_t m = 0; m < \(dv); ++m) out[m] = \(T)(0);")
+                e.line("            for (int64_t d = 0; d < \(dk); ++d) for (int64_t m = 0; m < \(dv); ++m) out[m] += qt[d] * S[d * \(dv) + m];")
+                e.line("            for (int64_t m = 0; m < \(dv); ++m) out[m] *= \(CppOps.literal(g.scale, q.dtype));")
+                e.line("        }")
+                e.line("    }")
+                e.line("}")
+            }
+        },
+        // Depthwise causal 1-D convolution over [past_state (or zeros), input]; present_state is
+        // the last k - 1 positions of that sequence.
+        "CausalConvWithState": { e, n in
+            let g = try AttentionOps.causalConv(OpContext(node: n, opset: e.opset))
+            let x = try e.input(n, 0), w = try e.input(n, 1), bias = try e.optionalInput(n, 2), past = try e.optionalInput(n, 3)
+            let y = try e.output(n, 0)
+            let present = n.outputs.count > 1 ? try n.output(1).map { try e.tensor($0) } : nil
+            guard x.dtype == .float || x.dtype == .double, [w, bias, past].allSatisfy({ $0 == nil || $0!.dtype == x.dtype }) else {
+                throw CompileError(node: n, "CausalConvWithState on \(x.dtype) is not supported (float32 and float64 are; float16/bfloat16 are computed in float32)")
+            }
+            let T = x.ctype, K = g.k, L = g.length
+            let silu = ["silu", "swish"].contains(n.string("activation") ?? "none")
+            e.block {
+                e.line("for (int64_t r = 0; r < \(g.batch * g.channels); ++r) {")
+                e.line("    const int64_t c = r % \(g.channels);")
+                e.line("    const \(T)* const xr = \(x.ptr) + r * \(L); const \(T)* const wr = \(w.ptr) + c * \(K);")
+                // Position i of the padded sequence (length L + K - 1).
+                let pastAt = past.map { "\($0.ptr)[r * \(K - 1) + i]" } ?? "\(T)(0)"
+                e.line("    auto at = [&](int64_t i) -> \(T) { return i < \(K - 1) ? \(pastAt) : xr[i - \(K - 1)]; };")
+                e.line("    (void)at;")
+                e.line("    for (int64_t t = 0; t < \(L); ++t) {")
+                e.line("        \(T) acc = \(bias.map { "\($0.ptr)[c]" } ?? "\(T)(0)");")
+                e.line("        for (int64_t j = 0; j < \(K); ++j) acc += wr[j] * at(t + j);")
+                if silu { e.line("        acc = acc / (\(T)(1) + std::exp(-acc));") }
+                e.line("        \(y.ptr)[r * \(L) + t] = acc;")
+                e.line("    }")
+                if let present, K > 1 { e.line("    for (int64_t i = 0; i < \(K - 1); ++i) \(present.ptr)[r * \(K - 1) + i] = at(\(L) + i);") }
+                e.line("}")
+            }
+        },
         "RotaryEmbedding": { e, n in
             let r = try AttentionOps.rotary(OpContext(node: n, opset: e.opset))
             let x = try e.input(n, 0), cosC = try e.input(n, 1), sinC = try e.input(n, 2), pid = try e.optionalInput(n, 3)

@@ -198,6 +198,39 @@ enum CppElementwise {
                 // float16, bfloat16 and float8 are their bits: decode to double (exact), and
                 // encode rounding once to nearest even; `saturate` (opset 19) only for float8.
                 let fromBits = CppNumberTypes.name(x.dtype) != nil
+                if let (lo, hi) = CppQuant.subByteRange(y.dtype) {
+                    // int4/uint4/int2/uint2, one value per byte. From a float: truncated, and 0
+                    // when that is out of range or NaN (undefined in ONNX; its reference gives 0).
+                    // From an integer: the low bits, reinterpreted (two's complement), as ONNX
+                    // defines for integer narrowing.
+                    let bits = y.dtype == .int4 || y.dtype == .uint4 ? 4 : 2
+                    let T = y.ctype
+                    if fromBits || x.dtype.isFloatingPoint {
+                        e.elementwise(y, [x]) { a in
+                            let v = fromBits ? "sofie::to_double(\(a[0]))" : "static_cast<double>(\(a[0]))"
+                            return "[](double t) { return t >= \(lo) && t <= \(hi) ? static_cast<\(T)>(t) : \(T)(0); }(std::trunc(\(v)))"
+                        }
+                    } else {
+                        let mask = (1 << bits) - 1, top = 1 << (bits - 1)
+                        e.elementwise(y, [x]) { a in
+                            let low = "(static_cast<uint32_t>(\(a[0])) & \(mask)u)"
+                            return lo < 0 ? "static_cast<\(T)>(static_cast<int32_t>(\(low) ^ \(top)u) - \(top))" : "static_cast<\(T)>(\(low))"
+                        }
+                    }
+                    return
+                }
+                if y.dtype == .float8e8m0 {
+                    // Cast opset 24's round_mode: up (the default), down or nearest.
+                    let modes = ["up": 0, "down": 1, "nearest": 2]
+                    let name = n.string("round_mode") ?? "up"
+                    guard let mode = modes[name] else { throw CompileError(node: n, "round_mode '\(name)' is not one of up, down, nearest") }
+                    let saturate = (n.int("saturate") ?? 1) != 0
+                    e.elementwise(y, [x]) { a in
+                        let v = fromBits ? "sofie::to_float(\(a[0]))" : "static_cast<float>(\(a[0]))"
+                        return "sofie::e8m0_from_float(\(v), \(saturate), \(mode))"
+                    }
+                    return
+                }
                 if CppNumberTypes.name(y.dtype) != nil {
                     let isFloat8 = y.dtype != .float16 && y.dtype != .bfloat16
                     let saturate = isFloat8 && (n.int("saturate") ?? 1) != 0

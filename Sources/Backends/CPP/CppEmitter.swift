@@ -135,8 +135,8 @@ enum CppTypes {
         case .int64: return "int64_t"
         case .int32: return "int32_t"
         case .int16: return "int16_t"
-        case .int8: return "int8_t"
-        case .uint8: return "uint8_t"
+        case .int8, .int4, .int2: return "int8_t"
+        case .uint8, .uint4, .uint2: return "uint8_t"
         case .uint16: return "uint16_t"
         case .uint32: return "uint32_t"
         case .uint64: return "uint64_t"
@@ -273,7 +273,7 @@ final class EmitContext {
         for v in graph.inputs + graph.outputs {
             guard let t = v.tensorType else { throw CompileError(.value(v.name), "value '\(v.name)' has no tensor type") }
             guard CppTypes.name(t.elementType) != nil else {
-                throw CompileError(.value(v.name), "value '\(v.name)' has the element type \(t.elementType), which the C++ backend does not support (supported: float32, float64, float16, bfloat16, float8 e4m3fn/e4m3fnuz/e5m2/e5m2fnuz, int8/16/32/64, uint8/16/32/64, bool)")
+                throw CompileError(.value(v.name), "value '\(v.name)' has the element type \(t.elementType), which the C++ backend does not support (supported: float32, float64, float16, bfloat16, float8 e4m3fn/e4m3fnuz/e5m2/e5m2fnuz/e8m0, float4e2m1, int2/4/8/16/32/64, uint2/4/8/16/32/64, bool)")
             }
             guard t.staticShape != nil else { throw CompileError(.value(v.name), "value '\(v.name)' has no static shape; pin symbolic dimensions with --dim NAME=VALUE") }
         }
@@ -291,6 +291,23 @@ final class EmitContext {
                     throw CompileError(node: n, "its input '\(i.name)' has the element type \(t.elementType), which the C++ backend does not support")
                 }
             }
+            try Self.checkStorageOnlyTypes(n)
+        }
+    }
+
+    /// Element types held one value per byte that only conversions understand: the sub-byte
+    /// integers and float4e2m1 (whose int8_t/uint8_t storage would otherwise compute without
+    /// wrapping to their range) and float8e8m0 (an exponent). Ops that convert them, or only
+    /// move their bytes, take them; any other op is refused by name.
+    static func isStorageOnly(_ t: DataType) -> Bool { t.isSubByte || t == .float8e8m0 }
+
+    static func checkStorageOnlyTypes(_ n: Node) throws {
+        let converts = n.isStandard && ["Cast", "CastLike", "QuantizeLinear", "DequantizeLinear"].contains(n.opType)
+        let traits = OpRegistry.traits(of: n)
+        if converts || !traits.isDisjoint(with: [.movesElements, .aliasesInput]) { return }
+        for case let v? in n.inputs + n.outputs {
+            guard let t = v.tensorType?.elementType, isStorageOnly(t) else { continue }
+            throw CompileError(node: n, "'\(v.name)' has the element type \(t), which the C++ backend stores one value per byte and only converts (Cast, CastLike, QuantizeLinear, DequantizeLinear) or moves (Reshape, Transpose, Gather, Concat, ...); \(n.opType) on it is not supported: cast it to a wider type first")
         }
     }
 
@@ -359,7 +376,17 @@ final class EmitContext {
         guard let ctype = CppTypes.name(t.dataType), let raw = t.rawBytes else {
             throw CompileError(.initializer(v.name), "initializer '\(v.name)' has the element type \(t.dataType), which the C++ backend does not support")
         }
-        let offset = storeWeight(t.dataType == .bool ? raw.map { $0 != 0 ? 1 : 0 } : Array(raw), key: v.name)
+        let bytes: [UInt8]
+        if t.dataType.isSubByte {
+            // Unpacked, one value per byte (int4/int2 sign-extended), as the code reads them.
+            guard let unpacked = t.unpackedSubBytes() else {
+                throw CompileError(.initializer(v.name), "initializer '\(v.name)' holds fewer bytes than its \(t.elementCount) \(t.dataType) elements need")
+            }
+            bytes = unpacked
+        } else {
+            bytes = t.dataType == .bool ? raw.map { $0 != 0 ? 1 : 0 } : Array(raw)
+        }
+        let offset = storeWeight(bytes, key: v.name)
         tensors[ObjectIdentifier(v)] = CTensor(value: v, dtype: t.dataType, shape: t.dims,
                                                ptr: "reinterpret_cast<const \(ctype)*>(weights_ + \(offset))")
     }
@@ -468,6 +495,12 @@ final class EmitContext {
         if usesReducedFloats {
             w("// float16/bfloat16/float8 tensors are sofie::float16_t etc. (their bits): convert with sofie::to_float(x)")
             w("//   and sofie::from_double<sofie::float16_t>(v) (round to nearest even). They are computed in float32.")
+        }
+        let subByte = Set((ins + outs).map(\.dtype).filter(\.isSubByte)).sorted { $0.rawValue < $1.rawValue }
+        if !subByte.isEmpty {
+            w("// \(subByte.map(\.description).joined(separator: "/")) tensors pass one value per byte, unpacked (not two or four to a byte as in")
+            w("//   ONNX files): int4/int2 as int8_t in [-8, 7]/[-2, 1], uint4/uint2 as uint8_t in [0, 15]/[0, 3], float4e2m1 as")
+            w("//   sofie::float4e2m1_t holding its 4-bit code.")
         }
         w("#pragma once")
         w("static_assert(sizeof(bool) == 1, \"swift-sofie's generated code assumes one-byte bool\");")

@@ -22,7 +22,19 @@ enum CppQuant {
         e.line("}")
     }
 
+    /// The values of the sub-byte integer types (stored one per byte).
+    static func subByteRange(_ t: DataType) -> (Int, Int)? {
+        switch t {
+        case .int4: return (-8, 7)
+        case .uint4: return (0, 15)
+        case .int2: return (-2, 1)
+        case .uint2: return (0, 3)
+        default: return nil
+        }
+    }
+
     static func range(_ t: DataType) -> (Int, Int)? {
+        if let r = subByteRange(t) { return r }
         switch t {
         case .int8: return (-128, 127)
         case .uint8: return (0, 255)
@@ -141,8 +153,10 @@ enum CppQuant {
                         e.line("    int64_t r = static_cast<int64_t>(std::nearbyint(qc))\(z);")
                         e.line("    \(y.ptr)[i] = static_cast<\(y.ctype)>(r < \(lo) ? \(lo) : (r > \(hi) ? \(hi) : r));")
                     } else {
-                        // float8: the quotient rounded to the type (the zero point, 0 for float8, is not added).
-                        e.line("    \(y.ptr)[i] = sofie::from_double<\(y.ctype)>(static_cast<double>(q), \((n.int("saturate") ?? 1) != 0));")
+                        // float8: the quotient rounded to the type (the zero point, 0 for float8, is not
+                        // added); float4e2m1 adds it, as ONNX's reference does (so -0 + 0 is +0).
+                        let z = y.dtype == .float4e2m1 ? zp.map { " + \(value($0, "si", compute))" } ?? "" : ""
+                        e.line("    \(y.ptr)[i] = sofie::from_double<\(y.ctype)>(static_cast<double>(q\(z)), \((n.int("saturate") ?? 1) != 0));")
                     }
                 }
             }

@@ -20,6 +20,8 @@ public enum CppNumberTypes {
         case .float8e4m3fnuz: return "sofie::float8e4m3fnuz_t"
         case .float8e5m2: return "sofie::float8e5m2_t"
         case .float8e5m2fnuz: return "sofie::float8e5m2fnuz_t"
+        case .float4e2m1: return "sofie::float4e2m1_t"
+        case .float8e8m0: return "sofie::float8e8m0_t"
         default: return nil
         }
     }
@@ -28,7 +30,7 @@ public enum CppNumberTypes {
     public static func cName(_ t: DataType) -> String? {
         switch t {
         case .float16, .bfloat16: return "uint16_t"
-        case .float8e4m3fn, .float8e4m3fnuz, .float8e5m2, .float8e5m2fnuz: return "uint8_t"
+        case .float8e4m3fn, .float8e4m3fnuz, .float8e5m2, .float8e5m2fnuz, .float4e2m1, .float8e8m0: return "uint8_t"
         default: return nil
         }
     }
@@ -166,5 +168,56 @@ template <> inline bfloat16_t from_float(float x, bool) {
 
 }  // namespace sofie
 #endif  // SOFIE_NUMBER_TYPES_V1
+
+// The microscaling element and scale types, added later under their own guard (the block
+// above is shared with headers of earlier sofie versions, so it never changes).
+#ifndef SOFIE_NUMBER_TYPES_MX_V1
+#define SOFIE_NUMBER_TYPES_MX_V1
+namespace sofie {
+// One value per byte: float4e2m1's code (sign, 2 exponent bits, 1 mantissa bit) in the low four
+// bits; float8e8m0 a power of two, 2^(bits - 127), 0xff the NaN (no sign, no zero).
+struct float4e2m1_t { std::uint8_t bits; };
+struct float8e8m0_t { std::uint8_t bits; };
+
+template <> inline float to_float(float4e2m1_t v) {
+    static constexpr float magnitude[8] = {0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f};
+    const float m = magnitude[v.bits & 7u];
+    return (v.bits & 8u) ? -m : m;
+}
+template <> inline double to_double(float4e2m1_t v) { return static_cast<double>(to_float(v)); }
+// Round to nearest, ties to even code; every value past 6 (infinities too) saturates to +-6,
+// as the format has no infinity; NaN, which it cannot hold either, becomes +0.
+template <> inline float4e2m1_t from_double(double x, bool) {
+    if (std::isnan(x)) return float4e2m1_t{0};
+    const double a = std::fabs(x);
+    const std::uint8_t code = a <= 0.25 ? 0 : a < 0.75 ? 1 : a <= 1.25 ? 2 : a < 1.75 ? 3 : a <= 2.5 ? 4 : a < 3.5 ? 5 : a <= 5.0 ? 6 : 7;
+    return float4e2m1_t{static_cast<std::uint8_t>(code | (std::signbit(x) ? 8u : 0u))};
+}
+template <> inline float4e2m1_t from_float(float x, bool saturate) { return from_double<float4e2m1_t>(static_cast<double>(x), saturate); }
+
+// From float as ONNX's reference does it, on the float32 bits: the exponent rounded by `mode`
+// (0 up: any fraction rounds away from zero; 1 down: truncate; 2 nearest: by the guard bit,
+// ties up), inf and NaN to NaN; `saturate` keeps rounding from running past the largest
+// exponent (0xfe) into the NaN. The sign is ignored (negative input is undefined in ONNX).
+inline float8e8m0_t e8m0_from_float(float x, bool saturate, int mode) {
+    const std::uint32_t u = float_bits(x);
+    std::uint32_t e = (u >> 23) & 0xffu;
+    if (e == 0xffu) return float8e8m0_t{0xff};
+    bool up = false;
+    if (mode == 0) up = (u & 0x7fffffu) != 0;
+    if (mode == 2) up = (u & 0x400000u) != 0 && ((u & 0x3fffffu) != 0 || e > 0);
+    if (up && !(saturate && e == 0xfeu)) ++e;
+    return float8e8m0_t{static_cast<std::uint8_t>(e)};
+}
+template <> inline float to_float(float8e8m0_t v) {
+    if (v.bits == 0xff) return std::numeric_limits<float>::quiet_NaN();
+    return bits_float(v.bits == 0 ? 0x400000u : std::uint32_t(v.bits) << 23);  // 2^-127 is subnormal
+}
+template <> inline double to_double(float8e8m0_t v) { return static_cast<double>(to_float(v)); }
+template <> inline float8e8m0_t from_float(float x, bool saturate) { return e8m0_from_float(x, saturate, 0); }
+// Through float, as the reference converts its input to float32 first.
+template <> inline float8e8m0_t from_double(double x, bool saturate) { return e8m0_from_float(static_cast<float>(x), saturate, 0); }
+}  // namespace sofie
+#endif  // SOFIE_NUMBER_TYPES_MX_V1
 """#
 }

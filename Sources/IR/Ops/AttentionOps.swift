@@ -106,7 +106,83 @@ public enum AttentionOps {
         return r
     }
 
+    /// LinearAttention's (opset 27) shapes: 3-D packed (batch, seq, heads * d) Q, K, V; decay per
+    /// key head or per key dimension, beta per key head or one.
+    public struct LinearGeometry {
+        public var batch = 0, seq = 0, qHeads = 0, kvHeads = 0, dk = 0, dv = 0
+        public var gating = false, delta = false
+        /// decay's last dimension is kvHeads * dk (one per key dimension), not kvHeads.
+        public var decayPerKey = false
+        /// beta's last dimension (kvHeads or 1).
+        public var betaLast = 1
+        public var scale = 1.0
+    }
+
+    public static func linearGeometry(_ c: OpContext) throws -> LinearGeometry {
+        let q = try c.shape(0), k = try c.shape(1), v = try c.shape(2)
+        guard q.count == 3, k.count == 3, v.count == 3 else { throw c.invalid("query, key and value must be 3-D (batch, seq, heads * size), not \(q), \(k), \(v)") }
+        guard let qh = c.node.int("q_num_heads"), let kvh = c.node.int("kv_num_heads"), qh > 0, kvh > 0, qh % kvh == 0 else {
+            throw c.invalid("q_num_heads and kv_num_heads must be positive, q_num_heads a multiple of kv_num_heads")
+        }
+        guard k[0] == q[0], v[0] == q[0], k[1] == q[1], v[1] == q[1] else { throw c.invalid("query \(q), key \(k) and value \(v) differ in batch or sequence length") }
+        guard q[2] % qh == 0, v[2] % kvh == 0, k[2] == kvh * (q[2] / qh) else {
+            throw c.invalid("hidden sizes \(q[2]), \(k[2]), \(v[2]) do not split into \(qh) query and \(kvh) key/value heads of one key size")
+        }
+        var g = LinearGeometry()
+        (g.batch, g.seq, g.qHeads, g.kvHeads, g.dk, g.dv) = (q[0], q[1], qh, kvh, q[2] / qh, v[2] / kvh)
+        let rule = c.node.string("update_rule") ?? "gated_delta"
+        guard ["linear", "gated", "delta", "gated_delta"].contains(rule) else { throw c.invalid("update_rule '\(rule)' is not one of linear, gated, delta, gated_delta") }
+        g.gating = rule.hasPrefix("gated")
+        g.delta = rule.hasSuffix("delta")
+        if c.has(3) {
+            let p = try c.shape(3)
+            guard p == [g.batch, kvh, g.dk, g.dv] else { throw c.invalid("past_state must be \([g.batch, kvh, g.dk, g.dv]), not \(p)") }
+        }
+        guard c.has(4) == g.gating else { throw c.invalid("update_rule '\(rule)' \(g.gating ? "needs" : "takes no") decay input") }
+        guard c.has(5) == g.delta else { throw c.invalid("update_rule '\(rule)' \(g.delta ? "needs" : "takes no") beta input") }
+        if g.gating {
+            let d = try c.shape(4)
+            guard d.count == 3, d[0] == g.batch, d[1] == g.seq, d[2] == kvh || d[2] == kvh * g.dk else {
+                throw c.invalid("decay must be [\(g.batch), \(g.seq), \(kvh)] or [\(g.batch), \(g.seq), \(kvh * g.dk)], not \(d)")
+            }
+            g.decayPerKey = d[2] == kvh * g.dk && d[2] != kvh
+        }
+        if g.delta {
+            let b = try c.shape(5)
+            guard b.count == 3, b[0] == g.batch, b[1] == g.seq, b[2] == kvh || b[2] == 1 else {
+                throw c.invalid("beta must be [\(g.batch), \(g.seq), \(kvh)] or [\(g.batch), \(g.seq), 1], not \(b)")
+            }
+            g.betaLast = b[2]
+        }
+        let s = Double(c.node.float("scale") ?? 0)
+        g.scale = s == 0 ? 1 / Double(g.dk).squareRoot() : s
+        return g
+    }
+
+    /// CausalConvWithState (opset 27): (batch, channels, length) input, (channels, 1, k) weight.
+    public static func causalConv(_ c: OpContext) throws -> (batch: Int, channels: Int, length: Int, k: Int) {
+        let x = try c.shape(0), w = try c.shape(1)
+        guard x.count == 3, w.count == 3, w[0] == x[1], w[1] == 1, w[2] >= 1 else {
+            throw c.invalid("input must be (batch, channels, length) and weight (channels, 1, k); got \(x) and \(w)")
+        }
+        if c.has(2) { guard try c.shape(2) == [x[1]] else { throw c.invalid("bias must be [\(x[1])], not \(try c.shape(2))") } }
+        if c.has(3) { guard try c.shape(3) == [x[0], x[1], w[2] - 1] else { throw c.invalid("past_state must be \([x[0], x[1], w[2] - 1]), not \(try c.shape(3))") } }
+        let act = c.node.string("activation") ?? "none"
+        guard ["none", "silu", "swish"].contains(act) else { throw c.invalid("activation '\(act)' is not one of none, silu, swish") }
+        return (x[0], x[1], x[2], w[2])
+    }
+
     static let table: [String: OpDef] = [
+        "LinearAttention": OpDef(infer: { c in
+            let g = try linearGeometry(c)
+            let dt = try c.dtype(0)
+            return Array([tt(dt, [g.batch, g.seq, g.qHeads * g.dv]), tt(c.has(3) ? try c.dtype(3) : dt, [g.batch, g.kvHeads, g.dk, g.dv])].prefix(max(1, c.node.outputs.count)))
+        }),
+        "CausalConvWithState": OpDef(infer: { c in
+            let g = try causalConv(c)
+            let dt = try c.dtype(0)
+            return Array([tt(dt, [g.batch, g.channels, g.length]), tt(dt, [g.batch, g.channels, g.k - 1])].prefix(max(1, c.node.outputs.count)))
+        }),
         "RotaryEmbedding": OpDef(infer: { c in
             _ = try rotary(c)
             return [tt(try c.dtype(0), try c.shape(0))]

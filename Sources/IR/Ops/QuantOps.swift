@@ -63,7 +63,8 @@ public enum QuantOps {
         }
     }
 
-    static let quantizable: Set<DataType> = [.int8, .uint8, .int16, .uint16, .float8e4m3fn, .float8e4m3fnuz, .float8e5m2, .float8e5m2fnuz]
+    static let quantizable: Set<DataType> = [.int8, .uint8, .int16, .uint16, .int4, .uint4, .int2, .uint2,
+                                             .float8e4m3fn, .float8e4m3fnuz, .float8e5m2, .float8e5m2fnuz, .float4e2m1]
 
     static let table: [String: OpDef] = [
         "QuantizeLinear": OpDef(infer: { c in
@@ -71,7 +72,7 @@ public enum QuantOps {
             _ = try granularity(c, x: x, scale: try c.shape(1))
             try checkZeroPoint(c)
             let dt = try quantizedType(c)
-            guard quantizable.contains(dt) else { throw c.fail("quantizing to \(dt) is not supported (int8/uint8/int16/uint16 and float8 are)") }
+            guard quantizable.contains(dt) else { throw c.fail("quantizing to \(dt) is not supported (int8/uint8/int16/uint16/int4/uint4/int2/uint2, float8 and float4e2m1 are)") }
             return [tt(dt, x)]
         }),
         "DequantizeLinear": OpDef(infer: { c in
@@ -79,7 +80,7 @@ public enum QuantOps {
             _ = try granularity(c, x: x, scale: try c.shape(1))
             try checkZeroPoint(c)
             let xt = try c.dtype(0)
-            guard quantizable.contains(xt) || xt == .int32 else { throw c.fail("dequantizing \(xt) is not supported (int8/uint8/int16/uint16/int32 and float8 are)") }
+            guard quantizable.contains(xt) || xt == .int32 else { throw c.fail("dequantizing \(xt) is not supported (int8/uint8/int16/uint16/int32/int4/uint4/int2/uint2, float8 and float4e2m1 are)") }
             var out = try c.dtype(1)
             if let o = c.node.int("output_dtype"), o != 0, let code = Int32(exactly: o), let dt = DataType(rawValue: code) { out = dt }
             return [tt(out, x)]

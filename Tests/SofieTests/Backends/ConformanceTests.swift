@@ -66,6 +66,18 @@ final class ConformanceTests: XCTestCase {
         try runNodeTests(folder: variants, report: "conformance-constant-inputs.txt", floor: Self.constantInputFloor, skip: Self.referenceDivergences)
     }
 
+    /// The sub-byte and microscaling types beyond the node tests (Tests/scripts/make_subbyte_models.py:
+    /// packed int4/uint4 initializers of odd length in 4-bit weight-only MatMuls, sub-byte
+    /// tensors through Transpose/Reshape/Flatten/Unsqueeze, wrapping and out-of-range casts,
+    /// float4e2m1 ties, every float8e8m0 rounding mode), against ONNX's reference evaluator:
+    /// all five must compile and match.
+    func testSubByteTypeModels() throws {
+        try TestSupport.requirePython()
+        let dir = try TestSupport.tempDir("subbyte-models")
+        try TestSupport.run(TestSupport.python, [TestSupport.repoRoot + "/Tests/scripts/make_subbyte_models.py", dir])
+        try runNodeTests(folder: dir, report: "subbyte-report.txt", floor: 5)
+    }
+
     /// Minimum passing constant-input variants (226 of 249 when written).
     static let constantInputFloor = 220
 

@@ -37,4 +37,22 @@ final class CompileErrorTests: XCTestCase {
             XCTAssertTrue(e.description.contains("--dim S=VALUE"), e.description)
         }
     }
+
+    /// Sub-byte tensors live one value per byte in int8_t/uint8_t: an op that would compute on
+    /// that storage (and so leave int4's range without wrapping) is refused by name, with the way out.
+    func testArithmeticOnSubByteTensorsIsRefused() throws {
+        let g = Graph(name: "g")
+        let x = Value(name: "x", type: .tensor(TensorType(.int4, fixed: [4])))
+        g.inputs = [x]
+        let y = Value(name: "y")
+        g.appendNode(Node(opType: "Add", name: "add4", inputs: [x, x], outputs: [y]))
+        g.outputs = [y]
+        let model = Model(graph: g)
+        model.opsetImports = [OpsetImport(domain: "", version: 25)]
+        XCTAssertThrowsError(try Compiler.emit(model, options: Compiler.Options(name: "m"), source: "m.onnx")) { error in
+            guard let e = error as? CompileError else { return XCTFail("\(error)") }
+            XCTAssertEqual(e.subject, .node(name: "add4", opType: "Add"))
+            XCTAssertTrue(e.description.contains("stores one value per byte") && e.description.contains("cast it to a wider type first"), e.description)
+        }
+    }
 }

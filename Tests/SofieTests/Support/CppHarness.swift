@@ -27,7 +27,10 @@ enum CppHarness {
     }
 
     /// Writes raw little-endian bytes of a tensor.
+    /// Sub-byte tensors (int4, float4e2m1, ...) are written one value per byte, as the emitted
+    /// code takes them.
     static func writeRaw(_ t: Tensor, to path: String) throws {
+        if t.dataType.isSubByte, let unpacked = t.unpackedSubBytes() { try Data(unpacked).write(to: URL(fileURLWithPath: path)); return }
         guard let raw = t.rawBytes else { throw NSError(domain: "CppHarness", code: 1, userInfo: [NSLocalizedDescriptionKey: "string tensor"]) }
         try Data(raw).write(to: URL(fileURLWithPath: path))
     }
@@ -37,6 +40,27 @@ enum CppHarness {
     /// float16/bfloat16/float8 outputs are decoded and compared as numbers; `ulps` allows that many
     /// units in the last place of their type besides (0: exact up to atol/rtol).
     static func compare(_ produced: Data, _ expected: Tensor, rtol: Double = 1e-4, atol: Double = 1e-5, ulps: Double = 0) -> String? {
+        if expected.dataType.isSubByte || expected.dataType == .float8e8m0 {
+            // One value per byte: the integers exactly; float4e2m1 and float8e8m0 as the
+            // numbers their codes stand for (so -0 matches +0, NaN matches NaN).
+            guard let codes = expected.dataType == .float8e8m0 ? expected.rawBytes.map(Array.init) : expected.unpackedSubBytes() else { return "expected tensor is not numeric" }
+            guard produced.count == codes.count else { return "produced \(produced.count) bytes, expected \(codes.count) (one per element)" }
+            func number(_ b: UInt8) -> Double {
+                switch expected.dataType {
+                case .float4e2m1:
+                    let m = [0, 0.5, 1, 1.5, 2, 3, 4, 6][Int(b & 7)]
+                    return b & 8 != 0 ? -m : m
+                case .float8e8m0: return b == 0xff ? .nan : Double(sign: .plus, exponent: Int(b) - 127, significand: 1)
+                default: return Double(Int8(bitPattern: b))
+                }
+            }
+            for (i, (a, b)) in zip(produced, codes).enumerated() {
+                let x = number(a), y = number(b)
+                if x == y || (x.isNaN && y.isNaN) { continue }
+                return "element \(i): got \(x) (code \(a)), expected \(y) (code \(b)) (element type \(expected.dataType))"
+            }
+            return nil
+        }
         guard let raw = expected.rawBytes else { return "expected tensor is not numeric" }
         guard produced.count == raw.count else { return "produced \(produced.count) bytes, expected \(raw.count)" }
         let reduced = ReducedFloatFormat(expected.dataType)
