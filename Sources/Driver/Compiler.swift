@@ -44,8 +44,10 @@ public enum Compiler {
                                statistics: PassStatistics? = nil) throws {
         _ = try PinDimensions(values: dims, batch: batch).run(model)
         let chosen = try passes ?? PassRegistry.pipeline(names: PassRegistry.defaultPipeline)
-        // Shape inference and folding always run: the emitter needs static shapes.
-        var manager = PassManager(chosen + [ShapeInference(), ConstantFolding(), DeadCodeElimination()], fixedPoint: true,
+        // Shape inference and folding always run: the emitter needs static shapes. So does the
+        // inlining of compile-time control flow (Scan, If with a constant condition): the emitter
+        // has no subgraphs.
+        var manager = PassManager(chosen + [ShapeInference(), InlineControlFlow(), ConstantFolding(), DeadCodeElimination()], fixedPoint: true,
                                   maxIterations: 50, verifyEach: verifyEach)
         manager.afterEach = afterEach
         manager.statistics = statistics

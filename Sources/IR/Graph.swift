@@ -144,8 +144,21 @@ public final class Graph {
         nodes.insert(node, at: index)
     }
 
-    /// Removes a node after detaching its inputs. Its outputs must no longer be used.
+    /// Detaches the inputs of every node inside `node`'s subgraphs, recursively: a subgraph that
+    /// reads a value of an enclosing graph is recorded among that value's uses, and those uses
+    /// must go with the node (they refer to their nodes unowned).
+    static func detachSubgraphReads(_ node: Node) {
+        for sub in node.subgraphs {
+            for n in sub.nodes {
+                detachSubgraphReads(n)
+                n.removeAllInputs()
+            }
+        }
+    }
+
+    /// Removes a node after detaching its inputs (and its subgraphs'). Its outputs must no longer be used.
     public func removeNode(_ node: Node) {
+        Self.detachSubgraphReads(node)
         node.removeAllInputs()
         node.removeAllOutputs()
         nodes.removeAll { $0 === node }
@@ -156,6 +169,7 @@ public final class Graph {
     public func removeNodes(_ remove: Set<ObjectIdentifier>) {
         guard !remove.isEmpty else { return }
         for n in nodes where remove.contains(ObjectIdentifier(n)) {
+            Self.detachSubgraphReads(n)
             n.removeAllInputs()
             n.removeAllOutputs()
             n.graph = nil

@@ -5,6 +5,7 @@ public enum PassRegistry {
     public static let builtins: [(name: String, make: () -> GraphPass)] = [
         ("infer-shapes", { ShapeInference() }),
         ("fold-constants", { ConstantFolding() }),
+        ("inline-control-flow", { InlineControlFlow() }),
         ("eliminate-identity", { EliminateIdentity() }),
         ("eliminate-common-subexpressions", { CommonSubexpressionElimination() }),
         ("fold-transposes", { FoldTransposes() }),

@@ -78,6 +78,17 @@ final class ConformanceTests: XCTestCase {
         try runNodeTests(folder: dir, report: "subbyte-report.txt", floor: 5)
     }
 
+    /// Control flow the inline-control-flow pass resolves at compile time, beyond the node tests
+    /// (Tests/scripts/make_control_flow_models.py, against ONNX Runtime): Scan with reversed
+    /// inputs and outputs, non-zero and negative axes, body initializers, outer-scope reads and a
+    /// nested constant If; a running sum in opset 11; a top-level If with a constant condition.
+    func testControlFlowModels() throws {
+        try TestSupport.requirePython()
+        let dir = try TestSupport.tempDir("control-flow-models")
+        try TestSupport.run(TestSupport.python, [TestSupport.repoRoot + "/Tests/scripts/make_control_flow_models.py", dir])
+        try runNodeTests(folder: dir, report: "control-flow-report.txt", floor: 3)
+    }
+
     /// Minimum passing constant-input variants (226 of 249 when written).
     static let constantInputFloor = 220
 

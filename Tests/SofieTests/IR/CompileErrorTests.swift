@@ -55,4 +55,29 @@ final class CompileErrorTests: XCTestCase {
             XCTAssertTrue(e.description.contains("stores one value per byte") && e.description.contains("cast it to a wider type first"), e.description)
         }
     }
+
+    /// Unrolling is bounded: a Scan of 60,000 steps over even a one-node body is refused with the
+    /// numbers (the inline-control-flow pass's node budget), not expanded into a huge graph.
+    func testScanUnrollingIsBounded() throws {
+        let body = Graph(name: "body")
+        let s = Value(name: "s", type: .tensor(TensorType(.float, fixed: [2]))), xt = Value(name: "x_t", type: .tensor(TensorType(.float, fixed: [2])))
+        let s2 = Value(name: "s2")
+        body.inputs = [s, xt]
+        body.appendNode(Node(opType: "Add", inputs: [s, xt], outputs: [s2]))
+        body.outputs = [s2]
+        let g = Graph(name: "g")
+        let s0 = Value(name: "s0", type: .tensor(TensorType(.float, fixed: [2]))), x = Value(name: "x", type: .tensor(TensorType(.float, fixed: [60_000, 2])))
+        g.inputs = [s0, x]
+        let y = Value(name: "y")
+        g.appendNode(Node(opType: "Scan", name: "long_scan", inputs: [s0, x], outputs: [y],
+                          attributes: [Attribute("body", .graph(body)), Attribute("num_scan_inputs", .int(1))]))
+        g.outputs = [y]
+        let model = Model(graph: g)
+        model.opsetImports = [OpsetImport(domain: "", version: 21)]
+        XCTAssertThrowsError(try Compiler.emit(model, options: Compiler.Options(name: "m"), source: "m.onnx")) { error in
+            guard let e = error as? CompileError else { return XCTFail("\(error)") }
+            XCTAssertEqual(e.subject, .node(name: "long_scan", opType: "Scan"))
+            XCTAssertTrue(e.description.contains("unrolling 60000 steps of a 1-node body would add 120000 nodes"), e.description)
+        }
+    }
 }

@@ -1,0 +1,210 @@
+import SofieIR
+
+/// Replaces control flow that is decided at compile time by the ops it runs, so that every
+/// later pass and the emitter see one flat graph:
+///
+/// - `Scan` (opset 9 and later) over a sequence of static length is unrolled: step t reads
+///   slice t of each scan input (a Gather of one index, so the axis goes away), runs a copy of
+///   the body with the states of step t - 1, and the scan outputs are the steps' outputs stacked
+///   along their axis (Unsqueeze + Concat), in either direction;
+/// - `If` whose condition is a constant becomes the branch it takes.
+///
+/// The unrolled copies count against `maxNodes` (per graph), so a long sequence over a large
+/// body is refused with the numbers rather than swelling the header. Scan of opset 8 (with its
+/// batch axis and sequence_lens) and If with a run-time condition stay, and the C++ back end
+/// reports them as unsupported ops.
+public struct InlineControlFlow: GraphPass {
+    public let name = "inline-control-flow"
+    public let summary = "unroll Scan over a static sequence length; If with a constant condition becomes its branch"
+    /// At most this many nodes may be added by unrolling, per graph.
+    public var maxNodes = 50_000
+
+    public init() {}
+
+    public func run(_ model: Model) throws -> Bool {
+        let opset = model.onnxOpset ?? 21
+        let g = model.graph
+        var taken = Set(g.definedValues.map(\.name) + g.nodes.map(\.name))
+        var added = 0
+        var changed = false
+        for node in g.nodes where node.isStandard {
+            if node.opType == "Scan", opset >= 9, let body = Self.subgraph(node, "body") {
+                guard let steps = try Self.scanSteps(node, body: body) else { continue }
+                let nodes = try unrollScan(node, body: body, steps: steps, opset: opset, graph: g, taken: &taken, budget: maxNodes - added)
+                added += nodes
+                changed = true
+            } else if node.opType == "If", let cond = node.input(0)?.initializer, let flag = NDArray(cond), flag.count == 1 {
+                guard let branch = Self.subgraph(node, flag.double(0) != 0 ? "then_branch" : "else_branch") else { continue }
+                guard branch.outputs.count == node.outputs.count else {
+                    throw CompileError(node: node, "its taken branch '\(branch.name)' has \(branch.outputs.count) outputs for the node's \(node.outputs.count)")
+                }
+                let position = g.nodes.firstIndex { $0 === node }!
+                let outs = try inline(branch, map: [:], into: g, at: position, prefix: node.name.isEmpty ? "if" : node.name, taken: &taken)
+                var at = position + outs.nodes
+                let results = node.outputs
+                node.removeAllOutputs()
+                for (k, o) in results.enumerated() {
+                    guard let o else { continue }
+                    g.insertNode(Node(opType: "Identity", name: g.uniqueName("\(node.name)_out\(k)", taken: &taken), inputs: [outs.values[k]], outputs: [o]), at: at)
+                    at += 1
+                }
+                added += outs.nodes
+                changed = true
+                g.removeNode(node)
+            }
+        }
+        return changed
+    }
+
+    /// The sequence length when every scan input's shape along its axis is known, else nil (to wait
+    /// for shape inference); an error when they disagree or the scan is empty.
+    static func scanSteps(_ node: Node, body: Graph) throws -> Int? {
+        guard let m = node.int("num_scan_inputs"), m >= 1, m <= node.inputs.count, m <= body.inputs.count else {
+            throw CompileError(node: node, "num_scan_inputs must be between 1 and the number of inputs (\(node.inputs.count)) and of body inputs (\(body.inputs.count))")
+        }
+        let n = node.inputs.count - m
+        let axes = node.ints("scan_input_axes") ?? [Int](repeating: 0, count: m)
+        guard axes.count == m else { throw CompileError(node: node, "scan_input_axes has \(axes.count) entries for \(m) scan inputs") }
+        var length: Int?
+        for j in 0..<m {
+            guard let shape = node.input(n + j)?.tensorType?.staticShape else { return nil }
+            let a = axes[j] < 0 ? axes[j] + shape.count : axes[j]
+            guard a >= 0, a < shape.count else { throw CompileError(node: node, "scan_input_axes[\(j)] = \(axes[j]) is out of range for rank \(shape.count)") }
+            if let l = length, l != shape[a] { throw CompileError(node: node, "its scan inputs have different lengths (\(l) and \(shape[a]))") }
+            length = shape[a]
+        }
+        guard let length, length >= 1 else { throw CompileError(node: node, "an empty sequence (length 0) is not supported") }
+        return length
+    }
+
+    /// Unrolls one Scan in place; returns the number of nodes added.
+    func unrollScan(_ node: Node, body: Graph, steps: Int, opset: Int, graph g: Graph, taken: inout Set<String>, budget: Int) throws -> Int {
+        let m = node.int("num_scan_inputs")!
+        let n = node.inputs.count - m
+        guard body.inputs.count == n + m, body.outputs.count >= n, node.outputs.count == body.outputs.count else {
+            throw CompileError(node: node, "its body takes \(body.inputs.count) inputs and gives \(body.outputs.count) outputs, but the node has \(n) states, \(m) scan inputs and \(node.outputs.count) outputs")
+        }
+        let k = body.outputs.count - n
+        let inAxes = node.ints("scan_input_axes") ?? [Int](repeating: 0, count: m)
+        let inDirs = node.ints("scan_input_directions") ?? [Int](repeating: 0, count: m)
+        let outAxes = node.ints("scan_output_axes") ?? [Int](repeating: 0, count: k)
+        let outDirs = node.ints("scan_output_directions") ?? [Int](repeating: 0, count: k)
+        guard inDirs.count == m, outAxes.count == k, outDirs.count == k else {
+            throw CompileError(node: node, "scan_input_directions, scan_output_axes and scan_output_directions must have one entry per scan input/output")
+        }
+        let bodyNodes = Self.nodeCount(body)
+        let (cost, overflow) = steps.multipliedReportingOverflow(by: bodyNodes + m + 2 * k)
+        guard !overflow, cost <= budget else {
+            throw CompileError(node: node, "unrolling \(steps) steps of a \(bodyNodes)-node body would add \(overflow ? "too many" : String(cost)) nodes, more than the \(budget) allowed")
+        }
+        let prefix = node.name.isEmpty ? "scan" : node.name
+        var position = g.nodes.firstIndex { $0 === node }!
+        func add(_ op: String, _ inputs: [Value], _ out: Value, _ attributes: [Attribute] = []) {
+            g.insertNode(Node(opType: op, name: g.uniqueName("\(prefix)_\(op.lowercased())", taken: &taken), inputs: inputs, outputs: [out], attributes: attributes), at: position)
+            position += 1
+        }
+        func fresh(_ base: String) -> Value { Value(name: g.uniqueName(base, taken: &taken)) }
+        var states: [Value] = (0..<n).map { node.input($0)! }
+        var perStep: [[Value]] = Array(repeating: [], count: k)
+        var added = 0
+        for t in 0..<steps {
+            var map: [ObjectIdentifier: Value] = [:]
+            for i in 0..<n { map[ObjectIdentifier(body.inputs[i])] = states[i] }
+            for j in 0..<m {
+                let x = node.input(n + j)!
+                let index = inDirs[j] == 1 ? steps - 1 - t : t
+                let rank = x.tensorType?.staticShape?.count ?? 0
+                let axis = inAxes[j] < 0 ? inAxes[j] + rank : inAxes[j]
+                let idx = g.addConstant(Tensor(dataType: .int64, dims: [], values: [Int64(index)]), name: "\(prefix)_step\(index)", taken: &taken)
+                let slice = fresh("\(prefix)_t\(t)_\(body.inputs[n + j].name)")
+                add("Gather", [x, idx], slice, [Attribute("axis", .int(Int64(axis)))])
+                map[ObjectIdentifier(body.inputs[n + j])] = slice
+                added += 1
+            }
+            let outs = try inline(body, map: map, into: g, at: position, prefix: "\(prefix)_t\(t)", taken: &taken)
+            position += outs.nodes
+            added += outs.nodes
+            states = Array(outs.values[0..<n])
+            for j in 0..<k { perStep[j].append(outs.values[n + j]) }
+        }
+        let results = node.outputs
+        node.removeAllOutputs()
+        for i in 0..<n where results[i] != nil {
+            g.insertNode(Node(opType: "Identity", name: g.uniqueName("\(prefix)_final\(i)", taken: &taken), inputs: [states[i]], outputs: [results[i]]), at: position)
+            position += 1
+        }
+        for j in 0..<k {
+            guard let out = results[n + j] else { continue }
+            let rank = (perStep[j][0].tensorType?.staticShape?.count ?? body.outputs[n + j].tensorType?.shape?.count).map { $0 + 1 }
+            var axis = outAxes[j]
+            if axis < 0 {
+                guard let rank else { throw CompileError(node: node, "scan_output_axes[\(j)] = \(axis) is negative and the rank of the output is unknown") }
+                axis += rank
+            }
+            var parts: [Value] = []
+            for step in perStep[j] {
+                let u = fresh("\(prefix)_\(out.name)_part")
+                if opset >= 13 {
+                    let axes = g.addConstant(Tensor(dataType: .int64, dims: [1], values: [Int64(axis)]), name: "\(prefix)_axes", taken: &taken)
+                    add("Unsqueeze", [step, axes], u)
+                } else {
+                    add("Unsqueeze", [step], u, [Attribute("axes", .ints([Int64(axis)]))])
+                }
+                parts.append(u)
+            }
+            if outDirs[j] == 1 { parts.reverse() }
+            add("Concat", parts, out, [Attribute("axis", .int(Int64(axis)))])
+            added += steps + 1
+        }
+        g.removeNode(node)
+        return added
+    }
+
+    /// Copies `sub`'s nodes into `g` at `position`, reading `map`'s values for its inputs and the
+    /// enclosing graphs' own values for what it reads from outside; its initializers join g's.
+    /// Returns the values of sub's outputs and the number of nodes inserted.
+    func inline(_ sub: Graph, map: [ObjectIdentifier: Value], into g: Graph, at position: Int, prefix: String,
+                taken: inout Set<String>) throws -> (values: [Value], nodes: Int) {
+        guard sub.sparseInitializers.isEmpty else { throw CompileError(.graph, "subgraph '\(sub.name)' has sparse initializers, which inlining does not support") }
+        var outer = map
+        for v in Self.freeValues(sub) where outer[ObjectIdentifier(v)] == nil { outer[ObjectIdentifier(v)] = v }
+        let copy = sub.clone(outer: outer)
+        for v in copy.initializers {
+            v.name = g.uniqueName("\(prefix)_\(v.name)", taken: &taken)
+            v.initializer?.name = v.name
+            g.addInitializer(v)
+        }
+        var at = position
+        for c in copy.nodes {
+            for case let o? in c.outputs { o.name = g.uniqueName("\(prefix)_\(o.name)", taken: &taken) }
+            c.name = g.uniqueName("\(prefix)_\(c.name.isEmpty ? c.opType : c.name)", taken: &taken)
+            g.insertNode(c, at: at)
+            at += 1
+        }
+        return (copy.outputs, copy.nodes.count)
+    }
+
+    /// Values a graph (or a subgraph inside it) reads but does not define.
+    static func freeValues(_ sub: Graph) -> [Value] {
+        var defined = Set((sub.inputs + sub.initializers).map(ObjectIdentifier.init))
+        for n in sub.nodes { for case let o? in n.outputs { defined.insert(ObjectIdentifier(o)) } }
+        var seen = Set<ObjectIdentifier>()
+        var free: [Value] = []
+        func note(_ v: Value) {
+            if !defined.contains(ObjectIdentifier(v)) && seen.insert(ObjectIdentifier(v)).inserted { free.append(v) }
+        }
+        for n in sub.nodes {
+            for case let i? in n.inputs { note(i) }
+            for s in n.subgraphs { freeValues(s).forEach(note) }
+        }
+        sub.outputs.forEach(note)
+        return free
+    }
+
+    static func subgraph(_ node: Node, _ name: String) -> Graph? {
+        if case .graph(let g)? = node.attribute(name) { return g }
+        return nil
+    }
+
+    static func nodeCount(_ g: Graph) -> Int { g.nodes.reduce(0) { $0 + 1 + $1.subgraphs.reduce(0) { $0 + nodeCount($1) } } }
+}

@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""Control flow that sofie unrolls or inlines at compile time (the inline-control-flow pass),
+beyond ONNX's node tests: Scan with reversed scan inputs and outputs, scan axes other than 0
+(negative too), two scan inputs and two scan outputs, a body with its own initializer that also
+reads a value of the enclosing graph and holds an If whose condition is a constant; an If with
+a constant condition at the top level whose branch reads outer values.
+
+References come from ONNX Runtime (one thread; ONNX's reference evaluator does not run
+reversed scan directions). Writes each model in the
+layout of ONNX's node tests: OUTDIR/NAME/{model.onnx, test_data_set_0/{input_K.pb, output_K.pb}}.
+Usage: make_control_flow_models.py OUTDIR"""
+import os
+import sys
+
+import numpy as np
+import onnx
+from onnx import TensorProto as T, helper as h, numpy_helper as nh
+import onnxruntime as ort
+
+out_dir = sys.argv[1]
+rng = np.random.default_rng(20261203)
+
+
+def save(name, nodes, inputs, outputs, feeds, initializers=(), opset=21):
+    graph = h.make_graph(nodes, name, inputs, outputs, initializer=list(initializers))
+    model = h.make_model(graph, opset_imports=[h.make_opsetid("", opset)])
+    model.ir_version = 10
+    onnx.checker.check_model(model, full_check=True)
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    results = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"]).run(None, feeds)
+    d = os.path.join(out_dir, name, "test_data_set_0")
+    os.makedirs(d, exist_ok=True)
+    onnx.save(model, os.path.join(out_dir, name, "model.onnx"))
+    for k, i in enumerate(inputs):
+        onnx.save_tensor(nh.from_array(feeds[i.name], i.name), os.path.join(d, f"input_{k}.pb"))
+    for k, (o, r) in enumerate(zip(outputs, results)):
+        onnx.save_tensor(nh.from_array(np.asarray(r), o.name), os.path.join(d, f"output_{k}.pb"))
+
+
+def vi(name, t, shape):
+    return h.make_tensor_value_info(name, t, shape)
+
+
+# A recurrent cell as a Scan body: state s (4), inputs a (3) and b (4) per step;
+# s' = tanh(W a + s * b + bias) + outer_shift, with an If (constant true) choosing Relu over
+# Sigmoid for the second scan output. W and bias are the body's own initializers; outer_shift
+# is the enclosing graph's.
+W = rng.standard_normal((4, 3)).astype(np.float32)
+bias = rng.standard_normal(4).astype(np.float32)
+then_g = h.make_graph([h.make_node("Relu", ["s_new"], ["r"])], "then", [], [vi("r", T.FLOAT, [4])])
+else_g = h.make_graph([h.make_node("Sigmoid", ["s_new"], ["r2"])], "else", [], [vi("r2", T.FLOAT, [4])])
+body = h.make_graph([
+    h.make_node("MatMul", ["W", "a_t"], ["wa"]),
+    h.make_node("Mul", ["s", "b_t"], ["sb"]),
+    h.make_node("Add", ["wa", "sb"], ["z"]),
+    h.make_node("Add", ["z", "bias"], ["zb"]),
+    h.make_node("Tanh", ["zb"], ["th"]),
+    h.make_node("Add", ["th", "outer_shift"], ["s_new"]),
+    h.make_node("If", ["flag"], ["act"], then_branch=then_g, else_branch=else_g),
+    h.make_node("Identity", ["s_new"], ["y1"]),
+], "cell", [vi("s", T.FLOAT, [4]), vi("a_t", T.FLOAT, [3]), vi("b_t", T.FLOAT, [4])],
+    [vi("s_out", T.FLOAT, [4]), vi("y1", T.FLOAT, [4]), vi("act", T.FLOAT, [4])],
+    initializer=[nh.from_array(W, "W"), nh.from_array(bias, "bias"), nh.from_array(np.array(True), "flag")])
+body.node[-1].output[0] = "y1"
+body.node[5].output[0] = "s_new"
+# The state output is s_new itself.
+body.output[0].name = "s_new"
+save("scan_cell_reversed_axes", [
+    h.make_node("Scan", ["s0", "a", "b"], ["s_final", "ys", "acts"], body=body, num_scan_inputs=2,
+                scan_input_axes=[1, -2], scan_input_directions=[1, 0], scan_output_axes=[-1, 0], scan_output_directions=[0, 1]),
+], [vi("s0", T.FLOAT, [4]), vi("a", T.FLOAT, [3, 5]), vi("b", T.FLOAT, [5, 4]), vi("outer_shift", T.FLOAT, [4])],
+    [vi("s_final", T.FLOAT, [4]), vi("ys", T.FLOAT, [4, 5]), vi("acts", T.FLOAT, [5, 4])],
+    {"s0": rng.standard_normal(4).astype(np.float32), "a": rng.standard_normal((3, 5)).astype(np.float32),
+     "b": rng.standard_normal((5, 4)).astype(np.float32), "outer_shift": rng.standard_normal(4).astype(np.float32)})
+
+# A cumulative sum and running maximum over 7 steps of (2, 3) slices, in opset 11 (Unsqueeze with
+# an axes attribute in the unrolled graph).
+body2 = h.make_graph([
+    h.make_node("Add", ["acc", "x_t"], ["acc2"]),
+    h.make_node("Max", ["mx", "x_t"], ["mx2"]),
+    h.make_node("Identity", ["acc2"], ["out_t"]),
+], "sums", [vi("acc", T.FLOAT, [2, 3]), vi("mx", T.FLOAT, [2, 3]), vi("x_t", T.FLOAT, [2, 3])],
+    [vi("acc2", T.FLOAT, [2, 3]), vi("mx2", T.FLOAT, [2, 3]), vi("out_t", T.FLOAT, [2, 3])])
+save("scan_running_sum_opset11", [
+    h.make_node("Scan", ["acc0", "mx0", "x"], ["acc", "mx", "outs"], body=body2, num_scan_inputs=1, scan_output_axes=[2]),
+], [vi("acc0", T.FLOAT, [2, 3]), vi("mx0", T.FLOAT, [2, 3]), vi("x", T.FLOAT, [7, 2, 3])],
+    [vi("acc", T.FLOAT, [2, 3]), vi("mx", T.FLOAT, [2, 3]), vi("outs", T.FLOAT, [2, 3, 7])],
+    {"acc0": np.zeros((2, 3), np.float32), "mx0": np.full((2, 3), -1e9, np.float32), "x": rng.standard_normal((7, 2, 3)).astype(np.float32)},
+    opset=11)
+
+# If with a constant condition (false): the else branch, which reads the graph input x and has
+# two outputs.
+then_b = h.make_graph([h.make_node("Neg", ["x"], ["n"]), h.make_node("Abs", ["x"], ["m"])], "t", [],
+                      [vi("n", T.FLOAT, [2, 5]), vi("m", T.FLOAT, [2, 5])])
+else_b = h.make_graph([h.make_node("Exp", ["x"], ["e"]), h.make_node("ReduceSum", ["x", "ax"], ["s"], keepdims=1)], "e", [],
+                      [vi("e", T.FLOAT, [2, 5]), vi("s", T.FLOAT, [2, 1])],
+                      initializer=[nh.from_array(np.array([1], np.int64), "ax")])
+save("if_constant_condition", [
+    h.make_node("If", ["c"], ["y", "z"], then_branch=then_b, else_branch=else_b),
+], [vi("x", T.FLOAT, [2, 5])], [vi("y", T.FLOAT, [2, 5]), vi("z", T.FLOAT, [2, 1])],
+    {"x": rng.standard_normal((2, 5)).astype(np.float32)}, [nh.from_array(np.array([False]), "c")])
