@@ -41,6 +41,56 @@ enum CppExtra {
 
     static var table: [String: CppOps.Emit] {
         var t: [String: CppOps.Emit] = [:]
+        // The transform as its definition, in double: O(length^2) per signal with the twiddle
+        // factors tabulated once per call (index k*j mod length: exact angles at any length).
+        t["DFT"] = { e, n in
+            let g = try ExtraOps.dft(OpContext(node: n, opset: e.opset))
+            let x = try e.input(n, 0), y = try e.output(n, 0)
+            guard x.dtype == .float || x.dtype == .double else { throw CompileError(node: n, "DFT on \(x.dtype) is not supported (float32 and float64 are)") }
+            let L = g.length, cin = g.complexInput ? 2 : 1, cout = g.realOutput ? 1 : 2
+            let outer = x.shape[..<g.axis].reduce(1, *), inner = x.shape[(g.axis + 1)..<(x.shape.count - 1)].reduce(1, *)
+            // Input points read: the first `used` along the axis (zero beyond).
+            let used = g.realOutput ? min(g.inputLength, L / 2 + 1) : min(g.inputLength, L)
+            let T = y.ctype
+            e.workspace(2 * L)
+            e.block {
+                e.line("double* const cs = static_cast<double*>(work); double* const sn = cs + \(L);")
+                e.line("for (int64_t i = 0; i < \(L); ++i) { const double a = 6.283185307179586476925286766559 * static_cast<double>(i) / \(L).0; cs[i] = std::cos(a); sn[i] = std::sin(a); }")
+                e.line("const \(x.ctype)* const x = \(x.ptr); \(T)* const y = \(y.ptr);")
+                e.line("for (int64_t o = 0; o < \(outer); ++o) for (int64_t i = 0; i < \(inner); ++i) {")
+                e.line("    auto re = [&](int64_t j) { return static_cast<double>(x[((o * \(g.inputLength) + j) * \(inner) + i) * \(cin)]); };")
+                e.line(cin == 2 ? "    auto im = [&](int64_t j) { return static_cast<double>(x[((o * \(g.inputLength) + j) * \(inner) + i) * 2 + 1]); };"
+                                : "    auto im = [](int64_t) { return 0.0; };")
+                e.line("    (void)im;")
+                e.line("    for (int64_t k = 0; k < \(g.outLength); ++k) {")
+                e.line("        double sr = 0, si = 0;")
+                if g.realOutput {
+                    // IRFFT: the Hermitian spectrum's real signal; DC (and Nyquist, for an even
+                    // length) count once and by their real part only, the rest twice.
+                    e.line("        for (int64_t j = 0; j < \(used); ++j) {")
+                    e.line("            const int64_t t = (k * j) % \(L);")
+                    e.line("            if (j == 0 || 2 * j == \(L)) sr += re(j) * cs[t];")
+                    e.line("            else sr += 2.0 * (re(j) * cs[t] - im(j) * sn[t]);")
+                    e.line("        }")
+                    e.line("        (void)si;")
+                    e.line("        y[(o * \(g.outLength) + k) * \(inner) + i] = static_cast<\(T)>(sr / \(L).0);")
+                } else {
+                    let sign = g.inverse ? "+" : "-"
+                    e.line("        for (int64_t j = 0; j < \(used); ++j) {")
+                    e.line("            const int64_t t = (k * j) % \(L);")
+                    e.line("            const double xr = re(j), xi = im(j);")
+                    // x * e^{sign i a} = (xr + i xi)(cos a + sign i sin a)
+                    e.line("            sr += xr * cs[t] \(sign == "-" ? "+" : "-") xi * sn[t];")
+                    e.line("            si += xi * cs[t] \(sign) xr * sn[t];")
+                    e.line("        }")
+                    let scale = g.inverse ? " / \(L).0" : ""
+                    e.line("        y[((o * \(g.outLength) + k) * \(inner) + i) * 2] = static_cast<\(T)>(sr\(scale));")
+                    e.line("        y[((o * \(g.outLength) + k) * \(inner) + i) * 2 + 1] = static_cast<\(T)>(si\(scale));")
+                }
+                e.line("    }")
+                e.line("}")
+            }
+        }
         t["SwiGLU"] = { e, n in
             let a = try e.input(n, 0), b = try e.input(n, 1), y = try e.output(n, 0)
             guard a.dtype == .float || a.dtype == .double else { throw CompileError(node: n, "SwiGLU on \(a.dtype) is not supported") }

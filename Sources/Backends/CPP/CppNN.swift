@@ -338,6 +338,101 @@ enum CppNN {
             e.line("    for (int64_t i = 0; i < \(hw); ++i) y[i] = static_cast<\(T)>((x[i] - mean) * k + \(b.ptr)[c]);")
             e.line("}")
         }
+        // ONNX's RoiAlign (as its reference and ONNX Runtime compute it): per bin, a grid of
+        // bilinear samples averaged (or the largest weighted corner taken, "max"). Run-time ROIs
+        // are hostile numbers: a sample grid is at most 1024 per axis, NaN coordinates and
+        // samples off the map contribute zero, a batch index out of range gives a zero output.
+        // Deformable convolution as defined: every kernel tap samples X bilinearly (zero outside)
+        // at its position moved by the run-time offset, weighted by the mask. Direct loops.
+        t["DeformConv"] = { e, n in
+            let g = try NNOps.deformConv(OpContext(node: n, opset: e.opset))
+            let x = try e.input(n, 0), w = try e.input(n, 1), off = try e.input(n, 2), y = try e.output(n, 0)
+            let b = try e.optionalInput(n, 3), mask = try e.optionalInput(n, 4)
+            guard x.dtype == .float || x.dtype == .double, [w, off, b, mask].allSatisfy({ $0 == nil || $0!.dtype == x.dtype }) else {
+                throw CompileError(node: n, "DeformConv on \(x.dtype) is not supported (float32 and float64, all inputs the same)")
+            }
+            let cg = g.c / g.group, ocg = g.oc / g.group, cog = g.c / g.offsetGroup, K = g.kh * g.kw, plane = g.oh * g.ow
+            e.block {
+                e.line("const \(x.ctype)* const x = \(x.ptr);")
+                e.line("for (int64_t b = 0; b < \(g.n); ++b) for (int64_t m = 0; m < \(g.oc); ++m) for (int64_t oh = 0; oh < \(g.oh); ++oh) for (int64_t ow = 0; ow < \(g.ow); ++ow) {")
+                e.line("    double acc = \(b.map { "static_cast<double>(\($0.ptr)[m])" } ?? "0.0");")
+                e.line("    const int64_t gr = m / \(ocg);")
+                e.line("    for (int64_t ci = 0; ci < \(cg); ++ci) {")
+                e.line("        const int64_t c = gr * \(cg) + ci, og = c / \(cog);")
+                e.line("        const \(x.ctype)* const xp = x + (b * \(g.c) + c) * \(g.h * g.w);")
+                e.line("        for (int64_t i = 0; i < \(g.kh); ++i) for (int64_t j = 0; j < \(g.kw); ++j) {")
+                e.line("            const int64_t tap = (b * \(g.offsetGroup) + og) * \(K) + i * \(g.kw) + j;")
+                e.line("            const double py = static_cast<double>(oh * \(g.strides[0]) - \(g.pads[0]) + i * \(g.dilations[0])) + static_cast<double>(\(off.ptr)[(tap * 2) * \(plane) + oh * \(g.ow) + ow]);")
+                e.line("            const double px = static_cast<double>(ow * \(g.strides[1]) - \(g.pads[1]) + j * \(g.dilations[1])) + static_cast<double>(\(off.ptr)[(tap * 2 + 1) * \(plane) + oh * \(g.ow) + ow]);")
+                e.line("            if (!(py > -1.0 && py < \(g.h).0 && px > -1.0 && px < \(g.w).0)) continue;  // no corner inside (NaN too)")
+                e.line("            const double fy = std::floor(py), fx = std::floor(px), ly = py - fy, lx = px - fx;")
+                e.line("            const int64_t y0 = static_cast<int64_t>(fy), x0 = static_cast<int64_t>(fx);")
+                e.line("            double v = 0;")
+                e.line("            for (int64_t dy = 0; dy < 2; ++dy) for (int64_t dx = 0; dx < 2; ++dx) {")
+                e.line("                const int64_t yy = y0 + dy, xx = x0 + dx;")
+                e.line("                if (yy < 0 || yy >= \(g.h) || xx < 0 || xx >= \(g.w)) continue;")
+                e.line("                v += (dy ? ly : 1.0 - ly) * (dx ? lx : 1.0 - lx) * static_cast<double>(xp[yy * \(g.w) + xx]);")
+                e.line("            }")
+                if let mask { e.line("            v *= static_cast<double>(\(mask.ptr)[tap * \(plane) + oh * \(g.ow) + ow]);") }
+                e.line("            acc += v * static_cast<double>(\(w.ptr)[((m * \(cg) + ci) * \(g.kh) + i) * \(g.kw) + j]);")
+                e.line("        }")
+                e.line("    }")
+                e.line("    \(y.ptr)[((b * \(g.oc) + m) * \(g.oh) + oh) * \(g.ow) + ow] = static_cast<\(y.ctype)>(acc);")
+                e.line("}")
+            }
+        }
+        t["RoiAlign"] = { e, n in
+            let x = try e.input(n, 0), rois = try e.input(n, 1), bi = try e.input(n, 2), y = try e.output(n, 0)
+            guard x.dtype == .float || x.dtype == .double, rois.dtype == x.dtype else {
+                throw CompileError(node: n, "RoiAlign on \(x.dtype) with \(rois.dtype) rois is not supported (float32 or float64, both the same)")
+            }
+            let N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3], R = rois.shape[0]
+            let ph = y.shape[2], pw = y.shape[3]
+            let halfPixel = (n.string("coordinate_transformation_mode") ?? "half_pixel") == "half_pixel"
+            let maxMode = (n.string("mode") ?? "avg") == "max"
+            let ratio = n.int("sampling_ratio") ?? 0
+            let scale = Double(n.float("spatial_scale") ?? 1)
+            e.block {
+                e.line("const \(x.ctype)* const x = \(x.ptr); \(y.ctype)* const y = \(y.ptr);")
+                e.line("for (int64_t r = 0; r < \(R); ++r) {")
+                e.line("    const int64_t b = static_cast<int64_t>(\(bi.ptr)[r]);")
+                e.line("    if (b < 0 || b >= \(N)) { for (int64_t i = 0; i < \(C * ph * pw); ++i) y[r * \(C * ph * pw) + i] = 0; continue; }")
+                e.line("    const double sx = static_cast<double>(\(rois.ptr)[r * 4]) * \(scale)\(halfPixel ? " - 0.5" : ""), sy = static_cast<double>(\(rois.ptr)[r * 4 + 1]) * \(scale)\(halfPixel ? " - 0.5" : "");")
+                e.line("    const double ex = static_cast<double>(\(rois.ptr)[r * 4 + 2]) * \(scale)\(halfPixel ? " - 0.5" : ""), ey = static_cast<double>(\(rois.ptr)[r * 4 + 3]) * \(scale)\(halfPixel ? " - 0.5" : "");")
+                e.line("    double rw = ex - sx, rh = ey - sy;")
+                if !halfPixel { e.line("    rw = std::max(rw, 1.0); rh = std::max(rh, 1.0);  // malformed ROIs become 1x1") }
+                e.line("    const double bh = rh / \(ph).0, bw = rw / \(pw).0;")
+                func grid(_ v: String) -> String {
+                    ratio > 0 ? "\(ratio)" : "[](double g) { return g >= 1.0 ? (g <= 1024.0 ? static_cast<int64_t>(g) : 1024) : int64_t(0); }(std::ceil(\(v)))"
+                }
+                e.line("    const int64_t gh = \(grid("rh / \(ph).0")), gw = \(grid("rw / \(pw).0"));")
+                e.line("    const double count = static_cast<double>(std::max<int64_t>(gh * gw, 1)); (void)count;")
+                e.line("    for (int64_t c = 0; c < \(C); ++c) {")
+                e.line("        const \(x.ctype)* const plane = x + (b * \(C) + c) * \(H * W);")
+                e.line("        for (int64_t i = 0; i < \(ph); ++i) for (int64_t j = 0; j < \(pw); ++j) {")
+                e.line("            double acc = 0; bool any = false;")
+                e.line("            for (int64_t iy = 0; iy < gh; ++iy) for (int64_t ix = 0; ix < gw; ++ix) {")
+                e.line("                double yy = sy + i * bh + (iy + 0.5) * bh / static_cast<double>(gh);")
+                e.line("                double xx = sx + j * bw + (ix + 0.5) * bw / static_cast<double>(gw);")
+                e.line("                double v = 0;")
+                e.line("                if (yy >= -1.0 && yy <= \(H).0 && xx >= -1.0 && xx <= \(W).0) {")
+                e.line("                    yy = std::max(yy, 0.0); xx = std::max(xx, 0.0);")
+                e.line("                    int64_t y0 = static_cast<int64_t>(yy), x0 = static_cast<int64_t>(xx), y1, x1;")
+                e.line("                    if (y0 >= \(H - 1)) { y0 = y1 = \(H - 1); yy = static_cast<double>(y0); } else y1 = y0 + 1;")
+                e.line("                    if (x0 >= \(W - 1)) { x0 = x1 = \(W - 1); xx = static_cast<double>(x0); } else x1 = x0 + 1;")
+                e.line("                    const double ly = yy - y0, lx = xx - x0, hy = 1.0 - ly, hx = 1.0 - lx;")
+                e.line("                    const double v1 = hy * hx * plane[y0 * \(W) + x0], v2 = hy * lx * plane[y0 * \(W) + x1];")
+                e.line("                    const double v3 = ly * hx * plane[y1 * \(W) + x0], v4 = ly * lx * plane[y1 * \(W) + x1];")
+                e.line(maxMode ? "                    v = std::max(std::max(v1, v2), std::max(v3, v4));" : "                    v = v1 + v2 + v3 + v4;")
+                e.line("                }")
+                e.line(maxMode ? "                acc = any ? std::max(acc, v) : v; any = true;" : "                acc += v; (void)any;")
+                e.line("            }")
+                e.line("            y[((r * \(C) + c) * \(ph) + i) * \(pw) + j] = static_cast<\(y.ctype)>(\(maxMode ? "acc" : "acc / count"));")
+                e.line("        }")
+                e.line("    }")
+                e.line("}")
+            }
+        }
         t["LayerNormalization"] = { e, n in
             let x = try e.input(n, 0), s = try e.input(n, 1), y = try e.output(n, 0)
             let b = try e.optionalInput(n, 2)

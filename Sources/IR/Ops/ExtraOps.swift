@@ -1,5 +1,46 @@
 /// Losses, further normalizations, cumulative and index ops: shape and type rules.
 public enum ExtraOps {
+    /// What DFT (opsets 17-20) computes along one axis of a [batch, signal..., 1 or 2] tensor.
+    public struct DFTGeometry {
+        public var axis = 1, length = 0, inputLength = 0, outLength = 0
+        public var inverse = false, onesided = false, complexInput = false
+        /// The inverse of a one-sided spectrum: a real signal (IRFFT).
+        public var realOutput: Bool { inverse && onesided }
+    }
+
+    public static func dft(_ c: OpContext) throws -> DFTGeometry {
+        let x = try c.shape(0)
+        guard x.count >= 3, x[x.count - 1] == 1 || x[x.count - 1] == 2 else {
+            throw c.invalid("the input must be [batch, signal..., 1 or 2] (real or complex), not \(x)")
+        }
+        var g = DFTGeometry()
+        g.complexInput = x[x.count - 1] == 2
+        g.inverse = c.int("inverse", 0) != 0
+        g.onesided = c.int("onesided", 0) != 0
+        // Opset 20 moved the axis (default -2) to input 2, which must be a constant here.
+        var axis = c.opset >= 20 ? -2 : c.int("axis", 1)
+        if c.opset >= 20, c.has(2) {
+            let a = try c.requireConstant(2, "axis")
+            guard !a.isFloat, a.count == 1 else { throw c.invalid("axis must be one integer") }
+            axis = Int(a.ints[0])
+        }
+        g.axis = try c.axis(axis, rank: x.count)
+        guard g.axis >= 1, g.axis <= x.count - 2 else { throw c.invalid("axis \(axis) is the batch or the real/imaginary axis of \(x)") }
+        g.inputLength = x[g.axis]
+        if c.has(1) {
+            let l = try c.requireConstant(1, "dft_length")
+            guard !l.isFloat, l.count == 1 else { throw c.invalid("dft_length must be one integer") }
+            g.length = try Checked.int(l.double(0), "dft_length")
+        } else {
+            g.length = g.realOutput ? 2 * (g.inputLength - 1) : g.inputLength
+        }
+        guard g.length >= 1, g.length <= 1 << 24 else { throw c.invalid("the DFT length \(g.length) is not between 1 and 2^24") }
+        if g.onesided && !g.inverse && g.complexInput { throw c.invalid("a one-sided forward DFT needs a real input") }
+        if g.realOutput && !g.complexInput { throw c.invalid("a one-sided inverse DFT needs a complex input") }
+        g.outLength = g.onesided && !g.inverse ? g.length / 2 + 1 : g.length
+        return g
+    }
+
     public static var table: [String: OpDef] {
         var t: [String: OpDef] = [:]
         t["NegativeLogLikelihoodLoss"] = OpDef(infer: { c in
@@ -51,6 +92,13 @@ public enum ExtraOps {
         })
         t["ScatterND"] = OpDef(infer: { c in [tt(try c.dtype(0), try c.shape(0))] })
         t["GatherND"]?.traits.insert(.movesElements)
+        t["DFT"] = OpDef(infer: { c in
+            let g = try dft(c)
+            var out = try c.shape(0)
+            out[g.axis] = g.outLength
+            out[out.count - 1] = g.realOutput ? 1 : 2
+            return [tt(try c.dtype(0), out)]
+        })
         // SwiGLU: Swish_alpha(A) * B, A and B of one shape (no broadcasting).
         t["SwiGLU"] = OpDef(infer: { c in
             let a = try c.shape(0), b = try c.shape(1)

@@ -4,6 +4,42 @@ import Foundation
 /// Neural-network ops: matrix products, convolutions, pooling, normalizations, softmax,
 /// resizing, top-k and recurrent layers. Shape and type rules only (no constant folding).
 public enum NNOps {
+    /// DeformConv (2-D, as ONNX's reference defines it): shapes and attributes.
+    public struct DeformGeometry {
+        public var n = 0, c = 0, h = 0, w = 0, oc = 0, kh = 0, kw = 0, oh = 0, ow = 0
+        public var group = 1, offsetGroup = 1
+        public var strides = [1, 1], dilations = [1, 1], pads = [0, 0, 0, 0]
+    }
+
+    public static func deformConv(_ c: OpContext) throws -> DeformGeometry {
+        let x = try c.shape(0), w = try c.shape(1), off = try c.shape(2)
+        guard x.count == 4, w.count == 4, off.count == 4 else { throw c.fail("DeformConv over \(x.count - 2) spatial dimensions is not supported (2 are)") }
+        var g = DeformGeometry()
+        (g.n, g.c, g.h, g.w, g.oc, g.kh, g.kw) = (x[0], x[1], x[2], x[3], w[0], w[2], w[3])
+        if let k = c.node.ints("kernel_shape"), k != [g.kh, g.kw] { throw c.invalid("kernel_shape \(k) differs from the weight's \([g.kh, g.kw])") }
+        g.group = c.int("group", 1)
+        g.offsetGroup = c.int("offset_group", 1)
+        g.strides = c.node.ints("strides") ?? [1, 1]
+        g.dilations = c.node.ints("dilations") ?? [1, 1]
+        g.pads = c.node.ints("pads") ?? [0, 0, 0, 0]
+        guard g.group >= 1, g.offsetGroup >= 1, g.c == w[1] * g.group, g.oc % g.group == 0, g.c % g.offsetGroup == 0 else {
+            throw c.invalid("channels do not fit: X \(x), W \(w), group \(g.group), offset_group \(g.offsetGroup)")
+        }
+        guard g.strides.count == 2, g.dilations.count == 2, g.pads.count == 4, g.strides.allSatisfy({ $0 >= 1 }), g.dilations.allSatisfy({ $0 >= 1 }),
+              g.pads.allSatisfy({ $0 >= 0 && $0 <= 1 << 20 }), g.strides.allSatisfy({ $0 <= 1 << 20 }), g.dilations.allSatisfy({ $0 <= 1 << 20 }) else {
+            throw c.invalid("strides, dilations (1 to 2^20, two each) and pads (0 to 2^20, four) are malformed")
+        }
+        g.oh = (g.h + g.pads[0] + g.pads[2] - ((g.kh - 1) * g.dilations[0] + 1)) / g.strides[0] + 1
+        g.ow = (g.w + g.pads[1] + g.pads[3] - ((g.kw - 1) * g.dilations[1] + 1)) / g.strides[1] + 1
+        guard g.oh >= 1, g.ow >= 1 else { throw c.invalid("the kernel does not fit the padded input") }
+        guard off == [g.n, g.offsetGroup * g.kh * g.kw * 2, g.oh, g.ow] else {
+            throw c.invalid("offset must be \([g.n, g.offsetGroup * g.kh * g.kw * 2, g.oh, g.ow]), not \(off)")
+        }
+        if c.has(3) { guard try c.shape(3) == [g.oc] else { throw c.invalid("B must be [\(g.oc)]") } }
+        if c.has(4) { guard try c.shape(4) == [g.n, g.offsetGroup * g.kh * g.kw, g.oh, g.ow] else { throw c.invalid("mask must be \([g.n, g.offsetGroup * g.kh * g.kw, g.oh, g.ow])") } }
+        return g
+    }
+
     public static var table: [String: OpDef] {
         var t: [String: OpDef] = [:]
         t["MatMul"] = OpDef(infer: { c in [tt(try c.dtype(0), try matmulShape(c, try c.shape(0), try c.shape(1)))] })
@@ -25,6 +61,23 @@ public enum NNOps {
             }
             _ = try gridSampleMode(c)
             return [tt(try c.dtype(0), [x[0], x[1]] + Array(g[1...r]))]
+        })
+        t["DeformConv"] = OpDef(infer: { c in
+            let g = try deformConv(c)
+            return [tt(try c.dtype(0), [g.n, g.oc, g.oh, g.ow])]
+        })
+        t["RoiAlign"] = OpDef(infer: { c in
+            let x = try c.shape(0), rois = try c.shape(1), idx = try c.shape(2)
+            guard x.count == 4, rois.count == 2, rois[1] == 4, idx == [rois[0]] else {
+                throw c.invalid("X must be (N, C, H, W), rois (num_rois, 4) and batch_indices (num_rois); got \(x), \(rois), \(idx)")
+            }
+            let oh = c.int("output_height", 1), ow = c.int("output_width", 1)
+            guard oh >= 1, ow >= 1, oh <= 1 << 16, ow <= 1 << 16 else { throw c.invalid("output_height and output_width must be between 1 and 65536") }
+            guard ["avg", "max"].contains(c.node.string("mode") ?? "avg") else { throw c.invalid("mode must be avg or max") }
+            guard ["half_pixel", "output_half_pixel"].contains(c.node.string("coordinate_transformation_mode") ?? "half_pixel") else {
+                throw c.invalid("coordinate_transformation_mode must be half_pixel or output_half_pixel")
+            }
+            return [tt(try c.dtype(0), [rois[0], x[1], oh, ow])]
         })
         t["Conv"] = OpDef(infer: { c in [tt(try c.dtype(0), try convGeometry(c).outputShape)] })
         t["ConvTranspose"] = OpDef(infer: { c in [tt(try c.dtype(0), try convTransposeGeometry(c).outputShape)] })
