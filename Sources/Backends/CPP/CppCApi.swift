@@ -127,6 +127,8 @@ public enum CppCApi {
             + e.outputs.map { $0.isBits ? "reinterpret_cast<\($0.cppType)*>(\($0.name))" : $0.name }
         w("        session->model.infer(\(((batched ? ["batch"] : []) + args).joined(separator: ", ")));")
         w("        return \(upper)_OK;")
+        w("    } catch (const std::invalid_argument&) {")
+        w("        return \(upper)_ERROR_ARGUMENT;  // a run-time input value out of its range (e.g. an axis)")
         w("    } catch (const std::bad_alloc&) {")
         w("        return \(upper)_ERROR_MEMORY;")
         w("    } catch (...) {")
@@ -139,7 +141,7 @@ public enum CppCApi {
         w("extern \"C\" const char* \(ns)_status_message(int status) {")
         w("    switch (status) {")
         w("    case \(upper)_OK: return \"\(ns): success\";")
-        w("    case \(upper)_ERROR_ARGUMENT: return \"\(ns): invalid argument (a NULL pointer\(batched ? " or a batch of 0" : ""))\";")
+        w("    case \(upper)_ERROR_ARGUMENT: return \"\(ns): invalid argument (a NULL pointer\(batched ? ", a batch of 0" : ""), or an input value out of its range, such as an axis)\";")
         w("    case \(upper)_ERROR_WEIGHTS: return \"\(ns): cannot read the weights file (missing, unreadable or too short)\";")
         w("    case \(upper)_ERROR_MEMORY: return \"\(ns): out of memory\";")
         w("    case \(upper)_ERROR_INTERNAL: return \"\(ns): internal error in the model code\";")

@@ -225,12 +225,42 @@ enum CppExtra {
         for op in ["CumSum", "CumProd"] {
             t[op] = { e, n in
                 let x = try e.input(n, 0), y = try e.output(n, 0)
-                let a = Int(n.input(1)!.initializer!.integers()![0])
-                let axis = try OpContext(node: n, opset: e.opset).axis(a, rank: x.shape.count)
-                let outer = x.shape[..<axis].reduce(1, *), dim = x.shape[axis], inner = x.shape[(axis + 1)...].reduce(1, *)
                 let exclusive = (n.int("exclusive") ?? 0) == 1, reverse = (n.int("reverse") ?? 0) == 1
                 let opc = op == "CumSum" ? "+" : "*"
                 let ident = op == "CumSum" ? "0" : "1"
+                guard let constant = n.input(1)?.initializer?.integers()?.first else {
+                    // An axis given at run time: the extents follow from it per call; one out of
+                    // range for the rank is an std::invalid_argument naming it.
+                    let axisIn = try e.input(n, 1)
+                    let r = x.shape.count
+                    e.block {
+                        e.line("static const int64_t dims[] = {\(x.shape.map(String.init).joined(separator: ", "))};")
+                        e.line("int64_t axis = static_cast<int64_t>(\(axisIn.ptr)[0]);")
+                        e.line("if (axis < -\(r) || axis >= \(r)) throw std::invalid_argument(\"\(e.ns): \(op) axis \" + std::to_string(axis) + \" is out of range for rank \(r)\");")
+                        e.line("if (axis < 0) axis += \(r);")
+                        e.line("int64_t outer = 1, inner = 1;")
+                        e.line("for (int64_t d = 0; d < axis; ++d) outer *= dims[d];")
+                        e.line("for (int64_t d = axis + 1; d < \(r); ++d) inner *= dims[d];")
+                        e.line("const int64_t dim = dims[axis];")
+                        e.line("for (int64_t o = 0; o < outer; ++o) for (int64_t i = 0; i < inner; ++i) {")
+                        e.line("    \(y.ctype) acc = \(y.ctype)(\(ident));")
+                        e.line("    for (int64_t s = 0; s < dim; ++s) {")
+                        e.line("        const int64_t at = (o * dim + \(reverse ? "(dim - 1 - s)" : "s")) * inner + i;")
+                        if exclusive {
+                            e.line("        const \(y.ctype) v = \(x.ptr)[at];")
+                            e.line("        \(y.ptr)[at] = acc;")
+                            e.line("        acc = static_cast<\(y.ctype)>(acc \(opc) v);")
+                        } else {
+                            e.line("        acc = static_cast<\(y.ctype)>(acc \(opc) \(x.ptr)[at]);")
+                            e.line("        \(y.ptr)[at] = acc;")
+                        }
+                        e.line("    }")
+                        e.line("}")
+                    }
+                    return
+                }
+                let axis = try OpContext(node: n, opset: e.opset).axis(constant, rank: x.shape.count)
+                let outer = x.shape[..<axis].reduce(1, *), dim = x.shape[axis], inner = x.shape[(axis + 1)...].reduce(1, *)
                 e.line("for (int64_t o = 0; o < \(outer); ++o) for (int64_t i = 0; i < \(inner); ++i) {")
                 e.line("    \(y.ctype) acc = \(y.ctype)(\(ident));")
                 e.line("    for (int64_t s = 0; s < \(dim); ++s) {")

@@ -62,9 +62,13 @@ public enum ExtraOps {
         }
         for op in ["CumSum", "CumProd"] {
             t[op] = OpDef(infer: { c in
-                let axis = try c.requireConstant(1, "axis")
-                guard !axis.isFloat, axis.count == 1 else { throw c.invalid("axis must be one integer") }
-                _ = try c.axis(Int(axis.ints[0]), rank: try c.rank(0))
+                // The axis may arrive at run time (the output's shape does not depend on it).
+                if let axis = c.constant(1) {
+                    guard !axis.isFloat, axis.count == 1 else { throw c.invalid("axis must be one integer") }
+                    _ = try c.axis(Int(axis.ints[0]), rank: try c.rank(0))
+                } else {
+                    guard try c.shape(1).reduce(1, *) == 1, !(try c.dtype(1)).isFloatingPoint else { throw c.invalid("axis must be one integer") }
+                }
                 return [tt(try c.dtype(0), try c.shape(0))]
             })
         }

@@ -103,6 +103,40 @@ final class GeneratedCodeTests: XCTestCase {
         XCTAssertTrue(a.header.contains("kWeights"))
     }
 
+    /// CumSum with its axis as a graph input: right for each axis given at run time, and an axis
+    /// out of range for the rank is an std::invalid_argument naming it (not a wrong read).
+    func testRunTimeAxisOfCumSum() throws {
+        let g = Graph(name: "g")
+        let x = Value(name: "x", type: .tensor(TensorType(.float, fixed: [2, 3])))
+        let axis = Value(name: "axis", type: .tensor(TensorType(.int64, fixed: [])))
+        g.inputs = [x, axis]
+        let y = Value(name: "y")
+        g.appendNode(Node(opType: "CumSum", name: "cum", inputs: [x, axis], outputs: [y]))
+        g.outputs = [y]
+        let model = Model(graph: g)
+        model.opsetImports = [OpsetImport(domain: "", version: 14)]
+        let dir = try TestSupport.tempDir("cumsum-axis")
+        var options = Compiler.Options(name: "model")
+        options.weights = .embed
+        let emitted = try Compiler.compile(model, source: "cumsum.onnx", directory: dir, options: options)
+        try Data([Float(1), 2, 3, 4, 5, 6].flatMap { withUnsafeBytes(of: $0, Array.init) }).write(to: URL(fileURLWithPath: "\(dir)/in0.bin"))
+        let driver = CppHarness.singleModelDriver(header: emitted.header, namespace: emitted.namespace, dir: dir, weights: nil)
+        try driver.write(toFile: "\(dir)/main.cpp", atomically: true, encoding: .utf8)
+        let errors = CppHarness.build([("\(dir)/main.cpp", "\(dir)/main")], flags: CppHarness.warningFlags + ["-O1", "-fsanitize=address,undefined", "-fno-sanitize-recover=all"])
+        XCTAssertTrue(errors.isEmpty, "\(errors)")
+        for (a, expected) in [(Int64(0), [Float(1), 2, 3, 5, 7, 9]), (1, [1, 3, 6, 4, 9, 15]), (-1, [1, 3, 6, 4, 9, 15])] {
+            try Data(withUnsafeBytes(of: a, Array.init)).write(to: URL(fileURLWithPath: "\(dir)/in1.bin"))
+            let r = try TestSupport.run("\(dir)/main", [], check: false)
+            XCTAssertEqual(r.status, 0, r.output)
+            let out = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/out0.bin"))
+            XCTAssertEqual(out.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }, expected, "axis \(a)")
+        }
+        try Data(withUnsafeBytes(of: Int64(2), Array.init)).write(to: URL(fileURLWithPath: "\(dir)/in1.bin"))
+        let r = try TestSupport.run("\(dir)/main", [], check: false)
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.output.contains("CumSum axis 2 is out of range for rank 2"), r.output)
+    }
+
     func testUnsupportedOpIsAClearCompileError() throws {
         try TestSupport.requirePython()
         let folder = try TestSupport.nodeTestsFolder()
