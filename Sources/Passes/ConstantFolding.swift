@@ -15,7 +15,7 @@ public struct ConstantFolding: GraphPass {
 
     public func run(_ model: Model) throws -> Bool {
         let opset = model.onnxOpset ?? 21
-        var changed = false
+        var changed = replaceEmptyValues(model.graph)
         var remove = Set<ObjectIdentifier>()
         for node in model.graph.nodes {
             guard let def = OpRegistry.definition(for: node), let evaluate = def.evaluate else { continue }
@@ -46,6 +46,35 @@ public struct ConstantFolding: GraphPass {
             changed = true
         }
         model.graph.removeNodes(remove)
+        return changed
+    }
+}
+
+extension ConstantFolding {
+    /// A tensor with no elements has one possible value whatever computes it: nodes read an
+    /// empty constant instead (so that, e.g., an `axes` graph input of shape [0] is known to be
+    /// empty at compile time). Graph inputs and outputs stay as they are.
+    func replaceEmptyValues(_ g: Graph) -> Bool {
+        var constants: [ObjectIdentifier: Value] = [:]
+        var taken: Set<String>?
+        var changed = false
+        for node in g.nodes {
+            for (i, v) in node.inputs.enumerated() {
+                guard let v, v.initializer == nil, let t = v.tensorType, let shape = t.staticShape, shape.contains(0),
+                      t.elementType != .string, t.elementType != .undefined else { continue }
+                let empty: Value
+                if let c = constants[ObjectIdentifier(v)] {
+                    empty = c
+                } else {
+                    if taken == nil { taken = Set(g.definedValues.map(\.name)) }
+                    let tensor = Tensor(dataType: t.elementType, dims: shape, data: .raw(ByteStorage(count: 0) { _ in }))
+                    empty = g.addConstant(tensor, name: v.name + "_empty", taken: &taken!)
+                    constants[ObjectIdentifier(v)] = empty
+                }
+                node.setInput(i, empty)
+                changed = true
+            }
+        }
         return changed
     }
 }
