@@ -35,6 +35,8 @@ public struct ConstantFolding: GraphPass {
             let args = shapeOnly ? [nil] : node.inputs.map { $0?.initializer.flatMap(NDArray.init) }
             if !shapeOnly && zip(args, node.inputs).contains(where: { $0 == nil && $1 != nil }) { continue }
             let results = try evaluate(c, args)
+            // An evaluator that covers only part of the op (e.g. not its training-mode outputs) leaves the node.
+            guard results.count >= node.outputs.count else { continue }
             for (out, value) in zip(node.outputs, results) {
                 let old = out!
                 let t = value.tensor(name: old.name)

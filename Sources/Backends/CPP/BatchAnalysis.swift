@@ -16,7 +16,11 @@ enum BatchAnalysis {
 
     /// Ops that act on each leading-axis row separately when their batch-carrying operand is
     /// input 0: stated on their definitions (OpTraits.rowIndependent).
-    static func rowwise(_ n: Node) -> Bool { OpRegistry.traits(of: n).contains(.rowIndependent) }
+    static func rowwise(_ n: Node) -> Bool {
+        // Training-mode BatchNormalization normalizes with the batch's own statistics.
+        if n.opType == "BatchNormalization" && (n.int("training_mode") ?? 0) == 1 { return false }
+        return OpRegistry.traits(of: n).contains(.rowIndependent)
+    }
 
     /// Whether `block` (the same model compiled for `rows` rows) has, for every value of the
     /// single-row graph, a value of the same name whose shape is the single-row one with the

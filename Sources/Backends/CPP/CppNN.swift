@@ -307,10 +307,34 @@ enum CppNN {
         }
         t["BatchNormalization"] = { e, n in
             let x = try e.input(n, 0), s = try e.input(n, 1), b = try e.input(n, 2), m = try e.input(n, 3), v = try e.input(n, 4), y = try e.output(n, 0)
-            if n.outputs.compactMap({ $0 }).count > 1 || (n.int("training_mode") ?? 0) == 1 {
-                throw CompileError(node: n, "training mode (running statistics outputs) is not supported; inference only")
-            }
             let C = x.shape[1], hw = x.shape[2...].reduce(1, *)
+            if (n.int("training_mode") ?? 0) == 1 {
+                guard e.opset >= 14, n.outputs.count <= 3 else { throw CompileError(node: n, "training mode of opsets before 14 (saved mean/variance outputs) is not supported") }
+                // Batch statistics (population variance, in double), normalized with them; the
+                // running statistics move by `momentum` towards them.
+                let momentum = Double(n.float("momentum") ?? 0.9)
+                let rm = n.outputs.count > 1 ? try n.output(1).map { try e.tensor($0) } : nil
+                let rv = n.outputs.count > 2 ? try n.output(2).map { try e.tensor($0) } : nil
+                let N = x.shape[0], T = x.ctype, count = N * hw
+                e.line("for (int64_t c = 0; c < \(C); ++c) {")
+                e.line("    double mean = 0, var = 0;")
+                e.line("    for (int64_t n = 0; n < \(N); ++n) for (int64_t i = 0; i < \(hw); ++i) mean += \(x.ptr)[(n * \(C) + c) * \(hw) + i];")
+                e.line("    mean /= \(count).0;")
+                e.line("    for (int64_t n = 0; n < \(N); ++n) for (int64_t i = 0; i < \(hw); ++i) { const double d = \(x.ptr)[(n * \(C) + c) * \(hw) + i] - mean; var += d * d; }")
+                e.line("    var /= \(count).0;")
+                e.line("    const double k = static_cast<double>(\(s.ptr)[c]) / std::sqrt(var + \(Double(n.float("epsilon") ?? 1e-5)));")
+                e.line("    for (int64_t n = 0; n < \(N); ++n) for (int64_t i = 0; i < \(hw); ++i) {")
+                e.line("        const int64_t at = (n * \(C) + c) * \(hw) + i;")
+                e.line("        \(y.ptr)[at] = static_cast<\(T)>((\(x.ptr)[at] - mean) * k + static_cast<double>(\(b.ptr)[c]));")
+                e.line("    }")
+                if let rm { e.line("    \(rm.ptr)[c] = static_cast<\(rm.ctype)>(static_cast<double>(\(m.ptr)[c]) * \(momentum) + mean * \(1 - momentum));") }
+                if let rv { e.line("    \(rv.ptr)[c] = static_cast<\(rv.ctype)>(static_cast<double>(\(v.ptr)[c]) * \(momentum) + var * \(1 - momentum));") }
+                e.line("}")
+                return
+            }
+            if n.outputs.compactMap({ $0 }).count > 1 {
+                throw CompileError(node: n, "training-mode outputs (running statistics) without training_mode = 1 are not supported")
+            }
             let eps = CppOps.literal(Double(n.float("epsilon") ?? 1e-5), x.dtype)
             let T = x.ctype
             e.line("for (int64_t n = 0; n < \(x.shape[0]); ++n) for (int64_t c = 0; c < \(C); ++c) {")
@@ -378,6 +402,21 @@ enum CppNN {
                 e.line("        }")
                 e.line("    }")
                 e.line("    \(y.ptr)[((b * \(g.oc) + m) * \(g.oh) + oh) * \(g.ow) + ow] = static_cast<\(y.ctype)>(acc);")
+                e.line("}")
+            }
+        }
+        // Scatters X to the flat positions its indices give in the output (the shape MaxPool's
+        // attributes imply, or output_shape: the shape of the tensor the indices were taken from,
+        // as ONNX Runtime reads them); an index outside the output is skipped.
+        t["MaxUnpool"] = { e, n in
+            let (_, output) = try NNOps.maxUnpool(OpContext(node: n, opset: e.opset))
+            let x = try e.input(n, 0), idx = try e.input(n, 1), y = try e.output(n, 0)
+            let total = output.reduce(1, *)
+            e.block {
+                e.line("std::fill_n(\(y.ptr), \(y.count), \(y.ctype)(0));")
+                e.line("for (int64_t i = 0; i < \(x.count); ++i) {")
+                e.line("    const int64_t k = static_cast<int64_t>(\(idx.ptr)[i]);")
+                e.line("    if (k >= 0 && k < \(total)) \(y.ptr)[k] = \(x.ptr)[i];")
                 e.line("}")
             }
         }

@@ -158,7 +158,7 @@ public enum RecurrentOps {
     }
 }
 
-/// Einsum without ellipsis: explicit ("ij,jk->ik") and implicit ("ij,jk") forms.
+/// Einsum: explicit ("ij,jk->ik") and implicit ("ij,jk") forms, with an ellipsis ("...ij,...jk").
 public enum EinsumOps {
     public struct Parsed {
         public var inputs: [[Character]]
@@ -169,10 +169,43 @@ public enum EinsumOps {
     public static func parse(_ c: OpContext) throws -> Parsed {
         guard let eq = c.node.string("equation") else { throw c.fail("has no equation") }
         let clean = eq.filter { !$0.isWhitespace }
-        guard !clean.contains(".") else { throw c.fail("equation '\(eq)' uses an ellipsis, which is not supported") }
         let parts = clean.components(separatedBy: "->")
-        let ins = parts[0].split(separator: ",", omittingEmptySubsequences: false).map { Array($0) }
+        guard parts.count <= 2 else { throw c.invalid("equation '\(eq)' has more than one '->'") }
+        var ins = parts[0].split(separator: ",", omittingEmptySubsequences: false).map { Array($0) }
         guard ins.count == c.inputCount else { throw c.fail("equation '\(eq)' names \(ins.count) inputs, the node has \(c.inputCount)") }
+        // An ellipsis stands for the dimensions no letter names: spelled out with letters the
+        // equation does not use, right-aligned across the inputs (equal sizes; no broadcasting).
+        var ellipsis: [Character] = []
+        var explicitOutput = parts.count > 1 ? Array(parts[1]) : nil
+        if clean.contains(".") {
+            func split(_ term: [Character]) throws -> (before: [Character], after: [Character])? {
+                let s = String(term)
+                guard let r = s.range(of: "...") else {
+                    guard !term.contains(".") else { throw c.invalid("equation '\(eq)' has a '.' outside an ellipsis") }
+                    return nil
+                }
+                let before = Array(s[..<r.lowerBound]), after = Array(s[r.upperBound...])
+                guard !before.contains("."), !after.contains(".") else { throw c.invalid("equation '\(eq)' has more than one ellipsis in a term") }
+                return (before, after)
+            }
+            var counts: [Int?] = []
+            for (k, term) in ins.enumerated() {
+                if let (b, a) = try split(term) {
+                    let e = try c.rank(k) - b.count - a.count
+                    guard e >= 0 else { throw c.invalid("input \(k) has rank \(try c.rank(k)), fewer than the equation's \(b.count + a.count) indices") }
+                    counts.append(e)
+                } else { counts.append(nil) }
+            }
+            let dims = counts.compactMap { $0 }.max() ?? 0
+            let used = Set(clean)
+            ellipsis = Array(Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz").filter { !used.contains($0) }.prefix(dims))
+            guard ellipsis.count == dims else { throw c.invalid("equation '\(eq)' leaves too few free letters for its ellipsis") }
+            for (k, term) in ins.enumerated() {
+                guard let (b, a) = try split(term), let e = counts[k] else { continue }
+                ins[k] = b + ellipsis.suffix(e) + a
+            }
+            if let out = explicitOutput, let (b, a) = try split(out) { explicitOutput = b + ellipsis + a }
+        }
         var sizes: [Character: Int] = [:]
         var counts: [Character: Int] = [:]
         for (k, letters) in ins.enumerated() {
@@ -186,11 +219,13 @@ public enum EinsumOps {
             }
         }
         let output: [Character]
-        if parts.count > 1 {
-            output = Array(parts[1])
+        if let explicitOutput {
+            output = explicitOutput
             for ch in output where sizes[ch] == nil { throw c.fail("output index '\(ch)' appears in no input") }
         } else {
-            output = counts.filter { $0.value == 1 }.map(\.key).sorted()
+            // Implicit: the ellipsis dimensions, then the letters that appear once, in order.
+            let ell = Set(ellipsis)
+            output = ellipsis + counts.filter { $0.value == 1 && !ell.contains($0.key) }.map(\.key).sorted()
         }
         return Parsed(inputs: ins, output: output, sizes: sizes)
     }

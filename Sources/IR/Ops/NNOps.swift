@@ -4,6 +4,36 @@ import Foundation
 /// Neural-network ops: matrix products, convolutions, pooling, normalizations, softmax,
 /// resizing, top-k and recurrent layers. Shape and type rules only (no constant folding).
 public enum NNOps {
+    /// MaxUnpool: the shape MaxPool's attributes imply (`inferred`) and the output's (output_shape
+    /// when given, which may only be larger).
+    public static func maxUnpool(_ c: OpContext) throws -> (inferred: [Int], output: [Int]) {
+        let x = try c.shape(0)
+        guard try c.shape(1) == x else { throw c.invalid("indices \(try c.shape(1)) must have X's shape \(x)") }
+        guard let k = c.node.ints("kernel_shape"), k.count == x.count - 2, k.count >= 1, k.allSatisfy({ $0 >= 1 && $0 <= 1 << 20 }) else {
+            throw c.invalid("kernel_shape must give one size (1 to 2^20) per spatial axis of \(x)")
+        }
+        let r = k.count
+        let strides = c.node.ints("strides") ?? [Int](repeating: 1, count: r)
+        let pads = c.node.ints("pads") ?? [Int](repeating: 0, count: 2 * r)
+        guard strides.count == r, pads.count == 2 * r, strides.allSatisfy({ $0 >= 1 && $0 <= 1 << 20 }), pads.allSatisfy({ $0 >= 0 && $0 <= 1 << 20 }) else {
+            throw c.invalid("strides (1 to 2^20) and pads (0 to 2^20) are malformed")
+        }
+        var inferred = [x[0], x[1]]
+        for d in 0..<r {
+            let v = (x[d + 2] - 1) * strides[d] - pads[d] - pads[r + d] + k[d]
+            guard v >= 1 else { throw c.invalid("the unpooled size along spatial axis \(d) is \(v)") }
+            inferred.append(v)
+        }
+        var output = inferred
+        if c.has(2) {
+            output = try c.requireConstant(2, "output_shape").ints.map { Int($0) }
+            guard output.count == inferred.count, zip(output, inferred).allSatisfy({ $0 >= $1 && $0 <= 1 << 30 }) else {
+                throw c.invalid("output_shape \(output) must have rank \(inferred.count) and be at least \(inferred)")
+            }
+        }
+        return (inferred, output)
+    }
+
     /// DeformConv (2-D, as ONNX's reference defines it): shapes and attributes.
     public struct DeformGeometry {
         public var n = 0, c = 0, h = 0, w = 0, oc = 0, kh = 0, kw = 0, oh = 0, ow = 0
@@ -66,6 +96,10 @@ public enum NNOps {
             let g = try deformConv(c)
             return [tt(try c.dtype(0), [g.n, g.oc, g.oh, g.ow])]
         })
+        t["MaxUnpool"] = OpDef(infer: { c in
+            let g = try maxUnpool(c)
+            return [tt(try c.dtype(0), g.output)]
+        })
         t["RoiAlign"] = OpDef(infer: { c in
             let x = try c.shape(0), rois = try c.shape(1), idx = try c.shape(2)
             guard x.count == 4, rois.count == 2, rois[1] == 4, idx == [rois[0]] else {
@@ -100,7 +134,9 @@ public enum NNOps {
             let s = try c.shape(0)
             guard s.count >= 2 else { throw c.fail("needs an input of rank 2 or more") }
             for i in 1...4 where try c.shape(i) != [s[1]] { throw c.fail("input \(i) should have shape [\(s[1])], got \(try c.shape(i))") }
-            return [tt(try c.dtype(0), s)]
+            // Training mode (opset 14+): the updated running mean and variance besides.
+            let outs = [tt(try c.dtype(0), s), tt(try c.dtype(3), [s[1]]), tt(try c.dtype(4), [s[1]])]
+            return Array(outs.prefix(max(1, min(3, c.node.outputs.count))))
         })
         t["InstanceNormalization"] = OpDef(infer: { c in [tt(try c.dtype(0), try c.shape(0))] })
         t["LayerNormalization"] = OpDef(infer: { c in

@@ -90,6 +90,17 @@ final class ConformanceTests: XCTestCase {
         try runNodeTests(folder: dir, report: "control-flow-report.txt", floor: 3)
     }
 
+    /// Cases of single ops the node tests leave out (Tests/scripts/make_op_models.py, against ONNX
+    /// Runtime, or ONNX's reference where ONNX Runtime has no kernel): Einsum with ellipses,
+    /// MaxUnpool to a larger output_shape, BatchNormalization in training mode, DFT with an axis
+    /// input and dft_length, RoiAlign max with output_half_pixel, DeformConv with groups and a mask.
+    func testOpModels() throws {
+        try TestSupport.requirePython()
+        let dir = try TestSupport.tempDir("op-models")
+        try TestSupport.run(TestSupport.python, [TestSupport.repoRoot + "/Tests/scripts/make_op_models.py", dir])
+        try runNodeTests(folder: dir, report: "op-models-report.txt", floor: 6)
+    }
+
     /// Minimum passing constant-input variants (226 of 249 when written).
     static let constantInputFloor = 220
 
