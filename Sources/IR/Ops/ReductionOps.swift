@@ -63,6 +63,10 @@ public enum ReductionOps {
                         default: acc[o] = min(acc[o], v)
                         }
                     }
+                    // An empty max/min of integers or booleans is the type's lowest/highest value,
+                    // which the double accumulator cannot carry (int64's ends, bool's false/true):
+                    // left to the run-time kernel (no outputs: constant folding keeps the node).
+                    if (op == "ReduceMax" || op == "ReduceMin") && !x.dataType.isFloatingPoint && acc.contains(where: \.isInfinite) { return [] }
                     return [NDArray.make(x.dataType, shape: out, acc)]
                 } : nil)
         }

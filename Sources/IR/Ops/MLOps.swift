@@ -1,0 +1,153 @@
+/// Ops of ONNX's `ai.onnx.ml` domain that the C++ back end compiles: TreeEnsemble (opset 5: the
+/// boosted decision trees physics analyses train), Binarizer and ArrayFeatureExtractor.
+public enum MLOps {
+    public static let domain = "ai.onnx.ml"
+
+    /// A TreeEnsemble's trees, read from its attributes and checked: every index in range, every
+    /// tree acyclic (so walking one ends within `nodes` steps).
+    public struct Ensemble {
+        public var features: [Int32] = []
+        /// 0 LEQ, 1 LT, 2 GTE, 3 GT, 4 EQ, 5 NEQ, 6 MEMBER.
+        public var modes: [UInt8] = []
+        public var splits: [Double] = []
+        /// A child >= 0 is a node; -(i + 1) is leaf i.
+        public var trueChild: [Int32] = [], falseChild: [Int32] = []
+        public var missingTrue: [UInt8] = []
+        public var leafWeights: [Double] = []
+        public var leafTargets: [Int32] = []
+        /// Each tree's first step: a node, or a leaf (-(i + 1)) for a tree that is one leaf.
+        public var roots: [Int32] = []
+        /// For node k of mode MEMBER: its set is memberValues[memberStart[k] ..< memberStart[k] + memberCount[k]].
+        public var memberStart: [Int32] = [], memberCount: [Int32] = []
+        public var memberValues: [Double] = []
+        public var targets = 1
+        /// 0 AVERAGE, 1 SUM, 2 MIN, 3 MAX.
+        public var aggregate = 1
+        /// 0 NONE, 1 SOFTMAX, 2 LOGISTIC, 3 SOFTMAX_ZERO.
+        public var post = 0
+    }
+
+    /// At most this many tree nodes and leaves (a model is a file of numbers we do not trust).
+    public static let maxTreeNodes = 1 << 24
+
+    public static func ensemble(_ c: OpContext) throws -> Ensemble {
+        let x = try c.shape(0)
+        guard x.count == 2 else { throw c.invalid("X must be 2-D (N, features), not \(x)") }
+        let n = c.node
+        func ints(_ name: String, required: Bool = true) throws -> [Int] {
+            if let v = n.ints(name) { return v }
+            if let t = n.tensor(name), let a = NDArray(t), !a.isFloat { return a.ints.map { Int($0) } }
+            if required { throw c.invalid("attribute \(name) is missing") }
+            return []
+        }
+        func doubles(_ name: String, required: Bool = true) throws -> [Double] {
+            if let t = n.tensor(name), let a = NDArray(t) { return (0..<a.count).map { a.double($0) } }
+            if let f = n.floats(name) { return f.map(Double.init) }
+            if required { throw c.invalid("attribute \(name) is missing") }
+            return []
+        }
+        var e = Ensemble()
+        let features = try ints("nodes_featureids"), modes = try ints("nodes_modes"), splits = try doubles("nodes_splits")
+        let trueIds = try ints("nodes_truenodeids"), falseIds = try ints("nodes_falsenodeids")
+        let trueLeafs = try ints("nodes_trueleafs"), falseLeafs = try ints("nodes_falseleafs")
+        let missing = try ints("nodes_missing_value_tracks_true", required: false)
+        let weights = try doubles("leaf_weights"), targets = try ints("leaf_targetids"), roots = try ints("tree_roots")
+        let count = features.count, leaves = weights.count
+        guard count >= 1, count <= maxTreeNodes, leaves <= maxTreeNodes, roots.count >= 1, roots.count <= maxTreeNodes else {
+            throw c.invalid("a tree ensemble needs 1 to \(maxTreeNodes) nodes, leaves and trees (has \(count), \(leaves), \(roots.count))")
+        }
+        guard [modes.count, splits.count, trueIds.count, falseIds.count, trueLeafs.count, falseLeafs.count].allSatisfy({ $0 == count }),
+              missing.isEmpty || missing.count == count else {
+            throw c.invalid("the nodes_* attributes have different lengths")
+        }
+        guard targets.count == leaves else { throw c.invalid("leaf_weights and leaf_targetids have different lengths") }
+        e.targets = c.int("n_targets", 0)
+        guard e.targets >= 1, e.targets <= 1 << 20 else { throw c.invalid("n_targets must be between 1 and 2^20") }
+        e.aggregate = c.int("aggregate_function", 1)
+        guard (0...3).contains(e.aggregate) else { throw c.invalid("aggregate_function \(e.aggregate) is not one of 0-3") }
+        e.post = c.int("post_transform", 0)
+        guard (0...3).contains(e.post) else {
+            throw c.fail("post_transform \(e.post) is not supported (NONE, SOFTMAX, LOGISTIC and SOFTMAX_ZERO are; not PROBIT)")
+        }
+        for (k, f) in features.enumerated() {
+            guard f >= 0, f < x[1] else { throw c.invalid("node \(k) reads feature \(f); X has \(x[1])") }
+            guard (0...6).contains(modes[k]) else { throw c.invalid("node \(k) has mode \(modes[k]), not one of 0-6") }
+        }
+        func child(_ id: Int, leaf: Int, _ k: Int) throws -> Int32 {
+            if leaf != 0 {
+                guard id >= 0, id < leaves else { throw c.invalid("node \(k) points at leaf \(id); there are \(leaves)") }
+                return Int32(-(id + 1))
+            }
+            guard id >= 0, id < count else { throw c.invalid("node \(k) points at node \(id); there are \(count)") }
+            return Int32(id)
+        }
+        for k in 0..<count {
+            e.trueChild.append(try child(trueIds[k], leaf: trueLeafs[k], k))
+            e.falseChild.append(try child(falseIds[k], leaf: falseLeafs[k], k))
+        }
+        for (i, t) in targets.enumerated() where t < 0 || t >= e.targets { throw c.invalid("leaf \(i) adds to target \(t); n_targets is \(e.targets)") }
+        for r in roots {
+            guard r >= 0, r < count else { throw c.invalid("tree root \(r) is not a node") }
+            // A tree that is one leaf: both branches of its root name the same leaf.
+            let single = trueLeafs[r] != 0 && falseLeafs[r] != 0 && trueIds[r] == falseIds[r]
+            e.roots.append(single ? e.trueChild[r] : Int32(r))
+        }
+        // Acyclic: a walk from any root reaches a leaf; iterative depth-first search with colours.
+        var state = [UInt8](repeating: 0, count: count)  // 0 new, 1 on the path, 2 done
+        for r in e.roots where r >= 0 {
+            var stack: [(Int, Int)] = [(Int(r), 0)]
+            while let (k, step) = stack.last {
+                if step == 0 {
+                    if state[k] == 2 { stack.removeLast(); continue }
+                    state[k] = 1
+                }
+                if step < 2 {
+                    stack[stack.count - 1].1 = step + 1
+                    let next = Int(step == 0 ? e.trueChild[k] : e.falseChild[k])
+                    if next >= 0 {
+                        if state[next] == 1 { throw c.invalid("the trees have a cycle through node \(next)") }
+                        if state[next] == 0 { stack.append((next, 0)) }
+                    }
+                } else {
+                    state[k] = 2
+                    stack.removeLast()
+                }
+            }
+        }
+        // Sets of MEMBER nodes: membership_values lists them in node order, each ended by NaN.
+        let members = try doubles("membership_values", required: false)
+        var at = 0
+        for k in 0..<count {
+            guard modes[k] == 6 else { e.memberStart.append(0); e.memberCount.append(0); continue }
+            let start = at
+            guard start < members.count else { throw c.invalid("membership_values has no set for MEMBER node \(k)") }
+            while at < members.count, !members[at].isNaN { at += 1 }
+            e.memberStart.append(Int32(e.memberValues.count))
+            e.memberCount.append(Int32(at - start))
+            e.memberValues += members[start..<at]
+            at += 1  // past the NaN
+        }
+        e.features = features.map { Int32($0) }
+        e.modes = modes.map { UInt8($0) }
+        e.splits = splits
+        e.missingTrue = missing.isEmpty ? [UInt8](repeating: 0, count: count) : missing.map { $0 != 0 ? 1 : 0 }
+        e.leafWeights = weights
+        e.leafTargets = targets.map { Int32($0) }
+        return e
+    }
+
+    public static let definitions: [String: OpDef] = [
+        "TreeEnsemble": OpDef(infer: { c in
+            let e = try ensemble(c)
+            return [tt(try c.dtype(0), [try c.shape(0)[0], e.targets])]
+        }),
+        "Binarizer": OpDef(infer: { c in [tt(try c.dtype(0), try c.shape(0))] }),
+        // Y[..., j] = X[..., indices[j]] along the last axis.
+        "ArrayFeatureExtractor": OpDef(infer: { c in
+            let x = try c.shape(0), i = try c.shape(1)
+            guard x.count >= 1 else { throw c.invalid("X must have at least one axis") }
+            let k = i.reduce(1, *)
+            return [tt(try c.dtype(0), x.count == 1 ? [1, k] : Array(x.dropLast()) + [k])]
+        }),
+    ]
+}
