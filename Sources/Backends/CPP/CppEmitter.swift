@@ -106,10 +106,13 @@ public enum CppEmitter {
     public static func supports(_ node: Node) -> Bool {
         if SofieOps.isSofie(node) { return CppOps.sofieTable[node.opType] != nil }
         if node.domain == MLOps.domain { return CppML.table[node.opType] != nil }
+        if node.domain == TrainingOps.domain { return CppML.trainingTable[node.opType] != nil }
         return node.isStandard && CppOps.table[node.opType] != nil
     }
 
-    public static var supportedOps: [String] { CppOps.table.keys.sorted() + CppML.table.keys.sorted().map { MLOps.domain + "." + $0 } }
+    public static var supportedOps: [String] {
+        CppOps.table.keys.sorted() + CppML.table.keys.sorted().map { MLOps.domain + "." + $0 } + CppML.trainingTable.keys.sorted().map { TrainingOps.domain + "." + $0 }
+    }
 
     /// The error for a node whose op the backend cannot emit, listing the supported ops.
     public static func unsupported(_ node: Node) -> CompileError {
@@ -245,7 +248,8 @@ final class EmitContext {
             line("")
             line("// \(CppNames.comment(n.opType)) '\(CppNames.comment(n.name, limit: 60))' -> \(n.outputs.compactMap { $0.map { CppNames.comment($0.name, limit: 40) } }.joined(separator: ", "))")
             let start = body.count
-            try (SofieOps.isSofie(n) ? CppOps.sofieTable : n.domain == MLOps.domain ? CppML.table : CppOps.table)[n.opType]!(self, n)
+            let table = SofieOps.isSofie(n) ? CppOps.sofieTable : n.domain == MLOps.domain ? CppML.table : n.domain == TrainingOps.domain ? CppML.trainingTable : CppOps.table
+            try table[n.opType]!(self, n)
             if body.count == start { body.removeLast(2) }
         }
         // Outputs not written by a node (graph inputs, constants, repeated outputs): copy.

@@ -104,4 +104,53 @@ enum CppML {
             e.line("}")
         },
     ]
+
+    /// ai.onnx.preview.training's optimizer steps, elementwise in double, as ONNX's reference.
+    static let trainingTable: [String: CppOps.Emit] = {
+        var t: [String: CppOps.Emit] = [:]
+        for op in ["Adagrad", "Momentum", "Adam"] {
+            t[op] = { e, n in
+                let (count, states) = try TrainingOps.groups(OpContext(node: n, opset: e.opset))
+                let r = try e.input(n, 0), step = try e.input(n, 1)
+                func f(_ name: String, _ def: Float) -> String { CppOps.literal(Double(n.float(name) ?? def), .double) }
+                let norm = f("norm_coefficient", 0)
+                for i in 0..<count {
+                    let x = try e.input(n, 2 + i), g = try e.input(n, 2 + count + i)
+                    guard x.dtype == .float || x.dtype == .double else { throw CompileError(node: n, "\(op) on \(x.dtype) is not supported (float32 and float64 are)") }
+                    let xNew = try e.output(n, i)
+                    let s1 = try e.input(n, 2 + 2 * count + i), s1New = try e.output(n, count + i)
+                    let adam = op == "Adam" ? (h: try e.input(n, 2 + 3 * count + i), hNew: try e.output(n, 2 * count + i)) : nil
+                    e.block {
+                        e.line("const double r = static_cast<double>(\(r.ptr)[0]); const double t = static_cast<double>(\(step.ptr)[0]);")
+                        e.line("for (int64_t k = 0; k < \(x.count); ++k) {")
+                        e.line("    const double x = \(x.ptr)[k], g = \(norm) * x + static_cast<double>(\(g.ptr)[k]);")
+                        switch op {
+                        case "Adagrad":
+                            e.line("    const double h = static_cast<double>(\(s1.ptr)[k]) + g * g;")
+                            e.line("    \(s1New.ptr)[k] = static_cast<\(s1New.ctype)>(h);")
+                            e.line("    \(xNew.ptr)[k] = static_cast<\(xNew.ctype)>(x - r / (1.0 + t * \(f("decay_factor", 0))) * g / (std::sqrt(h) + \(f("epsilon", 0))));")
+                        case "Momentum":
+                            let nesterov = (n.string("mode") ?? "standard") == "nesterov"
+                            e.line("    const double alpha = \(f("alpha", 0)), beta = t > 0 ? \(f("beta", 0)) : 1.0;")
+                            e.line("    const double v = alpha * static_cast<double>(\(s1.ptr)[k]) + beta * g;")
+                            e.line("    \(s1New.ptr)[k] = static_cast<\(s1New.ctype)>(v);")
+                            e.line("    \(xNew.ptr)[k] = static_cast<\(xNew.ctype)>(x - r * \(nesterov ? "(g + alpha * v)" : "v"));")
+                        default:
+                            let (h, hNew) = adam!
+                            e.line("    const double alpha = \(f("alpha", 0.9)), beta = \(f("beta", 0.999));")
+                            e.line("    const double v = alpha * static_cast<double>(\(s1.ptr)[k]) + (1.0 - alpha) * g;")
+                            e.line("    const double h = beta * static_cast<double>(\(h.ptr)[k]) + (1.0 - beta) * g * g;")
+                            e.line("    const double rate = t > 0 ? r * std::sqrt(1.0 - std::pow(beta, t)) / (1.0 - std::pow(alpha, t)) : r;")
+                            e.line("    \(s1New.ptr)[k] = static_cast<\(s1New.ctype)>(v);")
+                            e.line("    \(hNew.ptr)[k] = static_cast<\(hNew.ctype)>(h);")
+                            e.line("    \(xNew.ptr)[k] = static_cast<\(xNew.ctype)>((1.0 - \(f("norm_coefficient_post", 0))) * (x - rate * v / (std::sqrt(h) + \(f("epsilon", 0)))));")
+                        }
+                        e.line("}")
+                    }
+                }
+                _ = states
+            }
+        }
+        return t
+    }()
 }

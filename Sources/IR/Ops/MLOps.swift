@@ -151,3 +151,39 @@ public enum MLOps {
         }),
     ]
 }
+
+/// The optimizer steps of ONNX's `ai.onnx.preview.training` domain (Adagrad, Momentum, Adam):
+/// elementwise updates of n tensors, given as R, T, then the n X's and their per-tensor states.
+public enum TrainingOps {
+    public static let domain = "ai.onnx.preview.training"
+
+    /// Tensors updated and state tensors per X (Adagrad: G, H; Momentum: G, V; Adam: G, V, H).
+    public static func groups(_ c: OpContext) throws -> (n: Int, states: Int) {
+        let per = c.node.opType == "Adam" ? 4 : 3
+        let n = (c.inputCount - 2) / per
+        guard n >= 1, c.inputCount == 2 + per * n else { throw c.invalid("\(c.node.opType) takes R, T and \(per) inputs per updated tensor; it has \(c.inputCount) inputs") }
+        guard c.node.outputs.count == (per - 1) * n else { throw c.invalid("\(c.node.opType) of \(n) tensors has \((per - 1) * n) outputs") }
+        guard try c.shape(0).reduce(1, *) == 1, try c.shape(1).reduce(1, *) == 1 else { throw c.invalid("R and T must be scalars") }
+        for i in 0..<n {
+            let x = try c.shape(2 + i)
+            for k in 1..<per where try c.shape(2 + k * n + i) != x { throw c.invalid("the inputs of updated tensor \(i) have different shapes") }
+        }
+        return (n, per - 1)
+    }
+
+    public static let definitions: [String: OpDef] = {
+        var t: [String: OpDef] = [:]
+        for op in ["Adagrad", "Momentum", "Adam"] {
+            t[op] = OpDef(infer: { c in
+                let (n, states) = try groups(c)
+                // Outputs: the new X's, then each state's new values (Adam: V's, then H's).
+                var outs: [TensorType] = []
+                for k in 0..<states {
+                    for i in 0..<n { outs.append(tt(try c.dtype(2 + (k == 0 ? 0 : k + 1) * n + i), try c.shape(2 + i))) }
+                }
+                return outs
+            })
+        }
+        return t
+    }()
+}

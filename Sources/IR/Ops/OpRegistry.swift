@@ -172,6 +172,7 @@ public enum OpRegistry {
     public static func definition(for node: Node) -> OpDef? {
         if node.domain == SofieOps.domain { return SofieOps.definitions[node.opType] }
         if node.domain == MLOps.domain { return MLOps.definitions[node.opType] }
+        if node.domain == TrainingOps.domain { return TrainingOps.definitions[node.opType] }
         guard node.isStandard else { return nil }
         return definitions[node.opType]
     }
