@@ -29,8 +29,8 @@ fi
 VENV="$ROOT/.venv"
 # SOFIE_SETUP_NO_PYTHON=1 (scripts/install.sh): only what sofie itself needs, no test environment.
 [ -n "${SOFIE_SETUP_NO_PYTHON:-}" ] && exit 0
-if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import onnx, onnxruntime, numpy, h5py" >/dev/null 2>&1; then
-  echo "[setup] creating Python environment in .venv (onnx, onnxruntime, numpy, h5py)"
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import onnx, onnxruntime, numpy, h5py, sklearn, skl2onnx" >/dev/null 2>&1; then
+  echo "[setup] creating Python environment in .venv (onnx, onnxruntime, numpy, h5py, scikit-learn, skl2onnx)"
   if ! python3 -m venv "$VENV" >/dev/null 2>&1; then
     # Debian's system Python keeps venv in a separate package.
     SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

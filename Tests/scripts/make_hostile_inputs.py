@@ -21,9 +21,9 @@ I64 = TensorProto.INT64
 BIG = 2**62
 
 
-def save(name, nodes, inputs, outputs, inits=(), opset=17, functions=(), check=False):
+def save(name, nodes, inputs, outputs, inits=(), opset=17, functions=(), check=False, extra=()):
     g = helper.make_graph(nodes, name, inputs, outputs, list(inits))
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)] +
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)] + list(extra) +
                           ([helper.make_opsetid("local", 1)] if functions else []), functions=list(functions))
     m.ir_version = 8
     if check:
@@ -105,6 +105,19 @@ save("rotary_dim_huge", [helper.make_node("RotaryEmbedding", ["x", "c", "s"], ["
      [vi("x", [1, 2, 4, 8]), vi("c", [1, 4, 4]), vi("s", [1, 4, 4])], [vi("y", None)], opset=23)
 save("dequantize_block_huge", [helper.make_node("DequantizeLinear", ["x", "sc"], ["y"], name="dq", axis=1, block_size=BIG)],
      [vi("x", [4, 4], TensorProto.INT8)], [vi("y", None)], [helper.make_tensor("sc", F, [4, 1], [0.5] * 4)], opset=21)
+# Tree ensembles: a cycle between two nodes (a walk would never end), a feature out of range.
+save("tree_cycle", [helper.make_node("TreeEnsemble", ["x"], ["y"], name="trees", domain="ai.onnx.ml", n_targets=1,
+                                     nodes_featureids=[0, 1], nodes_modes=helper.make_tensor("m", TensorProto.UINT8, [2], [0, 0]),
+                                     nodes_splits=helper.make_tensor("s", F, [2], [0.5, 0.5]), nodes_truenodeids=[1, 0],
+                                     nodes_falsenodeids=[0, 0], nodes_trueleafs=[0, 0], nodes_falseleafs=[1, 1],
+                                     leaf_targetids=[0], leaf_weights=helper.make_tensor("w", F, [1], [1.0]), tree_roots=[0])],
+     [vi("x", [2, 3])], [vi("y", None)], extra=[helper.make_opsetid("ai.onnx.ml", 5)])
+save("tree_feature_out_of_range", [helper.make_node("TreeEnsembleRegressor", ["x"], ["y"], name="forest", domain="ai.onnx.ml", n_targets=1,
+                                                    nodes_treeids=[0, 0, 0], nodes_nodeids=[0, 1, 2], nodes_featureids=[99, 0, 0],
+                                                    nodes_modes=["BRANCH_LEQ", "LEAF", "LEAF"], nodes_values=[0.5, 0, 0],
+                                                    nodes_truenodeids=[1, 0, 0], nodes_falsenodeids=[2, 0, 0],
+                                                    target_treeids=[0, 0], target_nodeids=[1, 2], target_ids=[0, 0], target_weights=[1.0, 2.0])],
+     [vi("x", [2, 3])], [vi("y", None)], extra=[helper.make_opsetid("ai.onnx.ml", 3)])
 save("flatten_axis_huge", [helper.make_node("Flatten", ["x"], ["y"], name="flatten", axis=BIG)], [vi("x", [2, 3])], [vi("y", None)])
 save("transpose_perm_bad", [helper.make_node("Transpose", ["x"], ["y"], name="transpose", perm=[BIG, 0])], [vi("x", [2, 3])], [vi("y", None)])
 save("symbolic_negative_dim", [helper.make_node("Relu", ["x"], ["y"], name="relu")], [vi("x", ["batch", -5])], [vi("y", None)])

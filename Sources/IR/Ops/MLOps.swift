@@ -13,8 +13,20 @@ public enum MLOps {
         /// A child >= 0 is a node; -(i + 1) is leaf i.
         public var trueChild: [Int32] = [], falseChild: [Int32] = []
         public var missingTrue: [UInt8] = []
+        /// Leaf i adds weights[leafStart[i] ..< leafStart[i] + leafCount[i]] to the targets beside them.
+        public var leafStart: [Int32] = [], leafCount: [Int32] = []
         public var leafWeights: [Double] = []
         public var leafTargets: [Int32] = []
+        /// Added to each target after aggregation (TreeEnsembleRegressor/Classifier's base_values).
+        public var base: [Double] = []
+        /// TreeEnsembleRegressor/Classifier: a target no leaf reaches scores 0 (+ base) with MIN/MAX
+        /// (ONNX Runtime), where TreeEnsemble's reference keeps the type's extreme.
+        public var emptyIsZero = false
+        /// TreeEnsembleClassifier: its int64 labels, and the binary case (two classes, the
+        /// weights naming one class id): one score s, for the second class.
+        public var labels: [Int64] = []
+        public var binary = false
+        public var weightsAllPositive = false
         /// Each tree's first step: a node, or a leaf (-(i + 1)) for a tree that is one leaf.
         public var roots: [Int32] = []
         /// For node k of mode MEMBER: its set is memberValues[memberStart[k] ..< memberStart[k] + memberCount[k]].
@@ -92,7 +104,149 @@ public enum MLOps {
             let single = trueLeafs[r] != 0 && falseLeafs[r] != 0 && trueIds[r] == falseIds[r]
             e.roots.append(single ? e.trueChild[r] : Int32(r))
         }
-        // Acyclic: a walk from any root reaches a leaf; iterative depth-first search with colours.
+        try checkAcyclic(e, c)
+        // Sets of MEMBER nodes: membership_values lists them in node order, each ended by NaN.
+        let members = try doubles("membership_values", required: false)
+        var at = 0
+        for k in 0..<count {
+            guard modes[k] == 6 else { e.memberStart.append(0); e.memberCount.append(0); continue }
+            let start = at
+            guard start < members.count else { throw c.invalid("membership_values has no set for MEMBER node \(k)") }
+            while at < members.count, !members[at].isNaN { at += 1 }
+            e.memberStart.append(Int32(e.memberValues.count))
+            e.memberCount.append(Int32(at - start))
+            e.memberValues += members[start..<at]
+            at += 1  // past the NaN
+        }
+        e.features = features.map { Int32($0) }
+        e.modes = modes.map { UInt8($0) }
+        e.splits = splits
+        e.missingTrue = missing.isEmpty ? [UInt8](repeating: 0, count: count) : missing.map { $0 != 0 ? 1 : 0 }
+        e.leafWeights = weights
+        e.leafTargets = targets.map { Int32($0) }
+        e.leafStart = (0..<leaves).map { Int32($0) }
+        e.leafCount = [Int32](repeating: 1, count: leaves)
+        return e
+    }
+
+    /// TreeEnsembleRegressor and TreeEnsembleClassifier (ai.onnx.ml 1-3, what sklearn-onnx,
+    /// onnxmltools and hummingbird write): nodes named by (tree id, node id), leaves as LEAF
+    /// nodes whose contributions are listed in target_* / class_*, base_values added at the end.
+    public static func legacyEnsemble(_ c: OpContext) throws -> Ensemble {
+        let x = try c.shape(0)
+        guard x.count == 2 else { throw c.invalid("X must be 2-D (N, features), not \(x)") }
+        let n = c.node
+        let classifier = n.opType == "TreeEnsembleClassifier"
+        let prefix = classifier ? "class" : "target"
+        func ints(_ name: String, required: Bool = true) throws -> [Int] {
+            if let v = n.ints(name) { return v }
+            if required { throw c.invalid("attribute \(name) is missing") }
+            return []
+        }
+        func doubles(_ name: String) -> [Double] {
+            if let t = n.tensor(name + "_as_tensor"), let a = NDArray(t) { return (0..<a.count).map { a.double($0) } }
+            return n.floats(name)?.map(Double.init) ?? []
+        }
+        func strings(_ name: String) -> [String] {
+            if case .strings(let v)? = n.attribute(name) { return v.map { String(decoding: $0, as: UTF8.self) } }
+            return []
+        }
+        let treeIds = try ints("nodes_treeids"), nodeIds = try ints("nodes_nodeids"), features = try ints("nodes_featureids")
+        let modes = strings("nodes_modes"), values = doubles("nodes_values")
+        let trueIds = try ints("nodes_truenodeids"), falseIds = try ints("nodes_falsenodeids")
+        let missing = try ints("nodes_missing_value_tracks_true", required: false)
+        let count = treeIds.count
+        guard count >= 1, count <= maxTreeNodes else { throw c.invalid("a tree ensemble needs 1 to \(maxTreeNodes) nodes (has \(count))") }
+        guard [nodeIds.count, features.count, modes.count, trueIds.count, falseIds.count].allSatisfy({ $0 == count }),
+              values.count == count, missing.isEmpty || missing.count == count else {
+            throw c.invalid("the nodes_* attributes have different lengths")
+        }
+        let cTrees = try ints("\(prefix)_treeids"), cNodes = try ints("\(prefix)_nodeids"), cIds = try ints("\(prefix)_ids")
+        let cWeights = doubles("\(prefix)_weights")
+        guard cTrees.count == cNodes.count, cIds.count == cTrees.count, cWeights.count == cTrees.count, cTrees.count <= maxTreeNodes else {
+            throw c.invalid("the \(prefix)_* attributes have different lengths")
+        }
+        var e = Ensemble()
+        if classifier {
+            e.labels = try ints("classlabels_int64s", required: false).map { Int64($0) }
+            guard !e.labels.isEmpty else { throw c.fail("string class labels are not supported (classlabels_int64s are)") }
+            e.targets = e.labels.count
+        } else {
+            e.targets = c.int("n_targets", 1)
+        }
+        guard e.targets >= 1, e.targets <= 1 << 20 else { throw c.invalid("the number of targets/classes must be between 1 and 2^20") }
+        let aggregate = n.string("aggregate_function") ?? "SUM"
+        guard let agg = ["AVERAGE": 0, "SUM": 1, "MIN": 2, "MAX": 3][aggregate] else { throw c.invalid("aggregate_function '\(aggregate)' is not AVERAGE, SUM, MIN or MAX") }
+        e.aggregate = agg
+        let post = n.string("post_transform") ?? "NONE"
+        guard let p = ["NONE": 0, "SOFTMAX": 1, "LOGISTIC": 2, "SOFTMAX_ZERO": 3][post] else {
+            throw c.fail("post_transform '\(post)' is not supported (NONE, SOFTMAX, LOGISTIC and SOFTMAX_ZERO are; not PROBIT)")
+        }
+        e.post = p
+        e.base = doubles("base_values")
+        guard e.base.isEmpty || e.base.count == e.targets || (classifier && e.targets == 2 && e.base.count == 1) else {
+            throw c.invalid("base_values has \(e.base.count) values for \(e.targets) targets")
+        }
+        e.emptyIsZero = true
+        // Node (tree, id) -> index; LEAF nodes become leaves.
+        var index: [Int64: Int] = [:]
+        func key(_ t: Int, _ i: Int) -> Int64 { Int64(t) << 32 ^ Int64(UInt32(truncatingIfNeeded: i)) }
+        var leafOf = [Int](repeating: -1, count: count)
+        var leaves = 0
+        for k in 0..<count {
+            guard index.updateValue(k, forKey: key(treeIds[k], nodeIds[k])) == nil else { throw c.invalid("node (\(treeIds[k]), \(nodeIds[k])) appears twice") }
+            if modes[k] == "LEAF" { leafOf[k] = leaves; leaves += 1 }
+        }
+        let modeCodes = ["BRANCH_LEQ": 0, "BRANCH_LT": 1, "BRANCH_GTE": 2, "BRANCH_GT": 3, "BRANCH_EQ": 4, "BRANCH_NEQ": 5, "LEAF": 0]
+        var contributions = [[(Int32, Double)]](repeating: [], count: leaves)
+        for j in 0..<cTrees.count {
+            guard let k = index[key(cTrees[j], cNodes[j])], leafOf[k] >= 0 else { throw c.invalid("\(prefix) entry \(j) names (\(cTrees[j]), \(cNodes[j])), which is not a LEAF node") }
+            guard cIds[j] >= 0, cIds[j] < e.targets else { throw c.invalid("\(prefix) entry \(j) adds to \(prefix) \(cIds[j]); there are \(e.targets)") }
+            contributions[leafOf[k]].append((Int32(cIds[j]), cWeights[j]))
+        }
+        var isChild = [Bool](repeating: false, count: count)
+        for k in 0..<count {
+            guard let mode = modeCodes[modes[k]] else { throw c.invalid("node \(k) has mode '\(modes[k])'") }
+            let leaf = leafOf[k] >= 0
+            guard leaf || (features[k] >= 0 && features[k] < x[x.count - 1]) else { throw c.invalid("node \(k) reads feature \(features[k]); X has \(x[x.count - 1])") }
+            func child(_ id: Int) throws -> Int32 {
+                guard let j = index[key(treeIds[k], id)] else { throw c.invalid("node \(k) points at node \(id), which tree \(treeIds[k]) does not have") }
+                isChild[j] = true
+                return leafOf[j] >= 0 ? Int32(-(leafOf[j] + 1)) : Int32(j)
+            }
+            e.features.append(Int32(leaf ? 0 : features[k]))
+            e.modes.append(UInt8(mode))
+            e.splits.append(values[k])
+            e.trueChild.append(leaf ? -1 : try child(trueIds[k]))
+            e.falseChild.append(leaf ? -1 : try child(falseIds[k]))
+        }
+        e.missingTrue = missing.isEmpty ? [UInt8](repeating: 0, count: count) : missing.map { $0 != 0 ? 1 : 0 }
+        // Roots: per tree, its one node no other node points at.
+        var rootOf: [Int: Int32] = [:]
+        for k in 0..<count where !isChild[k] {
+            guard rootOf[treeIds[k]] == nil else { throw c.invalid("tree \(treeIds[k]) has more than one root") }
+            rootOf[treeIds[k]] = leafOf[k] >= 0 ? Int32(-(leafOf[k] + 1)) : Int32(k)
+        }
+        e.roots = rootOf.keys.sorted().map { rootOf[$0]! }
+        guard !e.roots.isEmpty, Set(treeIds).count == e.roots.count else { throw c.invalid("every tree needs exactly one root (the trees have a cycle)") }
+        try checkAcyclic(e, c)
+        for list in contributions {
+            e.leafStart.append(Int32(e.leafWeights.count))
+            e.leafCount.append(Int32(list.count))
+            for (t, w) in list { e.leafTargets.append(t); e.leafWeights.append(w) }
+        }
+        e.memberStart = [Int32](repeating: 0, count: count)
+        e.memberCount = [Int32](repeating: 0, count: count)
+        if classifier && e.targets == 2 {
+            e.binary = Set(cIds).count == 1
+            e.weightsAllPositive = cWeights.allSatisfy { $0 >= 0 }
+        }
+        return e
+    }
+
+    /// Every walk from a root ends at a leaf (iterative depth-first search with colours).
+    static func checkAcyclic(_ e: Ensemble, _ c: OpContext) throws {
+        let count = e.trueChild.count
         var state = [UInt8](repeating: 0, count: count)  // 0 new, 1 on the path, 2 done
         for r in e.roots where r >= 0 {
             var stack: [(Int, Int)] = [(Int(r), 0)]
@@ -114,32 +268,21 @@ public enum MLOps {
                 }
             }
         }
-        // Sets of MEMBER nodes: membership_values lists them in node order, each ended by NaN.
-        let members = try doubles("membership_values", required: false)
-        var at = 0
-        for k in 0..<count {
-            guard modes[k] == 6 else { e.memberStart.append(0); e.memberCount.append(0); continue }
-            let start = at
-            guard start < members.count else { throw c.invalid("membership_values has no set for MEMBER node \(k)") }
-            while at < members.count, !members[at].isNaN { at += 1 }
-            e.memberStart.append(Int32(e.memberValues.count))
-            e.memberCount.append(Int32(at - start))
-            e.memberValues += members[start..<at]
-            at += 1  // past the NaN
-        }
-        e.features = features.map { Int32($0) }
-        e.modes = modes.map { UInt8($0) }
-        e.splits = splits
-        e.missingTrue = missing.isEmpty ? [UInt8](repeating: 0, count: count) : missing.map { $0 != 0 ? 1 : 0 }
-        e.leafWeights = weights
-        e.leafTargets = targets.map { Int32($0) }
-        return e
     }
 
     public static let definitions: [String: OpDef] = [
         "TreeEnsemble": OpDef(infer: { c in
             let e = try ensemble(c)
             return [tt(try c.dtype(0), [try c.shape(0)[0], e.targets])]
+        }),
+        "TreeEnsembleRegressor": OpDef(infer: { c in
+            let e = try legacyEnsemble(c)
+            return [tt(.float, [try c.shape(0)[0], e.targets])]
+        }),
+        "TreeEnsembleClassifier": OpDef(infer: { c in
+            let e = try legacyEnsemble(c)
+            let rows = try c.shape(0)[0]
+            return Array([tt(.int64, [rows]), tt(.float, [rows, e.targets])].prefix(max(1, c.node.outputs.count)))
         }),
         "Binarizer": OpDef(infer: { c in [tt(try c.dtype(0), try c.shape(0))] }),
         // Y[..., j] = X[..., indices[j]] along the last axis.

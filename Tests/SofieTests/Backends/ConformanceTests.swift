@@ -101,6 +101,16 @@ final class ConformanceTests: XCTestCase {
         try runNodeTests(folder: dir, report: "op-models-report.txt", floor: 6)
     }
 
+    /// Decision-tree ensembles made by scikit-learn and converted by skl2onnx
+    /// (Tests/scripts/make_tree_models.py: gradient boosting and random forests, binary and
+    /// multiclass classifiers, regressors, NaN features), against ONNX Runtime.
+    func testTreeEnsembleModels() throws {
+        try TestSupport.requirePython()
+        let dir = try TestSupport.tempDir("tree-models")
+        try TestSupport.run(TestSupport.python, [TestSupport.repoRoot + "/Tests/scripts/make_tree_models.py", dir])
+        try runNodeTests(folder: dir, report: "tree-models-report.txt", floor: 6)
+    }
+
     /// Minimum passing constant-input variants (226 of 249 when written).
     static let constantInputFloor = 220
 

@@ -13,6 +13,8 @@ final class HostileInputTests: XCTestCase {
     static let expected: [String: String] = [
         "expand_huge.onnx": "node 'expand' (op Expand): the element count of output 'y'",
         "attention_heads_huge.onnx": "node 'attn' (op Attention): hidden sizes 24, 24, 24 are not multiples of the head counts",
+        "tree_cycle.onnx": "node 'trees' (op TreeEnsemble): the trees have a cycle through node 0",
+        "tree_feature_out_of_range.onnx": "node 'forest' (op TreeEnsembleRegressor): node 0 reads feature 99; X has 3",
         "rotary_dim_huge.onnx": "node 'rope' (op RotaryEmbedding): rotary_embedding_dim 4611686018427387904 must be even and at most the head size 8",
         "tile_huge.onnx": "node 'tile' (op Tile)",
         "constantofshape_overflow.onnx": "node 'fill' (op ConstantOfShape)",
