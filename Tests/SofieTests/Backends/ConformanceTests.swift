@@ -73,10 +73,7 @@ final class ConformanceTests: XCTestCase {
     /// float4e2m1 ties, every float8e8m0 rounding mode), against ONNX's reference evaluator:
     /// all five must compile and match.
     func testSubByteTypeModels() throws {
-        try TestSupport.requirePython()
-        let dir = try TestSupport.tempDir("subbyte-models")
-        try TestSupport.run(TestSupport.python, [TestSupport.repoRoot + "/Tests/scripts/make_subbyte_models.py", dir])
-        try runNodeTests(folder: dir, report: "subbyte-report.txt", floor: 5)
+        try runScriptModels("make_subbyte_models.py", report: "subbyte-report.txt", all: 5)
     }
 
     /// Control flow the inline-control-flow pass resolves at compile time, beyond the node tests
@@ -84,10 +81,7 @@ final class ConformanceTests: XCTestCase {
     /// inputs and outputs, non-zero and negative axes, body initializers, outer-scope reads and a
     /// nested constant If; a running sum in opset 11; a top-level If with a constant condition.
     func testControlFlowModels() throws {
-        try TestSupport.requirePython()
-        let dir = try TestSupport.tempDir("control-flow-models")
-        try TestSupport.run(TestSupport.python, [TestSupport.repoRoot + "/Tests/scripts/make_control_flow_models.py", dir])
-        try runNodeTests(folder: dir, report: "control-flow-report.txt", floor: 3)
+        try runScriptModels("make_control_flow_models.py", report: "control-flow-report.txt", all: 3)
     }
 
     /// Cases of single ops the node tests leave out (Tests/scripts/make_op_models.py, against ONNX
@@ -95,20 +89,23 @@ final class ConformanceTests: XCTestCase {
     /// MaxUnpool to a larger output_shape, BatchNormalization in training mode, DFT with an axis
     /// input and dft_length, RoiAlign max with output_half_pixel, DeformConv with groups and a mask.
     func testOpModels() throws {
-        try TestSupport.requirePython()
-        let dir = try TestSupport.tempDir("op-models")
-        try TestSupport.run(TestSupport.python, [TestSupport.repoRoot + "/Tests/scripts/make_op_models.py", dir])
-        try runNodeTests(folder: dir, report: "op-models-report.txt", floor: 6)
+        try runScriptModels("make_op_models.py", report: "op-models-report.txt", all: 6)
     }
 
     /// Decision-tree ensembles made by scikit-learn and converted by skl2onnx
     /// (Tests/scripts/make_tree_models.py: gradient boosting and random forests, binary and
     /// multiclass classifiers, regressors, NaN features), against ONNX Runtime.
     func testTreeEnsembleModels() throws {
+        try runScriptModels("make_tree_models.py", report: "tree-models-report.txt", all: 6)
+    }
+
+    /// Runs a fixture script that writes models in node-test layout, then every model through the
+    /// C++ back end; all `count` must compile and match.
+    func runScriptModels(_ script: String, report: String, all count: Int) throws {
         try TestSupport.requirePython()
-        let dir = try TestSupport.tempDir("tree-models")
-        try TestSupport.run(TestSupport.python, [TestSupport.repoRoot + "/Tests/scripts/make_tree_models.py", dir])
-        try runNodeTests(folder: dir, report: "tree-models-report.txt", floor: 6)
+        let dir = try TestSupport.tempDir((script as NSString).deletingPathExtension)
+        try TestSupport.run(TestSupport.python, [TestSupport.repoRoot + "/Tests/scripts/" + script, dir])
+        try runNodeTests(folder: dir, report: report, floor: count)
     }
 
     /// Minimum passing constant-input variants (226 of 249 when written).
