@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """Single-op models for cases ONNX's node tests leave out, with ONNX Runtime's outputs (one
 thread) as references, or ONNX's reference evaluator where ONNX Runtime has no kernel
-(DeformConv):
+(DeformConv) or disagrees with numpy (complex STFT):
 
 - Einsum with an ellipsis over inputs of different ranks, explicit and implicit outputs;
 - MaxUnpool with a constant output_shape (the pooled tensor's shape, larger than the unpooled one);
 - BatchNormalization in training mode (batch statistics, running mean and variance);
 - DFT with a constant axis input (opset 20), dft_length padding and truncation, inverse;
 - RoiAlign in max mode with output_half_pixel and a fixed sampling_ratio;
-- DeformConv with stride, dilation, padding, groups, two offset groups and a mask.
+- DeformConv with stride, dilation, padding, groups, two offset groups and a mask;
+- STFT of a complex signal with a HannWindow, and of a real one with a frame_length.
 
 Writes each model in the layout of ONNX's node tests:
 OUTDIR/NAME/{model.onnx, test_data_set_0/{input_K.pb, output_K.pb}}.
@@ -107,3 +108,17 @@ save("deformconv_groups_mask", [
     [vi("y", T.FLOAT, [1, 6, 4, 7])],
     {"x": f32(1, 4, 6, 7), "off": f32(1, 16, 4, 7) * 1.5, "mask": rng.random((1, 8, 4, 7)).astype(np.float32)},
     [nh.from_array(f32(6, 2, 2, 2), "w"), nh.from_array(f32(6), "b")], opset=22, reference="onnx")
+
+# STFT of a complex signal (two-sided) with a Hann window made by HannWindow (folded at compile
+# time), and of a real one (one-sided) with a frame_length and no window. Against ONNX's
+# reference: ONNX Runtime 1.23's complex-input STFT disagrees with numpy.fft.fft of the windowed
+# frames (first bin -0.551+4.615i where numpy and the reference give -0.226+1.350i); its real
+# one agrees with both.
+save("stft_window_complex", [
+    h.make_node("HannWindow", ["n"], ["w"], periodic=1),
+    h.make_node("STFT", ["z", "step", "w"], ["spec"], onesided=0),
+    h.make_node("STFT", ["x", "step3", "", "len"], ["real"], onesided=1),
+], [vi("z", T.FLOAT, [2, 40, 2]), vi("x", T.FLOAT, [1, 50, 1])], [vi("spec", T.FLOAT, [2, 7, 16, 2]), vi("real", T.FLOAT, [1, 8, 11, 2])],
+    {"z": f32(2, 40, 2), "x": f32(1, 50, 1)},
+    [nh.from_array(np.array(16, np.int64), "n"), nh.from_array(np.array(4, np.int64), "step"),
+     nh.from_array(np.array(4, np.int64), "step3"), nh.from_array(np.array(20, np.int64), "len")], opset=17, reference="onnx")

@@ -43,6 +43,35 @@ enum CppExtra {
         var t: [String: CppOps.Emit] = [:]
         // The transform as its definition, in double: O(length^2) per signal with the twiddle
         // factors tabulated once per call (index k*j mod length: exact angles at any length).
+        // Each frame windowed and transformed by its definition, in double (twiddles tabulated per call).
+        t["STFT"] = { e, n in
+            let g = try ExtraOps.stft(OpContext(node: n, opset: e.opset))
+            let x = try e.input(n, 0), w = try e.optionalInput(n, 2), y = try e.output(n, 0)
+            guard x.dtype == .float || x.dtype == .double, w == nil || w!.dtype == x.dtype else {
+                throw CompileError(node: n, "STFT on \(x.dtype) is not supported (float32 and float64, window the same)")
+            }
+            let L = g.length, c = g.complex ? 2 : 1
+            e.workspace(2 * L)
+            e.block {
+                e.line("double* const cs = static_cast<double*>(work); double* const sn = cs + \(L);")
+                e.line("for (int64_t i = 0; i < \(L); ++i) { const double a = 6.283185307179586476925286766559 * static_cast<double>(i) / \(L).0; cs[i] = std::cos(a); sn[i] = std::sin(a); }")
+                e.line("for (int64_t b = 0; b < \(g.batch); ++b) for (int64_t f = 0; f < \(g.frames); ++f) {")
+                e.line("    const \(x.ctype)* const frame = \(x.ptr) + (b * \(g.signal) + f * \(g.step)) * \(c);")
+                e.line("    for (int64_t k = 0; k < \(g.bins); ++k) {")
+                e.line("        double sr = 0, si = 0;")
+                e.line("        for (int64_t j = 0; j < \(L); ++j) {")
+                e.line("            const double wj = \(w.map { "static_cast<double>(\($0.ptr)[j])" } ?? "1.0");")
+                e.line("            const double xr = wj * frame[j * \(c)], xi = \(c == 2 ? "wj * frame[j * 2 + 1]" : "0.0");")
+                e.line("            const int64_t t = (k * j) % \(L);")
+                e.line("            sr += xr * cs[t] + xi * sn[t];")
+                e.line("            si += xi * cs[t] - xr * sn[t];")
+                e.line("        }")
+                e.line("        \(y.ptr)[((b * \(g.frames) + f) * \(g.bins) + k) * 2] = static_cast<\(y.ctype)>(sr);")
+                e.line("        \(y.ptr)[((b * \(g.frames) + f) * \(g.bins) + k) * 2 + 1] = static_cast<\(y.ctype)>(si);")
+                e.line("    }")
+                e.line("}")
+            }
+        }
         t["DFT"] = { e, n in
             let g = try ExtraOps.dft(OpContext(node: n, opset: e.opset))
             let x = try e.input(n, 0), y = try e.output(n, 0)

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Losses, further normalizations, cumulative and index ops: shape and type rules.
 public enum ExtraOps {
     /// What DFT (opsets 17-20) computes along one axis of a [batch, signal..., 1 or 2] tensor.
@@ -6,6 +8,84 @@ public enum ExtraOps {
         public var inverse = false, onesided = false, complexInput = false
         /// The inverse of a one-sided spectrum: a real signal (IRFFT).
         public var realOutput: Bool { inverse && onesided }
+    }
+
+    /// STFT (opset 17): frames of `length` samples every `step`, each windowed and transformed.
+    public static func stft(_ c: OpContext) throws -> (batch: Int, signal: Int, complex: Bool, step: Int, length: Int, frames: Int, bins: Int) {
+        let x = try c.shape(0)
+        guard x.count == 3, x[2] == 1 || x[2] == 2 else { throw c.invalid("the signal must be [batch, length, 1 or 2], not \(x)") }
+        let step = try scalarInt(c, 1, "frame_step")
+        var length = x[1]
+        if c.has(2) {
+            let w = try c.shape(2)
+            guard w.count == 1 else { throw c.invalid("the window must be 1-D, not \(w)") }
+            length = w[0]
+        }
+        if c.has(3) {
+            let l = try scalarInt(c, 3, "frame_length")
+            if c.has(2), l != length { throw c.invalid("frame_length \(l) differs from the window's length \(length)") }
+            length = l
+        }
+        guard step >= 1, length >= 1, length <= x[1] else {
+            throw c.invalid("frame_step \(step) must be positive and the frame length \(length) between 1 and the signal's \(x[1])")
+        }
+        let onesided = c.int("onesided", 1) != 0
+        if onesided && x[2] == 2 { throw c.invalid("a one-sided STFT needs a real signal") }
+        return (x[0], x[1], x[2] == 2, step, length, (x[1] - length) / step + 1, onesided ? length / 2 + 1 : length)
+    }
+
+    static func outputDatatype(_ c: OpContext) throws -> DataType {
+        let code = c.int("output_datatype", 1)
+        guard let dt = Int32(exactly: code).flatMap(DataType.init(rawValue:)), dt == .float || dt == .double else {
+            throw c.fail("output_datatype \(code) is not supported (float32 and float64 are)")
+        }
+        return dt
+    }
+
+    static func scalarInt(_ c: OpContext, _ i: Int, _ what: String) throws -> Int {
+        let v = try c.requireConstant(i, what)
+        guard v.count == 1 else { throw c.invalid("\(what) must be a scalar") }
+        return try Checked.int(v.double(0), what)
+    }
+
+    static func windowSize(_ c: OpContext) throws -> Int {
+        let size = try scalarInt(c, 0, "size")
+        guard size >= 1, size <= 1 << 24 else { throw c.invalid("the window size \(size) is not between 1 and 2^24") }
+        guard size > 1 || c.int("periodic", 1) != 0 else { throw c.invalid("a symmetric window needs at least 2 points") }
+        return size
+    }
+
+    /// MelWeightMatrix as ONNX's reference computes it: triangles between mel-spaced bin indices.
+    static func melWeights(_ c: OpContext) throws -> (bins: Int, mels: Int, values: [Double]) {
+        let mels = try scalarInt(c, 0, "num_mel_bins"), dft = try scalarInt(c, 1, "dft_length"), rate = try scalarInt(c, 2, "sample_rate")
+        let lower = try c.requireConstant(3, "lower_edge_hertz").double(0), upper = try c.requireConstant(4, "upper_edge_hertz").double(0)
+        guard mels >= 1, mels <= 1 << 16, dft >= 1, dft <= 1 << 24, rate >= 1, lower.isFinite, upper.isFinite, lower >= 0, upper > lower else {
+            throw c.invalid("MelWeightMatrix needs 1 to 65536 mel bins, a DFT length of 1 to 2^24, a positive sample rate and 0 <= lower < upper edges")
+        }
+        let bins = dft / 2 + 1
+        func mel(_ f: Double) -> Double { 2595 * log1p(f / 700) / log(10) }
+        let lo = mel(lower), step = (mel(upper) - lo) / Double(mels + 2)
+        let edges = try (0..<(mels + 2)).map { k -> Int in
+            let f = 700 * expm1((Double(k) * step + lo) / 2595 * log(10))
+            let b = (Double(dft + 1) * f / Double(rate)).rounded(.down)
+            guard b >= 0, b < Double(bins) else { throw c.invalid("the mel band edge \(k) falls on spectrogram bin \(b), outside the \(bins) bins of a \(dft)-point DFT") }
+            return Int(b)
+        }
+        var out = [Double](repeating: 0, count: bins * mels)
+        for i in 0..<mels {
+            let l: Int = edges[i], m: Int = edges[i + 1], h: Int = edges[i + 2]
+            if m == l {
+                out[m * mels + i] = 1
+            } else if m > l {
+                let width = Double(m - l)
+                for j in l...m { out[j * mels + i] = Double(j - l) / width }
+            }
+            if h > m {
+                let width = Double(h - m)
+                for j in m..<h { out[j * mels + i] = Double(h - j) / width }
+            }
+        }
+        return (bins, mels, out)
     }
 
     public static func dft(_ c: OpContext) throws -> DFTGeometry {
@@ -96,6 +176,38 @@ public enum ExtraOps {
         })
         t["ScatterND"] = OpDef(infer: { c in [tt(try c.dtype(0), try c.shape(0))] })
         t["GatherND"]?.traits.insert(.movesElements)
+        // Window functions and the mel filter bank: constants of their (constant) inputs,
+        // computed at compile time in double (folded; there is no run-time form).
+        for op in ["HannWindow", "HammingWindow", "BlackmanWindow"] {
+            t[op] = OpDef(infer: { c in
+                let size = try windowSize(c)
+                return [tt(try outputDatatype(c), [size])]
+            }, evaluate: { c, _ in
+                let size = try windowSize(c)
+                let periodic = c.int("periodic", 1) != 0
+                let n = Double(periodic ? size : size - 1)
+                let values = (0..<size).map { i -> Double in
+                    let a = 2 * Double.pi * Double(i) / n
+                    switch op {
+                    case "HannWindow": return 0.5 - 0.5 * cos(a)
+                    case "HammingWindow": return 25.0 / 46.0 - (1 - 25.0 / 46.0) * cos(a)
+                    default: return 0.42 - 0.5 * cos(a) + 0.08 * cos(2 * a)
+                    }
+                }
+                return [NDArray.make(try outputDatatype(c), shape: [size], values)]
+            })
+        }
+        t["STFT"] = OpDef(infer: { c in
+            let g = try stft(c)
+            return [tt(try c.dtype(0), [g.batch, g.frames, g.bins, 2])]
+        })
+        t["MelWeightMatrix"] = OpDef(infer: { c in
+            let m = try melWeights(c)
+            return [tt(try outputDatatype(c), [m.bins, m.mels])]
+        }, evaluate: { c, _ in
+            let m = try melWeights(c)
+            return [NDArray.make(try outputDatatype(c), shape: [m.bins, m.mels], m.values)]
+        })
         t["DFT"] = OpDef(infer: { c in
             let g = try dft(c)
             var out = try c.shape(0)

@@ -89,7 +89,7 @@ final class ConformanceTests: XCTestCase {
     /// MaxUnpool to a larger output_shape, BatchNormalization in training mode, DFT with an axis
     /// input and dft_length, RoiAlign max with output_half_pixel, DeformConv with groups and a mask.
     func testOpModels() throws {
-        try runScriptModels("make_op_models.py", report: "op-models-report.txt", all: 6)
+        try runScriptModels("make_op_models.py", report: "op-models-report.txt", all: 7)
     }
 
     /// Decision-tree ensembles made by scikit-learn and converted by skl2onnx
