@@ -7,15 +7,18 @@ import SofieIR
 ///   slice t of each scan input (a Gather of one index, so the axis goes away), runs a copy of
 ///   the body with the states of step t - 1, and the scan outputs are the steps' outputs stacked
 ///   along their axis (Unsqueeze + Concat), in either direction;
-/// - `If` whose condition is a constant becomes the branch it takes.
+/// - `If` whose condition is a constant becomes the branch it takes; on a run-time condition,
+///   when both branches declare outputs of one static type and shape, both are inlined and
+///   Where selects (the branches are pure; the untaken one costs its time);
+/// - `Loop` of a constant trip count whose condition stays true is unrolled likewise.
 ///
 /// The unrolled copies count against `maxNodes` (per graph), so a long sequence over a large
 /// body is refused with the numbers rather than swelling the header. Scan of opset 8 (with its
 /// batch axis and sequence_lens) and If with a run-time condition stay, and the C++ back end
-/// reports them as unsupported ops.
+/// reports them as unsupported ops, as it does other Loops and Ifs.
 public struct InlineControlFlow: GraphPass {
     public let name = "inline-control-flow"
-    public let summary = "unroll Scan over a static sequence length; If with a constant condition becomes its branch"
+    public let summary = "unroll Scan over a static length and Loop of a constant trip count; If becomes its branch (constant condition) or both branches and a Where"
     /// At most this many nodes may be added by unrolling, per graph.
     public var maxNodes = 50_000
 
@@ -51,9 +54,134 @@ public struct InlineControlFlow: GraphPass {
                 added += outs.nodes
                 changed = true
                 g.removeNode(node)
+            } else if node.opType == "If", node.input(0)?.initializer == nil, let shapes = Self.selectableBranches(node) {
+                added += try selectIf(node, shapes: shapes, graph: g, taken: &taken, budget: maxNodes - added)
+                changed = true
+            } else if node.opType == "Loop", let body = Self.subgraph(node, "body"), let trips = try Self.loopTrips(node, body: body) {
+                added += try unrollLoop(node, body: body, trips: trips, opset: opset, graph: g, taken: &taken, budget: maxNodes - added)
+                changed = true
             }
         }
         return changed
+    }
+
+    /// If on a run-time condition whose branches declare outputs of one static type and shape
+    /// each (so that selecting is all that differs): the types, else nil (the If stays).
+    static func selectableBranches(_ node: Node) -> [TensorType]? {
+        guard let a = subgraph(node, "then_branch"), let b = subgraph(node, "else_branch"),
+              a.outputs.count == node.outputs.count, b.outputs.count == node.outputs.count,
+              node.input(0)?.tensorType?.staticShape.map({ $0.reduce(1, *) == 1 }) ?? false else { return nil }
+        var types: [TensorType] = []
+        for (x, y) in zip(a.outputs, b.outputs) {
+            guard let tx = x.tensorType, let ty = y.tensorType, tx == ty, tx.staticShape != nil else { return nil }
+            types.append(tx)
+        }
+        return types
+    }
+
+    /// Both branches inlined, each output chosen by Where(condition, then, else): the branches
+    /// are pure computations, so running both gives the taken one's values (at the cost of the
+    /// other's time).
+    func selectIf(_ node: Node, shapes: [TensorType], graph g: Graph, taken: inout Set<String>, budget: Int) throws -> Int {
+        let a = Self.subgraph(node, "then_branch")!, b = Self.subgraph(node, "else_branch")!
+        let cost = Self.nodeCount(a) + Self.nodeCount(b) + shapes.count
+        guard cost <= budget else { throw CompileError(node: node, "inlining both branches would add \(cost) nodes, more than the \(budget) allowed") }
+        let prefix = node.name.isEmpty ? "if" : node.name
+        var position = g.nodes.firstIndex { $0 === node }!
+        let thenOuts = try inline(a, map: [:], into: g, at: position, prefix: prefix + "_then", taken: &taken)
+        position += thenOuts.nodes
+        let elseOuts = try inline(b, map: [:], into: g, at: position, prefix: prefix + "_else", taken: &taken)
+        position += elseOuts.nodes
+        let cond = node.input(0)!
+        let results = node.outputs
+        node.removeAllOutputs()
+        for (k, o) in results.enumerated() {
+            guard let o else { continue }
+            g.insertNode(Node(opType: "Where", name: g.uniqueName("\(prefix)_select\(k)", taken: &taken),
+                              inputs: [cond, thenOuts.values[k], elseOuts.values[k]], outputs: [o]), at: position)
+            position += 1
+        }
+        g.removeNode(node)
+        return cost
+    }
+
+    /// A Loop's trip count when it is a constant, its condition absent or constant true, and the
+    /// body's condition output always true (the condition input passed through, or a constant
+    /// true): it then runs exactly that many times. nil otherwise (the Loop stays).
+    static func loopTrips(_ node: Node, body: Graph) throws -> Int? {
+        guard let m = node.input(0)?.initializer.flatMap(NDArray.init), m.count == 1 else { return nil }
+        if let c = node.input(1) {
+            guard let v = c.initializer.flatMap(NDArray.init), v.count == 1, v.double(0) != 0 else { return nil }
+        }
+        guard body.inputs.count >= 2, !body.outputs.isEmpty else { throw CompileError(node: node, "its body must take the iteration number and condition and give a condition") }
+        var out: Value = body.outputs[0]
+        while let p = out.producer, p.opType == "Identity", let i = p.input(0) { out = i }
+        let alwaysTrue: Bool
+        if out === body.inputs[1] {
+            alwaysTrue = true
+        } else if let t = out.initializer.flatMap(NDArray.init) {
+            alwaysTrue = t.count == 1 && t.double(0) != 0
+        } else if let p = out.producer, p.opType == "Constant", let t = p.tensor("value").flatMap(NDArray.init) {
+            alwaysTrue = t.count == 1 && t.double(0) != 0
+        } else {
+            alwaysTrue = false
+        }
+        guard alwaysTrue else { return nil }
+        let trips = try Checked.int(m.double(0), "the trip count")
+        guard trips >= 1 else { throw CompileError(node: node, "a trip count of \(trips) (no iteration) is not supported") }
+        return trips
+    }
+
+    /// Unrolls a Loop of a constant trip count: iteration i reads i as its iteration number and
+    /// the previous iteration's carried values; the scan outputs stack along a new first axis.
+    func unrollLoop(_ node: Node, body: Graph, trips: Int, opset: Int, graph g: Graph, taken: inout Set<String>, budget: Int) throws -> Int {
+        let carried = node.inputs.count - 2
+        guard carried >= 0, body.inputs.count == 2 + carried, body.outputs.count >= 1 + carried, node.outputs.count == body.outputs.count - 1 else {
+            throw CompileError(node: node, "its body takes \(body.inputs.count) inputs and gives \(body.outputs.count) outputs, but the node carries \(carried) values and has \(node.outputs.count) outputs")
+        }
+        let scans = body.outputs.count - 1 - carried
+        let bodyNodes = Self.nodeCount(body)
+        let (cost, overflow) = trips.multipliedReportingOverflow(by: bodyNodes + 2 * scans)
+        guard !overflow, cost <= budget else {
+            throw CompileError(node: node, "unrolling \(trips) iterations of a \(bodyNodes)-node body would add \(overflow ? "too many" : String(cost)) nodes, more than the \(budget) allowed")
+        }
+        let prefix = node.name.isEmpty ? "loop" : node.name
+        var position = g.nodes.firstIndex { $0 === node }!
+        let yes = g.addConstant(Tensor(dataType: .bool, dims: [], values: [UInt8(1)]), name: "\(prefix)_true", taken: &taken)
+        var state: [Value] = (0..<carried).map { node.input(2 + $0)! }
+        var perStep: [[Value]] = Array(repeating: [], count: scans)
+        for i in 0..<trips {
+            let iter = g.addConstant(Tensor(dataType: .int64, dims: [], values: [Int64(i)]), name: "\(prefix)_iter\(i)", taken: &taken)
+            var map: [ObjectIdentifier: Value] = [ObjectIdentifier(body.inputs[0]): iter, ObjectIdentifier(body.inputs[1]): yes]
+            for k in 0..<carried { map[ObjectIdentifier(body.inputs[2 + k])] = state[k] }
+            let outs = try inline(body, map: map, into: g, at: position, prefix: "\(prefix)_i\(i)", taken: &taken)
+            position += outs.nodes
+            state = Array(outs.values[1..<(1 + carried)])
+            for k in 0..<scans { perStep[k].append(outs.values[1 + carried + k]) }
+        }
+        let results = node.outputs
+        node.removeAllOutputs()
+        func add(_ op: String, _ inputs: [Value], _ out: Value, _ attributes: [Attribute] = []) {
+            g.insertNode(Node(opType: op, name: g.uniqueName("\(prefix)_\(op.lowercased())", taken: &taken), inputs: inputs, outputs: [out], attributes: attributes), at: position)
+            position += 1
+        }
+        for k in 0..<carried { if let r = results[k] { add("Identity", [state[k]], r) } }
+        for k in 0..<scans {
+            guard let r = results[carried + k] else { continue }
+            var parts: [Value] = []
+            for step in perStep[k] {
+                let u = Value(name: g.uniqueName("\(prefix)_\(r.name)_part", taken: &taken))
+                if opset >= 13 {
+                    add("Unsqueeze", [step, g.addConstant(Tensor(dataType: .int64, dims: [1], values: [Int64(0)]), name: "\(prefix)_axes", taken: &taken)], u)
+                } else {
+                    add("Unsqueeze", [step], u, [Attribute("axes", .ints([0]))])
+                }
+                parts.append(u)
+            }
+            add("Concat", parts, r, [Attribute("axis", .int(0))])
+        }
+        g.removeNode(node)
+        return cost
     }
 
     /// The sequence length when every scan input's shape along its axis is known, else nil (to wait

@@ -3,7 +3,9 @@
 beyond ONNX's node tests: Scan with reversed scan inputs and outputs, scan axes other than 0
 (negative too), two scan inputs and two scan outputs, a body with its own initializer that also
 reads a value of the enclosing graph and holds an If whose condition is a constant; an If with
-a constant condition at the top level whose branch reads outer values.
+a constant condition at the top level whose branch reads outer values; a Loop of a constant
+trip count with a carried value and a scan output; an If on a run-time condition (both
+branches computed, Where selects; a data set per branch).
 
 References come from ONNX Runtime (one thread; ONNX's reference evaluator does not run
 reversed scan directions). Writes each model in the
@@ -28,14 +30,17 @@ def save(name, nodes, inputs, outputs, feeds, initializers=(), opset=21):
     onnx.checker.check_model(model, full_check=True)
     so = ort.SessionOptions()
     so.intra_op_num_threads = 1
-    results = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"]).run(None, feeds)
-    d = os.path.join(out_dir, name, "test_data_set_0")
-    os.makedirs(d, exist_ok=True)
+    session = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    # `feeds`: one data set, or a list of them (each becomes test_data_set_K).
+    for n, feed in enumerate(feeds if isinstance(feeds, list) else [feeds]):
+        results = session.run(None, feed)
+        d = os.path.join(out_dir, name, f"test_data_set_{n}")
+        os.makedirs(d, exist_ok=True)
+        for k, i in enumerate(inputs):
+            onnx.save_tensor(nh.from_array(feed[i.name], i.name), os.path.join(d, f"input_{k}.pb"))
+        for k, (o, r) in enumerate(zip(outputs, results)):
+            onnx.save_tensor(nh.from_array(np.asarray(r), o.name), os.path.join(d, f"output_{k}.pb"))
     onnx.save(model, os.path.join(out_dir, name, "model.onnx"))
-    for k, i in enumerate(inputs):
-        onnx.save_tensor(nh.from_array(feeds[i.name], i.name), os.path.join(d, f"input_{k}.pb"))
-    for k, (o, r) in enumerate(zip(outputs, results)):
-        onnx.save_tensor(nh.from_array(np.asarray(r), o.name), os.path.join(d, f"output_{k}.pb"))
 
 
 def vi(name, t, shape):
@@ -100,3 +105,32 @@ save("if_constant_condition", [
     h.make_node("If", ["c"], ["y", "z"], then_branch=then_b, else_branch=else_b),
 ], [vi("x", T.FLOAT, [2, 5])], [vi("y", T.FLOAT, [2, 5]), vi("z", T.FLOAT, [2, 1])],
     {"x": rng.standard_normal((2, 5)).astype(np.float32)}, [nh.from_array(np.array([False]), "c")])
+
+# Loop of a constant trip count (5) with a constant-true condition, as exporters write a
+# `for` loop: a carried value v = 0.9 v + x[i] (x read from the enclosing graph at the
+# iteration number) and a scan output (v after each iteration, stacked).
+loop_body = h.make_graph([
+    h.make_node("Gather", ["x", "i"], ["xi"], axis=0),
+    h.make_node("Mul", ["v", "decay"], ["vd"]),
+    h.make_node("Add", ["vd", "xi"], ["v_out"]),
+    h.make_node("Identity", ["cond"], ["cond_out"]),
+    h.make_node("Identity", ["v_out"], ["v_scan"]),
+], "body", [vi("i", T.INT64, []), vi("cond", T.BOOL, []), vi("v", T.FLOAT, [3])],
+    [vi("cond_out", T.BOOL, []), vi("v_out", T.FLOAT, [3]), vi("v_scan", T.FLOAT, [3])],
+    initializer=[nh.from_array(np.array(0.9, np.float32), "decay")])
+save("loop_constant_trips", [
+    h.make_node("Loop", ["M", "c", "v0"], ["v_final", "vs"], body=loop_body),
+], [vi("v0", T.FLOAT, [3]), vi("x", T.FLOAT, [5, 3])], [vi("v_final", T.FLOAT, [3]), vi("vs", T.FLOAT, [5, 3])],
+    {"v0": rng.standard_normal(3).astype(np.float32), "x": rng.standard_normal((5, 3)).astype(np.float32)},
+    [nh.from_array(np.array(5, np.int64), "M"), nh.from_array(np.array(True), "c")], opset=17)
+
+# If on a run-time condition whose branches give outputs of one shape: both computed, Where
+# selects; two data sets, one per branch.
+then_r = h.make_graph([h.make_node("Mul", ["x", "two"], ["t"])], "t", [], [vi("t", T.FLOAT, [2, 3])],
+                      initializer=[nh.from_array(np.array(2, np.float32), "two")])
+else_r = h.make_graph([h.make_node("Sigmoid", ["x"], ["e"])], "e", [], [vi("e", T.FLOAT, [2, 3])])
+x_if = rng.standard_normal((2, 3)).astype(np.float32)
+save("if_runtime_condition", [
+    h.make_node("If", ["c"], ["y"], then_branch=then_r, else_branch=else_r),
+], [vi("c", T.BOOL, [1]), vi("x", T.FLOAT, [2, 3])], [vi("y", T.FLOAT, [2, 3])],
+    [{"c": np.array([True]), "x": x_if}, {"c": np.array([False]), "x": x_if}])

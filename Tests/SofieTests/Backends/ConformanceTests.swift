@@ -81,7 +81,7 @@ final class ConformanceTests: XCTestCase {
     /// inputs and outputs, non-zero and negative axes, body initializers, outer-scope reads and a
     /// nested constant If; a running sum in opset 11; a top-level If with a constant condition.
     func testControlFlowModels() throws {
-        try runScriptModels("make_control_flow_models.py", report: "control-flow-report.txt", all: 3)
+        try runScriptModels("make_control_flow_models.py", report: "control-flow-report.txt", all: 5)
     }
 
     /// Cases of single ops the node tests leave out (Tests/scripts/make_op_models.py, against ONNX
