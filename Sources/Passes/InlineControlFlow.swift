@@ -12,15 +12,16 @@ import SofieIR
 ///   Where selects (the branches are pure; the untaken one costs its time);
 /// - `Loop` of a constant trip count whose condition stays true is unrolled likewise.
 ///
-/// The unrolled copies count against `maxNodes` (per graph), so a long sequence over a large
-/// body is refused with the numbers rather than swelling the header. Scan of opset 8 (with its
+/// The copies count against `maxGraphNodes`, so a long sequence over a large body is refused
+/// with the numbers rather than swelling the header. Scan of opset 8 (with its
 /// batch axis and sequence_lens) and If with a run-time condition stay, and the C++ back end
 /// reports them as unsupported ops, as it does other Loops and Ifs.
 public struct InlineControlFlow: GraphPass {
     public let name = "inline-control-flow"
     public let summary = "unroll Scan over a static length and Loop of a constant trip count; If becomes its branch (constant condition) or both branches and a Where"
-    /// At most this many nodes may be added by unrolling, per graph.
-    public var maxNodes = 50_000
+    /// Unrolling and inlining stop short of a graph of this many nodes (counted afresh on every
+    /// run, so nested loops unrolled over several runs of the pass stay within it too).
+    public var maxGraphNodes = 100_000
 
     public init() {}
 
@@ -28,12 +29,12 @@ public struct InlineControlFlow: GraphPass {
         let opset = model.onnxOpset ?? 21
         let g = model.graph
         var taken = Set(g.definedValues.map(\.name) + g.nodes.map(\.name))
-        var added = 0
+        var added = g.nodes.count
         var changed = false
         for node in g.nodes where node.isStandard {
             if node.opType == "Scan", opset >= 9, let body = Self.subgraph(node, "body") {
                 guard let steps = try Self.scanSteps(node, body: body) else { continue }
-                let nodes = try unrollScan(node, body: body, steps: steps, opset: opset, graph: g, taken: &taken, budget: maxNodes - added)
+                let nodes = try unrollScan(node, body: body, steps: steps, opset: opset, graph: g, taken: &taken, budget: maxGraphNodes - added)
                 added += nodes
                 changed = true
             } else if node.opType == "If", let cond = node.input(0)?.initializer, let flag = NDArray(cond), flag.count == 1 {
@@ -55,10 +56,10 @@ public struct InlineControlFlow: GraphPass {
                 changed = true
                 g.removeNode(node)
             } else if node.opType == "If", node.input(0)?.initializer == nil, let shapes = Self.selectableBranches(node) {
-                added += try selectIf(node, shapes: shapes, graph: g, taken: &taken, budget: maxNodes - added)
+                added += try selectIf(node, shapes: shapes, graph: g, taken: &taken, budget: maxGraphNodes - added)
                 changed = true
             } else if node.opType == "Loop", let body = Self.subgraph(node, "body"), let trips = try Self.loopTrips(node, body: body) {
-                added += try unrollLoop(node, body: body, trips: trips, opset: opset, graph: g, taken: &taken, budget: maxNodes - added)
+                added += try unrollLoop(node, body: body, trips: trips, opset: opset, graph: g, taken: &taken, budget: maxGraphNodes - added)
                 changed = true
             }
         }
