@@ -43,6 +43,53 @@ enum CppExtra {
         var t: [String: CppOps.Emit] = [:]
         // The transform as its definition, in double: O(length^2) per signal with the twiddle
         // factors tabulated once per call (index k*j mod length: exact angles at any length).
+        // grid[n, ..., :] = theta[n] @ (x, y[, z], 1) over the normalized output coordinates.
+        t["AffineGrid"] = { e, n in
+            let (batch, dims) = try ExtraOps.affineGrid(OpContext(node: n, opset: e.opset))
+            let theta = try e.input(n, 0), y = try e.output(n, 0)
+            guard theta.dtype == .float || theta.dtype == .double else { throw CompileError(node: n, "AffineGrid on \(theta.dtype) is not supported (float32 and float64 are)") }
+            let r = dims.count, align = (n.int("align_corners") ?? 0) != 0, points = dims.reduce(1, *)
+            // The coordinate of index i along an axis of size s (x is the last axis).
+            func coord(_ i: String, _ s: Int) -> String {
+                align ? (s == 1 ? "-1.0" : "-1.0 + 2.0 * static_cast<double>(\(i)) / \(s - 1).0") : "-1.0 + (2.0 * static_cast<double>(\(i)) + 1.0) / \(s).0"
+            }
+            e.block {
+                e.line("for (int64_t b = 0; b < \(batch); ++b) for (int64_t p = 0; p < \(points); ++p) {")
+                e.line("    const \(theta.ctype)* const t = \(theta.ptr) + b * \(r * (r + 1));")
+                // Homogeneous point (x, y[, z], 1): x from the last axis.
+                var rest = "p"
+                var comps: [String] = []
+                for (k, s) in dims.enumerated().reversed() {
+                    e.line("    const int64_t i\(k) = \(rest) % \(s);")
+                    comps.append(coord("i\(k)", s))
+                    rest = "(\(rest) / \(s))"
+                }
+                e.line("    const double h[\(r + 1)] = {\(comps.joined(separator: ", ")), 1.0};")
+                e.line("    for (int64_t o = 0; o < \(r); ++o) {")
+                e.line("        double v = 0; for (int64_t k = 0; k <= \(r); ++k) v += static_cast<double>(t[o * \(r + 1) + k]) * h[k];")
+                e.line("        \(y.ptr)[(b * \(points) + p) * \(r) + o] = static_cast<\(y.ctype)>(v);")
+                e.line("    }")
+                e.line("}")
+            }
+        }
+        // Centred crop and zero pad per axis: output index i reads input index i - pad + crop.
+        t["CenterCropPad"] = { e, n in
+            let x = try e.input(n, 0), y = try e.output(n, 0)
+            let r = x.shape.count
+            let offset = zip(x.shape, y.shape).map { d, s in s < d ? (d - s) / 2 : -((s - d) / 2) }
+            e.block {
+                e.line("static const int64_t in_dims[] = {\(x.shape.map(String.init).joined(separator: ", "))}, out_dims[] = {\(y.shape.map(String.init).joined(separator: ", "))}, shift[] = {\(offset.map(String.init).joined(separator: ", "))};")
+                e.line("for (int64_t o = 0; o < \(y.count); ++o) {")
+                e.line("    int64_t rest = o, at = 0, stride = 1; bool inside = true;")
+                e.line("    for (int64_t d = \(r - 1); d >= 0; --d) {")
+                e.line("        const int64_t i = rest % out_dims[d] + shift[d]; rest /= out_dims[d];")
+                e.line("        if (i < 0 || i >= in_dims[d]) inside = false;")
+                e.line("        at += i * stride; stride *= in_dims[d];")
+                e.line("    }")
+                e.line("    \(y.ptr)[o] = inside ? \(x.ptr)[at] : \(y.ctype)(0);")
+                e.line("}")
+            }
+        }
         // Each frame windowed and transformed by its definition, in double (twiddles tabulated per call).
         t["STFT"] = { e, n in
             let g = try ExtraOps.stft(OpContext(node: n, opset: e.opset))

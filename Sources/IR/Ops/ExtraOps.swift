@@ -34,6 +34,38 @@ public enum ExtraOps {
         return (x[0], x[1], x[2] == 2, step, length, (x[1] - length) / step + 1, onesided ? length / 2 + 1 : length)
     }
 
+    /// AffineGrid (opset 20): theta (N, 2, 3) or (N, 3, 4) and a constant size (N, C, H, W) or
+    /// (N, C, D, H, W): the batch and the spatial sizes.
+    public static func affineGrid(_ c: OpContext) throws -> (n: Int, dims: [Int]) {
+        let theta = try c.shape(0)
+        let size = try c.requireConstant(1, "size").ints.map { Int($0) }
+        guard size.count == 4 || size.count == 5, theta.count == 3, theta[0] == size[0],
+              theta[1] == size.count - 2, theta[2] == size.count - 1 else {
+            throw c.invalid("theta \(theta) and size \(size) must be (N, 2, 3) with (N, C, H, W) or (N, 3, 4) with (N, C, D, H, W)")
+        }
+        let dims = Array(size[2...])
+        guard dims.allSatisfy({ $0 >= 1 && $0 <= 1 << 20 }), (try? Checked.product(dims)).map({ $0 <= 1 << 28 }) ?? false else {
+            throw c.invalid("the grid size \(dims) is not between 1 and 2^20 per axis, 2^28 in all")
+        }
+        return (size[0], dims)
+    }
+
+    /// CenterCropPad (opset 18): the output shape, the input's with the axes named by `axes`
+    /// (default: all) given the constant shape's sizes.
+    public static func centerCropPad(_ c: OpContext) throws -> [Int] {
+        let x = try c.shape(0)
+        let shape = try c.requireConstant(1, "shape").ints.map { Int($0) }
+        let axes = try (c.node.ints("axes") ?? Array(0..<x.count)).map { try c.axis($0, rank: x.count) }
+        guard shape.count == axes.count, Set(axes).count == axes.count else { throw c.invalid("shape \(shape) must give one size per axis \(axes)") }
+        var out = x
+        for (a, v) in zip(axes, shape) {
+            guard v >= 0, v <= 1 << 30 else { throw c.invalid("the size \(v) for axis \(a) is not between 0 and 2^30") }
+            out[a] = v
+        }
+        _ = try Checked.product(out)
+        return out
+    }
+
     static func outputDatatype(_ c: OpContext) throws -> DataType {
         let code = c.int("output_datatype", 1)
         guard let dt = Int32(exactly: code).flatMap(DataType.init(rawValue:)), dt == .float || dt == .double else {
@@ -197,6 +229,13 @@ public enum ExtraOps {
                 return [NDArray.make(try outputDatatype(c), shape: [size], values)]
             })
         }
+        t["AffineGrid"] = OpDef(infer: { c in
+            let (n, dims) = try affineGrid(c)
+            return [tt(try c.dtype(0), [n] + dims + [dims.count])]
+        })
+        t["CenterCropPad"] = OpDef(infer: { c in
+            [tt(try c.dtype(0), try centerCropPad(c))]
+        }, traits: .movesElements)
         t["STFT"] = OpDef(infer: { c in
             let g = try stft(c)
             return [tt(try c.dtype(0), [g.batch, g.frames, g.bins, 2])]
