@@ -25,7 +25,7 @@ SHAPE_INPUTS = {
     "OneHot": {1}, "TopK": {1}, "CumSum": {1}, "CumProd": {1}, "ReduceSum": {1}, "ReduceMean": {1}, "ReduceMax": {1},
     "ReduceMin": {1}, "ReduceProd": {1}, "ReduceL1": {1}, "ReduceL2": {1}, "ReduceLogSum": {1}, "ReduceLogSumExp": {1},
     "ReduceSumSquare": {1}, "HannWindow": {0}, "HammingWindow": {0}, "BlackmanWindow": {0}, "MelWeightMatrix": {0, 1, 2, 3, 4},
-    "STFT": {1, 3}, "DFT": {1, 2}, "AffineGrid": {1}, "CenterCropPad": {1},
+    "STFT": {1, 3}, "DFT": {1, 2}, "AffineGrid": {1}, "CenterCropPad": {1}, "Col2Im": {1, 2},
 }
 count = 0
 for name in names:

@@ -72,6 +72,28 @@ enum CppExtra {
                 e.line("}")
             }
         }
+        // Every column entry added to the image position its block and kernel offset name.
+        t["Col2Im"] = { e, n in
+            let g = try ExtraOps.col2im(OpContext(node: n, opset: e.opset))
+            let x = try e.input(n, 0), y = try e.output(n, 0)
+            let r = g.image.count, K = g.block.reduce(1, *), L = g.blocks.reduce(1, *), plane = g.image.reduce(1, *)
+            func list(_ v: [Int]) -> String { v.map(String.init).joined(separator: ", ") }
+            e.block {
+                e.line("static const int64_t image[] = {\(list(g.image))}, block[] = {\(list(g.block))}, blocks[] = {\(list(g.blocks))};")
+                e.line("static const int64_t stride[] = {\(list(g.strides))}, dilation[] = {\(list(g.dilations))}, pad[] = {\(list(g.padsBegin))};")
+                e.line("std::fill_n(\(y.ptr), \(y.count), \(y.ctype)(0));")
+                e.line("for (int64_t b = 0; b < \(g.n * g.c); ++b) for (int64_t k = 0; k < \(K); ++k) for (int64_t l = 0; l < \(L); ++l) {")
+                e.line("    int64_t kr = k, lr = l, at = 0; bool inside = true;")
+                e.line("    for (int64_t d = \(r - 1), stride_out = 1; d >= 0; --d) {")
+                e.line("        const int64_t i = (lr % blocks[d]) * stride[d] - pad[d] + (kr % block[d]) * dilation[d];")
+                e.line("        kr /= block[d]; lr /= blocks[d];")
+                e.line("        if (i < 0 || i >= image[d]) inside = false;")
+                e.line("        at += i * stride_out; stride_out *= image[d];")
+                e.line("    }")
+                e.line("    if (inside) \(y.ptr)[b * \(plane) + at] += \(x.ptr)[(b * \(K) + k) * \(L) + l];")
+                e.line("}")
+            }
+        }
         // Centred crop and zero pad per axis: output index i reads input index i - pad + crop.
         t["CenterCropPad"] = { e, n in
             let x = try e.input(n, 0), y = try e.output(n, 0)

@@ -50,6 +50,40 @@ public enum ExtraOps {
         return (size[0], dims)
     }
 
+    /// Col2Im (opset 18): blocks of `block` positions of the columns summed back into an image.
+    public struct Col2ImGeometry {
+        public var n = 0, c = 0, image: [Int] = [], block: [Int] = [], strides: [Int] = [], dilations: [Int] = [], padsBegin: [Int] = [], blocks: [Int] = []
+    }
+
+    public static func col2im(_ c: OpContext) throws -> Col2ImGeometry {
+        let x = try c.shape(0)
+        var g = Col2ImGeometry()
+        g.image = try c.requireConstant(1, "image_shape").ints.map { Int($0) }
+        g.block = try c.requireConstant(2, "block_shape").ints.map { Int($0) }
+        let r = g.image.count
+        guard x.count == 3, r >= 1, g.block.count == r, g.image.allSatisfy({ $0 >= 1 && $0 <= 1 << 20 }), g.block.allSatisfy({ $0 >= 1 && $0 <= 1 << 20 }) else {
+            throw c.invalid("input must be (N, C * block size, L) with image_shape and block_shape of one rank (1 to 2^20 each); got \(x), \(g.image), \(g.block)")
+        }
+        g.strides = c.node.ints("strides") ?? [Int](repeating: 1, count: r)
+        g.dilations = c.node.ints("dilations") ?? [Int](repeating: 1, count: r)
+        let pads = c.node.ints("pads") ?? [Int](repeating: 0, count: 2 * r)
+        guard g.strides.count == r, g.dilations.count == r, pads.count == 2 * r, (g.strides + g.dilations).allSatisfy({ $0 >= 1 && $0 <= 1 << 20 }),
+              pads.allSatisfy({ $0 >= 0 && $0 <= 1 << 20 }) else { throw c.invalid("strides, dilations (1 to 2^20) and pads (0 to 2^20) must give one value per axis (pads two)") }
+        g.padsBegin = Array(pads[..<r])
+        for d in 0..<r {
+            let span = g.dilations[d] * (g.block[d] - 1) + 1
+            let b = (g.image[d] + pads[d] + pads[r + d] - span) / g.strides[d] + 1
+            guard b >= 1 else { throw c.invalid("the block does not fit the padded image along axis \(d)") }
+            g.blocks.append(b)
+        }
+        let k = try Checked.product(g.block)
+        guard x[1] % k == 0, x[2] == (try Checked.product(g.blocks)) else {
+            throw c.invalid("input \(x) does not hold C * \(k) rows of \(g.blocks.reduce(1, *)) blocks")
+        }
+        (g.n, g.c) = (x[0], x[1] / k)
+        return g
+    }
+
     /// CenterCropPad (opset 18): the output shape, the input's with the axes named by `axes`
     /// (default: all) given the constant shape's sizes.
     public static func centerCropPad(_ c: OpContext) throws -> [Int] {
@@ -229,6 +263,10 @@ public enum ExtraOps {
                 return [NDArray.make(try outputDatatype(c), shape: [size], values)]
             })
         }
+        t["Col2Im"] = OpDef(infer: { c in
+            let g = try col2im(c)
+            return [tt(try c.dtype(0), [g.n, g.c] + g.image)]
+        })
         t["AffineGrid"] = OpDef(infer: { c in
             let (n, dims) = try affineGrid(c)
             return [tt(try c.dtype(0), [n] + dims + [dims.count])]
