@@ -58,7 +58,14 @@ public enum Compiler {
         if try widen.run(model) { try afterEach?(widen, model, true) }
         // An op the backend cannot emit is reported as such (with the supported list), before
         // strict inference would report it as an op without shape rules.
-        if let node = model.graph.nodes.first(where: { !CppEmitter.supports($0) }) { throw CppEmitter.unsupported(node) }
+        // An op the compiler knows only folds away (window functions, MelWeightMatrix) reports
+        // why it did not fold, e.g. an input that is not constant.
+        if let node = model.graph.nodes.first(where: { !CppEmitter.supports($0) }) {
+            if let def = OpRegistry.definition(for: node), def.evaluate != nil {
+                do { _ = try def.infer(OpContext(node: node, opset: model.onnxOpset ?? 21)) } catch let e as CompileError { throw e }
+            }
+            throw CppEmitter.unsupported(node)
+        }
         _ = try ShapeInference(strict: true).run(model)
         // Memory planning comes last: it needs the final graph.
         let plan = PlanMemory()
