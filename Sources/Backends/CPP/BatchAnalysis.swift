@@ -41,7 +41,7 @@ enum BatchAnalysis {
     }
 
     /// Why the model is not row-separable (nil when it is), with the result when it is.
-    static func analyze(_ graph: Graph, batchInputs: Set<String>) -> (Result?, String?) {
+    static func analyze(_ graph: Graph, batchInputs: Set<String>, opset: Int) -> (Result?, String?) {
         // Batch-carrying values and the axis the batch is on.
         var carries: [ObjectIdentifier: Int] = [:]
         var inputs = Set<ObjectIdentifier>()
@@ -64,7 +64,6 @@ enum BatchAnalysis {
             guard ins.contains(where: has) else { continue }
             let out = n.outputs.compactMap { $0 }
             let reason = "node \(n.label) combines rows of the batch dimension"
-            let opset = 21
             let c = OpContext(node: n, opset: opset)
             // Ops that move the batch axis (batch/time Transposes and the recurrent ops between
             // them, as Keras and PyTorch write batch-first sequences): each output's batch axis.

@@ -99,7 +99,7 @@ public enum CppEmitter {
     /// Whether a model pinned to batch 1 keeps the rows of `batchInputs` independent (so that
     /// it can run any batch, row by row or in blocks).
     public static func isRowSeparable(_ model: Model, batchInputs: Set<String>) -> Bool {
-        BatchAnalysis.analyze(model.graph, batchInputs: batchInputs).0 != nil
+        BatchAnalysis.analyze(model.graph, batchInputs: batchInputs, opset: model.onnxOpset ?? 21).0 != nil
     }
 
     /// Whether the C++ backend has a code generator for this op (ONNX's, or our own org.sofie ones).
@@ -216,7 +216,7 @@ final class EmitContext {
         if let n = order.first(where: { !CppEmitter.supports($0) }) { throw CppEmitter.unsupported(n) }
         if !options.batchInputs.isEmpty {
             if options.compiledBatch == 1 {
-                (batch, batchReason) = BatchAnalysis.analyze(graph, batchInputs: options.batchInputs)
+                (batch, batchReason) = BatchAnalysis.analyze(graph, batchInputs: options.batchInputs, opset: opset)
             } else {
                 batchReason = "compiled for batch \(options.compiledBatch)"
             }
