@@ -396,6 +396,17 @@ final class EmitContext {
                                                ptr: "reinterpret_cast<const \(ctype)*>(weights_ + \(offset))")
     }
 
+    /// Bytes of state kept by the Session across calls (zeroed when it is created), in the fills
+    /// region: a pointer to them as `type`.
+    func sessionState(bytes: Int, type: String) -> String {
+        fillBytes = Self.align(fillBytes)
+        let offset = fillBytes
+        fillBytes += bytes
+        let ptr = "reinterpret_cast<\(type)*>(fills_ + \(offset))"
+        setup.append("std::memset(fills_ + \(offset), 0, \(bytes));  // Session state")
+        return ptr
+    }
+
     func placeFill(_ n: Node) throws {
         guard let v = n.output(0), let t = v.tensorType, let shape = t.staticShape, let ctype = CppTypes.name(t.elementType) else {
             throw CompileError(node: n, "its output type is unknown")

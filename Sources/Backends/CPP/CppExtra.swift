@@ -72,6 +72,46 @@ enum CppExtra {
                 e.line("}")
             }
         }
+        // Random draws, deterministic per Session: element i of call k of a node is a hash
+        // (SplitMix64's finalizer) of the node's seed (its `seed` attribute, else a hash of its
+        // output's name), k and i; k counts the node's calls in the Session (8 bytes of Session
+        // state). Uniform: the top 53 bits; normal: Box-Muller over two such draws.
+        for op in ["RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Bernoulli"] {
+            t[op] = { e, n in
+                let y = try e.output(n, 0)
+                let p = op == "Bernoulli" ? try e.input(n, 0) : nil
+                var seed: UInt64
+                if let f = n.float("seed") {
+                    seed = UInt64(f.bitPattern) &* 0x9E37_79B9_7F4A_7C15
+                } else {
+                    seed = 0xCBF2_9CE4_8422_2325  // FNV-1a of the output's name
+                    for b in (n.output(0)?.name ?? n.name).utf8 { seed = (seed ^ UInt64(b)) &* 0x100_0000_01B3 }
+                }
+                let counter = e.sessionState(bytes: 8, type: "uint64_t")
+                let normal = op.hasPrefix("RandomNormal")
+                let a = Double(n.float(normal ? "mean" : "low") ?? 0), b = Double(n.float(normal ? "scale" : "high") ?? 1)
+                e.block {
+                    e.line("const uint64_t call = (*\(counter))++;")
+                    e.line("auto draw = [call](uint64_t i) {")
+                    e.line("    uint64_t z = \(seed)ULL + call * 0xD1B54A32D192ED03ULL + i * 0x9E3779B97F4A7C15ULL;")
+                    e.line("    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL; z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL; z ^= z >> 31;")
+                    e.line("    return static_cast<double>(z >> 11) * 0x1.0p-53;  // [0, 1)")
+                    e.line("};")
+                    e.line("for (int64_t i = 0; i < \(y.count); ++i) {")
+                    switch op {
+                    case "Bernoulli":
+                        e.line("    const double q = static_cast<double>(\(p!.ptr)[i]);")
+                        e.line("    \(y.ptr)[i] = static_cast<\(y.ctype)>(draw(static_cast<uint64_t>(i)) < q ? 1 : 0);  // NaN gives 0")
+                    case _ where normal:
+                        e.line("    const double u1 = 1.0 - draw(2 * static_cast<uint64_t>(i)), u2 = draw(2 * static_cast<uint64_t>(i) + 1);")
+                        e.line("    \(y.ptr)[i] = static_cast<\(y.ctype)>(\(a) + \(b) * std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2));")
+                    default:
+                        e.line("    \(y.ptr)[i] = static_cast<\(y.ctype)>(\(a) + (\(b) - \(a)) * draw(static_cast<uint64_t>(i)));")
+                    }
+                    e.line("}")
+                }
+            }
+        }
         // Every column entry added to the image position its block and kernel offset name.
         t["Col2Im"] = { e, n in
             let g = try ExtraOps.col2im(OpContext(node: n, opset: e.opset))

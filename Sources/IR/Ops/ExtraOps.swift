@@ -263,6 +263,30 @@ public enum ExtraOps {
                 return [NDArray.make(try outputDatatype(c), shape: [size], values)]
             })
         }
+        // Random draws: shape from the attribute or the input, type from dtype (default float
+        // for the fixed-shape ones, the input's for the Like ones and Bernoulli).
+        for op in ["RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Bernoulli"] {
+            t[op] = OpDef(infer: { c in
+                let shape: [Int]
+                if op == "RandomNormal" || op == "RandomUniform" {
+                    guard let s = c.node.ints("shape"), s.allSatisfy({ $0 >= 0 && $0 <= 1 << 30 }) else { throw c.invalid("shape must be given, each size between 0 and 2^30") }
+                    _ = try Checked.product(s)
+                    shape = s
+                } else {
+                    shape = try c.shape(0)
+                }
+                let fallback: DataType = op == "RandomNormal" || op == "RandomUniform" ? .float : try c.dtype(0)
+                var dt = fallback
+                if let code = c.node.int("dtype") {
+                    guard let d = Int32(exactly: code).flatMap(DataType.init(rawValue:)) else { throw c.invalid("dtype \(code) is not a data type") }
+                    dt = d
+                }
+                guard op == "Bernoulli" ? (dt.isFloatingPoint || dt.isInteger || dt == .bool) : dt.isFloatingPoint else {
+                    throw c.fail("\(op) to \(dt) is not supported")
+                }
+                return [tt(dt, shape)]
+            })
+        }
         t["Col2Im"] = OpDef(infer: { c in
             let g = try col2im(c)
             return [tt(try c.dtype(0), [g.n, g.c] + g.image)]
