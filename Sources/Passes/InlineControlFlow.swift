@@ -37,6 +37,11 @@ public struct InlineControlFlow: GraphPass {
                 let nodes = try unrollScan(node, body: body, steps: steps, opset: opset, graph: g, taken: &taken, budget: maxGraphNodes - added)
                 added += nodes
                 changed = true
+            } else if node.opType == "Scan", opset < 9, let body = Self.subgraph(node, "body"), node.input(0) == nil {
+                // Opset 8's form: a leading batch axis on every state and scan input (scan axis 1),
+                // without sequence_lens: one opset-9 Scan per batch row, each unrolled.
+                added += try unrollBatchedScan(node, body: body, opset: opset, graph: g, taken: &taken, budget: maxGraphNodes - added)
+                changed = true
             } else if node.opType == "If", let cond = node.input(0)?.initializer, let flag = NDArray(cond), flag.count == 1 {
                 guard let branch = Self.subgraph(node, flag.double(0) != 0 ? "then_branch" : "else_branch") else { continue }
                 guard branch.outputs.count == node.outputs.count else {
@@ -204,6 +209,76 @@ public struct InlineControlFlow: GraphPass {
         }
         guard let length, length >= 1 else { throw CompileError(node: node, "an empty sequence (length 0) is not supported") }
         return length
+    }
+
+    /// Opset 8's Scan (input 0, sequence_lens, absent): row b of every state and scan input
+    /// goes through an opset-9 Scan of its own (a copy of the body), unrolled at once; the rows'
+    /// results stack back along axis 0.
+    func unrollBatchedScan(_ node: Node, body: Graph, opset: Int, graph g: Graph, taken: inout Set<String>, budget: Int) throws -> Int {
+        guard let m = node.int("num_scan_inputs"), m >= 1, node.inputs.count >= 1 + m else {
+            throw CompileError(node: node, "num_scan_inputs must be between 1 and the number of inputs after sequence_lens")
+        }
+        let n = node.inputs.count - 1 - m
+        guard let first = node.input(1 + n)?.tensorType?.staticShape, first.count >= 2 else {
+            throw CompileError(node: node, "its scan inputs need static shapes (batch, sequence, ...)")
+        }
+        let batch = first[0]
+        guard batch >= 1 else { throw CompileError(node: node, "an empty batch is not supported") }
+        let prefix = node.name.isEmpty ? "scan" : node.name
+        var position = g.nodes.firstIndex { $0 === node }!
+        func add(_ op: String, _ inputs: [Value], _ out: Value, _ attributes: [Attribute] = []) {
+            g.insertNode(Node(opType: op, name: g.uniqueName("\(prefix)_\(op.lowercased())", taken: &taken), inputs: inputs, outputs: [out], attributes: attributes), at: position)
+            position += 1
+        }
+        var perRow: [[Value]] = Array(repeating: [], count: node.outputs.count)
+        var added = 0
+        var free: [ObjectIdentifier: Value] = [:]
+        for v in Self.freeValues(body) { free[ObjectIdentifier(v)] = v }
+        for b in 0..<batch {
+            let idx = g.addConstant(Tensor(dataType: .int64, dims: [], values: [Int64(b)]), name: "\(prefix)_row\(b)", taken: &taken)
+            var rowInputs: [Value] = []
+            for i in 1..<node.inputs.count {
+                let v = Value(name: g.uniqueName("\(prefix)_b\(b)_in\(i)", taken: &taken))
+                add("Gather", [node.input(i)!, idx], v, [Attribute("axis", .int(0))])
+                rowInputs.append(v)
+            }
+            let outs = (0..<node.outputs.count).map { k in Value(name: g.uniqueName("\(prefix)_b\(b)_out\(k)", taken: &taken)) }
+            var attributes = [Attribute("body", .graph(body.clone(outer: free))), Attribute("num_scan_inputs", .int(Int64(m)))]
+            if let d = node.ints("directions") { attributes.append(Attribute("scan_input_directions", .ints(d.map(Int64.init)))) }
+            let row = Node(opType: "Scan", name: g.uniqueName("\(prefix)_b\(b)", taken: &taken), inputs: rowInputs, outputs: outs, attributes: attributes)
+            g.insertNode(row, at: position)
+            let before = g.nodes.count
+            // Shapes of the row inputs, for the unrolling: the batch axis dropped.
+            for (k, v) in rowInputs.enumerated() {
+                if let t = node.input(1 + k)?.tensorType, let s = t.staticShape { v.type = .tensor(TensorType(t.elementType, fixed: Array(s.dropFirst()))) }
+            }
+            guard let steps = try Self.scanSteps(row, body: Self.subgraph(row, "body")!) else {
+                throw CompileError(node: node, "the sequence length of its scan inputs is not known")
+            }
+            _ = try unrollScan(row, body: Self.subgraph(row, "body")!, steps: steps, opset: opset, graph: g, taken: &taken, budget: budget - added)
+            position += g.nodes.count - before + 1
+            added += g.nodes.count - before + 1 + rowInputs.count
+            for (k, o) in outs.enumerated() { perRow[k].append(o) }
+        }
+        let results = node.outputs
+        node.removeAllOutputs()
+        for (k, r) in results.enumerated() {
+            guard let r else { continue }
+            var parts: [Value] = []
+            for o in perRow[k] {
+                let u = Value(name: g.uniqueName("\(prefix)_\(r.name)_row", taken: &taken))
+                if opset >= 13 {
+                    add("Unsqueeze", [o, g.addConstant(Tensor(dataType: .int64, dims: [1], values: [Int64(0)]), name: "\(prefix)_axes", taken: &taken)], u)
+                } else {
+                    add("Unsqueeze", [o], u, [Attribute("axes", .ints([0]))])
+                }
+                parts.append(u)
+            }
+            add("Concat", parts, r, [Attribute("axis", .int(0))])
+            added += batch + 1
+        }
+        g.removeNode(node)
+        return added
     }
 
     /// Unrolls one Scan in place; returns the number of nodes added.
