@@ -147,7 +147,7 @@ public final class Graph {
     /// Detaches the inputs of every node inside `node`'s subgraphs, recursively: a subgraph that
     /// reads a value of an enclosing graph is recorded among that value's uses, and those uses
     /// must go with the node (they refer to their nodes unowned).
-    static func detachSubgraphReads(_ node: Node) {
+    public static func detachSubgraphReads(_ node: Node) {
         for sub in node.subgraphs {
             for n in sub.nodes {
                 detachSubgraphReads(n)

@@ -21,7 +21,7 @@ public struct InlineControlFlow: GraphPass {
     public let summary = "unroll Scan over a static length and Loop of a constant trip count; If becomes its branch (constant condition) or both branches and a Where"
     /// Unrolling and inlining stop short of a graph of this many nodes (counted afresh on every
     /// run, so nested loops unrolled over several runs of the pass stay within it too).
-    public var maxGraphNodes = 100_000
+    public var maxGraphNodes = 20_000
 
     public init() {}
 
@@ -31,45 +31,51 @@ public struct InlineControlFlow: GraphPass {
         var taken = Set(g.definedValues.map(\.name) + g.nodes.map(\.name))
         var added = g.nodes.count
         var changed = false
+        // Each replaced node's expansion, spliced in at the end in one pass (inserting node by node
+        // into the array made unrolling quadratic: a fuzz finding, 8,197 iterations of a Loop).
+        var replacements: [ObjectIdentifier: [Node]] = [:]
         for node in g.nodes where node.isStandard {
+            let out = Expansion()
             if node.opType == "Scan", opset >= 9, let body = Self.subgraph(node, "body") {
                 guard let steps = try Self.scanSteps(node, body: body) else { continue }
-                let nodes = try unrollScan(node, body: body, steps: steps, opset: opset, graph: g, taken: &taken, budget: maxGraphNodes - added)
-                added += nodes
-                changed = true
+                try unrollScan(node, body: body, steps: steps, opset: opset, graph: g, taken: &taken, budget: maxGraphNodes - added, out: out)
             } else if node.opType == "Scan", opset < 9, let body = Self.subgraph(node, "body"), node.input(0) == nil {
                 // Opset 8's form: a leading batch axis on every state and scan input (scan axis 1),
                 // without sequence_lens: one opset-9 Scan per batch row, each unrolled.
-                added += try unrollBatchedScan(node, body: body, opset: opset, graph: g, taken: &taken, budget: maxGraphNodes - added)
-                changed = true
+                try unrollBatchedScan(node, body: body, opset: opset, graph: g, taken: &taken, budget: maxGraphNodes - added, out: out)
             } else if node.opType == "If", let cond = node.input(0)?.initializer, let flag = NDArray(cond), flag.count == 1 {
                 guard let branch = Self.subgraph(node, flag.double(0) != 0 ? "then_branch" : "else_branch") else { continue }
                 guard branch.outputs.count == node.outputs.count else {
                     throw CompileError(node: node, "its taken branch '\(branch.name)' has \(branch.outputs.count) outputs for the node's \(node.outputs.count)")
                 }
-                let position = g.nodes.firstIndex { $0 === node }!
-                let outs = try inline(branch, map: [:], into: g, at: position, prefix: node.name.isEmpty ? "if" : node.name, taken: &taken)
-                var at = position + outs.nodes
+                let values = try inline(branch, map: [:], into: g, prefix: node.name.isEmpty ? "if" : node.name, taken: &taken, out: out)
                 let results = node.outputs
                 node.removeAllOutputs()
                 for (k, o) in results.enumerated() {
                     guard let o else { continue }
-                    g.insertNode(Node(opType: "Identity", name: g.uniqueName("\(node.name)_out\(k)", taken: &taken), inputs: [outs.values[k]], outputs: [o]), at: at)
-                    at += 1
+                    out.nodes.append(Node(opType: "Identity", name: g.uniqueName("\(node.name)_out\(k)", taken: &taken), inputs: [values[k]], outputs: [o]))
                 }
-                added += outs.nodes
-                changed = true
-                g.removeNode(node)
             } else if node.opType == "If", node.input(0)?.initializer == nil, let shapes = Self.selectableBranches(node) {
-                added += try selectIf(node, shapes: shapes, graph: g, taken: &taken, budget: maxGraphNodes - added)
-                changed = true
+                try selectIf(node, shapes: shapes, graph: g, taken: &taken, budget: maxGraphNodes - added, out: out)
             } else if node.opType == "Loop", let body = Self.subgraph(node, "body"), let trips = try Self.loopTrips(node, body: body) {
-                added += try unrollLoop(node, body: body, trips: trips, opset: opset, graph: g, taken: &taken, budget: maxGraphNodes - added)
-                changed = true
+                try unrollLoop(node, body: body, trips: trips, opset: opset, graph: g, taken: &taken, budget: maxGraphNodes - added, out: out)
+            } else {
+                continue
             }
+            replacements[ObjectIdentifier(node)] = out.nodes
+            added += out.nodes.count
+            changed = true
+        }
+        if changed {
+            // The expansions where their nodes were (the nodes themselves go right after).
+            g.setNodes(g.nodes.flatMap { n in (replacements[ObjectIdentifier(n)] ?? []) + [n] })
+            g.removeNodes(Set(replacements.keys))
         }
         return changed
     }
+
+    /// The nodes replacing one control-flow node, in order.
+    final class Expansion { var nodes: [Node] = [] }
 
     /// If on a run-time condition whose branches declare outputs of one static type and shape
     /// each (so that selecting is all that differs): the types, else nil (the If stays).
@@ -88,27 +94,21 @@ public struct InlineControlFlow: GraphPass {
     /// Both branches inlined, each output chosen by Where(condition, then, else): the branches
     /// are pure computations, so running both gives the taken one's values (at the cost of the
     /// other's time).
-    func selectIf(_ node: Node, shapes: [TensorType], graph g: Graph, taken: inout Set<String>, budget: Int) throws -> Int {
+    func selectIf(_ node: Node, shapes: [TensorType], graph g: Graph, taken: inout Set<String>, budget: Int, out: Expansion) throws {
         let a = Self.subgraph(node, "then_branch")!, b = Self.subgraph(node, "else_branch")!
         let cost = Self.nodeCount(a) + Self.nodeCount(b) + shapes.count
         guard cost <= budget else { throw CompileError(node: node, "inlining both branches would add \(cost) nodes, more than the \(budget) allowed") }
         let prefix = node.name.isEmpty ? "if" : node.name
-        var position = g.nodes.firstIndex { $0 === node }!
-        let thenOuts = try inline(a, map: [:], into: g, at: position, prefix: prefix + "_then", taken: &taken)
-        position += thenOuts.nodes
-        let elseOuts = try inline(b, map: [:], into: g, at: position, prefix: prefix + "_else", taken: &taken)
-        position += elseOuts.nodes
+        let thenValues = try inline(a, map: [:], into: g, prefix: prefix + "_then", taken: &taken, out: out)
+        let elseValues = try inline(b, map: [:], into: g, prefix: prefix + "_else", taken: &taken, out: out)
         let cond = node.input(0)!
         let results = node.outputs
         node.removeAllOutputs()
         for (k, o) in results.enumerated() {
             guard let o else { continue }
-            g.insertNode(Node(opType: "Where", name: g.uniqueName("\(prefix)_select\(k)", taken: &taken),
-                              inputs: [cond, thenOuts.values[k], elseOuts.values[k]], outputs: [o]), at: position)
-            position += 1
+            out.nodes.append(Node(opType: "Where", name: g.uniqueName("\(prefix)_select\(k)", taken: &taken),
+                                  inputs: [cond, thenValues[k], elseValues[k]], outputs: [o]))
         }
-        g.removeNode(node)
-        return cost
     }
 
     /// A Loop's trip count when it is a constant, its condition absent or constant true, and the
@@ -140,7 +140,7 @@ public struct InlineControlFlow: GraphPass {
 
     /// Unrolls a Loop of a constant trip count: iteration i reads i as its iteration number and
     /// the previous iteration's carried values; the scan outputs stack along a new first axis.
-    func unrollLoop(_ node: Node, body: Graph, trips: Int, opset: Int, graph g: Graph, taken: inout Set<String>, budget: Int) throws -> Int {
+    func unrollLoop(_ node: Node, body: Graph, trips: Int, opset: Int, graph g: Graph, taken: inout Set<String>, budget: Int, out: Expansion) throws {
         let carried = node.inputs.count - 2
         guard carried >= 0, body.inputs.count == 2 + carried, body.outputs.count >= 1 + carried, node.outputs.count == body.outputs.count - 1 else {
             throw CompileError(node: node, "its body takes \(body.inputs.count) inputs and gives \(body.outputs.count) outputs, but the node carries \(carried) values and has \(node.outputs.count) outputs")
@@ -152,7 +152,6 @@ public struct InlineControlFlow: GraphPass {
             throw CompileError(node: node, "unrolling \(trips) iterations of a \(bodyNodes)-node body would add \(overflow ? "too many" : String(cost)) nodes, more than the \(budget) allowed")
         }
         let prefix = node.name.isEmpty ? "loop" : node.name
-        var position = g.nodes.firstIndex { $0 === node }!
         let yes = g.addConstant(Tensor(dataType: .bool, dims: [], values: [UInt8(1)]), name: "\(prefix)_true", taken: &taken)
         var state: [Value] = (0..<carried).map { node.input(2 + $0)! }
         var perStep: [[Value]] = Array(repeating: [], count: scans)
@@ -160,25 +159,28 @@ public struct InlineControlFlow: GraphPass {
             let iter = g.addConstant(Tensor(dataType: .int64, dims: [], values: [Int64(i)]), name: "\(prefix)_iter\(i)", taken: &taken)
             var map: [ObjectIdentifier: Value] = [ObjectIdentifier(body.inputs[0]): iter, ObjectIdentifier(body.inputs[1]): yes]
             for k in 0..<carried { map[ObjectIdentifier(body.inputs[2 + k])] = state[k] }
-            let outs = try inline(body, map: map, into: g, at: position, prefix: "\(prefix)_i\(i)", taken: &taken)
-            position += outs.nodes
-            state = Array(outs.values[1..<(1 + carried)])
-            for k in 0..<scans { perStep[k].append(outs.values[1 + carried + k]) }
+            let values = try inline(body, map: map, into: g, prefix: "\(prefix)_i\(i)", taken: &taken, out: out)
+            state = Array(values[1..<(1 + carried)])
+            for k in 0..<scans { perStep[k].append(values[1 + carried + k]) }
         }
         let results = node.outputs
         node.removeAllOutputs()
-        func add(_ op: String, _ inputs: [Value], _ out: Value, _ attributes: [Attribute] = []) {
-            g.insertNode(Node(opType: op, name: g.uniqueName("\(prefix)_\(op.lowercased())", taken: &taken), inputs: inputs, outputs: [out], attributes: attributes), at: position)
-            position += 1
+        // A running number in every new name: Graph.uniqueName probes base_1, base_2, ... in
+        // turn, which is quadratic over thousands of copies of one base name.
+        var serial = 0
+        func add(_ op: String, _ inputs: [Value], _ result: Value, _ attributes: [Attribute] = []) {
+            serial += 1
+            out.nodes.append(Node(opType: op, name: g.uniqueName("\(prefix)_\(op.lowercased())\(serial)", taken: &taken), inputs: inputs, outputs: [result], attributes: attributes))
         }
         for k in 0..<carried { if let r = results[k] { add("Identity", [state[k]], r) } }
         for k in 0..<scans {
             guard let r = results[carried + k] else { continue }
             var parts: [Value] = []
             for step in perStep[k] {
-                let u = Value(name: g.uniqueName("\(prefix)_\(r.name)_part", taken: &taken))
+                serial += 1
+                let u = Value(name: g.uniqueName("\(prefix)_\(r.name)_part\(serial)", taken: &taken))
                 if opset >= 13 {
-                    add("Unsqueeze", [step, g.addConstant(Tensor(dataType: .int64, dims: [1], values: [Int64(0)]), name: "\(prefix)_axes", taken: &taken)], u)
+                    add("Unsqueeze", [step, g.addConstant(Tensor(dataType: .int64, dims: [1], values: [Int64(0)]), name: "\(prefix)_axes\(serial)", taken: &taken)], u)
                 } else {
                     add("Unsqueeze", [step], u, [Attribute("axes", .ints([0]))])
                 }
@@ -186,8 +188,6 @@ public struct InlineControlFlow: GraphPass {
             }
             add("Concat", parts, r, [Attribute("axis", .int(0))])
         }
-        g.removeNode(node)
-        return cost
     }
 
     /// The sequence length when every scan input's shape along its axis is known, else nil (to wait
@@ -214,7 +214,7 @@ public struct InlineControlFlow: GraphPass {
     /// Opset 8's Scan (input 0, sequence_lens, absent): row b of every state and scan input
     /// goes through an opset-9 Scan of its own (a copy of the body), unrolled at once; the rows'
     /// results stack back along axis 0.
-    func unrollBatchedScan(_ node: Node, body: Graph, opset: Int, graph g: Graph, taken: inout Set<String>, budget: Int) throws -> Int {
+    func unrollBatchedScan(_ node: Node, body: Graph, opset: Int, graph g: Graph, taken: inout Set<String>, budget: Int, out: Expansion) throws {
         guard let m = node.int("num_scan_inputs"), m >= 1, node.inputs.count >= 1 + m else {
             throw CompileError(node: node, "num_scan_inputs must be between 1 and the number of inputs after sequence_lens")
         }
@@ -225,10 +225,12 @@ public struct InlineControlFlow: GraphPass {
         let batch = first[0]
         guard batch >= 1 else { throw CompileError(node: node, "an empty batch is not supported") }
         let prefix = node.name.isEmpty ? "scan" : node.name
-        var position = g.nodes.firstIndex { $0 === node }!
-        func add(_ op: String, _ inputs: [Value], _ out: Value, _ attributes: [Attribute] = []) {
-            g.insertNode(Node(opType: op, name: g.uniqueName("\(prefix)_\(op.lowercased())", taken: &taken), inputs: inputs, outputs: [out], attributes: attributes), at: position)
-            position += 1
+        // A running number in every new name: Graph.uniqueName probes base_1, base_2, ... in
+        // turn, which is quadratic over thousands of copies of one base name.
+        var serial = 0
+        func add(_ op: String, _ inputs: [Value], _ result: Value, _ attributes: [Attribute] = []) {
+            serial += 1
+            out.nodes.append(Node(opType: op, name: g.uniqueName("\(prefix)_\(op.lowercased())\(serial)", taken: &taken), inputs: inputs, outputs: [result], attributes: attributes))
         }
         var perRow: [[Value]] = Array(repeating: [], count: node.outputs.count)
         var added = 0
@@ -246,8 +248,7 @@ public struct InlineControlFlow: GraphPass {
             var attributes = [Attribute("body", .graph(body.clone(outer: free))), Attribute("num_scan_inputs", .int(Int64(m)))]
             if let d = node.ints("directions") { attributes.append(Attribute("scan_input_directions", .ints(d.map(Int64.init)))) }
             let row = Node(opType: "Scan", name: g.uniqueName("\(prefix)_b\(b)", taken: &taken), inputs: rowInputs, outputs: outs, attributes: attributes)
-            g.insertNode(row, at: position)
-            let before = g.nodes.count
+            let before = out.nodes.count
             // Shapes of the row inputs, for the unrolling: the batch axis dropped.
             for (k, v) in rowInputs.enumerated() {
                 if let t = node.input(1 + k)?.tensorType, let s = t.staticShape { v.type = .tensor(TensorType(t.elementType, fixed: Array(s.dropFirst()))) }
@@ -255,9 +256,11 @@ public struct InlineControlFlow: GraphPass {
             guard let steps = try Self.scanSteps(row, body: Self.subgraph(row, "body")!) else {
                 throw CompileError(node: node, "the sequence length of its scan inputs is not known")
             }
-            _ = try unrollScan(row, body: Self.subgraph(row, "body")!, steps: steps, opset: opset, graph: g, taken: &taken, budget: budget - added)
-            position += g.nodes.count - before + 1
-            added += g.nodes.count - before + 1 + rowInputs.count
+            try unrollScan(row, body: Self.subgraph(row, "body")!, steps: steps, opset: opset, graph: g, taken: &taken, budget: budget - added, out: out)
+            // The row's Scan never joins the graph: only its reads go.
+            Graph.detachSubgraphReads(row)
+            row.removeAllInputs()
+            added += out.nodes.count - before + rowInputs.count
             for (k, o) in outs.enumerated() { perRow[k].append(o) }
         }
         let results = node.outputs
@@ -266,9 +269,10 @@ public struct InlineControlFlow: GraphPass {
             guard let r else { continue }
             var parts: [Value] = []
             for o in perRow[k] {
-                let u = Value(name: g.uniqueName("\(prefix)_\(r.name)_row", taken: &taken))
+                serial += 1
+                let u = Value(name: g.uniqueName("\(prefix)_\(r.name)_row\(serial)", taken: &taken))
                 if opset >= 13 {
-                    add("Unsqueeze", [o, g.addConstant(Tensor(dataType: .int64, dims: [1], values: [Int64(0)]), name: "\(prefix)_axes", taken: &taken)], u)
+                    add("Unsqueeze", [o, g.addConstant(Tensor(dataType: .int64, dims: [1], values: [Int64(0)]), name: "\(prefix)_axes\(serial)", taken: &taken)], u)
                 } else {
                     add("Unsqueeze", [o], u, [Attribute("axes", .ints([0]))])
                 }
@@ -277,12 +281,10 @@ public struct InlineControlFlow: GraphPass {
             add("Concat", parts, r, [Attribute("axis", .int(0))])
             added += batch + 1
         }
-        g.removeNode(node)
-        return added
     }
 
-    /// Unrolls one Scan in place; returns the number of nodes added.
-    func unrollScan(_ node: Node, body: Graph, steps: Int, opset: Int, graph g: Graph, taken: inout Set<String>, budget: Int) throws -> Int {
+    /// Unrolls one Scan into `out`.
+    func unrollScan(_ node: Node, body: Graph, steps: Int, opset: Int, graph g: Graph, taken: inout Set<String>, budget: Int, out: Expansion) throws {
         let m = node.int("num_scan_inputs")!
         let n = node.inputs.count - m
         guard body.inputs.count == n + m, body.outputs.count >= n, node.outputs.count == body.outputs.count else {
@@ -302,15 +304,16 @@ public struct InlineControlFlow: GraphPass {
             throw CompileError(node: node, "unrolling \(steps) steps of a \(bodyNodes)-node body would add \(overflow ? "too many" : String(cost)) nodes, more than the \(budget) allowed")
         }
         let prefix = node.name.isEmpty ? "scan" : node.name
-        var position = g.nodes.firstIndex { $0 === node }!
-        func add(_ op: String, _ inputs: [Value], _ out: Value, _ attributes: [Attribute] = []) {
-            g.insertNode(Node(opType: op, name: g.uniqueName("\(prefix)_\(op.lowercased())", taken: &taken), inputs: inputs, outputs: [out], attributes: attributes), at: position)
-            position += 1
+        // A running number in every new name: Graph.uniqueName probes base_1, base_2, ... in
+        // turn, which is quadratic over thousands of copies of one base name.
+        var serial = 0
+        func add(_ op: String, _ inputs: [Value], _ result: Value, _ attributes: [Attribute] = []) {
+            serial += 1
+            out.nodes.append(Node(opType: op, name: g.uniqueName("\(prefix)_\(op.lowercased())\(serial)", taken: &taken), inputs: inputs, outputs: [result], attributes: attributes))
         }
-        func fresh(_ base: String) -> Value { Value(name: g.uniqueName(base, taken: &taken)) }
+        func fresh(_ base: String) -> Value { serial += 1; return Value(name: g.uniqueName("\(base)\(serial)", taken: &taken)) }
         var states: [Value] = (0..<n).map { node.input($0)! }
         var perStep: [[Value]] = Array(repeating: [], count: k)
-        var added = 0
         for t in 0..<steps {
             var map: [ObjectIdentifier: Value] = [:]
             for i in 0..<n { map[ObjectIdentifier(body.inputs[i])] = states[i] }
@@ -323,22 +326,18 @@ public struct InlineControlFlow: GraphPass {
                 let slice = fresh("\(prefix)_t\(t)_\(body.inputs[n + j].name)")
                 add("Gather", [x, idx], slice, [Attribute("axis", .int(Int64(axis)))])
                 map[ObjectIdentifier(body.inputs[n + j])] = slice
-                added += 1
             }
-            let outs = try inline(body, map: map, into: g, at: position, prefix: "\(prefix)_t\(t)", taken: &taken)
-            position += outs.nodes
-            added += outs.nodes
-            states = Array(outs.values[0..<n])
-            for j in 0..<k { perStep[j].append(outs.values[n + j]) }
+            let values = try inline(body, map: map, into: g, prefix: "\(prefix)_t\(t)", taken: &taken, out: out)
+            states = Array(values[0..<n])
+            for j in 0..<k { perStep[j].append(values[n + j]) }
         }
         let results = node.outputs
         node.removeAllOutputs()
         for i in 0..<n where results[i] != nil {
-            g.insertNode(Node(opType: "Identity", name: g.uniqueName("\(prefix)_final\(i)", taken: &taken), inputs: [states[i]], outputs: [results[i]]), at: position)
-            position += 1
+            out.nodes.append(Node(opType: "Identity", name: g.uniqueName("\(prefix)_final\(i)", taken: &taken), inputs: [states[i]], outputs: [results[i]]))
         }
         for j in 0..<k {
-            guard let out = results[n + j] else { continue }
+            guard let result = results[n + j] else { continue }
             let rank = (perStep[j][0].tensorType?.staticShape?.count ?? body.outputs[n + j].tensorType?.shape?.count).map { $0 + 1 }
             var axis = outAxes[j]
             if axis < 0 {
@@ -347,9 +346,9 @@ public struct InlineControlFlow: GraphPass {
             }
             var parts: [Value] = []
             for step in perStep[j] {
-                let u = fresh("\(prefix)_\(out.name)_part")
+                let u = fresh("\(prefix)_\(result.name)_part")
                 if opset >= 13 {
-                    let axes = g.addConstant(Tensor(dataType: .int64, dims: [1], values: [Int64(axis)]), name: "\(prefix)_axes", taken: &taken)
+                    let axes = g.addConstant(Tensor(dataType: .int64, dims: [1], values: [Int64(axis)]), name: "\(prefix)_axes\(serial)", taken: &taken)
                     add("Unsqueeze", [step, axes], u)
                 } else {
                     add("Unsqueeze", [step], u, [Attribute("axes", .ints([Int64(axis)]))])
@@ -357,18 +356,15 @@ public struct InlineControlFlow: GraphPass {
                 parts.append(u)
             }
             if outDirs[j] == 1 { parts.reverse() }
-            add("Concat", parts, out, [Attribute("axis", .int(Int64(axis)))])
-            added += steps + 1
+            add("Concat", parts, result, [Attribute("axis", .int(Int64(axis)))])
         }
-        g.removeNode(node)
-        return added
     }
 
-    /// Copies `sub`'s nodes into `g` at `position`, reading `map`'s values for its inputs and the
-    /// enclosing graphs' own values for what it reads from outside; its initializers join g's.
-    /// Returns the values of sub's outputs and the number of nodes inserted.
-    func inline(_ sub: Graph, map: [ObjectIdentifier: Value], into g: Graph, at position: Int, prefix: String,
-                taken: inout Set<String>) throws -> (values: [Value], nodes: Int) {
+    /// Copies `sub`'s nodes into `out`, reading `map`'s values for its inputs and the enclosing
+    /// graphs' own values for what it reads from outside; its initializers join g's. Returns the
+    /// values of sub's outputs.
+    func inline(_ sub: Graph, map: [ObjectIdentifier: Value], into g: Graph, prefix: String,
+                taken: inout Set<String>, out: Expansion) throws -> [Value] {
         guard sub.sparseInitializers.isEmpty else { throw CompileError(.graph, "subgraph '\(sub.name)' has sparse initializers, which inlining does not support") }
         var outer = map
         for v in Self.freeValues(sub) where outer[ObjectIdentifier(v)] == nil { outer[ObjectIdentifier(v)] = v }
@@ -378,14 +374,12 @@ public struct InlineControlFlow: GraphPass {
             v.initializer?.name = v.name
             g.addInitializer(v)
         }
-        var at = position
         for c in copy.nodes {
             for case let o? in c.outputs { o.name = g.uniqueName("\(prefix)_\(o.name)", taken: &taken) }
             c.name = g.uniqueName("\(prefix)_\(c.name.isEmpty ? c.opType : c.name)", taken: &taken)
-            g.insertNode(c, at: at)
-            at += 1
+            out.nodes.append(c)
         }
-        return (copy.outputs, copy.nodes.count)
+        return copy.outputs
     }
 
     /// Values a graph (or a subgraph inside it) reads but does not define.
