@@ -153,6 +153,7 @@ public struct InlineControlFlow: GraphPass {
         }
         let prefix = node.name.isEmpty ? "loop" : node.name
         let yes = g.addConstant(Tensor(dataType: .bool, dims: [], values: [UInt8(1)]), name: "\(prefix)_true", taken: &taken)
+        guard node.inputs.dropFirst(2).allSatisfy({ $0 != nil }) else { throw CompileError(node: node, "a loop-carried input is omitted") }
         var state: [Value] = (0..<carried).map { node.input(2 + $0)! }
         var perStep: [[Value]] = Array(repeating: [], count: scans)
         for i in 0..<trips {
@@ -219,6 +220,7 @@ public struct InlineControlFlow: GraphPass {
             throw CompileError(node: node, "num_scan_inputs must be between 1 and the number of inputs after sequence_lens")
         }
         let n = node.inputs.count - 1 - m
+        guard node.inputs.dropFirst().allSatisfy({ $0 != nil }) else { throw CompileError(node: node, "a state or scan input is omitted") }
         guard let first = node.input(1 + n)?.tensorType?.staticShape, first.count >= 2 else {
             throw CompileError(node: node, "its scan inputs need static shapes (batch, sequence, ...)")
         }
@@ -312,6 +314,7 @@ public struct InlineControlFlow: GraphPass {
             out.nodes.append(Node(opType: op, name: g.uniqueName("\(prefix)_\(op.lowercased())\(serial)", taken: &taken), inputs: inputs, outputs: [result], attributes: attributes))
         }
         func fresh(_ base: String) -> Value { serial += 1; return Value(name: g.uniqueName("\(base)\(serial)", taken: &taken)) }
+        guard node.inputs.allSatisfy({ $0 != nil }) else { throw CompileError(node: node, "an input (state or scan input) is omitted") }
         var states: [Value] = (0..<n).map { node.input($0)! }
         var perStep: [[Value]] = Array(repeating: [], count: k)
         for t in 0..<steps {

@@ -146,12 +146,15 @@ final class HostileInputTests: XCTestCase {
         // A Loop of 8,197 constant iterations: unrolled into 57,000 nodes it took minutes to compile
         // (node-by-node insertion was quadratic); now refused by the unrolling budget (compile fuzzer, 2026-12-03).
         "onnx_loop_unroll_huge.onnx": "unnamed Loop node: unrolling 8197 iterations of a 5-node body would add 57379 nodes",
+        // A Scan whose state input is omitted: unrolling force-unwrapped it (compile fuzzer, 2026-12-03).
+        "onnx_scan_omitted_state.onnx": "unnamed Scan node: an input (state or scan input) is omitted",
     ]
     /// Regression files that are valid enough to compile once the crash is gone.
     static let accepted: Set<String> = ["onnx_gather_scalar.onnx"]
     /// Regression files the reader accepts (inspect succeeds); only the compile pipeline fails.
     static let readable: Set<String> = ["onnx_expand_negative_shape.onnx", "onnx_where_missing_input.onnx", "onnx_resize_huge_axis.onnx",
-                                        "onnx_pool_short_strides.onnx", "onnx_split_scalar.onnx", "onnx_loop_unroll_huge.onnx"]
+                                        "onnx_pool_short_strides.onnx", "onnx_split_scalar.onnx", "onnx_loop_unroll_huge.onnx",
+                                        "onnx_scan_omitted_state.onnx"]
 
     func testFuzzFindingsStayFixed() throws {
         let dir = TestSupport.repoRoot + "/Tests/Fixtures/fuzz-regressions"
