@@ -74,6 +74,24 @@ public struct InlineControlFlow: GraphPass {
         return changed
     }
 
+    /// `parts` stacked along a new axis `axis` into `result`: an Unsqueeze of each, then one
+    /// Concat, in the form the model's opset reads (Unsqueeze's axes an input from opset 13).
+    /// Every name carries the part's number (Graph.uniqueName probes suffixes one by one).
+    static func stack(_ parts: [Value], axis: Int, into result: Value, opset: Int, graph g: Graph, prefix: String,
+                      taken: inout Set<String>, out: Expansion) {
+        let base = "\(prefix)_\(result.name)"
+        let axes = opset >= 13 ? g.addConstant(Tensor(dataType: .int64, dims: [1], values: [Int64(axis)]), name: base + "_axes", taken: &taken) : nil
+        var unsqueezed: [Value] = []
+        for (k, part) in parts.enumerated() {
+            let u = Value(name: g.uniqueName("\(base)_part\(k)", taken: &taken))
+            out.nodes.append(Node(opType: "Unsqueeze", name: g.uniqueName("\(base)_unsqueeze\(k)", taken: &taken), inputs: axes.map { [part, $0] } ?? [part], outputs: [u],
+                                  attributes: axes == nil ? [Attribute("axes", .ints([Int64(axis)]))] : []))
+            unsqueezed.append(u)
+        }
+        out.nodes.append(Node(opType: "Concat", name: g.uniqueName(base + "_stack", taken: &taken), inputs: unsqueezed, outputs: [result],
+                              attributes: [Attribute("axis", .int(Int64(axis)))]))
+    }
+
     /// The nodes replacing one control-flow node, in order.
     final class Expansion { var nodes: [Node] = [] }
 
@@ -176,18 +194,7 @@ public struct InlineControlFlow: GraphPass {
         for k in 0..<carried { if let r = results[k] { add("Identity", [state[k]], r) } }
         for k in 0..<scans {
             guard let r = results[carried + k] else { continue }
-            var parts: [Value] = []
-            for step in perStep[k] {
-                serial += 1
-                let u = Value(name: g.uniqueName("\(prefix)_\(r.name)_part\(serial)", taken: &taken))
-                if opset >= 13 {
-                    add("Unsqueeze", [step, g.addConstant(Tensor(dataType: .int64, dims: [1], values: [Int64(0)]), name: "\(prefix)_axes\(serial)", taken: &taken)], u)
-                } else {
-                    add("Unsqueeze", [step], u, [Attribute("axes", .ints([0]))])
-                }
-                parts.append(u)
-            }
-            add("Concat", parts, r, [Attribute("axis", .int(0))])
+            Self.stack(perStep[k], axis: 0, into: r, opset: opset, graph: g, prefix: prefix, taken: &taken, out: out)
         }
     }
 
@@ -269,18 +276,7 @@ public struct InlineControlFlow: GraphPass {
         node.removeAllOutputs()
         for (k, r) in results.enumerated() {
             guard let r else { continue }
-            var parts: [Value] = []
-            for o in perRow[k] {
-                serial += 1
-                let u = Value(name: g.uniqueName("\(prefix)_\(r.name)_row\(serial)", taken: &taken))
-                if opset >= 13 {
-                    add("Unsqueeze", [o, g.addConstant(Tensor(dataType: .int64, dims: [1], values: [Int64(0)]), name: "\(prefix)_axes\(serial)", taken: &taken)], u)
-                } else {
-                    add("Unsqueeze", [o], u, [Attribute("axes", .ints([0]))])
-                }
-                parts.append(u)
-            }
-            add("Concat", parts, r, [Attribute("axis", .int(0))])
+            Self.stack(perRow[k], axis: 0, into: r, opset: opset, graph: g, prefix: prefix, taken: &taken, out: out)
             added += batch + 1
         }
     }
@@ -347,19 +343,8 @@ public struct InlineControlFlow: GraphPass {
                 guard let rank else { throw CompileError(node: node, "scan_output_axes[\(j)] = \(axis) is negative and the rank of the output is unknown") }
                 axis += rank
             }
-            var parts: [Value] = []
-            for step in perStep[j] {
-                let u = fresh("\(prefix)_\(result.name)_part")
-                if opset >= 13 {
-                    let axes = g.addConstant(Tensor(dataType: .int64, dims: [1], values: [Int64(axis)]), name: "\(prefix)_axes\(serial)", taken: &taken)
-                    add("Unsqueeze", [step, axes], u)
-                } else {
-                    add("Unsqueeze", [step], u, [Attribute("axes", .ints([Int64(axis)]))])
-                }
-                parts.append(u)
-            }
-            if outDirs[j] == 1 { parts.reverse() }
-            add("Concat", parts, result, [Attribute("axis", .int(Int64(axis)))])
+            let steps = outDirs[j] == 1 ? Array(perStep[j].reversed()) : perStep[j]
+            Self.stack(steps, axis: axis, into: result, opset: opset, graph: g, prefix: prefix, taken: &taken, out: out)
         }
     }
 

@@ -39,6 +39,13 @@ enum CppExtra {
         }
     }
 
+    /// `cs[i]`, `sn[i]` = cos, sin of 2 pi i / L in double, in the workspace (which the caller
+    /// sized for 2 L), tabulated per call: DFT and STFT index them by (k * j) mod L.
+    static func twiddles(_ e: EmitContext, _ L: Int) {
+        e.line("double* const cs = static_cast<double*>(work); double* const sn = cs + \(L);")
+        e.line("for (int64_t i = 0; i < \(L); ++i) { const double a = 6.283185307179586476925286766559 * static_cast<double>(i) / \(L).0; cs[i] = std::cos(a); sn[i] = std::sin(a); }")
+    }
+
     static var table: [String: CppOps.Emit] {
         var t: [String: CppOps.Emit] = [:]
         // The transform as its definition, in double: O(length^2) per signal with the twiddle
@@ -162,8 +169,7 @@ enum CppExtra {
             let L = g.length, c = g.complex ? 2 : 1
             e.workspace(2 * L)
             e.block {
-                e.line("double* const cs = static_cast<double*>(work); double* const sn = cs + \(L);")
-                e.line("for (int64_t i = 0; i < \(L); ++i) { const double a = 6.283185307179586476925286766559 * static_cast<double>(i) / \(L).0; cs[i] = std::cos(a); sn[i] = std::sin(a); }")
+                twiddles(e, L)
                 e.line("for (int64_t b = 0; b < \(g.batch); ++b) for (int64_t f = 0; f < \(g.frames); ++f) {")
                 e.line("    const \(x.ctype)* const frame = \(x.ptr) + (b * \(g.signal) + f * \(g.step)) * \(c);")
                 e.line("    for (int64_t k = 0; k < \(g.bins); ++k) {")
@@ -192,8 +198,7 @@ enum CppExtra {
             let T = y.ctype
             e.workspace(2 * L)
             e.block {
-                e.line("double* const cs = static_cast<double*>(work); double* const sn = cs + \(L);")
-                e.line("for (int64_t i = 0; i < \(L); ++i) { const double a = 6.283185307179586476925286766559 * static_cast<double>(i) / \(L).0; cs[i] = std::cos(a); sn[i] = std::sin(a); }")
+                twiddles(e, L)
                 e.line("const \(x.ctype)* const x = \(x.ptr); \(T)* const y = \(y.ptr);")
                 e.line("for (int64_t o = 0; o < \(outer); ++o) for (int64_t i = 0; i < \(inner); ++i) {")
                 e.line("    auto re = [&](int64_t j) { return static_cast<double>(x[((o * \(g.inputLength) + j) * \(inner) + i) * \(cin)]); };")
@@ -366,6 +371,23 @@ enum CppExtra {
                 let exclusive = (n.int("exclusive") ?? 0) == 1, reverse = (n.int("reverse") ?? 0) == 1
                 let opc = op == "CumSum" ? "+" : "*"
                 let ident = op == "CumSum" ? "0" : "1"
+                // The scan over (outer, dim, inner) extents, literals or run-time variables.
+                func scan(outer: String, dim: String, inner: String) {
+                    e.line("for (int64_t o = 0; o < \(outer); ++o) for (int64_t i = 0; i < \(inner); ++i) {")
+                    e.line("    \(y.ctype) acc = \(y.ctype)(\(ident));")
+                    e.line("    for (int64_t s = 0; s < \(dim); ++s) {")
+                    e.line("        const int64_t at = (o * \(dim) + \(reverse ? "(\(dim) - 1 - s)" : "s")) * \(inner) + i;")
+                    if exclusive {
+                        e.line("        const \(y.ctype) v = \(x.ptr)[at];")
+                        e.line("        \(y.ptr)[at] = acc;")
+                        e.line("        acc = static_cast<\(y.ctype)>(acc \(opc) v);")
+                    } else {
+                        e.line("        acc = static_cast<\(y.ctype)>(acc \(opc) \(x.ptr)[at]);")
+                        e.line("        \(y.ptr)[at] = acc;")
+                    }
+                    e.line("    }")
+                    e.line("}")
+                }
                 guard let constant = n.input(1)?.initializer?.integers()?.first else {
                     // An axis given at run time: the extents follow from it per call; one out of
                     // range for the rank is an std::invalid_argument naming it.
@@ -380,40 +402,12 @@ enum CppExtra {
                         e.line("for (int64_t d = 0; d < axis; ++d) outer *= dims[d];")
                         e.line("for (int64_t d = axis + 1; d < \(r); ++d) inner *= dims[d];")
                         e.line("const int64_t dim = dims[axis];")
-                        e.line("for (int64_t o = 0; o < outer; ++o) for (int64_t i = 0; i < inner; ++i) {")
-                        e.line("    \(y.ctype) acc = \(y.ctype)(\(ident));")
-                        e.line("    for (int64_t s = 0; s < dim; ++s) {")
-                        e.line("        const int64_t at = (o * dim + \(reverse ? "(dim - 1 - s)" : "s")) * inner + i;")
-                        if exclusive {
-                            e.line("        const \(y.ctype) v = \(x.ptr)[at];")
-                            e.line("        \(y.ptr)[at] = acc;")
-                            e.line("        acc = static_cast<\(y.ctype)>(acc \(opc) v);")
-                        } else {
-                            e.line("        acc = static_cast<\(y.ctype)>(acc \(opc) \(x.ptr)[at]);")
-                            e.line("        \(y.ptr)[at] = acc;")
-                        }
-                        e.line("    }")
-                        e.line("}")
+                        scan(outer: "outer", dim: "dim", inner: "inner")
                     }
                     return
                 }
                 let axis = try OpContext(node: n, opset: e.opset).axis(constant, rank: x.shape.count)
-                let outer = x.shape[..<axis].reduce(1, *), dim = x.shape[axis], inner = x.shape[(axis + 1)...].reduce(1, *)
-                e.line("for (int64_t o = 0; o < \(outer); ++o) for (int64_t i = 0; i < \(inner); ++i) {")
-                e.line("    \(y.ctype) acc = \(y.ctype)(\(ident));")
-                e.line("    for (int64_t s = 0; s < \(dim); ++s) {")
-                e.line("        const int64_t k = \(reverse ? "\(dim - 1) - s" : "s");")
-                e.line("        const int64_t at = (o * \(dim) + k) * \(inner) + i;")
-                if exclusive {
-                    e.line("        const \(y.ctype) v = \(x.ptr)[at];")
-                    e.line("        \(y.ptr)[at] = acc;")
-                    e.line("        acc = static_cast<\(y.ctype)>(acc \(opc) v);")
-                } else {
-                    e.line("        acc = static_cast<\(y.ctype)>(acc \(opc) \(x.ptr)[at]);")
-                    e.line("        \(y.ptr)[at] = acc;")
-                }
-                e.line("    }")
-                e.line("}")
+                scan(outer: String(x.shape[..<axis].reduce(1, *)), dim: String(x.shape[axis]), inner: String(x.shape[(axis + 1)...].reduce(1, *)))
             }
         }
         t["OneHot"] = { e, n in
