@@ -14,37 +14,21 @@ Usage: make_control_flow_models.py OUTDIR"""
 import os
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
 import numpy as np
 import onnx
 from onnx import TensorProto as T, helper as h, numpy_helper as nh
-import onnxruntime as ort
+
+import node_test_layout as layout
+from node_test_layout import vi
 
 out_dir = sys.argv[1]
 rng = np.random.default_rng(20261203)
 
 
 def save(name, nodes, inputs, outputs, feeds, initializers=(), opset=21):
-    graph = h.make_graph(nodes, name, inputs, outputs, initializer=list(initializers))
-    model = h.make_model(graph, opset_imports=[h.make_opsetid("", opset)])
-    model.ir_version = 10
-    onnx.checker.check_model(model, full_check=True)
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    session = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-    # `feeds`: one data set, or a list of them (each becomes test_data_set_K).
-    for n, feed in enumerate(feeds if isinstance(feeds, list) else [feeds]):
-        results = session.run(None, feed)
-        d = os.path.join(out_dir, name, f"test_data_set_{n}")
-        os.makedirs(d, exist_ok=True)
-        for k, i in enumerate(inputs):
-            onnx.save_tensor(nh.from_array(feed[i.name], i.name), os.path.join(d, f"input_{k}.pb"))
-        for k, (o, r) in enumerate(zip(outputs, results)):
-            onnx.save_tensor(nh.from_array(np.asarray(r), o.name), os.path.join(d, f"output_{k}.pb"))
-    onnx.save(model, os.path.join(out_dir, name, "model.onnx"))
-
-
-def vi(name, t, shape):
-    return h.make_tensor_value_info(name, t, shape)
+    layout.save(out_dir, name, nodes, inputs, outputs, feeds, initializers, opset)
 
 
 # A recurrent cell as a Scan body: state s (4), inputs a (3) and b (4) per step;

@@ -17,38 +17,22 @@ Usage: make_op_models.py OUTDIR"""
 import os
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
 import numpy as np
 import onnx
 import onnxruntime as ort
 from onnx import TensorProto as T, helper as h, numpy_helper as nh
-from onnx.reference import ReferenceEvaluator
+
+import node_test_layout as layout
+from node_test_layout import vi
 
 out_dir = sys.argv[1]
 rng = np.random.default_rng(20261203)
 
 
 def save(name, nodes, inputs, outputs, feeds, initializers=(), opset=21, reference="ort"):
-    graph = h.make_graph(nodes, name, inputs, outputs, initializer=list(initializers))
-    model = h.make_model(graph, opset_imports=[h.make_opsetid("", opset)])
-    model.ir_version = 10
-    onnx.checker.check_model(model, full_check=True)
-    if reference == "ort":
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = 1
-        results = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"]).run(None, feeds)
-    else:
-        results = ReferenceEvaluator(model).run(None, feeds)
-    d = os.path.join(out_dir, name, "test_data_set_0")
-    os.makedirs(d, exist_ok=True)
-    onnx.save(model, os.path.join(out_dir, name, "model.onnx"))
-    for k, i in enumerate(inputs):
-        onnx.save_tensor(nh.from_array(feeds[i.name], i.name), os.path.join(d, f"input_{k}.pb"))
-    for k, (o, r) in enumerate(zip(outputs, results)):
-        onnx.save_tensor(nh.from_array(np.asarray(r), o.name), os.path.join(d, f"output_{k}.pb"))
-
-
-def vi(name, t, shape):
-    return h.make_tensor_value_info(name, t, shape)
+    layout.save(out_dir, name, nodes, inputs, outputs, feeds, initializers, opset, reference=reference)
 
 
 def f32(*shape):

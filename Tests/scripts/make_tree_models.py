@@ -17,13 +17,15 @@ Usage: make_tree_models.py OUTDIR"""
 import os
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
 import numpy as np
 import onnx
-import onnxruntime as ort
-from onnx import numpy_helper as nh
 from skl2onnx import to_onnx
 from sklearn.datasets import make_classification, make_regression
 from sklearn.ensemble import GradientBoostingClassifier, GradientBoostingRegressor, RandomForestClassifier, RandomForestRegressor
+
+import node_test_layout as layout
 
 out_dir = sys.argv[1]
 ROWS = 64
@@ -36,16 +38,7 @@ def save(name, model, X, test):
         v.type.tensor_type.shape.dim[0].dim_value = ROWS
     onx.ir_version = 10
     onnx.checker.check_model(onx)
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    sess = ort.InferenceSession(onx.SerializeToString(), so, providers=["CPUExecutionProvider"])
-    results = sess.run(None, {sess.get_inputs()[0].name: test})
-    d = os.path.join(out_dir, name, "test_data_set_0")
-    os.makedirs(d, exist_ok=True)
-    onnx.save(onx, os.path.join(out_dir, name, "model.onnx"))
-    onnx.save_tensor(nh.from_array(test, "X"), os.path.join(d, "input_0.pb"))
-    for k, r in enumerate(results):
-        onnx.save_tensor(nh.from_array(np.asarray(r), f"out{k}"), os.path.join(d, f"output_{k}.pb"))
+    layout.write(out_dir, name, onx, {onx.graph.input[0].name: test})
 
 
 X, y = make_classification(n_samples=600, n_features=10, n_informative=6, random_state=0)
