@@ -166,6 +166,8 @@ final class EmitContext {
     var arenaBytes = 0
     var workspaceElements = 0
     var counter = 0
+    /// Matrix products emitted for the current node (their argument blocks are named apart).
+    var gemmsInNode = 0
     var batch: BatchAnalysis.Result?
     var batchReason: String?
     /// Warnings about the model (each names its node), reported with the result.
@@ -248,6 +250,7 @@ final class EmitContext {
             line("")
             line("// \(CppNames.comment(n.opType)) '\(CppNames.comment(n.name, limit: 60))' -> \(n.outputs.compactMap { $0.map { CppNames.comment($0.name, limit: 40) } }.joined(separator: ", "))")
             let start = body.count
+            gemmsInNode = 0
             let table = SofieOps.isSofie(n) ? CppOps.sofieTable : n.domain == MLOps.domain ? CppML.table : n.domain == TrainingOps.domain ? CppML.trainingTable : CppOps.table
             try table[n.opType]!(self, n)
             if body.count == start { body.removeLast(2) }
@@ -316,6 +319,63 @@ final class EmitContext {
         }
     }
 
+    /// Named pointers to tensors (`t_` and the tensor's sanitized name), declared at the top of
+    /// the run method in the order they were made; only those its body reads are declared.
+    var pointers: [(name: String, declaration: String)] = []
+    var pointerNames = Set<String>()
+    /// What each named pointer points at (`arena_ + 1024`): tensors that share storage (a
+    /// Reshape's output and its input) have different names and the same address.
+    var addresses: [String: String] = [:]
+
+    /// Where a tensor's elements are: its pointer's address (the pointer itself for inputs and outputs).
+    func storage(of t: CTensor) -> String { addresses[t.ptr] ?? t.ptr }
+
+    /// A named pointer to `expr` (a `ctype` array of `shape`, the model's value `label`): the name
+    /// to use in the body. Names take a `t_` prefix, which no emitter's local variable has, so a
+    /// tensor can never be shadowed by (or shadow) a block's own variables.
+    func namedPointer(_ label: String, ctype: String, const: Bool, shape: [Int], expr: String) -> String {
+        var name = "t_" + CppNames.identifier(label, fallback: "v")
+        if pointerNames.contains(name) {
+            var k = 2
+            while pointerNames.contains("\(name)_\(k)") { k += 1 }
+            name = "\(name)_\(k)"
+        }
+        pointerNames.insert(name)
+        addresses[name] = expr
+        let dims = shape.isEmpty ? "scalar" : shape.map(String.init).joined(separator: "x")
+        let original = CppNames.identifier(label, fallback: "v") == label ? "" : " '\(CppNames.comment(label, limit: 60))'"
+        pointers.append((name, "\(const ? "const " : "")\(ctype)* const \(name) = reinterpret_cast<\(const ? "const " : "")\(ctype)*>(\(expr));  // \(ctype)[\(dims)]\(original)"))
+        return name
+    }
+
+    /// Stores `bytes` in the weights (see storeWeight) and returns a named pointer to them.
+    func weightPointer(_ bytes: [UInt8], key: String, label: String, ctype: String, shape: [Int]) -> String {
+        let offset = storeWeight(bytes, key: key)
+        return namedPointer(label, ctype: ctype, const: true, shape: shape, expr: "weights_ + \(offset)")
+    }
+
+    /// The declarations of the named pointers `body` reads, in the order they were made.
+    func pointerDeclarations(reading body: String) -> [String] {
+        let used = Self.identifiers(body)
+        return pointers.filter { used.contains($0.name) }.map(\.declaration)
+    }
+
+    /// The identifiers (and numbers) a piece of C++ spells.
+    static func identifiers(_ text: String) -> Set<String> {
+        var found = Set<String>()
+        var word = ""
+        for u in text.unicodeScalars {
+            if u.isASCII && (u.properties.isAlphabetic || u == "_" || ("0"..."9").contains(u)) {
+                word.unicodeScalars.append(u)
+            } else if !word.isEmpty {
+                found.insert(word)
+                word = ""
+            }
+        }
+        if !word.isEmpty { found.insert(word) }
+        return found
+    }
+
     func place(_ v: Value, ptr: String) throws {
         let t = v.tensorType!
         tensors[ObjectIdentifier(v)] = CTensor(value: v, dtype: t.elementType, shape: t.staticShape!, ptr: ptr)
@@ -331,7 +391,7 @@ final class EmitContext {
         guard raw.count == rows * cols * size else { return nil }
         let bytes = Self.transposed(raw, at: 0, rows: rows, cols: cols, elementSize: size)
         withExtendedLifetime(t) {}
-        return "reinterpret_cast<const \(ctype)*>(weights_ + \(storeWeight(bytes, key: "transposed:" + v.name)))"
+        return weightPointer(bytes, key: "transposed:" + v.name, label: v.name + "_transposed", ctype: ctype, shape: [cols, rows])
     }
 
     /// The rows x cols matrix of `elementSize`-byte elements starting at byte `at` of `raw`,
@@ -391,9 +451,8 @@ final class EmitContext {
         } else {
             bytes = t.dataType == .bool ? raw.map { $0 != 0 ? 1 : 0 } : Array(raw)
         }
-        let offset = storeWeight(bytes, key: v.name)
         tensors[ObjectIdentifier(v)] = CTensor(value: v, dtype: t.dataType, shape: t.dims,
-                                               ptr: "reinterpret_cast<const \(ctype)*>(weights_ + \(offset))")
+                                               ptr: weightPointer(bytes, key: v.name, label: v.name, ctype: ctype, shape: t.dims))
     }
 
     /// Bytes of state kept by the Session across calls (zeroed when it is created), in the fills
@@ -415,10 +474,10 @@ final class EmitContext {
         fillBytes = Self.align(fillBytes)
         let offset = fillBytes
         fillBytes += bytes
-        let ptr = "reinterpret_cast<\(ctype)*>(fills_ + \(offset))"
+        let ptr = namedPointer(v.name, ctype: ctype, const: false, shape: shape, expr: "fills_ + \(offset)")
         tensors[ObjectIdentifier(v)] = CTensor(value: v, dtype: t.elementType, shape: shape, ptr: ptr)
         let value = n.tensor("value").flatMap(NDArray.init).map { $0.double(0) } ?? 0
-        setup.append("std::fill_n(\(ptr), \(shape.reduce(1, *)), \(CppOps.literal(value, t.elementType)));  // \(CppNames.comment(n.opType)) '\(CppNames.comment(n.name, limit: 50))'")
+        setup.append("std::fill_n(reinterpret_cast<\(ctype)*>(fills_ + \(offset)), \(shape.reduce(1, *)), \(CppOps.literal(value, t.elementType)));  // \(CppNames.comment(n.opType)) '\(CppNames.comment(n.name, limit: 50))'")
     }
 
     /// Gives every intermediate value its place in the arena, from the graph's memory plan
@@ -434,7 +493,7 @@ final class EmitContext {
                 throw CompileError(.internalError, "no arena slot for '\(v.name)'\(v.producer.map { " (output of node '\($0.name)', op \($0.opType))" } ?? "")")
             }
             tensors[ObjectIdentifier(v)] = CTensor(value: v, dtype: t.elementType, shape: shape,
-                                                   ptr: "reinterpret_cast<\(CppTypes.name(t.elementType)!)*>(arena_ + \(slot.offset))")
+                                                   ptr: namedPointer(v.name, ctype: CppTypes.name(t.elementType)!, const: false, shape: shape, expr: "arena_ + \(slot.offset)"))
         }
     }
 
@@ -642,20 +701,22 @@ final class EmitContext {
         w()
         w(" private:")
         let runParams = ins.enumerated().map { "const \($1.ctype)* in\($0)" } + outs.enumerated().map { "\($1.ctype)* out\($0)" }
+        let portNames = (ins.indices.map { "in\($0) = \(inArgs[$0])" } + outs.indices.map { "out\($0) = \(outArgs[$0])" }).joined(separator: ", ")
         func method(_ name: String, _ ctx: EmitContext, attribute: String = "") {
+            if !portNames.isEmpty { w("    // \(portNames)") }
             w("    \(attribute)void \(name)(\(runParams.joined(separator: ", "))) {")
             var bodyText = ""
             for l in ctx.body { bodyText += l.isEmpty ? "\n" : "        " + l + "\n" }
             // The workspace, when some op asked for it (an op may ask and then need none, e.g. a reduction of nothing).
             let readsWork = bodyText.contains("(work)") || bodyText.contains(", work)")
+            let declarations = ctx.pointerDeclarations(reading: bodyText).map { "        " + $0 + "\n" }.joined()
+            h += declarations
             if ctx.usesWorkspaceVariable && readsWork { w("        void* const work = arena_ + \(ctx.arenaBytes);") }
             h += bodyText
+            let used = Self.identifiers(declarations + bodyText)
             // Silence unused-parameter warnings for pointers a model never reads (e.g. unused inputs).
-            for k in ins.indices where !bodyText.contains("in\(k)") { w("        (void)in\(k);") }
-            for k in outs.indices where !bodyText.contains("out\(k)") { w("        (void)out\(k);") }
-            if !bodyText.contains("weights_") { w("        (void)weights_;") }
-            if !bodyText.contains("fills_") { w("        (void)fills_;") }
-            if !bodyText.contains("arena_") && !(ctx.usesWorkspaceVariable && readsWork) { w("        (void)arena_;") }
+            for k in ins.indices where !used.contains("in\(k)") { w("        (void)in\(k);") }
+            for k in outs.indices where !used.contains("out\(k)") { w("        (void)out\(k);") }
             w("    }")
             w()
         }
@@ -667,9 +728,9 @@ final class EmitContext {
             method("run_block\(r)", b, attribute: "[[gnu::noinline]] ")
         }
         w("    std::unique_ptr<unsigned char[]> storage_;")
-        w("    unsigned char* weights_ = nullptr;")
-        w("    unsigned char* fills_ = nullptr;")
-        w("    unsigned char* arena_ = nullptr;")
+        w("    [[maybe_unused]] unsigned char* weights_ = nullptr;")
+        w("    [[maybe_unused]] unsigned char* fills_ = nullptr;")
+        w("    [[maybe_unused]] unsigned char* arena_ = nullptr;")
         w("};")
         w()
         if let functor = CppFunctor.emit(namespace: ns, inputs: ins, outputs: outs, embedded: embed) { h += functor }

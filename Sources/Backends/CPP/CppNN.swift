@@ -13,15 +13,40 @@ enum CppNN {
         return min(k, CppRuntime.kc) * ((min(n, CppRuntime.nc) + nr - 1) / nr * nr)
     }
 
+    /// `call` once per image of a batch of `count`: in a loop over n (given "n") when there are
+    /// several, else once (given nil: no offset to add).
+    static func perImage(_ e: EmitContext, _ count: Int, _ call: (String?) -> String) {
+        if count == 1 {
+            e.line(call(nil))
+        } else {
+            e.line("for (int64_t n = 0; n < \(count); ++n)")
+            e.line("    " + call("n"))
+        }
+    }
+
     /// One GEMM call: C = [C +] A*B with strides; tuned kernel for floats, plain loops otherwise.
     static func gemmCall(_ e: EmitContext, _ t: DataType, m: Int, n: Int, k: Int, a: String, rsa: Int, csa: Int,
                          b: String, rsb: Int, csb: Int, c: String, ldc: Int, accumulate: Bool,
                          rowBias: String = "nullptr", colBias: String = "nullptr", epilogue: String = "{}", work: String) {
         let T = CppTypes.name(t)!
+        // The arguments by name (sofie_rt::GemmArgs), each line only when it differs from the
+        // default. A node's first product is `mm`, further ones mm2, mm3 (never redeclared).
+        e.gemmsInNode += 1
+        let v = e.gemmsInNode == 1 ? "mm" : "mm\(e.gemmsInNode)"
+        e.line("sofie_rt::GemmArgs<\(T)> \(v);")
+        e.line("\(v).M = \(m); \(v).N = \(n); \(v).K = \(k);")
+        e.line("\(v).A = \(a); \(v).rsa = \(rsa);\(csa != 1 ? " \(v).csa = \(csa);" : "")")
+        e.line("\(v).B = \(b); \(v).rsb = \(rsb);\(csb != 1 ? " \(v).csb = \(csb);" : "")")
+        e.line("\(v).C = \(c); \(v).ldc = \(ldc);")
+        if accumulate { e.line("\(v).accumulate = true;") }
         if t.isFloatingPoint {
-            e.line("sofie_rt::gemm<\(T)>(\(m), \(n), \(k), \(a), \(rsa), \(csa), \(b), \(rsb), \(csb), \(c), \(ldc), \(accumulate), \(rowBias), \(colBias), \(epilogue), \(work));")
+            if rowBias != "nullptr" { e.line("\(v).row_bias = \(rowBias);") }
+            if colBias != "nullptr" { e.line("\(v).col_bias = \(colBias);") }
+            if epilogue != "{}" { e.line("\(v).epilogue = \(epilogue);") }
+            if work != "nullptr" { e.line("\(v).work = \(work);") }
+            e.line("sofie_rt::gemm(\(v));")
         } else {
-            e.line("sofie_rt::gemm_plain<\(T)>(\(m), \(n), \(k), \(a), \(rsa), \(csa), \(b), \(rsb), \(csb), \(c), \(ldc), \(accumulate));")
+            e.line("sofie_rt::gemm_plain(\(v));")
         }
     }
 
@@ -93,9 +118,9 @@ enum CppNN {
             e.block {
                 if ws > 0 { e.line("\(y.ctype)* const pack = static_cast<\(y.ctype)*>(work);") }
                 e.loops(batch, prefix: "b") { v in
-                    gemmCall(e, a.dtype, m: M, n: N, k: K, a: "\(a.ptr) + \(EmitContext.offset(v, stA))", rsa: K, csa: 1,
-                             b: "\(b.ptr) + \(EmitContext.offset(v, stB))", rsb: N, csb: 1,
-                             c: "\(y.ptr) + \(EmitContext.offset(v, ost))", ldc: N, accumulate: false, work: ws > 0 ? "pack" : "nullptr")
+                    gemmCall(e, a.dtype, m: M, n: N, k: K, a: EmitContext.at(a.ptr, EmitContext.offset(v, stA)), rsa: K, csa: 1,
+                             b: EmitContext.at(b.ptr, EmitContext.offset(v, stB)), rsb: N, csb: 1,
+                             c: EmitContext.at(y.ptr, EmitContext.offset(v, ost)), ldc: N, accumulate: false, work: ws > 0 ? "pack" : "nullptr")
                 }
             }
         }
@@ -166,23 +191,25 @@ enum CppNN {
             // Depthwise (one input channel per group): a direct kernel, no im2col, when its row buffers fit.
             if G == C && G > 1 && M % G == 0, let plane = depthwisePlaneElements(g, elementBytes: x.dtype.byteSize ?? 4),
                plane <= depthwisePlaneBudget {
-                let epilogue = ep.cpp(y.ctype, residualOffset: "n * \(M * outHW)")
+                let epilogue = ep.cpp(y.ctype, residualOffset: x.shape[0] == 1 ? "0" : "n * \(M * outHW)")
                 e.workspace((plane * (x.dtype.byteSize ?? 8) + 7) / 8)
                 e.block {
                     e.line("static constexpr sofie_rt::Window win = \(window(g));")
                     e.line("static_assert(sofie_rt::depthwise_plane_elements<\(y.ctype)>(win) == \(plane), \"workspace sized for another formula\");")
-                    e.line("for (int64_t n = 0; n < \(x.shape[0]); ++n)")
-                    e.line("    sofie_rt::depthwise_plane<\(y.ctype)>(\(M), \(M / G), \(x.ptr) + n * \(C * inHW), \(w.ptr), \(bias?.ptr ?? "nullptr"), win, \(y.ptr) + n * \(M * outHW), \(epilogue), static_cast<\(y.ctype)*>(work));")
+                    perImage(e, x.shape[0]) { n in
+                        "sofie_rt::depthwise_plane<\(y.ctype)>(\(M), \(M / G), \(x.ptr)\(n.map { " + \($0) * \(C * inHW)" } ?? ""), \(w.ptr), \(bias?.ptr ?? "nullptr"), win, \(y.ptr)\(n.map { " + \($0) * \(M * outHW)" } ?? ""), \(epilogue), static_cast<\(y.ctype)*>(work));"
+                    }
                 }
                 return
             }
             if G == C && G > 1 && M % G == 0 && depthwiseFits(g) {
-                let epilogue = ep.cpp(y.ctype, residualOffset: "n * \(M * outHW)")
+                let epilogue = ep.cpp(y.ctype, residualOffset: x.shape[0] == 1 ? "0" : "n * \(M * outHW)")
                 e.workspace(depthwiseWork)
                 e.block {
                     e.line("static constexpr sofie_rt::Window win = \(window(g));")
-                    e.line("for (int64_t n = 0; n < \(x.shape[0]); ++n)")
-                    e.line("    sofie_rt::depthwise_conv<\(y.ctype)>(\(M), \(M / G), \(x.ptr) + n * \(C * inHW), \(w.ptr), \(bias?.ptr ?? "nullptr"), win, \(y.ptr) + n * \(M * outHW), \(epilogue), static_cast<\(y.ctype)*>(work));")
+                    perImage(e, x.shape[0]) { n in
+                        "sofie_rt::depthwise_conv<\(y.ctype)>(\(M), \(M / G), \(x.ptr)\(n.map { " + \($0) * \(C * inHW)" } ?? ""), \(w.ptr), \(bias?.ptr ?? "nullptr"), win, \(y.ptr)\(n.map { " + \($0) * \(M * outHW)" } ?? ""), \(epilogue), static_cast<\(y.ctype)*>(work));"
+                    }
                 }
                 return
             }
@@ -195,18 +222,29 @@ enum CppNN {
                     e.line("\(x.ctype)* const cols = pack + \(ws);")
                     e.line("static constexpr sofie_rt::Window win = \(window(g));")
                 }
-                e.line("for (int64_t n = 0; n < \(x.shape[0]); ++n)")
-                e.line("    for (int64_t g = 0; g < \(G); ++g) {")
-                e.line("        const \(x.ctype)* const xg = \(x.ptr) + (n * \(C) + g * \(C / G)) * \(inHW);")
-                e.line("        \(y.ctype)* const yg = \(y.ptr) + (n * \(M) + g * \(M / G)) * \(outHW);")
-                if !pointwise { e.line("        sofie_rt::im2col(xg, \(C / G), win, cols);") }
+                // Loops over images and groups; an extent of 1 gets no loop (its index is 0).
+                let N = x.shape[0]
+                let nv = N == 1 ? "0" : "n", gv = G == 1 ? "0" : "g"
+                func at(_ index: String, _ scale: Int) -> String { index == "0" ? "" : scale == 1 ? index : "\(index) * \(scale)" }
+                func offset(_ terms: String...) -> String {
+                    let t = terms.filter { !$0.isEmpty }
+                    return t.isEmpty ? "" : " + " + (t.count == 1 ? t[0] : "(" + t.joined(separator: " + ") + ")")
+                }
+                var depth = 0
+                if N != 1 { e.line("for (int64_t n = 0; n < \(N); ++n) {"); depth += 1 }
+                if G != 1 { e.line(String(repeating: "    ", count: depth) + "for (int64_t g = 0; g < \(G); ++g) {"); depth += 1 }
                 let before = e.body.count
-                gemmCall(e, x.dtype, m: M / G, n: outHW, k: Kc, a: "\(w.ptr) + g * \((M / G) * Kc)", rsa: Kc, csa: 1,
+                let xOff = [at(nv, C * inHW), at(gv, (C / G) * inHW)], yOff = [at(nv, M * outHW), at(gv, (M / G) * outHW)]
+                e.line("const \(x.ctype)* const xg = \(x.ptr)\(offset(xOff[0], xOff[1]));")
+                e.line("\(y.ctype)* const yg = \(y.ptr)\(offset(yOff[0], yOff[1]));")
+                if !pointwise { e.line("sofie_rt::im2col(xg, \(C / G), win, cols);") }
+                let residual = [at(nv, M * outHW), at(gv, (M / G) * outHW)].filter { !$0.isEmpty }
+                gemmCall(e, x.dtype, m: M / G, n: outHW, k: Kc, a: "\(w.ptr)\(offset(at(gv, (M / G) * Kc)))", rsa: Kc, csa: 1,
                          b: pointwise ? "xg" : "cols", rsb: outHW, csb: 1, c: "yg", ldc: outHW, accumulate: false,
-                         rowBias: bias.map { "\($0.ptr) + g * \(M / G)" } ?? "nullptr",
-                         epilogue: ep.cpp(y.ctype, residualOffset: "(n * \(M) + g * \(M / G)) * \(outHW)"), work: ws > 0 ? "pack" : "nullptr")
-                for i in before..<e.body.count { e.body[i] = "        " + e.body[i] }
-                e.line("    }")
+                         rowBias: bias.map { "\($0.ptr)\(offset(at(gv, M / G)))" } ?? "nullptr",
+                         epilogue: ep.cpp(y.ctype, residualOffset: residual.isEmpty ? "0" : residual.joined(separator: " + ")), work: ws > 0 ? "pack" : "nullptr")
+                for i in before..<e.body.count { e.body[i] = String(repeating: "    ", count: depth) + e.body[i] }
+                for d in stride(from: depth - 1, through: 0, by: -1) { e.line(String(repeating: "    ", count: d) + "}") }
             }
         }
         t["ConvTranspose"] = { e, n in

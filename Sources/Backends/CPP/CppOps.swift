@@ -66,24 +66,37 @@ extension EmitContext {
         for i in start..<body.count where !body[i].isEmpty { body[i] = pad + body[i] }
     }
 
-    /// Emits nested loops over `shape` with index variables i0, i1, ...; `inner` gets them.
+    /// Emits nested loops over `shape` with index variables i0, i1, ...; `inner` gets them. An
+    /// axis of extent 1 gets no loop: its index is the literal "0" (which `offset` drops), unless
+    /// the body jumps (`continue`/`break` there must keep their loop).
     func loops(_ shape: [Int], prefix: String = "i", _ inner: ([String]) throws -> Void) rethrows {
-        if shape.isEmpty { try inner([]); return }
-        let vars = shape.indices.map { "\(prefix)\($0)" }
         let start = body.count
-        for (d, n) in shape.enumerated() {
-            line(String(repeating: "    ", count: d) + "for (int64_t \(vars[d]) = 0; \(vars[d]) < \(n); ++\(vars[d])) {")
+        try loops(shape, prefix: prefix, dropUnit: true, inner)
+        if shape.contains(1), body[start...].contains(where: { $0.contains("continue;") || $0.contains("break;") }) {
+            body.removeSubrange(start...)
+            try loops(shape, prefix: prefix, dropUnit: false, inner)
+        }
+    }
+
+    private func loops(_ shape: [Int], prefix: String, dropUnit: Bool, _ inner: ([String]) throws -> Void) rethrows {
+        let vars = shape.indices.map { dropUnit && shape[$0] == 1 ? "0" : "\(prefix)\($0)" }
+        var depth = 0
+        for (d, n) in shape.enumerated() where vars[d] != "0" {
+            line(String(repeating: "    ", count: depth) + "for (int64_t \(vars[d]) = 0; \(vars[d]) < \(n); ++\(vars[d])) {")
+            depth += 1
         }
         let innerStart = body.count
         try inner(vars)
-        for i in innerStart..<body.count where !body[i].isEmpty { body[i] = String(repeating: "    ", count: shape.count) + body[i] }
-        for d in stride(from: shape.count - 1, through: 0, by: -1) { line(String(repeating: "    ", count: d) + "}") }
-        _ = start
+        for i in innerStart..<body.count where !body[i].isEmpty { body[i] = String(repeating: "    ", count: depth) + body[i] }
+        for d in stride(from: depth - 1, through: 0, by: -1) { line(String(repeating: "    ", count: d) + "}") }
     }
 
-    /// Σ var_d * stride_d, skipping zero strides; "0" when empty.
+    /// `pointer + offset`, or the pointer alone when the offset is "0".
+    static func at(_ pointer: String, _ offset: String) -> String { offset == "0" ? pointer : "\(pointer) + \(offset)" }
+
+    /// Σ var_d * stride_d, skipping zero strides and literal-0 indices; "0" when empty.
     static func offset(_ vars: [String], _ strides: [Int], base: Int = 0) -> String {
-        var terms = zip(vars, strides).filter { $0.1 != 0 }.map { $0.1 == 1 ? $0.0 : "\($0.0) * \($0.1)" }
+        var terms = zip(vars, strides).filter { $0.1 != 0 && $0.0 != "0" }.map { $0.1 == 1 ? $0.0 : "\($0.0) * \($0.1)" }
         if base != 0 { terms.insert(String(base), at: 0) }
         return terms.isEmpty ? "0" : terms.joined(separator: " + ")
     }
@@ -116,7 +129,7 @@ extension EmitContext {
 
     /// Copies `src` into `dst` unless they are the same buffer.
     func copy(_ dst: CTensor, _ src: CTensor) {
-        guard dst.ptr != src.ptr else { return }
+        guard storage(of: dst) != storage(of: src) else { return }
         line("std::memcpy(\(dst.ptr), \(src.ptr), sizeof(\(dst.ctype)) * \(dst.count));")
     }
 }

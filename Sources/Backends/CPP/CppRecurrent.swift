@@ -58,7 +58,7 @@ enum CppRecurrent {
         return (0..<directions).map { d in
             let bytes = EmitContext.transposed(raw, at: d * rows * cols * size, rows: rows, cols: cols, elementSize: size)
             withExtendedLifetime(t) {}
-            return "reinterpret_cast<const \(ctype)*>(weights_ + \(e.storeWeight(bytes, key: "recurrent-transposed:\(d):" + v.name)))"
+            return e.weightPointer(bytes, key: "recurrent-transposed:\(d):" + v.name, label: "\(v.name)_transposed\(directions > 1 ? "_\(d)" : "")", ctype: ctype, shape: [cols, rows])
         }
     }
 
@@ -83,7 +83,7 @@ enum CppRecurrent {
                     }
                 }
                 withExtendedLifetime(t) {}
-                return "reinterpret_cast<const \(ctype)*>(weights_ + \(e.storeWeight(bytes, key: "recurrent-panels:\(d):\(index):" + v.name)))"
+                return e.weightPointer(bytes, key: "recurrent-panels:\(d):\(index):" + v.name, label: "\(v.name)_panels\(directions > 1 ? "_\(d)" : "")\(ranges.count > 1 ? "_\(index)" : "")", ctype: ctype, shape: [bytes.count / size])
             }
         }
     }

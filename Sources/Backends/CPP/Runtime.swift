@@ -622,6 +622,37 @@ inline void gemm_plain(int64_t M, int64_t N, int64_t K, const T* A, int64_t rsa,
         }
 }
 
+// One matrix product's arguments by name (the emitted code fills the fields it needs; the
+// rest keep these defaults): C[M,N] = [C +] A[M,K] * B[K,N] (+ row_bias[m]) (+ col_bias[n]),
+// then the epilogue, with A(i,k) at A[i*rsa + k*csa], B(k,j) at B[k*rsb + j*csb] and C(i,j) at
+// C[i*ldc + j]. `work` is the packing buffer (CppNN.packElements elements; null when the
+// product takes a path that packs nothing).
+template <class T>
+struct GemmArgs {
+    int64_t M = 0, N = 0, K = 0;
+    const T* A = nullptr;
+    int64_t rsa = 0, csa = 1;
+    const T* B = nullptr;
+    int64_t rsb = 0, csb = 1;
+    T* C = nullptr;
+    int64_t ldc = 0;
+    bool accumulate = false;
+    const T* row_bias = nullptr;
+    const T* col_bias = nullptr;
+    Epilogue<T> epilogue{};
+    T* work = nullptr;
+};
+
+template <class T>
+inline void gemm(const GemmArgs<T>& p) {
+    gemm(p.M, p.N, p.K, p.A, p.rsa, p.csa, p.B, p.rsb, p.csb, p.C, p.ldc, p.accumulate, p.row_bias, p.col_bias, p.epilogue, p.work);
+}
+
+template <class T>
+inline void gemm_plain(const GemmArgs<T>& p) {
+    gemm_plain(p.M, p.N, p.K, p.A, p.rsa, p.csa, p.B, p.rsb, p.csb, p.C, p.ldc, p.accumulate);
+}
+
 // Spatial geometry of a convolution or pooling window, in up to 3 dimensions (D, H, W);
 // lower-rank ops use 1 for the missing leading dimensions.
 struct Window {

@@ -103,6 +103,46 @@ final class GeneratedCodeTests: XCTestCase {
         XCTAssertTrue(a.header.contains("kWeights"))
     }
 
+    /// The Keras CNN fixture's Session reads like hand-written code: one named pointer per
+    /// tensor at the top of run, matrix products with named arguments, no loops of one
+    /// iteration or index terms that are always 0. The golden file keeps it so (regenerate
+    /// with SOFIE_UPDATE_GOLDEN=1 and read the diff); the rules below hold whatever it says.
+    func testKerasCNNHeaderReadsLikeHandWrittenCode() throws {
+        let path = TestSupport.repoRoot + "/Tests/Fixtures/keras/cnn/model.keras"
+        var options = Compiler.Options(name: "cnn")
+        options.weights = .file
+        let header = try Compiler.emit(try ModelLoader.load(path: path), options: options, source: "model.keras").header
+        let session = try XCTUnwrap(header.range(of: "struct Session {")).lowerBound
+        let text = String(header[session...])
+        let golden = TestSupport.repoRoot + "/Tests/Fixtures/golden/keras_cnn_session.hxx"
+        if ProcessInfo.processInfo.environment["SOFIE_UPDATE_GOLDEN"] == "1" {
+            try text.write(toFile: golden, atomically: true, encoding: .utf8)
+        }
+        let expected = try String(contentsOfFile: golden, encoding: .utf8)
+        if text != expected {
+            let got = text.split(separator: "\n", omittingEmptySubsequences: false), want = expected.split(separator: "\n", omittingEmptySubsequences: false)
+            let k = (0..<min(got.count, want.count)).first { got[$0] != want[$0] } ?? min(got.count, want.count)
+            XCTFail("the emitted Session differs from \(golden) from line \(k + 1): got '\(k < got.count ? got[k] : "<end>")', expected '\(k < want.count ? want[k] : "<end>")'")
+        }
+        // The rules, on run's body after its pointer declarations.
+        let run = try XCTUnwrap(text.range(of: "    void run(")).upperBound
+        let lines = text[run...].split(separator: "\n").map(String.init)
+        let firstOp = try XCTUnwrap(lines.firstIndex { $0.contains("// ") && $0.contains("->") })
+        let declarations = lines[..<firstOp].filter { $0.contains(" t_") }
+        XCTAssertGreaterThanOrEqual(declarations.count, 8)
+        for d in declarations { XCTAssertTrue(d.contains("// float["), "a tensor pointer states its type and shape: \(d)") }
+        let code = lines[firstOp...].prefix { !$0.hasPrefix("    std::unique_ptr") }
+        for l in code {
+            XCTAssertFalse(l.contains("reinterpret_cast"), "tensors are named, not cast at each use: \(l)")
+            XCTAssertNil(l.range(of: "< 1;"), "a loop of one iteration: \(l)")
+            XCTAssertNil(l.range(of: "(\\(|\\[| )[a-z][a-z0-9]* \\* 1\\b", options: .regularExpression), "a term times 1: \(l)")
+            XCTAssertNil(l.range(of: "\\+ 0[^.0-9x]", options: .regularExpression), "a term that is always 0: \(l)")
+            XCTAssertFalse(l.contains("(void)"), l)
+            XCTAssertFalse(l.contains("sofie_rt::gemm<"), "matrix products take named arguments: \(l)")
+        }
+        XCTAssertEqual(code.filter { $0.contains("sofie_rt::gemm(mm)") }.count, 3)
+    }
+
     /// CumSum with its axis as a graph input: right for each axis given at run time, and an axis
     /// out of range for the rank is an std::invalid_argument naming it (not a wrong read).
     func testRunTimeAxisOfCumSum() throws {

@@ -1,0 +1,140 @@
+struct Session {
+    static constexpr std::size_t kWeightBytes = 33984;
+    static constexpr std::size_t kFillBytes = 0;
+    static constexpr std::size_t kScratchBytes = 479232;
+    static constexpr std::size_t kInput0Size = 3072;  // in0_input0
+    static constexpr std::size_t kOutput0Size = 10;  // fc
+
+    // Reads the weights file written next to this header by sofie compile.
+    explicit Session(const std::string& weightsPath) : storage_(new unsigned char[((kWeightBytes + 63) / 64 + (kFillBytes + 63) / 64 + (kScratchBytes + 63) / 64) * 64 + 64]()) {
+        weights_ = storage_.get();
+        if (!sofie_rt::read_file(weightsPath, weights_, kWeightBytes))
+            throw std::runtime_error("cnn: cannot read " + std::to_string(kWeightBytes) + " bytes of weights from '" + weightsPath + "'");
+        fills_ = storage_.get() + ((kWeightBytes + 63) / 64) * 64;
+        arena_ = fills_ + ((kFillBytes + 63) / 64) * 64;
+    }
+    Session(const Session&) = delete;
+    Session& operator=(const Session&) = delete;
+
+    // Runs the model. Arrays are row-major and contiguous; no memory is allocated.
+    void infer(const float* in0_input0, float* fc) {
+        const float* const in0 = in0_input0;
+        float* const out0 = fc;
+        run(in0, out0);
+    }
+
+    // Runs `batch` rows: row r of each batched input and output starts at r times its size above.
+    void infer(std::size_t batch, const float* in0_input0, float* fc) {
+        std::size_t r = 0;
+        for (; r < batch; ++r)
+            run(in0_input0 + r * kInput0Size, fc + r * kOutput0Size);
+    }
+
+    // Convenience: checks the input sizes and returns the output as vectors (allocates).
+    std::vector<float> infer(const std::vector<float>& in0_input0) {
+        const std::size_t batch = in0_input0.size() / kInput0Size;
+        if (in0_input0.size() != batch * kInput0Size || batch == 0) throw std::invalid_argument("cnn: input in0_input0 needs a positive multiple of " + std::to_string(kInput0Size) + " values, the same batch as the other inputs, got " + std::to_string(in0_input0.size()));
+        std::vector<float> result;
+        result.resize(batch * kOutput0Size);
+        infer(batch, in0_input0.data(), result.data());
+        return result;
+    }
+
+ private:
+    // in0 = in0_input0, out0 = fc
+    void run(const float* in0, float* out0) {
+        const float* const t_conv2_kernel = reinterpret_cast<const float*>(weights_ + 0);  // float[8x6x3x3]
+        const float* const t_conv2_bias = reinterpret_cast<const float*>(weights_ + 1728);  // float[8]
+        const float* const t_conv1_kernel_bn = reinterpret_cast<const float*>(weights_ + 1792);  // float[6x3x3x3]
+        const float* const t_n_conv1_conv_bias_bn = reinterpret_cast<const float*>(weights_ + 2496);  // float[6]
+        const float* const t_fc_bias_flat = reinterpret_cast<const float*>(weights_ + 2560);  // float[10]
+        float* const t_conv1_to_nchw = reinterpret_cast<float*>(arena_ + 24576);  // float[1x3x32x32]
+        float* const t_relu1_untransposed = reinterpret_cast<float*>(arena_ + 0);  // float[1x6x32x32]
+        float* const t_pool1 = reinterpret_cast<float*>(arena_ + 24576);  // float[1x6x16x16]
+        float* const t_conv2_conv = reinterpret_cast<float*>(arena_ + 0);  // float[1x8x14x14]
+        float* const t_pool2 = reinterpret_cast<float*>(arena_ + 6272);  // float[1x8x7x7]
+        float* const t_n_flatten_nchw = reinterpret_cast<float*>(arena_ + 6272);  // float[1x392]
+        const float* const t_fc_kernel_nchw_rows_transposed = reinterpret_cast<const float*>(weights_ + 18304);  // float[10x392]
+        void* const work = arena_ + 36864;
+
+        // Transpose 'n_conv1_to_nchw' -> conv1_to_nchw
+        {
+            const float* const x = in0;
+            float* y = t_conv1_to_nchw;
+            for (int64_t i1 = 0; i1 < 3; ++i1) {
+                for (int64_t i2 = 0; i2 < 32; ++i2) {
+                    for (int64_t i3 = 0; i3 < 32; ++i3) {
+                        *y++ = x[i1 + i2 * 96 + i3 * 3];
+                    }
+                }
+            }
+        }
+
+        // FusedConv 'n_conv1_conv_fused' -> relu1_untransposed
+        {
+            float* const pack = static_cast<float*>(work);
+            float* const cols = pack + 27648;
+            static constexpr sofie_rt::Window win = {{1, 32, 32}, {1, 32, 32}, {1, 3, 3}, {1, 1, 1}, {1, 1, 1}, {0, 1, 1}};
+            const float* const xg = t_conv1_to_nchw;
+            float* const yg = t_relu1_untransposed;
+            sofie_rt::im2col(xg, 3, win, cols);
+            sofie_rt::GemmArgs<float> mm;
+            mm.M = 6; mm.N = 1024; mm.K = 27;
+            mm.A = t_conv1_kernel_bn; mm.rsa = 27;
+            mm.B = cols; mm.rsb = 1024;
+            mm.C = yg; mm.ldc = 1024;
+            mm.row_bias = t_n_conv1_conv_bias_bn;
+            mm.epilogue = sofie_rt::Epilogue<float>{sofie_rt::Act::Relu, 0.0f, 0.0f, nullptr};
+            mm.work = pack;
+            sofie_rt::gemm(mm);
+        }
+
+        // MaxPool 'n_pool1' -> pool1
+        {
+            static constexpr sofie_rt::Window win = {{1, 32, 32}, {1, 16, 16}, {1, 2, 2}, {1, 2, 2}, {1, 1, 1}, {0, 0, 0}};
+            for (int64_t p = 0; p < 6; ++p) sofie_rt::max_pool2d(t_relu1_untransposed + p * 1024, win, t_pool1 + p * 256);
+        }
+
+        // Conv 'n_conv2_conv' -> conv2_conv
+        {
+            float* const pack = static_cast<float*>(work);
+            float* const cols = pack + 12096;
+            static constexpr sofie_rt::Window win = {{1, 16, 16}, {1, 14, 14}, {1, 3, 3}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}};
+            const float* const xg = t_pool1;
+            float* const yg = t_conv2_conv;
+            sofie_rt::im2col(xg, 6, win, cols);
+            sofie_rt::GemmArgs<float> mm;
+            mm.M = 8; mm.N = 196; mm.K = 54;
+            mm.A = t_conv2_kernel; mm.rsa = 54;
+            mm.B = cols; mm.rsb = 196;
+            mm.C = yg; mm.ldc = 196;
+            mm.row_bias = t_conv2_bias;
+            mm.work = pack;
+            sofie_rt::gemm(mm);
+        }
+
+        // MaxPool 'n_pool2' -> pool2
+        {
+            static constexpr sofie_rt::Window win = {{1, 14, 14}, {1, 7, 7}, {1, 2, 2}, {1, 2, 2}, {1, 1, 1}, {0, 0, 0}};
+            for (int64_t p = 0; p < 8; ++p) sofie_rt::max_pool2d(t_conv2_conv + p * 196, win, t_pool2 + p * 49);
+        }
+
+        // Gemm 'n_fc_biasadd_gemm_1_nchw_1' -> fc
+        {
+            sofie_rt::GemmArgs<float> mm;
+            mm.M = 1; mm.N = 10; mm.K = 392;
+            mm.A = t_n_flatten_nchw; mm.rsa = 392;
+            mm.B = t_fc_kernel_nchw_rows_transposed; mm.rsb = 1; mm.csb = 392;
+            mm.C = out0; mm.ldc = 10;
+            mm.col_bias = t_fc_bias_flat;
+            sofie_rt::gemm(mm);
+        }
+    }
+
+    std::unique_ptr<unsigned char[]> storage_;
+    [[maybe_unused]] unsigned char* weights_ = nullptr;
+    [[maybe_unused]] unsigned char* fills_ = nullptr;
+    [[maybe_unused]] unsigned char* arena_ = nullptr;
+};
+
+}  // namespace cnn
