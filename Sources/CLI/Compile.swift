@@ -54,12 +54,17 @@ struct Compile: ParsableCommand {
             throw ValidationError("--weights must be one of embed, file, auto (got '\(weights)')")
         }
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
-        if let b = batchBlock {
-            let sizes = b.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-            guard !sizes.isEmpty, sizes.allSatisfy({ $0 != nil && $0! >= 1 && $0! <= 4096 }) else {
-                throw ValidationError("--batch-block expects row counts between 1 and 4096 separated by commas, e.g. 64,16 (got '\(b)')")
-            }
+        _ = try blockSizes()
+    }
+
+    /// The --batch-block row counts (nil when not given); throws the usage error for a malformed list.
+    func blockSizes() throws -> [Int]? {
+        guard let b = batchBlock else { return nil }
+        let sizes = b.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !sizes.isEmpty, sizes.allSatisfy({ $0 != nil && $0! >= 1 && $0! <= 4096 }) else {
+            throw ValidationError("--batch-block expects row counts between 1 and 4096 separated by commas, e.g. 64,16 (got '\(b)')")
         }
+        return sizes.compactMap { $0 }
     }
 
     func run() throws {
@@ -70,7 +75,7 @@ struct Compile: ParsableCommand {
         options.dims = try dims.values()
         options.batch = batch
         options.cApi = cApi
-        options.batchBlocks = batchBlock.map { $0.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
+        options.batchBlocks = try blockSizes()
         do {
             options.passes = try passOptions.chosen()
             options.verifyEach = passOptions.verifyEach
@@ -94,6 +99,7 @@ struct Compile: ParsableCommand {
             } else if let reason = emitted.fixedBatchReason {
                 print("batch: fixed at \(batch) at compile time: \(reason)")
             }
+            for (rows, reason) in emitted.droppedBlocks { print("note: no block body of \(rows) rows: \(reason)") }
         } catch {
             fail(error, file: model)
         }

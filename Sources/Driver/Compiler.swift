@@ -43,7 +43,8 @@ public enum Compiler {
                                verifyEach: Bool = false, afterEach: ((GraphPass, Model, Bool) throws -> Void)? = nil,
                                statistics: PassStatistics? = nil) throws {
         _ = try PinDimensions(values: dims, batch: batch).run(model)
-        let chosen = try passes ?? PassRegistry.pipeline(names: PassRegistry.defaultPipeline)
+        // Passes that end a pipeline (plan-memory) run once at the end below, not in the loop.
+        let chosen = try (passes ?? PassRegistry.pipeline(names: PassRegistry.defaultPipeline)).filter { !$0.mustRunLast }
         // Shape inference and folding always run: the emitter needs static shapes. So does the
         // inlining of compile-time control flow (Scan, If with a constant condition): the emitter
         // has no subgraphs.
@@ -80,51 +81,31 @@ public enum Compiler {
     }
 
     public static func emit(_ model: Model, options: Options, source: String) throws -> EmittedCpp {
-        // Inputs whose leading dimension is symbolic (and not pinned by --dim) carry a batch.
-        var batchInputs = Set<String>()
-        for v in model.graph.inputs where v.initializer == nil {
-            switch v.tensorType?.shape?.first {
-            case .symbolic(let s)? where options.dims[s] == nil: batchInputs.insert(v.name)
-            case .unknown?: batchInputs.insert(v.name)
-            default: break
-            }
-        }
+        // The batch decision has one owner, BatchPlan: the inputs carrying a batch are read
+        // before the dimensions are pinned, the rest is decided on the prepared model.
+        let batchInputs = BatchPlan.batchInputs(of: model, dims: options.dims)
         // A copy for the block bodies, taken before the passes change the model, and only when
         // block bodies may be wanted.
-        let mayWantBlocks = options.batchBlocks.map { $0.contains { $0 > 1 } } ?? hasDenseProductsOnly(model)
-        let copy = batchInputs.isEmpty || options.batch != 1 || !mayWantBlocks ? nil : model.clone()
+        let copy = batchInputs.isEmpty || options.batch != 1 || !BatchPlan.mayWantBlocks(model, requested: options.batchBlocks) ? nil : model.clone()
         try prepare(model, dims: options.dims, batch: options.batch, passes: options.passes, verifyEach: options.verifyEach,
                     afterEach: options.afterEach, statistics: options.statistics)
         var o = CppEmitterOptions(name: options.name)
-        o.batchInputs = batchInputs
-        o.compiledBatch = options.batch
         o.weights = options.weights
         o.sourceDescription = URL(fileURLWithPath: source).lastPathComponent
+        var plan = BatchPlan.decide(model, batchInputs: batchInputs, compiledBatch: options.batch, requested: copy == nil ? [] : options.batchBlocks)
         var blocks: [(rows: Int, model: Model)] = []
-        if let copy, CppEmitter.isRowSeparable(model, batchInputs: batchInputs) {
-            for rows in Set(options.batchBlocks ?? autoBlockSizes(model)).sorted(by: >) where rows > 1 {
-                // A model that cannot be compiled for this many rows (e.g. a Reshape to a constant
-                // shape with batch 1 written in) simply gets no block body of that size.
+        if let copy {
+            for rows in plan.blockSizes {
                 let block = copy.clone()
-                guard (try? prepare(block, dims: options.dims, batch: rows, passes: options.passes)) != nil else { continue }
+                do { try prepare(block, dims: options.dims, batch: rows, passes: options.passes) } catch {
+                    // E.g. a Reshape to a constant shape with batch 1 written in: no block body of this size.
+                    plan.drop(rows, because: "the model does not compile for \(rows) rows: \(error)")
+                    continue
+                }
                 blocks.append((rows, block))
             }
         }
-        return try CppEmitter.emit(model, options: o, blocks: blocks)
-    }
-
-    /// Block sizes when not chosen: 64 and 16 rows for models with dense products (which become
-    /// real matrix products) and no convolutions (which run image by image anyway, so a block
-    /// would only cost memory), each only if its rows of intermediate tensors fit in 8 MiB.
-    static func autoBlockSizes(_ model: Model) -> [Int] {
-        let arena = model.graph.memoryPlan?.arenaBytes ?? Int.max
-        return hasDenseProductsOnly(model) ? [64, 16].filter { arena <= (8 << 20) / $0 } : []
-    }
-
-    /// Whether the model has dense products and no convolutions.
-    static func hasDenseProductsOnly(_ model: Model) -> Bool {
-        let ops = Set(model.graph.nodes.map(\.opType))
-        return !ops.isDisjoint(with: ["Gemm", "MatMul", "FusedGemm", "Einsum"]) && ops.isDisjoint(with: ["Conv", "FusedConv", "ConvTranspose"])
+        return try CppEmitter.emit(model, options: o, plan: plan, blocks: blocks)
     }
 
     /// Runs optimization passes on a model to be written as ONNX (sofie convert). Unless

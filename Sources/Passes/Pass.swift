@@ -7,6 +7,29 @@ public protocol GraphPass {
     var name: String { get }
     var summary: String { get }
     func run(_ model: Model) throws -> Bool
+    /// The same, telling `report` what it did (rewrites by rule, refusals by reason). The
+    /// default runs `run(_:)` and reports nothing; rewrite rules and rule sets report.
+    func run(_ model: Model, report: PassReport) throws -> Bool
+    /// Whether the pass must end a pipeline (it records facts about the final graph, as
+    /// plan-memory does): the pass manager refuses a pipeline that runs anything after it.
+    var mustRunLast: Bool { get }
+}
+
+extension GraphPass {
+    public func run(_ model: Model, report: PassReport) throws -> Bool { try run(model) }
+    public var mustRunLast: Bool { false }
+}
+
+/// What one pass run did beyond changing the graph (MLIR's pass statistics): named counts,
+/// such as the rewrites of each rule, and the reasons rules gave for not rewriting a match.
+public final class PassReport {
+    public private(set) var counts: [String: Int] = [:]
+    public private(set) var refusals: [String: Int] = [:]
+
+    public init() {}
+
+    public func count(_ what: String, _ n: Int = 1) { counts[what, default: 0] += n }
+    public func refused(_ reason: String) { refusals[reason, default: 0] += 1 }
 }
 
 /// Runs passes in order, optionally to a fixed point, optionally verifying the IR after each.
@@ -29,17 +52,24 @@ public struct PassManager {
 
     @discardableResult
     public func run(_ model: Model) throws -> Bool {
+        // Ordering rules are checked, not only written down: a pass that must end the pipeline
+        // ends it (and a fixed-point pipeline may not hold one at all, since it would repeat).
+        if let i = passes.firstIndex(where: \.mustRunLast), i != passes.count - 1 || (fixedPoint && maxIterations > 1) {
+            let after = i + 1 < passes.count ? "'\(passes[i + 1].name)' runs after it" : "the pipeline repeats to a fixed point"
+            throw PassError(pass: passes[i].name, message: "must be the last pass of a pipeline, but \(after); put it at the end")
+        }
         var changedAny = false
         for _ in 0..<(fixedPoint ? maxIterations : 1) {
             var changed = false
             for pass in passes {
                 let before = statistics == nil ? 0 : model.graph.nodes.count
                 let start = statistics == nil ? 0 : DispatchTime.now().uptimeNanoseconds
-                let did = try pass.run(model)
+                let report = PassReport()
+                let did = try pass.run(model, report: report)
                 if did { changed = true }
                 if let statistics {
                     statistics.record(pass.name, changed: did, nodesBefore: before, nodesAfter: model.graph.nodes.count,
-                                      nanoseconds: DispatchTime.now().uptimeNanoseconds - start)
+                                      nanoseconds: DispatchTime.now().uptimeNanoseconds - start, report: report)
                 }
                 try afterEach?(pass, model, did)
                 if verifyEach {
@@ -69,17 +99,22 @@ public final class PassStatistics {
         public let pass: String
         public var runs = 0, changed = 0, removed = 0, added = 0
         public var nanoseconds: UInt64 = 0
+        /// Summed over the runs: what the pass counted (rewrites by rule) and why rules refused.
+        public var counts: [String: Int] = [:]
+        public var refusals: [String: Int] = [:]
     }
     public private(set) var entries: [Entry] = []
 
     public init() {}
 
-    func record(_ pass: String, changed: Bool, nodesBefore: Int, nodesAfter: Int, nanoseconds: UInt64) {
+    func record(_ pass: String, changed: Bool, nodesBefore: Int, nodesAfter: Int, nanoseconds: UInt64, report: PassReport) {
         let i = entries.firstIndex { $0.pass == pass } ?? { entries.append(Entry(pass: pass)); return entries.count - 1 }()
         entries[i].runs += 1
         if changed { entries[i].changed += 1 }
         if nodesAfter < nodesBefore { entries[i].removed += nodesBefore - nodesAfter } else { entries[i].added += nodesAfter - nodesBefore }
         entries[i].nanoseconds += nanoseconds
+        entries[i].counts.merge(report.counts, uniquingKeysWith: +)
+        entries[i].refusals.merge(report.refusals, uniquingKeysWith: +)
     }
 
     /// A table, one line per pass in the order they first ran.
@@ -90,6 +125,8 @@ public final class PassStatistics {
             let ms = String(format: "%7.1f", Double(e.nanoseconds) / 1e6)
             lines.append(e.pass.padding(toLength: width, withPad: " ", startingAt: 0)
                          + "  " + pad(e.runs, 4) + "  " + pad(e.changed, 7) + "  " + pad(e.removed, 7) + "  " + pad(e.added, 7) + "  " + ms)
+            for (what, n) in e.counts.sorted(by: { $0.key < $1.key }) { lines.append("    rewrote \(n)x: \(what)") }
+            for (why, n) in e.refusals.sorted(by: { $0.key < $1.key }) { lines.append("    refused \(n)x: \(why)") }
         }
         return lines.joined(separator: "\n")
     }

@@ -2,28 +2,17 @@ import SofieIR
 
 /// The built-in passes by name, and pipelines written as "a,b,c".
 public enum PassRegistry {
-    public static let builtins: [(name: String, make: () -> GraphPass)] = [
-        ("infer-shapes", { ShapeInference() }),
-        ("fold-constants", { ConstantFolding() }),
-        ("inline-control-flow", { InlineControlFlow() }),
-        ("eliminate-identity", { EliminateIdentity() }),
-        ("eliminate-common-subexpressions", { CommonSubexpressionElimination() }),
-        ("fold-transposes", { FoldTransposes() }),
-        ("fuse-conv-bn", { FuseConvBatchNorm() }),
-        ("fuse-conv-add", { FuseConvAdd() }),
-        ("fuse-pad-conv", { FusePadConv() }),
-        ("fuse-dense-bn", { RuleSet(name: "fuse-dense-bn", summary: "fold BatchNormalization into the MatMul/Gemm before it (2-D values)", rules: Fusions.denseBatchNorm) }),
-        ("fuse-matmul-add", { RuleSet(name: "fuse-matmul-add", summary: "MatMul + Add of a constant bias becomes Gemm (2-D inputs)", rules: Fusions.matmulAdd) }),
-        ("fold-transpose-into-dense", { RuleSet(name: "fold-transpose-into-dense", summary: "remove the transpose before Flatten -> Dense by permuting the Dense weight rows (static shapes except the batch)", rules: Fusions.transposeBeforeDense) }),
-        ("fold-transpose-into-gemm", { RuleSet(name: "fold-transpose-into-gemm", summary: "a 2-D Transpose before Gemm/MatMul becomes Gemm's transA/transB flag", rules: Fusions.transposeIntoGemm) }),
-        ("recognize-gelu", { RecognizeGelu() }),
-        ("recognize-layernorm", { RecognizeLayerNorm() }),
-        ("fuse-epilogues", { FuseEpilogues() }),
-        ("eliminate-dead-code", { DeadCodeElimination() }),
-        ("expand-sofie-ops", { ExpandSofieOps() }),
-        ("widen-reduced-floats", { WidenReducedFloats() }),
-        ("plan-memory", { PlanMemory() }),
+    /// The built-in passes; each states its own name (`sofie passes` lists them in this order).
+    static let factories: [() -> GraphPass] = [
+        { ShapeInference() }, { ConstantFolding() }, { InlineControlFlow() }, { EliminateIdentity() },
+        { CommonSubexpressionElimination() }, { FoldTransposes() }, { FuseConvBatchNorm() }, { FuseConvAdd() },
+        { FusePadConv() }, { Fusions.denseBatchNorm }, { Fusions.matmulAdd }, { Fusions.transposeBeforeDense },
+        { Fusions.transposeIntoGemm }, { RecognizeGelu() }, { RecognizeLayerNorm() }, { FuseEpilogues() },
+        { DeadCodeElimination() }, { ExpandSofieOps() }, { WidenReducedFloats() }, { PlanMemory() },
     ]
+
+    /// The built-in passes by name.
+    public static let builtins: [(name: String, make: () -> GraphPass)] = factories.map { ($0().name, $0) }
 
     /// Custom passes registered by users of the library (by name).
     nonisolated(unsafe) public static var custom: [String: () -> GraphPass] = [:]

@@ -24,9 +24,8 @@ enum CppElementwise {
         case "Round": return "std::nearbyint(\(d))"
         case "Reciprocal": return "\(T)(1) / \(x)"
         case "Sign": return "(\(T)(0) < \(x)) - sofie_rt::is_neg(\(x))"
+        // Relu and LeakyRelu here for integer tensors; on floats they run sofie_rt::activate.
         case "Relu": return "(sofie_rt::is_neg(\(x)) ? \(T)(0) : \(x))"
-        case "Sigmoid": return t == .float ? "sofie_rt::fast_sigmoid(\(d))" : "\(T)(1) / (\(T)(1) + std::exp(-\(d)))"
-        case "Tanh": return t == .float ? "sofie_rt::fast_tanh(\(d))" : "std::tanh(\(d))"
         case "Softplus": return "std::log(std::exp(\(d)) + \(T)(1))"
         case "Softsign": return "\(x) / (\(T)(1) + std::abs(\(d)))"
         case "Not": return "!\(x)"
@@ -40,17 +39,13 @@ enum CppElementwise {
             let a = f("alpha", 1.67326319217681884765625), g = f("gamma", 1.05070102214813232421875)
             return "(\(x) > \(T)(0) ? \(g) * \(x) : \(g) * (\(a) * std::exp(\(d)) - \(a)))"
         case "ThresholdedRelu": return "(\(x) > \(f("alpha", 1)) ? \(x) : \(T)(0))"
-        case "HardSigmoid": return "std::max(\(T)(0), std::min(\(T)(1), \(f("alpha", 0.2)) * \(x) + \(f("beta", 0.5))))"
-        case "HardSwish": return "\(x) * std::max(\(T)(0), std::min(\(T)(1), \(x) / \(T)(6) + \(T)(0.5)))"
         case "Mish": return "\(x) * std::tanh(std::log1p(std::exp(\(d))))"
-        case "Swish":
+        case "Swish":  // alpha != 1 (alpha 1 is the epilogue activation)
             return t == .float ? "\(x) * sofie_rt::fast_sigmoid(\(f("alpha", 1)) * \(d))" : "\(x) / (\(T)(1) + std::exp(-\(f("alpha", 1)) * \(d)))"
-        case "Gelu":
-            if n.string("approximate") == "tanh" {
-                let tanh = t == .float ? "sofie_rt::fast_tanh" : "std::tanh"
-                return "\(T)(0.5) * \(x) * (\(T)(1) + \(tanh)(\(T)(0.7978845608028654) * (\(x) + \(T)(0.044715) * \(x) * \(x) * \(x))))"
-            }
-            return t == .float ? "sofie_rt::fast_gelu(\(x))" : "\(T)(0.5) * \(x) * (\(T)(1) + std::erf(\(x) * \(T)(0.7071067811865476)))"
+        case "Gelu" where n.string("approximate") == "tanh":
+            // The exact form is an epilogue activation (sofie_rt::activate); the tanh form is not.
+            let tanh = t == .float ? "sofie_rt::fast_tanh" : "std::tanh"
+            return "\(T)(0.5) * \(x) * (\(T)(1) + \(tanh)(\(T)(0.7978845608028654) * (\(x) + \(T)(0.044715) * \(x) * \(x) * \(x))))"
         case "Shrink":
             let l = f("lambd", 0.5), b = f("bias", 0)
             return "(\(x) < -\(l) ? \(x) + \(b) : (\(x) > \(l) ? \(x) - \(b) : \(T)(0)))"
@@ -111,6 +106,14 @@ enum CppElementwise {
                                               "HardSwish", "Mish", "Swish", "Gelu", "IsNaN", "IsInf", "Floor", "Ceil", "Round", "Reciprocal"]
                 if floatOnly.contains(op) && !x.dtype.isFloatingPoint {
                     throw CompileError(node: n, "\(op) on \(x.dtype) is not supported (float32 and float64 are)")
+                }
+                // An epilogue activation on float32/float64: the runtime's activate(), the same
+                // code a fused Conv/Gemm epilogue runs (one definition of each activation).
+                if x.dtype == .float || x.dtype == .double, let (name, params) = SofieOps.activation(of: n) {
+                    let lit = { (v: Float) in CppOps.literal(Double(v), x.dtype) }
+                    let alpha = params.count > 0 ? lit(params[0]) : lit(0), beta = params.count > 1 ? lit(params[1]) : lit(0)
+                    e.line("sofie_rt::activate<\(x.ctype)>(\(x.ptr), \(y.ptr), \(y.count), sofie_rt::Act::\(name), \(alpha), \(beta));")
+                    return
                 }
                 guard let expr = unaryExpression(op, n, x.dtype, "a0[i]") else { throw CompileError(node: n, "unsupported") }
                 e.elementwise(y, [x]) { _ in expr }

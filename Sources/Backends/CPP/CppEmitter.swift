@@ -17,11 +17,6 @@ public struct CppEmitterOptions {
     public var weights: WeightsPlacement = .auto
     public var embedLimit: Int = 1 << 20
     public var sourceDescription: String = ""
-    /// Graph inputs whose leading dimension was symbolic (a batch) before it was pinned to 1.
-    /// When every op keeps batch rows independent, the Session runs any batch size row by row.
-    public var batchInputs: Set<String> = []
-    /// The batch the shapes were compiled for (documented in the header).
-    public var compiledBatch: Int = 1
 
     public init(name: String) { self.name = name }
 }
@@ -36,6 +31,9 @@ public struct EmittedCpp {
     public var fixedBatchReason: String?
     /// Rows of each block body, largest first (empty: rows run one by one).
     public var blockSizes: [Int] = []
+    /// Block bodies asked for and left out, each with why (e.g. a Reshape to a constant shape
+    /// that holds one row).
+    public var droppedBlocks: [(rows: Int, reason: String)] = []
     /// Things the user should know that did not stop the compile (each names its node).
     public var warnings: [String] = []
     /// One input or output of `infer`, in order: its argument name, element type, shape (of one
@@ -68,38 +66,50 @@ public struct EmittedCpp {
 /// Emits a self-contained C++17 header from a graph whose values all have static shapes and
 /// supported element types (run the compile pipeline first). It consumes only the graph.
 public enum CppEmitter {
-    /// `blocks` are the same model prepared for batches of `rows` (largest first): a
-    /// row-separable model then runs as many rows as it can through the largest block body
-    /// (real matrix products), then the next, and the remaining rows one by one. A block is
-    /// used only when it can share the weights and fills of the bodies before it.
-    public static func emit(_ model: Model, options: CppEmitterOptions, blocks: [(rows: Int, model: Model)] = []) throws -> EmittedCpp {
-        let e = try EmitContext(model: model, options: options)
+    /// `plan` says which inputs carry a run-time batch (BatchPlan.decide on this model);
+    /// `blocks` are the same model prepared for the plan's block sizes: a row-separable model
+    /// then runs as many rows as it can through the largest block body (real matrix products),
+    /// then the next, and the remaining rows one by one. A block is used only when its values
+    /// are the single-row ones `rows` times as tall and it can share the weights and fills of the
+    /// bodies before it; one that is not is reported in `droppedBlocks` with the reason.
+    public static func emit(_ model: Model, options: CppEmitterOptions, plan: BatchPlan? = nil,
+                            blocks: [(rows: Int, model: Model)] = []) throws -> EmittedCpp {
+        var plan = plan ?? BatchPlan.decide(model, batchInputs: [], compiledBatch: 1, requested: [])
+        let e = try EmitContext(model: model, options: options, plan: plan)
         try e.emitBody()
         var contexts: [EmitContext] = []
-        if let batch = e.batch {
+        if let batch = plan.analysis {
             var last = e
             for (rows, block) in blocks.sorted(by: { $0.rows > $1.rows }) where rows > 1 {
                 // Same graph, every batch-carrying value `rows` times as tall: else rows would mix.
-                guard BatchAnalysis.blockMatches(block.graph, rows: rows, single: e.graph, carrying: batch.carrying) else { continue }
-                var o = options
-                o.batchInputs = []
-                o.compiledBatch = rows
-                let b = try EmitContext(model: block, options: o)
+                guard BatchAnalysis.blockMatches(block.graph, rows: rows, single: e.graph, carrying: batch.carrying) else {
+                    plan.drop(rows, because: "compiled for \(rows) rows, some value is not the one-row value \(rows) times as tall (e.g. a Reshape to a constant shape)")
+                    continue
+                }
+                let b = try EmitContext(model: block, options: options, plan: BatchPlan(batchInputs: [], compiledBatch: rows))
                 b.weightBytes = last.weightBytes
                 b.weightOffsets = last.weightOffsets
-                // A block that cannot be emitted is left out; the rows then run in smaller blocks.
-                guard (try? b.emitBody()) != nil, b.sharesStorage(with: last) else { continue }
+                do { try b.emitBody() } catch {
+                    plan.drop(rows, because: "its code could not be generated: \(error)")
+                    continue
+                }
+                guard b.sharesStorage(with: last) else {
+                    plan.drop(rows, because: "its constants differ from the one-row body's (it cannot share the Session's weights)")
+                    continue
+                }
                 contexts.append(b)
                 last = b
             }
         }
-        return try e.assemble(inputs: e.graph.inputs.filter { $0.initializer == nil }, blocks: contexts)
+        var result = try e.assemble(inputs: e.graph.inputs.filter { $0.initializer == nil }, blocks: contexts)
+        result.droppedBlocks = plan.droppedBlocks
+        return result
     }
 
     /// Whether a model pinned to batch 1 keeps the rows of `batchInputs` independent (so that
     /// it can run any batch, row by row or in blocks).
     public static func isRowSeparable(_ model: Model, batchInputs: Set<String>) -> Bool {
-        BatchAnalysis.analyze(model.graph, batchInputs: batchInputs, opset: model.onnxOpset ?? 21).0 != nil
+        BatchPlan.decide(model, batchInputs: batchInputs, compiledBatch: 1, requested: []).runtimeBatch
     }
 
     /// Whether the C++ backend has a code generator for this op (ONNX's, or our own org.sofie ones).
@@ -166,14 +176,17 @@ final class EmitContext {
     var arenaBytes = 0
     var workspaceElements = 0
     var counter = 0
+    /// The batch decision this body is emitted under (BatchPlan).
+    let plan: BatchPlan
     /// Matrix products emitted for the current node (their argument blocks are named apart).
     var gemmsInNode = 0
-    var batch: BatchAnalysis.Result?
-    var batchReason: String?
+    var batch: BatchAnalysis.Result? { plan.analysis }
+    var batchReason: String? { plan.fixedReason }
     /// Warnings about the model (each names its node), reported with the result.
     var warnings: [String] = []
 
-    init(model: Model, options: CppEmitterOptions) throws {
+    init(model: Model, options: CppEmitterOptions, plan: BatchPlan) throws {
+        self.plan = plan
         self.model = model
         self.graph = model.graph
         self.options = options
@@ -216,13 +229,6 @@ final class EmitContext {
         try checkTypes()
         let order = graph.nodes
         if let n = order.first(where: { !CppEmitter.supports($0) }) { throw CppEmitter.unsupported(n) }
-        if !options.batchInputs.isEmpty {
-            if options.compiledBatch == 1 {
-                (batch, batchReason) = BatchAnalysis.analyze(graph, batchInputs: options.batchInputs, opset: opset)
-            } else {
-                batchReason = "compiled for batch \(options.compiledBatch)"
-            }
-        }
         // Storage: inputs and outputs are the caller's pointers; initializers live in the weights;
         // ConstantOfShape fills in the weights' fill region; everything else in the arena.
         let inputs = graph.inputs.filter { $0.initializer == nil }
@@ -535,7 +541,7 @@ final class EmitContext {
         let workspaceBytes = Self.align(workspaceElements * 8)
         let blockScratch = blocks.map { $0.arenaBytes + Self.align($0.workspaceElements * 8) }.max() ?? 0
         let scratch = max(arenaBytes + workspaceBytes, blockScratch)
-        let sizes = blocks.map(\.options.compiledBatch)
+        let sizes = blocks.map(\.plan.compiledBatch)
         var h = ""
         func w(_ s: String = "") { h += s + "\n" }
         w("// \(ns).hxx - generated by swift-sofie from \(CppNames.comment(options.sourceDescription.isEmpty ? "a model" : options.sourceDescription)).")
@@ -722,7 +728,7 @@ final class EmitContext {
         }
         method("run", self)
         for b in blocks {
-            let r = b.options.compiledBatch
+            let r = b.plan.compiledBatch
             w("    // The same model for \(r) rows at once (batched inputs and outputs hold \(r) rows).")
             // Kept out of line so that the single-row path is compiled (inlined) as without it.
             method("run_block\(r)", b, attribute: "[[gnu::noinline]] ")

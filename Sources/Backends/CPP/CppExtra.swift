@@ -191,7 +191,7 @@ enum CppExtra {
             let g = try ExtraOps.dft(OpContext(node: n, opset: e.opset))
             let x = try e.input(n, 0), y = try e.output(n, 0)
             guard x.dtype == .float || x.dtype == .double else { throw CompileError(node: n, "DFT on \(x.dtype) is not supported (float32 and float64 are)") }
-            let L = g.length, cin = g.complexInput ? 2 : 1, cout = g.realOutput ? 1 : 2
+            let L = g.length, cin = g.complexInput ? 2 : 1
             let outer = x.shape[..<g.axis].reduce(1, *), inner = x.shape[(g.axis + 1)..<(x.shape.count - 1)].reduce(1, *)
             // Input points read: the first `used` along the axis (zero beyond).
             let used = g.realOutput ? min(g.inputLength, L / 2 + 1) : min(g.inputLength, L)

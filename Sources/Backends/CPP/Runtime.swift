@@ -240,37 +240,40 @@ SOFIE_MATH F apply_fn(F x) {
     else return x * sigmoid_poly(x);
 }
 template <Fn fn>
-inline void apply_array(float* v, int64_t n) {
+inline void apply_array(const float* in, float* v, int64_t n) {
 #if defined(__GNUC__) || defined(__clang__)
     constexpr int64_t L = kVectorBytes / sizeof(float);
     const int64_t body = n - n % L;
     for (int64_t j = 0; j < body; j += L) {
         VecF x;
-        std::memcpy(&x, v + j, sizeof x);
+        std::memcpy(&x, in + j, sizeof x);
         x = apply_fn<fn>(x);
         std::memcpy(v + j, &x, sizeof x);
     }
     if (body < n) {  // the tail through the same vector code, so no element depends on its position
         VecF x{};
-        std::memcpy(&x, v + body, sizeof(float) * (n - body));
+        std::memcpy(&x, in + body, sizeof(float) * (n - body));
         x = apply_fn<fn>(x);
         std::memcpy(v + body, &x, sizeof(float) * (n - body));
     }
 #else
-    for (int64_t j = 0; j < n; ++j) v[j] = apply_fn<fn>(v[j]);
+    for (int64_t j = 0; j < n; ++j) v[j] = apply_fn<fn>(in[j]);
 #endif
 }
 template <Fn fn>
-inline void apply_array(double* v, int64_t n) {
+inline void apply_array(const double* in, double* v, int64_t n) {
     for (int64_t j = 0; j < n; ++j) {
-        if constexpr (fn == Fn::Exp) v[j] = std::exp(v[j]);
-        else if constexpr (fn == Fn::Sigmoid) v[j] = fast_sigmoid(v[j]);
-        else if constexpr (fn == Fn::Tanh) v[j] = std::tanh(v[j]);
-        else if constexpr (fn == Fn::Erf) v[j] = std::erf(v[j]);
-        else if constexpr (fn == Fn::Gelu) v[j] = fast_gelu(v[j]);
-        else v[j] = v[j] * fast_sigmoid(v[j]);
+        if constexpr (fn == Fn::Exp) v[j] = std::exp(in[j]);
+        else if constexpr (fn == Fn::Sigmoid) v[j] = fast_sigmoid(in[j]);
+        else if constexpr (fn == Fn::Tanh) v[j] = std::tanh(in[j]);
+        else if constexpr (fn == Fn::Erf) v[j] = std::erf(in[j]);
+        else if constexpr (fn == Fn::Gelu) v[j] = fast_gelu(in[j]);
+        else v[j] = in[j] * fast_sigmoid(in[j]);
     }
 }
+// In place.
+template <Fn fn, class T>
+inline void apply_array(T* v, int64_t n) { apply_array<fn>(static_cast<const T*>(v), v, n); }
 
 // The GEMM epilogue: after bias, C += residual (laid out like C) and then an activation.
 enum class Act { None, Relu, LeakyRelu, Sigmoid, Tanh, Clip, HardSigmoid, HardSwish, Swish, Gelu };
@@ -282,28 +285,36 @@ struct Epilogue {
     const T* residual;   // nullptr, or a tensor read with C's row stride
 };
 
-// Applies the activation to n contiguous values in place (one loop per kind, so each vectorizes).
+// The activations' one definition: y = act(x) over n contiguous values (y may be x), one
+// loop per kind so each vectorizes. Fused epilogues and standalone activation nodes (Relu,
+// Sigmoid, ... on float tensors) both run it.
 template <class T>
-inline void activate(T* v, int64_t n, Act act, T alpha, T beta) {
+inline void activate(const T* x, T* y, int64_t n, Act act, T alpha, T beta) {
     switch (act) {
-    case Act::None: return;
+    case Act::None:
+        if (x != y) std::copy(x, x + n, y);
+        return;
     case Act::Relu:
-        for (int64_t j = 0; j < n; ++j) v[j] = v[j] < T(0) ? T(0) : v[j];
+        for (int64_t j = 0; j < n; ++j) y[j] = x[j] < T(0) ? T(0) : x[j];
         return;
     case Act::LeakyRelu:
-        for (int64_t j = 0; j < n; ++j) v[j] = v[j] < T(0) ? alpha * v[j] : v[j];
+        for (int64_t j = 0; j < n; ++j) y[j] = x[j] < T(0) ? alpha * x[j] : x[j];
         return;
-    case Act::Sigmoid: apply_array<Fn::Sigmoid>(v, n); return;
-    case Act::Tanh: apply_array<Fn::Tanh>(v, n); return;
+    case Act::Sigmoid: apply_array<Fn::Sigmoid>(x, y, n); return;
+    case Act::Tanh: apply_array<Fn::Tanh>(x, y, n); return;
     case Act::Clip:
-        for (int64_t j = 0; j < n; ++j) v[j] = std::min(beta, std::max(alpha, v[j]));
+        for (int64_t j = 0; j < n; ++j) y[j] = std::min(beta, std::max(alpha, x[j]));
         return;
-    case Act::HardSigmoid: for (int64_t j = 0; j < n; ++j) v[j] = std::max(T(0), std::min(T(1), alpha * v[j] + beta)); return;
-    case Act::HardSwish: for (int64_t j = 0; j < n; ++j) v[j] = v[j] * std::max(T(0), std::min(T(1), v[j] / T(6) + T(0.5))); return;
-    case Act::Swish: apply_array<Fn::Swish>(v, n); return;
-    case Act::Gelu: apply_array<Fn::Gelu>(v, n); return;
+    case Act::HardSigmoid: for (int64_t j = 0; j < n; ++j) y[j] = std::max(T(0), std::min(T(1), alpha * x[j] + beta)); return;
+    case Act::HardSwish: for (int64_t j = 0; j < n; ++j) y[j] = x[j] * std::max(T(0), std::min(T(1), x[j] / T(6) + T(0.5))); return;
+    case Act::Swish: apply_array<Fn::Swish>(x, y, n); return;
+    case Act::Gelu: apply_array<Fn::Gelu>(x, y, n); return;
     }
 }
+
+// In place.
+template <class T>
+inline void activate(T* v, int64_t n, Act act, T alpha, T beta) { activate(static_cast<const T*>(v), v, n, act, alpha, beta); }
 
 // The whole epilogue on an M x N block of C already holding the product and bias.
 template <class T>

@@ -82,13 +82,8 @@ final class KerasLowering {
 
     // MARK: graph building
 
-    func name(_ base: String) -> String {
-        let b = base.isEmpty ? "t" : base
-        if taken.insert(b).inserted { return b }
-        var i = 1
-        while !taken.insert("\(b)_\(i)").inserted { i += 1 }
-        return "\(b)_\(i)"
-    }
+    /// A fresh value or node name (the graph's own naming, `base`, `base_1`, ...).
+    func name(_ base: String) -> String { graph.uniqueName(base.isEmpty ? "t" : base, taken: &taken) }
 
     @discardableResult
     func node(_ op: String, _ inputs: [Value?], name: String, attributes: [Attribute] = [], outputs: Int = 1) -> [Value] {
@@ -102,17 +97,11 @@ final class KerasLowering {
     }
 
     func constant(_ values: [Float], _ shape: [Int], _ name: String) -> Value {
-        let t = Tensor(name: self.name(name), dataType: .float, dims: shape, values: values)
-        let v = Value(name: t.name, type: .tensor(t.type), initializer: t)
-        graph.addInitializer(v)
-        return v
+        graph.addConstant(Tensor(dataType: .float, dims: shape, values: values), name: name.isEmpty ? "t" : name, taken: &taken)
     }
 
     func ints(_ values: [Int], _ name: String) -> Value {
-        let t = Tensor(name: self.name(name), dataType: .int64, dims: [values.count], values: values.map { Int64($0) })
-        let v = Value(name: t.name, type: .tensor(t.type), initializer: t)
-        graph.addInitializer(v)
-        return v
+        graph.addConstant(Tensor(dataType: .int64, dims: [values.count], values: values.map { Int64($0) }), name: name.isEmpty ? "t" : name, taken: &taken)
     }
 
     func transpose(_ x: Value, _ perm: [Int], _ name: String) -> Value {

@@ -447,6 +447,6 @@ public enum EinsumOps {
         ["Einsum": OpDef(infer: { c in
             let p = try parse(c)
             return [tt(try c.dtype(0), p.output.map { p.sizes[$0]! })]
-        })]
+        }, traits: .denseProduct)]
     }
 }

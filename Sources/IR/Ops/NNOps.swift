@@ -170,6 +170,8 @@ public enum NNOps {
         // Row-independent along the batch (OpTraits.rowIndependent).
         for op in ["Conv", "ConvTranspose", "MaxPool", "AveragePool", "LpPool", "GlobalAveragePool", "GlobalMaxPool",
                    "BatchNormalization", "InstanceNormalization", "LRN"] { t[op]?.traits.insert(.rowIndependent) }
+        for op in ["MatMul", "Gemm"] { t[op]?.traits.insert(.denseProduct) }
+        for op in ["Conv", "ConvTranspose", "DeformConv"] { t[op]?.traits.insert(.convolution) }
         return t
     }
 

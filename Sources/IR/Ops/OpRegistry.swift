@@ -138,6 +138,12 @@ public struct OpTraits: OptionSet, Sendable {
     /// Each row along axis 0 of input 0 gives the same row of every output from that row alone
     /// (the other inputs are per-op constants): a model of such ops runs any batch row by row.
     public static let rowIndependent = OpTraits(rawValue: 1 << 3)
+    /// A dense floating-point matrix product (MatMul, Gemm, Einsum): rows of a batch become
+    /// rows of one product, so compiling block bodies of many rows pays. (The integer products
+    /// run plain loops, which blocks do not speed up: not marked.)
+    public static let denseProduct = OpTraits(rawValue: 1 << 4)
+    /// A convolution (runs image by image, so block bodies of many rows only cost memory).
+    public static let convolution = OpTraits(rawValue: 1 << 5)
 }
 
 /// The facts of one ONNX operator that the passes need: how to infer its outputs' types,

@@ -113,7 +113,7 @@ public enum QuantOps {
         "ConvInteger": OpDef(infer: { c in
             guard c.int("group", 1) >= 1 else { throw c.invalid("group must be positive") }
             return [tt(.int32, try NNOps.convGeometry(c, weight: 1, bias: nil).outputShape)]
-        }),
+        }, traits: .convolution),
         "QLinearConv": OpDef(infer: { c in
             let g = try NNOps.convGeometry(c, weight: 3, bias: 8)
             let oc = g.outputShape[1]
@@ -122,7 +122,7 @@ public enum QuantOps {
                 guard n == 1 || n == oc else { throw c.invalid("\(what) has \(n) elements; one, or one per output channel (\(oc))") }
             }
             return [tt(try c.dtype(7), g.outputShape)]
-        }),
+        }, traits: .convolution),
         "QLinearMatMul": OpDef(infer: { c in
             [tt(try c.dtype(7), try NNOps.matmulShape(c, try c.shape(0), try c.shape(3)))]
         }),

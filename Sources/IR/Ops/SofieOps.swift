@@ -21,6 +21,41 @@ public enum SofieOps {
 
     public static func isSofie(_ n: Node) -> Bool { n.domain == domain }
 
+    /// The epilogue activation a single standard node applies to its input 0, with its
+    /// `activation_params`; nil for any other node. The one mapping from ONNX ops to these
+    /// activations: fuse-epilogues reads it to fuse the node into a product, the C++ backend
+    /// runs a node it maps (on float tensors) through the same runtime function as a fused
+    /// one, and `activationNodes` (the expansion) is its inverse. Clip maps only with constant
+    /// bounds; Gelu only in its exact (erf) form; Swish (two nodes, x * Sigmoid(x)) is
+    /// recognized by the fusion pass itself, ONNX's Swish op with alpha 1 here.
+    public static func activation(of a: Node) -> (name: String, params: [Float])? {
+        guard a.isStandard || (isSofie(a) && a.opType == "Gelu") else { return nil }
+        switch a.opType {
+        case "Relu", "Tanh", "HardSwish", "Sigmoid":
+            return (a.opType, [])
+        case "Gelu":
+            return (a.string("approximate") ?? "none") == "none" ? ("Gelu", []) : nil
+        case "Swish":
+            return (a.float("alpha") ?? 1) == 1 ? ("Swish", []) : nil
+        case "LeakyRelu":
+            return ("LeakyRelu", [a.float("alpha") ?? 0.01])
+        case "HardSigmoid":
+            return ("HardSigmoid", [a.float("alpha") ?? 0.2, a.float("beta") ?? 0.5])
+        case "Clip":
+            func bound(_ i: Int, _ attr: String, _ def: Float) -> Float? {
+                if a.inputs.count > i {
+                    guard let v = a.input(i) else { return def }
+                    return v.initializer.flatMap(NDArray.init).flatMap { $0.count == 1 ? Float($0.double(0)) : nil }
+                }
+                return a.float(attr) ?? def
+            }
+            guard let lo = bound(1, "min", -Float.infinity), let hi = bound(2, "max", Float.infinity) else { return nil }
+            return ("Clip", [lo, hi])
+        default:
+            return nil
+        }
+    }
+
     public static var table: [String: OpDef] {
         var t: [String: OpDef] = [:]
         func checkEpilogue(_ c: OpContext, _ out: [Int], zInput: Int) throws {
@@ -49,6 +84,8 @@ public enum SofieOps {
             return types
         })
         t["Gelu"] = ElementwiseOps.table["Gelu"]
+        t["FusedConv"]?.traits = NNOps.table["Conv"]?.traits ?? []
+        t["FusedGemm"]?.traits = NNOps.table["Gemm"]?.traits ?? []
         return t
     }
 

@@ -70,7 +70,7 @@ struct Session {
             }
         }
 
-        // FusedConv 'n_conv1_conv_fused' -> relu1_untransposed
+        // FusedConv 'n_conv1_conv_bn_fused' -> relu1_untransposed
         {
             float* const pack = static_cast<float*>(work);
             float* const cols = pack + 27648;
@@ -119,7 +119,7 @@ struct Session {
             for (int64_t p = 0; p < 8; ++p) sofie_rt::max_pool2d(t_conv2_conv + p * 196, win, t_pool2 + p * 49);
         }
 
-        // Gemm 'n_fc_biasadd_gemm_1_nchw_1' -> fc
+        // Gemm 'n_fc_biasadd_gemm_nchw' -> fc
         {
             sofie_rt::GemmArgs<float> mm;
             mm.M = 1; mm.N = 10; mm.K = 392;

@@ -288,6 +288,10 @@ final class BatchTests: XCTestCase {
         let emitted = try Compiler.emit(m, options: Compiler.Options(name: "reshape1"), source: "reshape1.onnx")
         XCTAssertTrue(emitted.runtimeBatch)
         XCTAssertEqual(emitted.blockSizes, [])
+        // Reported with the reason (BatchPlan), not swallowed.
+        XCTAssertEqual(emitted.droppedBlocks.map(\.rows), [64, 16])
+        XCTAssertTrue(emitted.droppedBlocks.allSatisfy { $0.reason.contains("does not compile for \($0.rows) rows") && $0.reason.contains("flat") },
+                      "\(emitted.droppedBlocks)")
     }
 
     /// Reshape to [1, -1] then Softmax: per row at batch 1, but at 16 rows the reshape folds the
@@ -319,6 +323,8 @@ final class BatchTests: XCTestCase {
         let emitted = try Compiler.emit(m, options: options, source: "fold.onnx")
         XCTAssertTrue(emitted.runtimeBatch)
         XCTAssertEqual(emitted.blockSizes, [], "a block would softmax over 16 rows at once")
+        XCTAssertEqual(emitted.droppedBlocks.map(\.rows), [16])
+        XCTAssertTrue(emitted.droppedBlocks.first?.reason.contains("not the one-row value 16 times as tall") ?? false, "\(emitted.droppedBlocks)")
     }
 
     func testBatchMixingModelGetsAFixedBatchWithAReason() throws {

@@ -1,4 +1,5 @@
 import SofieIR
+@testable import SofieBackends
 import XCTest
 
 /// The op facts that passes and the C++ backend act on, as stated on the op definitions.
@@ -30,5 +31,38 @@ final class OpTraitsTests: XCTestCase {
         }
         for op in ["Shape", "Size"] { XCTAssertTrue(traits(op).contains(.readsShapeOnly), op) }
         for op in ["Add", "Relu", "Conv", "Cast", "QuantizeLinear"] { XCTAssertTrue(traits(op).isDisjoint(with: [.movesElements, .aliasesInput]), op) }
+    }
+}
+
+extension OpTraitsTests {
+    /// Each epilogue activation has one meaning: every node SofieOps.activation maps names a
+    /// known activation with the right number of parameters, the C++ runtime's Act enum has a
+    /// case for each, and the elementwise code generator runs those nodes through
+    /// sofie_rt::activate (the fused epilogue's function) rather than an expression of its own.
+    func testEpilogueActivationsHaveOneDefinition() throws {
+        let x = Value(name: "x", type: .tensor(TensorType(.float, fixed: [4])))
+        for op in ["Relu", "Tanh", "HardSwish", "Sigmoid", "Gelu", "Swish", "LeakyRelu", "HardSigmoid", "Clip"] {
+            let n = Node(opType: op, inputs: [x], outputs: [Value(name: "y")])
+            let (name, params) = try XCTUnwrap(SofieOps.activation(of: n), op)
+            XCTAssertEqual(SofieOps.activations[name]?.count, params.count, op)
+        }
+        XCTAssertNil(SofieOps.activation(of: Node(opType: "Gelu", inputs: [x], outputs: [Value(name: "y")], attributes: [Attribute("approximate", .string(Array("tanh".utf8)))])))
+        XCTAssertNil(SofieOps.activation(of: Node(opType: "Relu", domain: "com.example", inputs: [x], outputs: [Value(name: "y")])))
+        let runtime = CppRuntime.versioned
+        let cases = String(runtime[try XCTUnwrap(runtime.range(of: "enum class Act \\{[^}]*\\}", options: .regularExpression))])
+        for name in SofieOps.activations.keys { XCTAssertTrue(cases.contains(" \(name),") || cases.contains(" \(name) }"), "Act::\(name) in \(cases)") }
+    }
+}
+
+extension OpTraitsTests {
+    /// Which ops are dense products and convolutions is stated on their definitions (the batch
+    /// plan reads it to choose block bodies), for fused org.sofie forms too.
+    func testProductAndConvolutionTraits() {
+        func traits(_ op: String, _ domain: String = "") -> OpTraits { OpRegistry.traits(of: Node(opType: op, domain: domain)) }
+        for op in ["MatMul", "Gemm", "Einsum"] { XCTAssertTrue(traits(op).contains(.denseProduct), op) }
+        XCTAssertTrue(traits("FusedGemm", SofieOps.domain).contains(.denseProduct))
+        for op in ["Conv", "ConvTranspose", "DeformConv", "ConvInteger", "QLinearConv"] { XCTAssertTrue(traits(op).contains(.convolution), op) }
+        XCTAssertTrue(traits("FusedConv", SofieOps.domain).contains(.convolution))
+        for op in ["Add", "Relu", "MaxPool", "MatMulInteger"] { XCTAssertTrue(traits(op).isDisjoint(with: [.denseProduct, .convolution]), op) }
     }
 }

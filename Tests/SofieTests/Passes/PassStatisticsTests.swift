@@ -27,3 +27,70 @@ final class PassStatisticsTests: XCTestCase {
         XCTAssertTrue(r.output.contains("pass") && r.output.contains("nodes -") && r.output.contains("fuse-conv-bn"), r.output)
     }
 }
+
+extension PassStatisticsTests {
+    /// A MatMul + bias graph with the Add's operands in the given order (bias first or second),
+    /// the weight float32 or (to be refused) float64 with a float64 input.
+    func matmulAddModel(biasFirst: Bool, weightType: DataType = .float) -> Model {
+        let g = Graph(name: "mm")
+        var taken = Set<String>()
+        let x = Value(name: "x", type: .tensor(TensorType(weightType, fixed: [2, 3])))
+        g.inputs = [x]
+        let wt = weightType == .float ? Tensor(dataType: .float, dims: [3, 4], values: (0..<12).map { Float($0) })
+                                      : Tensor(dataType: .double, dims: [3, 4], values: (0..<12).map { Double($0) })
+        let w = g.addConstant(wt, name: "w", taken: &taken)
+        let bt = Tensor(dataType: .float, dims: [4], values: [Float](arrayLiteral: 1, 2, 3, 4))
+        let b = g.addConstant(bt, name: "b", taken: &taken)
+        let p = Value(name: "p"), y = Value(name: "y", type: .tensor(TensorType(weightType, fixed: [2, 4])))
+        g.appendNode(Node(opType: "MatMul", name: "mm", inputs: [x, w], outputs: [p]))
+        g.appendNode(Node(opType: "Add", name: "add", inputs: biasFirst ? [b, p] : [p, b], outputs: [y]))
+        g.outputs = [y]
+        let m = Model(graph: g)
+        _ = try? ShapeInference().run(m)
+        return m
+    }
+
+    /// One commutative rule fuses both operand orders; a refused match is counted under its
+    /// reason; every built-in pass is registered under the name it states itself.
+    func testRulesMatchEitherOrderAndSayWhyTheyRefuse() throws {
+        for biasFirst in [false, true] {
+            let m = matmulAddModel(biasFirst: biasFirst)
+            let report = PassReport()
+            XCTAssertTrue(try Fusions.matmulAdd.run(m, report: report), "bias first: \(biasFirst)")
+            XCTAssertEqual(m.graph.nodes.map(\.opType), ["Gemm"])
+            XCTAssertEqual(report.counts, ["fuse-matmul-add": 1])
+            XCTAssertNoThrow(try Verifier.verify(m))
+        }
+        // float64 weight with a float32 bias: refused, with the reason.
+        let m = matmulAddModel(biasFirst: false, weightType: .double)
+        let stats = PassStatistics()
+        var pm = PassManager([Fusions.matmulAdd])
+        pm.statistics = stats
+        XCTAssertFalse(try pm.run(m))
+        XCTAssertEqual(m.graph.nodes.map(\.opType), ["MatMul", "Add"])
+        let entry = try XCTUnwrap(stats.entries.first)
+        XCTAssertEqual(entry.refusals, ["fuse-matmul-add: the added constant is not a bias of the product's 4 columns": 1], stats.text)
+        XCTAssertTrue(stats.text.contains("refused 1x: fuse-matmul-add: the added constant"), stats.text)
+
+        for (name, make) in PassRegistry.builtins { XCTAssertEqual(make().name, name) }
+        XCTAssertEqual(Set(PassRegistry.builtins.map(\.name)).count, PassRegistry.builtins.count, "pass names are unique")
+        XCTAssertTrue(PassRegistry.builtins.allSatisfy { !$0.make().summary.isEmpty }, "every pass has a summary")
+    }
+}
+
+extension PassStatisticsTests {
+    /// "Memory planning comes last" is checked by the pass manager, not only written down.
+    func testPlanMemoryMustEndThePipeline() throws {
+        let m = matmulAddModel(biasFirst: false)
+        XCTAssertThrowsError(try PassManager([PlanMemory(), DeadCodeElimination()]).run(m)) { error in
+            XCTAssertTrue("\(error)".contains("plan-memory") && "\(error)".contains("must be the last pass"), "\(error)")
+        }
+        XCTAssertThrowsError(try PassManager([DeadCodeElimination(), PlanMemory()], fixedPoint: true).run(m))
+        XCTAssertNoThrow(try PassManager([DeadCodeElimination(), PlanMemory()]).run(m))
+        XCTAssertNotNil(m.graph.memoryPlan)
+        // sofie compile runs it last itself, whatever --passes lists.
+        var options = Compiler.Options(name: "mm")
+        options.passes = [PlanMemory(), DeadCodeElimination()]
+        XCTAssertNoThrow(try Compiler.emit(matmulAddModel(biasFirst: true), options: options, source: "mm.onnx"))
+    }
+}

@@ -1,32 +1,6 @@
 import Foundation
 import SofieIR
 
-/// Removes Identity nodes and inference-mode Dropout nodes, reading their input directly.
-public struct EliminateIdentity: GraphPass {
-    public let name = "eliminate-identity"
-    public let summary = "remove Identity and inference-mode Dropout nodes"
-    public init() {}
-
-    public func run(_ model: Model) throws -> Bool {
-        let g = model.graph
-        let outputs = Set(g.outputs.map(ObjectIdentifier.init))
-        var remove = Set<ObjectIdentifier>()
-        for n in g.nodes where n.opType == "Identity" || n.opType == "Dropout" {
-            guard let x = n.input(0), let y = n.output(0), !outputs.contains(ObjectIdentifier(y)) else { continue }
-            if n.opType == "Dropout" {
-                if n.outputs.count > 1, let mask = n.output(1), !mask.uses.isEmpty || outputs.contains(ObjectIdentifier(mask)) { continue }
-                if n.inputs.count > 2, let mode = n.input(2) {
-                    guard let m = mode.initializer?.integers(), m.allSatisfy({ $0 == 0 }) else { continue }
-                }
-            }
-            g.replaceAllUses(of: y, with: x)
-            remove.insert(ObjectIdentifier(n))
-        }
-        g.removeNodes(remove)
-        return !remove.isEmpty
-    }
-}
-
 /// Transposes that cancel or compose: Transpose(Transpose(x)) becomes one Transpose, or none
 /// when the permutations are inverse. (Transposes of constants are folded by fold-constants.)
 public struct FoldTransposes: GraphPass {
@@ -230,58 +204,4 @@ public struct FoldTransposes: GraphPass {
     static let unary: Set<String> = ["Relu", "LeakyRelu", "Sigmoid", "Tanh", "Elu", "Selu", "Clip", "Abs", "Neg", "Exp", "Log",
                                      "Sqrt", "Softplus", "Softsign", "HardSigmoid", "HardSwish", "Erf", "Identity", "Cast",
                                      "Celu", "ThresholdedRelu", "Reciprocal", "Floor", "Ceil", "Round", "Sign", "Not"]
-}
-
-/// Folds an inference BatchNormalization that is the only reader of a Conv's output into the
-/// Conv's weights and bias (all constant): W' = W * s, b' = (b - mean) * s + beta, s = gamma / sqrt(var + eps).
-public struct FuseConvBatchNorm: GraphPass {
-    public let name = "fuse-conv-bn"
-    public let summary = "fold BatchNormalization into the weights of the Conv before it"
-    public init() {}
-
-    public func run(_ model: Model) throws -> Bool {
-        let g = model.graph
-        let outputs = Set(g.outputs.map(ObjectIdentifier.init))
-        var remove = Set<ObjectIdentifier>()
-        var taken = Set(g.definedValues.map(\.name))
-        for bn in g.nodes where bn.opType == "BatchNormalization" {
-            guard bn.outputs.compactMap({ $0 }).count == 1, (bn.int("training_mode") ?? 0) == 0,
-                  let convOut = bn.input(0), let conv = convOut.producer, conv.opType == "Conv",
-                  convOut.uses.count == 1, !outputs.contains(ObjectIdentifier(convOut)),
-                  let w = conv.input(1)?.initializer, w.dataType == .float, let wv = w.values(as: Float.self),
-                  let gamma = bn.input(1)?.initializer?.values(as: Float.self), let beta = bn.input(2)?.initializer?.values(as: Float.self),
-                  let mean = bn.input(3)?.initializer?.values(as: Float.self), let variance = bn.input(4)?.initializer?.values(as: Float.self),
-                  let y = bn.output(0) else { continue }
-            let m = w.dims[0]
-            guard gamma.count == m, beta.count == m, mean.count == m, variance.count == m, m > 0 else { continue }
-            var bias = [Float](repeating: 0, count: m)
-            if conv.inputs.count > 2, let b = conv.input(2) {
-                guard let bv = b.initializer?.values(as: Float.self), bv.count == m else { continue }
-                bias = bv
-            }
-            let eps = bn.float("epsilon") ?? 1e-5
-            let per = wv.count / m
-            var nw = wv
-            var nb = bias
-            for o in 0..<m {
-                let s = gamma[o] / (variance[o] + eps).squareRoot()
-                for k in 0..<per { nw[o * per + k] = wv[o * per + k] * s }
-                nb[o] = (bias[o] - mean[o]) * s + beta[o]
-            }
-            func add(_ base: String, _ v: [Float], _ dims: [Int]) -> Value {
-                g.addConstant(Tensor(dataType: .float, dims: dims, values: v), name: base, taken: &taken)
-            }
-            conv.setInput(1, add((conv.input(1)?.name ?? "w") + "_bn", nw, w.dims))
-            let biasValue = add((conv.name.isEmpty ? "conv" : conv.name) + "_bias_bn", nb, [m])
-            if conv.inputs.count > 2 { conv.setInput(2, biasValue) } else { conv.appendInput(biasValue) }
-            // The Conv now produces the BatchNormalization's output value itself.
-            bn.removeAllInputs()
-            bn.removeAllOutputs()
-            conv.removeAllOutputs()
-            conv.appendOutput(y)
-            remove.insert(ObjectIdentifier(bn))
-        }
-        g.removeNodes(remove)
-        return !remove.isEmpty
-    }
 }
