@@ -1,7 +1,8 @@
 import SofieIR
 
-/// Common-subexpression elimination: a node with the same op, inputs (the same values) and
-/// attributes as an earlier node is dropped and its readers use the earlier node's outputs.
+/// Common-subexpression elimination: a node with the same op, inputs (the same values, in
+/// either order for commutative ops) and attributes as an earlier node is dropped and its
+/// readers use the earlier node's outputs.
 /// Nodes with subgraph or tensor attributes are left alone.
 public struct CommonSubexpressionElimination: GraphPass {
     public let name = "eliminate-common-subexpressions"
@@ -10,7 +11,10 @@ public struct CommonSubexpressionElimination: GraphPass {
 
     static func key(_ n: Node) -> String? {
         var parts = [n.domain, n.opType, n.overload]
-        for v in n.inputs { parts.append(v.map { String(UInt(bitPattern: ObjectIdentifier($0).hashValue)) } ?? "_") }
+        var inputs = n.inputs.map { v in v.map { String(UInt(bitPattern: ObjectIdentifier($0).hashValue)) } ?? "_" }
+        // f(a, b) and f(b, a) are one computation for a commutative op.
+        if inputs.count == 2, OpRegistry.traits(of: n).contains(.commutative) { inputs.sort() }
+        parts += inputs
         parts.append("|\(n.outputs.count)|")
         for a in n.attributes.sorted(by: { $0.name < $1.name }) {
             switch a.value {

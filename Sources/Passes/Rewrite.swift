@@ -106,6 +106,8 @@ public struct RewriteRule: GraphPass {
             m.values[name] = value
             return true
         case .commutative(let op, let a, let b, let bind):
+            // Only for ops that are (OpTraits.commutative): else it is the pattern's mistake.
+            guard let n = value.producer, n.opType == op, OpRegistry.traits(of: n).contains(.commutative) else { return false }
             let saved = m
             if match(.op(op, [a, b], bind: bind), value, root: root, into: &m) { return true }
             m = saved

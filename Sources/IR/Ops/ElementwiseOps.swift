@@ -249,6 +249,7 @@ public enum ElementwiseOps {
         t["Identity"]?.traits.insert(.movesElements)
         // Row-independent along the batch (OpTraits.rowIndependent): every unary op, Cast and CastLike.
         for op in Array(unary.keys) + ["IsNaN", "IsInf", "Cast", "CastLike"] { t[op]?.traits.insert(.rowIndependent) }
+        for op in ["Add", "Mul", "And", "Or", "Xor", "Equal", "BitwiseAnd", "BitwiseOr", "BitwiseXor"] { t[op]?.traits.insert(.commutative) }
         return t
     }
 

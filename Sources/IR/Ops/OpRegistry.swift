@@ -144,6 +144,11 @@ public struct OpTraits: OptionSet, Sendable {
     public static let denseProduct = OpTraits(rawValue: 1 << 4)
     /// A convolution (runs image by image, so block bodies of many rows only cost memory).
     public static let convolution = OpTraits(rawValue: 1 << 5)
+    /// A binary op whose two inputs may be swapped with bit-identical results (Add, Mul, the
+    /// logical and bitwise ones, Equal; not Max/Min, whose NaN handling depends on the order,
+    /// nor the variadic Sum/Mean, whose rounding does): common-subexpression elimination merges
+    /// f(a, b) with f(b, a), and commutative rewrite patterns match either order.
+    public static let commutative = OpTraits(rawValue: 1 << 6)
 }
 
 /// The facts of one ONNX operator that the passes need: how to infer its outputs' types,

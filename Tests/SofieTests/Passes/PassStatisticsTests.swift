@@ -94,3 +94,22 @@ extension PassStatisticsTests {
         XCTAssertNoThrow(try Compiler.emit(matmulAddModel(biasFirst: true), options: options, source: "mm.onnx"))
     }
 }
+
+extension PassStatisticsTests {
+    /// OpTraits.commutative: CSE merges Add(a, b) with Add(b, a) but not Sub(a, b) with Sub(b, a).
+    func testCommonSubexpressionsOfCommutativeOps() throws {
+        for (op, merges) in [("Add", true), ("Mul", true), ("Sub", false), ("Max", false)] {
+            let g = Graph(name: "cse")
+            let t = TensorType(.float, fixed: [4])
+            let a = Value(name: "a", type: .tensor(t)), b = Value(name: "b", type: .tensor(t))
+            g.inputs = [a, b]
+            let p = Value(name: "p"), q = Value(name: "q"), y = Value(name: "y", type: .tensor(t))
+            g.appendNode(Node(opType: op, inputs: [a, b], outputs: [p]))
+            g.appendNode(Node(opType: op, inputs: [b, a], outputs: [q]))
+            g.appendNode(Node(opType: "Div", inputs: [p, q], outputs: [y]))
+            g.outputs = [y]
+            XCTAssertEqual(try CommonSubexpressionElimination().run(Model(graph: g)), merges, op)
+            XCTAssertEqual(g.nodes.count, merges ? 2 : 3, op)
+        }
+    }
+}
