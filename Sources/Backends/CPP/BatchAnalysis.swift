@@ -84,8 +84,7 @@ enum BatchAnalysis {
                     && (n.input(2) == nil || rank(n.input(2)) < 2 || lead1(n.input(2)))
             case _ where rowwise(n):
                 ok = has(ins[0]) && ins.dropFirst().allSatisfy { !has($0) }
-            case "Add", "Sub", "Mul", "Div", "Mod", "Pow", "Max", "Min", "Sum", "Mean", "Where", "PRelu", "Equal", "Less",
-                 "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "BitShift", "Clip":
+            case _ where OpRegistry.traits(of: n).contains(.broadcastingElementwise):
                 // Batch operands are aligned at axis 0; the others must not reach axis 0 of the output.
                 let r = rank(out.first)
                 ok = ins.allSatisfy { v in v == nil || (has(v) ? rank(v) == r : (rank(v) < r || lead1(v))) }

@@ -250,6 +250,9 @@ public enum ElementwiseOps {
         // Row-independent along the batch (OpTraits.rowIndependent): every unary op, Cast and CastLike.
         for op in Array(unary.keys) + ["IsNaN", "IsInf", "Cast", "CastLike"] { t[op]?.traits.insert(.rowIndependent) }
         for op in ["Add", "Mul", "And", "Or", "Xor", "Equal", "BitwiseAnd", "BitwiseOr", "BitwiseXor"] { t[op]?.traits.insert(.commutative) }
+        for op in arithmetic.union(comparison).union(logical).union(variadic).union(["Where", "PRelu", "Clip"]) {
+            t[op]?.traits.insert(.broadcastingElementwise)
+        }
         return t
     }
 

@@ -149,6 +149,11 @@ public struct OpTraits: OptionSet, Sendable {
     /// nor the variadic Sum/Mean, whose rounding does): common-subexpression elimination merges
     /// f(a, b) with f(b, a), and commutative rewrite patterns match either order.
     public static let commutative = OpTraits(rawValue: 1 << 6)
+    /// Elementwise over inputs that broadcast against each other by numpy's rules (Add, Less,
+    /// Where, Max, PRelu, Clip, ...): an output element reads each input at its broadcast
+    /// position, so a row of the output comes from the same row of inputs that have the
+    /// output's rank (the batch analysis relies on this).
+    public static let broadcastingElementwise = OpTraits(rawValue: 1 << 7)
 }
 
 /// The facts of one ONNX operator that the passes need: how to infer its outputs' types,

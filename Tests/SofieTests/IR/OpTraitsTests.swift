@@ -64,5 +64,9 @@ extension OpTraitsTests {
         for op in ["Conv", "ConvTranspose", "DeformConv", "ConvInteger", "QLinearConv"] { XCTAssertTrue(traits(op).contains(.convolution), op) }
         XCTAssertTrue(traits("FusedConv", SofieOps.domain).contains(.convolution))
         for op in ["Add", "Relu", "MaxPool", "MatMulInteger"] { XCTAssertTrue(traits(op).isDisjoint(with: [.denseProduct, .convolution]), op) }
+        for op in ["Add", "Sub", "Less", "And", "Where", "PRelu", "Clip", "Max", "Sum", "BitShift"] { XCTAssertTrue(traits(op).contains(.broadcastingElementwise), op) }
+        for op in ["Relu", "MatMul", "Concat", "Softmax"] { XCTAssertFalse(traits(op).contains(.broadcastingElementwise), op) }
+        for op in ["Add", "Mul", "Equal", "And"] { XCTAssertTrue(traits(op).contains(.commutative), op) }
+        for op in ["Sub", "Div", "Max", "Min", "Sum", "Mean", "Less"] { XCTAssertFalse(traits(op).contains(.commutative), op) }
     }
 }
