@@ -53,10 +53,10 @@ public struct PassManager {
     @discardableResult
     public func run(_ model: Model) throws -> Bool {
         // Ordering rules are checked, not only written down: a pass that must end the pipeline
-        // ends it (and a fixed-point pipeline may not hold one at all, since it would repeat).
-        if let i = passes.firstIndex(where: \.mustRunLast), i != passes.count - 1 || (fixedPoint && maxIterations > 1) {
-            let after = i + 1 < passes.count ? "'\(passes[i + 1].name)' runs after it" : "the pipeline repeats to a fixed point"
-            throw PassError(pass: passes[i].name, message: "must be the last pass of a pipeline, but \(after); put it at the end")
+        // ends it. (In a fixed-point pipeline it then runs again after every round that changed
+        // the graph, so its result still describes the final graph.)
+        if let i = passes.firstIndex(where: \.mustRunLast), i != passes.count - 1 {
+            throw PassError(pass: passes[i].name, message: "must be the last pass of a pipeline, but '\(passes[i + 1].name)' runs after it; put it at the end")
         }
         var changedAny = false
         for _ in 0..<(fixedPoint ? maxIterations : 1) {
