@@ -30,8 +30,7 @@ public struct FuseConvAdd: RulePass {
         func rewrite(_ m: Match, _ b: RewriteBuilder) throws -> Value {
             let conv = m.node("conv"), channels = m.tensor("w")!.dims[0]
             let cv = m.tensor("c")!.values(as: Float.self)!
-            var bias = conv.inputs.count > 2 ? conv.input(2)?.initializer?.values(as: Float.self) ?? [Float](repeating: 0, count: channels)
-                                             : [Float](repeating: 0, count: channels)
+            var bias = conv.input(2)?.initializer?.values(as: Float.self) ?? [Float](repeating: 0, count: channels)
             for o in 0..<channels { bias[o] += cv.count == 1 ? cv[0] : cv[o] }
             let base = conv.name.isEmpty ? "conv" : conv.name
             let bv = b.constant(Tensor(dataType: .float, dims: [channels], values: bias), name: base + "_bias")

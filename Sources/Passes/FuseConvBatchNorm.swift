@@ -35,8 +35,7 @@ public struct FuseConvBatchNorm: RulePass {
             let channels = w.dims[0]
             let p = Self.parameters(m, channels: channels)!
             let wv = w.values(as: Float.self)!
-            let bias = conv.inputs.count > 2 ? conv.input(2)?.initializer?.values(as: Float.self) ?? [Float](repeating: 0, count: channels)
-                                             : [Float](repeating: 0, count: channels)
+            let bias = conv.input(2)?.initializer?.values(as: Float.self) ?? [Float](repeating: 0, count: channels)
             let eps = bn.float("epsilon") ?? 1e-5
             let per = wv.count / channels
             var nw = wv, nb = bias

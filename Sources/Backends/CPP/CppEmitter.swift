@@ -340,16 +340,11 @@ final class EmitContext {
     /// to use in the body. Names take a `t_` prefix, which no emitter's local variable has, so a
     /// tensor can never be shadowed by (or shadow) a block's own variables.
     func namedPointer(_ label: String, ctype: String, const: Bool, shape: [Int], expr: String) -> String {
-        var name = "t_" + CppNames.identifier(label, fallback: "v")
-        if pointerNames.contains(name) {
-            var k = 2
-            while pointerNames.contains("\(name)_\(k)") { k += 1 }
-            name = "\(name)_\(k)"
-        }
-        pointerNames.insert(name)
+        let sanitized = CppNames.identifier(label, fallback: "v")
+        let name = graph.uniqueName("t_" + sanitized, taken: &pointerNames)
         addresses[name] = expr
         let dims = shape.isEmpty ? "scalar" : shape.map(String.init).joined(separator: "x")
-        let original = CppNames.identifier(label, fallback: "v") == label ? "" : " '\(CppNames.comment(label, limit: 60))'"
+        let original = sanitized == label ? "" : " '\(CppNames.comment(label, limit: 60))'"
         pointers.append((name, "\(const ? "const " : "")\(ctype)* const \(name) = reinterpret_cast<\(const ? "const " : "")\(ctype)*>(\(expr));  // \(ctype)[\(dims)]\(original)"))
         return name
     }

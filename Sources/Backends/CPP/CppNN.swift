@@ -224,25 +224,19 @@ enum CppNN {
                 }
                 // Loops over images and groups; an extent of 1 gets no loop (its index is 0).
                 let N = x.shape[0]
-                let nv = N == 1 ? "0" : "n", gv = G == 1 ? "0" : "g"
-                func at(_ index: String, _ scale: Int) -> String { index == "0" ? "" : scale == 1 ? index : "\(index) * \(scale)" }
-                func offset(_ terms: String...) -> String {
-                    let t = terms.filter { !$0.isEmpty }
-                    return t.isEmpty ? "" : " + " + (t.count == 1 ? t[0] : "(" + t.joined(separator: " + ") + ")")
-                }
+                let iv = [N == 1 ? "0" : "n", G == 1 ? "0" : "g"]
                 var depth = 0
                 if N != 1 { e.line("for (int64_t n = 0; n < \(N); ++n) {"); depth += 1 }
                 if G != 1 { e.line(String(repeating: "    ", count: depth) + "for (int64_t g = 0; g < \(G); ++g) {"); depth += 1 }
                 let before = e.body.count
-                let xOff = [at(nv, C * inHW), at(gv, (C / G) * inHW)], yOff = [at(nv, M * outHW), at(gv, (M / G) * outHW)]
-                e.line("const \(x.ctype)* const xg = \(x.ptr)\(offset(xOff[0], xOff[1]));")
-                e.line("\(y.ctype)* const yg = \(y.ptr)\(offset(yOff[0], yOff[1]));")
+                let yOffset = EmitContext.offset(iv, [M * outHW, (M / G) * outHW])
+                e.line("const \(x.ctype)* const xg = \(EmitContext.at(x.ptr, EmitContext.offset(iv, [C * inHW, (C / G) * inHW])));")
+                e.line("\(y.ctype)* const yg = \(EmitContext.at(y.ptr, yOffset));")
                 if !pointwise { e.line("sofie_rt::im2col(xg, \(C / G), win, cols);") }
-                let residual = [at(nv, M * outHW), at(gv, (M / G) * outHW)].filter { !$0.isEmpty }
-                gemmCall(e, x.dtype, m: M / G, n: outHW, k: Kc, a: "\(w.ptr)\(offset(at(gv, (M / G) * Kc)))", rsa: Kc, csa: 1,
+                gemmCall(e, x.dtype, m: M / G, n: outHW, k: Kc, a: EmitContext.at(w.ptr, EmitContext.offset([iv[1]], [(M / G) * Kc])), rsa: Kc, csa: 1,
                          b: pointwise ? "xg" : "cols", rsb: outHW, csb: 1, c: "yg", ldc: outHW, accumulate: false,
-                         rowBias: bias.map { "\($0.ptr)\(offset(at(gv, M / G)))" } ?? "nullptr",
-                         epilogue: ep.cpp(y.ctype, residualOffset: residual.isEmpty ? "0" : residual.joined(separator: " + ")), work: ws > 0 ? "pack" : "nullptr")
+                         rowBias: bias.map { EmitContext.at($0.ptr, EmitContext.offset([iv[1]], [M / G])) } ?? "nullptr",
+                         epilogue: ep.cpp(y.ctype, residualOffset: yOffset), work: ws > 0 ? "pack" : "nullptr")
                 for i in before..<e.body.count { e.body[i] = String(repeating: "    ", count: depth) + e.body[i] }
                 for d in stride(from: depth - 1, through: 0, by: -1) { e.line(String(repeating: "    ", count: d) + "}") }
             }
