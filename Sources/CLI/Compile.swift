@@ -73,6 +73,7 @@ struct Compile: ParsableCommand {
         var options = Compiler.Options(name: stem)
         options.weights = WeightsPlacement(rawValue: weights)!
         options.dims = try dims.values()
+        options.bounds = try dims.bounds()
         options.batch = batch
         options.cApi = cApi
         options.batchBlocks = try blockSizes()
@@ -98,6 +99,9 @@ struct Compile: ParsableCommand {
                 }
             } else if let reason = emitted.fixedBatchReason {
                 print("batch: fixed at \(batch) at compile time: \(reason)")
+            }
+            if !emitted.runtimeDimensions.isEmpty {
+                print("run-time dimensions: \(emitted.runtimeDimensions.map { "\($0.argument) in \($0.dimension.minimum)...\($0.dimension.bound)" }.joined(separator: ", ")): session.infer(\(emitted.runtimeDimensions.map(\.argument).joined(separator: ", ")), ...)")
             }
             for (rows, reason) in emitted.droppedBlocks { print("note: no block body of \(rows) rows: \(reason)") }
         } catch {

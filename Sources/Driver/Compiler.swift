@@ -11,6 +11,9 @@ public enum Compiler {
         public var name: String
         public var weights: WeightsPlacement = .auto
         public var dims: [String: Int] = [:]
+        /// Run-time dimensions with their upper bounds (--dim NAME=max:BOUND): `infer` takes
+        /// their values; the code is compiled once for every value up to the bound.
+        public var bounds: [String: Int] = [:]
         public var batch: Int = 1
         /// Rows of the block bodies for a run-time batch (each > 1; the largest runs first):
         /// nil chooses (`autoBlockSizes`), [] or [1] turns blocks off.
@@ -83,12 +86,24 @@ public enum Compiler {
     public static func emit(_ model: Model, options: Options, source: String) throws -> EmittedCpp {
         // The batch decision has one owner, BatchPlan: the inputs carrying a batch are read
         // before the dimensions are pinned, the rest is decided on the prepared model.
-        let batchInputs = BatchPlan.batchInputs(of: model, dims: options.dims)
+        let batchInputs = BatchPlan.batchInputs(of: model, dims: options.dims.merging(options.bounds) { a, _ in a })
+        if let both = options.bounds.keys.first(where: { options.dims[$0] != nil }) {
+            throw CompileError(.graph, "--dim \(both) is given both a value and a bound")
+        }
         // A copy for the block bodies, taken before the passes change the model, and only when
-        // block bodies may be wanted.
-        let copy = batchInputs.isEmpty || options.batch != 1 || !BatchPlan.mayWantBlocks(model, requested: options.batchBlocks) ? nil : model.clone()
-        try prepare(model, dims: options.dims, batch: options.batch, passes: options.passes, verifyEach: options.verifyEach,
-                    afterEach: options.afterEach, statistics: options.statistics)
+        // block bodies may be wanted (not with run-time dimensions: the blocks would need their
+        // own run-time extents).
+        let copy = batchInputs.isEmpty || options.batch != 1 || !options.bounds.isEmpty || !BatchPlan.mayWantBlocks(model, requested: options.batchBlocks) ? nil : model.clone()
+        if options.bounds.isEmpty {
+            try prepare(model, dims: options.dims, batch: options.batch, passes: options.passes, verifyEach: options.verifyEach,
+                        afterEach: options.afterEach, statistics: options.statistics)
+        } else {
+            try RuntimeDimensions.prepare(model, bounds: options.bounds) { m, values in
+                let atBounds = values == options.bounds
+                try prepare(m, dims: options.dims.merging(values) { a, _ in a }, batch: options.batch, passes: options.passes,
+                            verifyEach: options.verifyEach, afterEach: atBounds ? options.afterEach : nil, statistics: atBounds ? options.statistics : nil)
+            }
+        }
         var o = CppEmitterOptions(name: options.name)
         o.weights = options.weights
         o.sourceDescription = URL(fileURLWithPath: source).lastPathComponent
@@ -148,6 +163,9 @@ public enum Compiler {
             try w.withUnsafeBytes { try AtomicFile.write($0, to: directory + "/" + emitted.weightsFileName) }
         }
         if options.cApi {
+            guard emitted.runtimeDimensions.isEmpty else {
+                throw Failure(file: source, underlying: CompileError(.graph, "--c-api does not support run-time dimensions (--dim NAME=max:BOUND) yet; use the C++ Session, or fix the dimension with --dim NAME=VALUE"))
+            }
             let c = CppCApi.emit(emitted)
             try AtomicFile.write(c.header, to: directory + "/" + c.headerFileName)
             try AtomicFile.write(c.source, to: directory + "/" + c.sourceFileName)

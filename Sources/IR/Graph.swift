@@ -15,6 +15,9 @@ public final class Value: CustomStringConvertible {
     public var metadata: [(String, String)] = []
     public internal(set) weak var producer: Node?
     public internal(set) var uses: [Use] = []
+    /// The extents at run time when some follow a run-time dimension (`Graph.runtimeDimensions`;
+    /// the static shape is then the shape at the bounds); nil when the shape is the static one.
+    public var runtimeShape: [DimExpr]?
 
     public init(name: String, type: ValueType? = nil, initializer: Tensor? = nil) {
         self.name = name
@@ -131,6 +134,9 @@ public final class Graph {
     public var declaredValueInfo: [Value] = []
     /// The arena layout the plan-memory pass chose for the C++ emitter (nil until planned).
     public var memoryPlan: MemoryPlan?
+    /// Dimensions chosen at run time up to a bound (set by the compiler after the passes, with
+    /// `Value.runtimeShape` on the values that follow them); empty when every shape is static.
+    public var runtimeDimensions: [RuntimeDimension] = []
 
     public init(name: String = "") { self.name = name }
 

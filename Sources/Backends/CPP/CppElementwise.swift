@@ -112,7 +112,7 @@ enum CppElementwise {
                 if x.dtype == .float || x.dtype == .double, let (name, params) = SofieOps.activation(of: n) {
                     let lit = { (v: Float) in CppOps.literal(Double(v), x.dtype) }
                     let alpha = params.count > 0 ? lit(params[0]) : lit(0), beta = params.count > 1 ? lit(params[1]) : lit(0)
-                    e.line("sofie_rt::activate<\(x.ctype)>(\(x.ptr), \(y.ptr), \(y.count), sofie_rt::Act::\(name), \(alpha), \(beta));")
+                    e.line("sofie_rt::activate<\(x.ctype)>(\(x.ptr), \(y.ptr), \(e.count(y)), sofie_rt::Act::\(name), \(alpha), \(beta));")
                     return
                 }
                 guard let expr = unaryExpression(op, n, x.dtype, "a0[i]") else { throw CompileError(node: n, "unsupported") }
@@ -189,7 +189,7 @@ enum CppElementwise {
                 var expr = "a0[i]"
                 if let lo { expr = "std::max<\(T)>(\(expr), \(lo))" }
                 if let hi { expr = "std::min<\(T)>(\(expr), \(hi))" }
-                e.line("for (int64_t i = 0; i < \(y.count); ++i) y[i] = \(expr);")
+                e.line("for (int64_t i = 0; i < \(e.count(y)); ++i) y[i] = \(expr);")
             }
         }
         // The same bytes as another type of the same width (checked by shape inference).

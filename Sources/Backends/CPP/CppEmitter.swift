@@ -43,7 +43,9 @@ public struct EmittedCpp {
         public let dataType: DataType
         public let shape: [Int]
         public let batched: Bool
-        /// Elements (of one row when batched).
+        /// The extents at run time when some follow a run-time dimension (`shape` is then the shape at the bounds).
+        public var runtimeShape: [DimExpr]? = nil
+        /// Elements (of one row when batched; at the bounds with run-time dimensions).
         public var count: Int { shape.reduce(1, *) }
         /// The element type as the header spells it (`bool`, `float`, `int64_t`, `sofie::float16_t`, ...).
         public var cppType: String { CppTypes.name(dataType) ?? "void" }
@@ -55,6 +57,9 @@ public struct EmittedCpp {
     }
     public var inputs: [Port] = []
     public var outputs: [Port] = []
+    /// Dimensions `infer` takes at run time (--dim NAME=max:BOUND), in the order of its arguments,
+    /// with the names the arguments have.
+    public var runtimeDimensions: [(dimension: RuntimeDimension, argument: String)] = []
     /// Whether the weights are in the header (`Session()`) rather than in NAME.weights.
     public var weightsEmbedded: Bool { weights == nil }
     /// The largest block (1 when there is none).
@@ -257,6 +262,10 @@ final class EmitContext {
             line("// \(CppNames.comment(n.opType)) '\(CppNames.comment(n.name, limit: 60))' -> \(n.outputs.compactMap { $0.map { CppNames.comment($0.name, limit: 40) } }.joined(separator: ", "))")
             let start = body.count
             gemmsInNode = 0
+            if CppRuntimeDims.touchesRuntimeExtents(n) && !CppRuntimeDims.supported.contains(n.opType) {
+                let what = (n.inputs + n.outputs).compactMap { $0 }.first { $0.runtimeShape != nil }
+                throw CompileError(node: n, "its tensor '\(what?.name ?? "?")' has extents chosen at run time (\(what?.runtimeShape?.map(\.description).joined(separator: " x ") ?? "")), and sofie does not yet emit \(n.opType) with run-time extents (it does: elementwise ops, MatMul, Gemm, reductions, Softmax, LayerNormalization, Transpose, Gather, Slice, Concat, Expand, ScatterElements, reshapes, LSTM/GRU/RNN); fix the dimension with --dim NAME=VALUE instead")
+            }
             let table = SofieOps.isSofie(n) ? CppOps.sofieTable : n.domain == MLOps.domain ? CppML.table : n.domain == TrainingOps.domain ? CppML.trainingTable : CppOps.table
             try table[n.opType]!(self, n)
             if body.count == start { body.removeLast(2) }
@@ -266,7 +275,7 @@ final class EmitContext {
         for (k, v) in graph.outputs.enumerated() {
             let t = try tensor(v)
             if t.ptr == "out\(k)" && !written.contains(ObjectIdentifier(v)) { written.insert(ObjectIdentifier(v)); continue }
-            line("std::memcpy(out\(k), \(t.ptr), sizeof(\(t.ctype)) * \(t.count));")
+            line("std::memcpy(out\(k), \(t.ptr), sizeof(\(t.ctype)) * \(count(t)));")
         }
     }
 
@@ -533,6 +542,30 @@ final class EmitContext {
         }
         let inArgs = zip(ins, inputs).enumerated().map { k, p in argName(p.1, "input\(k)") }
         let outArgs = graph.outputs.enumerated().map { k, v in argName(v, "output\(k)") }
+        // Run-time dimensions: arguments of infer (named after the symbols), `n_NAME` inside run.
+        let rdims = graph.runtimeDimensions
+        var dimArgs: [String] = []
+        for d in rdims {
+            var a = CppNames.identifier(d.name, fallback: "dim")
+            while inNames.contains(a) || ["batch", "result", "work", "r", "session", "restrict"].contains(a) { a += "_" }
+            inNames.insert(a)
+            dimArgs.append(a)
+        }
+        if Set(rdims.map { CppRuntimeDims.variable($0.name) }).count != rdims.count {
+            throw CompileError(.graph, "two run-time dimensions have names that are the same C++ identifier (\(rdims.map(\.name).joined(separator: ", ")))")
+        }
+        let argOf = Dictionary(uniqueKeysWithValues: zip(rdims.map(\.name), dimArgs))
+        /// An extent in terms of infer's arguments.
+        func public_(_ d: DimExpr) -> String { d.cpp { argOf[$0] ?? $0 } }
+        func shapeText(_ t: CTensor) -> String {
+            guard let r = t.value.runtimeShape else { return t.shape.map(String.init).joined(separator: "x") }
+            return r.map(public_).joined(separator: " x ") + " (at most \(t.shape.map(String.init).joined(separator: "x")))"
+        }
+        let dimParams = dimArgs.map { "int64_t \($0)" }
+        let dimList = dimArgs.joined(separator: ", ")
+        // Element counts at run time: a size function of the dimensions, or the static constant.
+        let inSize = ins.indices.map { k in ins[k].hasRuntimeExtents ? "input\(k)_size(\(dimList))" : "kInput\(k)Size" }
+        let outSize = outs.indices.map { k in outs[k].hasRuntimeExtents ? "output\(k)_size(\(dimList))" : "kOutput\(k)Size" }
         let workspaceBytes = Self.align(workspaceElements * 8)
         let blockScratch = blocks.map { $0.arenaBytes + Self.align($0.workspaceElements * 8) }.max() ?? 0
         let scratch = max(arenaBytes + workspaceBytes, blockScratch)
@@ -545,9 +578,15 @@ final class EmitContext {
         w("// use SIMD vectors as wide as the target has.")
         w("//")
         w("// Inputs:")
-        for (t, a) in zip(ins, inArgs) { w("//   \(a): \(t.ctype)[\(t.shape.map(String.init).joined(separator: "x"))]   (\(CppNames.comment(t.value.name, limit: 60)))") }
+        for (t, a) in zip(ins, inArgs) { w("//   \(a): \(t.ctype)[\(shapeText(t))]   (\(CppNames.comment(t.value.name, limit: 60)))") }
         w("// Outputs:")
-        for (t, a) in zip(outs, outArgs) { w("//   \(a): \(t.ctype)[\(t.shape.map(String.init).joined(separator: "x"))]   (\(CppNames.comment(t.value.name, limit: 60)))") }
+        for (t, a) in zip(outs, outArgs) { w("//   \(a): \(t.ctype)[\(shapeText(t))]   (\(CppNames.comment(t.value.name, limit: 60)))") }
+        if !rdims.isEmpty {
+            w("// Run-time dimensions (the first arguments of infer): \(zip(rdims, dimArgs).map { "\($1) in \($0.minimum)...\($0.bound)" }.joined(separator: ", ")).")
+            w("//   The code is compiled once for every value in range; memory is planned for the largest.")
+            w("//   A value outside its range throws std::out_of_range. Arrays hold the actual sizes")
+            w("//   (input<k>_size(...) and output<k>_size(...) give them), row-major and contiguous.")
+        }
         w("// Weights: \(weightBytes.count) bytes \(embed ? "embedded in this header" : "in the file \(ns).weights"); constant fills: \(fillBytes) bytes.")
         w("// Scratch memory per Session: \(scratch) bytes (\(arenaBytes) for intermediate tensors, \(workspaceBytes) workspace\(blocks.isEmpty ? "" : "; the block bodies need up to \(blockScratch)")).")
         if let b = batch {
@@ -565,7 +604,7 @@ final class EmitContext {
         w("//")
         w("// Usage:")
         w(embed ? "//   \(ns)::Session session;" : "//   \(ns)::Session session(\"\(ns).weights\");")
-        w("//   session.infer(\((inArgs + outArgs).joined(separator: ", ")));   // raw pointers")
+        w("//   session.infer(\((dimArgs + inArgs + outArgs).joined(separator: ", ")));   // raw pointers")
         w("// A Session is not shared between threads; create one per thread (they are independent).")
         w("// Define SOFIE_NPY before including this header for \(ns)::load_npy / save_npy (NumPy .npy files).")
         if usesReducedFloats {
@@ -617,8 +656,27 @@ final class EmitContext {
         w("    static constexpr std::size_t kWeightBytes = \(weightBytes.count);")
         w("    static constexpr std::size_t kFillBytes = \(fillBytes);")
         w("    static constexpr std::size_t kScratchBytes = \(scratch);")
-        for (k, t) in ins.enumerated() { w("    static constexpr std::size_t kInput\(k)Size = \(t.count);  // \(inArgs[k])") }
-        for (k, t) in outs.enumerated() { w("    static constexpr std::size_t kOutput\(k)Size = \(t.count);  // \(outArgs[k])") }
+        for (k, t) in ins.enumerated() { w("    static constexpr std::size_t kInput\(k)Size = \(t.count);  // \(inArgs[k])\(t.hasRuntimeExtents ? ", at the bounds" : "")") }
+        for (k, t) in outs.enumerated() { w("    static constexpr std::size_t kOutput\(k)Size = \(t.count);  // \(outArgs[k])\(t.hasRuntimeExtents ? ", at the bounds" : "")") }
+        for (d, a) in zip(rdims, dimArgs) {
+            w("    static constexpr int64_t kMin_\(a) = \(d.minimum), kMax_\(a) = \(d.bound);  // range of the run-time dimension \(a)")
+        }
+        let sizeParams = dimArgs.map { "[[maybe_unused]] int64_t \($0)" }.joined(separator: ", ")
+        for (k, t) in ins.enumerated() where t.hasRuntimeExtents {
+            w("    static std::size_t input\(k)_size(\(sizeParams)) { return static_cast<std::size_t>(\(public_(t.countExpr))); }  // \(inArgs[k])")
+        }
+        for (k, t) in outs.enumerated() where t.hasRuntimeExtents {
+            w("    static std::size_t output\(k)_size(\(sizeParams)) { return static_cast<std::size_t>(\(public_(t.countExpr))); }  // \(outArgs[k])")
+        }
+        if !rdims.isEmpty {
+            w("    // Throws std::out_of_range unless every run-time dimension is within its range.")
+            w("    static void check_dimensions(\(dimParams.joined(separator: ", "))) {")
+            for (d, a) in zip(rdims, dimArgs) {
+                w("        if (\(a) < kMin_\(a) || \(a) > kMax_\(a))")
+                w("            throw std::out_of_range(\"\(ns): \(a) = \" + std::to_string(\(a)) + \" is outside \(d.minimum)...\(d.bound), the range this code was compiled for\");")
+            }
+            w("    }")
+        }
         for r in sizes { w("    static constexpr std::size_t kBlock\(r)Rows = \(r);  // rows per run_block\(r)") }
         w()
         let ctorBody = { (w: (String) -> Void) in
@@ -646,11 +704,13 @@ final class EmitContext {
         w("    Session& operator=(const Session&) = delete;")
         w()
         let params = zip(ins, inArgs).map { "const \($0.ctype)* \($1)" } + zip(outs, outArgs).map { "\($0.ctype)* \($1)" }
+        let runDims = dimArgs.map { $0 + ", " }.joined()
         w("    // Runs the model. Arrays are row-major and contiguous; no memory is allocated.")
-        w("    void infer(\(params.joined(separator: ", "))) {")
+        w("    void infer(\((dimParams + params).joined(separator: ", "))) {")
+        if !rdims.isEmpty { w("        check_dimensions(\(dimList));") }
         for (k, a) in inArgs.enumerated() { w("        const \(ins[k].ctype)* const in\(k) = \(a);") }
         for (k, a) in outArgs.enumerated() { w("        \(outs[k].ctype)* const out\(k) = \(a);") }
-        w("        run(\((0..<ins.count).map { "in\($0)" }.joined(separator: ", "))\(ins.isEmpty || outs.isEmpty ? "" : ", ")\((0..<outs.count).map { "out\($0)" }.joined(separator: ", ")));")
+        w("        run(\(runDims)\((0..<ins.count).map { "in\($0)" }.joined(separator: ", "))\(ins.isEmpty || outs.isEmpty ? "" : ", ")\((0..<outs.count).map { "out\($0)" }.joined(separator: ", ")));")
         w("    }")
         w()
         // The std::vector convenience.
@@ -662,11 +722,12 @@ final class EmitContext {
         let retTypes = outs.map(vec)
         let ret = retTypes.count == 1 ? retTypes[0] : "std::tuple<\(retTypes.joined(separator: ", "))>"
         if let b = batch {
-            let bp = ["std::size_t batch"] + params
+            let bp = ["std::size_t batch"] + dimParams + params
             w("    // Runs `batch` rows: row r of each batched input and output starts at r times its size above.")
             w("    void infer(\(bp.joined(separator: ", "))) {")
-            let args = inputs.enumerated().map { k, v in b.inputs.contains(ObjectIdentifier(v)) ? "\(inArgs[k]) + r * kInput\(k)Size" : inArgs[k] }
-                + graph.outputs.enumerated().map { k, v in b.outputs.contains(ObjectIdentifier(v)) ? "\(outArgs[k]) + r * kOutput\(k)Size" : outArgs[k] }
+            if !rdims.isEmpty { w("        check_dimensions(\(dimList));") }
+            let args = dimArgs + inputs.enumerated().map { k, v in b.inputs.contains(ObjectIdentifier(v)) ? "\(inArgs[k]) + r * \(inSize[k])" : inArgs[k] }
+                + graph.outputs.enumerated().map { k, v in b.outputs.contains(ObjectIdentifier(v)) ? "\(outArgs[k]) + r * \(outSize[k])" : outArgs[k] }
             w("        std::size_t r = 0;")
             for r in sizes {
                 w("        for (; r + kBlock\(r)Rows <= batch; r += kBlock\(r)Rows)")
@@ -677,31 +738,57 @@ final class EmitContext {
             w("    }")
             w()
         }
-        w("    // Convenience: checks the input sizes and returns the output\(outs.count > 1 ? "s" : "") as vectors (allocates).")
-        w("    \(ret) infer(\(zip(ins, inArgs).map { "const \(vec($0))& \($1)" }.joined(separator: ", "))) {")
         let batched = { (k: Int) -> Bool in self.batch?.inputs.contains(ObjectIdentifier(inputs[k])) ?? false }
-        if let firstBatched = inArgs.indices.first(where: batched) {
-            w("        const std::size_t batch = \(inArgs[firstBatched]).size() / kInput\(firstBatched)Size;")
+        // The run-time dimensions read off the input sizes, when each is an extent of its own in
+        // some input whose other extents are constants (and there is no run-time batch).
+        var derived: [String]? = batch == nil ? [] : nil
+        for (d, a) in zip(rdims, dimArgs) where derived != nil {
+            let symbol = DimExpr(symbol: d.name)
+            guard let k = ins.indices.first(where: { k in
+                guard let r = ins[k].value.runtimeShape else { return false }
+                return r.contains(symbol) && r.allSatisfy { $0 == symbol || $0.isConstant } && r.filter({ $0 == symbol }).count == 1
+                    && r.compactMap(\.constant).reduce(1, *) > 0
+            }) else { derived = nil; break }
+            let others = ins[k].value.runtimeShape!.compactMap(\.constant).reduce(1, *)
+            derived!.append("const int64_t \(a) = static_cast<int64_t>(\(inArgs[k]).size() / \(others));")
         }
-        for (k, a) in inArgs.enumerated() {
-            let need = batched(k) ? "batch * kInput\(k)Size" : "kInput\(k)Size"
-            let what = batched(k) ? "a positive multiple of \" + std::to_string(kInput\(k)Size) + \" values, the same batch as the other inputs" : "\" + std::to_string(kInput\(k)Size) + \" values"
-            w("        if (\(a).size() != \(need)\(batched(k) ? " || batch == 0" : "")) throw std::invalid_argument(\"\(ns): input \(a) needs \(what), got \" + std::to_string(\(a).size()));")
+        func vectorForm(explicitDims: Bool) {
+            if rdims.isEmpty {
+                w("    // Convenience: checks the input sizes and returns the output\(outs.count > 1 ? "s" : "") as vectors (allocates).")
+            } else if explicitDims {
+                w("    // Convenience: checks the input sizes for these run-time dimensions and returns the output\(outs.count > 1 ? "s" : "") as vectors (allocates).")
+            } else {
+                w("    // Convenience: the run-time dimensions from the input sizes (\(dimList)); returns the output\(outs.count > 1 ? "s" : "") as vectors (allocates).")
+            }
+            w("    \(ret) infer(\(((explicitDims ? dimParams : []) + zip(ins, inArgs).map { "const \(vec($0))& \($1)" }).joined(separator: ", "))) {")
+            if !explicitDims { for l in derived ?? [] { w("        " + l) } }
+            if !rdims.isEmpty { w("        check_dimensions(\(dimList));") }
+            if let firstBatched = inArgs.indices.first(where: batched) {
+                w("        const std::size_t batch = \(inArgs[firstBatched]).size() / \(inSize[firstBatched]);")
+            }
+            for (k, a) in inArgs.enumerated() {
+                let size = ins[k].hasRuntimeExtents ? inSize[k] : "kInput\(k)Size"
+                let need = batched(k) ? "batch * \(size)" : size
+                let what = batched(k) ? "a positive multiple of \" + std::to_string(\(size)) + \" values, the same batch as the other inputs" : "\" + std::to_string(\(size)) + \" values"
+                w("        if (\(a).size() != \(need)\(batched(k) ? " || batch == 0" : "")) throw std::invalid_argument(\"\(ns): input \(a) needs \(what)\(ins[k].hasRuntimeExtents ? " for \(dimArgs.map { "\($0) = \" + std::to_string(\($0)) + \"" }.joined(separator: ", "))" : ""), got \" + std::to_string(\(a).size()));")
+            }
+            w("        \(ret) result;")
+            for k in outs.indices {
+                let ref = outs.count == 1 ? "result" : "std::get<\(k)>(result)"
+                let rows = (batch?.outputs.contains(ObjectIdentifier(graph.outputs[k])) ?? false) ? "batch * " : ""
+                w("        \(ref).resize(\(rows)\(outSize[k]));")
+            }
+            let callArgs = zip(ins, inArgs).map { data($1, $0, const: true) } + outs.indices.map { data(outs.count == 1 ? "result" : "std::get<\($0)>(result)", outs[$0], const: false) }
+            let allArgs = (batch != nil ? ["batch"] : []) + dimArgs + callArgs
+            w("        infer(\(allArgs.joined(separator: ", ")));")
+            w("        return result;")
+            w("    }")
+            w()
         }
-        w("        \(ret) result;")
-        for k in outs.indices {
-            let ref = outs.count == 1 ? "result" : "std::get<\(k)>(result)"
-            let rows = (batch?.outputs.contains(ObjectIdentifier(graph.outputs[k])) ?? false) ? "batch * " : ""
-            w("        \(ref).resize(\(rows)kOutput\(k)Size);")
-        }
-        let callArgs = zip(ins, inArgs).map { data($1, $0, const: true) } + outs.indices.map { data(outs.count == 1 ? "result" : "std::get<\($0)>(result)", outs[$0], const: false) }
-        let allArgs = (batch != nil ? ["batch"] : []) + callArgs
-        w("        infer(\(allArgs.joined(separator: ", ")));")
-        w("        return result;")
-        w("    }")
-        w()
+        vectorForm(explicitDims: true)
+        if !rdims.isEmpty, derived != nil, !ins.isEmpty { vectorForm(explicitDims: false) }
         w(" private:")
-        let runParams = ins.enumerated().map { "const \($1.ctype)* in\($0)" } + outs.enumerated().map { "\($1.ctype)* out\($0)" }
+        let runParams = rdims.map { "[[maybe_unused]] const int64_t \(CppRuntimeDims.variable($0.name))" } + ins.enumerated().map { "const \($1.ctype)* in\($0)" } + outs.enumerated().map { "\($1.ctype)* out\($0)" }
         let portNames = (ins.indices.map { "in\($0) = \(inArgs[$0])" } + outs.indices.map { "out\($0) = \(outArgs[$0])" }).joined(separator: ", ")
         func method(_ name: String, _ ctx: EmitContext, attribute: String = "") {
             if !portNames.isEmpty { w("    // \(portNames)") }
@@ -734,20 +821,21 @@ final class EmitContext {
         w("    [[maybe_unused]] unsigned char* arena_ = nullptr;")
         w("};")
         w()
-        if let functor = CppFunctor.emit(namespace: ns, inputs: ins, outputs: outs, embedded: embed) { h += functor }
+        if rdims.isEmpty, let functor = CppFunctor.emit(namespace: ns, inputs: ins, outputs: outs, embedded: embed) { h += functor }
         w("}  // namespace \(ns)")
         var result = EmittedCpp(namespace: ns, header: h, weights: embed ? nil : weightBytes)
         result.runtimeBatch = batch != nil
+        result.runtimeDimensions = Array(zip(rdims, dimArgs))
         result.fixedBatchReason = batchReason
         result.blockSizes = sizes
         result.warnings = warnings
         result.inputs = inputs.indices.map { k in
             EmittedCpp.Port(name: inArgs[k], dataType: ins[k].dtype, shape: ins[k].shape,
-                            batched: batch?.inputs.contains(ObjectIdentifier(inputs[k])) ?? false)
+                            batched: batch?.inputs.contains(ObjectIdentifier(inputs[k])) ?? false, runtimeShape: ins[k].value.runtimeShape)
         }
         result.outputs = graph.outputs.indices.map { k in
             EmittedCpp.Port(name: outArgs[k], dataType: outs[k].dtype, shape: outs[k].shape,
-                            batched: batch?.outputs.contains(ObjectIdentifier(graph.outputs[k])) ?? false)
+                            batched: batch?.outputs.contains(ObjectIdentifier(graph.outputs[k])) ?? false, runtimeShape: outs[k].value.runtimeShape)
         }
         return result
     }

@@ -28,6 +28,15 @@ enum CppNN {
     static func gemmCall(_ e: EmitContext, _ t: DataType, m: Int, n: Int, k: Int, a: String, rsa: Int, csa: Int,
                          b: String, rsb: Int, csb: Int, c: String, ldc: Int, accumulate: Bool,
                          rowBias: String = "nullptr", colBias: String = "nullptr", epilogue: String = "{}", work: String) {
+        gemmCall(e, t, m: DimExpr(m), n: DimExpr(n), k: DimExpr(k), a: a, rsa: DimExpr(rsa), csa: DimExpr(csa), b: b, rsb: DimExpr(rsb), csb: DimExpr(csb),
+                 c: c, ldc: DimExpr(ldc), accumulate: accumulate, rowBias: rowBias, colBias: colBias, epilogue: epilogue, work: work)
+    }
+
+    /// The same with run-time sizes and strides (CppRuntimeDims).
+    static func gemmCall(_ e: EmitContext, _ t: DataType, m mm: DimExpr, n nn: DimExpr, k kk: DimExpr, a: String, rsa rsaE: DimExpr, csa csaE: DimExpr,
+                         b: String, rsb rsbE: DimExpr, csb csbE: DimExpr, c: String, ldc ldcE: DimExpr, accumulate: Bool,
+                         rowBias: String = "nullptr", colBias: String = "nullptr", epilogue: String = "{}", work: String) {
+        let m = e.cpp(mm), n = e.cpp(nn), k = e.cpp(kk), rsa = e.cpp(rsaE), csa = e.cpp(csaE), rsb = e.cpp(rsbE), csb = e.cpp(csbE), ldc = e.cpp(ldcE)
         let T = CppTypes.name(t)!
         // The arguments by name (sofie_rt::GemmArgs), each line only when it differs from the
         // default. A node's first product is `mm`, further ones mm2, mm3 (never redeclared).
@@ -35,8 +44,8 @@ enum CppNN {
         let v = e.gemmsInNode == 1 ? "mm" : "mm\(e.gemmsInNode)"
         e.line("sofie_rt::GemmArgs<\(T)> \(v);")
         e.line("\(v).M = \(m); \(v).N = \(n); \(v).K = \(k);")
-        e.line("\(v).A = \(a); \(v).rsa = \(rsa);\(csa != 1 ? " \(v).csa = \(csa);" : "")")
-        e.line("\(v).B = \(b); \(v).rsb = \(rsb);\(csb != 1 ? " \(v).csb = \(csb);" : "")")
+        e.line("\(v).A = \(a); \(v).rsa = \(rsa);\(csaE != 1 ? " \(v).csa = \(csa);" : "")")
+        e.line("\(v).B = \(b); \(v).rsb = \(rsb);\(csbE != 1 ? " \(v).csb = \(csb);" : "")")
         e.line("\(v).C = \(c); \(v).ldc = \(ldc);")
         if accumulate { e.line("\(v).accumulate = true;") }
         if t.isFloatingPoint {
@@ -105,22 +114,36 @@ enum CppNN {
         var t: [String: CppOps.Emit] = [:]
         t["MatMul"] = { e, n in
             let a = try e.input(n, 0), b = try e.input(n, 1), y = try e.output(n, 0)
-            let sa = a.shape.count == 1 ? [1] + a.shape : a.shape
-            let sb = b.shape.count == 1 ? b.shape + [1] : b.shape
-            let M = sa[sa.count - 2], K = sa[sa.count - 1], N = sb[sb.count - 1]
-            let batchA = Array(sa.dropLast(2)), batchB = Array(sb.dropLast(2))
-            let batch = broadcastShapes(batchA, batchB)!
+            let sa = a.dims.count == 1 ? [1] + a.dims : a.dims
+            let sb = b.dims.count == 1 ? b.dims + [1] : b.dims
+            var M = sa[sa.count - 2], K = sa[sa.count - 1], N = sb[sb.count - 1]
+            var batchA = Array(sa.dropLast(2))
+            let batchB = Array(sb.dropLast(2))
+            // A's batch of matrices times one B (a dense layer over a sequence or set): one
+            // product of all of A's rows (A is contiguous), which also covers a run-time batch.
+            if batchB.isEmpty && !batchA.isEmpty && (a.hasRuntimeExtents || y.hasRuntimeExtents) {
+                M = batchA.reduce(M, *)
+                batchA = []
+            }
+            let batch: [DimExpr]
+            if let ba = batchA.map(\.constant) as? [Int], let bb = batchB.map(\.constant) as? [Int] {
+                batch = broadcastShapes(ba, bb)!.map { DimExpr($0) }
+            } else {
+                // Run-time extents: the output's batch dims (shape inference checked broadcasting).
+                batch = Array(y.dims.dropLast(a.dims.count == 1 || b.dims.count == 1 ? 1 : 2).suffix(max(batchA.count, batchB.count)))
+            }
             let stA = EmitContext.broadcastStrides(batchA, batch).map { $0 * M * K }
             let stB = EmitContext.broadcastStrides(batchB, batch).map { $0 * K * N }
-            let ost = NDArray.strides(batch).map { $0 * M * N }
-            let ws = a.dtype.isFloatingPoint ? packElements(m: M, n: N, k: K, rsb: N, csb: 1, csa: 1) : 0
+            let ost = EmitContext.strides(batch).map { $0 * M * N }
+            // Packing space for the largest product (the sizes at the bounds).
+            let ws = a.dtype.isFloatingPoint ? packElements(m: try e.bound(M), n: try e.bound(N), k: try e.bound(K), rsb: try e.bound(N), csb: 1, csa: 1) : 0
             e.workspace(ws)
             e.block {
                 if ws > 0 { e.line("\(y.ctype)* const pack = static_cast<\(y.ctype)*>(work);") }
                 e.loops(batch, prefix: "b") { v in
-                    gemmCall(e, a.dtype, m: M, n: N, k: K, a: EmitContext.at(a.ptr, EmitContext.offset(v, stA)), rsa: K, csa: 1,
-                             b: EmitContext.at(b.ptr, EmitContext.offset(v, stB)), rsb: N, csb: 1,
-                             c: EmitContext.at(y.ptr, EmitContext.offset(v, ost)), ldc: N, accumulate: false, work: ws > 0 ? "pack" : "nullptr")
+                    gemmCall(e, a.dtype, m: M, n: N, k: K, a: EmitContext.at(a.ptr, e.offset(v, stA)), rsa: K, csa: 1,
+                             b: EmitContext.at(b.ptr, e.offset(v, stB)), rsb: N, csb: 1,
+                             c: EmitContext.at(y.ptr, e.offset(v, ost)), ldc: N, accumulate: false, work: ws > 0 ? "pack" : "nullptr")
                 }
             }
         }
@@ -130,8 +153,10 @@ enum CppNN {
             let ep = try Epilogue(e, n, y)
             let ta = (n.int("transA") ?? 0) == 1, tb = (n.int("transB") ?? 0) == 1
             let alpha = n.float("alpha") ?? 1, beta = c == nil ? 0 : (n.float("beta") ?? 1)
-            let M = y.shape[0], N = y.shape[1], K = ta ? a.shape[0] : a.shape[1]
-            let rsa = ta ? 1 : K, csa = ta ? M : 1
+            // M may be a run-time extent (rows of a set or sequence); N and K are the weights'.
+            let Md = y.dims[0], M = try e.bound(Md), N = y.shape[1], K = ta ? a.shape[0] : a.shape[1]
+            guard y.dims[1].isConstant, a.dims[ta ? 0 : 1].isConstant else { throw CompileError(node: n, "Gemm's inner and column sizes must not follow a run-time dimension") }
+            let rsa = DimExpr(ta ? 1 : K), csa = ta ? Md : DimExpr(1)
             // A constant B stored transposed (transB = 1, PyTorch's Linear) is kept only as a
             // compile-time transposed copy (contiguous rows of B: streams and packs fastest).
             // Few rows and few columns of a long constant B (a dense layer's last outputs): a
@@ -145,34 +170,34 @@ enum CppNN {
                     (bPtr, rsb, csb) = (bt, 1, K)
                 }
             }
-            let ws = a.dtype.isFloatingPoint ? packElements(m: M, n: N, k: K, rsb: rsb, csb: csb, csa: csa) : 0
+            let ws = a.dtype.isFloatingPoint ? packElements(m: M, n: N, k: K, rsb: rsb, csb: csb, csa: try e.bound(csa)) : 0
             let work = ws > 0 ? "pack" : "nullptr"
             e.workspace(ws)
             e.block {
                 if ws > 0 { e.line("\(y.ctype)* const pack = static_cast<\(y.ctype)*>(work);") }
                 // Fast path: bias of shape [N] or [1,N] with alpha = beta = 1 goes into the GEMM epilogue.
-                if let c, alpha == 1, beta == 1, c.count == N, c.shape.last == N || N == 1, a.dtype.isFloatingPoint {
-                    gemmCall(e, a.dtype, m: M, n: N, k: K, a: a.ptr, rsa: rsa, csa: csa, b: bPtr, rsb: rsb, csb: csb,
-                             c: y.ptr, ldc: N, accumulate: false, colBias: c.ptr, epilogue: ep.cpp(y.ctype), work: work)
+                if let c, alpha == 1, beta == 1, c.count == N, c.shape.last == N || N == 1, !c.hasRuntimeExtents, a.dtype.isFloatingPoint {
+                    gemmCall(e, a.dtype, m: Md, n: DimExpr(N), k: DimExpr(K), a: a.ptr, rsa: rsa, csa: csa, b: bPtr, rsb: DimExpr(rsb), csb: DimExpr(csb),
+                             c: y.ptr, ldc: DimExpr(N), accumulate: false, colBias: c.ptr, epilogue: ep.cpp(y.ctype), work: work)
                     return
                 }
                 if c == nil && alpha == 1 && a.dtype.isFloatingPoint {
-                    gemmCall(e, a.dtype, m: M, n: N, k: K, a: a.ptr, rsa: rsa, csa: csa, b: bPtr, rsb: rsb, csb: csb,
-                             c: y.ptr, ldc: N, accumulate: false, epilogue: ep.cpp(y.ctype), work: work)
+                    gemmCall(e, a.dtype, m: Md, n: DimExpr(N), k: DimExpr(K), a: a.ptr, rsa: rsa, csa: csa, b: bPtr, rsb: DimExpr(rsb), csb: DimExpr(csb),
+                             c: y.ptr, ldc: DimExpr(N), accumulate: false, epilogue: ep.cpp(y.ctype), work: work)
                     return
                 }
-                defer { if !ep.isEmpty { e.line("sofie_rt::epilogue<\(y.ctype)>(\(y.ptr), \(M), \(N), \(N), \(ep.cpp(y.ctype)));") } }
-                gemmCall(e, a.dtype, m: M, n: N, k: K, a: a.ptr, rsa: rsa, csa: csa, b: bPtr, rsb: rsb, csb: csb,
-                         c: y.ptr, ldc: N, accumulate: false, work: work)
+                defer { if !ep.isEmpty { e.line("sofie_rt::epilogue<\(y.ctype)>(\(y.ptr), \(e.cpp(Md)), \(N), \(N), \(ep.cpp(y.ctype)));") } }
+                gemmCall(e, a.dtype, m: Md, n: DimExpr(N), k: DimExpr(K), a: a.ptr, rsa: rsa, csa: csa, b: bPtr, rsb: DimExpr(rsb), csb: DimExpr(csb),
+                         c: y.ptr, ldc: DimExpr(N), accumulate: false, work: work)
                 if alpha != 1 || c != nil {
                     let T = y.ctype
                     e.line("\(T)* const y = \(y.ptr);")
                     if let c {
-                        let st = EmitContext.broadcastStrides(c.shape, [M, N])
+                        let st = EmitContext.broadcastStrides(c.dims, [Md, DimExpr(N)])
                         e.line("const \(c.ctype)* const cc = \(c.ptr);")
-                        e.line("for (int64_t i = 0; i < \(M); ++i) for (int64_t j = 0; j < \(N); ++j) y[i * \(N) + j] = \(CppOps.literal(Double(alpha), y.dtype)) * y[i * \(N) + j] + \(CppOps.literal(Double(beta), y.dtype)) * cc[\(EmitContext.offset(["i", "j"], st))];")
+                        e.line("for (int64_t i = 0; i < \(e.cpp(Md)); ++i) for (int64_t j = 0; j < \(N); ++j) y[i * \(N) + j] = \(CppOps.literal(Double(alpha), y.dtype)) * y[i * \(N) + j] + \(CppOps.literal(Double(beta), y.dtype)) * cc[\(e.offset(["i", "j"], st))];")
                     } else {
-                        e.line("for (int64_t i = 0; i < \(M * N); ++i) y[i] = \(CppOps.literal(Double(alpha), y.dtype)) * y[i];")
+                        e.line("for (int64_t i = 0; i < \(e.count(y)); ++i) y[i] = \(CppOps.literal(Double(alpha), y.dtype)) * y[i];")
                     }
                 }
             }
@@ -508,7 +533,9 @@ enum CppNN {
             let x = try e.input(n, 0), s = try e.input(n, 1), y = try e.output(n, 0)
             let b = try e.optionalInput(n, 2)
             let axis = try OpContext(node: n, opset: e.opset).axis(n.int("axis") ?? -1, rank: x.shape.count)
-            let outer = x.shape[..<axis].reduce(1, *), inner = x.shape[axis...].reduce(1, *)
+            // The rows may be a run-time extent; the normalized axes are the weights'.
+            let outer = e.cpp(x.dims[..<axis].reduce(DimExpr(1), *)), inner = x.shape[axis...].reduce(1, *)
+            guard x.dims[axis...].allSatisfy(\.isConstant) else { throw CompileError(node: n, "LayerNormalization over an axis that follows a run-time dimension is not supported") }
             let eps = Double(n.float("epsilon") ?? 1e-5)
             // Scale and bias broadcast over the normalized axes: index them directly when they
             // cover all of them (the usual case), by remainder only when they repeat.

@@ -70,25 +70,7 @@ extension EmitContext {
     /// axis of extent 1 gets no loop: its index is the literal "0" (which `offset` drops), unless
     /// the body jumps (`continue`/`break` there must keep their loop).
     func loops(_ shape: [Int], prefix: String = "i", _ inner: ([String]) throws -> Void) rethrows {
-        let start = body.count
-        try loops(shape, prefix: prefix, dropUnit: true, inner)
-        if shape.contains(1), body[start...].contains(where: { $0.contains("continue;") || $0.contains("break;") }) {
-            body.removeSubrange(start...)
-            try loops(shape, prefix: prefix, dropUnit: false, inner)
-        }
-    }
-
-    private func loops(_ shape: [Int], prefix: String, dropUnit: Bool, _ inner: ([String]) throws -> Void) rethrows {
-        let vars = shape.indices.map { dropUnit && shape[$0] == 1 ? "0" : "\(prefix)\($0)" }
-        var depth = 0
-        for (d, n) in shape.enumerated() where vars[d] != "0" {
-            line(String(repeating: "    ", count: depth) + "for (int64_t \(vars[d]) = 0; \(vars[d]) < \(n); ++\(vars[d])) {")
-            depth += 1
-        }
-        let innerStart = body.count
-        try inner(vars)
-        for i in innerStart..<body.count where !body[i].isEmpty { body[i] = String(repeating: "    ", count: depth) + body[i] }
-        for d in stride(from: depth - 1, through: 0, by: -1) { line(String(repeating: "    ", count: d) + "}") }
+        try loops(shape.map { DimExpr($0) }, prefix: prefix, inner)
     }
 
     /// `pointer + offset`, or the pointer alone when the offset is "0".
@@ -113,15 +95,16 @@ extension EmitContext {
         block {
             for (k, t) in ins.enumerated() { line("const \(t.ctype)* const a\(k) = \(t.ptr);") }
             line("\(out.ctype)* const y = \(out.ptr);")
-            if ins.allSatisfy({ $0.count == out.count || $0.count == 1 }) {
-                let args = ins.enumerated().map { k, t in t.count == 1 && out.count != 1 ? "a\(k)[0]" : "a\(k)[i]" }
-                line("for (int64_t i = 0; i < \(out.count); ++i) y[i] = static_cast<\(out.ctype)>(\(expr(args)));")
+            let od = out.dims, oc = out.countExpr
+            if ins.allSatisfy({ $0.countExpr == oc || $0.countExpr == 1 }) {
+                let args = ins.enumerated().map { k, t in t.countExpr == 1 && oc != 1 ? "a\(k)[0]" : "a\(k)[i]" }
+                line("for (int64_t i = 0; i < \(cpp(oc)); ++i) y[i] = static_cast<\(out.ctype)>(\(expr(args)));")
             } else {
-                let strides = ins.map { Self.broadcastStrides($0.shape, out.shape) }
-                let ost = NDArray.strides(out.shape)
-                loops(out.shape) { v in
-                    let args = strides.enumerated().map { k, s in "a\(k)[\(Self.offset(v, s))]" }
-                    line("y[\(Self.offset(v, ost))] = static_cast<\(out.ctype)>(\(expr(args)));")
+                let strides = ins.map { Self.broadcastStrides($0.dims, od) }
+                let ost = Self.strides(od)
+                loops(od) { v in
+                    let args = strides.enumerated().map { k, s in "a\(k)[\(offset(v, s))]" }
+                    line("y[\(offset(v, ost))] = static_cast<\(out.ctype)>(\(expr(args)));")
                 }
             }
         }
@@ -130,6 +113,6 @@ extension EmitContext {
     /// Copies `src` into `dst` unless they are the same buffer.
     func copy(_ dst: CTensor, _ src: CTensor) {
         guard storage(of: dst) != storage(of: src) else { return }
-        line("std::memcpy(\(dst.ptr), \(src.ptr), sizeof(\(dst.ctype)) * \(dst.count));")
+        line("std::memcpy(\(dst.ptr), \(src.ptr), sizeof(\(dst.ctype)) * \(count(dst)));")
     }
 }

@@ -105,6 +105,11 @@ enum CppRecurrent {
         let G = RecurrentOps.gates(op), H = g.hidden, B = g.batch, I = g.input, S = g.seq, D = g.directions
         let GH = G * H
         let T = x.ctype
+        // The number of steps may be a run-time extent (the workspace is sized for its bound).
+        let steps = x.dims[g.layout == 0 ? 0 : 1], Sc = e.factor(steps)
+        guard x.dims.enumerated().allSatisfy({ $0.offset == (g.layout == 0 ? 0 : 1) || $0.element.isConstant }) else {
+            throw CompileError(node: n, "\(op): only the number of steps may be a run-time dimension")
+        }
         if op == "LSTM" && (n.int("input_forget") ?? 0) == 1 { throw CompileError(node: n, "input_forget=1 is not supported") }
         // Activations: per direction f, g(, h) with defaults.
         let defaults = op == "LSTM" ? ["Sigmoid", "Tanh", "Tanh"] : (op == "GRU" ? ["Sigmoid", "Tanh"] : ["Tanh"])
@@ -180,7 +185,7 @@ enum CppRecurrent {
                     e.line("std::fill_n(\(state), \(D * B * H), \(T)(0));")
                 }
             }
-            if let y { e.line("std::fill_n(\(y.ptr), \(y.count), \(T)(0));") }
+            if let y { e.line("std::fill_n(\(y.ptr), \(e.count(y)), \(T)(0));") }
             for dir in 0..<D {
                 let reverse = n.string("direction") == "reverse" || dir == 1
                 let act = acts[dir]
@@ -211,15 +216,15 @@ enum CppRecurrent {
                     if linearBeforeReset { e.line("std::fill_n(rbh, \(H), \(T)(0));") }
                 }
                 // Every step's input projection at once (rows of X in their stored order).
-                CppNN.gemmCall(e, x.dtype, m: S * B, n: GH, k: I, a: x.ptr, rsa: I, csa: 1, b: wt, rsb: GH, csb: 1,
-                               c: "xw", ldc: GH, accumulate: false, colBias: "bias", work: pack > 0 ? "ws + \(packAt)" : "nullptr")
+                CppNN.gemmCall(e, x.dtype, m: steps * DimExpr(B), n: DimExpr(GH), k: DimExpr(I), a: x.ptr, rsa: DimExpr(I), csa: 1, b: wt, rsb: DimExpr(GH), csb: 1,
+                               c: "xw", ldc: DimExpr(GH), accumulate: false, colBias: "bias", work: pack > 0 ? "ws + \(packAt)" : "nullptr")
                 e.line("for (int64_t bi = 0; bi < \(B); ++bi) {")
-                e.line("    const int64_t len = \(seqLens.map { "std::min<int64_t>(\(S), std::max<int64_t>(0, static_cast<int64_t>(\($0.ptr)[bi])))" } ?? "\(S)");")
+                e.line("    const int64_t len = \(seqLens.map { "std::min<int64_t>(\(Sc), std::max<int64_t>(0, static_cast<int64_t>(\($0.ptr)[bi])))" } ?? Sc);")
                 e.line("    \(T)* const h = hs + (\(dir) * \(B) + bi) * \(H);")
                 if op == "LSTM" { e.line("    \(T)* const c = cs + (\(dir) * \(B) + bi) * \(H);") }
                 e.line("    for (int64_t s = 0; s < len; ++s) {")
                 e.line("        const int64_t t = \(reverse ? "len - 1 - s" : "s");")
-                e.line("        \(T)* const gates = xw + (\(g.layout == 0 ? "t * \(B) + bi" : "bi * \(S) + t")) * \(GH);")
+                e.line("        \(T)* const gates = xw + (\(g.layout == 0 ? "t * \(B) + bi" : "bi * \(Sc) + t")) * \(GH);")
                 try e.indented(2) {
                     /// c += a · Rᵀ over the columns of range `index`.
                     func recurrent(_ index: Int, _ a: String, _ c: String) {
@@ -271,7 +276,7 @@ enum CppRecurrent {
                         e.line("for (int64_t j = 0; j < \(H); ++j) h[j] = gates[\(H) + j] * tmp[j];")
                     }
                     if let y {
-                        let yIndex = g.layout == 0 ? "((t * \(D) + \(dir)) * \(B) + bi) * \(H)" : "((bi * \(S) + t) * \(D) + \(dir)) * \(H)"
+                        let yIndex = g.layout == 0 ? "((t * \(D) + \(dir)) * \(B) + bi) * \(H)" : "((bi * \(Sc) + t) * \(D) + \(dir)) * \(H)"
                         e.line("std::memcpy(\(y.ptr) + \(yIndex), h, sizeof(\(T)) * \(H));")
                     }
                 }

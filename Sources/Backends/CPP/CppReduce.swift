@@ -27,12 +27,15 @@ enum CppReduce {
                 let r = x.shape.count
                 let axis = try OpContext(node: n, opset: e.opset).axis(n.int("axis") ?? (e.opset < 13 ? 1 : -1), rank: r)
                 // Before opset 13 the input is coerced to 2-D at `axis`; from 13 on, one axis.
-                let outer = x.shape[..<axis].reduce(1, *)
-                let dim = e.opset < 13 ? x.shape[axis...].reduce(1, *) : x.shape[axis]
-                let inner = e.opset < 13 ? 1 : x.shape[(axis + 1)...].reduce(1, *)
+                let xd = x.dims
+                let outerExpr = xd[..<axis].reduce(DimExpr(1), *)
+                let dimExpr = e.opset < 13 ? xd[axis...].reduce(DimExpr(1), *) : xd[axis]
+                let innerExpr = e.opset < 13 ? DimExpr(1) : xd[(axis + 1)...].reduce(DimExpr(1), *)
+                let outer = e.cpp(outerExpr), dim = e.factor(dimExpr), inner = e.factor(innerExpr)
+                let dimInner = e.factor(dimExpr * innerExpr)
                 let T = x.ctype
                 guard x.dtype.isFloatingPoint else { throw CompileError(node: n, "\(op) needs float32 or float64 input") }
-                if op == "Softmax" && inner == 1 && x.dtype == .float {
+                if op == "Softmax" && innerExpr == 1 && x.dtype == .float {
                     // Rows contiguous (the usual last axis): the exponentials through the runtime's
                     // vectorized exp, the sum in order.
                     e.line("for (int64_t o = 0; o < \(outer); ++o) {")
@@ -50,8 +53,8 @@ enum CppReduce {
                     return
                 }
                 e.line("for (int64_t o = 0; o < \(outer); ++o) for (int64_t i = 0; i < \(inner); ++i) {")
-                e.line("    const \(T)* x = \(x.ptr) + o * \(dim * inner) + i;")
-                e.line("    \(T)* y = \(y.ptr) + o * \(dim * inner) + i;")
+                e.line("    const \(T)* x = \(x.ptr) + o * \(dimInner) + i;")
+                e.line("    \(T)* y = \(y.ptr) + o * \(dimInner) + i;")
                 e.line("    \(T) m = x[0];")
                 e.line("    int64_t arg = 0;")
                 e.line("    for (int64_t k = 1; k < \(dim); ++k) if (x[k * \(inner)] > m) { m = x[k * \(inner)]; arg = k; }")
@@ -96,8 +99,9 @@ enum CppReduce {
         }
         // Accumulators live in the workspace, one per output element.
         e.workspace(y.count + 8)
-        let kept = x.shape.enumerated().map { axes.contains($0.offset) ? 1 : $0.element }
-        let ost = NDArray.strides(kept).enumerated().map { axes.contains($0.offset) ? 0 : $0.element }
+        let xd = x.dims
+        let kept = xd.enumerated().map { axes.contains($0.offset) ? DimExpr(1) : $0.element }
+        let ost = EmitContext.strides(kept).enumerated().map { axes.contains($0.offset) ? DimExpr(0) : $0.element }
         let initial: String
         switch op {
         case "ReduceProd": initial = "\(A)(1)"
@@ -110,19 +114,20 @@ enum CppReduce {
             e.line("std::fill_n(\(y.ptr), \(y.count), static_cast<\(y.ctype)>(\(op == "ReduceLogSum" || op == "ReduceLogSumExp" ? "-std::numeric_limits<double>::infinity()" : initial)));")
             return
         }
+        let yc = e.count(y)
         e.block {
             e.line("\(A)* const acc = static_cast<\(A)*>(work);")
-            e.line("std::fill_n(acc, \(y.count), \(initial));")
+            e.line("std::fill_n(acc, \(yc), \(initial));")
             e.line("const \(x.ctype)* x = \(x.ptr);")
             if op == "ReduceLogSumExp" {
                 // Stable: subtract each output's maximum first (held in the output buffer meanwhile).
                 e.line("\(x.ctype)* const mx = \(y.ptr);")
-                e.line("std::fill_n(mx, \(y.count), std::numeric_limits<\(x.ctype)>::lowest());")
-                e.loops(x.shape) { v in e.line("{ \(x.ctype)& m = mx[\(EmitContext.offset(v, ost))]; m = std::max(m, *x++); }") }
+                e.line("std::fill_n(mx, \(yc), std::numeric_limits<\(x.ctype)>::lowest());")
+                e.loops(xd) { v in e.line("{ \(x.ctype)& m = mx[\(e.offset(v, ost))]; m = std::max(m, *x++); }") }
                 e.line("x = \(x.ptr);")
             }
-            e.loops(x.shape) { v in
-                let o = "acc[\(EmitContext.offset(v, ost))]"
+            e.loops(xd) { v in
+                let o = "acc[\(e.offset(v, ost))]"
                 let xv = "\(A)(*x++)"
                 switch op {
                 case "ReduceSum", "ReduceMean", "ReduceLogSum": e.line("\(o) += \(xv);")
@@ -131,20 +136,21 @@ enum CppReduce {
                 case "ReduceMin": e.line("\(o) = std::min(\(o), \(xv));")
                 case "ReduceL1": e.line("{ const \(A) v = \(xv); \(o) += v < 0 ? -v : v; }")
                 case "ReduceL2", "ReduceSumSquare": e.line("{ const \(A) v = \(xv); \(o) += v * v; }")
-                case "ReduceLogSumExp": e.line("\(o) += std::exp(double(*x++) - double(mx[\(EmitContext.offset(v, ost))]));")
+                case "ReduceLogSumExp": e.line("\(o) += std::exp(double(*x++) - double(mx[\(e.offset(v, ost))]));")
                 default: break
                 }
             }
-            let count = x.count / max(y.count, 1)
+            // Elements per output (the reduced extents' product).
+            let count = Set(axes).sorted().map { xd[$0] }.reduce(DimExpr(1), *)
             let fin: String
             switch op {
-            case "ReduceMean": fin = "acc[i] / \(A)(\(count))"
+            case "ReduceMean": fin = "acc[i] / \(A)(\(e.cpp(count)))"
             case "ReduceL2": fin = "std::sqrt(double(acc[i]))"
             case "ReduceLogSum": fin = "std::log(double(acc[i]))"
             case "ReduceLogSumExp": fin = "double(\(y.ptr)[i]) + std::log(acc[i])"
             default: fin = "acc[i]"
             }
-            e.line("for (int64_t i = 0; i < \(y.count); ++i) \(y.ptr)[i] = static_cast<\(y.ctype)>(\(fin));")
+            e.line("for (int64_t i = 0; i < \(yc); ++i) \(y.ptr)[i] = static_cast<\(y.ctype)>(\(fin));")
         }
     }
 }

@@ -25,27 +25,29 @@ enum CppShape {
         t["Transpose"] = { e, n in
             let x = try e.input(n, 0), y = try e.output(n, 0)
             let perm = n.ints("perm") ?? Array((0..<x.shape.count).reversed())
-            let st = NDArray.strides(x.shape)
+            let st = EmitContext.strides(x.dims)
             e.block {
                 e.line("const \(x.ctype)* const x = \(x.ptr);")
                 e.line("\(y.ctype)* y = \(y.ptr);")
-                e.loops(y.shape) { v in e.line("*y++ = x[\(EmitContext.offset(v, perm.map { st[$0] }))];") }
+                e.loops(y.dims) { v in e.line("*y++ = x[\(e.offset(v, perm.map { st[$0] }))];") }
             }
         }
         t["Concat"] = { e, n in
             let y = try e.output(n, 0)
             let axis = try OpContext(node: n, opset: e.opset).axis(n.int("axis") ?? 0, rank: y.shape.count)
-            let outer = y.shape[..<axis].reduce(1, *)
-            let outBlock = y.shape[axis...].reduce(1, *)
-            var pos = 0
+            let yd = y.dims
+            let outer = yd[..<axis].reduce(DimExpr(1), *)
+            let outBlock = yd[axis...].reduce(DimExpr(1), *)
+            var pos = DimExpr(0)
+            let p = e.factor
             for i in 0..<n.inputs.count {
                 guard let v = n.input(i) else { continue }
                 let x = try e.tensor(v)
-                let blockSize = x.shape[axis...].reduce(1, *)
-                if blockSize > 0 {
-                    e.line("for (int64_t o = 0; o < \(outer); ++o) std::memcpy(\(y.ptr) + o * \(outBlock) + \(pos), \(x.ptr) + o * \(blockSize), sizeof(\(y.ctype)) * \(blockSize));")
+                let blockSize = x.dims[axis...].reduce(DimExpr(1), *)
+                if blockSize != 0 {
+                    e.line("for (int64_t o = 0; o < \(e.cpp(outer)); ++o) std::memcpy(\(y.ptr) + o * \(p(outBlock)) + \(p(pos)), \(x.ptr) + o * \(p(blockSize)), sizeof(\(y.ctype)) * \(p(blockSize)));")
                 }
-                pos += blockSize
+                pos = pos + blockSize
             }
         }
         t["Split"] = { e, n in
@@ -70,6 +72,24 @@ enum CppShape {
             let st = NDArray.strides(x.shape)
             let base = zip(p.starts, st).map { $0 * $1 }.reduce(0, +)
             guard y.count > 0 else { return }
+            if x.hasRuntimeExtents || y.hasRuntimeExtents {
+                // Run-time extents: the output's extents come from its run-time shape (the ends
+                // only set them); a start on an axis of run-time extent is clamped at run time.
+                let xd = x.dims, rst = EmitContext.strides(xd)
+                var starts: [String] = []
+                for a in xd.indices {
+                    if xd[a].isConstant { starts.append(String(p.starts[a])); continue }
+                    guard p.steps[a] > 0 else { throw CompileError(node: n, "Slice with a negative step over an axis of run-time extent is not supported") }
+                    let g = p.givenStarts[a], d = e.cpp(xd[a])
+                    starts.append(g == 0 ? "0" : g > 0 ? "std::min<int64_t>(\(g), \(d))" : "std::max<int64_t>(\(d) - \(-g), 0)")
+                }
+                e.block {
+                    e.line("const \(x.ctype)* const x = \(x.ptr) + \(e.offset(starts, rst));")
+                    e.line("\(y.ctype)* y = \(y.ptr);")
+                    e.loops(y.dims) { v in e.line("*y++ = x[\(e.offset(v, zip(p.steps, rst).map { DimExpr($0) * $1 }))];") }
+                }
+                return
+            }
             e.block {
                 e.line("const \(x.ctype)* const x = \(x.ptr);")
                 e.line("\(y.ctype)* y = \(y.ptr);")
@@ -79,14 +99,16 @@ enum CppShape {
         t["Gather"] = { e, n in
             let x = try e.input(n, 0), idx = try e.input(n, 1), y = try e.output(n, 0)
             let axis = try OpContext(node: n, opset: e.opset).axis(n.int("axis") ?? 0, rank: x.shape.count)
-            let outer = x.shape[..<axis].reduce(1, *), inner = x.shape[(axis + 1)...].reduce(1, *), dim = x.shape[axis]
+            let xd = x.dims
+            let outer = e.cpp(xd[..<axis].reduce(DimExpr(1), *)), innerExpr = xd[(axis + 1)...].reduce(DimExpr(1), *), dimExpr = xd[axis]
+            let inner = e.factor(innerExpr), dim = e.factor(dimExpr)
             guard y.count > 0 else { return }
             e.block {
                 e.line("const \(x.ctype)* const x = \(x.ptr);")
                 e.line("const \(idx.ctype)* const idx = \(idx.ptr);")
                 e.line("\(y.ctype)* y = \(y.ptr);")
                 e.line("for (int64_t o = 0; o < \(outer); ++o)")
-                e.line("    for (int64_t k = 0; k < \(idx.count); ++k) {")
+                e.line("    for (int64_t k = 0; k < \(e.count(idx)); ++k) {")
                 e.line("        int64_t j = static_cast<int64_t>(idx[k]);")
                 e.line("        if (j < 0) j += \(dim);")
                 e.line("        if (j < 0 || j >= \(dim)) j = 0;  // out-of-range index: defined behaviour instead of a wild read")
@@ -150,20 +172,20 @@ enum CppShape {
         t["ScatterElements"] = { e, n in
             let x = try e.input(n, 0), idx = try e.input(n, 1), upd = try e.input(n, 2), y = try e.output(n, 0)
             let axis = try OpContext(node: n, opset: e.opset).axis(n.int("axis") ?? 0, rank: x.shape.count)
-            let st = NDArray.strides(x.shape)
+            let st = EmitContext.strides(x.dims), dim = e.factor(x.dims[axis])
             let red = n.string("reduction") ?? "none"
             e.copy(y, x)
             e.block {
                 e.line("const \(idx.ctype)* idx = \(idx.ptr);")
                 e.line("const \(upd.ctype)* u = \(upd.ptr);")
                 e.line("\(y.ctype)* const y = \(y.ptr);")
-                e.loops(idx.shape) { v in
+                e.loops(idx.dims) { v in
                     e.line("int64_t j = static_cast<int64_t>(*idx++);")
-                    e.line("if (j < 0) j += \(x.shape[axis]);")
-                    e.line("if (j < 0 || j >= \(x.shape[axis])) { ++u; continue; }")
+                    e.line("if (j < 0) j += \(dim);")
+                    e.line("if (j < 0 || j >= \(dim)) { ++u; continue; }")
                     var terms = v
                     terms[axis] = "j"
-                    let dst = "y[\(EmitContext.offset(terms, st))]"
+                    let dst = "y[\(e.offset(terms, st))]"
                     switch red {
                     case "add": e.line("\(dst) += *u++;")
                     case "mul": e.line("\(dst) *= *u++;")

@@ -300,6 +300,9 @@ public enum ShapeOps {
         public var starts: [Int]
         public var steps: [Int]
         public var shape: [Int]
+        /// Per axis, the start as the model gives it (before adding the dimension to a negative
+        /// one and clamping): what a run-time extent normalizes at run time.
+        public var givenStarts: [Int] = []
     }
 
     /// Per-axis start, step and output size, after clamping as ONNX specifies.
@@ -323,7 +326,8 @@ public enum ShapeOps {
         guard starts.count == ends.count, axes.count == starts.count, steps.count == starts.count else {
             throw c.fail("starts, ends, axes and steps have different lengths")
         }
-        var p = SliceParams(starts: [Int](repeating: 0, count: r), steps: [Int](repeating: 1, count: r), shape: s)
+        var p = SliceParams(starts: [Int](repeating: 0, count: r), steps: [Int](repeating: 1, count: r), shape: s,
+                            givenStarts: [Int](repeating: 0, count: r))
         for (k, a) in axes.enumerated() {
             let dim = s[a], step = steps[k]
             guard step != 0 else { throw c.fail("a step is 0") }
@@ -339,6 +343,7 @@ public enum ShapeOps {
             }
             p.starts[a] = st
             p.steps[a] = step
+            p.givenStarts[a] = starts[k]
         }
         return p
     }

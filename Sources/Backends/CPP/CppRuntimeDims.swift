@@ -1,0 +1,105 @@
+import SofieIR
+
+/// Run-time dimensions in the emitted code (`--dim N=max:BOUND`): each symbol is a parameter
+/// of `run` (`n_N`), extents that follow it are C++ expressions of it, and only the ops listed
+/// in `supported` may touch a tensor with such an extent (each of their emitters computes its
+/// loop bounds, strides and offsets as `DimExpr`s, which print as plain numbers when static,
+/// so a model without run-time dimensions gets the same code as before).
+enum CppRuntimeDims {
+    /// Ops whose emitters handle run-time extents on any input or output.
+    static let supported: Set<String> = {
+        var s: Set<String> = Set(CppElementwise.unaryOps).union(CppElementwise.binaryOps)
+        s.formUnion(["Max", "Min", "Sum", "Mean", "Where", "Clip", "PRelu", "Transpose", "Gather", "Concat", "MatMul", "Gemm", "FusedGemm",
+                     "LSTM", "GRU", "RNN", "Softmax", "LogSoftmax", "LayerNormalization",
+                     "Slice", "Expand", "ScatterElements", "Scatter"])
+        s.formUnion(ReductionOps.reduceOps)
+        for (op, def) in OpRegistry.definitions where def.traits.contains(.aliasesInput) { s.insert(op) }
+        return s
+    }()
+
+    /// Whether the node reads or writes a tensor with a run-time extent.
+    static func touchesRuntimeExtents(_ n: Node) -> Bool {
+        (n.inputs + n.outputs).contains { $0?.runtimeShape != nil }
+    }
+
+    /// The C++ variable holding a symbol's value inside `run`.
+    static func variable(_ symbol: String) -> String { "n_" + CppNames.identifier(symbol, fallback: "dim") }
+}
+
+extension CTensor {
+    /// The extents at run time (the static shape when none follows a run-time dimension).
+    var dims: [DimExpr] { value.runtimeShape ?? shape.map { DimExpr($0) } }
+    /// The element count at run time.
+    var countExpr: DimExpr { dims.reduce(DimExpr(1), *) }
+    var hasRuntimeExtents: Bool { value.runtimeShape != nil }
+}
+
+extension EmitContext {
+    /// A run-time extent in C++ (a number when static).
+    func cpp(_ d: DimExpr) -> String { d.cpp(CppRuntimeDims.variable) }
+    /// A run-time extent as a factor of a product (parenthesized when it is a sum).
+    func factor(_ d: DimExpr) -> String { d.terms.count > 1 ? "(\(cpp(d)))" : cpp(d) }
+    /// An extent's largest value (its value with every symbol at its bound).
+    func bound(_ d: DimExpr) throws -> Int {
+        if let c = d.constant { return c }
+        return try d.evaluate(Dictionary(uniqueKeysWithValues: graph.runtimeDimensions.map { ($0.name, $0.bound) }))
+    }
+    /// A tensor's element count in C++.
+    func count(_ t: CTensor) -> String { cpp(t.countExpr) }
+
+    /// Row-major strides of run-time extents.
+    static func strides(_ dims: [DimExpr]) -> [DimExpr] {
+        var st = [DimExpr](repeating: 1, count: dims.count)
+        var acc = DimExpr(1)
+        for i in dims.indices.reversed() {
+            st[i] = acc
+            acc = acc * dims[i]
+        }
+        return st
+    }
+
+    /// Σ var_d * stride_d over run-time strides (as `offset` does for static ones).
+    func offset(_ vars: [String], _ strides: [DimExpr], base: DimExpr = 0) -> String {
+        if let s = strides.map(\.constant) as? [Int], let b = base.constant { return Self.offset(vars, s, base: b) }
+        var terms: [String] = []
+        if base != 0 { terms.append(cpp(base)) }
+        for (v, s) in zip(vars, strides) where s != 0 && v != "0" {
+            let text = cpp(s)
+            terms.append(s == 1 ? v : "\(v) * \(s.terms.count > 1 ? "(\(text))" : text)")
+        }
+        return terms.isEmpty ? "0" : terms.joined(separator: " + ")
+    }
+
+    /// Strides of `inShape` broadcast against `outShape` (0 on broadcast axes), run-time extents.
+    static func broadcastStrides(_ inShape: [DimExpr], _ outShape: [DimExpr]) -> [DimExpr] {
+        let padded = [DimExpr](repeating: 1, count: outShape.count - inShape.count) + inShape
+        let st = strides(padded)
+        return padded.indices.map { padded[$0] == 1 ? 0 : st[$0] }
+    }
+
+    /// Nested loops over extents, static or run-time, with index variables i0, i1, ...; `inner`
+    /// gets them. An axis of extent 1 gets no loop: its index is the literal "0" (which `offset`
+    /// drops), unless the body jumps (`continue`/`break` there must keep their loop).
+    func loops(_ shape: [DimExpr], prefix: String = "i", _ inner: ([String]) throws -> Void) rethrows {
+        let start = body.count
+        try loops(shape, prefix: prefix, dropUnit: true, inner)
+        // A jump (continue/break) in the body needs every loop, unit ones included.
+        if shape.contains(1), body[start...].contains(where: { $0.contains("continue;") || $0.contains("break;") }) {
+            body.removeSubrange(start...)
+            try loops(shape, prefix: prefix, dropUnit: false, inner)
+        }
+    }
+
+    private func loops(_ shape: [DimExpr], prefix: String, dropUnit: Bool, _ inner: ([String]) throws -> Void) rethrows {
+        let vars = shape.indices.map { dropUnit && shape[$0] == 1 ? "0" : "\(prefix)\($0)" }
+        var depth = 0
+        for (d, n) in shape.enumerated() where vars[d] != "0" {
+            line(String(repeating: "    ", count: depth) + "for (int64_t \(vars[d]) = 0; \(vars[d]) < \(cpp(n)); ++\(vars[d])) {")
+            depth += 1
+        }
+        let innerStart = body.count
+        try inner(vars)
+        for i in innerStart..<body.count where !body[i].isEmpty { body[i] = String(repeating: "    ", count: depth) + body[i] }
+        for d in stride(from: depth - 1, through: 0, by: -1) { line(String(repeating: "    ", count: d) + "}") }
+    }
+}

@@ -1,0 +1,100 @@
+/// A dimension chosen at run time, up to a bound (`sofie compile --dim N=max:1024`): the graph
+/// is compiled with the symbol at its bound (every static shape is the largest the tensor can
+/// be, so the memory plan holds any size), and the values whose extents follow the symbol
+/// carry them as expressions (`Value.runtimeShape`), which the C++ emitter evaluates at run time.
+public struct RuntimeDimension: Hashable, Sendable, CustomStringConvertible {
+    /// The symbol's name in the model (`N`, `seq_len`).
+    public let name: String
+    /// The largest value `infer` accepts (the compiled shapes are at this value).
+    public let bound: Int
+    /// The smallest value `infer` accepts: every extent that follows the symbol stays at least 1.
+    public var minimum: Int
+
+    public init(name: String, bound: Int, minimum: Int = 1) {
+        self.name = name
+        self.bound = bound
+        self.minimum = minimum
+    }
+
+    public var description: String { "\(name) in \(minimum)...\(bound)" }
+}
+
+/// An extent as a polynomial in run-time symbols with integer coefficients: `3`, `N`,
+/// `2*N + 1`, `N*N*64` (strides of an attention score tensor). Closed under + and *, which is
+/// all shapes, strides and offsets need; compares by value (terms are kept canonical).
+public struct DimExpr: Hashable, Sendable, CustomStringConvertible, ExpressibleByIntegerLiteral {
+    /// Monomial (sorted symbol names, repeated for powers; [] is the constant) -> coefficient (never 0).
+    public private(set) var terms: [[String]: Int]
+
+    public init(_ constant: Int) { terms = constant == 0 ? [:] : [[]: constant] }
+    public init(integerLiteral value: Int) { self.init(value) }
+    public init(symbol: String) { terms = [[symbol]: 1] }
+
+    /// The value when it does not depend on a symbol.
+    public var constant: Int? {
+        if terms.isEmpty { return 0 }
+        if terms.count == 1, let c = terms[[]] { return c }
+        return nil
+    }
+
+    public var isConstant: Bool { constant != nil }
+    public var symbols: Set<String> { Set(terms.keys.flatMap { $0 }) }
+
+    /// The coefficient of a symbol's first power (the slope of an affine extent).
+    public func coefficient(of symbol: String) -> Int { terms[[symbol]] ?? 0 }
+
+    public static func + (a: DimExpr, b: DimExpr) -> DimExpr {
+        var r = a
+        for (m, c) in b.terms {
+            let s = (r.terms[m] ?? 0) &+ c
+            r.terms[m] = s == 0 ? nil : s
+        }
+        return r
+    }
+
+    public static func - (a: DimExpr, b: DimExpr) -> DimExpr { a + b * DimExpr(-1) }
+
+    public static func * (a: DimExpr, b: DimExpr) -> DimExpr {
+        var r = DimExpr(0)
+        for (ma, ca) in a.terms {
+            for (mb, cb) in b.terms {
+                let m = (ma + mb).sorted()
+                let s = (r.terms[m] ?? 0) &+ ca &* cb
+                r.terms[m] = s == 0 ? nil : s
+            }
+        }
+        return r
+    }
+
+    /// The value for the given symbol values; throws when a symbol has none or the result
+    /// does not fit 64 bits.
+    public func evaluate(_ values: [String: Int]) throws -> Int {
+        var total = 0
+        for (m, c) in terms {
+            var p = c
+            for s in m {
+                guard let v = values[s] else { throw ModelLimitError("no value for the run-time dimension '\(s)'") }
+                p = try Checked.mul(p, v, "a run-time extent")
+            }
+            total = try Checked.add(total, p, "a run-time extent")
+        }
+        return total
+    }
+
+    /// The expression in C++ (`name` spells a symbol's variable), constant terms last:
+    /// `n_N * 64 + 8`.
+    public func cpp(_ name: (String) -> String) -> String {
+        if let c = constant { return String(c) }
+        let ordered = terms.sorted { a, b in a.key.count != b.key.count ? a.key.count > b.key.count : a.key.lexicographicallyPrecedes(b.key) }
+        var out = ""
+        for (m, c) in ordered {
+            let factors = m.map(name)
+            var term = factors.joined(separator: " * ")
+            if m.isEmpty { term = String(abs(c)) } else if abs(c) != 1 { term += " * \(abs(c))" }
+            if out.isEmpty { out = c < 0 ? "-" + term : term } else { out += c < 0 ? " - " + term : " + " + term }
+        }
+        return out
+    }
+
+    public var description: String { cpp { $0 } }
+}

@@ -1,0 +1,202 @@
+import Foundation
+import SofieBackends
+import SofieDriver
+import SofieFrontends
+import SofieIR
+import XCTest
+
+/// Run-time dimensions (`--dim n=max:BOUND`): models whose set size or number of steps is
+/// symbolic in PyTorch's exports (Tests/Fixtures/runtime_dims/make_fixtures.py: a Deep Sets
+/// model, an LSTM and a GRU over n steps, a transformer encoder over n tokens, a GNN over n
+/// nodes and e edges, through both exporters where they can) compile once and match ONNX
+/// Runtime at every recorded size, size 1 and the bound included; sizes out of range throw.
+final class RuntimeDimsTests: XCTestCase {
+    static var fixtures: String { TestSupport.repoRoot + "/Tests/Fixtures/runtime_dims" }
+
+    static func names() throws -> [String] {
+        try TestSupport.subfolders(fixtures).filter { FileManager.default.fileExists(atPath: "\(fixtures)/\($0)/meta.json") }
+    }
+
+    struct Case {
+        let values: [String: Int], inputs: [(dtype: String, count: Int)], outCount: Int
+    }
+
+    struct Meta {
+        let bounds: [String: Int], cases: [Case]
+        init(_ path: String) throws {
+            let m = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as! [String: Any]
+            bounds = m["bounds"] as! [String: Int]
+            cases = (m["cases"] as! [[String: Any]]).map { c in
+                Case(values: c["values"] as! [String: Int],
+                     inputs: (c["inputs"] as! [[String: Any]]).map { ($0["dtype"] as! String, ($0["shape"] as! [Int]).reduce(1, *)) },
+                     outCount: (c["out"] as! [Int]).reduce(1, *))
+            }
+        }
+    }
+
+    /// All fixtures in one translation unit (built with AddressSanitizer and UBSan): for each
+    /// model and case, the pointer form's output is written and compared with ONNX Runtime's;
+    /// the vector form must give the same (the one that reads the sizes off the inputs too, for
+    /// the models with one input); 0 and bound + 1 must throw std::out_of_range; an input of the
+    /// wrong length std::invalid_argument.
+    func testCompiledOnceMatchesONNXRuntimeAtEverySize() throws {
+        let names = try Self.names()
+        XCTAssertGreaterThanOrEqual(names.count, 9, "\(names)")
+        let work = try TestSupport.tempDir("runtime-dims")
+        var driver = "#include <cstdio>\n#include <fstream>\n#include <iterator>\n"
+        var calls = ""
+        var expectedThrows = 0
+        for name in names {
+            let meta = try Meta("\(Self.fixtures)/\(name)/meta.json")
+            var options = Compiler.Options(name: "rd_\(name)")
+            options.bounds = meta.bounds
+            let emitted = try Compiler.compile(path: "\(Self.fixtures)/\(name)/model.onnx", directory: work, options: options)
+            let order = emitted.runtimeDimensions.map(\.dimension.name)
+            XCTAssertEqual(Set(order), Set(meta.bounds.keys), name)
+            XCTAssertEqual(emitted.runtimeDimensions.map(\.dimension.bound), order.map { meta.bounds[$0]! }, name)
+            XCTAssertNotNil(emitted.inputs[0].runtimeShape, name)
+            let ns = "rd_\(name)"
+            driver += "#include \"\(ns).hxx\"\n"
+            calls += "    {\n        \(ns)::Session s;\n"
+            for (c, kase) in meta.cases.enumerated() {
+                let dims = order.map { String(kase.values[$0]!) }.joined(separator: ", ")
+                calls += "        {\n"
+                var args: [String] = []
+                for (k, input) in kase.inputs.enumerated() {
+                    let type = input.dtype == "int64" ? "int64_t" : "float"
+                    calls += "            std::vector<\(type)> x\(k) = read_file<\(type)>(\"\(Self.fixtures)/\(name)/case\(c)_in\(k).bin\");\n"
+                    args.append("x\(k)")
+                }
+                calls += """
+                            std::vector<float> y(\(ns)::Session::kOutput0Size, -1.0f);
+                            s.infer(\(dims), \(args.map { "\($0).data()" }.joined(separator: ", ")), y.data());
+                            y.resize(\(kase.outCount));
+                            write_floats("\(work)/\(name)_got_\(c).bin", y);
+                            if (s.infer(\(dims), \(args.joined(separator: ", "))) != y) { std::printf("\(name): the vector form differs in case \(c)\\n"); failed = true; }
+
+                    """
+                if kase.inputs.count == 1 {
+                    calls += "            if (s.infer(x0) != y) { std::printf(\"\(name): the size-reading vector form differs in case \(c)\\n\"); failed = true; }\n"
+                }
+                calls += "        }\n"
+            }
+            // Each dimension at 0 and one above its bound, the others at their bounds.
+            for (i, d) in order.enumerated() {
+                for bad in [0, meta.bounds[d]! + 1] {
+                    var values = order.map { String(meta.bounds[$0]!) }
+                    values[i] = String(bad)
+                    let ins = meta.cases[0].inputs.indices.map { "x\($0).data()" }.joined(separator: ", ")
+                    let decl = meta.cases[0].inputs.enumerated().map { k, input in
+                        "std::vector<\(input.dtype == "int64" ? "int64_t" : "float")> x\(k)(\(ns)::Session::kInput\(k)Size);"
+                    }.joined(separator: " ")
+                    calls += """
+                            {
+                                \(decl) std::vector<float> y(\(ns)::Session::kOutput0Size);
+                                try { s.infer(\(values.joined(separator: ", ")), \(ins), y.data()); std::printf("\(name): \(d)=\(bad) did not throw\\n"); failed = true; }
+                                catch (const std::out_of_range& e) { std::printf("%s\\n", e.what()); }
+                            }
+
+                    """
+                    expectedThrows += 1
+                }
+            }
+            let small = order.map { _ in "1" }.joined(separator: ", ")
+            let wrong = meta.cases[0].inputs.map { "std::vector<\($0.dtype == "int64" ? "int64_t" : "float")>(1000)" }.joined(separator: ", ")
+            calls += """
+                    try { s.infer(\(small), \(wrong)); std::printf("\(name): a wrong input length did not throw\\n"); failed = true; }
+                    catch (const std::invalid_argument&) {}
+                }
+
+            """
+        }
+        driver += """
+            template <class T>
+            static std::vector<T> read_file(const char* path) {
+                std::ifstream f(path, std::ios::binary);
+                std::vector<char> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+                std::vector<T> v(bytes.size() / sizeof(T));
+                std::memcpy(v.data(), bytes.data(), v.size() * sizeof(T));
+                return v;
+            }
+            static void write_floats(const char* path, const std::vector<float>& v) {
+                std::ofstream f(path, std::ios::binary);
+                f.write(reinterpret_cast<const char*>(v.data()), static_cast<std::streamsize>(v.size() * sizeof(float)));
+            }
+            int main() {
+                bool failed = false;
+            \(calls)
+                return failed ? 1 : 0;
+            }
+
+            """
+        try driver.write(toFile: "\(work)/driver.cpp", atomically: true, encoding: .utf8)
+        let sanitizers = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
+        let errors = CppHarness.build([("\(work)/driver.cpp", "\(work)/driver")], flags: CppHarness.warningFlags + ["-O1", "-march=native"] + sanitizers, parallel: 1)
+        XCTAssertTrue(errors.isEmpty, "\(errors.values.joined(separator: "\n").prefix(4000))")
+        guard errors.isEmpty else { return }
+        let run = try TestSupport.run("\(work)/driver", [], check: false)
+        XCTAssertEqual(run.status, 0, run.output)
+        XCTAssertEqual(run.output.components(separatedBy: "the range this code was compiled for").count - 1, expectedThrows, run.output)
+        for name in names {
+            let meta = try Meta("\(Self.fixtures)/\(name)/meta.json")
+            for (c, kase) in meta.cases.enumerated() {
+                let want = try Data(contentsOf: URL(fileURLWithPath: "\(Self.fixtures)/\(name)/case\(c)_out0.ref"))
+                let got = try Data(contentsOf: URL(fileURLWithPath: "\(work)/\(name)_got_\(c).bin"))
+                let ref = Tensor(dataType: .float, dims: [want.count / 4], values: want.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) })
+                if let m = CppHarness.compare(got, ref) { XCTFail("\(name) at \(kase.values): \(m)") }
+                // Relative to the output's scale too (outputs can be small).
+                let g = got.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }, r = ref.values(as: Float.self)!
+                XCTAssertEqual(g.count, r.count, name)
+                let scale = r.map { abs($0) }.max() ?? 0
+                let worst = zip(g, r).map { abs($0 - $1) }.max() ?? 0
+                XCTAssertLessThanOrEqual(Double(worst), 1e-4 * Double(scale) + 1e-6, "\(name) at \(kase.values)")
+            }
+        }
+    }
+
+    /// The same model compiled with a bound and with the size fixed: where nothing follows the
+    /// symbol the code is the same, and compiling twice gives the same header.
+    func testHeadersAreDeterministicAndStaticShapesUnchanged() throws {
+        let src = "\(Self.fixtures)/deepsets_torchscript/model.onnx"
+        let work = try TestSupport.tempDir("runtime-dims-determinism")
+        var headers: [String] = []
+        for k in 0..<2 {
+            var options = Compiler.Options(name: "m")
+            options.bounds = ["n": 32]
+            let e = try Compiler.compile(path: src, directory: "\(work)/\(k)", options: options)
+            headers.append(e.header)
+        }
+        XCTAssertEqual(headers[0], headers[1])
+        XCTAssertTrue(headers[0].contains("mm.M = n_n;"), "the set's rows are a run-time extent of the products")
+        XCTAssertTrue(headers[0].contains("static std::size_t input0_size([[maybe_unused]] int64_t n)"))
+    }
+
+    /// An op without run-time extent support on the symbol's axis, a bound below 1 and a size
+    /// fixed and bounded at once are errors that say what to do.
+    func testClearErrors() throws {
+        // Conv over the symbolic axis: not yet emitted with run-time extents.
+        let g = Graph(name: "conv_over_n")
+        let x = Value(name: "x", type: .tensor(TensorType(.float, [.fixed(1), .fixed(2), .symbolic("n")])))
+        g.inputs = [x]
+        let w = Value(name: "w", initializer: Tensor(dataType: .float, dims: [3, 2, 1], values: [Float](repeating: 0.5, count: 6)))
+        w.tensorType = TensorType(.float, fixed: [3, 2, 1])
+        g.initializers = [w]
+        let y = Value(name: "y")
+        g.appendNode(Node(opType: "Conv", name: "the_conv", inputs: [x, w], outputs: [y]))
+        g.outputs = [y]
+        let model = Model(graph: g)
+        model.opsetImports = [OpsetImport(domain: "", version: 17)]
+        var options = Compiler.Options(name: "m")
+        options.bounds = ["n": 16]
+        XCTAssertThrowsError(try Compiler.emit(model, options: options, source: "conv.onnx")) { error in
+            let text = "\(error)"
+            XCTAssertTrue(text.contains("the_conv") && text.contains("Conv") && text.contains("--dim"), text)
+        }
+        let bad = try TestSupport.sofie(["compile", "\(Self.fixtures)/deepsets_torchscript/model.onnx", "--dim", "n=max:0", "-o", try TestSupport.tempDir("rd-bad")])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.output.contains("at least 1"), bad.output)
+        let twice = try TestSupport.sofie(["compile", "\(Self.fixtures)/deepsets_torchscript/model.onnx", "--dim", "n=max:8", "--dim", "n=4", "-o", try TestSupport.tempDir("rd-bad2")])
+        XCTAssertNotEqual(twice.status, 0)
+        XCTAssertTrue(twice.output.contains("twice"), twice.output)
+    }
+}
