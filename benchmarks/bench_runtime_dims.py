@@ -33,13 +33,12 @@ int main() {
     const int64_t L = %(L)d;
     bounded::Session b;
     fixed::Session f;
-    std::vector<float> x(fixed::Session::kInput0Size);
     std::mt19937 gen(5);
     std::normal_distribution<float> dist;
-    for (auto& v : x) v = dist(gen);
+%(inputs)s
     std::vector<float> yb(bounded::Session::kOutput0Size), yf(fixed::Session::kOutput0Size);
-    b.infer(L, x.data(), yb.data());
-    f.infer(x.data(), yf.data());
+    b.infer(%(dims)s, %(args)s, yb.data());
+    f.infer(%(args)s, yf.data());
     double diff = 0, scale = 0;
     for (size_t i = 0; i < yf.size(); ++i) { diff = std::fmax(diff, std::fabs(yb[i] - yf[i])); scale = std::fmax(scale, std::fabs(yf[i])); }
     auto time = [&](auto&& call) {
@@ -55,8 +54,8 @@ int main() {
     };
     std::vector<double> tb, tf;
     for (int r = 0; r < 7; ++r) {
-        tb.push_back(time([&] { b.infer(L, x.data(), yb.data()); }));
-        tf.push_back(time([&] { f.infer(x.data(), yf.data()); }));
+        tb.push_back(time([&] { b.infer(%(dims)s, %(args)s, yb.data()); }));
+        tf.push_back(time([&] { f.infer(%(args)s, yf.data()); }));
     }
     std::sort(tb.begin(), tb.end());
     std::sort(tf.begin(), tf.end());
@@ -87,13 +86,27 @@ def main():
     for name in names:
         meta = json.load(open(os.path.join(FIXTURES, name, "meta.json")))
         model = os.path.join(FIXTURES, name, "model.onnx")
+        # Every symbol scales with L, relative to its fixture bound (a GNN's e is twice its n).
+        base = min(meta["bounds"].values())
+        order = sorted(meta["bounds"])
         for L in sizes:
+            values = {s: L * b // base for s, b in meta["bounds"].items()}
             d = os.path.join(work, f"{name}_{L}")
             os.makedirs(d, exist_ok=True)
-            run([a.sofie, "compile", model, "--dim", f"{meta['symbol']}=max:{a.bound}", "--name", "bounded", "-o", d, "--weights", "embed"])
-            run([a.sofie, "compile", model, "--dim", f"{meta['symbol']}={L}", "--name", "fixed", "-o", d, "--weights", "embed"])
+            bounded = [x for s in order for x in ("--dim", f"{s}=max:{a.bound * meta['bounds'][s] // base}")]
+            fixed = [x for s in order for x in ("--dim", f"{s}={values[s]}")]
+            run([a.sofie, "compile", model, *bounded, "--name", "bounded", "-o", d, "--weights", "embed"])
+            run([a.sofie, "compile", model, *fixed, "--name", "fixed", "-o", d, "--weights", "embed"])
+            inputs, args = [], []
+            for k, spec in enumerate(meta["cases"][0]["inputs"]):
+                if spec["dtype"] == "int64":  # indices (a GNN's edges): in 0..L-1
+                    inputs.append(f"    std::vector<int64_t> x{k}(fixed::Session::kInput{k}Size); for (auto& v : x{k}) v = static_cast<int64_t>(gen() %% L);")
+                else:
+                    inputs.append(f"    std::vector<float> x{k}(fixed::Session::kInput{k}Size); for (auto& v : x{k}) v = dist(gen);")
+                args.append(f"x{k}.data()")
             with open(os.path.join(d, "driver.cpp"), "w") as f:
-                f.write("#include <algorithm>\n" + DRIVER % {"L": L})
+                f.write("#include <algorithm>\n" + DRIVER % {"L": L, "inputs": "\n".join(inputs).replace("%%", "%"),
+                                                            "dims": ", ".join(str(values[s]) for s in order), "args": ", ".join(args)})
             run(["g++", "-std=c++17", "-O3", "-march=native", "driver.cpp", "-o", "driver"], cwd=d)
             binaries[(name, L)] = os.path.join(d, "driver")
     results = {k: [] for k in binaries}

@@ -21,7 +21,7 @@ public struct PinDimensions: GraphPass {
                 switch d {
                 case .symbolic(let s):
                     if let n = values[s] { shape[i] = .fixed(n) } else if i == 0 { shape[i] = .fixed(batch) } else {
-                        throw CompileError(.graphInput(v.name), "input '\(v.name)' has the symbolic dimension '\(s)' at position \(i); give it a value with --dim \(s)=VALUE")
+                        throw CompileError(.graphInput(v.name), "input '\(v.name)' has the symbolic dimension '\(s)' at position \(i); give it a value with --dim \(s)=VALUE, or a bound with --dim \(s)=max:BOUND to choose it at run time")
                     }
                 case .unknown:
                     if i == 0 { shape[i] = .fixed(batch) } else {

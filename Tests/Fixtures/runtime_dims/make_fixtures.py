@@ -8,8 +8,11 @@ Runtime's output case<c>_out0.ref (raw little-endian), plus meta.json (the bound
 exporter's symbol names, each case's sizes, dtypes and shapes, versions). Weights are random (seeded): the point is the graphs the exporters
 write for a symbolic length.
 
+Also two Keras models with None in the set or time dimension (keras_deepsets, keras_lstm: model.keras,
+the references from Keras itself on its PyTorch backend).
+
 Needs a separate environment (git-ignored), e.g.:
-  python3 -m venv .venv-torch && .venv-torch/bin/pip install torch onnxscript onnx==1.23.2 onnxruntime==1.23.2
+  python3 -m venv .venv-torch && .venv-torch/bin/pip install torch onnxscript onnx==1.23.2 onnxruntime==1.23.2 keras
 Usage: .venv-torch/bin/python Tests/Fixtures/runtime_dims/make_fixtures.py [OUTDIR] [--only NAME]"""
 import json
 import os
@@ -189,5 +192,49 @@ def main():
             print(f"{os.path.basename(folder)}: symbols {symbols}, ops {sorted({n.op_type for n in m.graph.node})}")
 
 
+def keras_models():
+    """Keras models with None in the set or time dimension (Keras 3 on PyTorch's backend, so the
+    same environment serves): sofie names that dimension INPUTNAME_dim1."""
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    try:
+        import keras
+    except ImportError:
+        print("keras is not installed: Keras fixtures skipped")
+        return
+    def deepsets():
+        x = keras.Input(shape=(None, 6), name="particles")
+        h = keras.layers.Dense(16, activation="relu")(x)
+        h = keras.layers.Dense(16, activation="relu")(h)
+        pooled = keras.layers.Concatenate()([keras.layers.GlobalAveragePooling1D()(h), keras.layers.GlobalMaxPooling1D()(h)])
+        return keras.Model(x, keras.layers.Dense(3)(keras.layers.Dense(8, activation="relu")(pooled))), 6
+    def lstm():
+        x = keras.Input(shape=(None, 8), name="hits")
+        h = keras.layers.LSTM(16, return_sequences=True)(x)
+        h = keras.layers.GRU(12)(h)
+        return keras.Model(x, keras.layers.Dense(4)(h)), 8
+    for name, make in [("keras_deepsets", deepsets), ("keras_lstm", lstm)]:
+        if ONLY and name != ONLY:
+            continue
+        keras.utils.set_random_seed(3)
+        model, features = make()
+        folder = os.path.join(OUT, name)
+        shutil.rmtree(folder, ignore_errors=True)
+        os.makedirs(folder)
+        model.save(os.path.join(folder, "model.keras"))
+        symbol = model.inputs[0].name + "_dim1"
+        rng = np.random.default_rng(11)
+        cases = []
+        for c, L in enumerate(SIZES):
+            x = rng.standard_normal((1, L, features)).astype(np.float32)
+            y = np.asarray(model.predict(x, verbose=0)).astype(np.float32)
+            x.tofile(os.path.join(folder, f"case{c}_in0.bin"))
+            y.tofile(os.path.join(folder, f"case{c}_out0.ref"))
+            cases.append({"values": {symbol: L}, "inputs": [{"dtype": "float32", "shape": list(x.shape)}], "out": list(y.shape)})
+        with open(os.path.join(folder, "meta.json"), "w") as f:
+            json.dump({"bounds": {symbol: BOUND}, "cases": cases, "keras": keras.__version__, "backend": keras.backend.backend()}, f, indent=1)
+        print(f"{name}: symbol {symbol}")
+
+
 if __name__ == "__main__":
     main()
+    keras_models()

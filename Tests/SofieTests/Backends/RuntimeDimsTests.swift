@@ -8,8 +8,9 @@ import XCTest
 /// Run-time dimensions (`--dim n=max:BOUND`): models whose set size or number of steps is
 /// symbolic in PyTorch's exports (Tests/Fixtures/runtime_dims/make_fixtures.py: a Deep Sets
 /// model, an LSTM and a GRU over n steps, a transformer encoder over n tokens, a GNN over n
-/// nodes and e edges, through both exporters where they can) compile once and match ONNX
-/// Runtime at every recorded size, size 1 and the bound included; sizes out of range throw.
+/// nodes and e edges, through both exporters where they can; Keras models with None in the set or
+/// time dimension) compile once and match ONNX Runtime (Keras) at every recorded size, size 1 and
+/// the bound included; sizes out of range throw.
 final class RuntimeDimsTests: XCTestCase {
     static var fixtures: String { TestSupport.repoRoot + "/Tests/Fixtures/runtime_dims" }
 
@@ -41,16 +42,17 @@ final class RuntimeDimsTests: XCTestCase {
     /// wrong length std::invalid_argument.
     func testCompiledOnceMatchesONNXRuntimeAtEverySize() throws {
         let names = try Self.names()
-        XCTAssertGreaterThanOrEqual(names.count, 9, "\(names)")
+        XCTAssertGreaterThanOrEqual(names.count, 11, "\(names)")
         let work = try TestSupport.tempDir("runtime-dims")
         var driver = "#include <cstdio>\n#include <fstream>\n#include <iterator>\n"
         var calls = ""
-        var expectedThrows = 0
+        var expectedThrows = 0, batchedChecks = 0
         for name in names {
             let meta = try Meta("\(Self.fixtures)/\(name)/meta.json")
             var options = Compiler.Options(name: "rd_\(name)")
             options.bounds = meta.bounds
-            let emitted = try Compiler.compile(path: "\(Self.fixtures)/\(name)/model.onnx", directory: work, options: options)
+            let file = FileManager.default.fileExists(atPath: "\(Self.fixtures)/\(name)/model.keras") ? "model.keras" : "model.onnx"
+            let emitted = try Compiler.compile(path: "\(Self.fixtures)/\(name)/\(file)", directory: work, options: options)
             let order = emitted.runtimeDimensions.map(\.dimension.name)
             XCTAssertEqual(Set(order), Set(meta.bounds.keys), name)
             XCTAssertEqual(emitted.runtimeDimensions.map(\.dimension.bound), order.map { meta.bounds[$0]! }, name)
@@ -75,7 +77,20 @@ final class RuntimeDimsTests: XCTestCase {
                             if (s.infer(\(dims), \(args.joined(separator: ", "))) != y) { std::printf("\(name): the vector form differs in case \(c)\\n"); failed = true; }
 
                     """
-                if kase.inputs.count == 1 {
+                if kase.inputs.count == 1 && emitted.runtimeBatch {
+                    // Two rows at once (each the case's input) give the case's output twice.
+                    calls += """
+                                {
+                                    std::vector<float> xx(x0); xx.insert(xx.end(), x0.begin(), x0.end());
+                                    std::vector<float> yy(2 * y.size());
+                                    s.infer(2, \(dims), xx.data(), yy.data());
+                                    if (!std::equal(y.begin(), y.end(), yy.begin()) || !std::equal(y.begin(), y.end(), yy.begin() + static_cast<std::ptrdiff_t>(y.size()))) { std::printf("\(name): two rows differ from one in case \(c)\\n"); failed = true; }
+                                }
+
+                    """
+                    batchedChecks += 1
+                }
+                if kase.inputs.count == 1 && !emitted.runtimeBatch {
                     calls += "            if (s.infer(x0) != y) { std::printf(\"\(name): the size-reading vector form differs in case \(c)\\n\"); failed = true; }\n"
                 }
                 calls += "        }\n"
@@ -101,7 +116,7 @@ final class RuntimeDimsTests: XCTestCase {
                 }
             }
             let small = order.map { _ in "1" }.joined(separator: ", ")
-            let wrong = meta.cases[0].inputs.map { "std::vector<\($0.dtype == "int64" ? "int64_t" : "float")>(1000)" }.joined(separator: ", ")
+            let wrong = meta.cases[0].inputs.map { "std::vector<\($0.dtype == "int64" ? "int64_t" : "float")>(1001)" }.joined(separator: ", ")
             calls += """
                     try { s.infer(\(small), \(wrong)); std::printf("\(name): a wrong input length did not throw\\n"); failed = true; }
                     catch (const std::invalid_argument&) {}
@@ -136,6 +151,7 @@ final class RuntimeDimsTests: XCTestCase {
         guard errors.isEmpty else { return }
         let run = try TestSupport.run("\(work)/driver", [], check: false)
         XCTAssertEqual(run.status, 0, run.output)
+        XCTAssertGreaterThan(batchedChecks, 0, "some fixture (Keras) has a run-time batch besides its run-time dimension")
         XCTAssertEqual(run.output.components(separatedBy: "the range this code was compiled for").count - 1, expectedThrows, run.output)
         for name in names {
             let meta = try Meta("\(Self.fixtures)/\(name)/meta.json")
