@@ -58,6 +58,9 @@ struct Verify: ParsableCommand {
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
         guard rtol >= 0, atol >= 0 else { throw ValidationError("--rtol and --atol must not be negative") }
         for i in input where !i.contains("=") { throw ValidationError("--input expects NAME=FILE or INDEX=FILE, got '\(i)'") }
+        if let b = try? dims.bounds(), !b.isEmpty {
+            throw ValidationError("sofie verify runs the model at fixed sizes: give --dim NAME=VALUE (a size to check) instead of --dim NAME=max:BOUND")
+        }
     }
 
     func run() throws {

@@ -84,7 +84,7 @@ enum CppShape {
                     starts.append(g == 0 ? "0" : g > 0 ? "std::min<int64_t>(\(g), \(d))" : "std::max<int64_t>(\(d) - \(-g), 0)")
                 }
                 e.block {
-                    e.line("const \(x.ctype)* const x = \(x.ptr) + \(e.offset(starts, rst));")
+                    e.line("const \(x.ctype)* const x = \(EmitContext.at(x.ptr, e.offset(starts, rst)));")
                     e.line("\(y.ctype)* y = \(y.ptr);")
                     e.loops(y.dims) { v in e.line("*y++ = x[\(e.offset(v, zip(p.steps, rst).map { DimExpr($0) * $1 }))];") }
                 }
