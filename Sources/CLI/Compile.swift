@@ -100,8 +100,12 @@ struct Compile: ParsableCommand {
             } else if let reason = emitted.fixedBatchReason {
                 print("batch: fixed at \(batch) at compile time: \(reason)")
             }
-            if !emitted.runtimeDimensions.isEmpty {
-                print("run-time dimensions: \(emitted.runtimeDimensions.map { "\($0.argument) in \($0.dimension.minimum)...\($0.dimension.bound)" }.joined(separator: ", ")): session.infer(\(emitted.runtimeDimensions.map(\.argument).joined(separator: ", ")), ...)")
+            let args = emitted.runtimeDimensions.filter { !$0.dimension.fromValues }, lengths = emitted.runtimeDimensions.filter(\.dimension.fromValues)
+            if !args.isEmpty {
+                print("run-time dimensions: \(args.map { "\($0.argument) in \($0.dimension.minimum)...\($0.dimension.bound)" }.joined(separator: ", ")): session.infer(\(args.map(\.argument).joined(separator: ", ")), ...)")
+            }
+            for l in lengths {
+                print("length computed at run time: \(l.argument) in \(l.dimension.minimum)...\(l.dimension.bound) (session.last_\(l.argument)() after infer)")
             }
             for (rows, reason) in emitted.droppedBlocks { print("note: no block body of \(rows) rows: \(reason)") }
         } catch {

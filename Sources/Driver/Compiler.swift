@@ -46,6 +46,7 @@ public enum Compiler {
                                verifyEach: Bool = false, afterEach: ((GraphPass, Model, Bool) throws -> Void)? = nil,
                                statistics: PassStatistics? = nil) throws {
         _ = try PinDimensions(values: dims, batch: batch).run(model)
+        model.graph.valueLengths = dims
         // Passes that end a pipeline (plan-memory) run once at the end below, not in the loop.
         let chosen = try (passes ?? PassRegistry.pipeline(names: PassRegistry.defaultPipeline)).filter { !$0.mustRunLast }
         // Shape inference and folding always run: the emitter needs static shapes. So does the

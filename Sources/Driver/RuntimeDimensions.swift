@@ -27,6 +27,12 @@ enum RuntimeDimensions {
             throw CompileError(.graph, "--dim \(s)=max:\(bounds[s]!): the bound must be at least 1")
         }
         let pristine = model.clone()
+        // Symbols of the inputs' dimensions (infer's arguments); the others are lengths an op
+        // computes from run-time values (RuntimeDimension.lengthSymbol).
+        var inputSymbols = Set<String>()
+        for v in model.graph.inputs where v.initializer == nil {
+            for d in v.tensorType?.shape ?? [] { if case .symbolic(let s) = d { inputSymbols.insert(s) } }
+        }
         try prepareAt(model, bounds)
         // Samples: each symbol one below its bound; then all near half (when that is another value).
         var lowered: [String: Graph] = [:]
@@ -49,7 +55,9 @@ enum RuntimeDimensions {
         // Extents: base + Σ c_s (s - bound_s).
         let maps = lowered.mapValues(valuesByName)
         let checkMap = check.map(valuesByName)
-        var minimum = Dictionary(uniqueKeysWithValues: symbols.map { ($0, 1) })
+        // Input dimensions at least 1 (every extent that follows them too); lengths computed from
+        // values may be 0 (an empty Range).
+        var minimum = Dictionary(uniqueKeysWithValues: symbols.map { ($0, inputSymbols.contains($0) ? 1 : 0) })
         var annotated: [(Value, [DimExpr])] = []
         func staticShape(_ v: Value?) -> [Int]? { v?.initializer?.dims ?? v?.tensorType?.staticShape }
         for v in computedValues(graph) + graph.initializers.filter({ splats.contains($0.name) }) {
@@ -76,7 +84,12 @@ enum RuntimeDimensions {
                     let syms = e.symbols.sorted()
                     if syms.count == 1, let s = syms.first {
                         let c = e.coefficient(of: s), k = e.constant ?? (e - DimExpr(c) * DimExpr(symbol: s)).constant ?? 0
-                        if c > 0 { minimum[s] = max(minimum[s]!, (1 - k + c - 1) / c) }
+                        let least = inputSymbols.contains(s) ? 1 : 0
+                        // c*s + k >= least  <=>  s >= ceil((least - k) / c)
+                        if c > 0 {
+                            let a = least - k
+                            minimum[s] = max(minimum[s]!, a >= 0 ? (a + c - 1) / c : -((-a) / c))
+                        }
                     }
                 }
                 exprs.append(e)
@@ -86,8 +99,15 @@ enum RuntimeDimensions {
         for s in symbols where minimum[s]! > bounds[s]! {
             throw CompileError(.graph, "with \(s) at most \(bounds[s]!), some tensor has no elements for every \(s) up to the bound (the smallest \(s) that gives every tensor an element is \(minimum[s]!)); raise the bound")
         }
+        let used = Set(annotated.flatMap { $0.1.flatMap(\.symbols) })
+        if let unused = symbols.first(where: { !used.contains($0) }) {
+            let named = inputSymbols.sorted().map { "'\($0)'" }.joined(separator: ", ")
+            throw CompileError(.graph, "--dim \(unused)=max:\(bounds[unused]!): no tensor's extent follows '\(unused)' (the inputs' symbolic dimensions are \(named.isEmpty ? "none" : named); a Range with run-time bounds is named NODE_len)")
+        }
         for (v, exprs) in annotated { v.runtimeShape = exprs }
-        graph.runtimeDimensions = symbols.map { RuntimeDimension(name: $0, bound: bounds[$0]!, minimum: minimum[$0]!) }
+        graph.runtimeDimensions = symbols.map {
+            RuntimeDimension(name: $0, bound: bounds[$0]!, minimum: minimum[$0]!, fromValues: !inputSymbols.contains($0))
+        }
     }
 
     static func sample(_ pristine: Model, _ values: [String: Int], _ prepareAt: (Model, [String: Int]) throws -> Void) throws -> Graph {
@@ -116,7 +136,8 @@ enum RuntimeDimensions {
 
     /// Throws unless `b` (prepared at `at`) is `a` (prepared at the bounds) up to extents and
     /// shape-only constants.
-    /// Returns the constants that differ only in extents and hold one repeated value.
+    /// Returns the constants that differ only in extents and hold one repeated value or are
+    /// the bound's constant cut to fewer leading rows.
     static func sameGraph(_ a: Graph, _ b: Graph, _ at: String, _ bounds: [String: Int]) throws -> Set<String> {
         var splats = Set<String>()
         let bounds = bounds.sorted { $0.key < $1.key }.map { "\($0.key) = \($0.value)" }.joined(separator: ", ")
@@ -145,7 +166,7 @@ enum RuntimeDimensions {
                     guard tu.dims == tw.dims, let ra = tu.rawBytes, let rb = tw.rawBytes else { return false }
                     return ra.elementsEqual(rb)
                 }
-                if !same, tu.dims.count == tw.dims.count, let su = splat(tu), let sw = splat(tw), su == sw {
+                if !same, tu.dims.count == tw.dims.count, (splat(tu).map { $0 == splat(tw) } ?? false) || isLeadingPrefix(tw, of: tu) {
                     splats.insert(u.name)
                 } else if !same {
                     throw CompileError(node: x, "its input '\(u.name)' holds values computed from the run-time dimension (a constant at one size, another at \(at)); sofie computes such values only at compile time, so this model needs --dim with a fixed value for now")
@@ -153,6 +174,16 @@ enum RuntimeDimensions {
             }
         }
         return splats
+    }
+
+    /// Whether `small` is `large`'s first rows (the same extents after the first, its bytes a
+    /// prefix of large's): positions 0..<n of a Range folded at the bound, say.
+    static func isLeadingPrefix(_ small: Tensor, of large: Tensor) -> Bool {
+        guard small.dataType == large.dataType, !small.dims.isEmpty, small.dims.dropFirst() == large.dims.dropFirst() else { return false }
+        return withExtendedLifetime((small, large)) {
+            guard let a = small.rawBytes, let b = large.rawBytes, a.count <= b.count else { return false }
+            return a.elementsEqual(b[0..<a.count])
+        }
     }
 
     /// The bytes of the one value every element of `t` has (nil when they differ or it has none).

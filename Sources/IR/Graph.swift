@@ -137,6 +137,9 @@ public final class Graph {
     /// Dimensions chosen at run time up to a bound (set by the compiler after the passes, with
     /// `Value.runtimeShape` on the values that follow them); empty when every shape is static.
     public var runtimeDimensions: [RuntimeDimension] = []
+    /// Values of the lengths that depend on run-time values (`RuntimeDimension.lengthSymbol`),
+    /// by symbol, for shape inference while the compiler prepares the model at sample sizes.
+    public var valueLengths: [String: Int] = [:]
 
     public init(name: String = "") { self.name = name }
 

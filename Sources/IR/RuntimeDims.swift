@@ -9,11 +9,21 @@ public struct RuntimeDimension: Hashable, Sendable, CustomStringConvertible {
     public let bound: Int
     /// The smallest value `infer` accepts: every extent that follows the symbol stays at least 1.
     public var minimum: Int
+    /// Whether an op computes the value from run-time values (the length of a Range whose
+    /// bounds are inputs), rather than `infer` taking it as an argument.
+    public var fromValues: Bool
 
-    public init(name: String, bound: Int, minimum: Int = 1) {
+    public init(name: String, bound: Int, minimum: Int = 1, fromValues: Bool = false) {
         self.name = name
         self.bound = bound
         self.minimum = minimum
+        self.fromValues = fromValues
+    }
+
+    /// The symbol of the length of a node's output that depends on run-time values (a Range
+    /// with bounds computed at run time): given a bound with `--dim NAME_len=max:BOUND`.
+    public static func lengthSymbol(of node: Node) -> String {
+        (node.name.isEmpty ? (node.outputs.first??.name ?? node.opType) : node.name) + "_len"
     }
 
     public var description: String { "\(name) in \(minimum)...\(bound)" }

@@ -561,11 +561,19 @@ final class EmitContext {
             guard let r = t.value.runtimeShape else { return t.shape.map(String.init).joined(separator: "x") }
             return r.map(public_).joined(separator: " x ") + " (at most \(t.shape.map(String.init).joined(separator: "x")))"
         }
-        let dimParams = dimArgs.map { "int64_t \($0)" }
-        let dimList = dimArgs.joined(separator: ", ")
+        // infer's arguments: the inputs' dimensions; lengths computed from values (a Range's)
+        // are the Session's after a call (last_NAME()).
+        let argDims = zip(rdims, dimArgs).filter { !$0.0.fromValues }, valueDims = zip(rdims, dimArgs).filter { $0.0.fromValues }
+        if !valueDims.isEmpty && batch != nil {
+            throw CompileError(.graph, "a run-time batch together with lengths computed from run-time values (\(valueDims.map(\.0.name).joined(separator: ", "))) is not supported; fix the batch with --batch")
+        }
+        let dimParams = argDims.map { "int64_t \($0.1)" }
+        let dimList = argDims.map(\.1).joined(separator: ", ")
+        let allDimList = zip(rdims, dimArgs).map { $0.fromValues ? "last_\($1)()" : $1 }.joined(separator: ", ")
         // Element counts at run time: a size function of the dimensions, or the static constant.
         let inSize = ins.indices.map { k in ins[k].hasRuntimeExtents ? "input\(k)_size(\(dimList))" : "kInput\(k)Size" }
-        let outSize = outs.indices.map { k in outs[k].hasRuntimeExtents ? "output\(k)_size(\(dimList))" : "kOutput\(k)Size" }
+        let outSize = outs.indices.map { k in outs[k].hasRuntimeExtents ? "output\(k)_size(\(allDimList))" : "kOutput\(k)Size" }
+        let outFromValues = outs.map { ($0.value.runtimeShape ?? []).contains { d in valueDims.contains { d.symbols.contains($0.0.name) } } }
         let workspaceBytes = Self.align(workspaceElements * 8)
         let blockScratch = blocks.map { $0.arenaBytes + Self.align($0.workspaceElements * 8) }.max() ?? 0
         let scratch = max(arenaBytes + workspaceBytes, blockScratch)
@@ -582,7 +590,10 @@ final class EmitContext {
         w("// Outputs:")
         for (t, a) in zip(outs, outArgs) { w("//   \(a): \(t.ctype)[\(shapeText(t))]   (\(CppNames.comment(t.value.name, limit: 60)))") }
         if !rdims.isEmpty {
-            w("// Run-time dimensions (the first arguments of infer): \(zip(rdims, dimArgs).map { "\($1) in \($0.minimum)...\($0.bound)" }.joined(separator: ", ")).")
+            if !argDims.isEmpty { w("// Run-time dimensions (the first arguments of infer): \(argDims.map { "\($1) in \($0.minimum)...\($0.bound)" }.joined(separator: ", ")).") }
+            for (d, a) in valueDims {
+                w("// Computed from run-time values: \(a) in \(d.minimum)...\(d.bound) (\(CppNames.comment(d.name, limit: 60)); session.last_\(a)() after infer; beyond the range, std::length_error).")
+            }
             w("//   The code is compiled once for every value in range; memory is planned for the largest.")
             w("//   A value outside its range throws std::out_of_range. Arrays hold the actual sizes")
             w("//   (input<k>_size(...) and output<k>_size(...) give them), row-major and contiguous.")
@@ -604,7 +615,7 @@ final class EmitContext {
         w("//")
         w("// Usage:")
         w(embed ? "//   \(ns)::Session session;" : "//   \(ns)::Session session(\"\(ns).weights\");")
-        w("//   session.infer(\((dimArgs + inArgs + outArgs).joined(separator: ", ")));   // raw pointers")
+        w("//   session.infer(\((argDims.map(\.1) + inArgs + outArgs).joined(separator: ", ")));   // raw pointers")
         w("// A Session is not shared between threads; create one per thread (they are independent).")
         w("// Define SOFIE_NPY before including this header for \(ns)::load_npy / save_npy (NumPy .npy files).")
         if usesReducedFloats {
@@ -663,15 +674,19 @@ final class EmitContext {
         }
         let sizeParams = dimArgs.map { "[[maybe_unused]] int64_t \($0)" }.joined(separator: ", ")
         for (k, t) in ins.enumerated() where t.hasRuntimeExtents {
-            w("    static std::size_t input\(k)_size(\(sizeParams)) { return static_cast<std::size_t>(\(public_(t.countExpr))); }  // \(inArgs[k])")
+            w("    static std::size_t input\(k)_size(\(argDims.map { "[[maybe_unused]] int64_t \($0.1)" }.joined(separator: ", "))) { return static_cast<std::size_t>(\(public_(t.countExpr))); }  // \(inArgs[k])")
         }
         for (k, t) in outs.enumerated() where t.hasRuntimeExtents {
             w("    static std::size_t output\(k)_size(\(sizeParams)) { return static_cast<std::size_t>(\(public_(t.countExpr))); }  // \(outArgs[k])")
         }
-        if !rdims.isEmpty {
+        for (d, a) in valueDims {
+            w("    // The length '\(CppNames.comment(d.name, limit: 60))' the last infer computed.")
+            w("    int64_t last_\(a)() const { return \(CppRuntimeDims.variable(d.name))_last_; }")
+        }
+        if !argDims.isEmpty {
             w("    // Throws std::out_of_range unless every run-time dimension is within its range.")
             w("    static void check_dimensions(\(dimParams.joined(separator: ", "))) {")
-            for (d, a) in zip(rdims, dimArgs) {
+            for (d, a) in argDims {
                 w("        if (\(a) < kMin_\(a) || \(a) > kMax_\(a))")
                 w("            throw std::out_of_range(\"\(ns): \(a) = \" + std::to_string(\(a)) + \" is outside \(d.minimum)...\(d.bound), the range this code was compiled for\");")
             }
@@ -704,10 +719,10 @@ final class EmitContext {
         w("    Session& operator=(const Session&) = delete;")
         w()
         let params = zip(ins, inArgs).map { "const \($0.ctype)* \($1)" } + zip(outs, outArgs).map { "\($0.ctype)* \($1)" }
-        let runDims = dimArgs.map { $0 + ", " }.joined()
+        let runDims = argDims.map { $0.1 + ", " }.joined()
         w("    // Runs the model. Arrays are row-major and contiguous; no memory is allocated.")
         w("    void infer(\((dimParams + params).joined(separator: ", "))) {")
-        if !rdims.isEmpty { w("        check_dimensions(\(dimList));") }
+        if !argDims.isEmpty { w("        check_dimensions(\(dimList));") }
         for (k, a) in inArgs.enumerated() { w("        const \(ins[k].ctype)* const in\(k) = \(a);") }
         for (k, a) in outArgs.enumerated() { w("        \(outs[k].ctype)* const out\(k) = \(a);") }
         w("        run(\(runDims)\((0..<ins.count).map { "in\($0)" }.joined(separator: ", "))\(ins.isEmpty || outs.isEmpty ? "" : ", ")\((0..<outs.count).map { "out\($0)" }.joined(separator: ", ")));")
@@ -725,8 +740,8 @@ final class EmitContext {
             let bp = ["std::size_t batch"] + dimParams + params
             w("    // Runs `batch` rows: row r of each batched input and output starts at r times its size above.")
             w("    void infer(\(bp.joined(separator: ", "))) {")
-            if !rdims.isEmpty { w("        check_dimensions(\(dimList));") }
-            let args = dimArgs + inputs.enumerated().map { k, v in b.inputs.contains(ObjectIdentifier(v)) ? "\(inArgs[k]) + r * \(inSize[k])" : inArgs[k] }
+            if !argDims.isEmpty { w("        check_dimensions(\(dimList));") }
+            let args = argDims.map(\.1) + inputs.enumerated().map { k, v in b.inputs.contains(ObjectIdentifier(v)) ? "\(inArgs[k]) + r * \(inSize[k])" : inArgs[k] }
                 + graph.outputs.enumerated().map { k, v in b.outputs.contains(ObjectIdentifier(v)) ? "\(outArgs[k]) + r * \(outSize[k])" : outArgs[k] }
             w("        std::size_t r = 0;")
             for r in sizes {
@@ -742,7 +757,7 @@ final class EmitContext {
         // The run-time dimensions read off the input sizes, when each is an extent of its own in
         // some input whose other extents are constants (and there is no run-time batch).
         var derived: [String]? = batch == nil ? [] : nil
-        for (d, a) in zip(rdims, dimArgs) where derived != nil {
+        for (d, a) in argDims where derived != nil {
             let symbol = DimExpr(symbol: d.name)
             guard let k = ins.indices.first(where: { k in
                 guard let r = ins[k].value.runtimeShape else { return false }
@@ -753,7 +768,7 @@ final class EmitContext {
             derived!.append("const int64_t \(a) = static_cast<int64_t>(\(inArgs[k]).size() / \(others));")
         }
         func vectorForm(explicitDims: Bool) {
-            if rdims.isEmpty {
+            if argDims.isEmpty {
                 w("    // Convenience: checks the input sizes and returns the output\(outs.count > 1 ? "s" : "") as vectors (allocates).")
             } else if explicitDims {
                 w("    // Convenience: checks the input sizes for these run-time dimensions and returns the output\(outs.count > 1 ? "s" : "") as vectors (allocates).")
@@ -762,7 +777,7 @@ final class EmitContext {
             }
             w("    \(ret) infer(\(((explicitDims ? dimParams : []) + zip(ins, inArgs).map { "const \(vec($0))& \($1)" }).joined(separator: ", "))) {")
             if !explicitDims { for l in derived ?? [] { w("        " + l) } }
-            if !rdims.isEmpty { w("        check_dimensions(\(dimList));") }
+            if !argDims.isEmpty { w("        check_dimensions(\(dimList));") }
             if let firstBatched = inArgs.indices.first(where: batched) {
                 w("        const std::size_t batch = \(inArgs[firstBatched]).size() / \(inSize[firstBatched]);")
             }
@@ -770,25 +785,28 @@ final class EmitContext {
                 let size = ins[k].hasRuntimeExtents ? inSize[k] : "kInput\(k)Size"
                 let need = batched(k) ? "batch * \(size)" : size
                 let what = batched(k) ? "a positive multiple of \" + std::to_string(\(size)) + \" values, the same batch as the other inputs" : "\" + std::to_string(\(size)) + \" values"
-                w("        if (\(a).size() != \(need)\(batched(k) ? " || batch == 0" : "")) throw std::invalid_argument(\"\(ns): input \(a) needs \(what)\(ins[k].hasRuntimeExtents ? " for \(dimArgs.map { "\($0) = \" + std::to_string(\($0)) + \"" }.joined(separator: ", "))" : ""), got \" + std::to_string(\(a).size()));")
+                w("        if (\(a).size() != \(need)\(batched(k) ? " || batch == 0" : "")) throw std::invalid_argument(\"\(ns): input \(a) needs \(what)\(ins[k].hasRuntimeExtents ? " for \(argDims.map(\.1).map { "\($0) = \" + std::to_string(\($0)) + \"" }.joined(separator: ", "))" : ""), got \" + std::to_string(\(a).size()));")
             }
             w("        \(ret) result;")
             for k in outs.indices {
                 let ref = outs.count == 1 ? "result" : "std::get<\(k)>(result)"
                 let rows = (batch?.outputs.contains(ObjectIdentifier(graph.outputs[k])) ?? false) ? "batch * " : ""
-                w("        \(ref).resize(\(rows)\(outSize[k]));")
+                w("        \(ref).resize(\(rows)\(outFromValues[k] ? "kOutput\(k)Size" : outSize[k]));")
             }
             let callArgs = zip(ins, inArgs).map { data($1, $0, const: true) } + outs.indices.map { data(outs.count == 1 ? "result" : "std::get<\($0)>(result)", outs[$0], const: false) }
-            let allArgs = (batch != nil ? ["batch"] : []) + dimArgs + callArgs
+            let allArgs = (batch != nil ? ["batch"] : []) + argDims.map(\.1) + callArgs
             w("        infer(\(allArgs.joined(separator: ", ")));")
+            for k in outs.indices where outFromValues[k] {
+                w("        \(outs.count == 1 ? "result" : "std::get<\(k)>(result)").resize(\(outSize[k]));  // its length computed from the values")
+            }
             w("        return result;")
             w("    }")
             w()
         }
         vectorForm(explicitDims: true)
-        if !rdims.isEmpty, derived != nil, !ins.isEmpty { vectorForm(explicitDims: false) }
+        if !argDims.isEmpty, derived != nil, !ins.isEmpty { vectorForm(explicitDims: false) }
         w(" private:")
-        let runParams = rdims.map { "[[maybe_unused]] const int64_t \(CppRuntimeDims.variable($0.name))" } + ins.enumerated().map { "const \($1.ctype)* in\($0)" } + outs.enumerated().map { "\($1.ctype)* out\($0)" }
+        let runParams = rdims.filter { !$0.fromValues }.map { "[[maybe_unused]] const int64_t \(CppRuntimeDims.variable($0.name))" } + ins.enumerated().map { "const \($1.ctype)* in\($0)" } + outs.enumerated().map { "\($1.ctype)* out\($0)" }
         let portNames = (ins.indices.map { "in\($0) = \(inArgs[$0])" } + outs.indices.map { "out\($0) = \(outArgs[$0])" }).joined(separator: ", ")
         func method(_ name: String, _ ctx: EmitContext, attribute: String = "") {
             if !portNames.isEmpty { w("    // \(portNames)") }
@@ -819,6 +837,7 @@ final class EmitContext {
         w("    [[maybe_unused]] unsigned char* weights_ = nullptr;")
         w("    [[maybe_unused]] unsigned char* fills_ = nullptr;")
         w("    [[maybe_unused]] unsigned char* arena_ = nullptr;")
+        for d in rdims where d.fromValues { w("    int64_t \(CppRuntimeDims.variable(d.name))_last_ = 0;") }
         w("};")
         w()
         if rdims.isEmpty, let functor = CppFunctor.emit(namespace: ns, inputs: ins, outputs: outs, embedded: embed) { h += functor }

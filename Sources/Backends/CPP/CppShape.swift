@@ -214,6 +214,30 @@ enum CppShape {
         }
         t["Range"] = { e, n in
             let s = try e.input(n, 0), d = try e.input(n, 2), y = try e.output(n, 0)
+            if let r = y.value.runtimeShape, let symbol = r.first?.symbols.first,
+               let dim = e.graph.runtimeDimensions.first(where: { $0.name == symbol && $0.fromValues }) {
+                // The length from the run-time bounds, checked against the declared range, kept
+                // for the rest of run() (and for the caller: Session::last_NAME()).
+                guard r.first == DimExpr(symbol: symbol) else { throw CompileError(node: n, "its length is not the run-time dimension '\(symbol)' itself") }
+                let l = try e.input(n, 1), v = CppRuntimeDims.variable(symbol), T = s.ctype
+                e.line("const int64_t \(v) = [&] {")
+                e.line("    const \(T) start = \(s.ptr)[0], limit = \(l.ptr)[0], delta = \(d.ptr)[0];")
+                e.line("    if (delta == \(T)(0)) throw std::invalid_argument(\"\(e.ns): Range '\(CppNames.comment(n.name, limit: 60))' has delta 0\");")
+                if s.dtype.isFloatingPoint {
+                    e.line("    const double steps = std::ceil((double(limit) - double(start)) / double(delta));")
+                    e.line("    const int64_t count = steps > 0 ? (steps < 9.0e18 ? static_cast<int64_t>(steps) : std::numeric_limits<int64_t>::max()) : 0;  // NaN -> 0")
+                } else {
+                    e.line("    const long double span = (static_cast<long double>(limit) - static_cast<long double>(start)) / static_cast<long double>(delta);")
+                    e.line("    const int64_t count = span > 0 ? (span < 9.0e18L ? static_cast<int64_t>(std::ceil(span)) : std::numeric_limits<int64_t>::max()) : 0;")
+                }
+                e.line("    if (count < \(dim.minimum) || count > \(dim.bound))")
+                e.line("        throw std::length_error(\"\(e.ns): Range '\(CppNames.comment(n.name, limit: 60))' makes \" + std::to_string(count) + \" elements, outside \(dim.minimum)...\(dim.bound) (its bound, --dim '\(CppNames.comment(symbol, limit: 60))=max:\(dim.bound)')\");")
+                e.line("    return count;")
+                e.line("}();")
+                e.line("\(v)_last_ = \(v);")
+                e.line("for (int64_t i = 0; i < \(v); ++i) \(y.ptr)[i] = static_cast<\(y.ctype)>(\(s.ptr)[0] + static_cast<\(y.ctype)>(i) * \(d.ptr)[0]);")
+                return
+            }
             e.line("for (int64_t i = 0; i < \(y.count); ++i) \(y.ptr)[i] = static_cast<\(y.ctype)>(\(s.ptr)[0] + static_cast<\(y.ctype)>(i) * \(d.ptr)[0]);")
         }
         t["Pad"] = { e, n in

@@ -166,7 +166,18 @@ public enum ShapeOps {
                 return [x.gathered(idx, shape: out)]
             })
         t["Range"] = OpDef(
-            infer: { c in [tt(try c.dtype(0), [try rangeCount(c)])] },
+            infer: { c in
+                // Bounds computed at run time: the length is a run-time dimension the compiler
+                // is preparing at some value (--dim NODE_len=max:BOUND), or an error saying so.
+                if c.constant(0) == nil || c.constant(1) == nil || c.constant(2) == nil {
+                    let symbol = RuntimeDimension.lengthSymbol(of: c.node)
+                    guard let n = c.node.graph?.valueLengths[symbol] else {
+                        throw c.fail("its length depends on run-time values (start, limit or delta is computed at run time); give it a bound with --dim '\(symbol)=max:BOUND' to compute it at run time")
+                    }
+                    return [tt(try c.dtype(0), [n])]
+                }
+                return [tt(try c.dtype(0), [try rangeCount(c)])]
+            },
             evaluate: { c, a in
                 let n = try rangeCount(c)
                 let (s, d) = (a[0]!, a[2]!)

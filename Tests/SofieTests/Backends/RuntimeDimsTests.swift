@@ -170,6 +170,75 @@ final class RuntimeDimsTests: XCTestCase {
         }
     }
 
+    /// Range with bounds given at run time (ROOT TMVA SOFIE's RangeFloat/RangeInt form, and a
+    /// Range whose values feed more ops; Tests/scripts/make_range_models.py): the length is
+    /// computed at run time up to --dim r_len=max:64, reported by last_r_len(), and matches ONNX
+    /// Runtime's outputs for every case (empty ranges and negative steps included); a range
+    /// longer than the bound throws std::length_error; without a bound the error says what to give.
+    func testRangeWithRunTimeBoundsMatchesONNXRuntime() throws {
+        try TestSupport.requirePython()
+        let fixtures = try TestSupport.tempDir("range-models")
+        try TestSupport.run(TestSupport.python, [TestSupport.repoRoot + "/Tests/scripts/make_range_models.py", fixtures])
+        let names = try TestSupport.subfolders(fixtures)
+        XCTAssertEqual(names, ["range_float", "range_int", "range_used"])
+        let work = try TestSupport.tempDir("range-build")
+        var driver = "#include <cmath>\n#include <cstdio>\n"
+        var calls = ""
+        var checks = 0
+        for name in names {
+            let model = "\(fixtures)/\(name)/model.onnx"
+            var plain = Compiler.Options(name: "x")
+            XCTAssertThrowsError(try Compiler.emit(try ModelLoader.load(path: model), options: plain, source: model)) { error in
+                XCTAssertTrue("\(error)".contains("--dim 'r_len=max:BOUND'"), "\(error)")
+            }
+            plain.name = "rg_\(name)"
+            plain.bounds = ["r_len": 64]
+            let emitted = try Compiler.compile(path: model, directory: work, options: plain)
+            XCTAssertEqual(emitted.runtimeDimensions.map(\.dimension.fromValues), [true])
+            driver += "#include \"rg_\(name).hxx\"\n"
+            let meta = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(fixtures)/\(name)/cases.json"))) as! [String: Any]
+            let T = (meta["dtype"] as! String) == "int64" ? "int64_t" : "float"
+            calls += "    {\n        rg_\(name)::Session s;\n"
+            for c in meta["cases"] as! [[String: Any]] {
+                let ins = (c["inputs"] as! [Double]).map { T == "float" ? "\($0)f" : "\(Int($0))" }
+                let outs = c["outputs"] as! [[Double]]
+                calls += "        {\n            const \(T) a = \(ins[0]), b = \(ins[1]), d = \(ins[2]);\n"
+                calls += "            std::vector<\(T)> y(rg_\(name)::Session::kOutput0Size, \(T)(-7));\n"
+                if outs.count > 1 { calls += "            float sum = -7;\n            s.infer(&a, &b, &d, y.data(), &sum);\n" } else { calls += "            s.infer(&a, &b, &d, y.data());\n" }
+                calls += "            if (s.last_r_len() != \(outs[0].count)) { std::printf(\"\(name): length %lld, want \(outs[0].count)\\n\", (long long)s.last_r_len()); failed = true; }\n"
+                for (i, v) in outs[0].enumerated() {
+                    calls += "            if (std::fabs(double(y[\(i)]) - \(v)) > 1e-5 * (1 + std::fabs(\(v)))) { std::printf(\"\(name): y[\(i)] = %g, want \(v)\\n\", double(y[\(i)])); failed = true; }\n"
+                    checks += 1
+                }
+                if outs.count > 1 {
+                    calls += "            if (std::fabs(double(sum) - \(outs[1][0])) > 1e-5 * (1 + std::fabs(\(outs[1][0])))) { std::printf(\"\(name): sum %g\\n\", double(sum)); failed = true; }\n"
+                    calls += "            if (s.infer(std::vector<float>{a}, std::vector<float>{b}, std::vector<float>{d}) != std::make_tuple(std::vector<float>(y.begin(), y.begin() + \(outs[0].count)), std::vector<float>{sum})) { std::printf(\"\(name): the vector form differs\\n\"); failed = true; }\n"
+                }
+                calls += "        }\n"
+            }
+            calls += """
+                    {
+                        const \(T) a = 0, b = 100, d = 1;
+                        std::vector<\(T)> y(rg_\(name)::Session::kOutput0Size); float sum = 0; (void)sum;
+                        try { s.infer(&a, &b, &d, y.data()\(name == "range_used" ? ", &sum" : "")); std::printf("\(name): 100 elements did not throw\\n"); failed = true; }
+                        catch (const std::length_error& e) { std::printf("%s\\n", e.what()); }
+                    }
+                }
+
+            """
+        }
+        driver += "int main() {\n    bool failed = false;\n\(calls)    return failed ? 1 : 0;\n}\n"
+        try driver.write(toFile: "\(work)/driver.cpp", atomically: true, encoding: .utf8)
+        let sanitizers = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
+        let errors = CppHarness.build([("\(work)/driver.cpp", "\(work)/driver")], flags: CppHarness.warningFlags + ["-O1"] + sanitizers, parallel: 1)
+        XCTAssertTrue(errors.isEmpty, "\(errors.values.joined(separator: "\n").prefix(4000))")
+        guard errors.isEmpty else { return }
+        let run = try TestSupport.run("\(work)/driver", [], check: false)
+        XCTAssertEqual(run.status, 0, run.output)
+        XCTAssertGreaterThan(checks, 40)
+        XCTAssertEqual(run.output.components(separatedBy: "makes 100 elements, outside 0...64").count - 1, 3, run.output)
+    }
+
     /// The same model compiled with a bound and with the size fixed: where nothing follows the
     /// symbol the code is the same, and compiling twice gives the same header.
     func testHeadersAreDeterministicAndStaticShapesUnchanged() throws {
