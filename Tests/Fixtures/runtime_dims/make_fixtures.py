@@ -81,6 +81,20 @@ class Encoder(nn.Module):
         return self.head(self.encoder(x))
 
 
+class PositionalTokens(nn.Module):
+    """Tokens plus a learned position embedding of positions 0..n-1 (torch.arange over the
+    symbolic length: exported as Range over Shape), a dense layer and softmax over the tokens."""
+    def __init__(self):
+        super().__init__()
+        self.pos = nn.Embedding(BOUND, 16)
+        self.proj = nn.Linear(16, 4)
+
+    def forward(self, x):  # x: [1, n, 16]
+        positions = torch.arange(x.shape[1])
+        h = torch.tanh(x + self.pos(positions))
+        return torch.softmax(self.proj(h), dim=1)
+
+
 class GNN(nn.Module):
     """Message passing over a graph of n nodes and e edges, both symbolic: gather the source
     nodes' features (index_select), transform, sum into the targets (scatter_add), update, read out."""
@@ -119,6 +133,7 @@ MODELS = {
     "lstm_steps": (LastStepLSTM, sequence(8)),
     "gru_steps": (LastStepGRU, sequence(8)),
     "transformer_tokens": (Encoder, sequence(32)),
+    "positions_tokens": (PositionalTokens, sequence(16)),
     "gnn_nodes_edges": (GNN, graph()),
 }
 
