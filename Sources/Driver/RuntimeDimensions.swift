@@ -100,7 +100,8 @@ enum RuntimeDimensions {
             throw CompileError(.graph, "with \(s) at most \(bounds[s]!), some tensor has no elements for every \(s) up to the bound (the smallest \(s) that gives every tensor an element is \(minimum[s]!)); raise the bound")
         }
         let used = Set(annotated.flatMap { $0.1.flatMap(\.symbols) })
-        if let unused = symbols.first(where: { !used.contains($0) }) {
+        // (A bound of 1 has no other size to follow: nothing needs to.)
+        if let unused = symbols.first(where: { !used.contains($0) && bounds[$0]! > 1 }) {
             let named = inputSymbols.sorted().map { "'\($0)'" }.joined(separator: ", ")
             throw CompileError(.graph, "--dim \(unused)=max:\(bounds[unused]!): no tensor's extent follows '\(unused)' (the inputs' symbolic dimensions are \(named.isEmpty ? "none" : named); a Range with run-time bounds is named NODE_len)")
         }

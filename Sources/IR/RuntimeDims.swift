@@ -29,6 +29,34 @@ public struct RuntimeDimension: Hashable, Sendable, CustomStringConvertible {
     public var description: String { "\(name) in \(minimum)...\(bound)" }
 }
 
+/// Ops whose shape, axes or repeats input may arrive at run time when the model declares the
+/// output's static shape (ONNX's node tests do; exporters' value_info often does): the compiler
+/// takes the declared shape, and the emitted code checks at run time that the input's values give
+/// exactly that shape (`std::invalid_argument` if not). The data then moves as the shapes say
+/// (Reshape, Squeeze, Unsqueeze, Expand, Tile, ConstantOfShape), or the reduction reads its axes
+/// at run time.
+public enum DeclaredShapes {
+    /// Op -> the inputs that may be run-time values.
+    public static let inputs: [String: Set<Int>] = {
+        var m: [String: Set<Int>] = ["Reshape": [1], "Squeeze": [1], "Unsqueeze": [1], "Expand": [1], "Tile": [1], "ConstantOfShape": [0]]
+        for op in ["ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceSumSquare", "ReduceLogSum"] {
+            m[op] = [1]
+        }
+        return m
+    }()
+
+    /// Whether `node` may take its declared output shapes because input `input` is a run-time value.
+    public static func accepts(_ node: Node, runtimeInput input: Int) -> Bool {
+        guard node.domain.isEmpty || node.domain == "ai.onnx", inputs[node.opType]?.contains(input) ?? false else { return false }
+        return node.outputs.allSatisfy { $0?.tensorType?.staticShape != nil }
+    }
+
+    /// Whether the node's input `i` is one of its run-time shape inputs (present and not a constant).
+    public static func isRuntime(_ node: Node, _ i: Int) -> Bool {
+        (inputs[node.opType]?.contains(i) ?? false) && node.input(i) != nil && node.input(i)?.initializer == nil
+    }
+}
+
 /// An extent as a polynomial in run-time symbols with integer coefficients: `3`, `N`,
 /// `2*N + 1`, `N*N*64` (strides of an attention score tensor). Closed under + and *, which is
 /// all shapes, strides and offsets need; compares by value (terms are kept canonical).

@@ -56,6 +56,10 @@ public struct ShapeInference: GraphPass {
                 // lenient run: nothing later could make them valid. (With stand-ins for symbolic
                 // dimensions in play, the overflow may be the stand-ins': left to the strict run.)
                 throw CompileError(node: node, e.message)
+            } catch let e as CompileError where e.runtimeInput.map({ DeclaredShapes.accepts(node, runtimeInput: $0) }) ?? false {
+                // A shape or axes input known only at run time, the output's shape declared in
+                // the model: the declared shape stands (the emitted code checks the values).
+                continue
             } catch {
                 if strict { throw error }
                 continue

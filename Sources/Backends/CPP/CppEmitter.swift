@@ -256,6 +256,11 @@ final class EmitContext {
             try placeFill(n)
         }
         try planArena(order.filter { $0.opType != "ConstantOfShape" })
+        for n in fills where DeclaredShapes.isRuntime(n, 0) {
+            line("")
+            line("// \(CppNames.comment(n.opType)) '\(CppNames.comment(n.name, limit: 60))': its shape arrives at run time")
+            try checkDeclaredShape(n, input: 0)
+        }
 
         for n in order where n.opType != "ConstantOfShape" {
             line("")
@@ -265,6 +270,11 @@ final class EmitContext {
             if CppRuntimeDims.touchesRuntimeExtents(n) && !CppRuntimeDims.supported.contains(n.opType) {
                 let what = (n.inputs + n.outputs).compactMap { $0 }.first { $0.runtimeShape != nil }
                 throw CompileError(node: n, "its tensor '\(what?.name ?? "?")' has extents chosen at run time (\(what?.runtimeShape?.map(\.description).joined(separator: " x ") ?? "")), and sofie does not yet emit \(n.opType) with run-time extents (it does: elementwise ops, MatMul, Gemm, reductions, Softmax, LayerNormalization, Transpose, Gather, Slice, Concat, Expand, ScatterElements, reshapes, LSTM/GRU/RNN); fix the dimension with --dim NAME=VALUE instead")
+            }
+            // Shape inputs known only at run time, the output shape declared: checked here (the
+            // reductions read their axes at run time themselves).
+            if let runtime = DeclaredShapes.inputs[n.opType], !ReductionOps.reduceOps.contains(n.opType) {
+                for i in runtime.sorted() where DeclaredShapes.isRuntime(n, i) { try checkDeclaredShape(n, input: i) }
             }
             let table = SofieOps.isSofie(n) ? CppOps.sofieTable : n.domain == MLOps.domain ? CppML.table : n.domain == TrainingOps.domain ? CppML.trainingTable : CppOps.table
             try table[n.opType]!(self, n)
@@ -577,6 +587,10 @@ final class EmitContext {
         let workspaceBytes = Self.align(workspaceElements * 8)
         let blockScratch = blocks.map { $0.arenaBytes + Self.align($0.workspaceElements * 8) }.max() ?? 0
         let scratch = max(arenaBytes + workspaceBytes, blockScratch)
+        // The Session allocates it at once: it must pass the size budget like any tensor.
+        if scratch > Limits.maxTensorBytes {
+            throw CompileError(.graph, "the Session's scratch memory (intermediate tensors and the kernels' workspace) would take \(scratch) bytes, more than the \(Limits.maxTensorBytes)-byte limit (--max-tensor-bytes)")
+        }
         let sizes = blocks.map(\.plan.compiledBatch)
         var h = ""
         func w(_ s: String = "") { h += s + "\n" }

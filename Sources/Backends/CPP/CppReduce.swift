@@ -80,7 +80,45 @@ enum CppReduce {
         return t
     }
 
+    /// A reduction whose axes arrive at run time (the output shape declared in the model):
+    /// sofie_rt::reduce_axes checks them against the declared shape and accumulates.
+    static func reduceRuntimeAxes(_ e: EmitContext, _ n: Node, _ op: String) throws {
+        let x = try e.input(n, 0), axes = try e.input(n, 1), y = try e.output(n, 0)
+        guard axes.dtype == .int64, axes.shape.count <= 1, !x.hasRuntimeExtents else { throw CompileError(node: n, "its axes must be a 1-D int64 tensor") }
+        let isFloat = x.dtype.isFloatingPoint
+        let A = isFloat ? "double" : (x.dtype == .uint64 ? "uint64_t" : "int64_t")
+        let initial: String, step: String
+        switch op {
+        case "ReduceProd": (initial, step) = ("\(A)(1)", "a * v")
+        case "ReduceMax": (initial, step) = (isFloat ? "-std::numeric_limits<double>::infinity()" : "static_cast<\(A)>(std::numeric_limits<\(x.ctype)>::lowest())", "std::max(a, v)")
+        case "ReduceMin": (initial, step) = (isFloat ? "std::numeric_limits<double>::infinity()" : "static_cast<\(A)>(std::numeric_limits<\(x.ctype)>::max())", "std::min(a, v)")
+        case "ReduceL1": (initial, step) = ("\(A)(0)", "a + (v < 0 ? -v : v)")
+        case "ReduceL2", "ReduceSumSquare": (initial, step) = ("\(A)(0)", "a + v * v")
+        case "ReduceSum", "ReduceMean", "ReduceLogSum": (initial, step) = ("\(A)(0)", "a + v")
+        default: throw CompileError(node: n, "\(op) with axes given at run time is not supported")
+        }
+        let fin: String
+        switch op {
+        case "ReduceMean": fin = "acc[i] / \(A)(count)"
+        case "ReduceL2": fin = "std::sqrt(double(acc[i]))"
+        case "ReduceLogSum": fin = "std::log(double(acc[i]))"
+        default: fin = "acc[i]"
+        }
+        e.workspace(max(y.count, 1) + 8)
+        func array(_ a: [Int]) -> String { "{" + (a + [0]).map(String.init).joined(separator: ", ") + "}" }
+        e.block {
+            e.line("static constexpr int64_t in_shape[] = \(array(x.shape)), out_shape[] = \(array(y.shape));")
+            e.line("\(A)* const acc = static_cast<\(A)*>(work);")
+            e.line("int64_t count = 0;")
+            e.line("if (!sofie_rt::reduce_axes<\(x.ctype), \(A)>(\(x.ptr), in_shape, \(x.shape.count), \(axes.ptr), \(axes.count), \((n.int("keepdims") ?? 1) != 0), \((n.int("noop_with_empty_axes") ?? 0) != 0), out_shape, \(y.shape.count), \(initial), [](\(A) a, \(A) v) { return \(step); }, acc, &count))")
+            e.line("    throw std::invalid_argument(\"\(e.ns): node '\(CppNames.comment(n.name, limit: 60))' (\(op)): its axes (input 1) do not give the output shape [\(y.shape.map(String.init).joined(separator: "x"))] the model declares\");")
+            e.line("(void)count;")
+            e.line("for (int64_t i = 0; i < \(y.count); ++i) \(y.ptr)[i] = static_cast<\(y.ctype)>(\(fin));")
+        }
+    }
+
     static func reduce(_ e: EmitContext, _ n: Node, _ op: String) throws {
+        if DeclaredShapes.isRuntime(n, 1) { try reduceRuntimeAxes(e, n, op); return }
         let x = try e.input(n, 0), y = try e.output(n, 0)
         let (axes, _) = try ReductionOps.reduceAxes(OpContext(node: n, opset: e.opset))
         let isFloat = x.dtype.isFloatingPoint

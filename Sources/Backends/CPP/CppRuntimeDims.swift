@@ -26,6 +26,27 @@ enum CppRuntimeDims {
     static func variable(_ symbol: String) -> String { "n_" + CppNames.identifier(symbol, fallback: "dim") }
 }
 
+extension EmitContext {
+    /// The run-time check that a shape, axes or repeats input (DeclaredShapes) gives the output
+    /// shape the model declares: std::invalid_argument naming the node if not.
+    func checkDeclaredShape(_ n: Node, input i: Int) throws {
+        let codes = ["Reshape": 0, "Squeeze": 1, "Unsqueeze": 2, "Expand": 3, "Tile": 4, "ConstantOfShape": 5]
+        guard let code = codes[n.opType] else { throw CompileError(node: n, "internal: no run-time shape check for \(n.opType)") }
+        let v = try input(n, i), y = try output(n, 0)
+        guard v.shape.count <= 1, !v.hasRuntimeExtents, !y.hasRuntimeExtents, [DataType.int64, .int32].contains(v.dtype) else {
+            throw CompileError(node: n, "its input \(i) must be a 1-D int64 tensor")
+        }
+        let inShape = n.opType == "ConstantOfShape" ? [] : try self.input(n, 0).shape
+        func array(_ a: [Int]) -> String { "{" + (a + [0]).map(String.init).joined(separator: ", ") + "}" }
+        let what = ["Reshape": "shape", "Squeeze": "axes", "Unsqueeze": "axes", "Expand": "shape", "Tile": "repeats", "ConstantOfShape": "shape"][n.opType]!
+        block {
+            line("static constexpr int64_t in_shape[] = \(array(inShape)), out_shape[] = \(array(y.shape));")
+            line("if (!sofie_rt::declared_shape_ok<\(v.ctype)>(\(code), in_shape, \(inShape.count), \(v.ptr), \(v.count), out_shape, \(y.shape.count), \((n.int("allowzero") ?? 0) != 0)))")
+            line("    throw std::invalid_argument(\"\(ns): node '\(CppNames.comment(n.name, limit: 60))' (\(n.opType)): its \(what) (input \(i)) does not give the output shape [\(y.shape.map(String.init).joined(separator: "x"))] the model declares\");")
+        }
+    }
+}
+
 extension CTensor {
     /// The extents at run time (the static shape when none follows a run-time dimension).
     var dims: [DimExpr] { value.runtimeShape ?? shape.map { DimExpr($0) } }

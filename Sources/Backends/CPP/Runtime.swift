@@ -1253,6 +1253,123 @@ void grid_sample(const GridSampleParams& p, const T* x, const T* grid, T* y) {
         }
 }
 
+// Shape, axes or repeats given at run time to an op whose output shape the model declares
+// (DeclaredShapes): whether `vals` (k values) give exactly the output shape `out` (rank outR)
+// from the input shape `in` (rank R). op: 0 Reshape, 1 Squeeze, 2 Unsqueeze, 3 Expand, 4 Tile,
+// 5 ConstantOfShape.
+template <class V>
+inline bool declared_shape_ok(int op, const std::int64_t* in, std::int64_t R, const V* vals, std::int64_t k,
+                              const std::int64_t* out, std::int64_t outR, bool allowzero) {
+    constexpr std::int64_t kMaxRank = 16;
+    if (R > kMaxRank || outR > kMaxRank || k < 0) return false;
+    switch (op) {
+    case 0: {  // Reshape: 0 copies the input's dimension (unless allowzero), one -1 is inferred
+        if (k != outR) return false;
+        int inferred = 0;
+        for (std::int64_t i = 0; i < k; ++i) {
+            std::int64_t v = static_cast<std::int64_t>(vals[i]);
+            if (v == 0 && !allowzero) v = i < R ? in[i] : -2;
+            if (v == -1) { ++inferred; continue; }
+            if (v != out[i]) return false;
+        }
+        return inferred <= 1;
+    }
+    case 1:    // Squeeze: the axes (each of extent 1) removed
+    case 2: {  // Unsqueeze: axes of the output that are new 1s
+        const std::int64_t rank = op == 1 ? R : outR;
+        if (op == 1 ? outR != R - k : outR != R + k) return false;
+        bool marked[kMaxRank] = {};
+        for (std::int64_t i = 0; i < k; ++i) {
+            std::int64_t a = static_cast<std::int64_t>(vals[i]);
+            if (a < -rank || a >= rank) return false;
+            if (a < 0) a += rank;
+            if (marked[a]) return false;
+            marked[a] = true;
+        }
+        std::int64_t j = 0;
+        for (std::int64_t i = 0; i < rank; ++i) {
+            if (op == 1) {
+                if (marked[i]) { if (in[i] != 1) return false; continue; }
+                if (out[j++] != in[i]) return false;
+            } else {
+                if (marked[i]) { if (out[i] != 1) return false; continue; }
+                if (out[i] != in[j++]) return false;
+            }
+        }
+        return true;
+    }
+    case 3: {  // Expand: the input broadcast against the shape
+        const std::int64_t r = R > k ? R : k;
+        if (r != outR) return false;
+        for (std::int64_t i = 0; i < r; ++i) {
+            const std::int64_t a = i - (r - R) >= 0 ? in[i - (r - R)] : 1;
+            const std::int64_t b = i - (r - k) >= 0 ? static_cast<std::int64_t>(vals[i - (r - k)]) : 1;
+            const std::int64_t d = a == 1 ? b : (b == 1 || b == a ? a : -1);
+            if (d != out[i]) return false;
+        }
+        return true;
+    }
+    case 4:  // Tile: each dimension times its repeat
+        if (k != R || outR != R) return false;
+        for (std::int64_t i = 0; i < R; ++i)
+            if (static_cast<std::int64_t>(vals[i]) < 0 || in[i] * static_cast<std::int64_t>(vals[i]) != out[i]) return false;
+        return true;
+    default:  // ConstantOfShape: the shape itself
+        if (k != outR) return false;
+        for (std::int64_t i = 0; i < k; ++i)
+            if (static_cast<std::int64_t>(vals[i]) != out[i]) return false;
+        return true;
+    }
+}
+
+// A reduction over axes given at run time: x of shape `in` (rank R) into acc (one accumulator
+// per output element, starting at `init`, `step(acc, value)` per element); the output shape must
+// be `out` (rank outR, as declared). Empty axes reduce all (or nothing, with noop_empty). Sets
+// *count to the elements per output; false when the axes are invalid or give another shape.
+template <class T, class A, class Step>
+inline bool reduce_axes(const T* x, const std::int64_t* in, std::int64_t R, const std::int64_t* axes, std::int64_t naxes,
+                        bool keepdims, bool noop_empty, const std::int64_t* out, std::int64_t outR, A init, Step step,
+                        A* acc, std::int64_t* count) {
+    constexpr std::int64_t kMaxRank = 16;
+    if (R > kMaxRank) return false;
+    bool red[kMaxRank] = {};
+    if (naxes == 0) {
+        if (!noop_empty)
+            for (std::int64_t d = 0; d < R; ++d) red[d] = true;
+    }
+    for (std::int64_t i = 0; i < naxes; ++i) {
+        std::int64_t a = axes[i];
+        if (a < -R || a >= R) return false;
+        red[a < 0 ? a + R : a] = true;
+    }
+    std::int64_t o = 0;
+    for (std::int64_t d = 0; d < R; ++d) {
+        if (red[d] && !keepdims) continue;
+        if (o >= outR || out[o] != (red[d] ? 1 : in[d])) return false;
+        ++o;
+    }
+    if (o != outR) return false;
+    std::int64_t ost[kMaxRank], outputs = 1, per = 1, total = 1;
+    for (std::int64_t d = R - 1; d >= 0; --d) {
+        ost[d] = red[d] ? 0 : outputs;
+        if (red[d]) per *= in[d]; else outputs *= in[d];
+        total *= in[d];
+    }
+    for (std::int64_t i = 0; i < outputs; ++i) acc[i] = init;
+    std::int64_t idx[kMaxRank] = {};
+    for (std::int64_t i = 0; i < total; ++i) {
+        std::int64_t at = 0;
+        for (std::int64_t d = 0; d < R; ++d) at += idx[d] * ost[d];
+        acc[at] = step(acc[at], static_cast<A>(x[i]));
+        for (std::int64_t d = R - 1; d >= 0; --d) {
+            if (++idx[d] < in[d]) break;
+            idx[d] = 0;
+        }
+    }
+    *count = per;
+    return true;
+}
+
 #undef SOFIE_MATH
 }  // namespace sofie_rt
 #endif  // SOFIE_RUNTIME_V2

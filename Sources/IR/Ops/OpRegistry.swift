@@ -22,6 +22,9 @@ public struct CompileError: Error, CustomStringConvertible {
 
     public let subject: Subject
     public let reason: String
+    /// The input that had to be a compile-time constant and is not (requireConstant): a node the
+    /// compiler may still take when the model declares its output shapes (DeclaredShapes).
+    public var runtimeInput: Int? = nil
 
     public init(node: Node, _ reason: String) {
         self.subject = .node(name: node.name, opType: node.opType)
@@ -93,7 +96,9 @@ public struct OpContext {
 
     public func requireConstant(_ i: Int, _ what: String) throws -> NDArray {
         guard let c = constant(i) else {
-            throw fail("its \(what) (input \(i)) must be a compile-time constant; it is computed at run time here")
+            var e = fail("its \(what) (input \(i)) must be a compile-time constant; it is computed at run time here")
+            e.runtimeInput = i
+            throw e
         }
         return c
     }
