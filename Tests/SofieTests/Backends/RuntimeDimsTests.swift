@@ -239,6 +239,67 @@ final class RuntimeDimsTests: XCTestCase {
         XCTAssertEqual(run.output.components(separatedBy: "makes 100 elements, outside 0...64").count - 1, 3, run.output)
     }
 
+    /// A Reshape whose shape and a ReduceSum whose axes are graph inputs, their output shapes
+    /// declared: the code computes them when the values give the declared shapes (-1 and negative
+    /// axes included) and throws std::invalid_argument naming the node when they do not.
+    func testShapeAndAxesInputsCheckedAgainstDeclaredShapes() throws {
+        let g = Graph(name: "runtime_shape_inputs")
+        let x = Value(name: "x", type: .tensor(TensorType(.float, fixed: [2, 3])))
+        let shape = Value(name: "shape", type: .tensor(TensorType(.int64, fixed: [2])))
+        let axes = Value(name: "axes", type: .tensor(TensorType(.int64, fixed: [1])))
+        g.inputs = [x, shape, axes]
+        let r = Value(name: "r", type: .tensor(TensorType(.float, fixed: [3, 2])))
+        let s = Value(name: "s", type: .tensor(TensorType(.float, fixed: [2, 1])))
+        g.appendNode(Node(opType: "Reshape", name: "the_reshape", inputs: [x, shape], outputs: [r]))
+        g.appendNode(Node(opType: "ReduceSum", name: "the_sum", inputs: [x, axes], outputs: [s]))
+        g.outputs = [r, s]
+        let model = Model(graph: g)
+        model.opsetImports = [OpsetImport(domain: "", version: 18)]
+        let work = try TestSupport.tempDir("declared-shapes")
+        _ = try Compiler.compile(model, source: "declared.onnx", directory: work, options: Compiler.Options(name: "declared"))
+        let driver = """
+            #include <cstdio>
+            #include "declared.hxx"
+            int main() {
+                declared::Session s;
+                const float x[6] = {1, 2, 3, 4, 5, 6};
+                float r[6], sum[2];
+                bool failed = false;
+                for (auto shape : {std::vector<int64_t>{3, 2}, std::vector<int64_t>{-1, 2}, std::vector<int64_t>{3, -1}})
+                    for (int64_t axis : {int64_t(1), int64_t(-1)}) {
+                        s.infer(x, shape.data(), &axis, r, sum);
+                        for (int i = 0; i < 6; ++i) failed = failed || r[i] != x[i];
+                        failed = failed || sum[0] != 6 || sum[1] != 15;
+                    }
+                int throws = 0;
+                const int64_t good_axis = 1, bad_axis = 0, out_of_range = 2;
+                for (auto shape : {std::vector<int64_t>{6, 1}, std::vector<int64_t>{2, 3}, std::vector<int64_t>{-1, -1}}) {
+                    try { s.infer(x, shape.data(), &good_axis, r, sum); } catch (const std::invalid_argument& e) { ++throws; std::printf("%s\\n", e.what()); }
+                }
+                const int64_t shape[2] = {3, 2};
+                for (const int64_t* axis : {&bad_axis, &out_of_range}) {
+                    try { s.infer(x, shape, axis, r, sum); } catch (const std::invalid_argument& e) { ++throws; std::printf("%s\\n", e.what()); }
+                }
+                return failed || throws != 5 ? 1 : 0;
+            }
+
+            """
+        try driver.write(toFile: "\(work)/driver.cpp", atomically: true, encoding: .utf8)
+        let sanitizers = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
+        let errors = CppHarness.build([("\(work)/driver.cpp", "\(work)/driver")], flags: CppHarness.warningFlags + ["-O1"] + sanitizers, parallel: 1)
+        XCTAssertTrue(errors.isEmpty, "\(errors.values.joined(separator: "\n").prefix(3000))")
+        guard errors.isEmpty else { return }
+        let run = try TestSupport.run("\(work)/driver", [], check: false)
+        XCTAssertEqual(run.status, 0, run.output)
+        XCTAssertEqual(run.output.components(separatedBy: "node 'the_reshape' (Reshape): its shape (input 1) does not give the output shape [3x2]").count - 1, 3, run.output)
+        XCTAssertEqual(run.output.components(separatedBy: "node 'the_sum' (ReduceSum): its axes (input 1) do not give the output shape [2x1]").count - 1, 2, run.output)
+        // Without a declared output shape the shape input must be a constant (or bounded).
+        r.tensorType = TensorType(.float, nil)
+        XCTAssertThrowsError(try Compiler.emit(model, options: Compiler.Options(name: "d2"), source: "declared.onnx")) { error in
+            XCTAssertTrue("\(error)".contains("the_reshape"), "\(error)")
+        }
+    }
+
     /// The same model compiled with a bound and with the size fixed: where nothing follows the
     /// symbol the code is the same, and compiling twice gives the same header.
     func testHeadersAreDeterministicAndStaticShapesUnchanged() throws {
