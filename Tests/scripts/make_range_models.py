@@ -63,3 +63,28 @@ for name, (m, dtype) in models.items():
         out.append({"inputs": [float(v) for v in c], "outputs": [r.reshape(-1).astype(np.float64).tolist() for r in results]})
     with open(os.path.join(d, "cases.json"), "w") as f:
         json.dump({"dtype": np.dtype(dtype).name, "cases": out}, f)
+
+# NonZero over a run-time input (its count known only at run time; --dim nz_len=max:20), the
+# coordinates then cast and summed per row.
+x_info = h.make_tensor_value_info("x", T.FLOAT, [4, 5])
+nz = h.make_graph([
+    h.make_node("NonZero", ["x"], ["idx"], name="nz"),
+    h.make_node("Cast", ["idx"], ["idx_f"], to=T.FLOAT),
+    h.make_node("ReduceSum", ["idx_f", "one_axis"], ["rows"], keepdims=0),
+], "nonzero", [x_info], [h.make_tensor_value_info("idx", T.INT64, [2, "k"]), h.make_tensor_value_info("rows", T.FLOAT, [2])],
+    [h.make_tensor("one_axis", T.INT64, [1], [1])])
+m = h.make_model(nz, opset_imports=[h.make_opsetid("", 17)])
+m.ir_version = 8
+onnx.checker.check_model(m)
+d = os.path.join(out_dir, "nonzero")
+os.makedirs(d, exist_ok=True)
+onnx.save(m, os.path.join(d, "model.onnx"))
+sess = ort.InferenceSession(os.path.join(d, "model.onnx"), providers=["CPUExecutionProvider"])
+rng = np.random.default_rng(3)
+out = []
+for density in (0.0, 0.3, 0.7, 1.0):
+    x = (rng.random((4, 5)) < density).astype(np.float32) * rng.standard_normal((4, 5)).astype(np.float32)
+    idx, rows = sess.run(None, {"x": x})
+    out.append({"x": x.reshape(-1).astype(np.float64).tolist(), "idx": idx.reshape(-1).tolist(), "count": int(idx.shape[1]), "rows": rows.tolist()})
+with open(os.path.join(d, "cases.json"), "w") as f:
+    json.dump({"cases": out}, f)

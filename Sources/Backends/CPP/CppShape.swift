@@ -212,6 +212,35 @@ enum CppShape {
                 }
             }
         }
+        t["NonZero"] = { e, n in
+            let x = try e.input(n, 0), y = try e.output(n, 0)
+            let symbol = RuntimeDimension.lengthSymbol(of: n)
+            guard let dim = e.graph.runtimeDimensions.first(where: { $0.name == symbol && $0.fromValues }) else {
+                throw CompileError(node: n, "its length must be a run-time dimension (--dim '\(symbol)=max:BOUND')")
+            }
+            // Count the nonzero elements (checked against the bound), then write their coordinates
+            // as [rank, count] rows, in the input's order.
+            let v = CppRuntimeDims.variable(symbol), T = x.ctype, rank = x.shape.count
+            e.line("const int64_t \(v) = [&] {")
+            e.line("    const \(T)* const x = \(x.ptr);")
+            e.line("    int64_t count = 0;")
+            e.line("    for (int64_t i = 0; i < \(e.count(x)); ++i) count += (\(x.dtype == .bool ? "x[i]" : "!(x[i] == \(T)(0))")) ? 1 : 0;")
+            e.line("    if (count < \(dim.minimum) || count > \(dim.bound))")
+            e.line("        throw std::length_error(\"\(e.ns): NonZero '\(CppNames.comment(n.name, limit: 60))' found \" + std::to_string(count) + \" nonzero elements, more than \(dim.bound) (its bound, --dim '\(CppNames.comment(symbol, limit: 60))=max:\(dim.bound)')\");")
+            e.line("    return count;")
+            e.line("}();")
+            e.line("\(v)_last_ = \(v);")
+            e.block {
+                e.line("const \(T)* x = \(x.ptr);")
+                e.line("int64_t* const y = \(y.ptr);")
+                e.line("int64_t k = 0;")
+                e.loops(x.dims) { idx in
+                    let writes = (0..<rank).map { d in "y[\(d == 0 ? "" : "\(d) * \(v) + ")k] = \(idx[d]);" }.joined(separator: " ")
+                    e.line("if (\(x.dtype == .bool ? "*x" : "!(*x == \(T)(0))")) { \(writes) ++k; }")
+                    e.line("++x;")
+                }
+            }
+        }
         t["Range"] = { e, n in
             let s = try e.input(n, 0), d = try e.input(n, 2), y = try e.output(n, 0)
             if let r = y.value.runtimeShape, let symbol = r.first?.symbols.first,

@@ -184,6 +184,28 @@ public enum ShapeOps {
                 if !s.isFloat { return [NDArray(s.dataType, shape: [n], ints: (0..<n).map { s.ints[0] + Int64($0) * d.ints[0] })] }
                 return [NDArray.make(s.dataType, shape: [n], (0..<n).map { s.floats[0] + Double($0) * d.floats[0] })]
             })
+        t["NonZero"] = OpDef(
+            infer: { c in
+                let s = try c.shape(0)
+                guard !s.isEmpty else { throw c.fail("NonZero of a scalar is not supported") }
+                if let x = c.constant(0) { return [tt(.int64, [s.count, nonZeroIndices(x).count])] }
+                // The count of nonzero elements is a run-time dimension (--dim NODE_len=max:BOUND).
+                let symbol = RuntimeDimension.lengthSymbol(of: c.node)
+                guard let n = c.node.graph?.valueLengths[symbol] else {
+                    throw c.fail("its output's length is the number of nonzero input elements, known only at run time; give it a bound with --dim '\(symbol)=max:BOUND' (at most the input's \(try Checked.product(s)) elements) to compute it at run time")
+                }
+                return [tt(.int64, [s.count, n])]
+            },
+            evaluate: { c, a in
+                let x = a[0]!, nz = nonZeroIndices(x), r = x.shape.count
+                var out = [Int64](repeating: 0, count: r * nz.count)
+                let st = NDArray.strides(x.shape)
+                for (k, flat) in nz.enumerated() {
+                    var rest = flat
+                    for d in 0..<r { out[d * nz.count + k] = Int64(rest / max(st[d], 1)); rest %= max(st[d], 1) }
+                }
+                return [NDArray(.int64, shape: [r, nz.count], ints: out)]
+            })
         t["Pad"] = OpDef(infer: { c in [tt(try c.dtype(0), try padParams(c).shape)] })
         t["Trilu"] = OpDef(infer: { c in [tt(try c.dtype(0), try c.shape(0))] })
         t["DepthToSpace"] = OpDef(infer: { c in
@@ -384,6 +406,14 @@ public enum ShapeOps {
         let n = ((l.double(0) - s.double(0)) / d.double(0)).rounded(.up)
         guard n.isFinite else { throw c.fail("the number of elements is not finite") }
         return max(try Checked.int(n, "the number of elements"), 0)
+    }
+
+    /// Flat indices of the nonzero elements (NaN counts as nonzero), in order.
+    static func nonZeroIndices(_ x: NDArray) -> [Int] {
+        (0..<x.count).filter { i in
+            let v = x.double(i)
+            return v != 0 || v.isNaN
+        }
     }
 
     public struct PadParams {

@@ -179,8 +179,9 @@ final class RuntimeDimsTests: XCTestCase {
         try TestSupport.requirePython()
         let fixtures = try TestSupport.tempDir("range-models")
         try TestSupport.run(TestSupport.python, [TestSupport.repoRoot + "/Tests/scripts/make_range_models.py", fixtures])
-        let names = try TestSupport.subfolders(fixtures)
+        let names = try TestSupport.subfolders(fixtures).filter { $0.hasPrefix("range") }
         XCTAssertEqual(names, ["range_float", "range_int", "range_used"])
+        try nonZero(fixtures: fixtures)
         let work = try TestSupport.tempDir("range-build")
         var driver = "#include <cmath>\n#include <cstdio>\n"
         var calls = ""
@@ -237,6 +238,51 @@ final class RuntimeDimsTests: XCTestCase {
         XCTAssertEqual(run.status, 0, run.output)
         XCTAssertGreaterThan(checks, 40)
         XCTAssertEqual(run.output.components(separatedBy: "makes 100 elements, outside 0...64").count - 1, 3, run.output)
+    }
+
+    /// NonZero over a run-time input (make_range_models.py's `nonzero`: coordinates, then cast
+    /// and summed per row): the count is computed at run time up to --dim nz_len=max:20; all-zero,
+    /// sparse, dense and full inputs give ONNX Runtime's coordinates and sums.
+    func nonZero(fixtures: String) throws {
+        let work = try TestSupport.tempDir("nonzero-build")
+        let model = "\(fixtures)/nonzero/model.onnx"
+        XCTAssertThrowsError(try Compiler.emit(try ModelLoader.load(path: model), options: Compiler.Options(name: "x"), source: model)) { error in
+            XCTAssertTrue("\(error)".contains("--dim 'nz_len=max:BOUND'"), "\(error)")
+        }
+        var options = Compiler.Options(name: "nonzero")
+        options.bounds = ["nz_len": 20]
+        _ = try Compiler.compile(path: model, directory: work, options: options)
+        let meta = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(fixtures)/nonzero/cases.json"))) as! [String: Any]
+        var body = ""
+        for c in meta["cases"] as! [[String: Any]] {
+            let x = (c["x"] as! [Double]).map { "\(Float($0))f" }.joined(separator: ", ")
+            let idx = (c["idx"] as! [Int]).map(String.init).joined(separator: ", ")
+            let rows = (c["rows"] as! [Double]).map { "\($0)" }.joined(separator: ", ")
+            body += """
+                    {
+                        const float x[20] = {\(x)};
+                        const std::vector<int64_t> want = {\(idx)};
+                        const double rows_want[2] = {\(rows)};
+                        int64_t idx[40]; float rows[2];
+                        s.infer(x, idx, rows);
+                        if (s.last_nz_len() != \(c["count"] as! Int) || !std::equal(want.begin(), want.end(), idx)) { std::printf("coordinates differ (count %lld)\\n", (long long)s.last_nz_len()); failed = true; }
+                        for (int i = 0; i < 2; ++i) if (std::fabs(rows[i] - rows_want[i]) > 1e-4) { std::printf("row sum %d differs\\n", i); failed = true; }
+                        auto [vi, vr] = s.infer(std::vector<float>(x, x + 20));
+                        if (vi.size() != want.size() || !std::equal(want.begin(), want.end(), vi.begin())) { std::printf("the vector form differs\\n"); failed = true; }
+                        (void)vr;
+                    }
+
+            """
+        }
+        let driver = "#include <cmath>\n#include <cstdio>\n#include \"nonzero.hxx\"\nint main() {\n    nonzero::Session s;\n    bool failed = false;\n\(body)    return failed ? 1 : 0;\n}\n"
+        try driver.write(toFile: "\(work)/driver.cpp", atomically: true, encoding: .utf8)
+        let sanitizers = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
+        let errors = CppHarness.build([("\(work)/driver.cpp", "\(work)/driver")], flags: CppHarness.warningFlags + ["-O1"] + sanitizers, parallel: 1)
+        XCTAssertTrue(errors.isEmpty, "\(errors.values.joined(separator: "\n").prefix(3000))")
+        guard errors.isEmpty else { return }
+        let run = try TestSupport.run("\(work)/driver", [], check: false)
+        XCTAssertEqual(run.status, 0, run.output)
+        XCTAssertEqual((meta["cases"] as! [Any]).count, 4)
     }
 
     /// A Reshape whose shape and a ReduceSum whose axes are graph inputs, their output shapes
