@@ -18,6 +18,17 @@ final class RuntimeDimsTests: XCTestCase {
         try TestSupport.subfolders(fixtures).filter { FileManager.default.fileExists(atPath: "\(fixtures)/\($0)/meta.json") }
     }
 
+    /// Builds `driver` (one C++ file including the headers in `work`) with AddressSanitizer and
+    /// UBSan and runs it; nil (a recorded failure) when it does not build.
+    static func buildAndRun(_ driver: String, in work: String, flags: [String]) throws -> TestSupport.RunResult? {
+        try driver.write(toFile: "\(work)/driver.cpp", atomically: true, encoding: .utf8)
+        let sanitizers = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
+        let errors = CppHarness.build([("\(work)/driver.cpp", "\(work)/driver")], flags: CppHarness.warningFlags + flags + sanitizers, parallel: 1)
+        XCTAssertTrue(errors.isEmpty, "\(errors.values.joined(separator: "\n").prefix(4000))")
+        guard errors.isEmpty else { return nil }
+        return try TestSupport.run("\(work)/driver", [], check: false)
+    }
+
     struct Case {
         let values: [String: Int], inputs: [(dtype: String, count: Int)], outCount: Int
     }
@@ -144,12 +155,7 @@ final class RuntimeDimsTests: XCTestCase {
             }
 
             """
-        try driver.write(toFile: "\(work)/driver.cpp", atomically: true, encoding: .utf8)
-        let sanitizers = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
-        let errors = CppHarness.build([("\(work)/driver.cpp", "\(work)/driver")], flags: CppHarness.warningFlags + ["-O1", "-march=native"] + sanitizers, parallel: 1)
-        XCTAssertTrue(errors.isEmpty, "\(errors.values.joined(separator: "\n").prefix(4000))")
-        guard errors.isEmpty else { return }
-        let run = try TestSupport.run("\(work)/driver", [], check: false)
+        guard let run = try Self.buildAndRun(driver, in: work, flags: ["-O1", "-march=native"]) else { return }
         XCTAssertEqual(run.status, 0, run.output)
         XCTAssertGreaterThan(batchedChecks, 0, "some fixture (Keras) has a run-time batch besides its run-time dimension")
         XCTAssertEqual(run.output.components(separatedBy: "the range this code was compiled for").count - 1, expectedThrows, run.output)
@@ -229,12 +235,7 @@ final class RuntimeDimsTests: XCTestCase {
             """
         }
         driver += "int main() {\n    bool failed = false;\n\(calls)    return failed ? 1 : 0;\n}\n"
-        try driver.write(toFile: "\(work)/driver.cpp", atomically: true, encoding: .utf8)
-        let sanitizers = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
-        let errors = CppHarness.build([("\(work)/driver.cpp", "\(work)/driver")], flags: CppHarness.warningFlags + ["-O1"] + sanitizers, parallel: 1)
-        XCTAssertTrue(errors.isEmpty, "\(errors.values.joined(separator: "\n").prefix(4000))")
-        guard errors.isEmpty else { return }
-        let run = try TestSupport.run("\(work)/driver", [], check: false)
+        guard let run = try Self.buildAndRun(driver, in: work, flags: ["-O1"]) else { return }
         XCTAssertEqual(run.status, 0, run.output)
         XCTAssertGreaterThan(checks, 40)
         XCTAssertEqual(run.output.components(separatedBy: "makes 100 elements, outside 0...64").count - 1, 3, run.output)
@@ -275,12 +276,7 @@ final class RuntimeDimsTests: XCTestCase {
             """
         }
         let driver = "#include <cmath>\n#include <cstdio>\n#include \"nonzero.hxx\"\nint main() {\n    nonzero::Session s;\n    bool failed = false;\n\(body)    return failed ? 1 : 0;\n}\n"
-        try driver.write(toFile: "\(work)/driver.cpp", atomically: true, encoding: .utf8)
-        let sanitizers = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
-        let errors = CppHarness.build([("\(work)/driver.cpp", "\(work)/driver")], flags: CppHarness.warningFlags + ["-O1"] + sanitizers, parallel: 1)
-        XCTAssertTrue(errors.isEmpty, "\(errors.values.joined(separator: "\n").prefix(3000))")
-        guard errors.isEmpty else { return }
-        let run = try TestSupport.run("\(work)/driver", [], check: false)
+        guard let run = try Self.buildAndRun(driver, in: work, flags: ["-O1"]) else { return }
         XCTAssertEqual(run.status, 0, run.output)
         XCTAssertEqual((meta["cases"] as! [Any]).count, 4)
     }
@@ -330,12 +326,7 @@ final class RuntimeDimsTests: XCTestCase {
             }
 
             """
-        try driver.write(toFile: "\(work)/driver.cpp", atomically: true, encoding: .utf8)
-        let sanitizers = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
-        let errors = CppHarness.build([("\(work)/driver.cpp", "\(work)/driver")], flags: CppHarness.warningFlags + ["-O1"] + sanitizers, parallel: 1)
-        XCTAssertTrue(errors.isEmpty, "\(errors.values.joined(separator: "\n").prefix(3000))")
-        guard errors.isEmpty else { return }
-        let run = try TestSupport.run("\(work)/driver", [], check: false)
+        guard let run = try Self.buildAndRun(driver, in: work, flags: ["-O1"]) else { return }
         XCTAssertEqual(run.status, 0, run.output)
         XCTAssertEqual(run.output.components(separatedBy: "node 'the_reshape' (Reshape): its shape (input 1) does not give the output shape [3x2]").count - 1, 3, run.output)
         XCTAssertEqual(run.output.components(separatedBy: "node 'the_sum' (ReduceSum): its axes (input 1) do not give the output shape [2x1]").count - 1, 2, run.output)
