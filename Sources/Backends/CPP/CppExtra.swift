@@ -412,8 +412,8 @@ enum CppExtra {
         }
         t["OneHot"] = { e, n in
             let idx = try e.input(n, 0), vals = try e.input(n, 2), y = try e.output(n, 0)
-            let depth = Int(NDArray(n.input(1)!.initializer!)!.double(0))
             let axis = try OpContext(node: n, opset: e.opset).axis(n.int("axis") ?? -1, rank: y.shape.count)
+            let depth = y.shape[axis]  // the constant depth, or the declared one (checked at run time)
             let outer = y.shape[..<axis].reduce(1, *), inner = y.shape[(axis + 1)...].reduce(1, *)
             e.line("for (int64_t o = 0; o < \(outer); ++o) for (int64_t d = 0; d < \(depth); ++d) for (int64_t i = 0; i < \(inner); ++i) {")
             e.line("    int64_t k = static_cast<int64_t>(\(idx.ptr)[o * \(inner) + i]);")

@@ -30,6 +30,21 @@ extension EmitContext {
     /// The run-time check that a shape, axes or repeats input (DeclaredShapes) gives the output
     /// shape the model declares: std::invalid_argument naming the node if not.
     func checkDeclaredShape(_ n: Node, input i: Int) throws {
+        // TopK's k, Split's sizes and OneHot's depth: the declared extents on the op's axis.
+        if ["TopK", "Split", "OneHot"].contains(n.opType) {
+            let v = try input(n, i)
+            let ref = n.opType == "OneHot" ? try output(n, 0) : try input(n, 0)
+            let rank = ref.shape.count
+            let axis = try OpContext(node: n, opset: opset).axis(n.int("axis") ?? (n.opType == "Split" ? 0 : -1), rank: rank)
+            let extents = try n.outputs.indices.compactMap { k in try n.output(k).map { try tensor($0).shape[axis] } }
+            let want = n.opType == "Split" ? extents : [extents[0]]
+            let what = ["TopK": "k", "Split": "split", "OneHot": "depth"][n.opType]!
+            guard v.count == want.count, !v.hasRuntimeExtents else { throw CompileError(node: n, "its \(what) (input \(i)) must have \(want.count) value\(want.count == 1 ? "" : "s")") }
+            let test = want.enumerated().map { k, w in "static_cast<int64_t>(\(v.ptr)[\(k)]) != \(w)" }.joined(separator: " || ")
+            line("if (\(test))")
+            line("    throw std::invalid_argument(\"\(ns): node '\(CppNames.comment(n.name, limit: 60))' (\(n.opType)): its \(what) (input \(i)) is not the declared \(want.map(String.init).joined(separator: ", "))\");")
+            return
+        }
         let codes = ["Reshape": 0, "Squeeze": 1, "Unsqueeze": 2, "Expand": 3, "Tile": 4, "ConstantOfShape": 5]
         guard let code = codes[n.opType] else { throw CompileError(node: n, "internal: no run-time shape check for \(n.opType)") }
         let v = try input(n, i), y = try output(n, 0)
