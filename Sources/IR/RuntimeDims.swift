@@ -40,12 +40,17 @@ public enum DeclaredShapes {
     /// Op -> the inputs that may be run-time values.
     public static let inputs: [String: Set<Int>] = {
         var m: [String: Set<Int>] = ["Reshape": [1], "Squeeze": [1], "Unsqueeze": [1], "Expand": [1], "Tile": [1], "ConstantOfShape": [0],
-                                     "TopK": [1], "Split": [1], "OneHot": [1]]
+                                     "TopK": [1], "Split": [1], "OneHot": [1], "Slice": [1, 2, 3, 4]]
         for op in ["ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceSumSquare", "ReduceLogSum"] {
             m[op] = [1]
         }
         return m
     }()
+
+    /// Ops whose emitters read those inputs at run time themselves (the others get a check
+    /// before their usual code).
+    public static let readAtRunTime: Set<String> = ["Slice", "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd",
+                                                     "ReduceL1", "ReduceL2", "ReduceSumSquare", "ReduceLogSum"]
 
     /// Whether `node` may take its declared output shapes because input `input` is a run-time value.
     public static func accepts(_ node: Node, runtimeInput input: Int) -> Bool {

@@ -273,7 +273,7 @@ final class EmitContext {
             }
             // Shape inputs known only at run time, the output shape declared: checked here (the
             // reductions read their axes at run time themselves).
-            if let runtime = DeclaredShapes.inputs[n.opType], !ReductionOps.reduceOps.contains(n.opType) {
+            if let runtime = DeclaredShapes.inputs[n.opType], !DeclaredShapes.readAtRunTime.contains(n.opType) {
                 for i in runtime.sorted() where DeclaredShapes.isRuntime(n, i) { try checkDeclaredShape(n, input: i) }
             }
             let table = SofieOps.isSofie(n) ? CppOps.sofieTable : n.domain == MLOps.domain ? CppML.table : n.domain == TrainingOps.domain ? CppML.trainingTable : CppOps.table

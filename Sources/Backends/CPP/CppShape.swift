@@ -68,6 +68,7 @@ enum CppShape {
         }
         t["Slice"] = { e, n in
             let x = try e.input(n, 0), y = try e.output(n, 0)
+            if (1...4).contains(where: { DeclaredShapes.isRuntime(n, $0) }) { try runtimeSlice(e, n, x, y); return }
             let p = try ShapeOps.sliceParams(OpContext(node: n, opset: e.opset))
             let st = NDArray.strides(x.shape)
             let base = zip(p.starts, st).map { $0 * $1 }.reduce(0, +)
@@ -344,5 +345,31 @@ enum CppShape {
         }
         t["Scatter"] = t["ScatterElements"]
         return t
+    }
+
+    /// Slice with starts, ends, axes or steps given at run time, the output shape declared:
+    /// sofie_rt::slice_params clamps them as ONNX does and checks the declared extents.
+    static func runtimeSlice(_ e: EmitContext, _ n: Node, _ x: CTensor, _ y: CTensor) throws {
+        guard !x.hasRuntimeExtents, !y.hasRuntimeExtents else { throw CompileError(node: n, "Slice with run-time starts or ends over a tensor with run-time extents is not supported") }
+        let starts = try e.input(n, 1), ends = try e.input(n, 2), axes = try e.optionalInput(n, 3), steps = try e.optionalInput(n, 4)
+        let V = starts.ctype
+        guard [starts, ends, axes, steps].allSatisfy({ $0 == nil || ($0!.ctype == V && $0!.count == starts.count) }) else {
+            throw CompileError(node: n, "its starts, ends, axes and steps must be of one integer type and length")
+        }
+        let r = x.shape.count, st = NDArray.strides(x.shape)
+        func array(_ a: [Int]) -> String { "{" + (a + [0]).map(String.init).joined(separator: ", ") + "}" }
+        e.block {
+            e.line("static constexpr int64_t in_shape[] = \(array(x.shape)), out_shape[] = \(array(y.shape));")
+            e.line("int64_t start[\(r + 1)], step[\(r + 1)];")
+            e.line("if (!sofie_rt::slice_params<\(V)>(in_shape, \(r), \(starts.ptr), \(ends.ptr), \(starts.count), \(axes?.ptr ?? "nullptr"), \(steps?.ptr ?? "nullptr"), out_shape, start, step))")
+            e.line("    throw std::invalid_argument(\"\(e.ns): node '\(CppNames.comment(n.name, limit: 60))' (Slice): its starts, ends, axes and steps do not give the output shape [\(y.shape.map(String.init).joined(separator: "x"))] the model declares\");")
+            e.line("const \(x.ctype)* const x = \(x.ptr)\((0..<r).map { " + start[\($0)] * \(st[$0])" }.joined());")
+            e.line("\(y.ctype)* y = \(y.ptr);")
+            for d in 0..<r where y.shape[d] != 1 { e.line("const int64_t m\(d) = step[\(d)] * \(st[d]);") }
+            e.loops(y.shape) { v in
+                let terms = v.enumerated().filter { $0.element != "0" }.map { "\($0.element) * m\($0.offset)" }
+                e.line("*y++ = x[\(terms.isEmpty ? "0" : terms.joined(separator: " + "))];")
+            }
+        }
     }
 }

@@ -1322,6 +1322,46 @@ inline bool declared_shape_ok(int op, const std::int64_t* in, std::int64_t R, co
     }
 }
 
+// Slice with starts/ends/axes/steps given at run time (k of each; axes and steps may be null):
+// per input axis the start and step after ONNX's clamping, true when the extents they give are
+// the declared `out`.
+template <class V>
+inline bool slice_params(const std::int64_t* in, std::int64_t R, const V* starts, const V* ends, std::int64_t k,
+                         const V* axes, const V* steps, const std::int64_t* out, std::int64_t* start, std::int64_t* step) {
+    constexpr std::int64_t kMaxRank = 16;
+    if (R > kMaxRank || k < 0 || k > R) return false;
+    std::int64_t extent[kMaxRank];
+    bool seen[kMaxRank] = {};
+    for (std::int64_t d = 0; d < R; ++d) { start[d] = 0; step[d] = 1; extent[d] = in[d]; }
+    for (std::int64_t i = 0; i < k; ++i) {
+        std::int64_t a = axes ? static_cast<std::int64_t>(axes[i]) : i;
+        if (a < -R || a >= R) return false;
+        if (a < 0) a += R;
+        if (seen[a]) return false;
+        seen[a] = true;
+        const std::int64_t s = steps ? static_cast<std::int64_t>(steps[i]) : 1, dim = in[a];
+        if (s == 0 || s == std::numeric_limits<std::int64_t>::min()) return false;
+        std::int64_t b = static_cast<std::int64_t>(starts[i]), e = static_cast<std::int64_t>(ends[i]), n = 0;
+        if (b < 0) b = b < -dim ? -1 : b + dim;
+        if (e < 0) e = e < -dim ? -1 : e + dim;
+        if (s > 0) {
+            b = b < 0 ? 0 : (b > dim ? dim : b);
+            e = e < 0 ? 0 : (e > dim ? dim : e);
+            n = e > b ? (e - b - 1) / s + 1 : 0;
+        } else {
+            b = b < 0 ? 0 : (b > dim - 1 ? dim - 1 : b);
+            e = e < -1 ? -1 : (e > dim - 1 ? dim - 1 : e);
+            n = b > e ? (b - e - 1) / (-s) + 1 : 0;
+        }
+        start[a] = b;
+        step[a] = s;
+        extent[a] = n;
+    }
+    for (std::int64_t d = 0; d < R; ++d)
+        if (extent[d] != out[d]) return false;
+    return true;
+}
+
 // A reduction over axes given at run time: x of shape `in` (rank R) into acc (one accumulator
 // per output element, starting at `init`, `step(acc, value)` per element); the output shape must
 // be `out` (rank outR, as declared). Empty axes reduce all (or nothing, with noop_empty). Sets

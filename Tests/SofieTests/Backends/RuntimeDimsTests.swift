@@ -281,8 +281,8 @@ final class RuntimeDimsTests: XCTestCase {
         XCTAssertEqual((meta["cases"] as! [Any]).count, 4)
     }
 
-    /// A Reshape whose shape, a ReduceSum whose axes and a TopK whose k are graph inputs, their
-    /// output shapes declared: the code computes them when the values give the declared shapes (-1 and negative
+    /// A Reshape whose shape, a ReduceSum whose axes, a TopK whose k and a Slice whose starts are
+    /// graph inputs, their output shapes declared: the code computes them when the values give the declared shapes (-1 and negative
     /// axes included) and throws std::invalid_argument naming the node when they do not.
     func testShapeAndAxesInputsCheckedAgainstDeclaredShapes() throws {
         let g = Graph(name: "runtime_shape_inputs")
@@ -290,7 +290,8 @@ final class RuntimeDimsTests: XCTestCase {
         let shape = Value(name: "shape", type: .tensor(TensorType(.int64, fixed: [2])))
         let axes = Value(name: "axes", type: .tensor(TensorType(.int64, fixed: [1])))
         let k = Value(name: "k", type: .tensor(TensorType(.int64, fixed: [1])))
-        g.inputs = [x, shape, axes, k]
+        let starts = Value(name: "starts", type: .tensor(TensorType(.int64, fixed: [1])))
+        g.inputs = [x, shape, axes, k, starts]
         let r = Value(name: "r", type: .tensor(TensorType(.float, fixed: [3, 2])))
         let s = Value(name: "s", type: .tensor(TensorType(.float, fixed: [2, 1])))
         g.appendNode(Node(opType: "Reshape", name: "the_reshape", inputs: [x, shape], outputs: [r]))
@@ -298,7 +299,14 @@ final class RuntimeDimsTests: XCTestCase {
         let top = Value(name: "top", type: .tensor(TensorType(.float, fixed: [2, 2])))
         let at = Value(name: "at", type: .tensor(TensorType(.int64, fixed: [2, 2])))
         g.appendNode(Node(opType: "TopK", name: "the_topk", inputs: [x, k], outputs: [top, at]))
-        g.outputs = [r, s, top, at]
+        let cut = Value(name: "cut", type: .tensor(TensorType(.float, fixed: [2, 2])))
+        let ends = Value(name: "ends", initializer: Tensor(dataType: .int64, dims: [1], values: [Int64.max]))
+        let sliceAxes = Value(name: "slice_axes", initializer: Tensor(dataType: .int64, dims: [1], values: [Int64(-1)]))
+        ends.tensorType = TensorType(.int64, fixed: [1])
+        sliceAxes.tensorType = TensorType(.int64, fixed: [1])
+        g.initializers = [ends, sliceAxes]
+        g.appendNode(Node(opType: "Slice", name: "the_slice", inputs: [x, starts, ends, sliceAxes], outputs: [cut]))
+        g.outputs = [r, s, top, at, cut]
         let model = Model(graph: g)
         model.opsetImports = [OpsetImport(domain: "", version: 18)]
         let work = try TestSupport.tempDir("declared-shapes")
@@ -309,13 +317,14 @@ final class RuntimeDimsTests: XCTestCase {
             int main() {
                 declared::Session s;
                 const float x[6] = {1, 2, 3, 4, 5, 6};
-                float r[6], sum[2], top[4];
+                float r[6], sum[2], top[4], cut[4];
                 int64_t at[4];
-                const int64_t two = 2, three = 3;
+                const int64_t two = 2, three = 3, one = 1, minus_two = -2, zero = 0;
                 bool failed = false;
                 for (auto shape : {std::vector<int64_t>{3, 2}, std::vector<int64_t>{-1, 2}, std::vector<int64_t>{3, -1}})
                     for (int64_t axis : {int64_t(1), int64_t(-1)}) {
-                        s.infer(x, shape.data(), &axis, &two, r, sum, top, at);
+                        s.infer(x, shape.data(), &axis, &two, axis == 1 ? &one : &minus_two, r, sum, top, at, cut);
+                        failed = failed || cut[0] != 2 || cut[1] != 3 || cut[2] != 5 || cut[3] != 6;
                         for (int i = 0; i < 6; ++i) failed = failed || r[i] != x[i];
                         failed = failed || sum[0] != 6 || sum[1] != 15;
                         failed = failed || top[0] != 3 || top[1] != 2 || top[2] != 6 || top[3] != 5 || at[0] != 2 || at[1] != 1;
@@ -323,14 +332,15 @@ final class RuntimeDimsTests: XCTestCase {
                 int throws = 0;
                 const int64_t good_axis = 1, bad_axis = 0, out_of_range = 2;
                 for (auto shape : {std::vector<int64_t>{6, 1}, std::vector<int64_t>{2, 3}, std::vector<int64_t>{-1, -1}}) {
-                    try { s.infer(x, shape.data(), &good_axis, &two, r, sum, top, at); } catch (const std::invalid_argument& e) { ++throws; std::printf("%s\\n", e.what()); }
+                    try { s.infer(x, shape.data(), &good_axis, &two, &one, r, sum, top, at, cut); } catch (const std::invalid_argument& e) { ++throws; std::printf("%s\\n", e.what()); }
                 }
                 const int64_t shape[2] = {3, 2};
                 for (const int64_t* axis : {&bad_axis, &out_of_range}) {
-                    try { s.infer(x, shape, axis, &two, r, sum, top, at); } catch (const std::invalid_argument& e) { ++throws; std::printf("%s\\n", e.what()); }
+                    try { s.infer(x, shape, axis, &two, &one, r, sum, top, at, cut); } catch (const std::invalid_argument& e) { ++throws; std::printf("%s\\n", e.what()); }
                 }
-                try { s.infer(x, shape, &good_axis, &three, r, sum, top, at); } catch (const std::invalid_argument& e) { ++throws; std::printf("%s\\n", e.what()); }
-                return failed || throws != 6 ? 1 : 0;
+                try { s.infer(x, shape, &good_axis, &three, &one, r, sum, top, at, cut); } catch (const std::invalid_argument& e) { ++throws; std::printf("%s\\n", e.what()); }
+                try { s.infer(x, shape, &good_axis, &two, &zero, r, sum, top, at, cut); } catch (const std::invalid_argument& e) { ++throws; std::printf("%s\\n", e.what()); }
+                return failed || throws != 7 ? 1 : 0;
             }
 
             """
@@ -339,6 +349,7 @@ final class RuntimeDimsTests: XCTestCase {
         XCTAssertEqual(run.output.components(separatedBy: "node 'the_reshape' (Reshape): its shape (input 1) does not give the output shape [3x2]").count - 1, 3, run.output)
         XCTAssertEqual(run.output.components(separatedBy: "node 'the_sum' (ReduceSum): its axes (input 1) do not give the output shape [2x1]").count - 1, 2, run.output)
         XCTAssertEqual(run.output.components(separatedBy: "node 'the_topk' (TopK): its k (input 1) is not the declared 2").count - 1, 1, run.output)
+        XCTAssertEqual(run.output.components(separatedBy: "node 'the_slice' (Slice): its starts, ends, axes and steps do not give the output shape [2x2]").count - 1, 1, run.output)
         // Without a declared output shape the shape input must be a constant (or bounded).
         r.tensorType = TensorType(.float, nil)
         XCTAssertThrowsError(try Compiler.emit(model, options: Compiler.Options(name: "d2"), source: "declared.onnx")) { error in
