@@ -272,12 +272,33 @@ enum CppShape {
         }
         t["Pad"] = { e, n in
             let x = try e.input(n, 0), y = try e.output(n, 0)
-            let p = try ShapeOps.padParams(OpContext(node: n, opset: e.opset))
+            let runtimePads = DeclaredShapes.isRuntime(n, 1) || DeclaredShapes.isRuntime(n, 3)
+            // Pads (or axes) given at run time, the output shape declared: the begins are read at
+            // run time (sofie_rt::pad_params checks the declared extents), every axis padded.
+            let p: (begins: [Int], ends: [Int], mode: String)
+            if runtimePads {
+                let mode = n.string("mode") ?? "constant"
+                guard !x.hasRuntimeExtents, x.shape.count == y.shape.count, x.shape.count <= 16 else { throw CompileError(node: n, "Pad with run-time pads needs a declared output of the input's rank") }
+                guard ["constant", "edge", "wrap", "reflect"].contains(mode) else { throw CompileError(node: n, "unknown mode '\(mode)'") }
+                let ones = [Int](repeating: 1, count: x.shape.count)  // stand-ins: every axis takes the padded path
+                p = (ones, ones, mode)
+            } else {
+                let q = try ShapeOps.padParams(OpContext(node: n, opset: e.opset))
+                p = (q.begins, q.ends, q.mode)
+            }
             let st = NDArray.strides(x.shape)
             var constant = CppOps.literal(Double(n.float("value") ?? 0), y.dtype)
             if n.inputs.count > 2, let v = n.input(2) { constant = "\(try e.tensor(v).ptr)[0]" }
             guard y.count > 0 else { return }
-            e.block {
+            try e.block {
+                if runtimePads {
+                    let pads = try e.input(n, 1), axes = try e.optionalInput(n, 3)
+                    func array(_ a: [Int]) -> String { "{" + (a + [0]).map(String.init).joined(separator: ", ") + "}" }
+                    e.line("static constexpr int64_t in_shape[] = \(array(x.shape)), out_shape[] = \(array(y.shape));")
+                    e.line("int64_t pb[\(x.shape.count + 1)];")
+                    e.line("if (!sofie_rt::pad_params<\(pads.ctype), \(axes?.ctype ?? "int64_t")>(in_shape, \(x.shape.count), \(pads.ptr), \(pads.count), \(axes?.ptr ?? "nullptr"), \(axes?.count ?? 0), out_shape, pb))")
+                    e.line("    throw std::invalid_argument(\"\(e.ns): node '\(CppNames.comment(n.name, limit: 60))' (Pad): its pads and axes do not give the output shape [\(y.shape.map(String.init).joined(separator: "x"))] the model declares\");")
+                }
                 e.line("const \(x.ctype)* const x = \(x.ptr);")
                 e.line("\(y.ctype)* y = \(y.ptr);")
                 e.loops(y.shape) { v in
@@ -285,7 +306,7 @@ enum CppShape {
                     var terms: [String] = []
                     for d in v.indices {
                         let dim = x.shape[d], b = p.begins[d]
-                        let src = b == 0 ? v[d] : "(\(v[d]) - \(b))"
+                        let src = runtimePads ? "(\(v[d]) - pb[\(d)])" : b == 0 ? v[d] : "(\(v[d]) - \(b))"
                         if p.begins[d] == 0 && p.ends[d] == 0 { terms.append(st[d] == 1 ? v[d] : "\(v[d]) * \(st[d])"); continue }
                         switch p.mode {
                         case "constant":

@@ -1362,6 +1362,33 @@ inline bool slice_params(const std::int64_t* in, std::int64_t R, const V* starts
     return true;
 }
 
+// Pad with pads (and axes) given at run time: pads holds the begins then the ends of the k listed
+// axes (all R when axes is null); *begin gets each axis's begin; true when in + begin + end is the
+// declared `out` on every axis.
+template <class P, class X>
+inline bool pad_params(const std::int64_t* in, std::int64_t R, const P* pads, std::int64_t npads, const X* axes, std::int64_t naxes,
+                       const std::int64_t* out, std::int64_t* begin) {
+    constexpr std::int64_t kMaxRank = 16;
+    const std::int64_t k = axes ? naxes : R;
+    if (R > kMaxRank || npads != 2 * k) return false;
+    std::int64_t end[kMaxRank] = {};
+    bool seen[kMaxRank] = {};
+    for (std::int64_t d = 0; d < R; ++d) begin[d] = 0;
+    for (std::int64_t i = 0; i < k; ++i) {
+        std::int64_t a = axes ? static_cast<std::int64_t>(axes[i]) : i;
+        if (a < -R || a >= R) return false;
+        if (a < 0) a += R;
+        if (seen[a]) return false;
+        seen[a] = true;
+        begin[a] = static_cast<std::int64_t>(pads[i]);
+        end[a] = static_cast<std::int64_t>(pads[i + k]);
+        if (begin[a] < -in[a] || end[a] < -in[a] || begin[a] > (std::int64_t(1) << 40) || end[a] > (std::int64_t(1) << 40)) return false;
+    }
+    for (std::int64_t d = 0; d < R; ++d)
+        if (in[d] + begin[d] + end[d] != out[d]) return false;
+    return true;
+}
+
 // A reduction over axes given at run time: x of shape `in` (rank R) into acc (one accumulator
 // per output element, starting at `init`, `step(acc, value)` per element); the output shape must
 // be `out` (rank outR, as declared). Empty axes reduce all (or nothing, with noop_empty). Sets
