@@ -33,14 +33,14 @@ public struct RuntimeDimension: Hashable, Sendable, CustomStringConvertible {
 /// output's static shape (ONNX's node tests do; exporters' value_info often does): the compiler
 /// takes the declared shape, and the emitted code checks at run time that the input's values give
 /// exactly that shape (`std::invalid_argument` if not). The data then moves as the shapes say
-/// (Reshape, Squeeze, Unsqueeze, Expand, Tile, ConstantOfShape; TopK's k, Split's sizes and
-/// OneHot's depth are the declared extents on their axis), or the reduction reads its axes at
-/// run time.
+/// (Reshape, Squeeze, Unsqueeze, Expand, Tile, ConstantOfShape; TopK's k, Split's sizes,
+/// OneHot's depth and Resize's sizes are the declared extents), or the op reads the input at run
+/// time (reductions, Slice, Pad).
 public enum DeclaredShapes {
     /// Op -> the inputs that may be run-time values.
     public static let inputs: [String: Set<Int>] = {
         var m: [String: Set<Int>] = ["Reshape": [1], "Squeeze": [1], "Unsqueeze": [1], "Expand": [1], "Tile": [1], "ConstantOfShape": [0],
-                                     "TopK": [1], "Split": [1], "OneHot": [1], "Slice": [1, 2, 3, 4], "Pad": [1, 3]]
+                                     "TopK": [1], "Split": [1], "OneHot": [1], "Slice": [1, 2, 3, 4], "Pad": [1, 3], "Resize": [3]]
         for op in ["ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceSumSquare", "ReduceLogSum"] {
             m[op] = [1]
         }

@@ -30,6 +30,16 @@ extension EmitContext {
     /// The run-time check that a shape, axes or repeats input (DeclaredShapes) gives the output
     /// shape the model declares: std::invalid_argument naming the node if not.
     func checkDeclaredShape(_ n: Node, input i: Int) throws {
+        // Resize's sizes: the declared extents of its axes (the scales are then output/input).
+        if n.opType == "Resize" {
+            let v = try input(n, i), y = try output(n, 0), r = y.shape.count
+            let axes = try (n.ints("axes") ?? Array(0..<r)).map { try OpContext(node: n, opset: opset).axis($0, rank: r) }
+            guard v.count == axes.count, !v.hasRuntimeExtents else { throw CompileError(node: n, "its sizes (input \(i)) must have \(axes.count) values") }
+            let test = axes.enumerated().map { k, a in "static_cast<int64_t>(\(v.ptr)[\(k)]) != \(y.shape[a])" }.joined(separator: " || ")
+            line("if (\(test))")
+            line("    throw std::invalid_argument(\"\(ns): node '\(CppNames.comment(n.name, limit: 60))' (Resize): its sizes (input \(i)) are not the declared output shape [\(y.shape.map(String.init).joined(separator: "x"))]\");")
+            return
+        }
         // TopK's k, Split's sizes and OneHot's depth: the declared extents on the op's axis.
         if ["TopK", "Split", "OneHot"].contains(n.opType) {
             let v = try input(n, i)
