@@ -41,7 +41,7 @@ public enum DeclaredShapes {
     public static let inputs: [String: Set<Int>] = {
         var m: [String: Set<Int>] = ["Reshape": [1], "Squeeze": [1], "Unsqueeze": [1], "Expand": [1], "Tile": [1], "ConstantOfShape": [0],
                                      "TopK": [1], "Split": [1], "OneHot": [1], "Slice": [1, 2, 3, 4], "Pad": [1, 3], "Resize": [3]]
-        for op in ["ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceSumSquare", "ReduceLogSum"] {
+        for op in ["ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceSumSquare", "ReduceLogSum", "ReduceLogSumExp"] {
             m[op] = [1]
         }
         return m
@@ -50,7 +50,7 @@ public enum DeclaredShapes {
     /// Ops whose emitters read those inputs at run time themselves (the others get a check
     /// before their usual code).
     public static let readAtRunTime: Set<String> = ["Slice", "Pad", "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd",
-                                                     "ReduceL1", "ReduceL2", "ReduceSumSquare", "ReduceLogSum"]
+                                                     "ReduceL1", "ReduceL2", "ReduceSumSquare", "ReduceLogSum", "ReduceLogSumExp"]
 
     /// Whether `node` may take its declared output shapes because input `input` is a run-time value.
     public static func accepts(_ node: Node, runtimeInput input: Int) -> Bool {

@@ -95,6 +95,8 @@ enum CppReduce {
         case "ReduceL1": (initial, step) = ("\(A)(0)", "a + (v < 0 ? -v : v)")
         case "ReduceL2", "ReduceSumSquare": (initial, step) = ("\(A)(0)", "a + v * v")
         case "ReduceSum", "ReduceMean", "ReduceLogSum": (initial, step) = ("\(A)(0)", "a + v")
+        // Stable: each output's maximum first (a pass of its own), then the sum of exp(x - max).
+        case "ReduceLogSumExp": (initial, step) = ("\(A)(0)", "a + std::exp(v - mx[at])")
         default: throw CompileError(node: n, "\(op) with axes given at run time is not supported")
         }
         let fin: String
@@ -102,15 +104,26 @@ enum CppReduce {
         case "ReduceMean": fin = "acc[i] / \(A)(count)"
         case "ReduceL2": fin = "std::sqrt(double(acc[i]))"
         case "ReduceLogSum": fin = "std::log(double(acc[i]))"
+        case "ReduceLogSumExp": fin = "mx[i] + std::log(acc[i])"
         default: fin = "acc[i]"
         }
-        e.workspace(max(y.count, 1) + 8)
+        let lse = op == "ReduceLogSumExp"
+        guard !lse || isFloat else { throw CompileError(node: n, "ReduceLogSumExp with axes given at run time needs a float input") }
+        e.workspace((lse ? 2 : 1) * max(y.count, 1) + 16)
         func array(_ a: [Int]) -> String { "{" + (a + [0]).map(String.init).joined(separator: ", ") + "}" }
         e.block {
             e.line("static constexpr int64_t in_shape[] = \(array(x.shape)), out_shape[] = \(array(y.shape));")
             e.line("\(A)* const acc = static_cast<\(A)*>(work);")
             e.line("int64_t count = 0;")
-            e.line("if (!sofie_rt::reduce_axes<\(x.ctype), \(A)>(\(x.ptr), in_shape, \(x.shape.count), \(axes.ptr), \(axes.count), \((n.int("keepdims") ?? 1) != 0), \((n.int("noop_with_empty_axes") ?? 0) != 0), out_shape, \(y.shape.count), \(initial), [](\(A) a, \(A) v) { return \(step); }, acc, &count))")
+            let args = "\(x.ptr), in_shape, \(x.shape.count), \(axes.ptr), \(axes.count), \((n.int("keepdims") ?? 1) != 0), \((n.int("noop_with_empty_axes") ?? 0) != 0), out_shape, \(y.shape.count)"
+            if lse {
+                e.line("\(A)* const mx = acc + \(max(y.count, 1) + 8);")
+                e.line("bool ok = sofie_rt::reduce_axes<\(x.ctype), \(A)>(\(args), -std::numeric_limits<double>::infinity(), [](\(A) a, \(A) v, int64_t) { return std::max(a, v); }, mx, &count);")
+                e.line("if (ok) for (int64_t i = 0; i < \(y.count); ++i) if (!std::isfinite(mx[i])) mx[i] = 0;  // all -inf (or empty): exp(x - 0)")
+                e.line("if (!ok || !sofie_rt::reduce_axes<\(x.ctype), \(A)>(\(args), \(initial), [mx](\(A) a, \(A) v, int64_t at) { return \(step); }, acc, &count))")
+            } else {
+                e.line("if (!sofie_rt::reduce_axes<\(x.ctype), \(A)>(\(args), \(initial), [](\(A) a, \(A) v, int64_t) { return \(step); }, acc, &count))")
+            }
             e.line("    throw std::invalid_argument(\"\(e.ns): node '\(CppNames.comment(n.name, limit: 60))' (\(op)): its axes (input 1) do not give the output shape [\(y.shape.map(String.init).joined(separator: "x"))] the model declares\");")
             e.line("(void)count;")
             e.line("for (int64_t i = 0; i < \(y.count); ++i) \(y.ptr)[i] = static_cast<\(y.ctype)>(\(fin));")

@@ -1390,7 +1390,7 @@ inline bool pad_params(const std::int64_t* in, std::int64_t R, const P* pads, st
 }
 
 // A reduction over axes given at run time: x of shape `in` (rank R) into acc (one accumulator
-// per output element, starting at `init`, `step(acc, value)` per element); the output shape must
+// per output element, starting at `init`, `step(acc, value, output index)` per element); the output shape must
 // be `out` (rank outR, as declared). Empty axes reduce all (or nothing, with noop_empty). Sets
 // *count to the elements per output; false when the axes are invalid or give another shape.
 template <class T, class A, class Step>
@@ -1427,7 +1427,7 @@ inline bool reduce_axes(const T* x, const std::int64_t* in, std::int64_t R, cons
     for (std::int64_t i = 0; i < total; ++i) {
         std::int64_t at = 0;
         for (std::int64_t d = 0; d < R; ++d) at += idx[d] * ost[d];
-        acc[at] = step(acc[at], static_cast<A>(x[i]));
+        acc[at] = step(acc[at], static_cast<A>(x[i]), at);
         for (std::int64_t d = R - 1; d >= 0; --d) {
             if (++idx[d] < in[d]) break;
             idx[d] = 0;
