@@ -58,6 +58,38 @@ public enum DeclaredShapes {
         return node.outputs.allSatisfy { $0?.tensorType?.staticShape != nil }
     }
 
+    /// Why the declared output shapes cannot be right whatever the run-time values are (nil when
+    /// they can): the code moves data by these shapes, so a declared shape that does not fit the
+    /// input (a Reshape to another element count, a TopK k beyond the axis, Split sizes that do
+    /// not add up, a OneHot output that is not the indices' shape plus the depth) would read past
+    /// the input; it is refused at compile time.
+    public static func inconsistency(_ node: Node, opset: Int) -> String? {
+        let ins = node.inputs.map { $0?.tensorType?.staticShape }
+        let outs = node.outputs.map { $0?.tensorType?.staticShape }
+        guard let y = outs.first ?? nil else { return nil }
+        func count(_ s: [Int]) -> Int? { (try? Checked.product(s)) }
+        let c = OpContext(node: node, opset: opset)
+        switch node.opType {
+        case "Reshape", "Squeeze", "Unsqueeze":
+            guard let x = ins.first ?? nil, count(x) == count(y) else { return "its declared output shape \(y) does not hold the input's elements" }
+        case "TopK", "Split":
+            guard let x = ins.first ?? nil, !x.isEmpty, let axis = try? c.axis(node.int("axis") ?? (node.opType == "Split" ? 0 : -1), rank: x.count) else { return "its input has no static shape" }
+            let shapes = outs.compactMap { $0 }
+            guard shapes.allSatisfy({ s in s.count == x.count && s.indices.allSatisfy { d in d == axis || s[d] == x[d] } }) else {
+                return "its declared outputs \(shapes) do not match the input \(x) outside axis \(axis)"
+            }
+            if node.opType == "TopK", y[axis] > x[axis] { return "its declared k \(y[axis]) exceeds the input's \(x[axis]) elements on axis \(axis)" }
+            if node.opType == "Split", shapes.reduce(0, { $0 + $1[axis] }) != x[axis] { return "its declared outputs do not add up to the input's \(x[axis]) elements on axis \(axis)" }
+        case "OneHot":
+            guard let idx = ins.first ?? nil, let axis = try? c.axis(node.int("axis") ?? -1, rank: y.count) else { return "its indices have no static shape" }
+            var rest = y
+            rest.remove(at: axis)
+            if rest != idx { return "its declared output \(y) is not the indices' shape \(idx) with the depth on axis \(axis)" }
+        default: break
+        }
+        return nil
+    }
+
     /// Whether the node's input `i` is one of its run-time shape inputs (present and not a constant).
     public static func isRuntime(_ node: Node, _ i: Int) -> Bool {
         (inputs[node.opType]?.contains(i) ?? false) && node.input(i) != nil && node.input(i)?.initializer == nil

@@ -58,7 +58,9 @@ public struct ShapeInference: GraphPass {
                 throw CompileError(node: node, e.message)
             } catch let e as CompileError where e.runtimeInput.map({ DeclaredShapes.accepts(node, runtimeInput: $0) }) ?? false {
                 // A shape or axes input known only at run time, the output's shape declared in
-                // the model: the declared shape stands (the emitted code checks the values).
+                // the model: the declared shape stands (the emitted code checks the values),
+                // unless no values could give it.
+                if strict, let why = DeclaredShapes.inconsistency(node, opset: opset) { throw CompileError(node: node, why) }
                 continue
             } catch {
                 if strict { throw error }

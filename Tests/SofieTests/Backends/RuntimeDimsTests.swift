@@ -350,6 +350,22 @@ final class RuntimeDimsTests: XCTestCase {
         XCTAssertEqual(run.output.components(separatedBy: "node 'the_sum' (ReduceSum): its axes (input 1) do not give the output shape [2x1]").count - 1, 2, run.output)
         XCTAssertEqual(run.output.components(separatedBy: "node 'the_topk' (TopK): its k (input 1) is not the declared 2").count - 1, 1, run.output)
         XCTAssertEqual(run.output.components(separatedBy: "node 'the_slice' (Slice): its starts, ends, axes and steps do not give the output shape [2x2]").count - 1, 1, run.output)
+        // A declared shape no values could give (it would read past the input) is refused.
+        for (op, declared, expect) in [("Reshape", [3, 3], "does not hold the input's elements"), ("TopK", [2, 4], "exceeds the input's 3 elements")] {
+            let g2 = Graph(name: "hostile_declared")
+            let x2 = Value(name: "x", type: .tensor(TensorType(.float, fixed: [2, 3])))
+            let v2 = Value(name: "v", type: .tensor(TensorType(.int64, fixed: [op == "Reshape" ? 2 : 1])))
+            g2.inputs = [x2, v2]
+            let outs = op == "Reshape" ? [Value(name: "y", type: .tensor(TensorType(.float, fixed: declared)))]
+                : [Value(name: "y", type: .tensor(TensorType(.float, fixed: declared))), Value(name: "i", type: .tensor(TensorType(.int64, fixed: declared)))]
+            g2.appendNode(Node(opType: op, name: "bad", inputs: [x2, v2], outputs: outs))
+            g2.outputs = outs
+            let m2 = Model(graph: g2)
+            m2.opsetImports = [OpsetImport(domain: "", version: 18)]
+            XCTAssertThrowsError(try Compiler.emit(m2, options: Compiler.Options(name: "h"), source: "hostile.onnx")) { error in
+                XCTAssertTrue("\(error)".contains("bad") && "\(error)".contains(expect), "\(error)")
+            }
+        }
         // Without a declared output shape the shape input must be a constant (or bounded).
         r.tensorType = TensorType(.float, nil)
         XCTAssertThrowsError(try Compiler.emit(model, options: Compiler.Options(name: "d2"), source: "declared.onnx")) { error in
