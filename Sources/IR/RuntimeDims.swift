@@ -40,7 +40,8 @@ public enum DeclaredShapes {
     /// Op -> the inputs that may be run-time values.
     public static let inputs: [String: Set<Int>] = {
         var m: [String: Set<Int>] = ["Reshape": [1], "Squeeze": [1], "Unsqueeze": [1], "Expand": [1], "Tile": [1], "ConstantOfShape": [0],
-                                     "TopK": [1], "Split": [1], "OneHot": [1], "Slice": [1, 2, 3, 4], "Pad": [1, 3], "Resize": [3]]
+                                     "TopK": [1], "Split": [1], "OneHot": [1], "Slice": [1, 2, 3, 4], "Pad": [1, 3], "Resize": [3],
+                                     "Range": [0, 1, 2], "NonZero": [0], "Compress": [1]]
         for op in ["ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceSumSquare", "ReduceLogSum", "ReduceLogSumExp"] {
             m[op] = [1]
         }
@@ -49,7 +50,7 @@ public enum DeclaredShapes {
 
     /// Ops whose emitters read those inputs at run time themselves (the others get a check
     /// before their usual code).
-    public static let readAtRunTime: Set<String> = ["Slice", "Pad", "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd",
+    public static let readAtRunTime: Set<String> = ["Slice", "Pad", "Range", "NonZero", "Compress", "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd",
                                                      "ReduceL1", "ReduceL2", "ReduceSumSquare", "ReduceLogSum", "ReduceLogSumExp"]
 
     /// Whether `node` may take its declared output shapes because input `input` is a run-time value.
@@ -80,6 +81,15 @@ public enum DeclaredShapes {
             }
             if node.opType == "TopK", y[axis] > x[axis] { return "its declared k \(y[axis]) exceeds the input's \(x[axis]) elements on axis \(axis)" }
             if node.opType == "Split", shapes.reduce(0, { $0 + $1[axis] }) != x[axis] { return "its declared outputs do not add up to the input's \(x[axis]) elements on axis \(axis)" }
+        case "NonZero":
+            guard let x = ins.first ?? nil, y.count == 2, y[0] == x.count, y[1] <= (count(x) ?? 0) else { return "its declared output \(y) is not [\(ins.first??.count ?? 0), at most the input's elements]" }
+        case "Compress":
+            guard let x = ins.first ?? nil, let cond = ins.count > 1 ? ins[1] : nil, cond.count == 1 else { return "its inputs have no static shapes" }
+            if let a = node.int("axis") {
+                guard let axis = try? c.axis(a, rank: x.count), y.count == x.count, y.indices.allSatisfy({ $0 == axis || y[$0] == x[$0] }), y[axis] <= cond[0] else {
+                    return "its declared output \(y) does not fit the input \(x) with at most \(cond[0]) slices selected"
+                }
+            } else if y.count != 1 || y[0] > cond[0] { return "its declared output \(y) does not fit at most \(cond[0]) selected elements" }
         case "OneHot":
             guard let idx = ins.first ?? nil, let axis = try? c.axis(node.int("axis") ?? -1, rank: y.count) else { return "its indices have no static shape" }
             var rest = y

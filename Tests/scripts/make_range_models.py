@@ -88,3 +88,23 @@ for density in (0.0, 0.3, 0.7, 1.0):
     out.append({"x": x.reshape(-1).astype(np.float64).tolist(), "idx": idx.reshape(-1).tolist(), "count": int(idx.shape[1]), "rows": rows.tolist()})
 with open(os.path.join(d, "cases.json"), "w") as f:
     json.dump({"cases": out}, f)
+
+# Compress along axis 0 by a run-time condition (--dim sel_len=max:6): the rows that pass.
+cx = h.make_tensor_value_info("x", T.FLOAT, [6, 3])
+cc = h.make_tensor_value_info("keep", T.BOOL, [6])
+cg = h.make_graph([h.make_node("Compress", ["x", "keep"], ["y"], name="sel", axis=0)], "compress", [cx, cc],
+                  [h.make_tensor_value_info("y", T.FLOAT, ["k", 3])])
+m = h.make_model(cg, opset_imports=[h.make_opsetid("", 17)])
+m.ir_version = 8
+onnx.checker.check_model(m)
+d = os.path.join(out_dir, "compress")
+os.makedirs(d, exist_ok=True)
+onnx.save(m, os.path.join(d, "model.onnx"))
+sess = ort.InferenceSession(os.path.join(d, "model.onnx"), providers=["CPUExecutionProvider"])
+x = rng.standard_normal((6, 3)).astype(np.float32)
+out = []
+for keep in ([0, 0, 0, 0, 0, 0], [1, 0, 1, 0, 0, 1], [1, 1, 1, 1, 1, 1], [0, 0, 0, 0, 0, 1]):
+    (y,) = sess.run(None, {"x": x, "keep": np.array(keep, dtype=bool)})
+    out.append({"x": x.reshape(-1).astype(np.float64).tolist(), "keep": keep, "y": y.reshape(-1).astype(np.float64).tolist(), "count": int(y.shape[0])})
+with open(os.path.join(d, "cases.json"), "w") as f:
+    json.dump({"cases": out}, f)

@@ -269,7 +269,7 @@ final class EmitContext {
             gemmsInNode = 0
             if CppRuntimeDims.touchesRuntimeExtents(n) && !CppRuntimeDims.supported.contains(n.opType) {
                 let what = (n.inputs + n.outputs).compactMap { $0 }.first { $0.runtimeShape != nil }
-                throw CompileError(node: n, "its tensor '\(what?.name ?? "?")' has extents chosen at run time (\(what?.runtimeShape?.map(\.description).joined(separator: " x ") ?? "")), and sofie does not yet emit \(n.opType) with run-time extents (it does: elementwise ops and casts, MatMul, Gemm, reductions, Softmax, LayerNormalization, Transpose, Gather, Slice, Concat, Expand, ScatterElements, Range, NonZero, reshapes, LSTM/GRU/RNN); fix the dimension with --dim NAME=VALUE instead")
+                throw CompileError(node: n, "its tensor '\(what?.name ?? "?")' has extents chosen at run time (\(what?.runtimeShape?.map(\.description).joined(separator: " x ") ?? "")), and sofie does not yet emit \(n.opType) with run-time extents (it does: elementwise ops and casts, MatMul, Gemm, reductions, Softmax, LayerNormalization, Transpose, Gather, Slice, Concat, Expand, ScatterElements, Range, NonZero, Compress, reshapes, LSTM/GRU/RNN); fix the dimension with --dim NAME=VALUE instead")
             }
             // Shape inputs known only at run time, the output shape declared: checked here (the
             // reductions read their axes at run time themselves).

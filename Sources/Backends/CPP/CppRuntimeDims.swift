@@ -11,7 +11,7 @@ enum CppRuntimeDims {
         var s: Set<String> = Set(CppElementwise.unaryOps).union(CppElementwise.binaryOps)
         s.formUnion(["Max", "Min", "Sum", "Mean", "Where", "Clip", "PRelu", "Transpose", "Gather", "Concat", "MatMul", "Gemm", "FusedGemm",
                      "LSTM", "GRU", "RNN", "Softmax", "LogSoftmax", "LayerNormalization",
-                     "Slice", "Expand", "ScatterElements", "Scatter", "Range", "NonZero", "Cast", "CastLike"])
+                     "Slice", "Expand", "ScatterElements", "Scatter", "Range", "NonZero", "Compress", "Cast", "CastLike"])
         s.formUnion(ReductionOps.reduceOps)
         for (op, def) in OpRegistry.definitions where def.traits.contains(.aliasesInput) { s.insert(op) }
         return s

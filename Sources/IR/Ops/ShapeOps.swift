@@ -172,7 +172,9 @@ public enum ShapeOps {
                 if c.constant(0) == nil || c.constant(1) == nil || c.constant(2) == nil {
                     let symbol = RuntimeDimension.lengthSymbol(of: c.node)
                     guard let n = c.node.graph?.valueLengths[symbol] else {
-                        throw c.fail("its length depends on run-time values (start, limit or delta is computed at run time); give it a bound with --dim '\(symbol)=max:BOUND' to compute it at run time")
+                        var e = c.fail("its length depends on run-time values (start, limit or delta is computed at run time); give it a bound with --dim '\(symbol)=max:BOUND' to compute it at run time")
+                        e.runtimeInput = (0..<3).first { c.constant($0) == nil }
+                        throw e
                     }
                     return [tt(try c.dtype(0), [n])]
                 }
@@ -184,6 +186,38 @@ public enum ShapeOps {
                 if !s.isFloat { return [NDArray(s.dataType, shape: [n], ints: (0..<n).map { s.ints[0] + Int64($0) * d.ints[0] })] }
                 return [NDArray.make(s.dataType, shape: [n], (0..<n).map { s.floats[0] + Double($0) * d.floats[0] })]
             })
+        t["Compress"] = OpDef(
+            infer: { c in
+                let (x, axis, dim, conditions) = try compressGeometry(c)
+                let n: Int
+                if let cond = c.constant(1) {
+                    n = (0..<cond.count).filter { cond.double($0) != 0 }.count
+                } else {
+                    // How many slices pass is a run-time dimension (--dim NODE_len=max:BOUND).
+                    let symbol = RuntimeDimension.lengthSymbol(of: c.node)
+                    guard let v = c.node.graph?.valueLengths[symbol] else {
+                        var e = c.fail("its output's length is the number of true conditions, known only at run time; give it a bound with --dim '\(symbol)=max:BOUND' (at most the condition's \(conditions)) to compute it at run time")
+                        e.runtimeInput = 1
+                        throw e
+                    }
+                    n = v
+                }
+                _ = dim
+                var out = axis.map { _ in x } ?? [n]
+                if let a = axis { out[a] = n }
+                return [tt(try c.dtype(0), out)]
+            },
+            evaluate: { c, a in
+                let (x, axis, dim, _) = try compressGeometry(c)
+                let cond = a[1]!, data = a[0]!
+                let picked = (0..<cond.count).filter { cond.double($0) != 0 }
+                let outer = axis.map { x[..<$0].reduce(1, *) } ?? 1, inner = axis.map { x[($0 + 1)...].reduce(1, *) } ?? 1
+                var idx: [Int] = []
+                for o in 0..<outer { for j in picked { for i in 0..<inner { idx.append((o * dim + j) * inner + i) } } }
+                var out = axis.map { _ in x } ?? [picked.count]
+                if let ax = axis { out[ax] = picked.count }
+                return [data.gathered(idx, shape: out)]
+            })
         t["NonZero"] = OpDef(
             infer: { c in
                 let s = try c.shape(0)
@@ -192,7 +226,9 @@ public enum ShapeOps {
                 // The count of nonzero elements is a run-time dimension (--dim NODE_len=max:BOUND).
                 let symbol = RuntimeDimension.lengthSymbol(of: c.node)
                 guard let n = c.node.graph?.valueLengths[symbol] else {
-                    throw c.fail("its output's length is the number of nonzero input elements, known only at run time; give it a bound with --dim '\(symbol)=max:BOUND' (at most the input's \(try Checked.product(s)) elements) to compute it at run time")
+                    var e = c.fail("its output's length is the number of nonzero input elements, known only at run time; give it a bound with --dim '\(symbol)=max:BOUND' (at most the input's \(try Checked.product(s)) elements) to compute it at run time")
+                    e.runtimeInput = 0
+                    throw e
                 }
                 return [tt(.int64, [s.count, n])]
             },
@@ -406,6 +442,17 @@ public enum ShapeOps {
         let n = ((l.double(0) - s.double(0)) / d.double(0)).rounded(.up)
         guard n.isFinite else { throw c.fail("the number of elements is not finite") }
         return max(try Checked.int(n, "the number of elements"), 0)
+    }
+
+    /// Compress's input shape, axis (nil: the flattened input), the extent it selects along and the
+    /// condition's length (at most that extent: longer conditions are refused).
+    public static func compressGeometry(_ c: OpContext) throws -> (shape: [Int], axis: Int?, dim: Int, conditions: Int) {
+        let x = try c.shape(0), cond = try c.shape(1)
+        guard cond.count == 1 else { throw c.fail("its condition must be 1-D, got \(cond)") }
+        let axis = try c.node.int("axis").map { try c.axis($0, rank: x.count) }
+        let dim = try axis.map { x[$0] } ?? Checked.product(x)
+        guard cond[0] <= dim else { throw c.fail("its condition has \(cond[0]) entries for \(dim) slices") }
+        return (x, axis, dim, cond[0])
     }
 
     /// Flat indices of the nonzero elements (NaN counts as nonzero), in order.

@@ -279,6 +279,38 @@ final class RuntimeDimsTests: XCTestCase {
         guard let run = try Self.buildAndRun(driver, in: work, flags: ["-O1"]) else { return }
         XCTAssertEqual(run.status, 0, run.output)
         XCTAssertEqual((meta["cases"] as! [Any]).count, 4)
+        try compress(fixtures: fixtures)
+    }
+
+    /// Compress by a run-time condition (make_range_models.py's `compress`): the count of rows
+    /// selected is computed at run time up to --dim sel_len=max:6; none, some, all and the last
+    /// row give ONNX Runtime's rows.
+    func compress(fixtures: String) throws {
+        let work = try TestSupport.tempDir("compress-build")
+        var options = Compiler.Options(name: "compress")
+        options.bounds = ["sel_len": 6]
+        _ = try Compiler.compile(path: "\(fixtures)/compress/model.onnx", directory: work, options: options)
+        let meta = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(fixtures)/compress/cases.json"))) as! [String: Any]
+        var body = ""
+        for c in meta["cases"] as! [[String: Any]] {
+            let x = (c["x"] as! [Double]).map { "\(Float($0))f" }.joined(separator: ", ")
+            let keep = (c["keep"] as! [Int]).map { $0 != 0 ? "true" : "false" }.joined(separator: ", ")
+            let y = (c["y"] as! [Double]).map { "\(Float($0))f" }.joined(separator: ", ")
+            body += """
+                    {
+                        const float x[18] = {\(x)};
+                        const bool keep[6] = {\(keep)};
+                        const std::vector<float> want = {\(y)};
+                        float y[18];
+                        s.infer(x, keep, y);
+                        if (s.last_sel_len() != \(c["count"] as! Int) || !std::equal(want.begin(), want.end(), y)) { std::printf("rows differ (count %lld)\\n", (long long)s.last_sel_len()); failed = true; }
+                    }
+
+            """
+        }
+        let driver = "#include <cstdio>\n#include \"compress.hxx\"\nint main() {\n    compress::Session s;\n    bool failed = false;\n\(body)    return failed ? 1 : 0;\n}\n"
+        guard let run = try Self.buildAndRun(driver, in: work, flags: ["-O1"]) else { return }
+        XCTAssertEqual(run.status, 0, run.output)
     }
 
     /// A Reshape whose shape, a ReduceSum whose axes, a TopK whose k and a Slice whose starts are
