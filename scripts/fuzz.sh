@@ -22,8 +22,18 @@ case "$TARGET" in
   *) echo "fuzz.sh: unknown target '$TARGET' (onnx, compile, keras, h5, keras-libhdf5, h5-libhdf5)" >&2; exit 2 ;;
 esac
 BUILD="$ROOT/.build-fuzz"
+# The harness links the main package's modules: when their sources change, an incremental build
+# has kept harness objects compiled against the old layouts of public structs (seen: a
+# stack-buffer-overflow in Compiler.Options.init after the struct grew a field). Build anew
+# whenever Sources/ or Fuzz/ differ from the last build (corpus and findings stay).
+STAMP="$( (cd "$ROOT" && { git ls-files -s Sources Fuzz; git diff HEAD -- Sources Fuzz; git ls-files -o --exclude-standard -z Sources Fuzz | xargs -0 -r cat; }) | cksum | cut -d' ' -f1)"
+if [ "$(cat "$BUILD/sources.stamp" 2>/dev/null)" != "$STAMP" ]; then
+  rm -rf "$BUILD/release" "$BUILD"/*-unknown-linux-gnu
+fi
+mkdir -p "$BUILD"
 # No cached build description: files added to the main package since the last build must be seen.
 (cd "$ROOT/Fuzz" && swift build -c release -Xswiftc -sanitize=fuzzer,address --build-path "$BUILD" --product "$EXE" --disable-build-manifest-caching >&2)
+echo "$STAMP" > "$BUILD/sources.stamp"
 CORPUS="$BUILD/corpus/$TARGET"
 FINDINGS="$BUILD/findings/$TARGET"
 mkdir -p "$CORPUS" "$FINDINGS"
