@@ -72,6 +72,38 @@ extension EmitContext {
     }
 }
 
+extension EmitContext {
+    /// The length of `n`'s output that run-time values choose (Range's, NonZero's, Compress's):
+    /// `count` lines compute `count` (inside a lambda, at run() level). With a bound
+    /// (`--dim NODE_len=max:BOUND`) it must lie in the symbol's range (std::length_error) and is kept
+    /// as the symbol's variable, which later ops read, and for Session::last_NODE_len(); without one,
+    /// it must equal `declared`, the model's declared extent (std::invalid_argument). Returns the
+    /// length's C++ expression. `made` words the message: "Range 'r' makes 100 elements, ...".
+    func valueLength(_ n: Node, declared: Int, made: String, _ count: [String]) throws -> String {
+        let symbol = RuntimeDimension.lengthSymbol(of: n)
+        let bounded = graph.runtimeDimensions.first { $0.name == symbol && $0.fromValues }
+        let what = "\(CppNames.comment(n.opType)) '\(CppNames.comment(n.name, limit: 60))'"
+        let v = bounded.map { _ in CppRuntimeDims.variable(symbol) } ?? "count_\(fresh("len"))"
+        line("const int64_t \(v) = [&] {")
+        for l in count { line("    " + l) }
+        if let d = bounded {
+            line("    if (count < \(d.minimum) || count > \(d.bound))")
+            line("        throw std::length_error(\"\(ns): \(what) \(made) \" + std::to_string(count) + \" \(unit(made)), outside \(d.minimum)...\(d.bound) (its bound, --dim '\(CppNames.comment(symbol, limit: 60))=max:\(d.bound)')\");")
+        } else {
+            line("    if (count != \(declared))")
+            line("        throw std::invalid_argument(\"\(ns): \(what) \(made) \" + std::to_string(count) + \" \(unit(made)), not the \(declared) the model declares\");")
+        }
+        line("    return count;")
+        line("}();")
+        if bounded != nil { line("\(v)_last_ = \(v);") }
+        return v
+    }
+
+    private func unit(_ made: String) -> String {
+        made == "finds" ? "nonzero elements" : made == "selects" ? "slices" : "elements"
+    }
+}
+
 extension CTensor {
     /// The extents at run time (the static shape when none follows a run-time dimension).
     var dims: [DimExpr] { value.runtimeShape ?? shape.map { DimExpr($0) } }

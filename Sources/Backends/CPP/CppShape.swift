@@ -218,29 +218,18 @@ enum CppShape {
             guard !x.hasRuntimeExtents, !cond.hasRuntimeExtents else { throw CompileError(node: n, "Compress over a tensor with run-time extents is not supported") }
             let (shape, axis, dim, conditions) = try ShapeOps.compressGeometry(OpContext(node: n, opset: e.opset))
             let outer = axis.map { shape[..<$0].reduce(1, *) } ?? 1, inner = axis.map { shape[($0 + 1)...].reduce(1, *) } ?? 1
-            let symbol = RuntimeDimension.lengthSymbol(of: n)
             let truth = cond.dtype == .bool ? "c[j]" : "c[j] != \(cond.ctype)(0)"
-            // The selected count: a run-time dimension when the condition is known only at run
-            // time (checked against its bound), else the output's static extent.
-            var count = String(axis.map { y.shape[$0] } ?? y.shape[0])
-            if let dimension = e.graph.runtimeDimensions.first(where: { $0.name == symbol && $0.fromValues }) {
-                let v = CppRuntimeDims.variable(symbol)
-                e.line("const int64_t \(v) = [&] {")
-                e.line("    const \(cond.ctype)* const c = \(cond.ptr);")
-                e.line("    int64_t count = 0;")
-                e.line("    for (int64_t j = 0; j < \(conditions); ++j) count += (\(truth)) ? 1 : 0;")
-                e.line("    if (count > \(dimension.bound))")
-                e.line("        throw std::length_error(\"\(e.ns): Compress '\(CppNames.comment(n.name, limit: 60))' selects \" + std::to_string(count) + \" slices, more than \(dimension.bound) (its bound, --dim '\(CppNames.comment(symbol, limit: 60))=max:\(dimension.bound)')\");")
-                e.line("    return count;")
-                e.line("}();")
-                e.line("\(v)_last_ = \(v);")
-                count = v
-            } else if DeclaredShapes.isRuntime(n, 1) {
-                // The declared count, checked (a condition known only at run time).
-                e.line("if (std::count_if(\(cond.ptr), \(cond.ptr) + \(conditions), [](\(cond.ctype) v) { return \(cond.dtype == .bool ? "v" : "v != \(cond.ctype)(0)"); }) != \(count))")
-                e.line("    throw std::invalid_argument(\"\(e.ns): node '\(CppNames.comment(n.name, limit: 60))' (Compress): its condition does not select the \(count) slices the model declares\");")
+            // The selected count: its static extent when the condition is a constant, else
+            // computed at run time (bounded or declared, EmitContext.valueLength).
+            let declared = axis.map { y.shape[$0] } ?? y.shape[0]
+            var count = String(declared)
+            if DeclaredShapes.isRuntime(n, 1) || y.hasRuntimeExtents {
+                count = try e.valueLength(n, declared: declared, made: "selects", [
+                    "const \(cond.ctype)* const c = \(cond.ptr);",
+                    "int64_t count = 0;",
+                    "for (int64_t j = 0; j < \(conditions); ++j) count += (\(truth)) ? 1 : 0;",
+                ])
             }
-            _ = dim
             e.block {
                 e.line("const \(x.ctype)* const x = \(x.ptr);")
                 e.line("const \(cond.ctype)* const c = \(cond.ptr);")
@@ -254,31 +243,15 @@ enum CppShape {
         }
         t["NonZero"] = { e, n in
             let x = try e.input(n, 0), y = try e.output(n, 0)
-            let symbol = RuntimeDimension.lengthSymbol(of: n)
-            let declared = e.graph.runtimeDimensions.first(where: { $0.name == symbol && $0.fromValues }) == nil
-            guard !declared || DeclaredShapes.isRuntime(n, 0), y.shape.count == 2 else {
-                throw CompileError(node: n, "its length must be a run-time dimension (--dim '\(symbol)=max:BOUND')")
-            }
-            // A declared count (no bound given): the same code, the count checked to be the declared one.
-            let dim = e.graph.runtimeDimensions.first(where: { $0.name == symbol && $0.fromValues })
-                ?? RuntimeDimension(name: symbol, bound: y.shape[1], minimum: y.shape[1], fromValues: true)
-            // Count the nonzero elements (checked against the bound), then write their coordinates
-            // as [rank, count] rows, in the input's order.
-            let v = CppRuntimeDims.variable(symbol), T = x.ctype, rank = x.shape.count
-            e.line("const int64_t \(v) = [&] {")
-            e.line("    const \(T)* const x = \(x.ptr);")
-            e.line("    int64_t count = 0;")
-            e.line("    for (int64_t i = 0; i < \(e.count(x)); ++i) count += (\(x.dtype == .bool ? "x[i]" : "!(x[i] == \(T)(0))")) ? 1 : 0;")
-            if declared {
-                e.line("    if (count != \(dim.bound))")
-                e.line("        throw std::invalid_argument(\"\(e.ns): node '\(CppNames.comment(n.name, limit: 60))' (NonZero): found \" + std::to_string(count) + \" nonzero elements, not the \(dim.bound) the model declares\");")
-            } else {
-                e.line("    if (count < \(dim.minimum) || count > \(dim.bound))")
-                e.line("        throw std::length_error(\"\(e.ns): NonZero '\(CppNames.comment(n.name, limit: 60))' found \" + std::to_string(count) + \" nonzero elements, more than \(dim.bound) (its bound, --dim '\(CppNames.comment(symbol, limit: 60))=max:\(dim.bound)')\");")
-            }
-            e.line("    return count;")
-            e.line("}();")
-            if !declared { e.line("\(v)_last_ = \(v);") }
+            guard y.shape.count == 2 else { throw CompileError(node: n, "its output must be [rank, count]") }
+            // Count the nonzero elements (bounded or declared, EmitContext.valueLength), then write
+            // their coordinates as [rank, count] rows, in the input's order.
+            let T = x.ctype, rank = x.shape.count
+            let v = try e.valueLength(n, declared: y.shape[1], made: "finds", [
+                "const \(T)* const x = \(x.ptr);",
+                "int64_t count = 0;",
+                "for (int64_t i = 0; i < \(e.count(x)); ++i) count += (\(x.dtype == .bool ? "x[i]" : "!(x[i] == \(T)(0))")) ? 1 : 0;",
+            ])
             e.block {
                 e.line("const \(T)* x = \(x.ptr);")
                 e.line("int64_t* const y = \(y.ptr);")
@@ -292,41 +265,28 @@ enum CppShape {
         }
         t["Range"] = { e, n in
             let s = try e.input(n, 0), d = try e.input(n, 2), y = try e.output(n, 0)
-            if let r = y.value.runtimeShape, let symbol = r.first?.symbols.first,
-               let dim = e.graph.runtimeDimensions.first(where: { $0.name == symbol && $0.fromValues }) {
-                // The length from the run-time bounds, checked against the declared range, kept
-                // for the rest of run() (and for the caller: Session::last_NAME()).
-                guard r.first == DimExpr(symbol: symbol) else { throw CompileError(node: n, "its length is not the run-time dimension '\(symbol)' itself") }
-                let l = try e.input(n, 1), v = CppRuntimeDims.variable(symbol), T = s.ctype
-                e.line("const int64_t \(v) = [&] {")
-                e.line("    const \(T) start = \(s.ptr)[0], limit = \(l.ptr)[0], delta = \(d.ptr)[0];")
-                e.line("    if (delta == \(T)(0)) throw std::invalid_argument(\"\(e.ns): Range '\(CppNames.comment(n.name, limit: 60))' has delta 0\");")
-                if s.dtype.isFloatingPoint {
-                    e.line("    const double steps = std::ceil((double(limit) - double(start)) / double(delta));")
-                    e.line("    const int64_t count = steps > 0 ? (steps < 9.0e18 ? static_cast<int64_t>(steps) : std::numeric_limits<int64_t>::max()) : 0;  // NaN -> 0")
-                } else {
-                    e.line("    const long double span = (static_cast<long double>(limit) - static_cast<long double>(start)) / static_cast<long double>(delta);")
-                    e.line("    const int64_t count = span > 0 ? (span < 9.0e18L ? static_cast<int64_t>(std::ceil(span)) : std::numeric_limits<int64_t>::max()) : 0;")
+            var length = String(y.count)
+            if (0..<3).contains(where: { DeclaredShapes.isRuntime(n, $0) }) || y.hasRuntimeExtents {
+                // Bounds known only at run time: the length computed (bounded or declared,
+                // EmitContext.valueLength).
+                guard y.value.runtimeShape.map({ $0 == [DimExpr(symbol: RuntimeDimension.lengthSymbol(of: n))] }) ?? true else {
+                    throw CompileError(node: n, "its length is not the run-time dimension '\(RuntimeDimension.lengthSymbol(of: n))' itself")
                 }
-                e.line("    if (count < \(dim.minimum) || count > \(dim.bound))")
-                e.line("        throw std::length_error(\"\(e.ns): Range '\(CppNames.comment(n.name, limit: 60))' makes \" + std::to_string(count) + \" elements, outside \(dim.minimum)...\(dim.bound) (its bound, --dim '\(CppNames.comment(symbol, limit: 60))=max:\(dim.bound)')\");")
-                e.line("    return count;")
-                e.line("}();")
-                e.line("\(v)_last_ = \(v);")
-                e.line("for (int64_t i = 0; i < \(v); ++i) \(y.ptr)[i] = static_cast<\(y.ctype)>(\(s.ptr)[0] + static_cast<\(y.ctype)>(i) * \(d.ptr)[0]);")
-                return
-            }
-            if (0..<3).contains(where: { DeclaredShapes.isRuntime(n, $0) }) {
-                // Bounds known only at run time, the length declared: checked.
                 let l = try e.input(n, 1), T = s.ctype
-                e.block {
-                    e.line("const \(T) start = \(s.ptr)[0], limit = \(l.ptr)[0], delta = \(d.ptr)[0];")
-                    e.line("const double steps = delta == \(T)(0) ? -1.0 : std::ceil((double(limit) - double(start)) / double(delta));")
-                    e.line("if (!(delta != \(T)(0) && (steps > 0 ? steps : 0.0) == \(y.count).0))")
-                    e.line("    throw std::invalid_argument(\"\(e.ns): node '\(CppNames.comment(n.name, limit: 60))' (Range): its start, limit and delta do not give the \(y.count) elements the model declares\");")
+                var count = [
+                    "const \(T) start = \(s.ptr)[0], limit = \(l.ptr)[0], delta = \(d.ptr)[0];",
+                    "if (delta == \(T)(0)) throw std::invalid_argument(\"\(e.ns): Range '\(CppNames.comment(n.name, limit: 60))' has delta 0\");",
+                ]
+                if s.dtype.isFloatingPoint {
+                    count.append("const double steps = std::ceil((double(limit) - double(start)) / double(delta));")
+                    count.append("const int64_t count = steps > 0 ? (steps < 9.0e18 ? static_cast<int64_t>(steps) : std::numeric_limits<int64_t>::max()) : 0;  // NaN -> 0")
+                } else {
+                    count.append("const long double span = (static_cast<long double>(limit) - static_cast<long double>(start)) / static_cast<long double>(delta);")
+                    count.append("const int64_t count = span > 0 ? (span < 9.0e18L ? static_cast<int64_t>(std::ceil(span)) : std::numeric_limits<int64_t>::max()) : 0;")
                 }
+                length = try e.valueLength(n, declared: y.count, made: "makes", count)
             }
-            e.line("for (int64_t i = 0; i < \(y.count); ++i) \(y.ptr)[i] = static_cast<\(y.ctype)>(\(s.ptr)[0] + static_cast<\(y.ctype)>(i) * \(d.ptr)[0]);")
+            e.line("for (int64_t i = 0; i < \(length); ++i) \(y.ptr)[i] = static_cast<\(y.ctype)>(\(s.ptr)[0] + static_cast<\(y.ctype)>(i) * \(d.ptr)[0]);")
         }
         t["Pad"] = { e, n in
             let x = try e.input(n, 0), y = try e.output(n, 0)
