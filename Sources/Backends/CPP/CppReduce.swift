@@ -80,33 +80,52 @@ enum CppReduce {
         return t
     }
 
+    /// The accumulator type of a reduction over `x` (double for floats, 64-bit integers otherwise)
+    /// and its starting value; integers start from the input type's own extremes (an empty int8
+    /// max is -128, an empty bool max false).
+    static func accumulator(_ op: String, _ x: CTensor) -> (type: String, initial: String) {
+        let isFloat = x.dtype.isFloatingPoint
+        let A = isFloat ? "double" : (x.dtype == .uint64 ? "uint64_t" : "int64_t")
+        switch op {
+        case "ReduceProd": return (A, "\(A)(1)")
+        case "ReduceMax": return (A, isFloat ? "-std::numeric_limits<double>::infinity()" : "static_cast<\(A)>(std::numeric_limits<\(x.ctype)>::lowest())")
+        case "ReduceMin": return (A, isFloat ? "std::numeric_limits<double>::infinity()" : "static_cast<\(A)>(std::numeric_limits<\(x.ctype)>::max())")
+        default: return (A, "\(A)(0)")
+        }
+    }
+
+    /// Output i of a reduction from its accumulator `acc[i]`: `count` elements per output, `max` the
+    /// expression of output i's maximum (ReduceLogSumExp's shift).
+    static func finish(_ op: String, _ A: String, count: String, max: String) -> String {
+        switch op {
+        case "ReduceMean": return "acc[i] / \(A)(\(count))"
+        case "ReduceL2": return "std::sqrt(double(acc[i]))"
+        case "ReduceLogSum": return "std::log(double(acc[i]))"
+        case "ReduceLogSumExp": return "\(max) + std::log(acc[i])"
+        default: return "acc[i]"
+        }
+    }
+
     /// A reduction whose axes arrive at run time (the output shape declared in the model):
     /// sofie_rt::reduce_axes checks them against the declared shape and accumulates.
     static func reduceRuntimeAxes(_ e: EmitContext, _ n: Node, _ op: String) throws {
         let x = try e.input(n, 0), axes = try e.input(n, 1), y = try e.output(n, 0)
         guard axes.dtype == .int64, axes.shape.count <= 1, !x.hasRuntimeExtents else { throw CompileError(node: n, "its axes must be a 1-D int64 tensor") }
         let isFloat = x.dtype.isFloatingPoint
-        let A = isFloat ? "double" : (x.dtype == .uint64 ? "uint64_t" : "int64_t")
-        let initial: String, step: String
+        let (A, initial) = accumulator(op, x)
+        let step: String
         switch op {
-        case "ReduceProd": (initial, step) = ("\(A)(1)", "a * v")
-        case "ReduceMax": (initial, step) = (isFloat ? "-std::numeric_limits<double>::infinity()" : "static_cast<\(A)>(std::numeric_limits<\(x.ctype)>::lowest())", "std::max(a, v)")
-        case "ReduceMin": (initial, step) = (isFloat ? "std::numeric_limits<double>::infinity()" : "static_cast<\(A)>(std::numeric_limits<\(x.ctype)>::max())", "std::min(a, v)")
-        case "ReduceL1": (initial, step) = ("\(A)(0)", "a + (v < 0 ? -v : v)")
-        case "ReduceL2", "ReduceSumSquare": (initial, step) = ("\(A)(0)", "a + v * v")
-        case "ReduceSum", "ReduceMean", "ReduceLogSum": (initial, step) = ("\(A)(0)", "a + v")
+        case "ReduceProd": step = "a * v"
+        case "ReduceMax": step = "std::max(a, v)"
+        case "ReduceMin": step = "std::min(a, v)"
+        case "ReduceL1": step = "a + (v < 0 ? -v : v)"
+        case "ReduceL2", "ReduceSumSquare": step = "a + v * v"
+        case "ReduceSum", "ReduceMean", "ReduceLogSum": step = "a + v"
         // Stable: each output's maximum first (a pass of its own), then the sum of exp(x - max).
-        case "ReduceLogSumExp": (initial, step) = ("\(A)(0)", "a + std::exp(v - mx[at])")
+        case "ReduceLogSumExp": step = "a + std::exp(v - mx[at])"
         default: throw CompileError(node: n, "\(op) with axes given at run time is not supported")
         }
-        let fin: String
-        switch op {
-        case "ReduceMean": fin = "acc[i] / \(A)(count)"
-        case "ReduceL2": fin = "std::sqrt(double(acc[i]))"
-        case "ReduceLogSum": fin = "std::log(double(acc[i]))"
-        case "ReduceLogSumExp": fin = "mx[i] + std::log(acc[i])"
-        default: fin = "acc[i]"
-        }
+        let fin = finish(op, A, count: "count", max: "mx[i]")
         let lse = op == "ReduceLogSumExp"
         guard !lse || isFloat else { throw CompileError(node: n, "ReduceLogSumExp with axes given at run time needs a float input") }
         e.workspace((lse ? 2 : 1) * max(y.count, 1) + 16)
@@ -134,8 +153,7 @@ enum CppReduce {
         if DeclaredShapes.isRuntime(n, 1) { try reduceRuntimeAxes(e, n, op); return }
         let x = try e.input(n, 0), y = try e.output(n, 0)
         let (axes, _) = try ReductionOps.reduceAxes(OpContext(node: n, opset: e.opset))
-        let isFloat = x.dtype.isFloatingPoint
-        let A = isFloat ? "double" : (x.dtype == .uint64 ? "uint64_t" : "int64_t")
+        let (A, initial) = accumulator(op, x)
         if axes.isEmpty {
             // noop_with_empty_axes: the input itself (with the elementwise part of the op).
             switch op {
@@ -153,14 +171,6 @@ enum CppReduce {
         let xd = x.dims
         let kept = xd.enumerated().map { axes.contains($0.offset) ? DimExpr(1) : $0.element }
         let ost = EmitContext.strides(kept).enumerated().map { axes.contains($0.offset) ? DimExpr(0) : $0.element }
-        let initial: String
-        switch op {
-        case "ReduceProd": initial = "\(A)(1)"
-        // Integers start from the input type's own extremes (an empty int8 max is -128, an empty bool max false).
-        case "ReduceMax": initial = isFloat ? "-std::numeric_limits<double>::infinity()" : "static_cast<\(A)>(std::numeric_limits<\(x.ctype)>::lowest())"
-        case "ReduceMin": initial = isFloat ? "std::numeric_limits<double>::infinity()" : "static_cast<\(A)>(std::numeric_limits<\(x.ctype)>::max())"
-        default: initial = "\(A)(0)"
-        }
         if x.count == 0 {
             e.line("std::fill_n(\(y.ptr), \(y.count), static_cast<\(y.ctype)>(\(op == "ReduceLogSum" || op == "ReduceLogSumExp" ? "-std::numeric_limits<double>::infinity()" : initial)));")
             return
@@ -193,14 +203,7 @@ enum CppReduce {
             }
             // Elements per output (the reduced extents' product).
             let count = Set(axes).sorted().map { xd[$0] }.reduce(DimExpr(1), *)
-            let fin: String
-            switch op {
-            case "ReduceMean": fin = "acc[i] / \(A)(\(e.cpp(count)))"
-            case "ReduceL2": fin = "std::sqrt(double(acc[i]))"
-            case "ReduceLogSum": fin = "std::log(double(acc[i]))"
-            case "ReduceLogSumExp": fin = "double(\(y.ptr)[i]) + std::log(acc[i])"
-            default: fin = "acc[i]"
-            }
+            let fin = finish(op, A, count: e.cpp(count), max: "double(\(y.ptr)[i])")
             e.line("for (int64_t i = 0; i < \(yc); ++i) \(y.ptr)[i] = static_cast<\(y.ctype)>(\(fin));")
         }
     }
