@@ -1253,6 +1253,18 @@ void grid_sample(const GridSampleParams& p, const T* x, const T* grid, T* y) {
         }
 }
 
+// An axis given at run time for a rank-R tensor, made non-negative and marked in `seen` (when
+// not null); -1 when it is out of range or (with `seen`) repeated.
+inline std::int64_t take_axis(std::int64_t a, std::int64_t R, bool* seen) {
+    if (a < -R || a >= R) return -1;
+    if (a < 0) a += R;
+    if (seen) {
+        if (seen[a]) return -1;
+        seen[a] = true;
+    }
+    return a;
+}
+
 // Shape, axes or repeats given at run time to an op whose output shape the model declares
 // (DeclaredShapes): whether `vals` (k values) give exactly the output shape `out` (rank outR)
 // from the input shape `in` (rank R). op: 0 Reshape, 1 Squeeze, 2 Unsqueeze, 3 Expand, 4 Tile,
@@ -1279,13 +1291,8 @@ inline bool declared_shape_ok(int op, const std::int64_t* in, std::int64_t R, co
         const std::int64_t rank = op == 1 ? R : outR;
         if (op == 1 ? outR != R - k : outR != R + k) return false;
         bool marked[kMaxRank] = {};
-        for (std::int64_t i = 0; i < k; ++i) {
-            std::int64_t a = static_cast<std::int64_t>(vals[i]);
-            if (a < -rank || a >= rank) return false;
-            if (a < 0) a += rank;
-            if (marked[a]) return false;
-            marked[a] = true;
-        }
+        for (std::int64_t i = 0; i < k; ++i)
+            if (take_axis(static_cast<std::int64_t>(vals[i]), rank, marked) < 0) return false;
         std::int64_t j = 0;
         for (std::int64_t i = 0; i < rank; ++i) {
             if (op == 1) {
@@ -1334,11 +1341,8 @@ inline bool slice_params(const std::int64_t* in, std::int64_t R, const V* starts
     bool seen[kMaxRank] = {};
     for (std::int64_t d = 0; d < R; ++d) { start[d] = 0; step[d] = 1; extent[d] = in[d]; }
     for (std::int64_t i = 0; i < k; ++i) {
-        std::int64_t a = axes ? static_cast<std::int64_t>(axes[i]) : i;
-        if (a < -R || a >= R) return false;
-        if (a < 0) a += R;
-        if (seen[a]) return false;
-        seen[a] = true;
+        const std::int64_t a = take_axis(axes ? static_cast<std::int64_t>(axes[i]) : i, R, seen);
+        if (a < 0) return false;
         const std::int64_t s = steps ? static_cast<std::int64_t>(steps[i]) : 1, dim = in[a];
         if (s == 0 || s == std::numeric_limits<std::int64_t>::min()) return false;
         std::int64_t b = static_cast<std::int64_t>(starts[i]), e = static_cast<std::int64_t>(ends[i]), n = 0;
@@ -1375,11 +1379,8 @@ inline bool pad_params(const std::int64_t* in, std::int64_t R, const P* pads, st
     bool seen[kMaxRank] = {};
     for (std::int64_t d = 0; d < R; ++d) begin[d] = 0;
     for (std::int64_t i = 0; i < k; ++i) {
-        std::int64_t a = axes ? static_cast<std::int64_t>(axes[i]) : i;
-        if (a < -R || a >= R) return false;
-        if (a < 0) a += R;
-        if (seen[a]) return false;
-        seen[a] = true;
+        const std::int64_t a = take_axis(axes ? static_cast<std::int64_t>(axes[i]) : i, R, seen);
+        if (a < 0) return false;
         begin[a] = static_cast<std::int64_t>(pads[i]);
         end[a] = static_cast<std::int64_t>(pads[i + k]);
         if (begin[a] < -in[a] || end[a] < -in[a] || begin[a] > (std::int64_t(1) << 40) || end[a] > (std::int64_t(1) << 40)) return false;
@@ -1405,9 +1406,9 @@ inline bool reduce_axes(const T* x, const std::int64_t* in, std::int64_t R, cons
             for (std::int64_t d = 0; d < R; ++d) red[d] = true;
     }
     for (std::int64_t i = 0; i < naxes; ++i) {
-        std::int64_t a = axes[i];
-        if (a < -R || a >= R) return false;
-        red[a < 0 ? a + R : a] = true;
+        const std::int64_t a = take_axis(axes[i], R, nullptr);
+        if (a < 0) return false;
+        red[a] = true;
     }
     std::int64_t o = 0;
     for (std::int64_t d = 0; d < R; ++d) {
