@@ -84,6 +84,9 @@ public enum Compiler {
         }
     }
 
+    /// Ops whose output length run-time values choose, with a largest value the input gives.
+    static let valueLengthOps: Set<String> = ["NonZero", "Unique", "Compress", "NonMaxSuppression", "TopK"]
+
     public static func emit(_ model: Model, options: Options, source: String) throws -> EmittedCpp {
         // The batch decision has one owner, BatchPlan: the inputs carrying a batch are read
         // before the dimensions are pinned, the rest is decided on the prepared model.
@@ -94,15 +97,31 @@ public enum Compiler {
         // A copy for the block bodies, taken before the passes change the model, and only when
         // block bodies may be wanted (not with run-time dimensions: the blocks would need their
         // own run-time extents).
-        let copy = batchInputs.isEmpty || options.batch != 1 || !options.bounds.isEmpty || !BatchPlan.mayWantBlocks(model, requested: options.batchBlocks) ? nil : model.clone()
-        if options.bounds.isEmpty {
-            try prepare(model, dims: options.dims, batch: options.batch, passes: options.passes, verifyEach: options.verifyEach,
-                        afterEach: options.afterEach, statistics: options.statistics)
-        } else {
-            try RuntimeDimensions.prepare(model, bounds: options.bounds) { m, values in
-                let atBounds = values == options.bounds
-                try prepare(m, dims: options.dims.merging(values) { a, _ in a }, batch: options.batch, passes: options.passes,
-                            verifyEach: options.verifyEach, afterEach: atBounds ? options.afterEach : nil, statistics: atBounds ? options.statistics : nil)
+        var copy = batchInputs.isEmpty || options.batch != 1 || !options.bounds.isEmpty || !BatchPlan.mayWantBlocks(model, requested: options.batchBlocks) ? nil : model.clone()
+        // Lengths that run-time values choose (NonZero's count, Unique's, Compress's) and that
+        // the model neither declares nor --dim bounds take their largest possible value as the
+        // bound: the model is prepared anew from a copy with that bound added.
+        let pristine = model.graph.nodes.contains { valueLengthOps.contains($0.opType) } ? model.clone() : nil
+        var bounds = options.bounds
+        while true {
+            do {
+                if bounds.isEmpty {
+                    try prepare(model, dims: options.dims, batch: options.batch, passes: options.passes, verifyEach: options.verifyEach,
+                                afterEach: options.afterEach, statistics: options.statistics)
+                } else {
+                    try RuntimeDimensions.prepare(model, bounds: bounds) { m, values in
+                        let atBounds = values == bounds
+                        try prepare(m, dims: options.dims.merging(values) { a, _ in a }, batch: options.batch, passes: options.passes,
+                                    verifyEach: options.verifyEach, afterEach: atBounds ? options.afterEach : nil, statistics: atBounds ? options.statistics : nil)
+                    }
+                }
+                break
+            } catch let e as CompileError {
+                guard let pristine, let (symbol, maximum) = e.lengthBound, bounds[symbol] == nil, options.dims[symbol] == nil,
+                      maximum >= 1, bounds.count < 64 else { throw e }
+                bounds[symbol] = maximum
+                model.graph = pristine.clone().graph
+                copy = nil
             }
         }
         var o = CppEmitterOptions(name: options.name)

@@ -40,8 +40,9 @@ public enum DeclaredShapes {
     /// Op -> the inputs that may be run-time values.
     public static let inputs: [String: Set<Int>] = {
         var m: [String: Set<Int>] = ["Reshape": [1], "Squeeze": [1], "Unsqueeze": [1], "Expand": [1], "Tile": [1], "ConstantOfShape": [0],
-                                     "TopK": [1], "Split": [1], "OneHot": [1], "Slice": [1, 2, 3, 4], "Pad": [1, 3], "Resize": [3],
-                                     "Range": [0, 1, 2], "NonZero": [0], "Compress": [1]]
+                                     "TopK": [1], "Split": [1], "OneHot": [1], "Slice": [1, 2, 3, 4], "Pad": [1, 3], "Resize": [2, 3], "Upsample": [1],
+                                     "Range": [0, 1, 2], "NonZero": [0], "Compress": [1],
+                                     "HannWindow": [0], "HammingWindow": [0], "BlackmanWindow": [0], "Unique": [0], "NonMaxSuppression": [0, 1, 2, 3, 4]]
         for op in ["ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceSumSquare", "ReduceLogSum", "ReduceLogSumExp"] {
             m[op] = [1]
         }
@@ -50,13 +51,14 @@ public enum DeclaredShapes {
 
     /// Ops whose emitters read those inputs at run time themselves (the others get a check
     /// before their usual code).
-    public static let readAtRunTime: Set<String> = ["Slice", "Pad", "Range", "NonZero", "Compress", "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd",
+    public static let readAtRunTime: Set<String> = ["Slice", "Pad", "Range", "NonZero", "Compress", "Unique", "NonMaxSuppression", "Resize", "Upsample", "HannWindow", "HammingWindow", "BlackmanWindow", "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd",
                                                      "ReduceL1", "ReduceL2", "ReduceSumSquare", "ReduceLogSum", "ReduceLogSumExp"]
 
     /// Whether `node` may take its declared output shapes because input `input` is a run-time value.
     public static func accepts(_ node: Node, runtimeInput input: Int) -> Bool {
         guard node.domain.isEmpty || node.domain == "ai.onnx", inputs[node.opType]?.contains(input) ?? false else { return false }
-        return node.outputs.allSatisfy { $0?.tensorType?.staticShape != nil }
+        // (Outputs the node leaves out need no shape.)
+        return node.outputs.contains { $0 != nil } && node.outputs.allSatisfy { $0 == nil || $0?.tensorType?.staticShape != nil }
     }
 
     /// Why the declared output shapes cannot be right whatever the run-time values are (nil when
@@ -90,6 +92,29 @@ public enum DeclaredShapes {
                     return "its declared output \(y) does not fit the input \(x) with at most \(cond[0]) slices selected"
                 }
             } else if y.count != 1 || y[0] > cond[0] { return "its declared output \(y) does not fit at most \(cond[0]) selected elements" }
+        case "HannWindow", "HammingWindow", "BlackmanWindow":
+            let least = (node.int("periodic") ?? 1) != 0 ? 1 : 2
+            guard y.count == 1, y[0] >= least, y[0] <= 1 << 24 else { return "its declared output \(y) is not a window of \(least) to 2^24 points" }
+        case "Unique":
+            guard let x = ins.first ?? nil, let total = count(x) else { return "its input has no static shape" }
+            let n: Int
+            if let a = node.int("axis") {
+                guard let axis = try? c.axis(a, rank: x.count), y.count == x.count, y.indices.allSatisfy({ $0 == axis || y[$0] == x[$0] }), y[axis] <= x[axis] else {
+                    return "its declared output \(y) does not fit the input \(x) with at most \(x.first ?? 0) distinct slices"
+                }
+                n = y[axis]
+                if outs.count > 2, let inv = outs[2], inv != [x[axis]] { return "its declared inverse_indices \(inv) are not [\(x[axis])]" }
+            } else {
+                guard y.count == 1, y[0] <= total else { return "its declared output \(y) does not fit at most \(total) distinct elements" }
+                n = y[0]
+                if outs.count > 2, let inv = outs[2], inv != [total] { return "its declared inverse_indices \(inv) are not [\(total)]" }
+            }
+            for k in [1, 3] where outs.count > k { if let o = outs[k], o != [n] { return "its declared output \(k) \(o) is not [\(n)]" } }
+        case "NonMaxSuppression":
+            guard let b = ins.first ?? nil, let sc = ins.count > 1 ? ins[1] : nil, b.count == 3, sc.count == 3, y.count == 2, y[1] == 3,
+                  let most = count([b[0], sc[1], b[1]]), y[0] <= most else { return "its declared output \(y) is not [at most batches x classes x boxes, 3]" }
+        case "Resize", "Upsample":
+            guard let x = ins.first ?? nil, x.count == y.count else { return "its declared output \(y) does not have the input's rank" }
         case "OneHot":
             guard let idx = ins.first ?? nil, let axis = try? c.axis(node.int("axis") ?? -1, rank: y.count) else { return "its indices have no static shape" }
             var rest = y
@@ -98,6 +123,60 @@ public enum DeclaredShapes {
         default: break
         }
         return nil
+    }
+
+    /// The static shape a consumer chain implies for `value` when the model declares none for it:
+    /// `value` flows through ops that keep its shape (unary elementwise ops, casts, and
+    /// broadcasting ops whose other inputs have one element) to a value whose shape the model
+    /// declares (a graph output, a value_info). ONNX's function bodies (ReduceL2 as ReduceSum →
+    /// Sqrt, HannWindow as Range → Mul → Cos ...) declare only their outputs. The implied shape
+    /// is taken as declared, so the emitted code checks the run-time values against it: a wrong
+    /// guess (a value that broadcasts up to the declared shape) is a run-time error, never an
+    /// overrun. Follows at most `depth` ops.
+    public static func impliedByConsumers(_ value: Value, depth: Int = 32) -> [Int]? {
+        var frontier = [value], seen = Set<ObjectIdentifier>([ObjectIdentifier(value)])
+        for _ in 0..<depth {
+            var next: [Value] = []
+            for v in frontier {
+                for use in v.uses {
+                    let n = use.node
+                    guard keepsShape(n, input: use.index), let out = n.outputs.first ?? nil else { continue }
+                    if let s = out.tensorType?.staticShape { return s }
+                    if seen.insert(ObjectIdentifier(out)).inserted { next.append(out) }
+                }
+            }
+            if next.isEmpty { return nil }
+            frontier = Array(next.prefix(256))
+        }
+        return nil
+    }
+
+    static let shapeKeepingUnary: Set<String> = [
+        "Abs", "Neg", "Sqrt", "Exp", "Log", "Reciprocal", "Floor", "Ceil", "Round", "Sign", "Relu", "Sigmoid", "Tanh",
+        "Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh", "Erf", "Softplus", "Softsign",
+        "Not", "BitwiseNot", "LeakyRelu", "Elu", "Celu", "Selu", "ThresholdedRelu", "HardSigmoid", "HardSwish", "Mish",
+        "Gelu", "Shrink", "Identity", "Cast", "IsNaN", "IsInf",
+    ]
+    static let shapeKeepingBroadcast: Set<String> = [
+        "Add", "Sub", "Mul", "Div", "Mod", "Pow", "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual",
+        "And", "Or", "Xor", "Max", "Min", "Sum", "Mean", "Where", "PRelu", "Clip",
+    ]
+
+    /// Whether `node`'s first output has the shape of its input `input` whatever that shape is.
+    static func keepsShape(_ node: Node, input: Int) -> Bool {
+        guard node.domain.isEmpty || node.domain == "ai.onnx" else { return false }
+        if shapeKeepingUnary.contains(node.opType) { return input == 0 }
+        if node.opType == "CastLike" { return input == 0 }
+        guard shapeKeepingBroadcast.contains(node.opType) else { return false }
+        // Every other input of a static shape: one element (a scalar the value broadcasts over).
+        // One whose shape is not known yet (it derives from the value too, as both terms of a
+        // window's sum do) may still broadcast the result up: the implied shape is then too
+        // large, which the run-time check refuses.
+        for (i, other) in node.inputs.enumerated() where i != input {
+            guard let o = other, o !== node.inputs[input] else { continue }
+            if let s = o.initializer?.dims ?? o.tensorType?.staticShape, !s.allSatisfy({ $0 == 1 }) { return false }
+        }
+        return true
     }
 
     /// Whether the node's input `i` is one of its run-time shape inputs (present and not a constant).

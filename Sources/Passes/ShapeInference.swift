@@ -56,7 +56,7 @@ public struct ShapeInference: GraphPass {
                 // lenient run: nothing later could make them valid. (With stand-ins for symbolic
                 // dimensions in play, the overflow may be the stand-ins': left to the strict run.)
                 throw CompileError(node: node, e.message)
-            } catch let e as CompileError where e.runtimeInput.map({ DeclaredShapes.accepts(node, runtimeInput: $0) }) ?? false {
+            } catch let e as CompileError where e.runtimeInput.map({ DeclaredShapes.accepts(node, runtimeInput: $0) || Self.implyDeclaredShape(node, runtimeInput: $0, &changed) }) ?? false {
                 // A shape or axes input known only at run time, the output's shape declared in
                 // the model: the declared shape stands (the emitted code checks the values),
                 // unless no values could give it.
@@ -90,5 +90,25 @@ public struct ShapeInference: GraphPass {
             }
         }
         return changed
+    }
+
+    /// A node with a run-time shape input whose single output has no declared shape: when its
+    /// consumers imply one (`DeclaredShapes.impliedByConsumers`: an ONNX function body's
+    /// ReduceSum before a Sqrt, a window's Range before Cos), the output takes it as declared
+    /// and the node compiles as `DeclaredShapes.accepts` allows (its values checked at run time).
+    static func implyDeclaredShape(_ node: Node, runtimeInput: Int, _ changed: inout Bool) -> Bool {
+        guard node.outputs.count == 1, let out = node.outputs[0], out.tensorType?.staticShape == nil,
+              DeclaredShapes.inputs[node.opType]?.contains(runtimeInput) ?? false,
+              let shape = DeclaredShapes.impliedByConsumers(out) else { return false }
+        let dtype: DataType?
+        switch node.opType {
+        case "ConstantOfShape": dtype = node.tensor("value")?.dataType ?? .float
+        case "NonZero": dtype = .int64
+        default: dtype = node.input(0)?.tensorType?.elementType
+        }
+        guard let dtype, (try? Limits.checkTensor(shape, dtype, "output '\(out.name)'")) != nil else { return false }
+        out.tensorType = TensorType(dtype, fixed: shape)
+        changed = true
+        return DeclaredShapes.accepts(node, runtimeInput: runtimeInput)
     }
 }

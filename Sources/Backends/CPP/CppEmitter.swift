@@ -221,6 +221,11 @@ final class EmitContext {
         try node.input(i).map { try tensor($0) }
     }
 
+    /// Output `i` when the node has it (omitted optional outputs give nil).
+    func optionalOutput(_ node: Node, _ i: Int) throws -> CTensor? {
+        try node.output(i).map { try tensor($0) }
+    }
+
     func output(_ node: Node, _ i: Int) throws -> CTensor {
         guard let v = node.output(i) else { throw CompileError(node: node, "output \(i) is missing") }
         return try tensor(v)
@@ -269,11 +274,13 @@ final class EmitContext {
             gemmsInNode = 0
             if CppRuntimeDims.touchesRuntimeExtents(n) && !CppRuntimeDims.supported.contains(n.opType) {
                 let what = (n.inputs + n.outputs).compactMap { $0 }.first { $0.runtimeShape != nil }
-                throw CompileError(node: n, "its tensor '\(what?.name ?? "?")' has extents chosen at run time (\(what?.runtimeShape?.map(\.description).joined(separator: " x ") ?? "")), and sofie does not yet emit \(n.opType) with run-time extents (it does: elementwise ops and casts, MatMul, Gemm, reductions, Softmax, LayerNormalization, Transpose, Gather, Slice, Concat, Expand, ScatterElements, Range, NonZero, Compress, reshapes, LSTM/GRU/RNN); fix the dimension with --dim NAME=VALUE instead")
+                throw CompileError(node: n, "its tensor '\(what?.name ?? "?")' has extents chosen at run time (\(what?.runtimeShape?.map(\.description).joined(separator: " x ") ?? "")), and sofie does not yet emit \(n.opType) with run-time extents (it does: elementwise ops and casts, MatMul, Gemm, reductions, Softmax, LayerNormalization, Transpose, Gather, Slice, Concat, Expand, ScatterElements, Range, NonZero, Compress, Unique, NonMaxSuppression, TopK (its k), reshapes, LSTM/GRU/RNN); fix the dimension with --dim NAME=VALUE instead")
             }
             // Shape inputs known only at run time, the output shape declared: checked here (the
             // reductions read their axes at run time themselves).
-            if let runtime = DeclaredShapes.inputs[n.opType], !DeclaredShapes.readAtRunTime.contains(n.opType) {
+            // (A TopK whose k is a bounded run-time length checks it itself.)
+            if let runtime = DeclaredShapes.inputs[n.opType], !DeclaredShapes.readAtRunTime.contains(n.opType),
+               !(n.opType == "TopK" && CppRuntimeDims.touchesRuntimeExtents(n)) {
                 for i in runtime.sorted() where DeclaredShapes.isRuntime(n, i) { try checkDeclaredShape(n, input: i) }
             }
             let table = SofieOps.isSofie(n) ? CppOps.sofieTable : n.domain == MLOps.domain ? CppML.table : n.domain == TrainingOps.domain ? CppML.trainingTable : CppOps.table

@@ -589,7 +589,16 @@ enum CppNN {
         t["TopK"] = { e, n in
             let x = try e.input(n, 0), y = try e.output(n, 0), yi = try e.output(n, 1)
             let axis = try OpContext(node: n, opset: e.opset).axis(n.int("axis") ?? -1, rank: x.shape.count)
-            let outer = x.shape[..<axis].reduce(1, *), inner = x.shape[(axis + 1)...].reduce(1, *), dim = x.shape[axis], k = y.shape[axis]
+            let outer = x.shape[..<axis].reduce(1, *), inner = x.shape[(axis + 1)...].reduce(1, *), dim = x.shape[axis]
+            guard !x.hasRuntimeExtents else { throw CompileError(node: n, "TopK over a tensor with run-time extents is not supported") }
+            var k = String(y.shape[axis])
+            if y.hasRuntimeExtents {
+                // k given at run time, bounded (--dim NODE_len=max:BOUND): checked, then used.
+                guard let kv = try e.optionalInput(n, 1), y.value.runtimeShape?[axis] == DimExpr(symbol: RuntimeDimension.lengthSymbol(of: n)) else {
+                    throw CompileError(node: n, "its k is not the run-time dimension '\(RuntimeDimension.lengthSymbol(of: n))' itself")
+                }
+                k = try e.valueLength(n, declared: y.shape[axis], made: "asks for", ["const int64_t count = static_cast<int64_t>(\(kv.ptr)[0]);"], unit: "elements")
+            }
             let largest = (n.int("largest") ?? 1) == 1
             e.workspace(dim + 8)
             e.block {
@@ -621,9 +630,18 @@ enum CppNN {
         if ctm == "tf_crop_and_resize" { throw CompileError(node: n, "coordinate_transformation_mode tf_crop_and_resize is not supported") }
         if n.string("keep_aspect_ratio_policy").map({ $0 != "stretch" }) ?? false { throw CompileError(node: n, "keep_aspect_ratio_policy other than stretch is not supported") }
         let r = x.shape.count
+        // Sizes given at run time: checked against the declared output (then as below). Scales
+        // given at run time: the index tables are computed at run time (resizeAtRunTime).
+        if n.opType == "Resize", DeclaredShapes.isRuntime(n, 3) { try e.checkDeclaredShape(n, input: 3) }
+        let scalesInput = n.opType == "Upsample" ? 1 : 2
+        if n.input(3) == nil, n.opType == "Resize" || n.floats("scales") == nil, DeclaredShapes.isRuntime(n, scalesInput) {
+            return try resizeAtRunTime(e, n, x, y, scales: try e.input(n, scalesInput), linear: mode != "nearest", ctm: ctm, nearestMode: nearestMode)
+        }
         // Scale per axis: given scales, or output/input.
         var scales = (0..<r).map { Double(y.shape[$0]) / Double(max(x.shape[$0], 1)) }
-        if n.opType == "Resize", n.inputs.count > 2, let sv = n.input(2), let st = sv.initializer, st.elementCount > 0, let v = NDArray(st) {
+        var fromScales = false
+        if n.opType == "Resize", n.input(3) == nil, n.inputs.count > 2, let sv = n.input(2), let st = sv.initializer, st.elementCount > 0, let v = NDArray(st) {
+            fromScales = true
             let axes = n.ints("axes") ?? Array(0..<r)
             guard v.count >= axes.count, axes.allSatisfy({ $0 >= -r && $0 < r }) else {
                 throw CompileError(node: n, "scales \(v.count) and axes \(axes) do not fit the rank-\(r) input")
@@ -631,6 +649,7 @@ enum CppNN {
             for (k, a) in axes.enumerated() { scales[a < 0 ? a + r : a] = v.double(k) }
         } else if n.opType == "Upsample", let f = n.floats("scales") ?? n.input(1)?.initializer.flatMap(NDArray.init)?.floats.map({ Float($0) }) {
             for a in 0..<r { scales[a] = Double(f[a]) }
+            fromScales = true
         }
         // For each axis and output index: (i0, i1, weight of i1), emitted as static tables. Real
         // models resize axes of thousands; a hostile file's single axis of 2^26 would make
@@ -646,7 +665,11 @@ enum CppNN {
                 var src: Double
                 switch ctm {
                 case "asymmetric": src = xo / s
-                case "align_corners": src = outD == 1 ? 0 : xo * Double(inD - 1) / Double(outD - 1)
+                case "align_corners":
+                    // Over the output's unrounded length (scale x input) when scales are given, as
+                    // ONNX's reference has it; the output extent when sizes are.
+                    let outW = fromScales ? s * Double(inD) : Double(outD)
+                    src = outW == 1 ? 0 : xo * Double(inD - 1) / (outW - 1)
                 case "pytorch_half_pixel": src = outD > 1 ? (xo + 0.5) / s - 0.5 : 0
                 case "half_pixel_symmetric":
                     let adj = Double(outD) / (s * Double(inD))
@@ -673,7 +696,6 @@ enum CppNN {
             tables.append(tab)
         }
         let st = NDArray.strides(x.shape)
-        let T = y.ctype
         let interpolating = (0..<r).filter { a in tables[a].contains { $0.0 != $0.1 } }
         e.block {
             for a in 0..<r {
@@ -684,28 +706,74 @@ enum CppNN {
                     e.line("static constexpr double w_\(a)[] = {\(t.map { String(format: "%.17g", $0.2).fixDoubleLiteral() }.joined(separator: ", "))};")
                 }
             }
-            e.line("const \(x.ctype)* const x = \(x.ptr);")
-            e.line("\(T)* y = \(y.ptr);")
-            e.loops(y.shape) { v in
-                if mode == "nearest" {
-                    e.line("*y++ = x[\((0..<r).map { "i0_\($0)[\(v[$0])]" }.joined(separator: " + "))];")
-                } else {
-                    // Only axes that actually interpolate contribute corners.
-                    let interp = (0..<r).filter { a in tables[a].contains { $0.0 != $0.1 } }
-                    let fixed = (0..<r).filter { !interp.contains($0) }.map { "i0_\($0)[\(v[$0])]" }
-                    var terms: [String] = []
-                    for mask in 0..<(1 << interp.count) {
-                        var idx = fixed, wts: [String] = []
-                        for (bit, a) in interp.enumerated() {
-                            let hi = (mask >> bit) & 1 == 1
-                            idx.append(hi ? "i1_\(a)[\(v[a])]" : "i0_\(a)[\(v[a])]")
-                            wts.append(hi ? "w_\(a)[\(v[a])]" : "(1.0 - w_\(a)[\(v[a])])")
-                        }
-                        terms.append((wts.isEmpty ? "" : wts.joined(separator: " * ") + " * ") + "double(x[\(idx.isEmpty ? "0" : idx.joined(separator: " + "))])")
-                    }
-                    e.line("*y++ = static_cast<\(T)>(\(terms.joined(separator: " + ")));")
-                }
+            resizeLoop(e, x, y, linear: mode != "nearest", interpolating: interpolating)
+        }
+    }
+
+    /// The gather (nearest) or blend (linear) over tables i0_a, i1_a, w_a of every axis; only the
+    /// axes in `interpolating` contribute corners.
+    static func resizeLoop(_ e: EmitContext, _ x: CTensor, _ y: CTensor, linear: Bool, interpolating: [Int]) {
+        let r = x.shape.count, T = y.ctype
+        e.line("const \(x.ctype)* const x = \(x.ptr);")
+        e.line("\(T)* y = \(y.ptr);")
+        e.loops(y.shape) { v in
+            if !linear {
+                e.line("*y++ = x[\((0..<r).map { "i0_\($0)[\(v[$0])]" }.joined(separator: " + "))];")
+                return
             }
+            let fixed = (0..<r).filter { !interpolating.contains($0) }.map { "i0_\($0)[\(v[$0])]" }
+            var terms: [String] = []
+            for mask in 0..<(1 << interpolating.count) {
+                var idx = fixed, wts: [String] = []
+                for (bit, a) in interpolating.enumerated() {
+                    let hi = (mask >> bit) & 1 == 1
+                    idx.append(hi ? "i1_\(a)[\(v[a])]" : "i0_\(a)[\(v[a])]")
+                    wts.append(hi ? "w_\(a)[\(v[a])]" : "(1.0 - w_\(a)[\(v[a])])")
+                }
+                terms.append((wts.isEmpty ? "" : wts.joined(separator: " * ") + " * ") + "double(x[\(idx.isEmpty ? "0" : idx.joined(separator: " + "))])")
+            }
+            e.line("*y++ = static_cast<\(T)>(\(terms.joined(separator: " + ")));")
+        }
+    }
+}
+
+extension CppNN {
+    /// Resize (or Upsample) whose scales arrive at run time, the output shape declared: the
+    /// scales are checked to give that shape (std::invalid_argument), then each axis' index
+    /// table is computed into the workspace (sofie_rt::resize_axis) and the loop runs as with
+    /// constant tables.
+    static func resizeAtRunTime(_ e: EmitContext, _ n: Node, _ x: CTensor, _ y: CTensor, scales sc: CTensor, linear: Bool,
+                                ctm: String, nearestMode: String) throws {
+        let r = x.shape.count
+        guard y.shape.count == r, !x.hasRuntimeExtents, !sc.hasRuntimeExtents else { throw CompileError(node: n, "Resize with run-time scales needs a declared output of the input's rank") }
+        let c = OpContext(node: n, opset: e.opset)
+        let axes = try (n.ints("axes") ?? Array(0..<r)).map { try c.axis($0, rank: r) }
+        guard sc.count == axes.count, Set(axes).count == axes.count else { throw CompileError(node: n, "its scales have \(sc.count) values for \(axes.count) axes") }
+        let entries = y.shape.reduce(0) { $0 &+ max($1, 0) }
+        guard entries <= 1 << 22 else { throw CompileError(node: n, "the output's axes total \(entries) positions; index tables above 2^22 entries are not emitted") }
+        let ctmCode = ["half_pixel": 0, "asymmetric": 1, "align_corners": 2, "pytorch_half_pixel": 3, "half_pixel_symmetric": 4][ctm]
+        let nearestCode = ["round_prefer_floor": 0, "round_prefer_ceil": 1, "floor": 2, "ceil": 3][nearestMode]
+        guard let ctmCode, let nearestCode else { throw CompileError(node: n, "coordinate_transformation_mode '\(ctm)' / nearest_mode '\(nearestMode)' is not supported") }
+        e.workspace(3 * entries)
+        let st = NDArray.strides(x.shape)
+        e.block {
+            e.line("double scale[\(r)] = {\((0..<r).map { _ in "1.0" }.joined(separator: ", "))};")
+            for (k, a) in axes.enumerated() { e.line("scale[\(a)] = static_cast<double>(\(sc.ptr)[\(k)]);") }
+            e.line("static constexpr int64_t in_shape[] = \(CppOps.intList(x.shape)), out_shape[] = \(CppOps.intList(y.shape));")
+            e.line("for (int a = 0; a < \(r); ++a)")
+            e.line("    if (!(scale[a] > 0.0) || !(scale[a] <= std::numeric_limits<double>::max()) || std::floor(static_cast<double>(in_shape[a]) * scale[a]) != static_cast<double>(out_shape[a]))")
+            e.line("        throw std::invalid_argument(\"\(e.ns): node '\(CppNames.comment(n.name, limit: 60))' (\(n.opType)): its scales do not give the declared output shape [\(y.shape.map(String.init).joined(separator: "x"))]\");")
+            var offset = 0
+            for a in 0..<r {
+                let out = y.shape[a]
+                e.line("int64_t* const i0_\(a) = static_cast<int64_t*>(work) + \(offset);")
+                e.line("int64_t* const i1_\(a) = static_cast<int64_t*>(work) + \(offset + out);")
+                e.line("double* const w_\(a) = static_cast<double*>(work) + \(offset + 2 * out);")
+                e.line("sofie_rt::resize_axis(\(linear ? 1 : 0), \(ctmCode), \(nearestCode), \(x.shape[a]), \(out), scale[\(a)], \(st[a]), i0_\(a), i1_\(a), w_\(a));")
+                offset += 3 * out
+            }
+            // An axis of one input element has nothing to blend.
+            resizeLoop(e, x, y, linear: linear, interpolating: (0..<r).filter { x.shape[$0] > 1 })
         }
     }
 }

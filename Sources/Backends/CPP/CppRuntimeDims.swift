@@ -11,7 +11,7 @@ enum CppRuntimeDims {
         var s: Set<String> = Set(CppElementwise.unaryOps).union(CppElementwise.binaryOps)
         s.formUnion(["Max", "Min", "Sum", "Mean", "Where", "Clip", "PRelu", "Transpose", "Gather", "Concat", "MatMul", "Gemm", "FusedGemm",
                      "LSTM", "GRU", "RNN", "Softmax", "LogSoftmax", "LayerNormalization",
-                     "Slice", "Expand", "ScatterElements", "Scatter", "Range", "NonZero", "Compress", "Cast", "CastLike"])
+                     "Slice", "Expand", "ScatterElements", "Scatter", "Range", "NonZero", "Compress", "Unique", "NonMaxSuppression", "TopK", "Cast", "CastLike"])
         s.formUnion(ReductionOps.reduceOps)
         for (op, def) in OpRegistry.definitions where def.traits.contains(.aliasesInput) { s.insert(op) }
         return s
@@ -79,7 +79,7 @@ extension EmitContext {
     /// as the symbol's variable, which later ops read, and for Session::last_NODE_len(); without one,
     /// it must equal `declared`, the model's declared extent (std::invalid_argument). Returns the
     /// length's C++ expression. `made` words the message: "Range 'r' makes 100 elements, ...".
-    func valueLength(_ n: Node, declared: Int, made: String, _ count: [String]) throws -> String {
+    func valueLength(_ n: Node, declared: Int, made: String, _ count: [String], unit: String? = nil) throws -> String {
         let symbol = RuntimeDimension.lengthSymbol(of: n)
         let bounded = graph.runtimeDimensions.first { $0.name == symbol && $0.fromValues }
         let what = "\(CppNames.comment(n.opType)) '\(CppNames.comment(n.name, limit: 60))'"
@@ -88,10 +88,10 @@ extension EmitContext {
         for l in count { line("    " + l) }
         if let d = bounded {
             line("    if (count < \(d.minimum) || count > \(d.bound))")
-            line("        throw std::length_error(\"\(ns): \(what) \(made) \" + std::to_string(count) + \" \(unit(made)), outside \(d.minimum)...\(d.bound) (its bound, --dim '\(CppNames.comment(symbol, limit: 60))=max:\(d.bound)')\");")
+            line("        throw std::length_error(\"\(ns): \(what) \(made) \" + std::to_string(count) + \" \(unit ?? self.unit(made)), outside \(d.minimum)...\(d.bound) (its bound, --dim '\(CppNames.comment(symbol, limit: 60))=max:\(d.bound)')\");")
         } else {
             line("    if (count != \(declared))")
-            line("        throw std::invalid_argument(\"\(ns): \(what) \(made) \" + std::to_string(count) + \" \(unit(made)), not the \(declared) the model declares\");")
+            line("        throw std::invalid_argument(\"\(ns): \(what) \(made) \" + std::to_string(count) + \" \(unit ?? self.unit(made)), not the \(declared) the model declares\");")
         }
         line("    return count;")
         line("}();")

@@ -263,6 +263,59 @@ enum CppShape {
                 }
             }
         }
+        t["Unique"] = { e, n in
+            let x = try e.input(n, 0), y = try e.output(n, 0)
+            let (_, axis, _, _, _) = try ShapeOps.uniqueGeometry(OpContext(node: n, opset: e.opset))
+            // The input as outer x A x inner, extents at run time when they follow a symbol.
+            let dims = x.dims
+            let outer = axis.map { dims[..<$0].reduce(DimExpr(1), *) } ?? 1
+            let slices = axis.map { dims[$0] } ?? x.countExpr
+            let inner = axis.map { dims[($0 + 1)...].reduce(DimExpr(1), *) } ?? 1
+            let A = try e.bound(slices)
+            e.workspace(try Checked.mul(5, A, "Unique's workspace"))
+            let T = x.ctype, key = x.dtype.isReducedFloat ? "sofie::to_float(v)" : "v"
+            let (o, a, i) = (e.cpp(outer), e.factor(slices), e.factor(inner))
+            // Sort and group (sofie_rt::unique_slices, into the workspace), then check the count
+            // (bounded or declared, EmitContext.valueLength) and write the outputs.
+            let len = try e.valueLength(n, declared: axis.map { y.shape[$0] } ?? y.shape[0], made: "finds", [
+                "int64_t* const w = static_cast<int64_t*>(work);",
+                "const int64_t count = sofie_rt::unique_slices(\(x.ptr), \(o), \(a), \(i), \((n.int("sorted") ?? 1) != 0), w, w + \(A), w + \(2 * A), w + \(3 * A), w + \(4 * A), [](\(T) v) { return \(key); });",
+            ], unit: axis == nil ? "distinct elements" : "distinct slices")
+            try e.block {
+                e.line("const int64_t* const first = static_cast<const int64_t*>(work) + \(A);")
+                e.line("const int64_t* const cnt = first + \(A);")
+                e.line("const int64_t* const inv = first + \(2 * A);")
+                e.line("const \(T)* const x = \(x.ptr);")
+                e.line("\(y.ctype)* const y = \(y.ptr);")
+                e.line("for (int64_t o = 0; o < \(o); ++o)")
+                e.line("    for (int64_t t = 0; t < \(len); ++t)")
+                e.line("        std::memcpy(y + (o * \(len) + t) * \(i), x + (o * \(a) + first[t]) * \(i), sizeof(\(T)) * \(i));")
+                if let out = try e.optionalOutput(n, 1) { e.line("for (int64_t t = 0; t < \(len); ++t) \(out.ptr)[t] = first[t];") }
+                if let out = try e.optionalOutput(n, 2) { e.line("for (int64_t j = 0; j < \(a); ++j) \(out.ptr)[j] = inv[j];") }
+                if let out = try e.optionalOutput(n, 3) { e.line("for (int64_t t = 0; t < \(len); ++t) \(out.ptr)[t] = cnt[t];") }
+            }
+        }
+        t["NonMaxSuppression"] = { e, n in
+            let boxes = try e.input(n, 0), scores = try e.input(n, 1), y = try e.output(n, 0)
+            let (B, S, C) = try ShapeOps.nmsGeometry(OpContext(node: n, opset: e.opset))
+            guard boxes.dtype == .float || boxes.dtype == .double, scores.dtype == boxes.dtype else {
+                throw CompileError(node: n, "NonMaxSuppression on \(boxes.dtype) boxes is not supported (float32 and float64 are, scores the same)")
+            }
+            guard !boxes.hasRuntimeExtents, !scores.hasRuntimeExtents else { throw CompileError(node: n, "NonMaxSuppression over boxes with run-time extents is not supported") }
+            let T = boxes.ctype
+            let maxOut = try e.optionalInput(n, 2), iou = try e.optionalInput(n, 3), th = try e.optionalInput(n, 4)
+            // Selected triples go to the workspace first; the count is checked (bounded or
+            // declared, EmitContext.valueLength) before they are copied out.
+            let room = try Checked.product([B, C, S, 3])
+            e.workspace(try Checked.add(room, 2 * S, "NonMaxSuppression's workspace"))
+            let len = try e.valueLength(n, declared: y.shape[0], made: "selects", [
+                "int64_t* const w = static_cast<int64_t*>(work);",
+                "const int64_t count = sofie_rt::non_max_suppression<\(T)>(\(boxes.ptr), \(scores.ptr), \(B), \(S), \(C), "
+                    + "\(maxOut.map { "static_cast<int64_t>(\($0.ptr)[0])" } ?? "0"), \(th != nil), \(th.map { "static_cast<\(T)>(\($0.ptr)[0])" } ?? "\(T)(0)"), "
+                    + "\(iou.map { "static_cast<\(T)>(\($0.ptr)[0])" } ?? "\(T)(0)"), \((n.int("center_point_box") ?? 0) == 1), w, w + \(room), w + \(room + S));",
+            ], unit: "boxes")
+            e.line("std::memcpy(\(y.ptr), work, sizeof(int64_t) * 3 * static_cast<std::size_t>(\(len)));")
+        }
         t["Range"] = { e, n in
             let s = try e.input(n, 0), d = try e.input(n, 2), y = try e.output(n, 0)
             var length = String(y.count)
@@ -287,6 +340,26 @@ enum CppShape {
                 length = try e.valueLength(n, declared: y.count, made: "makes", count)
             }
             e.line("for (int64_t i = 0; i < \(length); ++i) \(y.ptr)[i] = static_cast<\(y.ctype)>(\(s.ptr)[0] + static_cast<\(y.ctype)>(i) * \(d.ptr)[0]);")
+        }
+        // A window whose size arrives at run time, its length declared: the size is checked
+        // against it and the points computed (in double, as the folded constant is).
+        for op in ["HannWindow", "HammingWindow", "BlackmanWindow"] {
+            t[op] = { e, n in
+                let s = try e.input(n, 0), y = try e.output(n, 0)
+                guard y.shape.count == 1, let size = y.shape.first else { throw CompileError(node: n, "its output must be 1-D") }
+                let periodic = (n.int("periodic") ?? 1) != 0
+                let formula = op == "HannWindow" ? "0.5 - 0.5 * std::cos(a)" : op == "HammingWindow" ? "25.0 / 46.0 - (21.0 / 46.0) * std::cos(a)" : "0.42 - 0.5 * std::cos(a) + 0.08 * std::cos(2.0 * a)"
+                e.block {
+                    e.line("const int64_t size = static_cast<int64_t>(\(s.ptr)[0]);")
+                    e.line("if (size != \(size))")
+                    e.line("    throw std::invalid_argument(\"\(e.ns): \(op) '\(CppNames.comment(n.name, limit: 60))' has size \" + std::to_string(size) + \", not the \(size) the model declares\");")
+                    e.line("\(y.ctype)* const y = \(y.ptr);")
+                    e.line("for (int64_t i = 0; i < \(size); ++i) {")
+                    e.line("    const double a = 6.283185307179586476925 * static_cast<double>(i) / \(periodic ? size : size - 1).0;")
+                    e.line("    y[i] = static_cast<\(y.ctype)>(\(formula));")
+                    e.line("}")
+                }
+            }
         }
         t["Pad"] = { e, n in
             let x = try e.input(n, 0), y = try e.output(n, 0)

@@ -1438,6 +1438,161 @@ inline bool reduce_axes(const T* x, const std::int64_t* in, std::int64_t R, cons
     return true;
 }
 
+// Unique (ONNX): x viewed as outer x A x inner, its A slices compared element by element in
+// (outer, inner) order, NaN after every number and equal to NaN. Writes the first occurrence
+// (first) and the count (cnt) of each distinct slice, ascending when `sorted`, else in order of
+// first occurrence, and every slice's position among them (inv); returns how many there are.
+// order and aux: A elements of scratch each. key(x[i]) gives the value compared (float for
+// float16/bfloat16). No allocation.
+template <class T, class Key>
+inline std::int64_t unique_slices(const T* x, std::int64_t outer, std::int64_t A, std::int64_t inner, bool sorted,
+                                  std::int64_t* order, std::int64_t* first, std::int64_t* cnt, std::int64_t* inv,
+                                  std::int64_t* aux, Key key) {
+    auto cmp = [&](std::int64_t a, std::int64_t b) -> int {
+        for (std::int64_t o = 0; o < outer; ++o)
+            for (std::int64_t i = 0; i < inner; ++i) {
+                const auto u = key(x[(o * A + a) * inner + i]), v = key(x[(o * A + b) * inner + i]);
+                const bool un = !(u == u), vn = !(v == v);
+                if (u == v || (un && vn)) continue;
+                return (vn || (!un && u < v)) ? -1 : 1;
+            }
+        return 0;
+    };
+    for (std::int64_t j = 0; j < A; ++j) order[j] = j;
+    std::sort(order, order + A, [&](std::int64_t a, std::int64_t b) {
+        const int r = cmp(a, b);
+        return r < 0 || (r == 0 && a < b);
+    });
+    std::int64_t k = 0;
+    for (std::int64_t s = 0; s < A; ++s) {
+        if (s == 0 || cmp(order[s - 1], order[s]) != 0) {
+            first[k] = order[s];
+            cnt[k] = 0;
+            ++k;
+        }
+        ++cnt[k - 1];
+        inv[order[s]] = k - 1;
+    }
+    if (!sorted) {
+        for (std::int64_t g = 0; g < k; ++g) order[g] = g;
+        std::sort(order, order + k, [&](std::int64_t a, std::int64_t b) { return first[a] < first[b]; });
+        for (std::int64_t t = 0; t < k; ++t) aux[order[t]] = t;
+        for (std::int64_t j = 0; j < A; ++j) inv[j] = aux[inv[j]];
+        for (std::int64_t t = 0; t < k; ++t) aux[t] = first[order[t]];
+        for (std::int64_t t = 0; t < k; ++t) first[t] = aux[t];
+        for (std::int64_t t = 0; t < k; ++t) aux[t] = cnt[order[t]];
+        for (std::int64_t t = 0; t < k; ++t) cnt[t] = aux[t];
+    }
+    return k;
+}
+
+// Resize's index table of one axis when its scale arrives at run time: for each output index o,
+// the source indices i0 and i1 (times the axis' stride) and the weight w of i1. mode 0 nearest,
+// 1 linear; ctm 0 half_pixel, 1 asymmetric, 2 align_corners, 3 pytorch_half_pixel,
+// 4 half_pixel_symmetric; nearest 0 round_prefer_floor, 1 round_prefer_ceil, 2 floor, 3 ceil.
+// (The same arithmetic as the tables sofie computes when the scale is a constant.)
+inline void resize_axis(int mode, int ctm, int nearest, std::int64_t in, std::int64_t out, double s, std::int64_t stride,
+                        std::int64_t* i0, std::int64_t* i1, double* w) {
+    for (std::int64_t o = 0; o < out; ++o) {
+        const double xo = static_cast<double>(o);
+        double src;
+        switch (ctm) {
+        case 1: src = xo / s; break;
+        case 2: {  // over the unrounded output length, as ONNX's reference has it
+            const double ow = s * static_cast<double>(in);
+            src = ow == 1.0 ? 0.0 : xo * static_cast<double>(in - 1) / (ow - 1.0);
+            break;
+        }
+        case 3: src = out > 1 ? (xo + 0.5) / s - 0.5 : 0.0; break;
+        case 4: {
+            const double adj = static_cast<double>(out) / (s * static_cast<double>(in)), center = static_cast<double>(in) / 2;
+            src = center * (1 - adj) + (xo + 0.5) / s - 0.5;
+            break;
+        }
+        default: src = (xo + 0.5) / s - 0.5;
+        }
+        // Clamped before any conversion to an integer (a huge or NaN source index is no index).
+        if (!(src > -1.0)) src = -1.0;
+        if (src > static_cast<double>(in)) src = static_cast<double>(in);
+        if (mode == 0) {
+            const double f = std::floor(src);
+            double r;
+            switch (nearest) {
+            case 2: r = f; break;
+            case 3: r = std::ceil(src); break;
+            case 1: r = std::floor(src + 0.5); break;
+            default: r = src == f + 0.5 ? f : std::round(src);
+            }
+            std::int64_t i = static_cast<std::int64_t>(r);
+            i = i < 0 ? 0 : (i > in - 1 ? in - 1 : i);
+            i0[o] = i1[o] = i * stride;
+            w[o] = 0.0;
+        } else {
+            const double c = src < 0.0 ? 0.0 : (src > static_cast<double>(in - 1) ? static_cast<double>(in - 1) : src);
+            const std::int64_t a = static_cast<std::int64_t>(std::floor(c)), b = a + 1 < in ? a + 1 : in - 1;
+            i0[o] = a * stride;
+            i1[o] = b * stride;
+            w[o] = c - static_cast<double>(a);
+        }
+    }
+}
+
+// NonMaxSuppression (ONNX): boxes [B, S, 4], scores [B, C, S]. Per batch and class, the boxes by
+// descending score (ties: lower index first; NaN scores last), above score_th when has_th, each
+// kept unless its IoU with one kept before exceeds iou_th, at most max_out. Writes (batch,
+// class, box) triples to sel (room for B*C*min(S, max_out) of them) and returns how many.
+// order: S elements of scratch; kept: S. Computes in T, as ONNX's reference does.
+template <class T>
+inline std::int64_t non_max_suppression(const T* boxes, const T* scores, std::int64_t B, std::int64_t S, std::int64_t C,
+                                        std::int64_t max_out, bool has_th, T score_th, T iou_th, bool center,
+                                        std::int64_t* sel, std::int64_t* order, std::int64_t* kept) {
+    if (max_out > S) max_out = S;
+    auto edges = [&](const T* b, T* e) {  // x0, x1, y0, y1
+        if (center) {
+            const T hw = b[2] / T(2), hh = b[3] / T(2);
+            e[0] = b[0] - hw; e[1] = b[0] + hw; e[2] = b[1] - hh; e[3] = b[1] + hh;
+        } else {
+            e[0] = std::min(b[1], b[3]); e[1] = std::max(b[1], b[3]); e[2] = std::min(b[0], b[2]); e[3] = std::max(b[0], b[2]);
+        }
+    };
+    std::int64_t count = 0;
+    for (std::int64_t b = 0; b < B; ++b)
+        for (std::int64_t c = 0; c < C; ++c) {
+            const T* const sc = scores + (b * C + c) * S;
+            std::int64_t n = 0;
+            for (std::int64_t i = 0; i < S; ++i)
+                if (!has_th || sc[i] > score_th) order[n++] = i;
+            std::sort(order, order + n, [&](std::int64_t i, std::int64_t j) {
+                const bool ni = !(sc[i] == sc[i]), nj = !(sc[j] == sc[j]);
+                if (ni != nj) return nj;
+                if (!ni && sc[i] != sc[j]) return sc[i] > sc[j];
+                return i < j;
+            });
+            std::int64_t m = 0;
+            for (std::int64_t t = 0; t < n && m < max_out; ++t) {
+                T a[4];
+                edges(boxes + (b * S + order[t]) * 4, a);
+                bool keep = true;
+                for (std::int64_t q = 0; q < m && keep; ++q) {
+                    T o[4];
+                    edges(boxes + (b * S + kept[q]) * 4, o);
+                    const T x0 = std::max(a[0], o[0]), x1 = std::min(a[1], o[1]), y0 = std::max(a[2], o[2]), y1 = std::min(a[3], o[3]);
+                    if (!(x1 > x0) || !(y1 > y0)) continue;
+                    const T inter = (x1 - x0) * (y1 - y0);
+                    const T area_a = (a[1] - a[0]) * (a[3] - a[2]), area_o = (o[1] - o[0]) * (o[3] - o[2]);
+                    const T uni = area_a + area_o - inter;
+                    if (!(inter > T(0)) || !(area_a > T(0)) || !(area_o > T(0)) || !(uni > T(0))) continue;
+                    if (inter / uni > iou_th) keep = false;
+                }
+                if (!keep) continue;
+                kept[m++] = order[t];
+                sel[count * 3] = b; sel[count * 3 + 1] = c; sel[count * 3 + 2] = order[t];
+                ++count;
+            }
+        }
+    return count;
+}
+
 #undef SOFIE_MATH
 }  // namespace sofie_rt
 #endif  // SOFIE_RUNTIME_V2

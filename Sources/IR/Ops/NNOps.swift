@@ -159,7 +159,21 @@ public enum NNOps {
         t["TopK"] = OpDef(infer: { c in
             let s = try c.shape(0)
             let axis = try c.axis(c.int("axis", -1), rank: s.count)
-            let k = c.opset < 10 ? c.int("k", 1) : Int(try c.requireConstant(1, "k").ints[0])
+            let k: Int
+            if c.opset >= 10, c.constant(1) == nil {
+                // k given at run time: a length run-time values choose (--dim NODE_len=max:BOUND,
+                // by default the axis' extent), unless the model declares the outputs' shapes.
+                let symbol = RuntimeDimension.lengthSymbol(of: c.node)
+                guard let v = c.node.graph?.valueLengths[symbol] else {
+                    var e = c.fail("its k (input 1) arrives at run time; give it a bound with --dim '\(symbol)=max:BOUND' (at most the axis' \(s[axis])) to compute it at run time")
+                    e.runtimeInput = 1
+                    e.lengthBound = (symbol, s[axis])
+                    throw e
+                }
+                k = v
+            } else {
+                k = c.opset < 10 ? c.int("k", 1) : Int(clamping: try c.requireConstant(1, "k").ints.first ?? -1)
+            }
             guard k >= 0, k <= s[axis] else { throw c.invalid("k = \(k) exceeds dimension \(s[axis])") }
             var o = s
             o[axis] = k

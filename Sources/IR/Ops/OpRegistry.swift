@@ -25,6 +25,10 @@ public struct CompileError: Error, CustomStringConvertible {
     /// The input that had to be a compile-time constant and is not (requireConstant): a node the
     /// compiler may still take when the model declares its output shapes (DeclaredShapes).
     public var runtimeInput: Int? = nil
+    /// A length that run-time values choose and the model neither bounds nor declares (NonZero's
+    /// count): its symbol (`RuntimeDimension.lengthSymbol`) and the largest value it can take,
+    /// which the compiler uses as the bound when `--dim SYMBOL=max:B` does not give one.
+    public var lengthBound: (symbol: String, maximum: Int)? = nil
 
     public init(node: Node, _ reason: String) {
         self.subject = .node(name: node.name, opType: node.opType)

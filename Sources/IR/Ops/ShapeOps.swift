@@ -198,6 +198,7 @@ public enum ShapeOps {
                     guard let v = c.node.graph?.valueLengths[symbol] else {
                         var e = c.fail("its output's length is the number of true conditions, known only at run time; give it a bound with --dim '\(symbol)=max:BOUND' (at most the condition's \(conditions)) to compute it at run time")
                         e.runtimeInput = 1
+                        e.lengthBound = (symbol, conditions)
                         throw e
                     }
                     n = v
@@ -228,6 +229,7 @@ public enum ShapeOps {
                 guard let n = c.node.graph?.valueLengths[symbol] else {
                     var e = c.fail("its output's length is the number of nonzero input elements, known only at run time; give it a bound with --dim '\(symbol)=max:BOUND' (at most the input's \(try Checked.product(s)) elements) to compute it at run time")
                     e.runtimeInput = 0
+                    e.lengthBound = (symbol, try Checked.product(s))
                     throw e
                 }
                 return [tt(.int64, [s.count, n])]
@@ -241,6 +243,62 @@ public enum ShapeOps {
                     for d in 0..<r { out[d * nz.count + k] = Int64(rest / max(st[d], 1)); rest %= max(st[d], 1) }
                 }
                 return [NDArray(.int64, shape: [r, nz.count], ints: out)]
+            })
+        t["Unique"] = OpDef(
+            infer: { c in
+                let (x, axis, _, slices, _) = try uniqueGeometry(c)
+                let n: Int
+                if let a = c.constant(0) {
+                    n = uniqueSlices(a, try uniqueGeometry(c), sorted: true).first.count
+                } else {
+                    // How many distinct slices there are is a run-time dimension (--dim NODE_len=max:BOUND).
+                    let symbol = RuntimeDimension.lengthSymbol(of: c.node)
+                    guard let v = c.node.graph?.valueLengths[symbol] else {
+                        var e = c.fail("its output's length is the number of distinct \(axis == nil ? "elements" : "slices"), known only at run time; give it a bound with --dim '\(symbol)=max:BOUND' (at most the input's \(slices)) to compute it at run time")
+                        e.runtimeInput = 0
+                        e.lengthBound = (symbol, slices)
+                        throw e
+                    }
+                    guard v <= slices else { throw c.fail("--dim '\(symbol)=max:\(v)' exceeds the \(slices) \(axis == nil ? "elements" : "slices") the input has") }
+                    n = v
+                }
+                var y = axis.map { _ in x } ?? [n]
+                if let a = axis { y[a] = n }
+                return [tt(try c.dtype(0), y), tt(.int64, [n]), tt(.int64, [slices]), tt(.int64, [n])]
+            },
+            evaluate: { c, a in
+                let x = a[0]!
+                let (shape, axis, outer, slices, inner) = try uniqueGeometry(c)
+                let (first, inverse, counts) = uniqueSlices(x, (shape, axis, outer, slices, inner), sorted: c.int("sorted", 1) != 0)
+                var idx: [Int] = []
+                for o in 0..<outer { for j in first { for i in 0..<inner { idx.append((o * slices + j) * inner + i) } } }
+                var y = axis.map { _ in shape } ?? [first.count]
+                if let ax = axis { y[ax] = first.count }
+                let ints = { (v: [Int]) in NDArray(.int64, shape: [v.count], ints: v.map(Int64.init)) }
+                return [x.gathered(idx, shape: y), ints(first), ints(inverse), ints(counts)]
+            })
+        t["NonMaxSuppression"] = OpDef(
+            infer: { c in
+                let (b, s, k) = try nmsGeometry(c)
+                let symbol = RuntimeDimension.lengthSymbol(of: c.node)
+                if let v = c.node.graph?.valueLengths[symbol] {
+                    guard v <= b * k * s else { throw c.fail("--dim '\(symbol)=max:\(v)' exceeds the \(b * k * s) boxes it can select") }
+                    return [tt(.int64, [v, 3])]
+                }
+                if (0..<5).allSatisfy({ c.node.input($0) == nil || c.constant($0) != nil }) {
+                    return [tt(.int64, [try nonMaxSuppression(c).count / 3, 3])]
+                }
+                // How many boxes pass is a run-time dimension (--dim NODE_len=max:BOUND); at most
+                // every box of every class (fewer when max_output_boxes_per_class is a constant).
+                let most = c.constant(2).map { b * k * min(s, max(0, Int(clamping: $0.ints.first ?? 0))) } ?? b * k * s
+                var e = c.fail("its output's length is the number of boxes selected, known only at run time; give it a bound with --dim '\(symbol)=max:BOUND' (at most \(most)) to compute it at run time")
+                e.runtimeInput = (0..<5).first { c.node.input($0) != nil && c.constant($0) == nil }
+                e.lengthBound = (symbol, most)
+                throw e
+            },
+            evaluate: { c, _ in
+                let sel = try nonMaxSuppression(c)
+                return [NDArray(.int64, shape: [sel.count / 3, 3], ints: sel.map(Int64.init))]
             })
         t["Pad"] = OpDef(infer: { c in [tt(try c.dtype(0), try padParams(c).shape)] })
         t["Trilu"] = OpDef(infer: { c in [tt(try c.dtype(0), try c.shape(0))] })
@@ -453,6 +511,110 @@ public enum ShapeOps {
         let dim = try axis.map { x[$0] } ?? Checked.product(x)
         guard cond[0] <= dim else { throw c.fail("its condition has \(cond[0]) entries for \(dim) slices") }
         return (x, axis, dim, cond[0])
+    }
+
+    /// Unique's input viewed as `outer` x `slices` x `inner` (the axis in the middle; without an
+    /// axis, one row of every element).
+    public static func uniqueGeometry(_ c: OpContext) throws -> (shape: [Int], axis: Int?, outer: Int, slices: Int, inner: Int) {
+        let x = try c.shape(0)
+        guard let a = c.node.int("axis") else { return (x, nil, 1, try Checked.product(x), 1) }
+        guard !x.isEmpty else { throw c.fail("Unique with an axis needs an input of rank 1 or more") }
+        let axis = try c.axis(a, rank: x.count)
+        return (x, axis, try Checked.product(Array(x[..<axis])), x[axis], try Checked.product(Array(x[(axis + 1)...])))
+    }
+
+    /// The distinct slices of `x` (ONNX Unique): each one's first occurrence, every slice's
+    /// position among them, and how often each occurs; ascending (slices compared element by
+    /// element, NaN after every number and equal to NaN) when `sorted`, else in order of first
+    /// occurrence.
+    static func uniqueSlices(_ x: NDArray, _ g: (shape: [Int], axis: Int?, outer: Int, slices: Int, inner: Int), sorted: Bool) -> (first: [Int], inverse: [Int], counts: [Int]) {
+        func value(_ j: Int, _ k: Int) -> Double { x.double(((k / g.inner) * g.slices + j) * g.inner + k % g.inner) }
+        let width = g.outer * g.inner
+        func compare(_ a: Int, _ b: Int) -> Int {
+            for k in 0..<width {
+                let u = value(a, k), v = value(b, k)
+                if u == v || (u.isNaN && v.isNaN) { continue }
+                return u < v || (v.isNaN && !u.isNaN) ? -1 : 1
+            }
+            return 0
+        }
+        let order = (0..<g.slices).sorted { a, b in let r = compare(a, b); return r < 0 || (r == 0 && a < b) }
+        var first: [Int] = [], counts: [Int] = [], inverse = [Int](repeating: 0, count: g.slices)
+        for (s, j) in order.enumerated() {
+            if s == 0 || compare(order[s - 1], j) != 0 { first.append(j); counts.append(0) }
+            counts[counts.count - 1] += 1
+            inverse[j] = first.count - 1
+        }
+        if !sorted {
+            let perm = first.indices.sorted { first[$0] < first[$1] }
+            var position = [Int](repeating: 0, count: perm.count)
+            for (t, grp) in perm.enumerated() { position[grp] = t }
+            inverse = inverse.map { position[$0] }
+            first = perm.map { first[$0] }
+            counts = perm.map { counts[$0] }
+        }
+        return (first, inverse, counts)
+    }
+
+    /// NonMaxSuppression's batches, boxes per batch and classes (boxes [B, S, 4], scores [B, C, S]).
+    public static func nmsGeometry(_ c: OpContext) throws -> (batches: Int, boxes: Int, classes: Int) {
+        let b = try c.shape(0), s = try c.shape(1)
+        guard b.count == 3, b[2] == 4, s.count == 3, s[0] == b[0], s[2] == b[1] else {
+            throw c.fail("boxes \(b) and scores \(s) must be [batches, boxes, 4] and [batches, classes, boxes]")
+        }
+        guard [0, 1].contains(c.int("center_point_box", 0)) else { throw c.fail("center_point_box must be 0 or 1") }
+        for i in 2..<5 where c.node.input(i) != nil {
+            guard let n = try? Checked.product(try c.shape(i)), n == 1 else { throw c.fail("its input \(i) must hold one value") }
+        }
+        _ = try Checked.product([b[0], s[1], b[1], 3])
+        return (b[0], b[1], s[1])
+    }
+
+    /// ONNX NonMaxSuppression on constant inputs: (batch, class, box) triples, flattened. Per
+    /// batch and class, boxes by descending score (ties: lower index first), above
+    /// score_threshold when given, each kept unless its IoU with one kept before exceeds
+    /// iou_threshold, at most max_output_boxes_per_class (default 0: none). In the boxes'
+    /// precision (float32 boxes compare in float32, as ONNX's reference does).
+    static func nonMaxSuppression(_ c: OpContext) throws -> [Int] {
+        let (nb, ns, nc) = try nmsGeometry(c)
+        guard let boxes = c.constant(0), let scores = c.constant(1) else { throw c.fail("its inputs are not constants") }
+        let single = boxes.dataType == .float
+        func r(_ v: Double) -> Double { single ? Double(Float(v)) : v }
+        let maxOut = c.constant(2).map { max(0, Int(clamping: $0.ints.first ?? 0)) } ?? 0
+        let iou = c.constant(3).map { r($0.double(0)) } ?? 0
+        let scoreTh = c.constant(4).map { r($0.double(0)) }
+        let center = c.int("center_point_box", 0) == 1
+        func edges(_ b: Int, _ i: Int) -> (Double, Double, Double, Double) {
+            let v = (0..<4).map { boxes.double((b * ns + i) * 4 + $0) }
+            if center {
+                let (hw, hh) = (r(v[2] / 2), r(v[3] / 2))
+                return (r(v[0] - hw), r(v[0] + hw), r(v[1] - hh), r(v[1] + hh))
+            }
+            return (min(v[1], v[3]), max(v[1], v[3]), min(v[0], v[2]), max(v[0], v[2]))
+        }
+        func suppresses(_ b: Int, _ i: Int, _ j: Int) -> Bool {
+            let (ax0, ax1, ay0, ay1) = edges(b, i), (bx0, bx1, by0, by1) = edges(b, j)
+            let ix0 = max(ax0, bx0), ix1 = min(ax1, bx1), iy0 = max(ay0, by0), iy1 = min(ay1, by1)
+            guard ix1 > ix0, iy1 > iy0 else { return false }
+            let inter = r(r(ix1 - ix0) * r(iy1 - iy0))
+            let a1 = r(r(ax1 - ax0) * r(ay1 - ay0)), a2 = r(r(bx1 - bx0) * r(by1 - by0))
+            let union = r(r(a1 + a2) - inter)
+            guard inter > 0, a1 > 0, a2 > 0, union > 0 else { return false }
+            return r(inter / union) > iou
+        }
+        var out: [Int] = []
+        for b in 0..<nb {
+            for k in 0..<nc {
+                let score = { (i: Int) in scores.double((b * nc + k) * ns + i) }
+                let candidates = (0..<ns).filter { i in scoreTh.map { score(i) > $0 } ?? true }
+                    .sorted { score($0) > score($1) || (score($0) == score($1) && $0 < $1) }
+                var kept: [Int] = []
+                for i in candidates where kept.count < maxOut {
+                    if !kept.contains(where: { suppresses(b, i, $0) }) { kept.append(i); out += [b, k, i] }
+                }
+            }
+        }
+        return out
     }
 
     /// Flat indices of the nonzero elements (NaN counts as nonzero), in order.

@@ -320,13 +320,19 @@ final class ConformanceTests: XCTestCase {
                     s += "            auto in\(k) = load<Buf<\(t.type)>::type>(\"\(ds.dir)/in\(k).bin\", \(t.count));\n"
                     args.append("reinterpret_cast<const \(t.type)*>(in\(k).data())")
                 }
+                let bounds = CppHarness.outputCounts(c.header, session: "session")
                 for (k, t) in sig.outputs.enumerated() {
-                    s += "            std::vector<Buf<\(t.type)>::type> out\(k)(\(max(t.count, 1)));\n"
+                    let n = k < bounds.count && bounds[k].bound >= 0 ? bounds[k].bound : t.count
+                    s += "            std::vector<Buf<\(t.type)>::type> out\(k)(\(max(n, 1)));\n"
                     args.append("reinterpret_cast<\(t.type)*>(out\(k).data())")
                 }
                 s += "            session->infer(\(args.joined(separator: ", ")));\n"
+                // Lengths computed from run-time values: the buffers hold the bound, the files
+                // the actual length (Session::last_NODE_len()).
+                let counts = CppHarness.outputCounts(c.header, session: "session")
                 for (k, t) in sig.outputs.enumerated() {
-                    s += "            save(\"\(ds.dir)/out\(k).bin\", out\(k).data(), \(t.count));\n"
+                    let n = k < counts.count && counts[k].bound >= 0 ? counts[k].expr : String(t.count)
+                    s += "            save(\"\(ds.dir)/out\(k).bin\", out\(k).data(), static_cast<std::size_t>(\(n)));\n"
                 }
                 s += "        }\n"
             }

@@ -247,9 +247,11 @@ final class RuntimeDimsTests: XCTestCase {
     func nonZero(fixtures: String) throws {
         let work = try TestSupport.tempDir("nonzero-build")
         let model = "\(fixtures)/nonzero/model.onnx"
-        XCTAssertThrowsError(try Compiler.emit(try ModelLoader.load(path: model), options: Compiler.Options(name: "x"), source: model)) { error in
-            XCTAssertTrue("\(error)".contains("--dim 'nz_len=max:BOUND'"), "\(error)")
-        }
+        // Without --dim, the count's bound is the largest it can be: the input's element count.
+        let loaded = try ModelLoader.load(path: model)
+        let elements = loaded.graph.inputs[0].tensorType!.staticShape!.reduce(1, *)
+        let byDefault = try Compiler.emit(loaded, options: Compiler.Options(name: "x"), source: model)
+        XCTAssertTrue(byDefault.header.contains("nz_len in 0...\(elements) "), String(byDefault.header.prefix(1500)))
         var options = Compiler.Options(name: "nonzero")
         options.bounds = ["nz_len": 20]
         _ = try Compiler.compile(path: model, directory: work, options: options)
@@ -311,6 +313,73 @@ final class RuntimeDimsTests: XCTestCase {
         let driver = "#include <cstdio>\n#include \"compress.hxx\"\nint main() {\n    compress::Session s;\n    bool failed = false;\n\(body)    return failed ? 1 : 0;\n}\n"
         guard let run = try Self.buildAndRun(driver, in: work, flags: ["-O1"]) else { return }
         XCTAssertEqual(run.status, 0, run.output)
+    }
+
+    /// Unique (sorted, and rows in order of first occurrence), NonMaxSuppression with run-time
+    /// thresholds and TopK with a run-time k (Tests/scripts/make_value_length_models.py; the output
+    /// lengths symbolic in the files): compiled without --dim, each length is bounded by the
+    /// largest it can be, and every case gives ONNX Runtime's outputs through the vector form
+    /// (outputs as long as the run made them) and last_NODE_len(). A tighter --dim bound throws
+    /// std::length_error beyond it.
+    func testValueDependentLengthsMatchONNXRuntime() throws {
+        try TestSupport.requirePython()
+        let fixtures = try TestSupport.tempDir("value-length-models")
+        try TestSupport.run(TestSupport.python, [TestSupport.repoRoot + "/Tests/scripts/make_value_length_models.py", fixtures])
+        let work = try TestSupport.tempDir("value-length-build")
+        let models: [(name: String, symbol: String, bound: Int)] = [("unique_sorted", "u_len", 12), ("unique_rows", "rows_len", 6), ("nms", "nms_len", 40), ("topk_k", "top_len", 10)]
+        var driver = "#include <cmath>\n#include <cstdio>\n#include <vector>\n"
+        var calls = ""
+        var checks = 0
+        func cppType(_ dtype: String) -> String { ["float32": "float", "int64": "int64_t"][dtype]! }
+        for m in models {
+            var options = Compiler.Options(name: "vl_\(m.name)")
+            let emitted = try Compiler.compile(path: "\(fixtures)/\(m.name)/model.onnx", directory: work, options: options)
+            XCTAssertEqual(emitted.runtimeDimensions.map(\.dimension.name), [m.symbol])
+            XCTAssertEqual(emitted.runtimeDimensions.map(\.dimension.bound), [m.bound])
+            driver += "#include \"vl_\(m.name).hxx\"\n"
+            let meta = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(fixtures)/\(m.name)/cases.json"))) as! [String: Any]
+            calls += "    {\n        vl_\(m.name)::Session s;\n"
+            for (ci, c) in (meta["cases"] as! [[String: Any]]).enumerated() {
+                let ins = (c["inputs"] as! [[String: Any]]).map { i -> String in
+                    let t = cppType(i["dtype"] as! String)
+                    return "std::vector<\(t)>{\((i["values"] as! [Double]).map { t == "float" ? "\(Float($0))f" : "\(Int($0))" }.joined(separator: ", "))}"
+                }
+                calls += "        {\n            const auto r = s.infer(\(ins.joined(separator: ", ")));\n"
+                let outs = c["outputs"] as! [[String: Any]]
+                for (k, o) in outs.enumerated() {
+                    let values = o["values"] as! [Double]
+                    let t = cppType(o["dtype"] as! String)
+                    calls += "            { const std::vector<double> want = {\(values.map { "\($0)" }.joined(separator: ", "))}; const auto& got = \(outs.count == 1 ? "r" : "std::get<\(k)>(r)");\n"
+                    calls += "              if (got.size() != want.size()) { std::printf(\"\(m.name) case \(ci) output \(k): %zu values, want %zu\\n\", got.size(), want.size()); failed = true; }\n"
+                    calls += "              else for (std::size_t i = 0; i < want.size(); ++i) if (std::fabs(double(got[i]) - want[i]) > \(t == "float" ? "1e-5 * (1 + std::fabs(want[i]))" : "0")) { std::printf(\"\(m.name) case \(ci) output \(k)[%zu] = %g, want %g\\n\", i, double(got[i]), want[i]); failed = true; break; } }\n"
+                    checks += values.count
+                }
+                calls += "        }\n"
+            }
+            calls += "    }\n"
+            if m.name == "topk_k" {
+                // A bound below the axis: k = 5 is beyond it.
+                options.name = "vl_topk_tight"
+                options.bounds = ["top_len": 4]
+                _ = try Compiler.compile(path: "\(fixtures)/\(m.name)/model.onnx", directory: work, options: options)
+                driver += "#include \"vl_topk_tight.hxx\"\n"
+                calls += """
+                    {
+                        vl_topk_tight::Session s;
+                        const auto r = s.infer(std::vector<float>(20, 1.0f), std::vector<int64_t>{4});
+                        if (std::get<0>(r).size() != 8 || s.last_top_len() != 4) { std::printf("topk at its bound: wrong size\\n"); failed = true; }
+                        try { s.infer(std::vector<float>(20, 1.0f), std::vector<int64_t>{5}); std::printf("k = 5 beyond the bound 4 did not throw\\n"); failed = true; }
+                        catch (const std::length_error& e) { std::printf("%s\\n", e.what()); }
+                    }
+
+                """
+            }
+        }
+        driver += "int main() {\n    bool failed = false;\n\(calls)    return failed ? 1 : 0;\n}\n"
+        guard let run = try Self.buildAndRun(driver, in: work, flags: ["-O1"]) else { return }
+        XCTAssertEqual(run.status, 0, run.output)
+        XCTAssertGreaterThan(checks, 300)
+        XCTAssertTrue(run.output.contains("asks for 5 elements, outside 0...4"), run.output)
     }
 
     /// A Reshape whose shape, a ReduceSum whose axes, a TopK whose k and a Slice whose starts are

@@ -106,6 +106,35 @@ enum CppHarness {
         return (ins, outs)
     }
 
+    /// The outputs' element counts as C++ expressions after `infer` on `session`: a length that
+    /// run-time values choose (`Y_len (at most 6)` in the header's list) reads
+    /// `session->last_Y_len()`; `bound` is the count with every such length at its largest.
+    static func outputCounts(_ header: String, session: String) -> [(bound: Int, expr: String)] {
+        var out: [(Int, String)] = []
+        var section = 0
+        for line in header.split(separator: "\n").prefix(400) {
+            if line.hasPrefix("// Outputs:") { section = 2; continue }
+            if line.hasPrefix("// Computed from") || line.hasPrefix("// Weights:") { if section == 2 { break } else { continue } }
+            guard section == 2, let br = line.firstIndex(of: "["), let close = line[br...].firstIndex(of: "]") else { continue }
+            // "3x4", or "Y_len x 3 (at most 6x3)": the symbols' lengths, then their product's bound.
+            let text = String(line[line.index(after: br)..<close])
+            let parts = text.components(separatedBy: " (at most ")
+            var bound = 1, factors: [String] = []
+            if parts.count == 2 {
+                bound = parts[1].dropLast().split(separator: "x").compactMap { Int($0) }.reduce(1, *)
+                for t in parts[0].components(separatedBy: " x ") {
+                    factors.append(Int(t) != nil ? t : "\(session)->last_\(t)()")
+                }
+            } else {
+                let dims = text.split(separator: "x").compactMap { Int($0) }
+                bound = dims.reduce(1, *)
+                factors = dims.map(String.init)
+            }
+            out.append((bound, factors.isEmpty ? "1" : factors.joined(separator: " * ")))
+        }
+        return out
+    }
+
     /// C++ helpers of the test drivers: load/save raw little-endian arrays (a missing or short
     /// file ends the program with status 2), and Buf<T>, the byte type booleans travel as
     /// (std::vector<bool> has no data()).
