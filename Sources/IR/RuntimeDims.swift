@@ -41,6 +41,7 @@ public enum DeclaredShapes {
     public static let inputs: [String: Set<Int>] = {
         var m: [String: Set<Int>] = ["Reshape": [1], "Squeeze": [1], "Unsqueeze": [1], "Expand": [1], "Tile": [1], "ConstantOfShape": [0],
                                      "TopK": [1], "Split": [1], "OneHot": [1], "Slice": [1, 2, 3, 4], "Pad": [1, 3], "Resize": [2, 3], "Upsample": [1],
+                                     "CenterCropPad": [1], "MaxUnpool": [2], "AffineGrid": [1],
                                      "Range": [0, 1, 2], "NonZero": [0], "Compress": [1],
                                      "HannWindow": [0], "HammingWindow": [0], "BlackmanWindow": [0], "Unique": [0], "NonMaxSuppression": [0, 1, 2, 3, 4]]
         for op in ["ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceSumSquare", "ReduceLogSum", "ReduceLogSumExp"] {
@@ -113,6 +114,16 @@ public enum DeclaredShapes {
         case "NonMaxSuppression":
             guard let b = ins.first ?? nil, let sc = ins.count > 1 ? ins[1] : nil, b.count == 3, sc.count == 3, y.count == 2, y[1] == 3,
                   let most = count([b[0], sc[1], b[1]]), y[0] <= most else { return "its declared output \(y) is not [at most batches x classes x boxes, 3]" }
+        case "CenterCropPad":
+            guard let x = ins.first ?? nil, x.count == y.count else { return "its declared output \(y) does not have the input's rank" }
+            let axes = Set((node.ints("axes") ?? Array(0..<x.count)).compactMap { try? c.axis($0, rank: x.count) })
+            if let d = x.indices.first(where: { !axes.contains($0) && x[$0] != y[$0] }) { return "its declared output \(y) differs from the input \(x) on axis \(d), which it does not crop or pad" }
+        case "MaxUnpool":
+            guard let x = ins.first ?? nil, x.count == y.count, x.count >= 3, y[0] == x[0], y[1] == x[1] else { return "its declared output \(y) does not fit the input \((ins.first ?? nil) ?? [])" }
+        case "AffineGrid":
+            guard let theta = ins.first ?? nil, theta.count == 3, y.count == theta[1] + 2, y.last == theta[1], y[0] == theta[0], theta[2] == theta[1] + 1 else {
+                return "its declared output \(y) does not fit theta \((ins.first ?? nil) ?? [])"
+            }
         case "Resize", "Upsample":
             guard let x = ins.first ?? nil, x.count == y.count else { return "its declared output \(y) does not have the input's rank" }
         case "OneHot":

@@ -52,8 +52,10 @@ enum CppExtra {
         // factors tabulated once per call (index k*j mod length: exact angles at any length).
         // grid[n, ..., :] = theta[n] @ (x, y[, z], 1) over the normalized output coordinates.
         t["AffineGrid"] = { e, n in
-            let (batch, dims) = try ExtraOps.affineGrid(OpContext(node: n, opset: e.opset))
             let theta = try e.input(n, 0), y = try e.output(n, 0)
+            // (size given at run time: the declared output's batch and grid, checked before.)
+            let (batch, dims) = DeclaredShapes.isRuntime(n, 1) && y.shape.count >= 3 ? (y.shape[0], Array(y.shape[1..<(y.shape.count - 1)]))
+                : try ExtraOps.affineGrid(OpContext(node: n, opset: e.opset))
             guard theta.dtype == .float || theta.dtype == .double else { throw CompileError(node: n, "AffineGrid on \(theta.dtype) is not supported (float32 and float64 are)") }
             let r = dims.count, align = (n.int("align_corners") ?? 0) != 0, points = dims.reduce(1, *)
             // The coordinate of index i along an axis of size s (x is the last axis).

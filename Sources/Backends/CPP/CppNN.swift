@@ -466,8 +466,9 @@ enum CppNN {
         // attributes imply, or output_shape: the shape of the tensor the indices were taken from,
         // as ONNX Runtime reads them); an index outside the output is skipped.
         t["MaxUnpool"] = { e, n in
-            let (_, output) = try NNOps.maxUnpool(OpContext(node: n, opset: e.opset))
             let x = try e.input(n, 0), idx = try e.input(n, 1), y = try e.output(n, 0)
+            // (output_shape given at run time: the declared output, checked before.)
+            let output = DeclaredShapes.isRuntime(n, 2) ? y.shape : try NNOps.maxUnpool(OpContext(node: n, opset: e.opset)).output
             let total = output.reduce(1, *)
             e.block {
                 e.line("std::fill_n(\(y.ptr), \(y.count), \(y.ctype)(0));")
@@ -639,9 +640,7 @@ enum CppNN {
         }
         // Scale per axis: given scales, or output/input.
         var scales = (0..<r).map { Double(y.shape[$0]) / Double(max(x.shape[$0], 1)) }
-        var fromScales = false
         if n.opType == "Resize", n.input(3) == nil, n.inputs.count > 2, let sv = n.input(2), let st = sv.initializer, st.elementCount > 0, let v = NDArray(st) {
-            fromScales = true
             let axes = n.ints("axes") ?? Array(0..<r)
             guard v.count >= axes.count, axes.allSatisfy({ $0 >= -r && $0 < r }) else {
                 throw CompileError(node: n, "scales \(v.count) and axes \(axes) do not fit the rank-\(r) input")
@@ -649,7 +648,6 @@ enum CppNN {
             for (k, a) in axes.enumerated() { scales[a < 0 ? a + r : a] = v.double(k) }
         } else if n.opType == "Upsample", let f = n.floats("scales") ?? n.input(1)?.initializer.flatMap(NDArray.init)?.floats.map({ Float($0) }) {
             for a in 0..<r { scales[a] = Double(f[a]) }
-            fromScales = true
         }
         // For each axis and output index: (i0, i1, weight of i1), emitted as static tables. Real
         // models resize axes of thousands; a hostile file's single axis of 2^26 would make
@@ -665,11 +663,7 @@ enum CppNN {
                 var src: Double
                 switch ctm {
                 case "asymmetric": src = xo / s
-                case "align_corners":
-                    // Over the output's unrounded length (scale x input) when scales are given, as
-                    // ONNX's reference has it; the output extent when sizes are.
-                    let outW = fromScales ? s * Double(inD) : Double(outD)
-                    src = outW == 1 ? 0 : xo * Double(inD - 1) / (outW - 1)
+                case "align_corners": src = outD == 1 ? 0 : xo * Double(inD - 1) / Double(outD - 1)
                 case "pytorch_half_pixel": src = outD > 1 ? (xo + 0.5) / s - 0.5 : 0
                 case "half_pixel_symmetric":
                     let adj = Double(outD) / (s * Double(inD))

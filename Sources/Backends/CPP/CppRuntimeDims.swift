@@ -30,14 +30,22 @@ extension EmitContext {
     /// The run-time check that a shape, axes or repeats input (DeclaredShapes) gives the output
     /// shape the model declares: std::invalid_argument naming the node if not.
     func checkDeclaredShape(_ n: Node, input i: Int) throws {
-        // Resize's sizes: the declared extents of its axes (the scales are then output/input).
-        if n.opType == "Resize" {
+        // Inputs that are the output's extents themselves: Resize's sizes and CenterCropPad's
+        // shape (those of its axes), MaxUnpool's output_shape, AffineGrid's size (N, C, spatial;
+        // C is not used). Each value must be the declared extent (nil: any).
+        if ["Resize", "CenterCropPad", "MaxUnpool", "AffineGrid"].contains(n.opType) {
             let v = try input(n, i), y = try output(n, 0), r = y.shape.count
-            let axes = try (n.ints("axes") ?? Array(0..<r)).map { try OpContext(node: n, opset: opset).axis($0, rank: r) }
-            guard v.count == axes.count, !v.hasRuntimeExtents else { throw CompileError(node: n, "its sizes (input \(i)) must have \(axes.count) values") }
-            let test = axes.enumerated().map { k, a in "static_cast<int64_t>(\(v.ptr)[\(k)]) != \(y.shape[a])" }.joined(separator: " || ")
+            let want: [Int?]
+            switch n.opType {
+            case "MaxUnpool": want = y.shape
+            case "AffineGrid": want = r >= 2 ? [y.shape[0], nil] + y.shape[1..<(r - 1)].map { $0 } : []
+            default: want = try (n.ints("axes") ?? Array(0..<r)).map { try OpContext(node: n, opset: opset).axis($0, rank: r) }.map { y.shape[$0] }
+            }
+            let what = ["Resize": "sizes", "CenterCropPad": "shape", "MaxUnpool": "output_shape", "AffineGrid": "size"][n.opType]!
+            guard v.count == want.count, !want.isEmpty, !v.hasRuntimeExtents else { throw CompileError(node: n, "its \(what) (input \(i)) must have \(want.count) values") }
+            let test = want.enumerated().compactMap { k, w in w.map { "static_cast<int64_t>(\(v.ptr)[\(k)]) != \($0)" } }.joined(separator: " || ")
             line("if (\(test))")
-            line("    throw std::invalid_argument(\"\(ns): node '\(CppNames.comment(n.name, limit: 60))' (Resize): its sizes (input \(i)) are not the declared output shape [\(y.shape.map(String.init).joined(separator: "x"))]\");")
+            line("    throw std::invalid_argument(\"\(ns): node '\(CppNames.comment(n.name, limit: 60))' (\(n.opType)): its \(what) (input \(i)) does not give the declared output shape [\(y.shape.map(String.init).joined(separator: "x"))]\");")
             return
         }
         // TopK's k, Split's sizes and OneHot's depth: the declared extents on the op's axis.

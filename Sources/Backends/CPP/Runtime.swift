@@ -1498,11 +1498,7 @@ inline void resize_axis(int mode, int ctm, int nearest, std::int64_t in, std::in
         double src;
         switch (ctm) {
         case 1: src = xo / s; break;
-        case 2: {  // over the unrounded output length, as ONNX's reference has it
-            const double ow = s * static_cast<double>(in);
-            src = ow == 1.0 ? 0.0 : xo * static_cast<double>(in - 1) / (ow - 1.0);
-            break;
-        }
+        case 2: src = out == 1 ? 0.0 : xo * static_cast<double>(in - 1) / static_cast<double>(out - 1); break;
         case 3: src = out > 1 ? (xo + 0.5) / s - 0.5 : 0.0; break;
         case 4: {
             const double adj = static_cast<double>(out) / (s * static_cast<double>(in)), center = static_cast<double>(in) / 2;
