@@ -4,7 +4,7 @@ import ArgumentParser
 struct DimOptions: ParsableArguments {
     @Option(name: .long, parsing: .singleValue, help: ArgumentHelp(
         "A symbolic dimension: NAME=VALUE fixes it, NAME=max:BOUND makes it a run-time argument up to BOUND (repeatable).",
-        discussion: "With NAME=max:BOUND the code is compiled once and infer takes the value, e.g. session.infer(n, x, y) for --dim n=max:64; tensors are planned at the bound, and a value outside 1...BOUND throws std::out_of_range."))
+        discussion: "With NAME=max:BOUND the code is compiled once and infer takes the value, e.g. session.infer(n, x, y) for --dim n=max:64; tensors are planned at the bound, and a value outside 1...BOUND throws std::out_of_range. NODE_len=max:BOUND bounds the length a node's values choose (a Range over run-time values, NonZero, Unique, ...)."))
     var dim: [String] = []
 
     /// The fixed values by name; throws the usage error for a malformed entry.

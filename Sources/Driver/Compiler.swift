@@ -117,8 +117,9 @@ public enum Compiler {
                 }
                 break
             } catch let e as CompileError {
+                // (At most 16 such lengths by default: each one found costs a fresh preparation.)
                 guard let pristine, let (symbol, maximum) = e.lengthBound, bounds[symbol] == nil, options.dims[symbol] == nil,
-                      maximum >= 1, bounds.count < 64 else { throw e }
+                      maximum >= 1, bounds.count - options.bounds.count < 16 else { throw e }
                 bounds[symbol] = maximum
                 model.graph = pristine.clone().graph
                 copy = nil
