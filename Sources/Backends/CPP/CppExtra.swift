@@ -41,9 +41,58 @@ enum CppExtra {
 
     /// `cs[i]`, `sn[i]` = cos, sin of 2 pi i / L in double, in the workspace (which the caller
     /// sized for 2 L), tabulated per call: DFT and STFT index them by (k * j) mod L.
-    static func twiddles(_ e: EmitContext, _ L: Int) {
+    static func twiddles(_ e: EmitContext, _ L: Int) { twiddles(e, String(L)) }
+
+    /// cos and sin of 2*pi*i/L for i < L into the workspace (`L` a number or a run-time variable).
+    static func twiddles(_ e: EmitContext, _ L: String) {
         e.line("double* const cs = static_cast<double*>(work); double* const sn = cs + \(L);")
-        e.line("for (int64_t i = 0; i < \(L); ++i) { const double a = 6.283185307179586476925286766559 * static_cast<double>(i) / \(L).0; cs[i] = std::cos(a); sn[i] = std::sin(a); }")
+        e.line("for (int64_t i = 0; i < \(L); ++i) { const double a = 6.283185307179586476925286766559 * static_cast<double>(i) / static_cast<double>(\(L)); cs[i] = std::cos(a); sn[i] = std::sin(a); }")
+    }
+
+    /// DFT along `g.axis`: each output point by its definition, in double, twiddles tabulated per call.
+    static func dft(_ e: EmitContext, _ x: CTensor, _ y: CTensor, _ g: ExtraOps.DFTGeometry) {
+        let L = g.length, cin = g.complexInput ? 2 : 1
+        let outer = x.shape[..<g.axis].reduce(1, *), inner = x.shape[(g.axis + 1)..<(x.shape.count - 1)].reduce(1, *)
+        // Input points read: the first `used` along the axis (zero beyond).
+        let used = g.realOutput ? min(g.inputLength, L / 2 + 1) : min(g.inputLength, L)
+        let T = y.ctype
+        e.workspace(2 * L)
+        e.block {
+            twiddles(e, L)
+            e.line("const \(x.ctype)* const x = \(x.ptr); \(T)* const y = \(y.ptr);")
+            e.line("for (int64_t o = 0; o < \(outer); ++o) for (int64_t i = 0; i < \(inner); ++i) {")
+            e.line("    auto re = [&](int64_t j) { return static_cast<double>(x[((o * \(g.inputLength) + j) * \(inner) + i) * \(cin)]); };")
+            e.line(cin == 2 ? "    auto im = [&](int64_t j) { return static_cast<double>(x[((o * \(g.inputLength) + j) * \(inner) + i) * 2 + 1]); };"
+                            : "    auto im = [](int64_t) { return 0.0; };")
+            e.line("    (void)im;")
+            e.line("    for (int64_t k = 0; k < \(g.outLength); ++k) {")
+            e.line("        double sr = 0, si = 0;")
+            if g.realOutput {
+                // IRFFT: the Hermitian spectrum's real signal; DC (and Nyquist, for an even
+                // length) count once and by their real part only, the rest twice.
+                e.line("        for (int64_t j = 0; j < \(used); ++j) {")
+                e.line("            const int64_t t = (k * j) % \(L);")
+                e.line("            if (j == 0 || 2 * j == \(L)) sr += re(j) * cs[t];")
+                e.line("            else sr += 2.0 * (re(j) * cs[t] - im(j) * sn[t]);")
+                e.line("        }")
+                e.line("        (void)si;")
+                e.line("        y[(o * \(g.outLength) + k) * \(inner) + i] = static_cast<\(T)>(sr / \(L).0);")
+            } else {
+                let sign = g.inverse ? "+" : "-"
+                e.line("        for (int64_t j = 0; j < \(used); ++j) {")
+                e.line("            const int64_t t = (k * j) % \(L);")
+                e.line("            const double xr = re(j), xi = im(j);")
+                // x * e^{sign i a} = (xr + i xi)(cos a + sign i sin a)
+                e.line("            sr += xr * cs[t] \(sign == "-" ? "+" : "-") xi * sn[t];")
+                e.line("            si += xi * cs[t] \(sign) xr * sn[t];")
+                e.line("        }")
+                let scale = g.inverse ? " / \(L).0" : ""
+                e.line("        y[((o * \(g.outLength) + k) * \(inner) + i) * 2] = static_cast<\(T)>(sr\(scale));")
+                e.line("        y[((o * \(g.outLength) + k) * \(inner) + i) * 2 + 1] = static_cast<\(T)>(si\(scale));")
+            }
+            e.line("    }")
+            e.line("}")
+        }
     }
 
     static var table: [String: CppOps.Emit] {
@@ -123,13 +172,40 @@ enum CppExtra {
         }
         // Every column entry added to the image position its block and kernel offset name.
         t["Col2Im"] = { e, n in
-            let g = try ExtraOps.col2im(OpContext(node: n, opset: e.opset))
             let x = try e.input(n, 0), y = try e.output(n, 0)
-            let r = g.image.count, K = g.block.reduce(1, *), L = g.blocks.reduce(1, *), plane = g.image.reduce(1, *)
             func list(_ v: [Int]) -> String { v.map(String.init).joined(separator: ", ") }
-            e.block {
-                e.line("static const int64_t image[] = {\(list(g.image))}, block[] = {\(list(g.block))}, blocks[] = {\(list(g.blocks))};")
-                e.line("static const int64_t stride[] = {\(list(g.strides))}, dilation[] = {\(list(g.dilations))}, pad[] = {\(list(g.padsBegin))};")
+            let runtime = DeclaredShapes.isRuntime(n, 1) || DeclaredShapes.isRuntime(n, 2)
+            let g: ExtraOps.Col2ImGeometry
+            if runtime {
+                // image_shape or block_shape given at run time, the output declared: the image is
+                // the declared one; the block shape is read, and both are checked to fit.
+                g = try ExtraOps.col2imDeclared(OpContext(node: n, opset: e.opset), output: y.shape)
+            } else {
+                g = try ExtraOps.col2im(OpContext(node: n, opset: e.opset))
+            }
+            let r = g.image.count, K = x.shape[1] / max(g.c, 1), L = x.shape[2], plane = g.image.reduce(1, *)
+            try e.block {
+                e.line("static const int64_t image[] = {\(list(g.image))};")
+                e.line("static const int64_t stride[] = {\(list(g.strides))}, dilation[] = {\(list(g.dilations))}, pad[] = {\(list(g.padsBegin))}, pad_end[] = {\(list(g.padsEnd))};")
+                if runtime {
+                    let im = try e.input(n, 1), bs = try e.input(n, 2)
+                    let fail = "throw std::invalid_argument(\"\(e.ns): Col2Im '\(CppNames.comment(n.name, limit: 60))': its image_shape and block_shape do not fit the input [\(list(x.shape))] and the declared output [\(list(y.shape))]\")"
+                    guard im.count == r, bs.count == r else { throw CompileError(node: n, "image_shape and block_shape must have \(r) values") }
+                    e.line("int64_t block[\(r)], blocks[\(r)], k_total = 1, l_total = 1;")
+                    e.line("for (int d = 0; d < \(r); ++d) {")
+                    e.line("    if (static_cast<int64_t>(\(im.ptr)[d]) != image[d]) \(fail);")
+                    e.line("    block[d] = static_cast<int64_t>(\(bs.ptr)[d]);")
+                    e.line("    if (block[d] < 1 || block[d] > \(K)) \(fail);")
+                    e.line("    const int64_t span = dilation[d] * (block[d] - 1) + 1, room = image[d] + pad[d] + pad_end[d] - span;")
+                    e.line("    if (room < 0) \(fail);")
+                    e.line("    blocks[d] = room / stride[d] + 1;")
+                    e.line("    k_total *= block[d]; l_total *= blocks[d];")
+                    e.line("    if (k_total > \(K) || l_total > \(L)) \(fail);")
+                    e.line("}")
+                    e.line("if (k_total != \(K) || l_total != \(L)) \(fail);")
+                } else {
+                    e.line("static const int64_t block[] = {\(list(g.block))}, blocks[] = {\(list(g.blocks))};")
+                }
                 e.line("std::fill_n(\(y.ptr), \(y.count), \(y.ctype)(0));")
                 e.line("for (int64_t b = 0; b < \(g.n * g.c); ++b) for (int64_t k = 0; k < \(K); ++k) for (int64_t l = 0; l < \(L); ++l) {")
                 e.line("    int64_t kr = k, lr = l, at = 0; bool inside = true;")
@@ -163,17 +239,29 @@ enum CppExtra {
         }
         // Each frame windowed and transformed by its definition, in double (twiddles tabulated per call).
         t["STFT"] = { e, n in
-            let g = try ExtraOps.stft(OpContext(node: n, opset: e.opset))
             let x = try e.input(n, 0), w = try e.optionalInput(n, 2), y = try e.output(n, 0)
             guard x.dtype == .float || x.dtype == .double, w == nil || w!.dtype == x.dtype else {
                 throw CompileError(node: n, "STFT on \(x.dtype) is not supported (float32 and float64, window the same)")
             }
-            let L = g.length, c = g.complex ? 2 : 1
-            e.workspace(2 * L)
-            e.block {
+            // frame_step or frame_length given at run time, the output declared: both are read,
+            // checked to give the declared frames and bins, and the frames computed with them.
+            let runtime = DeclaredShapes.isRuntime(n, 1) || DeclaredShapes.isRuntime(n, 3)
+            let g = runtime ? try ExtraOps.stftDeclared(OpContext(node: n, opset: e.opset), output: y.shape) : try ExtraOps.stft(OpContext(node: n, opset: e.opset))
+            let c = g.complex ? 2 : 1
+            e.workspace(2 * (runtime ? g.signal : g.length))
+            try e.block {
+                var L = String(g.length), step = String(g.step)
+                if runtime {
+                    let fail = "throw std::invalid_argument(\"\(e.ns): STFT '\(CppNames.comment(n.name, limit: 60))': its frame_step and frame_length do not give the declared output [\(y.shape.map(String.init).joined(separator: "x"))]\")"
+                    let st = try e.input(n, 1), fl = try e.optionalInput(n, 3)
+                    e.line("const int64_t step = static_cast<int64_t>(\(st.ptr)[0]);")
+                    e.line("const int64_t L = \(fl.map { "static_cast<int64_t>(\($0.ptr)[0])" } ?? String(w?.count ?? g.signal));")
+                    e.line("if (step < 1 || L < 1 || L > \(g.signal)\(w.map { " || L != \($0.count)" } ?? "") || (\(g.signal) - L) / step + 1 != \(g.frames) || \((n.int("onesided") ?? 1) != 0 ? "L / 2 + 1" : "L") != \(g.bins)) \(fail);")
+                    (L, step) = ("L", "step")
+                }
                 twiddles(e, L)
                 e.line("for (int64_t b = 0; b < \(g.batch); ++b) for (int64_t f = 0; f < \(g.frames); ++f) {")
-                e.line("    const \(x.ctype)* const frame = \(x.ptr) + (b * \(g.signal) + f * \(g.step)) * \(c);")
+                e.line("    const \(x.ctype)* const frame = \(x.ptr) + (b * \(g.signal) + f * \(step)) * \(c);")
                 e.line("    for (int64_t k = 0; k < \(g.bins); ++k) {")
                 e.line("        double sr = 0, si = 0;")
                 e.line("        for (int64_t j = 0; j < \(L); ++j) {")
@@ -190,51 +278,25 @@ enum CppExtra {
             }
         }
         t["DFT"] = { e, n in
-            let g = try ExtraOps.dft(OpContext(node: n, opset: e.opset))
             let x = try e.input(n, 0), y = try e.output(n, 0)
             guard x.dtype == .float || x.dtype == .double else { throw CompileError(node: n, "DFT on \(x.dtype) is not supported (float32 and float64 are)") }
-            let L = g.length, cin = g.complexInput ? 2 : 1
-            let outer = x.shape[..<g.axis].reduce(1, *), inner = x.shape[(g.axis + 1)..<(x.shape.count - 1)].reduce(1, *)
-            // Input points read: the first `used` along the axis (zero beyond).
-            let used = g.realOutput ? min(g.inputLength, L / 2 + 1) : min(g.inputLength, L)
-            let T = y.ctype
-            e.workspace(2 * L)
-            e.block {
-                twiddles(e, L)
-                e.line("const \(x.ctype)* const x = \(x.ptr); \(T)* const y = \(y.ptr);")
-                e.line("for (int64_t o = 0; o < \(outer); ++o) for (int64_t i = 0; i < \(inner); ++i) {")
-                e.line("    auto re = [&](int64_t j) { return static_cast<double>(x[((o * \(g.inputLength) + j) * \(inner) + i) * \(cin)]); };")
-                e.line(cin == 2 ? "    auto im = [&](int64_t j) { return static_cast<double>(x[((o * \(g.inputLength) + j) * \(inner) + i) * 2 + 1]); };"
-                                : "    auto im = [](int64_t) { return 0.0; };")
-                e.line("    (void)im;")
-                e.line("    for (int64_t k = 0; k < \(g.outLength); ++k) {")
-                e.line("        double sr = 0, si = 0;")
-                if g.realOutput {
-                    // IRFFT: the Hermitian spectrum's real signal; DC (and Nyquist, for an even
-                    // length) count once and by their real part only, the rest twice.
-                    e.line("        for (int64_t j = 0; j < \(used); ++j) {")
-                    e.line("            const int64_t t = (k * j) % \(L);")
-                    e.line("            if (j == 0 || 2 * j == \(L)) sr += re(j) * cs[t];")
-                    e.line("            else sr += 2.0 * (re(j) * cs[t] - im(j) * sn[t]);")
-                    e.line("        }")
-                    e.line("        (void)si;")
-                    e.line("        y[(o * \(g.outLength) + k) * \(inner) + i] = static_cast<\(T)>(sr / \(L).0);")
-                } else {
-                    let sign = g.inverse ? "+" : "-"
-                    e.line("        for (int64_t j = 0; j < \(used); ++j) {")
-                    e.line("            const int64_t t = (k * j) % \(L);")
-                    e.line("            const double xr = re(j), xi = im(j);")
-                    // x * e^{sign i a} = (xr + i xi)(cos a + sign i sin a)
-                    e.line("            sr += xr * cs[t] \(sign == "-" ? "+" : "-") xi * sn[t];")
-                    e.line("            si += xi * cs[t] \(sign) xr * sn[t];")
-                    e.line("        }")
-                    let scale = g.inverse ? " / \(L).0" : ""
-                    e.line("        y[((o * \(g.outLength) + k) * \(inner) + i) * 2] = static_cast<\(T)>(sr\(scale));")
-                    e.line("        y[((o * \(g.outLength) + k) * \(inner) + i) * 2 + 1] = static_cast<\(T)>(si\(scale));")
-                }
-                e.line("    }")
+            let c = OpContext(node: n, opset: e.opset)
+            guard DeclaredShapes.isRuntime(n, 2) else { return dft(e, x, y, try ExtraOps.dft(c)) }
+            // The axis given at run time, the output declared: every axis that gives the declared
+            // output is compiled, and the value picks one (another is std::invalid_argument).
+            let candidates = ExtraOps.dftCandidates(c, output: y.shape)
+            guard !candidates.isEmpty else { throw CompileError(node: n, "no axis gives the declared output \(y.shape)") }
+            let axisInput = try e.input(n, 2)
+            e.line("switch ([&] { const int64_t a = static_cast<int64_t>(\(axisInput.ptr)[0]); return a < 0 ? a + \(x.shape.count) : a; }()) {")
+            for g in candidates {
+                e.line("case \(g.axis): {")
+                dft(e, x, y, g)
+                e.line("    break;")
                 e.line("}")
             }
+            e.line("default:")
+            e.line("    throw std::invalid_argument(\"\(e.ns): DFT '\(CppNames.comment(n.name, limit: 60))': its axis does not give the declared output [\(y.shape.map(String.init).joined(separator: "x"))] (axes \(candidates.map { String($0.axis) }.joined(separator: ", ")) do)\");")
+            e.line("}")
         }
         t["SwiGLU"] = { e, n in
             let a = try e.input(n, 0), b = try e.input(n, 1), y = try e.output(n, 0)
@@ -331,7 +393,7 @@ enum CppExtra {
             let ost = NDArray.strides(kept).enumerated().map { axes.contains($0.offset) ? 0 : $0.element }
             let groups = kept.reduce(1, *), per = x.count / max(groups, 1)
             e.workspace(2 * groups + 8)
-            try e.block {
+            e.block {
                 e.line("double* const mean = static_cast<double*>(work);")
                 e.line("double* const sq = mean + \(groups);")
                 e.line("std::fill_n(mean, \(2 * groups), 0.0);")
@@ -340,8 +402,7 @@ enum CppExtra {
                 e.line("for (int64_t g = 0; g < \(groups); ++g) { mean[g] /= \(per).0; sq[g] = std::sqrt(std::max(sq[g] / \(per).0 - mean[g] * mean[g], 0.0)) + 1e-9; }")
                 e.line("x = \(x.ptr);")
                 e.line("\(y.ctype)* y = \(y.ptr);")
-                try e.loops(x.shape, prefix: "j") { v in
-                    _ = try Optional(0)
+                e.loops(x.shape, prefix: "j") { v in
                     e.line("*y++ = static_cast<\(y.ctype)>((*x++ - mean[\(EmitContext.offset(v, ost))]) / sq[\(EmitContext.offset(v, ost))]);")
                 }
             }
@@ -481,12 +542,12 @@ enum CppEinsum {
             let summed = Array(Set(p.inputs.joined()).subtracting(p.output)).sorted()
             func v(_ ch: Character) -> String { "i_\(ch.unicodeScalars.first!.value)" }
             let acc = y.dtype.isFloatingPoint ? "double" : "int64_t"
-            try e.block {
+            e.block {
                 e.line("\(y.ctype)* y = \(y.ptr);")
-                try e.loops(p.output.map { p.sizes[$0]! }, prefix: "o") { ov in
+                e.loops(p.output.map { p.sizes[$0]! }, prefix: "o") { ov in
                     for (k, ch) in p.output.enumerated() { e.line("const int64_t \(v(ch)) = \(ov[k]);") }
                     e.line("\(acc) sum = 0;")
-                    try e.loops(summed.map { p.sizes[$0]! }, prefix: "s") { sv in
+                    e.loops(summed.map { p.sizes[$0]! }, prefix: "s") { sv in
                         for (k, ch) in summed.enumerated() { e.line("const int64_t \(v(ch)) = \(sv[k]);") }
                         var factors: [String] = []
                         for (k, letters) in p.inputs.enumerated() {
@@ -495,7 +556,6 @@ enum CppEinsum {
                             factors.append("\(acc)(\(ins[k].ptr)[\(idx.isEmpty ? "0" : idx)])")
                         }
                         e.line("sum += \(factors.joined(separator: " * "));")
-                        _ = try Optional(0)
                     }
                     e.line("*y++ = static_cast<\(y.ctype)>(sum);")
                 }

@@ -34,6 +34,19 @@ public enum ExtraOps {
         return (x[0], x[1], x[2] == 2, step, length, (x[1] - length) / step + 1, onesided ? length / 2 + 1 : length)
     }
 
+    /// STFT whose frame_step or frame_length arrives at run time, the output shape declared:
+    /// the frames and bins from the output (step and length are read and checked at run time).
+    public static func stftDeclared(_ c: OpContext, output y: [Int]) throws -> (batch: Int, signal: Int, complex: Bool, step: Int, length: Int, frames: Int, bins: Int) {
+        let x = try c.shape(0)
+        guard x.count == 3, x[2] == 1 || x[2] == 2 else { throw c.invalid("the signal must be [batch, length, 1 or 2], not \(x)") }
+        guard y.count == 4, y[0] == x[0], y[3] == 2, y[1] >= 1, y[1] <= x[1], y[2] >= 1, y[2] <= x[1] else {
+            throw c.invalid("the declared output \(y) is not [batch, frames, bins, 2] for the signal \(x)")
+        }
+        if c.int("onesided", 1) != 0 && x[2] == 2 { throw c.invalid("a one-sided STFT needs a real signal") }
+        if c.has(2) { guard let w = try? c.shape(2), w.count == 1, w[0] >= 1, w[0] <= x[1] else { throw c.invalid("the window must be 1-D, at most the signal's length") } }
+        return (x[0], x[1], x[2] == 2, 0, 0, y[1], y[2])
+    }
+
     /// AffineGrid (opset 20): theta (N, 2, 3) or (N, 3, 4) and a constant size (N, C, H, W) or
     /// (N, C, D, H, W): the batch and the spatial sizes.
     public static func affineGrid(_ c: OpContext) throws -> (n: Int, dims: [Int]) {
@@ -52,7 +65,31 @@ public enum ExtraOps {
 
     /// Col2Im (opset 18): blocks of `block` positions of the columns summed back into an image.
     public struct Col2ImGeometry {
-        public var n = 0, c = 0, image: [Int] = [], block: [Int] = [], strides: [Int] = [], dilations: [Int] = [], padsBegin: [Int] = [], blocks: [Int] = []
+        public var n = 0, c = 0, image: [Int] = [], block: [Int] = [], strides: [Int] = [], dilations: [Int] = [], padsBegin: [Int] = [], padsEnd: [Int] = [], blocks: [Int] = []
+    }
+
+    /// Col2Im's strides, dilations and pads for `r` spatial axes (validated).
+    static func col2imAttributes(_ c: OpContext, rank r: Int, into g: inout Col2ImGeometry) throws {
+        g.strides = c.node.ints("strides") ?? [Int](repeating: 1, count: r)
+        g.dilations = c.node.ints("dilations") ?? [Int](repeating: 1, count: r)
+        let pads = c.node.ints("pads") ?? [Int](repeating: 0, count: 2 * r)
+        guard g.strides.count == r, g.dilations.count == r, pads.count == 2 * r, (g.strides + g.dilations).allSatisfy({ $0 >= 1 && $0 <= 1 << 20 }),
+              pads.allSatisfy({ $0 >= 0 && $0 <= 1 << 20 }) else { throw c.invalid("strides, dilations (1 to 2^20) and pads (0 to 2^20) must give one value per axis (pads two)") }
+        g.padsBegin = Array(pads[..<r])
+        g.padsEnd = Array(pads[r...])
+    }
+
+    /// Col2Im whose image_shape or block_shape arrives at run time, the output shape declared:
+    /// the batch, channels and image from the output (the block shape is read at run time).
+    public static func col2imDeclared(_ c: OpContext, output y: [Int]) throws -> Col2ImGeometry {
+        let x = try c.shape(0)
+        guard x.count == 3, y.count >= 3, y[0] == x[0], y[1] >= 1, x[1] % y[1] == 0, y[2...].allSatisfy({ $0 >= 1 && $0 <= 1 << 20 }) else {
+            throw c.invalid("the declared output \(y) does not fit the input \(x) as (N, C, image...)")
+        }
+        var g = Col2ImGeometry()
+        (g.n, g.c, g.image) = (y[0], y[1], Array(y[2...]))
+        try col2imAttributes(c, rank: g.image.count, into: &g)
+        return g
     }
 
     public static func col2im(_ c: OpContext) throws -> Col2ImGeometry {
@@ -64,15 +101,10 @@ public enum ExtraOps {
         guard x.count == 3, r >= 1, g.block.count == r, g.image.allSatisfy({ $0 >= 1 && $0 <= 1 << 20 }), g.block.allSatisfy({ $0 >= 1 && $0 <= 1 << 20 }) else {
             throw c.invalid("input must be (N, C * block size, L) with image_shape and block_shape of one rank (1 to 2^20 each); got \(x), \(g.image), \(g.block)")
         }
-        g.strides = c.node.ints("strides") ?? [Int](repeating: 1, count: r)
-        g.dilations = c.node.ints("dilations") ?? [Int](repeating: 1, count: r)
-        let pads = c.node.ints("pads") ?? [Int](repeating: 0, count: 2 * r)
-        guard g.strides.count == r, g.dilations.count == r, pads.count == 2 * r, (g.strides + g.dilations).allSatisfy({ $0 >= 1 && $0 <= 1 << 20 }),
-              pads.allSatisfy({ $0 >= 0 && $0 <= 1 << 20 }) else { throw c.invalid("strides, dilations (1 to 2^20) and pads (0 to 2^20) must give one value per axis (pads two)") }
-        g.padsBegin = Array(pads[..<r])
+        try col2imAttributes(c, rank: r, into: &g)
         for d in 0..<r {
             let span = g.dilations[d] * (g.block[d] - 1) + 1
-            let b = (g.image[d] + pads[d] + pads[r + d] - span) / g.strides[d] + 1
+            let b = (g.image[d] + g.padsBegin[d] + g.padsEnd[d] - span) / g.strides[d] + 1
             guard b >= 1 else { throw c.invalid("the block does not fit the padded image along axis \(d)") }
             g.blocks.append(b)
         }
@@ -154,7 +186,20 @@ public enum ExtraOps {
         return (bins, mels, out)
     }
 
-    public static func dft(_ c: OpContext) throws -> DFTGeometry {
+    /// The axes DFT could run over to give the declared output `y` when its axis arrives at run
+    /// time (a square signal allows more than one), each with its geometry.
+    public static func dftCandidates(_ c: OpContext, output y: [Int]) -> [DFTGeometry] {
+        guard let x = try? c.shape(0), x.count >= 3, y.count == x.count else { return [] }
+        return (1...(x.count - 2)).compactMap { a -> DFTGeometry? in
+            guard let g = try? dft(c, axis: a) else { return nil }
+            var out = x
+            out[a] = g.outLength
+            out[x.count - 1] = g.realOutput ? 1 : 2
+            return out == y ? g : nil
+        }
+    }
+
+    public static func dft(_ c: OpContext, axis forced: Int? = nil) throws -> DFTGeometry {
         let x = try c.shape(0)
         guard x.count >= 3, x[x.count - 1] == 1 || x[x.count - 1] == 2 else {
             throw c.invalid("the input must be [batch, signal..., 1 or 2] (real or complex), not \(x)")
@@ -165,7 +210,7 @@ public enum ExtraOps {
         g.onesided = c.int("onesided", 0) != 0
         // Opset 20 moved the axis (default -2) to input 2, which must be a constant here.
         var axis = c.opset >= 20 ? -2 : c.int("axis", 1)
-        if c.opset >= 20, c.has(2) {
+        if let forced { axis = forced } else if c.opset >= 20, c.has(2) {
             let a = try c.requireConstant(2, "axis")
             guard !a.isFloat, a.count == 1 else { throw c.invalid("axis must be one integer") }
             axis = Int(a.ints[0])
