@@ -41,7 +41,7 @@ public enum DeclaredShapes {
     public static let inputs: [String: Set<Int>] = {
         var m: [String: Set<Int>] = ["Reshape": [1], "Squeeze": [1], "Unsqueeze": [1], "Expand": [1], "Tile": [1], "ConstantOfShape": [0],
                                      "TopK": [1], "Split": [1], "OneHot": [1], "Slice": [1, 2, 3, 4], "Pad": [1, 3], "Resize": [2, 3], "Upsample": [1],
-                                     "CenterCropPad": [1], "MaxUnpool": [2], "AffineGrid": [1], "Col2Im": [1, 2], "STFT": [1, 3], "DFT": [2],
+                                     "CenterCropPad": [1], "MaxUnpool": [2], "AffineGrid": [1], "Col2Im": [1, 2], "STFT": [1, 3], "DFT": [2], "MelWeightMatrix": [0, 1, 2, 3, 4],
                                      "Range": [0, 1, 2], "NonZero": [0], "Compress": [1],
                                      "HannWindow": [0], "HammingWindow": [0], "BlackmanWindow": [0], "Unique": [0], "NonMaxSuppression": [0, 1, 2, 3, 4]]
         for op in ["ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceSumSquare", "ReduceLogSum", "ReduceLogSumExp"] {
@@ -52,7 +52,7 @@ public enum DeclaredShapes {
 
     /// Ops whose emitters read those inputs at run time themselves (the others get a check
     /// before their usual code).
-    public static let readAtRunTime: Set<String> = ["Slice", "Pad", "Range", "NonZero", "Compress", "Unique", "NonMaxSuppression", "Resize", "Upsample", "Col2Im", "STFT", "DFT", "HannWindow", "HammingWindow", "BlackmanWindow", "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd",
+    public static let readAtRunTime: Set<String> = ["Slice", "Pad", "Range", "NonZero", "Compress", "Unique", "NonMaxSuppression", "Resize", "Upsample", "Col2Im", "STFT", "DFT", "MelWeightMatrix", "HannWindow", "HammingWindow", "BlackmanWindow", "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd",
                                                      "ReduceL1", "ReduceL2", "ReduceSumSquare", "ReduceLogSum", "ReduceLogSumExp"]
 
     /// Whether `node` may take its declared output shapes because input `input` is a run-time value.
@@ -124,6 +124,8 @@ public enum DeclaredShapes {
             guard let theta = ins.first ?? nil, theta.count == 3, y.count == theta[1] + 2, y.last == theta[1], y[0] == theta[0], theta[2] == theta[1] + 1 else {
                 return "its declared output \(y) does not fit theta \((ins.first ?? nil) ?? [])"
             }
+        case "MelWeightMatrix":
+            guard y.count == 2, y[1] >= 1, y[1] <= 1 << 16, y[0] >= 1, y[0] <= (1 << 23) + 1 else { return "its declared output \(y) is not [bins, mel bins] (1 to 65536 mel bins)" }
         case "DFT":
             if ExtraOps.dftCandidates(c, output: y).isEmpty { return "no axis gives its declared output \(y) from the input \((ins.first ?? nil) ?? [])" }
         case "STFT":

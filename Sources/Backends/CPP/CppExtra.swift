@@ -298,6 +298,20 @@ enum CppExtra {
             e.line("    throw std::invalid_argument(\"\(e.ns): DFT '\(CppNames.comment(n.name, limit: 60))': its axis does not give the declared output [\(y.shape.map(String.init).joined(separator: "x"))] (axes \(candidates.map { String($0.axis) }.joined(separator: ", ")) do)\");")
             e.line("}")
         }
+        // MelWeightMatrix whose arguments arrive at run time (constant ones are folded), its
+        // output declared: computed per call (sofie_rt::mel_weights), its size checked.
+        t["MelWeightMatrix"] = { e, n in
+            let y = try e.output(n, 0)
+            guard y.shape.count == 2, y.dtype == .float || y.dtype == .double else { throw CompileError(node: n, "its declared output must be a 2-D float32 or float64 tensor") }
+            let ins = try (0..<5).map { try e.input(n, $0) }
+            e.workspace(y.shape[1] + 2)
+            e.block {
+                e.line("const int64_t mels = static_cast<int64_t>(\(ins[0].ptr)[0]), dft = static_cast<int64_t>(\(ins[1].ptr)[0]), rate = static_cast<int64_t>(\(ins[2].ptr)[0]);")
+                e.line("if (mels != \(y.shape[1]) || dft < 1 || dft / 2 + 1 != \(y.shape[0]) ||")
+                e.line("    !sofie_rt::mel_weights(mels, dft, rate, static_cast<double>(\(ins[3].ptr)[0]), static_cast<double>(\(ins[4].ptr)[0]), \(y.ptr), static_cast<int64_t*>(work)))")
+                e.line("    throw std::invalid_argument(\"\(e.ns): MelWeightMatrix '\(CppNames.comment(n.name, limit: 60))': its arguments do not give the declared [\(y.shape[0])x\(y.shape[1])] matrix, or are out of range\");")
+            }
+        }
         t["SwiGLU"] = { e, n in
             let a = try e.input(n, 0), b = try e.input(n, 1), y = try e.output(n, 0)
             guard a.dtype == .float || a.dtype == .double else { throw CompileError(node: n, "SwiGLU on \(a.dtype) is not supported") }

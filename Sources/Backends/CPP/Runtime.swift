@@ -1533,6 +1533,39 @@ inline void resize_axis(int mode, int ctm, int nearest, std::int64_t in, std::in
     }
 }
 
+// MelWeightMatrix (ONNX's reference): triangles between mel-spaced spectrogram bins, written
+// as [dft / 2 + 1, mels]. edges: mels + 2 elements of scratch. False when the arguments are
+// out of range (1 to 65536 mel bins, a DFT length of 1 to 2^24, a positive sample rate,
+// 0 <= lower < upper) or an edge falls outside the bins.
+template <class T>
+inline bool mel_weights(std::int64_t mels, std::int64_t dft, std::int64_t rate, double lower, double upper, T* out,
+                        std::int64_t* edges) {
+    if (mels < 1 || mels > (1 << 16) || dft < 1 || dft > (1 << 24) || rate < 1 || !(lower >= 0) || !(upper > lower) ||
+        !(upper <= std::numeric_limits<double>::max()))
+        return false;
+    const std::int64_t bins = dft / 2 + 1;
+    auto mel = [](double f) { return 2595.0 * std::log1p(f / 700.0) / std::log(10.0); };
+    const double lo = mel(lower), step = (mel(upper) - lo) / static_cast<double>(mels + 2);
+    for (std::int64_t k = 0; k < mels + 2; ++k) {
+        const double f = 700.0 * std::expm1((static_cast<double>(k) * step + lo) / 2595.0 * std::log(10.0));
+        const double b = std::floor(static_cast<double>(dft + 1) * f / static_cast<double>(rate));
+        if (!(b >= 0) || !(b < static_cast<double>(bins))) return false;
+        edges[k] = static_cast<std::int64_t>(b);
+    }
+    for (std::int64_t i = 0; i < bins * mels; ++i) out[i] = T(0);
+    for (std::int64_t i = 0; i < mels; ++i) {
+        const std::int64_t l = edges[i], m = edges[i + 1], h = edges[i + 2];
+        if (m == l) {
+            out[m * mels + i] = T(1);
+        } else if (m > l) {
+            for (std::int64_t j = l; j <= m; ++j) out[j * mels + i] = static_cast<T>(static_cast<double>(j - l) / static_cast<double>(m - l));
+        }
+        if (h > m)
+            for (std::int64_t j = m; j < h; ++j) out[j * mels + i] = static_cast<T>(static_cast<double>(h - j) / static_cast<double>(h - m));
+    }
+    return true;
+}
+
 // NonMaxSuppression (ONNX): boxes [B, S, 4], scores [B, C, S]. Per batch and class, the boxes by
 // descending score (ties: lower index first; NaN scores last), above score_th when has_th, each
 // kept unless its IoU with one kept before exceeds iou_th, at most max_out. Writes (batch,
