@@ -31,12 +31,13 @@ enum CppNames {
         return s
     }
 
-    /// Text safe inside a `//` comment: printable ASCII only; line breaks, backslashes (line
-    /// splices) and question marks (trigraphs) become '_'.
+    /// Text safe inside a `//` comment and inside a string literal (the run-time error messages
+    /// quote node names): printable ASCII only; line breaks, backslashes (line splices and
+    /// escapes), question marks (trigraphs) and double quotes (the literal's end) become '_'.
     static func comment(_ text: String, limit: Int = 80) -> String {
         var s = ""
         for u in text.unicodeScalars {
-            if u.isASCII, u.value >= 0x20, u.value < 0x7f, u != "\\", u != "?" { s.unicodeScalars.append(u) } else { s += "_" }
+            if u.isASCII, u.value >= 0x20, u.value < 0x7f, u != "\\", u != "?", u != "\"" { s.unicodeScalars.append(u) } else { s += "_" }
         }
         if s.count > limit { s = String(s.prefix(limit)) + "..." }
         return s

@@ -1456,7 +1456,7 @@ inline std::int64_t unique_slices(const T* x, std::int64_t outer, std::int64_t A
                 if (u == v || (un && vn)) continue;
                 return (vn || (!un && u < v)) ? -1 : 1;
             }
-        return 0;
+        return int{0};  // equal slices
     };
     for (std::int64_t j = 0; j < A; ++j) order[j] = j;
     std::sort(order, order + A, [&](std::int64_t a, std::int64_t b) {

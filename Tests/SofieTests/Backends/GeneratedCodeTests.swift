@@ -87,6 +87,29 @@ final class GeneratedCodeTests: XCTestCase {
         XCTAssertFalse(header.contains("\r"), "a carriage return reached the header")
     }
 
+    /// Node names reach the run-time error messages (string literals), not only comments: a
+    /// Range named to close the literal and inject a static_assert (its length checked against
+    /// the declared output, so the message quotes the name) must give a header that compiles,
+    /// the quote replaced.
+    func testHostileNamesCannotLeaveAStringLiteral() throws {
+        let g = Graph(name: "quoted")
+        let ins = ["s", "l", "d"].map { Value(name: $0, type: .tensor(TensorType(.float, fixed: []))) }
+        g.inputs = ins
+        let y = Value(name: "y", type: .tensor(TensorType(.float, fixed: [5])))
+        let name = "r\"); static_assert(false, \"injected"
+        g.appendNode(Node(opType: "Range", name: name, inputs: ins, outputs: [y]))
+        g.outputs = [y]
+        let model = Model(graph: g)
+        model.opsetImports = [OpsetImport(domain: "", version: 17)]
+        let dir = try TestSupport.tempDir("quoted")
+        let emitted = try Compiler.compile(model, source: "quoted.onnx", directory: dir, options: Compiler.Options(name: "quoted"))
+        XCTAssertFalse(emitted.header.contains("r\"); static_assert"), "the name's quote reached the header")
+        XCTAssertTrue(emitted.header.contains("Range 'r_); static_assert(false, _injected'"), "the message quotes the name, quote replaced")
+        try "#include \"quoted.hxx\"\nint main() { quoted::Session s; (void)s; return 0; }\n".write(toFile: dir + "/main.cpp", atomically: true, encoding: .utf8)
+        let errors = CppHarness.build([(dir + "/main.cpp", dir + "/main")], flags: CppHarness.warningFlags + ["-O0"], parallel: 1)
+        XCTAssertTrue(errors.isEmpty, "\(errors.values.joined(separator: "\n").prefix(3000))")
+    }
+
     func testSessionsRunConcurrentlyInThreads() throws {
         try TestSupport.requirePython()
         let dir = try TestSupport.tempDir("threads")

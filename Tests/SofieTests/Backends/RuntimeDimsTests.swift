@@ -382,6 +382,68 @@ final class RuntimeDimsTests: XCTestCase {
         XCTAssertTrue(run.output.contains("asks for 5 elements, outside 0...4"), run.output)
     }
 
+    /// Shape, axis, scale and size inputs given at run time whose values do not give the output
+    /// the model declares (ONNX's node-test models, one value changed): each run throws
+    /// std::invalid_argument naming the op, under AddressSanitizer and UBSan, and the same
+    /// Session then runs the declared values (the node tests' own) without an error.
+    func testWrongRunTimeShapeValuesThrow() throws {
+        try TestSupport.requirePython()
+        let folder = try TestSupport.nodeTestsFolder()
+        let work = try TestSupport.tempDir("wrong-shape-values")
+        // Model, op named in the message, then input index -> (wrong values, the declared case's values).
+        let cases: [(test: String, op: String, inputs: [Int: (wrong: String, right: String)])] = [
+            ("test_dft_axis", "DFT", [1: ("3", "2")]),
+            ("test_stft", "STFT", [1: ("7", "8"), 2: ("16", "16")]),
+            ("test_col2im", "Col2Im", [1: ("5, 5", "5, 5"), 2: ("2, 2", "1, 5")]),
+            ("test_resize_upsample_scales_nearest", "Resize", [1: ("1.0f, 1.0f, 2.0f, 2.0f", "1.0f, 1.0f, 2.0f, 3.0f")]),
+            ("test_hannwindow", "HannWindow", [0: ("11", "10")]),
+            ("test_melweightmatrix", "MelWeightMatrix", [0: ("7", "8"), 1: ("16", "16"), 2: ("8192", "8192"), 3: ("0.0f", "0.0f"), 4: ("4096.0f", "4096.0f")]),
+            ("test_center_crop_pad_crop", "CenterCropPad", [1: ("10, 8, 3", "10, 7, 3")]),
+            ("test_maxunpool_export_with_output_shape", "MaxUnpool", [1: ("0, 1, 2, 3", "0, 1, 2, 3"), 2: ("1, 1, 5, 6", "1, 1, 5, 5")]),
+            ("test_affine_grid_2d", "AffineGrid", [1: ("2, 3, 6, 5", "2, 3, 5, 6")]),
+        ]
+        var driver = "#include <cstdio>\n#include <cstring>\n#include <stdexcept>\n#include <vector>\n"
+        var calls = ""
+        for (i, c) in cases.enumerated() {
+            var options = Compiler.Options(name: "w\(i)")
+            options.weights = .embed
+            let emitted = try Compiler.compile(path: "\(folder)/\(c.test)/model.onnx", directory: work, options: options)
+            driver += "#include \"w\(i).hxx\"\n"
+            let sig = CppHarness.signature(emitted.header)
+            func args(_ pick: (Int) -> String?) -> (decl: String, list: String) {
+                var decl = "", list: [String] = []
+                for (k, t) in sig.inputs.enumerated() {
+                    let values = pick(k).map { "{\($0)}" } ?? "(\(max(t.count, 1)))"
+                    decl += "            std::vector<\(t.type)> in\(k)\(values); in\(k).resize(\(max(t.count, 1)));\n"
+                    list.append("in\(k).data()")
+                }
+                for (k, t) in sig.outputs.enumerated() {
+                    decl += "            std::vector<\(t.type)> out\(k)(\(max(t.count, 1)));\n"
+                    list.append("out\(k).data()")
+                }
+                return (decl, list.joined(separator: ", "))
+            }
+            let wrong = args { c.inputs[$0]?.wrong }, right = args { c.inputs[$0]?.right }
+            calls += """
+                {
+                    w\(i)::Session s;
+                    {
+            \(wrong.decl)            try { s.infer(\(wrong.list)); std::printf("\(c.test): wrong values did not throw\\n"); failed = true; }
+                        catch (const std::invalid_argument& e) { if (!std::strstr(e.what(), "\(c.op)")) { std::printf("\(c.test): %s\\n", e.what()); failed = true; } else std::printf("%s\\n", e.what()); }
+                    }
+                    {
+            \(right.decl)            try { s.infer(\(right.list)); } catch (const std::exception& e) { std::printf("\(c.test): the declared values threw %s\\n", e.what()); failed = true; }
+                    }
+                }
+
+            """
+        }
+        driver += "int main() {\n    bool failed = false;\n\(calls)    return failed ? 1 : 0;\n}\n"
+        guard let run = try Self.buildAndRun(driver, in: work, flags: ["-O1"]) else { return }
+        XCTAssertEqual(run.status, 0, run.output)
+        XCTAssertEqual(run.output.split(separator: "\n").filter { $0.contains("does not") || $0.contains("do not") || $0.contains("has size") || $0.contains("out of range") }.count, cases.count, run.output)
+    }
+
     /// A Reshape whose shape, a ReduceSum whose axes, a TopK whose k and a Slice whose starts are
     /// graph inputs, their output shapes declared: the code computes them when the values give the declared shapes (-1 and negative
     /// axes included) and throws std::invalid_argument naming the node when they do not.
