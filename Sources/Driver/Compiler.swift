@@ -184,9 +184,6 @@ public enum Compiler {
             try w.withUnsafeBytes { try AtomicFile.write($0, to: directory + "/" + emitted.weightsFileName) }
         }
         if options.cApi {
-            guard emitted.runtimeDimensions.isEmpty else {
-                throw Failure(file: source, underlying: CompileError(.graph, "--c-api does not support run-time dimensions (--dim NAME=max:BOUND) yet; use the C++ Session, or fix the dimension with --dim NAME=VALUE"))
-            }
             let c = CppCApi.emit(emitted)
             try AtomicFile.write(c.header, to: directory + "/" + c.headerFileName)
             try AtomicFile.write(c.source, to: directory + "/" + c.sourceFileName)

@@ -16,7 +16,11 @@ public enum CppCApi {
         let ns = e.namespace
         let upper = ns.uppercased()
         let batched = e.inputs.contains { $0.batched } || e.outputs.contains { $0.batched }
-        let params = (batched ? ["size_t batch"] : [])
+        // Run-time dimensions: the inputs' are arguments of infer (after the batch, in the C++
+        // order); lengths computed from values are read after a call (NAME_last_LEN).
+        let argDims = e.runtimeDimensions.filter { !$0.dimension.fromValues }, valueDims = e.runtimeDimensions.filter { $0.dimension.fromValues }
+        let dimParams = argDims.map { "int64_t \($0.argument)" }
+        let params = (batched ? ["size_t batch"] : []) + dimParams
             + e.inputs.map { "const \($0.cType)* \($0.name)" }
             + e.outputs.map { "\($0.cType)* \($0.name)" }  // fixed-width <stdint.h> names; bool is <stdbool.h>'s, one byte as in C++
         var h = ""
@@ -27,7 +31,7 @@ public enum CppCApi {
         w(" *")
         w(" *   \(ns)_session* s = NULL;")
         w(" *   int status = \(ns)_create(\(e.weightsEmbedded ? "NULL" : "\"\(ns).weights\""), &s);")
-        w(" *   if (status == \(upper)_OK) status = \(ns)_infer(s\(batched ? ", batch" : ""), \((e.inputs + e.outputs).map(\.name).joined(separator: ", ")));")
+        w(" *   if (status == \(upper)_OK) status = \(ns)_infer(s\(batched ? ", batch" : "")\(argDims.map { ", " + $0.argument }.joined()), \((e.inputs + e.outputs).map(\.name).joined(separator: ", ")));")
         w(" *   if (status != \(upper)_OK) fprintf(stderr, \"%s\\n\", \(ns)_status_message(status));")
         w(" *   \(ns)_destroy(s);")
         w(" *")
@@ -51,13 +55,21 @@ public enum CppCApi {
         w("#define \(upper)_ERROR_WEIGHTS 2    /* the weights file is missing, unreadable or too short */")
         w("#define \(upper)_ERROR_MEMORY 3     /* allocation failed */")
         w("#define \(upper)_ERROR_INTERNAL 4   /* any other failure inside the model code */")
+        if !e.runtimeDimensions.isEmpty {
+            w("#define \(upper)_ERROR_DIMENSION 5  /* a run-time dimension outside its range */")
+            w("#define \(upper)_ERROR_LENGTH 6     /* a length computed from the values beyond its bound */")
+        }
         w()
-        w("/* Elements of each array\(batched ? " per row of the batch (arrays marked batched hold batch rows)" : ""). */")
+        w("/* Elements of each array\(batched ? " per row of the batch (arrays marked batched hold batch rows)" : "")\(e.runtimeDimensions.isEmpty ? "" : "; with run-time dimensions, at their bounds (what to allocate once)"). */")
         for (k, p) in e.inputs.enumerated() {
-            w("#define \(upper)_INPUT\(k)_SIZE \(p.count)  /* \(p.name): \(p.cType)[\(p.shape.map(String.init).joined(separator: "x"))]\(p.isBits ? " holding \(p.dataType) bits" : "")\(p.batched ? ", batched" : "") */")
+            w("#define \(upper)_INPUT\(k)_SIZE \(p.count)  /* \(p.name): \(p.cType)[\(p.shape.map(String.init).joined(separator: "x"))]\(p.isBits ? " holding \(p.dataType) bits" : "")\(p.batched ? ", batched" : "")\(p.runtimeShape == nil ? "" : ", at the bounds") */")
         }
         for (k, p) in e.outputs.enumerated() {
-            w("#define \(upper)_OUTPUT\(k)_SIZE \(p.count)  /* \(p.name): \(p.cType)[\(p.shape.map(String.init).joined(separator: "x"))]\(p.isBits ? " holding \(p.dataType) bits" : "")\(p.batched ? ", batched" : "") */")
+            w("#define \(upper)_OUTPUT\(k)_SIZE \(p.count)  /* \(p.name): \(p.cType)[\(p.shape.map(String.init).joined(separator: "x"))]\(p.isBits ? " holding \(p.dataType) bits" : "")\(p.batched ? ", batched" : "")\(p.runtimeShape == nil ? "" : ", at the bounds") */")
+        }
+        for (d, a) in e.runtimeDimensions {
+            w("#define \(upper)_\(a.uppercased())_MIN \(d.minimum)  /* range of the run-time \(d.fromValues ? "length" : "dimension") \(a) */")
+            w("#define \(upper)_\(a.uppercased())_MAX \(d.bound)")
         }
         w("#define \(upper)_NUM_INPUTS \(e.inputs.count)")
         w("#define \(upper)_NUM_OUTPUTS \(e.outputs.count)")
@@ -69,6 +81,20 @@ public enum CppCApi {
         w("int \(ns)_create(const char* weights_path, \(ns)_session** session);")
         w("/* Runs the model: row-major contiguous arrays, inputs then outputs\(batched ? "; batch rows of the batched ones" : ""). */")
         w("int \(ns)_infer(\((["\(ns)_session* session"] + params).joined(separator: ", ")));")
+        if !e.runtimeDimensions.isEmpty {
+            let allParams = e.runtimeDimensions.map { "int64_t \($0.argument)" }.joined(separator: ", ")
+            w("/* Elements of the arrays whose extents follow run-time dimensions, for given values. */")
+            for (k, p) in e.inputs.enumerated() where p.runtimeShape != nil {
+                w("size_t \(ns)_input\(k)_size(\(dimParams.isEmpty ? "void" : dimParams.joined(separator: ", ")));")
+            }
+            for (k, p) in e.outputs.enumerated() where p.runtimeShape != nil {
+                w("size_t \(ns)_output\(k)_size(\(allParams));")
+            }
+            for (_, a) in valueDims {
+                w("/* The length \(a) the last successful \(ns)_infer computed (0 before any). */")
+                w("int64_t \(ns)_last_\(a)(const \(ns)_session* session);")
+            }
+        }
         w("/* Frees a session (NULL is allowed). */")
         w("void \(ns)_destroy(\(ns)_session* session);")
         w("/* A static English description of a status code. */")
@@ -125,8 +151,14 @@ public enum CppCApi {
         // Reduced-precision floats cross as their bits; the header's types are those bits.
         let args = e.inputs.map { $0.isBits ? "reinterpret_cast<const \($0.cppType)*>(\($0.name))" : $0.name }
             + e.outputs.map { $0.isBits ? "reinterpret_cast<\($0.cppType)*>(\($0.name))" : $0.name }
-        w("        session->model.infer(\(((batched ? ["batch"] : []) + args).joined(separator: ", ")));")
+        w("        session->model.infer(\(((batched ? ["batch"] : []) + argDims.map(\.argument) + args).joined(separator: ", ")));")
         w("        return \(upper)_OK;")
+        if !e.runtimeDimensions.isEmpty {
+            w("    } catch (const std::out_of_range&) {")
+            w("        return \(upper)_ERROR_DIMENSION;")
+            w("    } catch (const std::length_error&) {")
+            w("        return \(upper)_ERROR_LENGTH;")
+        }
         w("    } catch (const std::invalid_argument&) {")
         w("        return \(upper)_ERROR_ARGUMENT;  // a run-time input value out of its range (e.g. an axis)")
         w("    } catch (const std::bad_alloc&) {")
@@ -136,6 +168,20 @@ public enum CppCApi {
         w("    }")
         w("}")
         w()
+        if !e.runtimeDimensions.isEmpty {
+            let allParams = e.runtimeDimensions.map { "int64_t \($0.argument)" }.joined(separator: ", ")
+            let allArgs = e.runtimeDimensions.map(\.argument).joined(separator: ", ")
+            for (k, p) in e.inputs.enumerated() where p.runtimeShape != nil {
+                w("extern \"C\" size_t \(ns)_input\(k)_size(\(dimParams.isEmpty ? "void" : dimParams.joined(separator: ", "))) { return \(ns)::Session::input\(k)_size(\(argDims.map(\.argument).joined(separator: ", "))); }")
+            }
+            for (k, p) in e.outputs.enumerated() where p.runtimeShape != nil {
+                w("extern \"C\" size_t \(ns)_output\(k)_size(\(allParams)) { return \(ns)::Session::output\(k)_size(\(allArgs)); }")
+            }
+            for (_, a) in valueDims {
+                w("extern \"C\" int64_t \(ns)_last_\(a)(const \(ns)_session* session) { return session == nullptr ? 0 : session->model.last_\(a)(); }")
+            }
+            w()
+        }
         w("extern \"C\" void \(ns)_destroy(\(ns)_session* session) { delete session; }")
         w()
         w("extern \"C\" const char* \(ns)_status_message(int status) {")
@@ -145,6 +191,10 @@ public enum CppCApi {
         w("    case \(upper)_ERROR_WEIGHTS: return \"\(ns): cannot read the weights file (missing, unreadable or too short)\";")
         w("    case \(upper)_ERROR_MEMORY: return \"\(ns): out of memory\";")
         w("    case \(upper)_ERROR_INTERNAL: return \"\(ns): internal error in the model code\";")
+        if !e.runtimeDimensions.isEmpty {
+            w("    case \(upper)_ERROR_DIMENSION: return \"\(ns): a run-time dimension is outside the range the code was compiled for\";")
+            w("    case \(upper)_ERROR_LENGTH: return \"\(ns): a length computed from the input values exceeds its bound\";")
+        }
         w("    default: return \"\(ns): unknown status code\";")
         w("    }")
         w("}")
