@@ -862,6 +862,10 @@ final class EmitContext {
         w("};")
         w()
         if rdims.isEmpty, let functor = CppFunctor.emit(namespace: ns, inputs: ins, outputs: outs, embedded: embed) { h += functor }
+        // With run-time dimensions: a functor over one collection per row when infer(x) reads
+        // them off the single input's size.
+        if !rdims.isEmpty, ins.count == 1, !argDims.isEmpty, derived != nil,
+           let functor = CppFunctor.emitCollection(namespace: ns, input: ins[0], outputs: outs, embedded: embed) { h += functor }
         w("}  // namespace \(ns)")
         var result = EmittedCpp(namespace: ns, header: h, weights: embed ? nil : weightBytes)
         result.runtimeBatch = batch != nil

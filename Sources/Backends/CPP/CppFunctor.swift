@@ -51,6 +51,14 @@ enum CppFunctor {
         w("        return result;")
         w("    }")
         w()
+        pool(w, embedded: embedded)
+        w("using Functor = FunctorT<>;")
+        w()
+        return h
+    }
+
+    /// The Session pool every functor copy shares (private section and class end).
+    static func pool(_ w: (String) -> Void, embedded: Bool) {
         w("private:")
         w("    struct Pool {")
         if !embedded { w("        std::string path;") }
@@ -77,6 +85,45 @@ enum CppFunctor {
         w("    };")
         w("    std::shared_ptr<Pool> pool_;")
         w("};")
+    }
+
+    /// NAME::FunctorT<Collection> for a model with a run-time dimension read off its single
+    /// input's size (`--dim n=max:B`): its call operator takes one collection per row (an
+    /// RDataFrame `ROOT::RVecF` column of a variable number of particles, or any container with
+    /// begin()/end()), runs `infer(x)`, which derives n from the size, and returns the first
+    /// output as a std::vector (as long as the run made it). Same Session pool as the scalar form.
+    static func emitCollection(namespace ns: String, input: CTensor, outputs: [CTensor], embedded: Bool) -> String? {
+        guard let out = outputs.first, input.dtype != .bool, out.dtype != .bool, !input.dtype.isReducedFloat, !out.dtype.isReducedFloat else { return nil }
+        let inType = input.ctype, outType = out.ctype
+        var h = ""
+        func w(_ s: String = "") { h += s + "\n" }
+        w("// For ROOT's RDataFrame (and any per-row, multi-threaded caller) with a collection per row:")
+        w("//   df.Define(\"out\", \(ns)::FunctorT<ROOT::RVecF>(\(embedded ? "" : "\"\(ns).weights\", ")df.GetNSlots()), {\"column\"});")
+        w("// The collection holds the input's \(inType) values, its size choosing the run-time dimension (infer(x));")
+        w("// returns the first output as a std::vector. Copies share a pool of Sessions, one per concurrent caller.")
+        w("template <class Collection = std::vector<\(inType)>>")
+        w("class FunctorT {")
+        w("public:")
+        let ctorArgs = embedded ? "unsigned nSlots = 1" : "const std::string& weightsPath, unsigned nSlots = 1"
+        w("    explicit FunctorT(\(ctorArgs)) : pool_(std::make_shared<Pool>()) {")
+        if !embedded { w("        pool_->path = weightsPath;") }
+        w("        for (unsigned i = 0; i < (nSlots ? nSlots : 1); ++i) pool_->release(pool_->make());")
+        w("    }")
+        w("    std::vector<\(outType)> operator()(const Collection& x) const {")
+        w("        std::vector<\(inType)> in;")
+        w("        for (const auto& v : x) in.push_back(static_cast<\(inType)>(v));")
+        w("        Session* s = pool_->acquire();")
+        w("        try {")
+        w("            auto result = s->infer(in);")
+        w("            pool_->release(s);")
+        w("            return \(outputs.count == 1 ? "result" : "std::get<0>(std::move(result))");")
+        w("        } catch (...) {")
+        w("            pool_->release(s);")
+        w("            throw;")
+        w("        }")
+        w("    }")
+        w()
+        pool(w, embedded: embedded)
         w("using Functor = FunctorT<>;")
         w()
         return h

@@ -4,8 +4,9 @@ import XCTest
 /// NAME::Functor inside ROOT's RDataFrame, for real: ROOT 6.40 from PyPI (`root`, installed by
 /// scripts/setup.sh into .venv-root), its C++ interpreter compiling the generated headers, a
 /// 2-thread RDataFrame over a 20,000-entry tree defining a scalar score (float columns) and a
-/// 3-class probability vector (double columns, FunctorT<double>); every entry compared with
-/// ONNX Runtime (Tests/scripts/rdf_functor.py).
+/// 3-class probability vector (double columns, FunctorT<double>) and a Deep Sets output over a
+/// column of 1 to 20 particles per entry (`--dim n=max:32`, FunctorT<ROOT::RVecF>); every entry
+/// compared with ONNX Runtime (Tests/scripts/rdf_functor.py).
 final class RDataFrameTests: XCTestCase {
     static var rootPython: String {
         ProcessInfo.processInfo.environment["SOFIE_ROOT_PYTHON"] ?? TestSupport.repoRoot + "/.venv-root/bin/python"
@@ -19,8 +20,8 @@ final class RDataFrameTests: XCTestCase {
         let work = try TestSupport.tempDir("rdataframe")
         let script = TestSupport.repoRoot + "/Tests/scripts/rdf_functor.py"
         try TestSupport.run(TestSupport.python, [script, "models", work])
-        for m in ["sel", "cls"] {
-            let r = try TestSupport.sofie(["compile", "\(work)/\(m).onnx", "-o", work, "--weights", "file"])
+        for m in ["sel", "cls", "dsets"] {
+            let r = try TestSupport.sofie(["compile", "\(work)/\(m).onnx", "-o", work, "--weights", "file"] + (m == "dsets" ? ["--dim", "n=max:32"] : []))
             XCTAssertEqual(r.status, 0, r.output)
             let header = try String(contentsOfFile: "\(work)/\(m).hxx", encoding: .utf8)
             XCTAssertTrue(header.contains("using Functor = FunctorT<>;"), "\(m).hxx has no Functor")
