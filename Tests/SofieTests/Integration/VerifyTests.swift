@@ -3,7 +3,8 @@ import XCTest
 
 /// `sofie verify` as a user runs it: on .npy inputs and random ones, an ONNX file and Keras
 /// models (one with integer indices), saved outputs checked by NumPy, a mismatch that must be
-/// reported as one (exit 1), and bad inputs that get an error naming the file.
+/// reported as one (exit 1), bad inputs that get an error naming the file, and a model with
+/// run-time dimensions checked at several sizes.
 final class VerifyTests: XCTestCase {
     func testMatchesOnGivenAndRandomInputs() throws {
         try TestSupport.requirePython()
@@ -59,6 +60,19 @@ final class VerifyTests: XCTestCase {
         let missing = try TestSupport.sofie(["verify", work + "/d2s.onnx", "--swift-reference"])
         XCTAssertEqual(missing.status, 1)
         XCTAssertTrue(missing.output.contains("'d2s' (DepthToSpace): the Swift reference evaluator has no DepthToSpace yet"), missing.output)
+        // Run-time dimensions: compiled once, checked at the smallest value, about half and the
+        // bound (a GNN's nodes and edges; the random edge list indexes the nodes of each size),
+        // against ONNX Runtime and against the Swift reference.
+        for reference in [["--python", TestSupport.python], ["--swift-reference"]] {
+            let gnn = "\(TestSupport.repoRoot)/Tests/Fixtures/runtime_dims/gnn_nodes_edges_dynamo/model.onnx"
+            let d = try TestSupport.sofie(["verify", gnn, "--dim", "n=max:32", "--dim", "e=max:64"] + reference)
+            XCTAssertEqual(d.status, 0, d.output)
+            XCTAssertTrue(d.output.contains("sizes:     e = 1, n = 1; e = 32, n = 16; e = 64, n = 32") && d.output.contains("match:"), d.output)
+        }
+        let files = try TestSupport.sofie(["verify", "\(TestSupport.repoRoot)/Tests/Fixtures/runtime_dims/deepsets_dynamo/model.onnx", "--dim", "n=max:32",
+                                           "--input", "0=\(work)/x.npy", "--python", TestSupport.python])
+        XCTAssertEqual(files.status, 1)
+        XCTAssertTrue(files.output.contains("--input files are not taken with --dim NAME=max:BOUND"), files.output)
         let noPython = try TestSupport.sofie(["verify", model, "--python", "/nonexistent/python3"])
         XCTAssertEqual(noPython.status, 1)
         XCTAssertTrue(noPython.output.contains("/nonexistent/python3 cannot import onnxruntime"), noPython.output)
