@@ -186,8 +186,9 @@ enum CppExtra {
             let r = g.image.count, K = x.shape[1] / max(g.c, 1), L = x.shape[2], plane = g.image.reduce(1, *)
             try e.block {
                 e.line("static const int64_t image[] = {\(list(g.image))};")
-                e.line("static const int64_t stride[] = {\(list(g.strides))}, dilation[] = {\(list(g.dilations))}, pad[] = {\(list(g.padsBegin))}, pad_end[] = {\(list(g.padsEnd))};")
+                e.line("static const int64_t stride[] = {\(list(g.strides))}, dilation[] = {\(list(g.dilations))}, pad[] = {\(list(g.padsBegin))};")
                 if runtime {
+                    e.line("static const int64_t pad_end[] = {\(list(g.padsEnd))};")
                     let im = try e.input(n, 1), bs = try e.input(n, 2)
                     let fail = "throw std::invalid_argument(\"\(e.ns): Col2Im '\(CppNames.comment(n.name, limit: 60))': its image_shape and block_shape do not fit the input [\(list(x.shape))] and the declared output [\(list(y.shape))]\")"
                     guard im.count == r, bs.count == r else { throw CompileError(node: n, "image_shape and block_shape must have \(r) values") }
