@@ -56,7 +56,7 @@ public struct ShapeInference: GraphPass {
                 // lenient run: nothing later could make them valid. (With stand-ins for symbolic
                 // dimensions in play, the overflow may be the stand-ins': left to the strict run.)
                 throw CompileError(node: node, e.message)
-            } catch let e as CompileError where e.runtimeInput.map({ DeclaredShapes.accepts(node, runtimeInput: $0) || Self.implyDeclaredShape(node, runtimeInput: $0, &changed) }) ?? false {
+            } catch let e as CompileError where e.runtimeInput.map({ DeclaredShapes.accepts(node, runtimeInput: $0) || (strict && Self.implyDeclaredShape(node, runtimeInput: $0, &changed)) }) ?? false {
                 // A shape or axes input known only at run time, the output's shape declared in
                 // the model: the declared shape stands (the emitted code checks the values),
                 // unless no values could give it.
@@ -96,6 +96,8 @@ public struct ShapeInference: GraphPass {
     /// consumers imply one (`DeclaredShapes.impliedByConsumers`: an ONNX function body's
     /// ReduceSum before a Sqrt, a window's Range before Cos), the output takes it as declared
     /// and the node compiles as `DeclaredShapes.accepts` allows (its values checked at run time).
+    /// Only in the strict run, after folding: a shape input that folding makes constant later
+    /// gets its real shape, never a guess, and the optimizations see the model as before.
     static func implyDeclaredShape(_ node: Node, runtimeInput: Int, _ changed: inout Bool) -> Bool {
         guard node.outputs.count == 1, let out = node.outputs[0], out.tensorType?.staticShape == nil,
               DeclaredShapes.inputs[node.opType]?.contains(runtimeInput) ?? false,
