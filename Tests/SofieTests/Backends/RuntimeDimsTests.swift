@@ -580,5 +580,31 @@ final class RuntimeDimsTests: XCTestCase {
         let twice = try TestSupport.sofie(["compile", "\(Self.fixtures)/deepsets_torchscript/model.onnx", "--dim", "n=max:8", "--dim", "n=4", "-o", try TestSupport.tempDir("rd-bad2")])
         XCTAssertNotEqual(twice.status, 0)
         XCTAssertTrue(twice.output.contains("twice"), twice.output)
+
+        // Lengths that values choose take default bounds, at most 16 per model: a 17th NonZero
+        // gets the error that names the flag, and --dim gives it a bound.
+        func nonZeros(_ count: Int) -> Model {
+            let g = Graph(name: "many_nonzero")
+            for k in 0..<count {
+                let x = Value(name: "x\(k)", type: .tensor(TensorType(.float, fixed: [4])))
+                let y = Value(name: "y\(k)")
+                g.inputs.append(x)
+                g.appendNode(Node(opType: "NonZero", name: "nz\(k)", inputs: [x], outputs: [y]))
+                g.outputs.append(y)
+            }
+            let m = Model(graph: g)
+            m.opsetImports = [OpsetImport(domain: "", version: 17)]
+            return m
+        }
+        let sixteen = try Compiler.emit(nonZeros(16), options: Compiler.Options(name: "m16"), source: "nz.onnx")
+        XCTAssertEqual(sixteen.runtimeDimensions.count, 16)
+        XCTAssertEqual(Set(sixteen.runtimeDimensions.map(\.dimension.bound)), [4])
+        XCTAssertThrowsError(try Compiler.emit(nonZeros(17), options: Compiler.Options(name: "m17"), source: "nz.onnx")) { error in
+            XCTAssertTrue("\(error)".contains("nz16") && "\(error)".contains("--dim 'nz16_len=max:BOUND'"), "\(error)")
+        }
+        var given = Compiler.Options(name: "m17")
+        given.bounds = ["nz16_len": 2]
+        let seventeen = try Compiler.emit(nonZeros(17), options: given, source: "nz.onnx")
+        XCTAssertEqual(seventeen.runtimeDimensions.first { $0.dimension.name == "nz16_len" }?.dimension.bound, 2)
     }
 }
