@@ -24,14 +24,7 @@ enum CppFunctor {
         w("//   df.Define(\"score\", \(ns)::Functor(\(embedded ? "" : "\"\(ns).weights\", ")df.GetNSlots()), {\(n) column names});")
         w("// One scalar per input element (Column: the columns' type, converted to \(inType)); returns the")
         w("// first output (\(m == 1 ? "one value" : "\(m) values")). Copies share a pool of Sessions, one per concurrent caller.")
-        w("template <class Column = \(inType)>")
-        w("class FunctorT {")
-        w("public:")
-        let ctorArgs = embedded ? "unsigned nSlots = 1" : "const std::string& weightsPath, unsigned nSlots = 1"
-        w("    explicit FunctorT(\(ctorArgs)) : pool_(std::make_shared<Pool>()) {")
-        if !embedded { w("        pool_->path = weightsPath;") }
-        w("        for (unsigned i = 0; i < (nSlots ? nSlots : 1); ++i) pool_->release(pool_->make());")
-        w("    }")
+        classHead(w, template: "class Column = \(inType)", embedded: embedded)
         let params = (0..<n).map { "Column x\($0)" }.joined(separator: ", ")
         w("    \(ret) operator()(\(params)) const {")
         w("        const \(inType) in[\(n)] = {\((0..<n).map { "static_cast<\(inType)>(x\($0))" }.joined(separator: ", "))};")
@@ -55,6 +48,18 @@ enum CppFunctor {
         w("using Functor = FunctorT<>;")
         w()
         return h
+    }
+
+    /// The class template's head and its constructor, which fills the shared pool with nSlots Sessions.
+    static func classHead(_ w: (String) -> Void, template parameter: String, embedded: Bool) {
+        w("template <\(parameter)>")
+        w("class FunctorT {")
+        w("public:")
+        let ctorArgs = embedded ? "unsigned nSlots = 1" : "const std::string& weightsPath, unsigned nSlots = 1"
+        w("    explicit FunctorT(\(ctorArgs)) : pool_(std::make_shared<Pool>()) {")
+        if !embedded { w("        pool_->path = weightsPath;") }
+        w("        for (unsigned i = 0; i < (nSlots ? nSlots : 1); ++i) pool_->release(pool_->make());")
+        w("    }")
     }
 
     /// The Session pool every functor copy shares (private section and class end).
@@ -101,14 +106,7 @@ enum CppFunctor {
         w("//   df.Define(\"out\", \(ns)::FunctorT<ROOT::RVecF>(\(embedded ? "" : "\"\(ns).weights\", ")df.GetNSlots()), {\"column\"});")
         w("// The collection holds the input's \(inType) values, its size choosing the run-time dimension (infer(x));")
         w("// returns the first output as a std::vector. Copies share a pool of Sessions, one per concurrent caller.")
-        w("template <class Collection = std::vector<\(inType)>>")
-        w("class FunctorT {")
-        w("public:")
-        let ctorArgs = embedded ? "unsigned nSlots = 1" : "const std::string& weightsPath, unsigned nSlots = 1"
-        w("    explicit FunctorT(\(ctorArgs)) : pool_(std::make_shared<Pool>()) {")
-        if !embedded { w("        pool_->path = weightsPath;") }
-        w("        for (unsigned i = 0; i < (nSlots ? nSlots : 1); ++i) pool_->release(pool_->make());")
-        w("    }")
+        classHead(w, template: "class Collection = std::vector<\(inType)>", embedded: embedded)
         w("    std::vector<\(outType)> operator()(const Collection& x) const {")
         w("        std::vector<\(inType)> in;")
         w("        for (const auto& v : x) in.push_back(static_cast<\(inType)>(v));")
