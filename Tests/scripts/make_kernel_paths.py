@@ -5,7 +5,12 @@ weights, so that the C++ can be checked against ONNX Runtime on all of them:
   row-streaming kernel), and a narrow Gemm (N < 16, K >= 64) whose weight the emitter also
   stores transposed, run as dot products;
 - depthwise Conv (group = C) with stride 1 and 2, padding, dilation, and a channel multiplier;
-- 3x3 Conv with padding (im2col with whole-row copies) and its fused Relu / residual epilogue;
+- 3x3 Conv with padding and its fused Relu / residual epilogue;
+- convolutions whose im2col matrix gemm_conv packs straight from the image: more rows than one
+  K panel (the second starting inside a channel's taps), more columns than one column block (the
+  second starting inside an output row), stride, dilation and asymmetric pads (the ragged copy),
+  groups, 1-D and 3-D, 2 output channels (fewer than a register tile's rows), rows wider than a
+  sliver;
 - depthwise Conv on a 117-wide row (every register block of the plane kernel and a partial
   vector), in 1-D with stride 3 (three phases), with stride 2 and an odd pad (the two-phase copy), and in
   3-D (the row kernel).
@@ -34,6 +39,12 @@ inits = [
     t("dw4", (6, 1, 5)),                              # 1-D, stride 3, pad 2, no bias
     t("dw5", (4, 1, 3, 3, 3)), t("dw5b", (4,)),       # 3-D depthwise
     t("dw6", (2, 1, 3, 3)),                           # stride 2 with an odd pad on an odd-width row
+    t("k1", (24, 32, 3, 3), 0.1), t("k1b", (24,)),    # K = 288 > one 256-row panel, 1600 columns > 1024
+    t("k2", (10, 32, 5, 3), 0.1),                     # strides (2, 3), dilations (1, 2), pads (2, 0, 1, 3)
+    t("k3", (16, 8, 3, 3), 0.1), t("k3b", (16,)),     # 4 groups of 8 channels
+    t("k4", (5, 6, 7)),                               # 1-D, kernel 7, pad 3
+    t("k5", (3, 4, 3, 3, 3)), t("k5b", (3,)),         # 3-D, strides (1, 2, 1)
+    t("k6", (2, 2, 3, 3)),                            # 2 output channels on 117-wide rows
 ]
 n = helper.make_node
 nodes = [
@@ -54,17 +65,31 @@ nodes = [
     n("Conv", ["u", "dw4"], ["y4"], group=6, strides=[3], pads=[2, 2]),
     n("Conv", ["v", "dw5", "dw5b"], ["y5"], group=4, pads=[1, 1, 1, 1, 1, 1]),
     n("Conv", ["w", "dw6"], ["y6"], group=2, strides=[2, 2], pads=[1, 1, 1, 1]),
+    n("Conv", ["z", "k1", "k1b"], ["y7"], pads=[1, 1, 1, 1]),
+    n("Conv", ["z", "k2"], ["y8"], strides=[2, 3], dilations=[1, 2], pads=[2, 0, 1, 3]),
+    n("Conv", ["z", "k3", "k3b"], ["k3o"], group=4, pads=[1, 1, 1, 1]),
+    n("Relu", ["k3o"], ["y9"]),
+    n("Conv", ["u", "k4"], ["y10"], pads=[3, 3]),
+    n("Conv", ["v", "k5", "k5b"], ["y11"], strides=[1, 2, 1], pads=[1, 1, 1, 1, 1, 1]),
+    n("Conv", ["w", "k6"], ["y12"], pads=[1, 1, 1, 1]),
 ]
 graph = helper.make_graph(nodes, "kernel_paths", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 9, 10]),
                                                   helper.make_tensor_value_info("w", TensorProto.FLOAT, [1, 2, 4, 117]),
                                                   helper.make_tensor_value_info("u", TensorProto.FLOAT, [1, 6, 50]),
-                                                  helper.make_tensor_value_info("v", TensorProto.FLOAT, [1, 4, 3, 6, 7])],
+                                                  helper.make_tensor_value_info("v", TensorProto.FLOAT, [1, 4, 3, 6, 7]),
+                                                  helper.make_tensor_value_info("z", TensorProto.FLOAT, [1, 32, 40, 40])],
                           [helper.make_tensor_value_info("y1", TensorProto.FLOAT, [1, 3]),
                            helper.make_tensor_value_info("y2", TensorProto.FLOAT, [1, 5]),
                            helper.make_tensor_value_info("y3", TensorProto.FLOAT, [1, 2, 4, 117]),
                            helper.make_tensor_value_info("y4", TensorProto.FLOAT, [1, 6, 17]),
                            helper.make_tensor_value_info("y5", TensorProto.FLOAT, [1, 4, 3, 6, 7]),
-                           helper.make_tensor_value_info("y6", TensorProto.FLOAT, [1, 2, 2, 59])], inits)
+                           helper.make_tensor_value_info("y6", TensorProto.FLOAT, [1, 2, 2, 59]),
+                           helper.make_tensor_value_info("y7", TensorProto.FLOAT, [1, 24, 40, 40]),
+                           helper.make_tensor_value_info("y8", TensorProto.FLOAT, [1, 10, 20, 13]),
+                           helper.make_tensor_value_info("y9", TensorProto.FLOAT, [1, 16, 40, 40]),
+                           helper.make_tensor_value_info("y10", TensorProto.FLOAT, [1, 5, 50]),
+                           helper.make_tensor_value_info("y11", TensorProto.FLOAT, [1, 3, 3, 3, 7]),
+                           helper.make_tensor_value_info("y12", TensorProto.FLOAT, [1, 2, 4, 117])], inits)
 model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="make_kernel_paths.py")
 model.ir_version = 8
 onnx.checker.check_model(model, full_check=True)

@@ -524,7 +524,7 @@ final class EmitContext {
         }
     }
 
-    /// Reserves `elements` of workspace (im2col columns, GEMM packing) shared by all nodes.
+    /// Reserves `elements` of workspace (GEMM packing, depthwise planes, ...) shared by all nodes.
     func workspace(_ elements: Int) { workspaceElements = max(workspaceElements, elements) }
 
     // MARK: assembling the header

@@ -13,6 +13,13 @@ enum CppNN {
         return min(k, CppRuntime.kc) * ((min(n, CppRuntime.nc) + nr - 1) / nr * nr)
     }
 
+    /// Elements of the block sofie_rt::gemm_conv packs from the image (any M: it always packs).
+    static func convPackElements(n: Int, k: Int) -> Int {
+        if n <= 0 || k <= 0 { return 0 }
+        let nr = CppRuntime.maxNR
+        return min(k, CppRuntime.kc) * ((min(n, CppRuntime.nc) + nr - 1) / nr * nr)
+    }
+
     /// `call` once per image of a batch of `count`: in a loop over n (given "n") when there are
     /// several, else once (given nil: no offset to add).
     static func perImage(_ e: EmitContext, _ count: Int, _ call: (String?) -> String) {
@@ -27,15 +34,20 @@ enum CppNN {
     /// One GEMM call: C = [C +] A*B with strides; tuned kernel for floats, plain loops otherwise.
     static func gemmCall(_ e: EmitContext, _ t: DataType, m: Int, n: Int, k: Int, a: String, rsa: Int, csa: Int,
                          b: String, rsb: Int, csb: Int, c: String, ldc: Int, accumulate: Bool,
-                         rowBias: String = "nullptr", colBias: String = "nullptr", epilogue: String = "{}", work: String) {
+                         rowBias: String = "nullptr", colBias: String = "nullptr", epilogue: String = "{}", work: String,
+                         convWindow: String? = nil) {
         gemmCall(e, t, m: DimExpr(m), n: DimExpr(n), k: DimExpr(k), a: a, rsa: DimExpr(rsa), csa: DimExpr(csa), b: b, rsb: DimExpr(rsb), csb: DimExpr(csb),
-                 c: c, ldc: DimExpr(ldc), accumulate: accumulate, rowBias: rowBias, colBias: colBias, epilogue: epilogue, work: work)
+                 c: c, ldc: DimExpr(ldc), accumulate: accumulate, rowBias: rowBias, colBias: colBias, epilogue: epilogue, work: work,
+                 convWindow: convWindow)
     }
 
-    /// The same with run-time sizes and strides (CppRuntimeDims).
+    /// The same with run-time sizes and strides (CppRuntimeDims). With `convWindow` (the name of
+    /// a sofie_rt::Window), B is one image and the product is the convolution's
+    /// (sofie_rt::gemm_conv: B's strides unused, floating point only).
     static func gemmCall(_ e: EmitContext, _ t: DataType, m mm: DimExpr, n nn: DimExpr, k kk: DimExpr, a: String, rsa rsaE: DimExpr, csa csaE: DimExpr,
                          b: String, rsb rsbE: DimExpr, csb csbE: DimExpr, c: String, ldc ldcE: DimExpr, accumulate: Bool,
-                         rowBias: String = "nullptr", colBias: String = "nullptr", epilogue: String = "{}", work: String) {
+                         rowBias: String = "nullptr", colBias: String = "nullptr", epilogue: String = "{}", work: String,
+                         convWindow: String? = nil) {
         let m = e.cpp(mm), n = e.cpp(nn), k = e.cpp(kk), rsa = e.cpp(rsaE), csa = e.cpp(csaE), rsb = e.cpp(rsbE), csb = e.cpp(csbE), ldc = e.cpp(ldcE)
         let T = CppTypes.name(t)!
         // The arguments by name (sofie_rt::GemmArgs), each line only when it differs from the
@@ -45,7 +57,11 @@ enum CppNN {
         e.line("sofie_rt::GemmArgs<\(T)> \(v);")
         e.line("\(v).M = \(m); \(v).N = \(n); \(v).K = \(k);")
         e.line("\(v).A = \(a); \(v).rsa = \(rsa);\(csaE != 1 ? " \(v).csa = \(csa);" : "")")
-        e.line("\(v).B = \(b); \(v).rsb = \(rsb);\(csbE != 1 ? " \(v).csb = \(csb);" : "")")
+        if convWindow != nil {
+            e.line("\(v).B = \(b);")
+        } else {
+            e.line("\(v).B = \(b); \(v).rsb = \(rsb);\(csbE != 1 ? " \(v).csb = \(csb);" : "")")
+        }
         e.line("\(v).C = \(c); \(v).ldc = \(ldc);")
         if accumulate { e.line("\(v).accumulate = true;") }
         if t.isFloatingPoint {
@@ -53,7 +69,7 @@ enum CppNN {
             if colBias != "nullptr" { e.line("\(v).col_bias = \(colBias);") }
             if epilogue != "{}" { e.line("\(v).epilogue = \(epilogue);") }
             if work != "nullptr" { e.line("\(v).work = \(work);") }
-            e.line("sofie_rt::gemm(\(v));")
+            e.line(convWindow.map { "sofie_rt::gemm_conv(\(v), \($0));" } ?? "sofie_rt::gemm(\(v));")
         } else {
             e.line("sofie_rt::gemm_plain(\(v));")
         }
@@ -238,15 +254,13 @@ enum CppNN {
                 }
                 return
             }
-            let cols = pointwise ? 0 : Kc * outHW
-            let ws = packElements(m: M / G, n: outHW, k: Kc, rsb: outHW, csb: 1, csa: 1)
-            e.workspace(ws + cols)
+            // Pointwise: the image is B as it stands. Otherwise B is its im2col matrix, which
+            // sofie_rt::gemm_conv packs block by block straight from the image.
+            let ws = pointwise ? packElements(m: M / G, n: outHW, k: Kc, rsb: outHW, csb: 1, csa: 1) : convPackElements(n: outHW, k: Kc)
+            e.workspace(ws)
             e.block {
-                if ws + cols > 0 { e.line("\(x.ctype)* const pack = static_cast<\(x.ctype)*>(work);") }
-                if !pointwise {
-                    e.line("\(x.ctype)* const cols = pack + \(ws);")
-                    e.line("static constexpr sofie_rt::Window win = \(window(g));")
-                }
+                if ws > 0 { e.line("\(x.ctype)* const pack = static_cast<\(x.ctype)*>(work);") }
+                if !pointwise { e.line("static constexpr sofie_rt::Window win = \(window(g));") }
                 // Loops over images and groups; an extent of 1 gets no loop (its index is 0).
                 let N = x.shape[0]
                 let iv = [N == 1 ? "0" : "n", G == 1 ? "0" : "g"]
@@ -257,11 +271,11 @@ enum CppNN {
                 let yOffset = EmitContext.offset(iv, [M * outHW, (M / G) * outHW])
                 e.line("const \(x.ctype)* const xg = \(EmitContext.at(x.ptr, EmitContext.offset(iv, [C * inHW, (C / G) * inHW])));")
                 e.line("\(y.ctype)* const yg = \(EmitContext.at(y.ptr, yOffset));")
-                if !pointwise { e.line("sofie_rt::im2col(xg, \(C / G), win, cols);") }
                 gemmCall(e, x.dtype, m: M / G, n: outHW, k: Kc, a: EmitContext.at(w.ptr, EmitContext.offset([iv[1]], [(M / G) * Kc])), rsa: Kc, csa: 1,
-                         b: pointwise ? "xg" : "cols", rsb: outHW, csb: 1, c: "yg", ldc: outHW, accumulate: false,
+                         b: "xg", rsb: outHW, csb: 1, c: "yg", ldc: outHW, accumulate: false,
                          rowBias: bias.map { EmitContext.at($0.ptr, EmitContext.offset([iv[1]], [M / G])) } ?? "nullptr",
-                         epilogue: ep.cpp(y.ctype, residualOffset: yOffset), work: ws > 0 ? "pack" : "nullptr")
+                         epilogue: ep.cpp(y.ctype, residualOffset: yOffset), work: ws > 0 ? "pack" : "nullptr",
+                         convWindow: pointwise ? nil : "win")
                 for i in before..<e.body.count { e.body[i] = String(repeating: "    ", count: depth) + e.body[i] }
                 for d in stride(from: depth - 1, through: 0, by: -1) { e.line(String(repeating: "    ", count: d) + "}") }
             }

@@ -64,7 +64,7 @@ inline T mod_floor_fp(T a, T b) {
 }
 
 // Blocking of the GEMM: an MR x NR register tile, KC-deep panels, NC columns of B per block.
-// Only B (activations: im2col columns, or the right operand of MatMul) is packed, into the
+// Only B (activations: im2col blocks packed from the image, or MatMul's right operand) is packed, into the
 // Session's workspace; A (the weights of Conv and Gemm) is read in place, never copied.
 // Register tile MR x NR: NR spans two SIMD vectors of the compile target's width (AVX-512:
 // 64 bytes, AVX: 32, otherwise 16 as SSE2 and NEON have). Wider vectors than the target has
@@ -673,50 +673,77 @@ struct Window {
     int64_t in[3], out[3], k[3], s[3], d[3], p[3];
 };
 
-// im2col: col[(c, kd, kh, kw), (od, oh, ow)] for one image of C channels; zero where padded.
+// A convolution's product packs its B operand, the im2col matrix of one image,
+// col[(c, kd, kh, kw), (od, oh, ow)], block by block straight from the image into the NR-column
+// slivers pack_b writes, without ever forming the matrix (for a 3x3 convolution nine times the
+// image, written to memory and read back on every call). pack_im2col writes the kc x nc block
+// whose first row is k0 and first column j0, zero where the window reaches into the padding and
+// beyond nc: each row of the block is gathered along whole output rows into a buffer that stays
+// in L1, then dealt out to the slivers in NR-element moves.
 template <class T>
-inline void im2col(const T* x, int64_t C, const Window& w, T* col) {
+inline void pack_im2col(const T* x, const Window& w, int64_t k0, int64_t kc, int64_t j0, int64_t nc, T* dst) {
     const int64_t outHW = w.out[1] * w.out[2];
-    const int64_t outN = w.out[0] * outHW;
     const int64_t planeSize = w.in[0] * w.in[1] * w.in[2];
-    for (int64_t c = 0; c < C; ++c)
-        for (int64_t kd = 0; kd < w.k[0]; ++kd)
-            for (int64_t kh = 0; kh < w.k[1]; ++kh)
-                for (int64_t kw = 0; kw < w.k[2]; ++kw) {
-                    const T* const plane = x + c * planeSize;
-                    T* row = col + (((c * w.k[0] + kd) * w.k[1] + kh) * w.k[2] + kw) * outN;
-                    // Valid ow range for this kw: hoists the padding test out of the inner loop.
-                    const int64_t off = kw * w.d[2] - w.p[2];
-                    int64_t lo = off < 0 ? (-off + w.s[2] - 1) / w.s[2] : 0;
-                    int64_t hi = w.in[2] - off <= 0 ? 0 : (w.in[2] - off + w.s[2] - 1) / w.s[2];
-                    lo = std::min(lo, w.out[2]);
-                    hi = std::max(lo, std::min(hi, w.out[2]));
-                    for (int64_t od = 0; od < w.out[0]; ++od) {
-                        const int64_t id = od * w.s[0] + kd * w.d[0] - w.p[0];
-                        for (int64_t oh = 0; oh < w.out[1]; ++oh) {
-                            T* dst = row + od * outHW + oh * w.out[2];
-                            const int64_t ih = oh * w.s[1] + kh * w.d[1] - w.p[1];
-                            if (id < 0 || id >= w.in[0] || ih < 0 || ih >= w.in[1]) {
-                                for (int64_t ow = 0; ow < w.out[2]; ++ow) dst[ow] = T(0);
-                                continue;
-                            }
-                            // Input element of column ow: plane[start + ow * stride] (indices, so that
-                            // no pointer is formed outside the tensor).
-                            const int64_t start = (id * w.in[1] + ih) * w.in[2] + off;
-                            // Stride 1 with the whole span inside the channel's plane: one fixed
-                            // copy, then the few padded columns zeroed (faster than a ragged loop).
-                            if (w.s[2] == 1 && start >= 0 && start + w.out[2] <= planeSize) {
-                                std::memcpy(dst, plane + start, sizeof(T) * w.out[2]);
-                                for (int64_t ow = 0; ow < lo; ++ow) dst[ow] = T(0);
-                                for (int64_t ow = hi; ow < w.out[2]; ++ow) dst[ow] = T(0);
-                                continue;
-                            }
-                            for (int64_t ow = 0; ow < lo; ++ow) dst[ow] = T(0);
-                            for (int64_t ow = lo; ow < hi; ++ow) dst[ow] = plane[start + ow * w.s[2]];
-                            for (int64_t ow = hi; ow < w.out[2]; ++ow) dst[ow] = T(0);
-                        }
-                    }
+    const int64_t slivers = (nc + NR - 1) / NR;
+    T row[NC + NR];
+    for (int64_t j = nc; j < slivers * NR; ++j) row[j] = T(0);
+    // (c, kd, kh, kw) of row k0, stepped along with the row.
+    int64_t kw = k0 % w.k[2], kh = k0 / w.k[2] % w.k[1], kd = k0 / (w.k[2] * w.k[1]) % w.k[0];
+    int64_t c = k0 / (w.k[2] * w.k[1] * w.k[0]);
+    for (int64_t k = 0; k < kc; ++k) {
+        const T* const plane = x + c * planeSize;
+        // Output columns whose input column is inside the row: [lo, hi) (padding elsewhere).
+        const int64_t off = kw * w.d[2] - w.p[2];
+        int64_t lo = off < 0 ? (-off + w.s[2] - 1) / w.s[2] : 0;
+        int64_t hi = w.in[2] - off <= 0 ? 0 : (w.in[2] - off + w.s[2] - 1) / w.s[2];
+        lo = std::min(lo, w.out[2]);
+        hi = std::max(lo, std::min(hi, w.out[2]));
+        for (int64_t j = j0; j < j0 + nc;) {
+            const int64_t od = j / outHW, oh = j % outHW / w.out[2], ow0 = j % w.out[2];
+            const int64_t ow1 = std::min(w.out[2], ow0 + (j0 + nc - j));  // this output row's end in the block
+            T* const r = row + (j - j0) - ow0;  // r[ow] is column (od, oh, ow)
+            const int64_t id = od * w.s[0] + kd * w.d[0] - w.p[0];
+            const int64_t ih = oh * w.s[1] + kh * w.d[1] - w.p[1];
+            if (id < 0 || id >= w.in[0] || ih < 0 || ih >= w.in[1]) {
+                for (int64_t ow = ow0; ow < ow1; ++ow) r[ow] = T(0);
+            } else {
+                // Input element of column ow: plane[start + ow * stride] (indices, so that no
+                // pointer is formed outside the tensor).
+                const int64_t start = (id * w.in[1] + ih) * w.in[2] + off;
+                const int64_t a = std::max(ow0, std::min(lo, ow1)), b = std::max(a, std::min(hi, ow1));
+                for (int64_t ow = ow0; ow < a; ++ow) r[ow] = T(0);
+                if (w.s[2] == 1) {
+                    if (b > a) std::memcpy(r + a, plane + start + a, sizeof(T) * (b - a));
+                } else {
+                    for (int64_t ow = a; ow < b; ++ow) r[ow] = plane[start + ow * w.s[2]];
                 }
+                for (int64_t ow = b; ow < ow1; ++ow) r[ow] = T(0);
+            }
+            j += ow1 - ow0;
+        }
+        for (int64_t q = 0; q < slivers; ++q) std::memcpy(dst + (q * kc + k) * NR, row + q * NR, sizeof(T) * NR);
+        if (++kw == w.k[2]) {
+            kw = 0;
+            if (++kh == w.k[1]) {
+                kh = 0;
+                if (++kd == w.k[0]) { kd = 0; ++c; }
+            }
+        }
+    }
+}
+
+// One image's convolution as a product: C[M, out] = A[M, K] * im2col(B), with B the image
+// (K = channels x kernel taps, every other GemmArgs field as for gemm); `work` holds one packed
+// block (CppNN.convPackElements).
+template <class T>
+SOFIE_MATH void gemm_conv(const GemmArgs<T>& p, const Window& win) {
+    if (p.M <= 0 || p.N <= 0) return;
+    if (p.K <= 0) {  // no input channels: bias and epilogue only (B is not read)
+        gemm(p);
+        return;
+    }
+    gemm_blocked(p.M, p.N, p.K, p.A, p.rsa, p.csa, p.C, p.ldc, p.accumulate, p.row_bias, p.col_bias, p.epilogue, p.work,
+                 [&](int64_t k0, int64_t kc, int64_t j0, int64_t nc, T* dst) { pack_im2col(p.B, win, k0, kc, j0, nc, dst); });
 }
 
 // Depthwise convolution of one image: output channel o reads only input channel o / mult

@@ -1,7 +1,7 @@
 struct Session {
     static constexpr std::size_t kWeightBytes = 33984;
     static constexpr std::size_t kFillBytes = 0;
-    static constexpr std::size_t kScratchBytes = 479232;
+    static constexpr std::size_t kScratchBytes = 258048;
     static constexpr std::size_t kInput0Size = 3072;  // in0_input0
     static constexpr std::size_t kOutput0Size = 10;  // fc
 
@@ -73,20 +73,18 @@ struct Session {
         // FusedConv 'n_conv1_conv_bn_fused' -> relu1_untransposed
         {
             float* const pack = static_cast<float*>(work);
-            float* const cols = pack + 27648;
             static constexpr sofie_rt::Window win = {{1, 32, 32}, {1, 32, 32}, {1, 3, 3}, {1, 1, 1}, {1, 1, 1}, {0, 1, 1}};
             const float* const xg = t_conv1_to_nchw;
             float* const yg = t_relu1_untransposed;
-            sofie_rt::im2col(xg, 3, win, cols);
             sofie_rt::GemmArgs<float> mm;
             mm.M = 6; mm.N = 1024; mm.K = 27;
             mm.A = t_conv1_kernel_bn; mm.rsa = 27;
-            mm.B = cols; mm.rsb = 1024;
+            mm.B = xg;
             mm.C = yg; mm.ldc = 1024;
             mm.row_bias = t_n_conv1_conv_bias_bn;
             mm.epilogue = sofie_rt::Epilogue<float>{sofie_rt::Act::Relu, 0.0f, 0.0f, nullptr};
             mm.work = pack;
-            sofie_rt::gemm(mm);
+            sofie_rt::gemm_conv(mm, win);
         }
 
         // MaxPool 'n_pool1' -> pool1
@@ -98,19 +96,17 @@ struct Session {
         // Conv 'n_conv2_conv' -> conv2_conv
         {
             float* const pack = static_cast<float*>(work);
-            float* const cols = pack + 12096;
             static constexpr sofie_rt::Window win = {{1, 16, 16}, {1, 14, 14}, {1, 3, 3}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}};
             const float* const xg = t_pool1;
             float* const yg = t_conv2_conv;
-            sofie_rt::im2col(xg, 6, win, cols);
             sofie_rt::GemmArgs<float> mm;
             mm.M = 8; mm.N = 196; mm.K = 54;
             mm.A = t_conv2_kernel; mm.rsa = 54;
-            mm.B = cols; mm.rsb = 196;
+            mm.B = xg;
             mm.C = yg; mm.ldc = 196;
             mm.row_bias = t_conv2_bias;
             mm.work = pack;
-            sofie_rt::gemm(mm);
+            sofie_rt::gemm_conv(mm, win);
         }
 
         // MaxPool 'n_pool2' -> pool2

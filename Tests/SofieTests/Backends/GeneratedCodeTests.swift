@@ -45,8 +45,9 @@ final class GeneratedCodeTests: XCTestCase {
     /// Each specialized kernel of the runtime (transB weights stored transposed, dot products on
     /// transposed narrow weights,
     /// direct depthwise convolution with stride, dilation and multiplier on padded planes (1-D and
-    /// 2-D, every register block) and by rows (3-D), whole-row im2col with residual and Relu
-    /// epilogue) against ONNX Runtime, with g++ and clang++, at -O2 and -O3 -march=native.
+    /// 2-D, every register block) and by rows (3-D), convolutions packing their im2col blocks
+    /// straight from the image (several K panels and column blocks, strides, dilations,
+    /// asymmetric pads, groups, 1-D to 3-D), Relu and residual epilogues) against ONNX Runtime, with g++ and clang++, at -O2 and -O3 -march=native.
     func testSpecializedKernelPathsMatchONNXRuntime() throws {
         try TestSupport.requirePython()
         let dir = try TestSupport.tempDir("kernel-paths")
@@ -59,6 +60,8 @@ final class GeneratedCodeTests: XCTestCase {
         XCTAssertEqual(header.components(separatedBy: "sofie_rt::depthwise_plane<float>(").count - 1, 5, "1-D and 2-D depthwise convolutions run on padded planes")
         XCTAssertEqual(header.components(separatedBy: "sofie_rt::depthwise_conv<float>(").count - 1, 1, "the 3-D one by rows")
         XCTAssertTrue(header.contains("sofie_rt::Act::Relu"), "the Relu rides in an epilogue")
+        XCTAssertEqual(header.components(separatedBy: "sofie_rt::gemm_conv(").count - 1, 7, "convolutions pack their im2col blocks from the image")
+        XCTAssertFalse(header.contains("sofie_rt::im2col("), "no im2col matrix is formed")
     }
 
     func testHostileNamesCannotBreakTheCode() throws {
@@ -163,7 +166,8 @@ final class GeneratedCodeTests: XCTestCase {
             XCTAssertFalse(l.contains("(void)"), l)
             XCTAssertFalse(l.contains("sofie_rt::gemm<"), "matrix products take named arguments: \(l)")
         }
-        XCTAssertEqual(code.filter { $0.contains("sofie_rt::gemm(mm)") }.count, 3)
+        XCTAssertEqual(code.filter { $0.contains("sofie_rt::gemm(mm)") }.count, 1, "the dense layer")
+        XCTAssertEqual(code.filter { $0.contains("sofie_rt::gemm_conv(mm, win)") }.count, 2, "the two convolutions")
     }
 
     /// CumSum with its axis as a graph input: right for each axis given at run time, and an axis

@@ -1,0 +1,61 @@
+"""The timing driver of the benchmarks: builds an executable around an emitted header that
+calls infer in a calibrated loop (about 50 ms per sample) and prints the median time per call in
+microseconds. Used by bench_real.py and ab_sofie.py."""
+import os
+import subprocess
+
+import onnx
+
+
+DRIVER = r'''
+#include "%(ns)s.hxx"
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <vector>
+int main() {
+    %(ns)s::Session s%(ctor)s;
+    std::vector<std::vector<float>> in;
+    std::vector<std::vector<double>> out;  // 8 bytes per element: room for any output type
+    for (std::size_t n : {%(insizes)s}) in.emplace_back(n);
+    for (std::size_t n : {%(outsizes)s}) out.emplace_back(n);
+    for (auto& v : in) for (std::size_t i = 0; i < v.size(); ++i) v[i] = float((i * 7919) %% 1000) / 1000.0f - 0.5f;
+    auto once = [&] { s.infer(%(args)s); };
+    for (int i = 0; i < 10; ++i) once();
+    auto t0 = std::chrono::steady_clock::now();
+    int calib = 0;
+    while (std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() < 0.05) { once(); ++calib; }
+    std::vector<double> samples;
+    for (int k = 0; k < %(samples)d; ++k) {
+        auto a = std::chrono::steady_clock::now();
+        for (int i = 0; i < calib; ++i) once();
+        samples.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - a).count() / calib);
+    }
+    std::sort(samples.begin(), samples.end());
+    std::printf("%%.3f\n", samples[samples.size() / 2]);
+}
+'''
+
+
+def build(sofie, path, ns, flags, work, samples=15, cxx="g++"):
+    """Compiles PATH with SOFIE into WORK/NS (once) and builds a timing executable at FLAGS; returns its path."""
+    out = os.path.join(work, ns)
+    if not os.path.exists(os.path.join(out, ns + ".hxx")):
+        subprocess.run([sofie, "compile", path, "-o", out, "--name", ns], check=True, stdout=subprocess.DEVNULL)
+    m = onnx.load(path, load_external_data=False)
+    inits = {i.name for i in m.graph.initializer}
+    n_in = len([i for i in m.graph.input if i.name not in inits])
+    n_out = len(m.graph.output)
+    ctype = {1: "float", 11: "double", 7: "int64_t", 6: "int32_t", 9: "bool"}
+    outs = [ctype.get(o.type.tensor_type.elem_type, "float") for o in m.graph.output]
+    call = ", ".join([f"in[{i}].data()" for i in range(n_in)] + [f"reinterpret_cast<{t}*>(out[{i}].data())" for i, t in enumerate(outs)])
+    weights = os.path.join(out, ns + ".weights")
+    ctor = f'("{weights}")' if os.path.exists(weights) else ""
+    exe = os.path.join(out, "bench_" + flags.replace(" ", "").replace("-", "_").replace("=", ""))
+    src = os.path.join(out, "bench.cpp")
+    with open(src, "w") as f:
+        f.write(DRIVER % {"ns": ns, "ctor": ctor, "samples": samples, "args": call,
+                          "insizes": ", ".join(f"{ns}::Session::kInput{i}Size" for i in range(n_in)),
+                          "outsizes": ", ".join(f"{ns}::Session::kOutput{i}Size" for i in range(n_out))})
+    subprocess.run([cxx, "-std=c++17", *flags.split(), src, "-o", exe], check=True)
+    return exe
