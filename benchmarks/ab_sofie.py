@@ -33,7 +33,11 @@ work = tempfile.mkdtemp(prefix="sofie-ab-")
 print(f"| model | A min | A median | B min | B median | A/B (minima) |")
 print(f"|---|---|---|---|---|---|")
 for path in args.models:
-    stem = "".join(c if c.isalnum() else "_" for c in os.path.splitext(os.path.basename(path))[0])
+    # "DIR/model.onnx" (the fixtures' layout) is named after DIR.
+    base = os.path.splitext(os.path.basename(path))[0]
+    if base == "model":
+        base = os.path.basename(os.path.dirname(os.path.abspath(path)))
+    stem = "".join(c if c.isalnum() else "_" for c in base)
     exes = {side: emitted_timing.build(sofie, path, f"{stem}_{side}", args.flags, work, samples=args.samples, cxx=args.cxx)
             for side, sofie in (("a", args.a), ("b", args.b))}
     times = {"a": [], "b": []}
@@ -42,5 +46,5 @@ for path in args.models:
         for side in order:
             times[side].append(float(subprocess.run([exes[side]], check=True, capture_output=True, text=True).stdout))
     a, b = times["a"], times["b"]
-    print(f"| {os.path.basename(path)} | {min(a):.1f} µs | {statistics.median(a):.1f} | {min(b):.1f} | "
+    print(f"| {base} | {min(a):.1f} µs | {statistics.median(a):.1f} | {min(b):.1f} | "
           f"{statistics.median(b):.1f} | {min(a) / min(b):.2f}× |", flush=True)

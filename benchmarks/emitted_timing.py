@@ -15,11 +15,10 @@ DRIVER = r'''
 #include <vector>
 int main() {
     %(ns)s::Session s%(ctor)s;
-    std::vector<std::vector<float>> in;
-    std::vector<std::vector<double>> out;  // 8 bytes per element: room for any output type
+    std::vector<std::vector<double>> in, out;  // 8 bytes per element: room for any type
     for (std::size_t n : {%(insizes)s}) in.emplace_back(n);
     for (std::size_t n : {%(outsizes)s}) out.emplace_back(n);
-    for (auto& v : in) for (std::size_t i = 0; i < v.size(); ++i) v[i] = float((i * 7919) %% 1000) / 1000.0f - 0.5f;
+%(fills)s
     auto once = [&] { s.infer(%(args)s); };
     for (int i = 0; i < 10; ++i) once();
     auto t0 = std::chrono::steady_clock::now();
@@ -48,13 +47,19 @@ def build(sofie, path, ns, flags, work, samples=15, cxx="g++"):
     n_out = len(m.graph.output)
     ctype = {1: "float", 11: "double", 7: "int64_t", 6: "int32_t", 9: "bool"}
     outs = [ctype.get(o.type.tensor_type.elem_type, "float") for o in m.graph.output]
-    call = ", ".join([f"in[{i}].data()" for i in range(n_in)] + [f"reinterpret_cast<{t}*>(out[{i}].data())" for i, t in enumerate(outs)])
+    ins = [ctype.get(i.type.tensor_type.elem_type, "float") for i in m.graph.input if i.name not in inits]
+    # Floats spread over [-0.5, 0.5); integers 0 and 1 (valid token ids and node indices).
+    fills = "\n".join(f"    {{ {t}* p = reinterpret_cast<{t}*>(in[{i}].data()); for (std::size_t j = 0; j < in[{i}].size(); ++j) p[j] = "
+                      + ("float((j * 7919) % 1000) / 1000.0f - 0.5f; }" if t in ("float", "double") else f"{t}(j % 2); }}")
+                      for i, t in enumerate(ins))
+    call = ", ".join([f"reinterpret_cast<const {t}*>(in[{i}].data())" for i, t in enumerate(ins)]
+                     + [f"reinterpret_cast<{t}*>(out[{i}].data())" for i, t in enumerate(outs)])
     weights = os.path.join(out, ns + ".weights")
     ctor = f'("{weights}")' if os.path.exists(weights) else ""
     exe = os.path.join(out, "bench_" + flags.replace(" ", "").replace("-", "_").replace("=", ""))
     src = os.path.join(out, "bench.cpp")
     with open(src, "w") as f:
-        f.write(DRIVER % {"ns": ns, "ctor": ctor, "samples": samples, "args": call,
+        f.write(DRIVER % {"ns": ns, "ctor": ctor, "samples": samples, "args": call, "fills": fills,
                           "insizes": ", ".join(f"{ns}::Session::kInput{i}Size" for i in range(n_in)),
                           "outsizes": ", ".join(f"{ns}::Session::kOutput{i}Size" for i in range(n_out))})
     subprocess.run([cxx, "-std=c++17", *flags.split(), src, "-o", exe], check=True)

@@ -11,6 +11,9 @@ weights, so that the C++ can be checked against ONNX Runtime on all of them:
   second starting inside an output row), stride, dilation and asymmetric pads (the ragged copy),
   groups, 1-D and 3-D, 2 output channels (fewer than a register tile's rows), rows wider than a
   sliver;
+- constant weights of MatMul and Gemm stored packed in slivers (gemm_packed): 3-D A, one
+  weight shared by two products, transB, transA, a partial register tile, two K panels, more
+  columns than one column block, one and two rows against an odd number of slivers;
 - depthwise Conv on a 117-wide row (every register block of the plane kernel and a partial
   vector), in 1-D with stride 3 (three phases), with stride 2 and an odd pad (the two-phase copy), and in
   3-D (the row kernel).
@@ -45,6 +48,11 @@ inits = [
     t("k4", (5, 6, 7)),                               # 1-D, kernel 7, pad 3
     t("k5", (3, 4, 3, 3, 3)), t("k5b", (3,)),         # 3-D, strides (1, 2, 1)
     t("k6", (2, 2, 3, 3)),                            # 2 output channels on 117-wide rows
+    t("wp1", (64, 96), 0.1),                          # MatMul weight of a 3-D A, read by two products
+    t("wp2", (64, 300), 0.05), t("wp2b", (64,)),        # Gemm transB = 1, K = 300 (two panels), M = 3
+    t("wp3", (300, 720), 0.05), t("wp3b", (720,)),      # M = 1, 23 slivers
+    t("wp4", (40, 64), 0.1),                           # Gemm transA = 1, M = 2
+    t("wp5", (64, 1056), 0.1),                         # 1056 columns: two column blocks, M = 7
 ]
 n = helper.make_node
 nodes = [
@@ -72,12 +80,25 @@ nodes = [
     n("Conv", ["u", "k4"], ["y10"], pads=[3, 3]),
     n("Conv", ["v", "k5", "k5b"], ["y11"], strides=[1, 2, 1], pads=[1, 1, 1, 1, 1, 1]),
     n("Conv", ["w", "k6"], ["y12"], pads=[1, 1, 1, 1]),
+    n("MatMul", ["m", "wp1"], ["y13"]),
+    n("Tanh", ["m"], ["mt"]),
+    n("MatMul", ["mt", "wp1"], ["y13b"]),
+    n("Gemm", ["q", "wp2", "wp2b"], ["p2o"], transB=1),
+    n("Relu", ["p2o"], ["y14"]),
+    n("Gemm", ["q1", "wp3", "wp3b"], ["y15"]),
+    n("Gemm", ["q2", "wp4"], ["y16"], transA=1, alpha=0.5),
+    n("MatMul", ["r", "wp5"], ["y17"]),
 ]
 graph = helper.make_graph(nodes, "kernel_paths", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 9, 10]),
                                                   helper.make_tensor_value_info("w", TensorProto.FLOAT, [1, 2, 4, 117]),
                                                   helper.make_tensor_value_info("u", TensorProto.FLOAT, [1, 6, 50]),
                                                   helper.make_tensor_value_info("v", TensorProto.FLOAT, [1, 4, 3, 6, 7]),
-                                                  helper.make_tensor_value_info("z", TensorProto.FLOAT, [1, 32, 40, 40])],
+                                                  helper.make_tensor_value_info("z", TensorProto.FLOAT, [1, 32, 40, 40]),
+                                                  helper.make_tensor_value_info("m", TensorProto.FLOAT, [2, 5, 64]),
+                                                  helper.make_tensor_value_info("q", TensorProto.FLOAT, [3, 300]),
+                                                  helper.make_tensor_value_info("q1", TensorProto.FLOAT, [1, 300]),
+                                                  helper.make_tensor_value_info("q2", TensorProto.FLOAT, [40, 2]),
+                                                  helper.make_tensor_value_info("r", TensorProto.FLOAT, [7, 64])],
                           [helper.make_tensor_value_info("y1", TensorProto.FLOAT, [1, 3]),
                            helper.make_tensor_value_info("y2", TensorProto.FLOAT, [1, 5]),
                            helper.make_tensor_value_info("y3", TensorProto.FLOAT, [1, 2, 4, 117]),
@@ -89,7 +110,13 @@ graph = helper.make_graph(nodes, "kernel_paths", [helper.make_tensor_value_info(
                            helper.make_tensor_value_info("y9", TensorProto.FLOAT, [1, 16, 40, 40]),
                            helper.make_tensor_value_info("y10", TensorProto.FLOAT, [1, 5, 50]),
                            helper.make_tensor_value_info("y11", TensorProto.FLOAT, [1, 3, 3, 3, 7]),
-                           helper.make_tensor_value_info("y12", TensorProto.FLOAT, [1, 2, 4, 117])], inits)
+                           helper.make_tensor_value_info("y12", TensorProto.FLOAT, [1, 2, 4, 117]),
+                           helper.make_tensor_value_info("y13", TensorProto.FLOAT, [2, 5, 96]),
+                           helper.make_tensor_value_info("y13b", TensorProto.FLOAT, [2, 5, 96]),
+                           helper.make_tensor_value_info("y14", TensorProto.FLOAT, [3, 64]),
+                           helper.make_tensor_value_info("y15", TensorProto.FLOAT, [1, 720]),
+                           helper.make_tensor_value_info("y16", TensorProto.FLOAT, [2, 64]),
+                           helper.make_tensor_value_info("y17", TensorProto.FLOAT, [7, 1056])], inits)
 model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="make_kernel_paths.py")
 model.ir_version = 8
 onnx.checker.check_model(model, full_check=True)

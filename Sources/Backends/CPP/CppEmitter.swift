@@ -248,11 +248,15 @@ final class EmitContext {
             outputNames[ObjectIdentifier(v)] = k
             if v.producer != nil && tensors[ObjectIdentifier(v)] == nil { try place(v, ptr: "out\(k)") }
         }
-        for v in graph.initializers where outputNames[ObjectIdentifier(v)] == nil
-            && (Self.readOnlyAsTransposedB(v) || CppRecurrent.readOnlyAsRecurrentWeight(v)) {
-            storedTransposed.insert(ObjectIdentifier(v))
+        for v in graph.initializers where outputNames[ObjectIdentifier(v)] == nil {
+            if Self.readOnlyAsPackedB(v) {
+                storedPacked.insert(ObjectIdentifier(v))
+            } else if Self.readOnlyAsTransposedB(v) || CppRecurrent.readOnlyAsRecurrentWeight(v) {
+                storedTransposed.insert(ObjectIdentifier(v))
+            }
         }
-        for v in graph.initializers where (v.uses.count > 0 || outputNames[ObjectIdentifier(v)] != nil) && !storedTransposed.contains(ObjectIdentifier(v)) {
+        for v in graph.initializers where (v.uses.count > 0 || outputNames[ObjectIdentifier(v)] != nil)
+            && !storedTransposed.contains(ObjectIdentifier(v)) && !storedPacked.contains(ObjectIdentifier(v)) {
             try placeWeight(v)
         }
         var fills: [Node] = []
@@ -444,6 +448,67 @@ final class EmitContext {
             ["Gemm", "FusedGemm"].contains(use.node.opType) && use.index == 1 && use.node.int("transB") == 1
                 && [DataType.float, .double].contains(use.node.input(0)?.tensorType?.elementType ?? .int8)
         }
+    }
+
+    /// Initializers read only as the constant B of float MatMul/Gemm products: stored once,
+    /// packed into slivers (packedWeight), never in their own layout.
+    var storedPacked = Set<ObjectIdentifier>()
+
+    /// Columns of one sliver of a packed weight (sofie_rt::kSliver).
+    static let sliver = CppRuntime.maxNR
+
+    /// Whether a 2-D float/double initializer is read, and only read, as B of float/double
+    /// MatMul, Gemm or FusedGemm nodes, and its columns fill their slivers well enough (at most
+    /// 1/8 of the packed copy is padding).
+    static func readOnlyAsPackedB(_ v: Value) -> Bool {
+        guard let t = v.initializer, t.dims.count == 2, t.dataType == .float || t.dataType == .double, !v.uses.isEmpty,
+              t.rawBytes?.count == t.dims[0] * t.dims[1] * t.dataType.byteSize! else { return false }
+        var columns: Int?
+        for use in v.uses {
+            let op = use.node.opType
+            guard use.index == 1, use.node.input(0)?.tensorType?.elementType == t.dataType else { return false }
+            let n: Int
+            switch op {
+            case "MatMul": n = t.dims[1]
+            case "Gemm", "FusedGemm": n = use.node.int("transB") == 1 ? t.dims[0] : t.dims[1]
+            default: return false
+            }
+            if let c = columns, c != n { return false }
+            columns = n
+        }
+        guard let n = columns, n > 0, t.dims[0] > 0, t.dims[1] > 0 else { return false }
+        let padded = (n + sliver - 1) / sliver * sliver
+        return padded * 8 <= n * 9
+    }
+
+    /// Pointer to the packed copy of a constant B (readOnlyAsPackedB), K x N (or N x K when
+    /// `transposed`, as Gemm's transB = 1 reads it): element (k, j) at
+    /// [(j / sliver * K + k) * sliver + j % sliver], zero beyond N; stored once in the weights.
+    func packedWeight(_ v: Value, transposed: Bool) -> String? {
+        guard let t = v.initializer, t.dims.count == 2, t.dataType == .float || t.dataType == .double,
+              let raw = t.rawBytes, let ctype = CppTypes.name(t.dataType) else { return nil }
+        let size = t.dataType.byteSize!
+        let K = transposed ? t.dims[1] : t.dims[0], N = transposed ? t.dims[0] : t.dims[1]
+        guard raw.count == K * N * size else { return nil }
+        let w = Self.sliver, slivers = (N + w - 1) / w
+        var bytes = [UInt8](repeating: 0, count: slivers * K * w * size)
+        bytes.withUnsafeMutableBytes { dst in
+            for s in 0..<slivers {
+                let count = min(w, N - s * w)
+                for k in 0..<K {
+                    let to = (s * K + k) * w * size
+                    if transposed {
+                        for c in 0..<count {
+                            (dst.baseAddress! + to + c * size).copyMemory(from: raw.baseAddress! + ((s * w + c) * K + k) * size, byteCount: size)
+                        }
+                    } else {
+                        (dst.baseAddress! + to).copyMemory(from: raw.baseAddress! + (k * N + s * w) * size, byteCount: count * size)
+                    }
+                }
+            }
+        }
+        withExtendedLifetime(t) {}
+        return weightPointer(bytes, key: "packed:" + v.name, label: v.name + "_packed", ctype: ctype, shape: [slivers, K, w])
     }
 
     /// Key (an initializer's name, or "transposed:" and its name) -> (offset, bytes) in `weightBytes`.

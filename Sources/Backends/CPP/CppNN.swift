@@ -35,19 +35,20 @@ enum CppNN {
     static func gemmCall(_ e: EmitContext, _ t: DataType, m: Int, n: Int, k: Int, a: String, rsa: Int, csa: Int,
                          b: String, rsb: Int, csb: Int, c: String, ldc: Int, accumulate: Bool,
                          rowBias: String = "nullptr", colBias: String = "nullptr", epilogue: String = "{}", work: String,
-                         convWindow: String? = nil) {
+                         convWindow: String? = nil, packedB: Bool = false) {
         gemmCall(e, t, m: DimExpr(m), n: DimExpr(n), k: DimExpr(k), a: a, rsa: DimExpr(rsa), csa: DimExpr(csa), b: b, rsb: DimExpr(rsb), csb: DimExpr(csb),
                  c: c, ldc: DimExpr(ldc), accumulate: accumulate, rowBias: rowBias, colBias: colBias, epilogue: epilogue, work: work,
-                 convWindow: convWindow)
+                 convWindow: convWindow, packedB: packedB)
     }
 
     /// The same with run-time sizes and strides (CppRuntimeDims). With `convWindow` (the name of
     /// a sofie_rt::Window), B is one image and the product is the convolution's
-    /// (sofie_rt::gemm_conv: B's strides unused, floating point only).
+    /// (sofie_rt::gemm_conv: B's strides unused, floating point only). With `packedB`, B is a
+    /// constant stored packed (EmitContext.packedWeight; sofie_rt::gemm_packed).
     static func gemmCall(_ e: EmitContext, _ t: DataType, m mm: DimExpr, n nn: DimExpr, k kk: DimExpr, a: String, rsa rsaE: DimExpr, csa csaE: DimExpr,
                          b: String, rsb rsbE: DimExpr, csb csbE: DimExpr, c: String, ldc ldcE: DimExpr, accumulate: Bool,
                          rowBias: String = "nullptr", colBias: String = "nullptr", epilogue: String = "{}", work: String,
-                         convWindow: String? = nil) {
+                         convWindow: String? = nil, packedB: Bool = false) {
         let m = e.cpp(mm), n = e.cpp(nn), k = e.cpp(kk), rsa = e.cpp(rsaE), csa = e.cpp(csaE), rsb = e.cpp(rsbE), csb = e.cpp(csbE), ldc = e.cpp(ldcE)
         let T = CppTypes.name(t)!
         // The arguments by name (sofie_rt::GemmArgs), each line only when it differs from the
@@ -57,7 +58,7 @@ enum CppNN {
         e.line("sofie_rt::GemmArgs<\(T)> \(v);")
         e.line("\(v).M = \(m); \(v).N = \(n); \(v).K = \(k);")
         e.line("\(v).A = \(a); \(v).rsa = \(rsa);\(csaE != 1 ? " \(v).csa = \(csa);" : "")")
-        if convWindow != nil {
+        if convWindow != nil || packedB {
             e.line("\(v).B = \(b);")
         } else {
             e.line("\(v).B = \(b); \(v).rsb = \(rsb);\(csbE != 1 ? " \(v).csb = \(csb);" : "")")
@@ -69,7 +70,7 @@ enum CppNN {
             if colBias != "nullptr" { e.line("\(v).col_bias = \(colBias);") }
             if epilogue != "{}" { e.line("\(v).epilogue = \(epilogue);") }
             if work != "nullptr" { e.line("\(v).work = \(work);") }
-            e.line(convWindow.map { "sofie_rt::gemm_conv(\(v), \($0));" } ?? "sofie_rt::gemm(\(v));")
+            e.line(convWindow.map { "sofie_rt::gemm_conv(\(v), \($0));" } ?? (packedB ? "sofie_rt::gemm_packed(\(v));" : "sofie_rt::gemm(\(v));"))
         } else {
             e.line("sofie_rt::gemm_plain(\(v));")
         }
@@ -129,6 +130,19 @@ enum CppNN {
     static var table: [String: CppOps.Emit] {
         var t: [String: CppOps.Emit] = [:]
         t["MatMul"] = { e, n in
+            // A constant B stored packed: all of A's rows (A is contiguous, its batch dimensions
+            // lead) as one product with the slivers.
+            if let bv = n.input(1), e.storedPacked.contains(ObjectIdentifier(bv)), let bt = bv.initializer,
+               let bp = e.packedWeight(bv, transposed: false) {
+                let a = try e.input(n, 0), y = try e.output(n, 0)
+                let K = bt.dims[0], N = bt.dims[1]
+                let M = a.dims.dropLast().reduce(DimExpr(1), *)
+                e.block {
+                    gemmCall(e, a.dtype, m: M, n: DimExpr(N), k: DimExpr(K), a: a.ptr, rsa: DimExpr(K), csa: 1, b: bp, rsb: DimExpr(N), csb: 1,
+                             c: y.ptr, ldc: DimExpr(N), accumulate: false, work: "nullptr", packedB: true)
+                }
+                return
+            }
             let a = try e.input(n, 0), b = try e.input(n, 1), y = try e.output(n, 0)
             let sa = a.dims.count == 1 ? [1] + a.dims : a.dims
             let sb = b.dims.count == 1 ? b.dims + [1] : b.dims
@@ -178,7 +192,10 @@ enum CppNN {
             // Few rows and few columns of a long constant B (a dense layer's last outputs): a
             // transposed copy too, so that each output is one contiguous dot product.
             var bPtr: String, rsb = tb ? 1 : N, csb = tb ? K : 1
-            if tb, let bv = n.input(1), e.storedTransposed.contains(ObjectIdentifier(bv)), let bt = e.transposedWeight(bv) {
+            var packedB = false
+            if let bv = n.input(1), e.storedPacked.contains(ObjectIdentifier(bv)), let bp = e.packedWeight(bv, transposed: tb) {
+                (bPtr, rsb, csb, packedB) = (bp, N, 1, true)
+            } else if tb, let bv = n.input(1), e.storedTransposed.contains(ObjectIdentifier(bv)), let bt = e.transposedWeight(bv) {
                 (bPtr, rsb, csb) = (bt, N, 1)
             } else {
                 bPtr = try e.input(n, 1).ptr
@@ -186,7 +203,7 @@ enum CppNN {
                     (bPtr, rsb, csb) = (bt, 1, K)
                 }
             }
-            let ws = a.dtype.isFloatingPoint ? packElements(m: M, n: N, k: K, rsb: rsb, csb: csb, csa: try e.bound(csa)) : 0
+            let ws = a.dtype.isFloatingPoint && !packedB ? packElements(m: M, n: N, k: K, rsb: rsb, csb: csb, csa: try e.bound(csa)) : 0
             let work = ws > 0 ? "pack" : "nullptr"
             e.workspace(ws)
             e.block {
@@ -194,17 +211,17 @@ enum CppNN {
                 // Fast path: bias of shape [N] or [1,N] with alpha = beta = 1 goes into the GEMM epilogue.
                 if let c, alpha == 1, beta == 1, c.count == N, c.shape.last == N || N == 1, !c.hasRuntimeExtents, a.dtype.isFloatingPoint {
                     gemmCall(e, a.dtype, m: Md, n: DimExpr(N), k: DimExpr(K), a: a.ptr, rsa: rsa, csa: csa, b: bPtr, rsb: DimExpr(rsb), csb: DimExpr(csb),
-                             c: y.ptr, ldc: DimExpr(N), accumulate: false, colBias: c.ptr, epilogue: ep.cpp(y.ctype), work: work)
+                             c: y.ptr, ldc: DimExpr(N), accumulate: false, colBias: c.ptr, epilogue: ep.cpp(y.ctype), work: work, packedB: packedB)
                     return
                 }
                 if c == nil && alpha == 1 && a.dtype.isFloatingPoint {
                     gemmCall(e, a.dtype, m: Md, n: DimExpr(N), k: DimExpr(K), a: a.ptr, rsa: rsa, csa: csa, b: bPtr, rsb: DimExpr(rsb), csb: DimExpr(csb),
-                             c: y.ptr, ldc: DimExpr(N), accumulate: false, epilogue: ep.cpp(y.ctype), work: work)
+                             c: y.ptr, ldc: DimExpr(N), accumulate: false, epilogue: ep.cpp(y.ctype), work: work, packedB: packedB)
                     return
                 }
                 defer { if !ep.isEmpty { e.line("sofie_rt::epilogue<\(y.ctype)>(\(y.ptr), \(e.cpp(Md)), \(N), \(N), \(ep.cpp(y.ctype)));") } }
                 gemmCall(e, a.dtype, m: Md, n: DimExpr(N), k: DimExpr(K), a: a.ptr, rsa: rsa, csa: csa, b: bPtr, rsb: DimExpr(rsb), csb: DimExpr(csb),
-                         c: y.ptr, ldc: DimExpr(N), accumulate: false, work: work)
+                         c: y.ptr, ldc: DimExpr(N), accumulate: false, work: work, packedB: packedB)
                 if alpha != 1 || c != nil {
                     let T = y.ctype
                     e.line("\(T)* const y = \(y.ptr);")

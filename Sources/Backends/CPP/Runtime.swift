@@ -348,12 +348,13 @@ inline void pack_b(int64_t kc, int64_t nc, const T* B, int64_t rsb, int64_t csb,
     }
 }
 
-// The register tile: acc[MR][NR] += A[i, k] * b[k, :] over kc, A read in place.
+// The register tile: acc[MR][NR] += A[i, k] * b[k, :] over kc (row k of b at b + k * ldb),
+// A read in place.
 // GCC and Clang get explicit SIMD vectors (their vector extensions, sized for any target);
 // other compilers get the same loops in plain C++.
 #if defined(__GNUC__) || defined(__clang__)
 template <class T>
-inline void tile(int64_t kc, const T* a, int64_t rsa, int64_t csa, int64_t mr, const T* b, T (&out)[MR][NR]) {
+inline void tile(int64_t kc, const T* a, int64_t rsa, int64_t csa, int64_t mr, const T* b, int64_t ldb, T (&out)[MR][NR]) {
     typedef typename Vec<T>::type V;
     constexpr int64_t L = Vec<T>::kLanes;
     constexpr int64_t NV = NR / L;
@@ -366,7 +367,7 @@ inline void tile(int64_t kc, const T* a, int64_t rsa, int64_t csa, int64_t mr, c
     _Pragma("GCC unroll 16") for (int64_t i = 0; i < MR; ++i) rows[i] = a + (i < mr ? i : 0) * rsa;
     for (int64_t k = 0; k < kc; ++k) {
         V bv[NV];
-        _Pragma("GCC unroll 16") for (int64_t v = 0; v < NV; ++v) std::memcpy(&bv[v], b + k * NR + v * L, sizeof(V));
+        _Pragma("GCC unroll 16") for (int64_t v = 0; v < NV; ++v) std::memcpy(&bv[v], b + k * ldb + v * L, sizeof(V));
         _Pragma("GCC unroll 16") for (int64_t i = 0; i < MR; ++i) {
             const T ai = rows[i][k * csa];
             _Pragma("GCC unroll 16") for (int64_t v = 0; v < NV; ++v) acc[i][v] += bv[v] * ai;
@@ -377,13 +378,13 @@ inline void tile(int64_t kc, const T* a, int64_t rsa, int64_t csa, int64_t mr, c
 }
 #else
 template <class T>
-inline void tile(int64_t kc, const T* a, int64_t rsa, int64_t csa, int64_t mr, const T* b, T (&out)[MR][NR]) {
+inline void tile(int64_t kc, const T* a, int64_t rsa, int64_t csa, int64_t mr, const T* b, int64_t ldb, T (&out)[MR][NR]) {
     for (int64_t i = 0; i < MR; ++i)
         for (int64_t j = 0; j < NR; ++j) out[i][j] = T(0);
     for (int64_t k = 0; k < kc; ++k)
         for (int64_t i = 0; i < mr; ++i) {
             const T ai = a[i * rsa + k * csa];
-            for (int64_t j = 0; j < NR; ++j) out[i][j] += ai * b[k * NR + j];
+            for (int64_t j = 0; j < NR; ++j) out[i][j] += ai * b[k * ldb + j];
         }
 }
 #endif
@@ -534,7 +535,7 @@ inline void gemm_blocked(int64_t M, int64_t N, int64_t K, const T* A, int64_t rs
                 const int64_t nr = std::min(NR, nc - jr);
                 for (int64_t i0 = 0; i0 < M; i0 += MR) {
                     const int64_t mr = std::min(MR, M - i0);
-                    tile(kc, A + i0 * rsa + k0 * csa, rsa, csa, mr, pb + jr * kc, t);
+                    tile(kc, A + i0 * rsa + k0 * csa, rsa, csa, mr, pb + jr * kc, NR, t);
                     store_tile(t, C + i0 * ldc + j0 + jr, ldc, mr, nr, acc, last,
                                row_bias ? row_bias + i0 : nullptr, col_bias ? col_bias + j0 + jr : nullptr, ep,
                                ep.residual ? ep.residual + i0 * ldc + j0 + jr : nullptr);
@@ -665,6 +666,106 @@ SOFIE_MATH void gemm(const GemmArgs<T>& p) {
 template <class T>
 SOFIE_MATH void gemm_plain(const GemmArgs<T>& p) {
     gemm_plain(p.M, p.N, p.K, p.A, p.rsa, p.csa, p.B, p.rsb, p.csb, p.C, p.ldc, p.accumulate);
+}
+
+// Constant right operands (the weights of MatMul and Gemm) are stored by the emitter already
+// packed, in slivers of kSliver columns whose K rows are consecutive: element (k, j) at
+// P[(j / kSliver * K + k) * kSliver + j % kSliver], zero beyond N (CppEmitter.packedWeight).
+// Nothing is packed per call, and each sliver streams through the cache in order.
+constexpr int64_t kSliver = \#(maxNR);
+static_assert(kSliver % NR == 0, "a packed sliver holds whole register tiles");
+
+#if defined(__GNUC__) || defined(__clang__)
+// Row a (K elements, stride csa) times S consecutive slivers from sliver s0: the S * kSliver
+// sums in registers over the whole K loop, each summed in k order, then finished into row c.
+template <int64_t S, class T>
+inline void packed_row(int64_t N, int64_t K, const T* a, int64_t csa, const T* P, int64_t s0, T* c, bool accumulate,
+                       const T* rb, const T* col_bias, const T* res) {
+    typedef typename Vec<T>::type V;
+    constexpr int64_t L = Vec<T>::kLanes;
+    constexpr int64_t NV = kSliver / L;
+    V acc[S][NV];
+    _Pragma("GCC unroll 8") for (int64_t s = 0; s < S; ++s)
+        _Pragma("GCC unroll 8") for (int64_t v = 0; v < NV; ++v) acc[s][v] = V{};
+    const T* b[S];
+    _Pragma("GCC unroll 8") for (int64_t s = 0; s < S; ++s) b[s] = P + (s0 + s) * K * kSliver;
+    for (int64_t k = 0; k < K; ++k) {
+        const T ak = a[k * csa];
+        _Pragma("GCC unroll 8") for (int64_t s = 0; s < S; ++s)
+            _Pragma("GCC unroll 8") for (int64_t v = 0; v < NV; ++v) {
+                V bv;
+                std::memcpy(&bv, b[s] + k * kSliver + v * L, sizeof(V));
+                acc[s][v] += bv * ak;
+            }
+    }
+    T out[S * kSliver];
+    std::memcpy(out, acc, sizeof acc);
+    const int64_t j0 = s0 * kSliver;
+    finish_row(c, out, std::min(S * kSliver, N - j0), j0, accumulate, rb, col_bias, res);
+}
+#endif
+
+// C = [C +] A * B with B packed by the emitter (p.B: the slivers); every other argument as for
+// gemm(). One or two rows: each row against several slivers at once (8 vectors of sums in
+// registers). More rows: the register tile over KC-deep panels of the slivers, MC rows of A at
+// a time so that they stay in L2 while NC columns of slivers pass.
+template <class T>
+SOFIE_MATH void gemm_packed(const GemmArgs<T>& p) {
+    const int64_t M = p.M, N = p.N, K = p.K;
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) {  // bias and epilogue only (B is not read)
+        gemm(p);
+        return;
+    }
+    const T* const P = p.B;
+    if (M <= 2) {
+        for (int64_t i = 0; i < M; ++i) {
+            const T* a = p.A + i * p.rsa;
+            T* c = p.C + i * p.ldc;
+            const T* rb = p.row_bias ? p.row_bias + i : nullptr;
+            const T* res = p.epilogue.residual ? p.epilogue.residual + i * p.ldc : nullptr;
+#if defined(__GNUC__) || defined(__clang__)
+            constexpr int64_t S = kSliver / Vec<T>::kLanes >= 8 ? 1 : 8 / (kSliver / Vec<T>::kLanes);
+            const int64_t slivers = (N + kSliver - 1) / kSliver;
+            int64_t s = 0;
+            for (; s + S <= slivers; s += S) packed_row<S>(N, K, a, p.csa, P, s, c, p.accumulate, rb, p.col_bias, res);
+            for (; s < slivers; ++s) packed_row<1>(N, K, a, p.csa, P, s, c, p.accumulate, rb, p.col_bias, res);
+#else
+            for (int64_t j = 0; j < N; ++j) {
+                T acc = T(0);
+                const T* b = P + (j / kSliver) * K * kSliver + j % kSliver;
+                for (int64_t k = 0; k < K; ++k) acc += a[k * p.csa] * b[k * kSliver];
+                finish_row(c, &acc, 1, j, p.accumulate, rb, p.col_bias, res);
+            }
+#endif
+            activate(c, N, p.epilogue.act, p.epilogue.alpha, p.epilogue.beta);
+        }
+        return;
+    }
+    constexpr int64_t MC = 16 * MR;
+    T t[MR][NR];
+    for (int64_t j0 = 0; j0 < N; j0 += NC) {
+        const int64_t jEnd = std::min(N, j0 + NC);
+        for (int64_t k0 = 0; k0 < K; k0 += KC) {
+            const int64_t kc = std::min(KC, K - k0);
+            const bool acc = p.accumulate || k0 > 0;
+            const bool last = k0 + kc >= K;
+            for (int64_t ic = 0; ic < M; ic += MC) {
+                const int64_t iEnd = std::min(M, ic + MC);
+                for (int64_t j = j0; j < jEnd; j += NR) {
+                    const int64_t nr = std::min(NR, N - j);
+                    const T* b = P + ((j / kSliver) * K + k0) * kSliver + j % kSliver;
+                    for (int64_t i0 = ic; i0 < iEnd; i0 += MR) {
+                        const int64_t mr = std::min(MR, iEnd - i0);
+                        tile(kc, p.A + i0 * p.rsa + k0 * p.csa, p.rsa, p.csa, mr, b, kSliver, t);
+                        store_tile(t, p.C + i0 * p.ldc + j, p.ldc, mr, nr, acc, last, p.row_bias ? p.row_bias + i0 : nullptr,
+                                   p.col_bias ? p.col_bias + j : nullptr, p.epilogue,
+                                   p.epilogue.residual ? p.epilogue.residual + i0 * p.ldc + j : nullptr);
+                    }
+                }
+            }
+        }
+    }
 }
 
 // Spatial geometry of a convolution or pooling window, in up to 3 dimensions (D, H, W);

@@ -47,7 +47,8 @@ final class GeneratedCodeTests: XCTestCase {
     /// direct depthwise convolution with stride, dilation and multiplier on padded planes (1-D and
     /// 2-D, every register block) and by rows (3-D), convolutions packing their im2col blocks
     /// straight from the image (several K panels and column blocks, strides, dilations,
-    /// asymmetric pads, groups, 1-D to 3-D), Relu and residual epilogues) against ONNX Runtime, with g++ and clang++, at -O2 and -O3 -march=native.
+    /// asymmetric pads, groups, 1-D to 3-D), constant MatMul/Gemm weights stored packed (every
+    /// path of gemm_packed), Relu and residual epilogues) against ONNX Runtime, with g++ and clang++, at -O2 and -O3 -march=native.
     func testSpecializedKernelPathsMatchONNXRuntime() throws {
         try TestSupport.requirePython()
         let dir = try TestSupport.tempDir("kernel-paths")
@@ -62,6 +63,7 @@ final class GeneratedCodeTests: XCTestCase {
         XCTAssertTrue(header.contains("sofie_rt::Act::Relu"), "the Relu rides in an epilogue")
         XCTAssertEqual(header.components(separatedBy: "sofie_rt::gemm_conv(").count - 1, 7, "convolutions pack their im2col blocks from the image")
         XCTAssertFalse(header.contains("sofie_rt::im2col("), "no im2col matrix is formed")
+        XCTAssertEqual(header.components(separatedBy: "sofie_rt::gemm_packed(").count - 1, 6, "constant MatMul/Gemm weights are stored packed")
     }
 
     func testHostileNamesCannotBreakTheCode() throws {
