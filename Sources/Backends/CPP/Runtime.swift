@@ -1014,10 +1014,17 @@ inline void depthwise_plane(int64_t M, int64_t mult, const T* x, const T* w, con
         const T b = bias ? bias[o] : T(0);
         int64_t oh0 = 0;  // output rows done in groups
 #if defined(__GNUC__) || defined(__clang__)
-        if (OW <= Vec<T>::kLanes) {
+        // Rows of at most 2 vectors: 4 output rows at once, so that 4 to 8 independent sums
+        // hide the FMA latency (one row alone would be one or two chains of KH x KW dependent
+        // FMAs); wider rows one by one below, in tiles of 4, 2 and 1 vectors.
+        if (OW <= 2 * Vec<T>::kLanes) {
             const int64_t rowStride = sh * sw * phase, rowStep = dh * sw * phase;
-            for (; oh0 + 4 <= OH; oh0 += 4)
-                depthwise_tile<4, 1>(plane + oh0 * rowStride, rowStride, rowStep, KH, KW, dw, sw, phase, wo, b, 0, OW, y + (o * OH + oh0) * OW);
+            for (; oh0 + 4 <= OH; oh0 += 4) {
+                const T* r0 = plane + oh0 * rowStride;
+                T* y0 = y + (o * OH + oh0) * OW;
+                if (OW > Vec<T>::kLanes) depthwise_tile<4, 2>(r0, rowStride, rowStep, KH, KW, dw, sw, phase, wo, b, 0, OW, y0);
+                else depthwise_tile<4, 1>(r0, rowStride, rowStep, KH, KW, dw, sw, phase, wo, b, 0, OW, y0);
+            }
         }
 #endif
         for (int64_t oh = oh0; oh < OH; ++oh) {
