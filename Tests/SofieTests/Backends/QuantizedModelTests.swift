@@ -4,9 +4,10 @@ import SofieIR
 import XCTest
 
 /// Models quantized by ONNX Runtime's own tools (Tests/scripts/make_quantized_models.py:
-/// quantize_static in QDQ format, quantize_dynamic) against ONNX Runtime, built with
-/// AddressSanitizer and UBSan. ONNX Runtime fuses the QDQ pattern into integer kernels; sofie
-/// runs the graph as written, so the outputs agree within one quantization step of the output.
+/// quantize_static in QDQ format, quantize_dynamic) against ONNX Runtime running the graph as
+/// written (its fused integer kernels give machine-dependent results: saturating u8 x s8
+/// products without VNNI), built with AddressSanitizer and UBSan; within one quantization step
+/// of the output.
 final class QuantizedModelTests: XCTestCase {
     func testQuantizedModelsMatchONNXRuntime() throws {
         try ReferenceFixtures.makeAndCompare(script: "make_quantized_models.py", expect: ["cnn_static_qdq", "mlp_dynamic"], quantizationSteps: 1)
