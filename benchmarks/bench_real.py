@@ -115,10 +115,10 @@ def kernel_conv(c, m, hw, kernel, stride=1, group=1, relu=True):
     return save(g, f"conv_{kind}_{c}to{m}_{hw}_s{stride}"), 2.0 * (c // group) * kernel * kernel * m * out * out
 
 
-def identity(shape):
-    g = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "id", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)])
-    return save(g, "identity_" + "x".join(map(str, shape)))
+def identity(shape, elem=TensorProto.FLOAT):
+    g = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "id", [helper.make_tensor_value_info("x", elem, shape)],
+                          [helper.make_tensor_value_info("y", elem, shape)])
+    return save(g, f"identity_{elem}_" + "x".join(map(str, shape)))
 
 
 def median_per_call(fn, samples):
@@ -172,7 +172,11 @@ def inputs_of(path):
         if i.name in inits:
             continue
         shape = [d.dim_value if d.dim_value > 0 else 1 for d in i.type.tensor_type.shape.dim]
-        feed[i.name] = rng.standard_normal(shape).astype(np.float32)
+        t = i.type.tensor_type.elem_type
+        if t in (onnx.TensorProto.INT64, onnx.TensorProto.INT32):  # token ids, node indices: 0 and 1
+            feed[i.name] = (np.arange(int(np.prod(shape))) % 2).reshape(shape).astype(np.int64 if t == onnx.TensorProto.INT64 else np.int32)
+        else:
+            feed[i.name] = rng.standard_normal(shape).astype(np.float32)
     return feed
 
 
@@ -220,7 +224,7 @@ for title, path in models:
     ns = "m" + str(abs(hash(title)) % 10**8)
     exes = {lv: build(path, ns, lv) for lv in levels}
     feed = inputs_of(path)
-    idpaths = [identity(list(v.shape)) for v in feed.values()]
+    idpaths = [identity(list(v.shape), helper.np_dtype_to_tensor_dtype(v.dtype)) for v in feed.values()]
     results[title] = {"sofie " + lv: [] for lv in levels} | {"ort": [], "ov": []}
     for _ in range(args.rounds):
         for lv in levels:
