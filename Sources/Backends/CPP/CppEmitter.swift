@@ -461,8 +461,11 @@ final class EmitContext {
     /// MatMul, Gemm or FusedGemm nodes, and its columns fill their slivers well enough (at most
     /// 1/8 of the packed copy is padding).
     static func readOnlyAsPackedB(_ v: Value) -> Bool {
+        // Dims come from the model: their product is checked against the data without overflow.
         guard let t = v.initializer, t.dims.count == 2, t.dataType == .float || t.dataType == .double, !v.uses.isEmpty,
-              t.rawBytes?.count == t.dims[0] * t.dims[1] * t.dataType.byteSize! else { return false }
+              t.dims[0] > 0, t.dims[1] > 0, case let (elements, o1) = t.dims[0].multipliedReportingOverflow(by: t.dims[1]), !o1,
+              case let (bytes, o2) = elements.multipliedReportingOverflow(by: t.dataType.byteSize!), !o2,
+              t.rawBytes?.count == bytes else { return false }
         var columns: Int?
         for use in v.uses {
             let op = use.node.opType
@@ -476,7 +479,7 @@ final class EmitContext {
             if let c = columns, c != n { return false }
             columns = n
         }
-        guard let n = columns, n > 0, t.dims[0] > 0, t.dims[1] > 0 else { return false }
+        guard let n = columns else { return false }
         let padded = (n + sliver - 1) / sliver * sliver
         return padded * 8 <= n * 9
     }
@@ -489,7 +492,8 @@ final class EmitContext {
               let raw = t.rawBytes, let ctype = CppTypes.name(t.dataType) else { return nil }
         let size = t.dataType.byteSize!
         let K = transposed ? t.dims[1] : t.dims[0], N = transposed ? t.dims[0] : t.dims[1]
-        guard raw.count == K * N * size else { return nil }
+        guard K > 0, N > 0, case let (elements, o1) = K.multipliedReportingOverflow(by: N), !o1,
+              case let (count, o2) = elements.multipliedReportingOverflow(by: size), !o2, raw.count == count else { return nil }
         let w = Self.sliver, slivers = (N + w - 1) / w
         var bytes = [UInt8](repeating: 0, count: slivers * K * w * size)
         bytes.withUnsafeMutableBytes { dst in
