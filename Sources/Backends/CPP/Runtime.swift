@@ -802,23 +802,23 @@ inline void pack_im2col(const T* x, const Window& w, int64_t k0, int64_t kc, int
         for (int64_t j = j0; j < j0 + nc;) {
             const int64_t od = j / outHW, oh = j % outHW / w.out[2], ow0 = j % w.out[2];
             const int64_t ow1 = std::min(w.out[2], ow0 + (j0 + nc - j));  // this output row's end in the block
-            T* const r = row + (j - j0) - ow0;  // r[ow] is column (od, oh, ow)
+            T* const r = row + (j - j0);  // r[ow - ow0] is column (od, oh, ow)
             const int64_t id = od * w.s[0] + kd * w.d[0] - w.p[0];
             const int64_t ih = oh * w.s[1] + kh * w.d[1] - w.p[1];
             if (id < 0 || id >= w.in[0] || ih < 0 || ih >= w.in[1]) {
-                for (int64_t ow = ow0; ow < ow1; ++ow) r[ow] = T(0);
+                for (int64_t ow = ow0; ow < ow1; ++ow) r[ow - ow0] = T(0);
             } else {
                 // Input element of column ow: plane[start + ow * stride] (indices, so that no
-                // pointer is formed outside the tensor).
+                // pointer is formed outside the tensor or the buffer).
                 const int64_t start = (id * w.in[1] + ih) * w.in[2] + off;
                 const int64_t a = std::max(ow0, std::min(lo, ow1)), b = std::max(a, std::min(hi, ow1));
-                for (int64_t ow = ow0; ow < a; ++ow) r[ow] = T(0);
+                for (int64_t ow = ow0; ow < a; ++ow) r[ow - ow0] = T(0);
                 if (w.s[2] == 1) {
-                    if (b > a) std::memcpy(r + a, plane + start + a, sizeof(T) * (b - a));
+                    if (b > a) std::memcpy(r + (a - ow0), plane + (start + a), sizeof(T) * (b - a));
                 } else {
-                    for (int64_t ow = a; ow < b; ++ow) r[ow] = plane[start + ow * w.s[2]];
+                    for (int64_t ow = a; ow < b; ++ow) r[ow - ow0] = plane[start + ow * w.s[2]];
                 }
-                for (int64_t ow = b; ow < ow1; ++ow) r[ow] = T(0);
+                for (int64_t ow = b; ow < ow1; ++ow) r[ow - ow0] = T(0);
             }
             j += ow1 - ow0;
         }
