@@ -484,11 +484,12 @@ final class EmitContext {
         return padded * 8 <= n * 9
     }
 
-    /// Pointer to the packed copy of a constant B (readOnlyAsPackedB), K x N (or N x K when
-    /// `transposed`, as Gemm's transB = 1 reads it): element (k, j) at
-    /// [(j / sliver * K + k) * sliver + j % sliver], zero beyond N; stored once in the weights.
+    /// Pointer to the packed copy of a constant B, K x N (or N x K when `transposed`, as Gemm's
+    /// transB = 1 reads it): element (k, j) at [(j / sliver * K + k) * sliver + j % sliver], zero
+    /// beyond N; stored once per orientation in the weights. nil unless `v` is stored packed
+    /// (storedPacked: its own layout is not in the weights).
     func packedWeight(_ v: Value, transposed: Bool) -> String? {
-        guard let t = v.initializer, t.dims.count == 2, t.dataType == .float || t.dataType == .double,
+        guard storedPacked.contains(ObjectIdentifier(v)), let t = v.initializer, t.dims.count == 2, t.dataType == .float || t.dataType == .double,
               let raw = t.rawBytes, let ctype = CppTypes.name(t.dataType) else { return nil }
         let size = t.dataType.byteSize!
         let K = transposed ? t.dims[1] : t.dims[0], N = transposed ? t.dims[0] : t.dims[1]
@@ -512,10 +513,10 @@ final class EmitContext {
             }
         }
         withExtendedLifetime(t) {}
-        return weightPointer(bytes, key: "packed:" + v.name, label: v.name + "_packed", ctype: ctype, shape: [slivers, K, w])
+        return weightPointer(bytes, key: (transposed ? "packed-transposed:" : "packed:") + v.name, label: v.name + "_packed", ctype: ctype, shape: [slivers, K, w])
     }
 
-    /// Key (an initializer's name, or "transposed:" and its name) -> (offset, bytes) in `weightBytes`.
+    /// Key (an initializer's name, or a layout such as "transposed:" or "packed:" and its name) -> (offset, bytes) in `weightBytes`.
     var weightOffsets: [String: (Int, Int)] = [:]
 
     /// Stores `bytes` in the weights, 64-byte aligned, under `key` and returns their offset; bytes

@@ -7,13 +7,12 @@ enum CppNN {
     /// row-streaming or dot-product path (at most 2 rows), else one KC x NC block of B with its
     /// columns rounded up to the widest tile (CppRuntime's constants, which the C++ is made from).
     static func packElements(m: Int, n: Int, k: Int, rsb: Int, csb: Int, csa: Int) -> Int {
-        if m <= 0 || n <= 0 || k <= 0 { return 0 }
         if m <= 2 && (csb == 1 || (rsb == 1 && csa == 1)) { return 0 }
-        let nr = CppRuntime.maxNR
-        return min(k, CppRuntime.kc) * ((min(n, CppRuntime.nc) + nr - 1) / nr * nr)
+        return m <= 0 ? 0 : convPackElements(n: n, k: k)
     }
 
-    /// Elements of the block sofie_rt::gemm_conv packs from the image (any M: it always packs).
+    /// Elements of one packed block of B (KC rows, NC columns rounded up to the widest tile),
+    /// the size sofie_rt::gemm_conv packs from the image whatever M (it always packs).
     static func convPackElements(n: Int, k: Int) -> Int {
         if n <= 0 || k <= 0 { return 0 }
         let nr = CppRuntime.maxNR
@@ -132,8 +131,7 @@ enum CppNN {
         t["MatMul"] = { e, n in
             // A constant B stored packed: all of A's rows (A is contiguous, its batch dimensions
             // lead) as one product with the slivers.
-            if let bv = n.input(1), e.storedPacked.contains(ObjectIdentifier(bv)), let bt = bv.initializer,
-               let bp = e.packedWeight(bv, transposed: false) {
+            if let bv = n.input(1), let bt = bv.initializer, let bp = e.packedWeight(bv, transposed: false) {
                 let a = try e.input(n, 0), y = try e.output(n, 0)
                 let K = bt.dims[0], N = bt.dims[1]
                 let M = a.dims.dropLast().reduce(DimExpr(1), *)
@@ -193,7 +191,7 @@ enum CppNN {
             // transposed copy too, so that each output is one contiguous dot product.
             var bPtr: String, rsb = tb ? 1 : N, csb = tb ? K : 1
             var packedB = false
-            if let bv = n.input(1), e.storedPacked.contains(ObjectIdentifier(bv)), let bp = e.packedWeight(bv, transposed: tb) {
+            if let bv = n.input(1), let bp = e.packedWeight(bv, transposed: tb) {
                 (bPtr, rsb, csb, packedB) = (bp, N, 1, true)
             } else if tb, let bv = n.input(1), e.storedTransposed.contains(ObjectIdentifier(bv)), let bt = e.transposedWeight(bv) {
                 (bPtr, rsb, csb) = (bt, N, 1)
