@@ -783,11 +783,15 @@ struct Window {
 // in L1, then dealt out to the slivers in NR-element moves.
 template <class T>
 inline void pack_im2col(const T* x, const Window& w, int64_t k0, int64_t kc, int64_t j0, int64_t nc, T* dst) {
-    const int64_t outHW = w.out[1] * w.out[2];
+    const int64_t outW = w.out[2], outHW = w.out[1] * outW;
     const int64_t planeSize = w.in[0] * w.in[1] * w.in[2];
     const int64_t slivers = (nc + NR - 1) / NR;
     T row[NC + NR];
     for (int64_t j = nc; j < slivers * NR; ++j) row[j] = T(0);
+    // The block's first column as (od, oh, ow): the runs along output rows start there for
+    // every k and step without divisions (a small block in a small image is a few elements
+    // per run, where a division per run cost as much as the product).
+    const int64_t od0 = j0 / outHW, oh0 = j0 % outHW / outW, ow00 = j0 % outW;
     // (c, kd, kh, kw) of row k0, stepped along with the row.
     int64_t kw = k0 % w.k[2], kh = k0 / w.k[2] % w.k[1], kd = k0 / (w.k[2] * w.k[1]) % w.k[0];
     int64_t c = k0 / (w.k[2] * w.k[1] * w.k[0]);
@@ -795,16 +799,23 @@ inline void pack_im2col(const T* x, const Window& w, int64_t k0, int64_t kc, int
         const T* const plane = x + c * planeSize;
         // Output columns whose input column is inside the row: [lo, hi) (padding elsewhere).
         const int64_t off = kw * w.d[2] - w.p[2];
-        int64_t lo = off < 0 ? (-off + w.s[2] - 1) / w.s[2] : 0;
-        int64_t hi = w.in[2] - off <= 0 ? 0 : (w.in[2] - off + w.s[2] - 1) / w.s[2];
-        lo = std::min(lo, w.out[2]);
-        hi = std::max(lo, std::min(hi, w.out[2]));
-        for (int64_t j = j0; j < j0 + nc;) {
-            const int64_t od = j / outHW, oh = j % outHW / w.out[2], ow0 = j % w.out[2];
-            const int64_t ow1 = std::min(w.out[2], ow0 + (j0 + nc - j));  // this output row's end in the block
-            T* const r = row + (j - j0);  // r[ow - ow0] is column (od, oh, ow)
-            const int64_t id = od * w.s[0] + kd * w.d[0] - w.p[0];
-            const int64_t ih = oh * w.s[1] + kh * w.d[1] - w.p[1];
+        int64_t lo, hi;
+        if (w.s[2] == 1) {
+            lo = off < 0 ? -off : 0;
+            hi = w.in[2] - off;
+        } else {
+            lo = off < 0 ? (-off + w.s[2] - 1) / w.s[2] : 0;
+            hi = w.in[2] - off <= 0 ? 0 : (w.in[2] - off + w.s[2] - 1) / w.s[2];
+        }
+        lo = std::min(lo, outW);
+        hi = std::max(lo, std::min(hi, outW));
+        const int64_t idk = kd * w.d[0] - w.p[0], ihk = kh * w.d[1] - w.p[1];
+        int64_t od = od0, oh = oh0, ow0 = ow00;
+        for (int64_t j = 0; j < nc;) {
+            const int64_t ow1 = std::min(outW, ow0 + (nc - j));  // this output row's end in the block
+            T* const r = row + j;  // r[ow - ow0] is column (od, oh, ow)
+            const int64_t id = od * w.s[0] + idk;
+            const int64_t ih = oh * w.s[1] + ihk;
             if (id < 0 || id >= w.in[0] || ih < 0 || ih >= w.in[1]) {
                 for (int64_t ow = ow0; ow < ow1; ++ow) r[ow - ow0] = T(0);
             } else {
@@ -814,13 +825,15 @@ inline void pack_im2col(const T* x, const Window& w, int64_t k0, int64_t kc, int
                 const int64_t a = std::max(ow0, std::min(lo, ow1)), b = std::max(a, std::min(hi, ow1));
                 for (int64_t ow = ow0; ow < a; ++ow) r[ow - ow0] = T(0);
                 if (w.s[2] == 1) {
-                    if (b > a) std::memcpy(r + (a - ow0), plane + (start + a), sizeof(T) * (b - a));
+                    for (int64_t ow = a; ow < b; ++ow) r[ow - ow0] = plane[start + ow];
                 } else {
                     for (int64_t ow = a; ow < b; ++ow) r[ow - ow0] = plane[start + ow * w.s[2]];
                 }
                 for (int64_t ow = b; ow < ow1; ++ow) r[ow - ow0] = T(0);
             }
             j += ow1 - ow0;
+            ow0 = 0;
+            if (++oh == w.out[1]) { oh = 0; ++od; }
         }
         for (int64_t q = 0; q < slivers; ++q) std::memcpy(dst + (q * kc + k) * NR, row + q * NR, sizeof(T) * NR);
         if (++kw == w.k[2]) {
