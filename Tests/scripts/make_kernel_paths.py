@@ -14,6 +14,15 @@ weights, so that the C++ can be checked against ONNX Runtime on all of them:
 - constant weights of MatMul and Gemm stored packed in slivers (gemm_packed): 3-D A, one
   weight shared by two products, transB, transA, a partial register tile, two K panels, more
   columns than one column block, one and two rows against an odd number of slivers;
+- one-group convolutions with at most 16 output channels, which run the direct kernel
+  conv_rows: a 3x3 with a residual and Relu epilogue, 1-D with kernel 7 (5 channels: a partial
+  block of 6), 2 channels on 117-wide rows (a partial block of 4), 12 channels (two blocks of 6)
+  with strides (2, 1), dilations (1, 2) and asymmetric pads, 16 channels in 1-D with pads wider
+  than the kernel, a batch of 2 with a residual epilogue (the per-image offsets), rows of 6
+  outputs (8 channels x 1 vector per step), one weight read by two such convolutions that block
+  it differently, and strides along the row (rows split into phases): a 7x7 stride-2 stem with
+  pads 3 on odd sizes, and 1-D stride 3 with dilation 2 and asymmetric pads;
+- a strided convolution with more channels than conv_rows takes (gemm_conv's strided gather);
 - depthwise Conv on a 117-wide row (every register block of the plane kernel and a partial
   vector), in 1-D with stride 3 (three phases), with stride 2 and an odd pad (the two-phase copy), and in
   3-D (the row kernel).
@@ -48,6 +57,13 @@ inits = [
     t("k4", (5, 6, 7)),                               # 1-D, kernel 7, pad 3
     t("k5", (3, 4, 3, 3, 3)), t("k5b", (3,)),         # 3-D, strides (1, 2, 1)
     t("k6", (2, 2, 3, 3)),                            # 2 output channels on 117-wide rows
+    t("cr1", (12, 8, 3, 3), 0.2), t("cr1b", (12,)),   # conv_rows: two blocks of 8, strides (2, 1), dilations (1, 2), pads (0, 3, 2, 1)
+    t("cr2", (16, 6, 3), 0.2),                         # conv_rows 1-D: pads (4, 5) wider than the kernel
+    t("cr3", (3, 3, 3, 3), 0.2), t("cr3b", (3,)),      # conv_rows on a batch of 2 with a residual
+    t("cr4", (7, 8, 3, 5), 0.2),                       # conv_rows: 6-wide rows here, 16-wide in a second conv
+    t("k7", (20, 8, 3, 3), 0.1),                       # 20 channels, stride 2: gemm_conv's strided gather
+    t("cr5", (8, 3, 7, 7), 0.1), t("cr5b", (8,)),     # conv_rows: 7x7 stride 2 (two phases), pads 3
+    t("cr6", (5, 6, 4), 0.2),                          # conv_rows 1-D: stride 3, dilation 2, pads (2, 1)
     t("wp1", (64, 96), 0.1),                          # MatMul weight of a 3-D A, read by two products
     t("wp2", (64, 300), 0.05), t("wp2b", (64,)),        # Gemm transB = 1, K = 300 (two panels), M = 3
     t("wp3", (300, 720), 0.05), t("wp3b", (720,)),      # M = 1, 23 slivers
@@ -88,6 +104,18 @@ nodes = [
     n("Gemm", ["q1", "wp3", "wp3b"], ["y15"]),
     n("Gemm", ["q2", "wp4"], ["y16"], transA=1, alpha=0.5),
     n("MatMul", ["r", "wp5"], ["y17"]),
+    n("Conv", ["x", "cr1", "cr1b"], ["y18"], strides=[2, 1], dilations=[1, 2], pads=[0, 3, 2, 1]),
+    n("Conv", ["u", "cr2"], ["cr2o"], pads=[4, 5]),
+    n("LeakyRelu", ["cr2o"], ["y19"], alpha=0.1),
+    n("Conv", ["b2", "cr3", "cr3b"], ["cr3o"], pads=[1, 1, 1, 1]),
+    n("Add", ["cr3o", "b2"], ["cr3r"]),
+    n("Relu", ["cr3r"], ["y20"]),
+    n("Conv", ["x", "cr4"], ["y21"]),
+    n("Conv", ["x2", "cr4"], ["y22"]),
+    n("Conv", ["s3", "cr5", "cr5b"], ["cr5o"], strides=[2, 2], pads=[3, 3, 3, 3]),
+    n("Relu", ["cr5o"], ["y23"]),
+    n("Conv", ["x", "k7"], ["y25"], strides=[2, 2], pads=[1, 1, 1, 1]),
+    n("Conv", ["u", "cr6"], ["y24"], strides=[3], dilations=[2], pads=[2, 1]),
 ]
 graph = helper.make_graph(nodes, "kernel_paths", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 9, 10]),
                                                   helper.make_tensor_value_info("w", TensorProto.FLOAT, [1, 2, 4, 117]),
@@ -98,7 +126,10 @@ graph = helper.make_graph(nodes, "kernel_paths", [helper.make_tensor_value_info(
                                                   helper.make_tensor_value_info("q", TensorProto.FLOAT, [3, 300]),
                                                   helper.make_tensor_value_info("q1", TensorProto.FLOAT, [1, 300]),
                                                   helper.make_tensor_value_info("q2", TensorProto.FLOAT, [40, 2]),
-                                                  helper.make_tensor_value_info("r", TensorProto.FLOAT, [7, 64])],
+                                                  helper.make_tensor_value_info("r", TensorProto.FLOAT, [7, 64]),
+                                                  helper.make_tensor_value_info("b2", TensorProto.FLOAT, [2, 3, 6, 21]),
+                                                  helper.make_tensor_value_info("x2", TensorProto.FLOAT, [1, 8, 5, 20]),
+                                                  helper.make_tensor_value_info("s3", TensorProto.FLOAT, [1, 3, 23, 37])],
                           [helper.make_tensor_value_info("y1", TensorProto.FLOAT, [1, 3]),
                            helper.make_tensor_value_info("y2", TensorProto.FLOAT, [1, 5]),
                            helper.make_tensor_value_info("y3", TensorProto.FLOAT, [1, 2, 4, 117]),
@@ -116,7 +147,15 @@ graph = helper.make_graph(nodes, "kernel_paths", [helper.make_tensor_value_info(
                            helper.make_tensor_value_info("y14", TensorProto.FLOAT, [3, 64]),
                            helper.make_tensor_value_info("y15", TensorProto.FLOAT, [1, 720]),
                            helper.make_tensor_value_info("y16", TensorProto.FLOAT, [2, 64]),
-                           helper.make_tensor_value_info("y17", TensorProto.FLOAT, [7, 1056])], inits)
+                           helper.make_tensor_value_info("y17", TensorProto.FLOAT, [7, 1056]),
+                           helper.make_tensor_value_info("y18", TensorProto.FLOAT, [1, 12, 5, 10]),
+                           helper.make_tensor_value_info("y19", TensorProto.FLOAT, [1, 16, 57]),
+                           helper.make_tensor_value_info("y20", TensorProto.FLOAT, [2, 3, 6, 21]),
+                           helper.make_tensor_value_info("y21", TensorProto.FLOAT, [1, 7, 7, 6]),
+                           helper.make_tensor_value_info("y22", TensorProto.FLOAT, [1, 7, 3, 16]),
+                           helper.make_tensor_value_info("y23", TensorProto.FLOAT, [1, 8, 12, 19]),
+                           helper.make_tensor_value_info("y24", TensorProto.FLOAT, [1, 5, 16]),
+                           helper.make_tensor_value_info("y25", TensorProto.FLOAT, [1, 20, 5, 5])], inits)
 model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="make_kernel_paths.py")
 model.ir_version = 8
 onnx.checker.check_model(model, full_check=True)

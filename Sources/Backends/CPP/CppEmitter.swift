@@ -253,10 +253,13 @@ final class EmitContext {
                 storedPacked.insert(ObjectIdentifier(v))
             } else if Self.readOnlyAsTransposedB(v) || CppRecurrent.readOnlyAsRecurrentWeight(v) {
                 storedTransposed.insert(ObjectIdentifier(v))
+            } else if CppNN.readOnlyAsConvRowsWeight(v, opset: opset) {
+                storedBlocked.insert(ObjectIdentifier(v))
             }
         }
         for v in graph.initializers where (v.uses.count > 0 || outputNames[ObjectIdentifier(v)] != nil)
-            && !storedTransposed.contains(ObjectIdentifier(v)) && !storedPacked.contains(ObjectIdentifier(v)) {
+            && !storedTransposed.contains(ObjectIdentifier(v)) && !storedPacked.contains(ObjectIdentifier(v))
+            && !storedBlocked.contains(ObjectIdentifier(v)) {
             try placeWeight(v)
         }
         var fills: [Node] = []
@@ -437,17 +440,28 @@ final class EmitContext {
         return bytes
     }
 
-    /// Initializers read only as the B of Gemm with transB = 1, or as W or R of recurrent ops:
-    /// stored once, transposed, by the op's code (never in their own layout).
+    /// Initializers read only as the B of Gemm with transB = 1 (or as a narrow B, readsNarrowB),
+    /// or as W or R of recurrent ops: stored once, transposed, by the op's code (never in their
+    /// own layout).
     var storedTransposed = Set<ObjectIdentifier>()
 
-    /// Whether a 2-D float/double initializer is read, and only read, as B of float Gemms with transB = 1.
+    /// Whether a 2-D float/double initializer is read, and only read, as B of float Gemms with
+    /// transB = 1 or with a narrow B (both read it transposed).
     static func readOnlyAsTransposedB(_ v: Value) -> Bool {
         guard let t = v.initializer, t.dims.count == 2, t.dataType == .float || t.dataType == .double, !v.uses.isEmpty else { return false }
         return v.uses.allSatisfy { use in
-            ["Gemm", "FusedGemm"].contains(use.node.opType) && use.index == 1 && use.node.int("transB") == 1
+            ["Gemm", "FusedGemm"].contains(use.node.opType) && use.index == 1 && (use.node.int("transB") == 1 || readsNarrowB(use.node))
                 && [DataType.float, .double].contains(use.node.input(0)?.tensorType?.elementType ?? .int8)
         }
+    }
+
+    /// A Gemm (no transposes) of at most 2 rows by fewer than 16 columns over K >= 64 with a
+    /// constant B (a dense layer's last outputs): it reads B transposed, each output one
+    /// contiguous dot product.
+    static func readsNarrowB(_ n: Node) -> Bool {
+        guard (n.int("transA") ?? 0) == 0, (n.int("transB") ?? 0) == 0, let b = n.input(1)?.initializer, b.dims.count == 2,
+              let m = n.output(0)?.tensorType?.staticShape?.first else { return false }
+        return m <= 2 && b.dims[1] < 16 && b.dims[0] >= 64
     }
 
     /// Initializers read only as the constant B of float MatMul/Gemm products: stored once,
@@ -514,6 +528,44 @@ final class EmitContext {
         }
         withExtendedLifetime(t) {}
         return weightPointer(bytes, key: (transposed ? "packed-transposed:" : "packed:") + v.name, label: v.name + "_packed", ctype: ctype, shape: [slivers, K, w])
+    }
+
+    /// Initializers read only as the weight of convolutions that run sofie_rt::conv_rows:
+    /// stored once, blocked (blockedConvWeight), never in their own layout.
+    var storedBlocked = Set<ObjectIdentifier>()
+
+    /// Pointer to a constant convolution weight (M x C x kernel..., float or double) stored in
+    /// blocks of `mb` output channels for sofie_rt::conv_rows: element (m, i), i the index
+    /// within one channel's C x kernel values, at [(m / mb * inner + i) * mb + m % mb], zero
+    /// for the channels beyond M; stored once per block size. nil when the initializer's data
+    /// does not hold the values its dims give.
+    func blockedConvWeight(_ v: Value, mb: Int) -> String? {
+        guard mb > 0, let t = v.initializer, t.dims.count >= 3, t.dataType == .float || t.dataType == .double,
+              let raw = t.rawBytes, let ctype = CppTypes.name(t.dataType) else { return nil }
+        let size = t.dataType.byteSize!, M = t.dims[0]
+        // Dims come from the model: their product is checked against the data without overflow.
+        var inner = 1
+        for d in t.dims[1...] {
+            let r = inner.multipliedReportingOverflow(by: d)
+            guard d > 0, !r.overflow else { return nil }
+            inner = r.partialValue
+        }
+        let blocks = (M + mb - 1) / mb
+        guard M > 0, case let (elements, o1) = M.multipliedReportingOverflow(by: inner), !o1,
+              case let (count, o2) = elements.multipliedReportingOverflow(by: size), !o2, raw.count == count,
+              case let (padded, o3) = (blocks * mb).multipliedReportingOverflow(by: inner), !o3,
+              case let (paddedBytes, o4) = padded.multipliedReportingOverflow(by: size), !o4 else { return nil }
+        var bytes = [UInt8](repeating: 0, count: paddedBytes)
+        bytes.withUnsafeMutableBytes { dst in
+            for m in 0..<M {
+                for i in 0..<inner {
+                    (dst.baseAddress! + ((m / mb * inner + i) * mb + m % mb) * size)
+                        .copyMemory(from: raw.baseAddress! + (m * inner + i) * size, byteCount: size)
+                }
+            }
+        }
+        withExtendedLifetime(t) {}
+        return weightPointer(bytes, key: "conv-blocked-\(mb):" + v.name, label: v.name + "_blocked", ctype: ctype, shape: [blocks, inner, mb])
     }
 
     /// Key (an initializer's name, or a layout such as "transposed:" or "packed:" and its name) -> (offset, bytes) in `weightBytes`.

@@ -30,6 +30,24 @@ enum CppNN {
         }
     }
 
+    /// A direct convolution kernel over each image of x (channels C in, M out): reserves its
+    /// workspace (`elements` of y's type), declares the window, checks the C++ workspace formula
+    /// against the planned size (`formula` compared by `relation`), then emits
+    /// `kernel(x of the image, y of the image, epilogue)` once per image.
+    static func directConv(_ e: EmitContext, _ g: NNOps.Geometry, x: CTensor, y: CTensor, ep: Epilogue, elements: Int, formula: String,
+                           relation: String, _ kernel: (_ x: String, _ y: String, _ epilogue: String) -> String) {
+        let C = x.shape[1], M = y.shape[1], inHW = x.shape[2...].reduce(1, *), outHW = y.shape[2...].reduce(1, *)
+        let epilogue = ep.cpp(y.ctype, residualOffset: x.shape[0] == 1 ? "0" : "n * \(M * outHW)")
+        e.workspace((elements * (x.dtype.byteSize ?? 8) + 7) / 8)
+        e.block {
+            e.line("static constexpr sofie_rt::Window win = \(window(g));")
+            e.line("static_assert(\(formula) \(relation) \(elements), \"workspace sized for another formula\");")
+            perImage(e, x.shape[0]) { n in
+                kernel("\(x.ptr)\(n.map { " + \($0) * \(C * inHW)" } ?? "")", "\(y.ptr)\(n.map { " + \($0) * \(M * outHW)" } ?? "")", epilogue)
+            }
+        }
+    }
+
     /// One GEMM call: C = [C +] A*B with strides; tuned kernel for floats, plain loops otherwise.
     static func gemmCall(_ e: EmitContext, _ t: DataType, m: Int, n: Int, k: Int, a: String, rsa: Int, csa: Int,
                          b: String, rsb: Int, csb: Int, c: String, ldc: Int, accumulate: Bool,
@@ -112,6 +130,65 @@ enum CppNN {
         return mul(rs, phase)
     }
 
+    /// Most output channels sofie_rt::conv_rows takes (up to 8 at any size, up to 16 on outputs
+    /// of at most convRowsMaxPixels): with more, gemm_conv's packed blocks are reused by enough
+    /// rows to pay for packing them (measured on AVX2 against gemm_conv, 3x3: 8 channels at
+    /// 112x112 and 3 -> 8 at 112x112 1.46x faster direct, 16 channels at 32x32 1.25x, at 56x56
+    /// and 112x112 0.93-0.96x).
+    static let convRowsMaxChannels = 16
+    static let convRowsMaxPixels = 1024
+    /// Largest padded image (elements) sofie_rt::conv_rows copies; larger ones go through gemm_conv.
+    static let convRowsBudget = 1 << 20
+
+    /// sofie_rt::conv_rows' plan for a Conv node, nil when it takes another kernel: one group,
+    /// float or double, a constant weight, and convRowsPlan's conditions on its geometry (any
+    /// strides and dilations: the kernel splits rows into stride phases).
+    static func convRowsPlan(_ n: Node, opset: Int) -> (mb: Int, u: Int, elements: Int)? {
+        guard n.opType == "Conv" || (n.opType == "FusedConv" && SofieOps.isSofie(n)), let t = n.input(0)?.tensorType?.elementType, t == .float || t == .double,
+              n.input(1)?.initializer != nil, let g = try? NNOps.convGeometry(OpContext(node: n, opset: opset)),
+              g.group == 1, g.inputShape.count >= 3, g.outputShape.count >= 3 else { return nil }
+        return convRowsPlan(g, channels: g.inputShape[1], outChannels: g.outputShape[1], elementBytes: t.byteSize ?? 8)
+    }
+
+    /// Whether an initializer is read, and only read, as the weight of Conv nodes that all take
+    /// sofie_rt::conv_rows with the same channel block (it is then stored blocked only).
+    static func readOnlyAsConvRowsWeight(_ v: Value, opset: Int) -> Bool {
+        guard v.initializer != nil, !v.uses.isEmpty else { return false }
+        var block: Int?
+        for use in v.uses {
+            guard use.index == 1, let plan = convRowsPlan(use.node, opset: opset), block == nil || block == plan.mb else { return false }
+            block = plan.mb
+        }
+        return true
+    }
+
+    /// When a one-group convolution takes sofie_rt::conv_rows: its block of output channels,
+    /// vectors of columns per step and workspace (elements, for the widest vectors, 64 bytes;
+    /// the C++ formula for the target's vectors is checked against it by a static_assert).
+    static func convRowsPlan(_ g: NNOps.Geometry, channels C: Int, outChannels M: Int, elementBytes: Int) -> (mb: Int, u: Int, elements: Int)? {
+        let n = g.kernel.count
+        // Pointwise (1x1) convolutions are products with the image as it stands (gemm, 3-4x
+        // faster than this kernel on them).
+        guard n == 1 || n == 2, M > 0, M <= convRowsMaxChannels, C > 0, let sw = g.strides.last, sw > 0, !g.kernel.allSatisfy({ $0 == 1 }) else { return nil }
+        let pixels = g.outputShape[2...].reduce(1) { $0.multipliedReportingOverflow(by: $1).overflow ? Int.max : $0 * $1 }
+        let outW = g.outputShape[g.outputShape.count - 1], lanes = 64 / elementBytes
+        // Rows of at most 8 outputs (one AVX2 vector of floats): 8 channels x 1 vector of sums.
+        // Wider rows: 2 vectors of columns x 6 or 4 channels, whichever leaves fewer unused
+        // channels in the last block (8 and 16 channels: 4, 1.1-1.5x faster than 6 measured).
+        let (mb, u) = outW <= 8 ? (8, 1) : (4 - M % 4) % 4 < (6 - M % 6) % 6 ? (4, 2) : (6, 2)
+        guard M <= 8 || pixels <= convRowsMaxPixels else { return nil }
+        let inH = n == 2 ? g.inputShape[g.inputShape.count - 2] : 1
+        let kw = g.kernel[n - 1], dw = g.dilations[n - 1]
+        // Sizes come from the model: any overflow means "not this kernel".
+        func mul(_ a: Int, _ b: Int) -> Int? { let r = a.multipliedReportingOverflow(by: b); return r.overflow ? nil : r.partialValue }
+        func add(_ a: Int, _ b: Int) -> Int? { let r = a.addingReportingOverflow(b); return r.overflow ? nil : r.partialValue }
+        // Each row in sw phases of (columns rounded up to whole steps + taps' reach / sw).
+        guard outW > 0, inH > 0, kw > 0, dw > 0, let wv = add(outW, u * lanes - 1).map({ $0 / (u * lanes) * (u * lanes) }),
+              let tail = mul(kw - 1, dw), let phase = add(wv, tail / sw), let width = mul(sw, phase), let rows = mul(C, inH), let elements = mul(rows, width),
+              elements <= convRowsBudget else { return nil }
+        return (mb, u, elements)
+    }
+
     /// Largest depthwise plane buffer (elements) the emitter reserves; larger planes use the row kernel.
     static let depthwisePlaneBudget = 1 << 22
 
@@ -188,13 +265,14 @@ enum CppNN {
             // A constant B stored transposed (transB = 1, PyTorch's Linear) is kept only as a
             // compile-time transposed copy (contiguous rows of B: streams and packs fastest).
             // Few rows and few columns of a long constant B (a dense layer's last outputs): a
-            // transposed copy too, so that each output is one contiguous dot product.
+            // transposed copy too, so that each output is one contiguous dot product (stored
+            // only so when every reader of B is such a Gemm: EmitContext.readsNarrowB).
             var bPtr: String, rsb = tb ? 1 : N, csb = tb ? K : 1
             var packedB = false
             if let bv = n.input(1), let bp = e.packedWeight(bv, transposed: tb) {
                 (bPtr, rsb, csb, packedB) = (bp, N, 1, true)
-            } else if tb, let bv = n.input(1), e.storedTransposed.contains(ObjectIdentifier(bv)), let bt = e.transposedWeight(bv) {
-                (bPtr, rsb, csb) = (bt, N, 1)
+            } else if let bv = n.input(1), e.storedTransposed.contains(ObjectIdentifier(bv)), let bt = e.transposedWeight(bv) {
+                (bPtr, rsb, csb) = tb ? (bt, N, 1) : (bt, 1, K)
             } else {
                 bPtr = try e.input(n, 1).ptr
                 if M <= 2, N < 16, K >= 64, !tb, !ta, a.dtype.isFloatingPoint, let bt = e.transposedWeight(n.input(1)!) {
@@ -234,7 +312,7 @@ enum CppNN {
             }
         }
         t["Conv"] = { e, n in
-            let x = try e.input(n, 0), w = try e.input(n, 1), y = try e.output(n, 0)
+            let x = try e.input(n, 0), y = try e.output(n, 0)
             let bias = try e.optionalInput(n, 2)
             let ep = try Epilogue(e, n, y)
             guard x.dtype.isFloatingPoint else { throw CompileError(node: n, "Conv on \(x.dtype) is not supported (float32 and float64 are)") }
@@ -242,19 +320,26 @@ enum CppNN {
             let g = try NNOps.convGeometry(OpContext(node: n, opset: e.opset))
             let C = x.shape[1], M = y.shape[1], G = g.group
             let inHW = x.shape[2...].reduce(1, *), outHW = y.shape[2...].reduce(1, *)
+            // Few output channels, one group, 1-D or 2-D, constant weights: the direct kernel (sofie_rt::conv_rows), no packing per call. The weight
+            // is stored blocked for it (EmitContext.storedBlocked: only so when every reader of
+            // the weight takes this path).
+            if let plan = convRowsPlan(n, opset: e.opset), let wv = n.input(1) {
+                guard let wp = e.blockedConvWeight(wv, mb: plan.mb) else {
+                    throw CompileError(node: n, "the weight '\(wv.name)' does not hold the \(M) x \(C) x kernel values its shape gives")
+                }
+                directConv(e, g, x: x, y: y, ep: ep, elements: plan.elements, formula: "sofie_rt::conv_rows_elements<\(y.ctype), \(plan.u)>(win, \(C))", relation: "<=") { xp, yp, epilogue in
+                    "sofie_rt::conv_rows<\(y.ctype), \(plan.mb), \(plan.u)>(\(M), \(C), \(xp), \(wp), \(bias?.ptr ?? "nullptr"), win, \(yp), \(epilogue), static_cast<\(y.ctype)*>(work));"
+                }
+                return
+            }
+            let w = try e.input(n, 1)
             let Kc = (C / G) * g.kernel.reduce(1, *)
             let pointwise = g.kernel.allSatisfy { $0 == 1 } && g.strides.allSatisfy { $0 == 1 } && g.padsBegin.allSatisfy { $0 == 0 } && g.padsEnd.allSatisfy { $0 == 0 }
             // Depthwise (one input channel per group): a direct kernel, no im2col, when its row buffers fit.
             if G == C && G > 1 && M % G == 0, let plane = depthwisePlaneElements(g, elementBytes: x.dtype.byteSize ?? 4),
                plane <= depthwisePlaneBudget {
-                let epilogue = ep.cpp(y.ctype, residualOffset: x.shape[0] == 1 ? "0" : "n * \(M * outHW)")
-                e.workspace((plane * (x.dtype.byteSize ?? 8) + 7) / 8)
-                e.block {
-                    e.line("static constexpr sofie_rt::Window win = \(window(g));")
-                    e.line("static_assert(sofie_rt::depthwise_plane_elements<\(y.ctype)>(win) == \(plane), \"workspace sized for another formula\");")
-                    perImage(e, x.shape[0]) { n in
-                        "sofie_rt::depthwise_plane<\(y.ctype)>(\(M), \(M / G), \(x.ptr)\(n.map { " + \($0) * \(C * inHW)" } ?? ""), \(w.ptr), \(bias?.ptr ?? "nullptr"), win, \(y.ptr)\(n.map { " + \($0) * \(M * outHW)" } ?? ""), \(epilogue), static_cast<\(y.ctype)*>(work));"
-                    }
+                directConv(e, g, x: x, y: y, ep: ep, elements: plane, formula: "sofie_rt::depthwise_plane_elements<\(y.ctype)>(win)", relation: "==") { xp, yp, epilogue in
+                    "sofie_rt::depthwise_plane<\(y.ctype)>(\(M), \(M / G), \(xp), \(w.ptr), \(bias?.ptr ?? "nullptr"), win, \(yp), \(epilogue), static_cast<\(y.ctype)*>(work));"
                 }
                 return
             }

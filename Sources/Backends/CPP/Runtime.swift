@@ -860,6 +860,115 @@ SOFIE_MATH void gemm_conv(const GemmArgs<T>& p, const Window& win) {
                  [&](int64_t k0, int64_t kc, int64_t j0, int64_t nc, T* dst) { pack_im2col(p.B, win, k0, kc, j0, nc, dst); });
 }
 
+// Direct convolution for few output channels: with M small, gemm_conv's packed im2col
+// blocks are reused by only M rows and packing them costs as much as the product. Here the
+// image is copied once into zero-padded rows (`work`: H x C rows of conv_rows_width(w)
+// elements, row ih of every channel together) and each output row is computed for MB channels x
+// U vectors of columns at a time, the sums over (c, kh, kw) in that order kept in registers.
+// A row is split by the horizontal stride sw into sw phases of conv_rows_phase(w) elements:
+// element t of phase q holds padded column t * sw + q (input column t * sw + q - pad), so that
+// tap kw of output column j reads phase (kw * dw) % sw at j + (kw * dw) / sw, consecutive
+// elements for consecutive outputs (with sw = 1, one phase: the padded row).
+// The emitter uses it for one group, 1-D and 2-D windows, and stores the weights blocked:
+// wp[((m / MB * C + c) * KH + kh) * KW + kw) * MB + m % MB], zero for m >= M. Rows of the
+// kernel outside the image are skipped; bias is added to the sum and then the epilogue
+// (residual, activation) runs per output row, as in gemm_conv.
+template <class T, int64_t U>
+constexpr int64_t conv_rows_phase(const Window& w) {
+#if defined(__GNUC__) || defined(__clang__)
+    constexpr int64_t L = Vec<T>::kLanes;
+#else
+    constexpr int64_t L = 1;
+#endif
+    return (w.out[2] + U * L - 1) / (U * L) * (U * L) + (w.k[2] - 1) * w.d[2] / w.s[2];
+}
+template <class T, int64_t U>
+constexpr int64_t conv_rows_width(const Window& w) { return w.s[2] * conv_rows_phase<T, U>(w); }
+template <class T, int64_t U>
+constexpr int64_t conv_rows_elements(const Window& w, int64_t C) { return C * w.in[1] * conv_rows_width<T, U>(w); }
+
+template <class T, int64_t MB, int64_t U>
+inline void conv_rows(int64_t M, int64_t C, const T* x, const T* wp, const T* bias, const Window& w, T* y,
+                      const Epilogue<T>& ep, T* work) {
+#if defined(__GNUC__) || defined(__clang__)
+    typedef typename Vec<T>::type V;
+    constexpr int64_t L = Vec<T>::kLanes;
+#else
+    typedef T V;
+    constexpr int64_t L = 1;
+#endif
+    constexpr int64_t UL = U * L;
+    const int64_t H = w.in[1], W = w.in[2], OH = w.out[1], OW = w.out[2], KH = w.k[1], KW = w.k[2], sw = w.s[2];
+    const int64_t PH = conv_rows_phase<T, U>(w), PW = sw * PH, blocks = (OW + UL - 1) / UL, KK = KH * KW;
+    for (int64_t c = 0; c < C; ++c) {
+        for (int64_t ih = 0; ih < H; ++ih) {
+            const T* const src = x + (c * H + ih) * W;
+            for (int64_t q = 0; q < sw; ++q) {
+                T* const d = work + (ih * C + c) * PW + q * PH;
+                // Element t is input column t * sw + q - pad: inside the row for t in [a, b)
+                // (indices, no pointer outside the image).
+                const int64_t first = q - w.p[2];
+                const int64_t a = std::min(PH, first >= 0 ? int64_t(0) : (-first + sw - 1) / sw);
+                const int64_t b = std::max(a, std::min(PH, W - first <= 0 ? int64_t(0) : (W - first + sw - 1) / sw));
+                for (int64_t t = 0; t < a; ++t) d[t] = T(0);
+                if (sw == 1) {
+                    for (int64_t t = a; t < b; ++t) d[t] = src[t + first];
+                } else {
+                    for (int64_t t = a; t < b; ++t) d[t] = src[t * sw + first];
+                }
+                for (int64_t t = b; t < PH; ++t) d[t] = T(0);
+            }
+        }
+    }
+    for (int64_t m0 = 0; m0 < M; m0 += MB) {
+        const T* const wb = wp + (m0 / MB) * C * KK * MB;
+        const int64_t mr = std::min(MB, M - m0);
+        for (int64_t oh = 0; oh < OH; ++oh) {
+            for (int64_t ob = 0; ob < blocks; ++ob) {
+                V acc[MB][U];
+                for (int64_t m = 0; m < MB; ++m)
+                    for (int64_t u = 0; u < U; ++u) acc[m][u] = V{};
+                for (int64_t c = 0; c < C; ++c) {
+                    for (int64_t kh = 0; kh < KH; ++kh) {
+                        const int64_t ih = oh * w.s[1] + kh * w.d[1] - w.p[1];
+                        if (ih < 0 || ih >= H) continue;
+                        const T* const row = work + (ih * C + c) * PW + ob * UL;
+                        const T* const wk = wb + (c * KK + kh * KW) * MB;
+                        for (int64_t kw = 0; kw < KW; ++kw) {
+                            const int64_t tap = kw * w.d[2];
+                            const T* const at = row + (tap % sw) * PH + tap / sw;
+                            V xv[U];
+                            for (int64_t u = 0; u < U; ++u) std::memcpy(&xv[u], at + u * L, sizeof(V));
+                            for (int64_t m = 0; m < MB; ++m) {
+                                const V wv = V{} + wk[kw * MB + m];
+                                for (int64_t u = 0; u < U; ++u) acc[m][u] += wv * xv[u];
+                            }
+                        }
+                    }
+                }
+                for (int64_t m = 0; m < mr; ++m) {
+                    T* const o = y + ((m0 + m) * OH + oh) * OW + ob * UL;
+                    const T bm = bias ? bias[m0 + m] : T(0);
+                    for (int64_t u = 0; u < U; ++u) {
+                        const int64_t n = std::min(L, OW - ob * UL - u * L);
+                        if (n <= 0) break;
+                        const V v = acc[m][u] + bm;
+                        std::memcpy(o + u * L, &v, sizeof(T) * n);
+                    }
+                }
+            }
+            if (ep.residual || ep.act != Act::None) {
+                for (int64_t m = 0; m < mr; ++m) {
+                    const int64_t at = ((m0 + m) * OH + oh) * OW;
+                    if (ep.residual)
+                        for (int64_t j = 0; j < OW; ++j) y[at + j] += ep.residual[at + j];
+                    activate(y + at, OW, ep.act, ep.alpha, ep.beta);
+                }
+            }
+        }
+    }
+}
+
 // Depthwise convolution of one image: output channel o reads only input channel o / mult
 // (group = C, M = C * mult), directly, without im2col. For each output row, every input row
 // under the kernel is copied once into a zero-padded buffer, so that each tap adds a shifted

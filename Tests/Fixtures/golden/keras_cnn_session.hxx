@@ -1,7 +1,7 @@
 struct Session {
-    static constexpr std::size_t kWeightBytes = 33984;
+    static constexpr std::size_t kWeightBytes = 18304;
     static constexpr std::size_t kFillBytes = 0;
-    static constexpr std::size_t kScratchBytes = 258048;
+    static constexpr std::size_t kScratchBytes = 49920;
     static constexpr std::size_t kInput0Size = 3072;  // in0_input0
     static constexpr std::size_t kOutput0Size = 10;  // fc
 
@@ -43,18 +43,18 @@ struct Session {
  private:
     // in0 = in0_input0, out0 = fc
     void run(const float* in0, float* out0) {
-        const float* const t_conv2_kernel = reinterpret_cast<const float*>(weights_ + 0);  // float[8x6x3x3]
-        const float* const t_conv2_bias = reinterpret_cast<const float*>(weights_ + 1728);  // float[8]
-        const float* const t_conv1_kernel_bn = reinterpret_cast<const float*>(weights_ + 1792);  // float[6x3x3x3]
-        const float* const t_n_conv1_conv_bias_bn = reinterpret_cast<const float*>(weights_ + 2496);  // float[6]
-        const float* const t_fc_bias_flat = reinterpret_cast<const float*>(weights_ + 2560);  // float[10]
+        const float* const t_conv2_bias = reinterpret_cast<const float*>(weights_ + 0);  // float[8]
+        const float* const t_n_conv1_conv_bias_bn = reinterpret_cast<const float*>(weights_ + 64);  // float[6]
+        const float* const t_fc_bias_flat = reinterpret_cast<const float*>(weights_ + 128);  // float[10]
         float* const t_conv1_to_nchw = reinterpret_cast<float*>(arena_ + 24576);  // float[1x3x32x32]
         float* const t_relu1_untransposed = reinterpret_cast<float*>(arena_ + 0);  // float[1x6x32x32]
         float* const t_pool1 = reinterpret_cast<float*>(arena_ + 24576);  // float[1x6x16x16]
         float* const t_conv2_conv = reinterpret_cast<float*>(arena_ + 0);  // float[1x8x14x14]
         float* const t_pool2 = reinterpret_cast<float*>(arena_ + 6272);  // float[1x8x7x7]
         float* const t_n_flatten_nchw = reinterpret_cast<float*>(arena_ + 6272);  // float[1x392]
-        const float* const t_fc_kernel_nchw_rows_transposed = reinterpret_cast<const float*>(weights_ + 18304);  // float[10x392]
+        const float* const t_conv1_kernel_bn_blocked = reinterpret_cast<const float*>(weights_ + 192);  // float[1x27x6]
+        const float* const t_conv2_kernel_blocked = reinterpret_cast<const float*>(weights_ + 896);  // float[2x54x4]
+        const float* const t_fc_kernel_nchw_rows_transposed = reinterpret_cast<const float*>(weights_ + 2624);  // float[10x392]
         void* const work = arena_ + 36864;
 
         // Transpose 'n_conv1_to_nchw' -> conv1_to_nchw
@@ -72,19 +72,9 @@ struct Session {
 
         // FusedConv 'n_conv1_conv_bn_fused' -> relu1_untransposed
         {
-            float* const pack = static_cast<float*>(work);
             static constexpr sofie_rt::Window win = {{1, 32, 32}, {1, 32, 32}, {1, 3, 3}, {1, 1, 1}, {1, 1, 1}, {0, 1, 1}};
-            const float* const xg = t_conv1_to_nchw;
-            float* const yg = t_relu1_untransposed;
-            sofie_rt::GemmArgs<float> mm;
-            mm.M = 6; mm.N = 1024; mm.K = 27;
-            mm.A = t_conv1_kernel_bn; mm.rsa = 27;
-            mm.B = xg;
-            mm.C = yg; mm.ldc = 1024;
-            mm.row_bias = t_n_conv1_conv_bias_bn;
-            mm.epilogue = sofie_rt::Epilogue<float>{sofie_rt::Act::Relu, 0.0f, 0.0f, nullptr};
-            mm.work = pack;
-            sofie_rt::gemm_conv(mm, win);
+            static_assert(sofie_rt::conv_rows_elements<float, 2>(win, 3) <= 3264, "workspace sized for another formula");
+            sofie_rt::conv_rows<float, 6, 2>(6, 3, t_conv1_to_nchw, t_conv1_kernel_bn_blocked, t_n_conv1_conv_bias_bn, win, t_relu1_untransposed, sofie_rt::Epilogue<float>{sofie_rt::Act::Relu, 0.0f, 0.0f, nullptr}, static_cast<float*>(work));
         }
 
         // MaxPool 'n_pool1' -> pool1
@@ -95,18 +85,9 @@ struct Session {
 
         // Conv 'n_conv2_conv' -> conv2_conv
         {
-            float* const pack = static_cast<float*>(work);
             static constexpr sofie_rt::Window win = {{1, 16, 16}, {1, 14, 14}, {1, 3, 3}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}};
-            const float* const xg = t_pool1;
-            float* const yg = t_conv2_conv;
-            sofie_rt::GemmArgs<float> mm;
-            mm.M = 8; mm.N = 196; mm.K = 54;
-            mm.A = t_conv2_kernel; mm.rsa = 54;
-            mm.B = xg;
-            mm.C = yg; mm.ldc = 196;
-            mm.row_bias = t_conv2_bias;
-            mm.work = pack;
-            sofie_rt::gemm_conv(mm, win);
+            static_assert(sofie_rt::conv_rows_elements<float, 2>(win, 6) <= 3264, "workspace sized for another formula");
+            sofie_rt::conv_rows<float, 4, 2>(8, 6, t_pool1, t_conv2_kernel_blocked, t_conv2_bias, win, t_conv2_conv, {}, static_cast<float*>(work));
         }
 
         // MaxPool 'n_pool2' -> pool2

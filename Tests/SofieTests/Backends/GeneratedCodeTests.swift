@@ -47,8 +47,10 @@ final class GeneratedCodeTests: XCTestCase {
     /// direct depthwise convolution with stride, dilation and multiplier on padded planes (1-D and
     /// 2-D, every register block) and by rows (3-D), convolutions packing their im2col blocks
     /// straight from the image (several K panels and column blocks, strides, dilations,
-    /// asymmetric pads, groups, 1-D to 3-D), constant MatMul/Gemm weights stored packed (every
-    /// path of gemm_packed), Relu and residual epilogues) against ONNX Runtime, with g++ and clang++, at -O2 and -O3 -march=native.
+    /// asymmetric pads, groups, 1-D to 3-D), the direct kernel of convolutions with few output
+    /// channels (conv_rows: partial channel blocks, dilation, pads wider than the kernel, a
+    /// batch), constant MatMul/Gemm weights stored packed (every path of gemm_packed), Relu and
+    /// residual epilogues) against ONNX Runtime, with g++ and clang++, at -O2 and -O3 -march=native.
     func testSpecializedKernelPathsMatchONNXRuntime() throws {
         try TestSupport.requirePython()
         let dir = try TestSupport.tempDir("kernel-paths")
@@ -61,7 +63,10 @@ final class GeneratedCodeTests: XCTestCase {
         XCTAssertEqual(header.components(separatedBy: "sofie_rt::depthwise_plane<float>(").count - 1, 5, "1-D and 2-D depthwise convolutions run on padded planes")
         XCTAssertEqual(header.components(separatedBy: "sofie_rt::depthwise_conv<float>(").count - 1, 1, "the 3-D one by rows")
         XCTAssertTrue(header.contains("sofie_rt::Act::Relu"), "the Relu rides in an epilogue")
-        XCTAssertEqual(header.components(separatedBy: "sofie_rt::gemm_conv(").count - 1, 7, "convolutions pack their im2col blocks from the image")
+        XCTAssertEqual(header.components(separatedBy: "sofie_rt::gemm_conv(").count - 1, 4, "convolutions pack their im2col blocks from the image")
+        XCTAssertEqual(header.components(separatedBy: "sofie_rt::conv_rows<float, 6, 2>(").count - 1, 4, "few output channels: the direct kernel (5 and 12 channels: blocks of 6)")
+        XCTAssertEqual(header.components(separatedBy: "sofie_rt::conv_rows<float, 4, 2>(").count - 1, 6, "2, 7, 8 and 16 channels: blocks of 4")
+        XCTAssertEqual(header.components(separatedBy: "sofie_rt::conv_rows<float, 8, 1>(").count - 1, 1, "rows of one vector")
         XCTAssertFalse(header.contains("sofie_rt::im2col("), "no im2col matrix is formed")
         XCTAssertEqual(header.components(separatedBy: "sofie_rt::gemm_packed(").count - 1, 6, "constant MatMul/Gemm weights are stored packed")
     }
@@ -169,7 +174,12 @@ final class GeneratedCodeTests: XCTestCase {
             XCTAssertFalse(l.contains("sofie_rt::gemm<"), "matrix products take named arguments: \(l)")
         }
         XCTAssertEqual(code.filter { $0.contains("sofie_rt::gemm(mm)") }.count, 1, "the dense layer")
-        XCTAssertEqual(code.filter { $0.contains("sofie_rt::gemm_conv(mm, win)") }.count, 2, "the two convolutions")
+        XCTAssertEqual(code.filter { $0.contains("sofie_rt::conv_rows<float, 6, 2>(") || $0.contains("sofie_rt::conv_rows<float, 4, 2>(") }.count, 2, "the two convolutions (6 and 8 channels: the direct kernel)")
+        // Every weight stored once, in the layout its reader takes (the dense layer's 392 x 10
+        // kernel used to be stored in its own layout too, unread: 15 KB of 34).
+        let weightLine = try XCTUnwrap(text.split(separator: "\n").first { $0.contains("kWeightBytes = ") })
+        let weightBytes = try XCTUnwrap(Int(weightLine.split(separator: "=")[1].trimmingCharacters(in: CharacterSet(charactersIn: " ;"))))
+        XCTAssertLessThanOrEqual(weightBytes, 4562 * 4 + 10 * 64, "4,562 float parameters in 10 initializers, each 64-byte aligned")
     }
 
     /// CumSum with its axis as a graph input: right for each axis given at run time, and an axis
