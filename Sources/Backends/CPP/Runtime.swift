@@ -939,9 +939,11 @@ inline void conv_rows(int64_t M, int64_t C, const T* x, const T* wp, const T* bi
                             const T* const at = row + (tap % sw) * PH + tap / sw;
                             V xv[U];
                             for (int64_t u = 0; u < U; ++u) std::memcpy(&xv[u], at + u * L, sizeof(V));
+                            // A scalar times a vector: one broadcast load per weight (a
+                            // splat written as V{} + w also adds the zero, per weight).
                             for (int64_t m = 0; m < MB; ++m) {
-                                const V wv = V{} + wk[kw * MB + m];
-                                for (int64_t u = 0; u < U; ++u) acc[m][u] += wv * xv[u];
+                                const T wm = wk[kw * MB + m];
+                                for (int64_t u = 0; u < U; ++u) acc[m][u] += xv[u] * wm;
                             }
                         }
                     }
