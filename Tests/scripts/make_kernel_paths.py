@@ -23,6 +23,9 @@ weights, so that the C++ can be checked against ONNX Runtime on all of them:
   it differently, and strides along the row (rows split into phases): a 7x7 stride-2 stem with
   pads 3 on odd sizes, and 1-D stride 3 with dilation 2 and asymmetric pads;
 - a strided convolution with more channels than conv_rows takes (gemm_conv's strided gather);
+- convolutions with at most 16 output pixels, which run conv_pixels (im2col rows times the
+  packed transposed weight): a 3x3 on a 4x4 image with a residual and Relu, 1-D with stride 2,
+  a batch of 2 with one output pixel each (gemm_packed's one-row path), a strided 1x1;
 - depthwise Conv on a 117-wide row (every register block of the plane kernel and a partial
   vector), in 1-D with stride 3 (three phases), with stride 2 and an odd pad (the two-phase copy), and in
   3-D (the row kernel).
@@ -62,6 +65,10 @@ inits = [
     t("cr3", (3, 3, 3, 3), 0.2), t("cr3b", (3,)),      # conv_rows on a batch of 2 with a residual
     t("cr4", (7, 8, 3, 5), 0.2),                       # conv_rows: 6-wide rows here, 16-wide in a second conv
     t("k7", (20, 8, 3, 3), 0.1),                       # 20 channels, stride 2: gemm_conv's strided gather
+    t("cp1", (32, 32, 3, 3), 0.05), t("cp1b", (32,)),  # conv_pixels: 4x4 image, residual + Relu
+    t("cp2", (64, 5, 3), 0.2),                         # conv_pixels 1-D, stride 2: 5 pixels
+    t("cp3", (32, 16, 3, 3), 0.1), t("cp3b", (32,)),  # conv_pixels: batch 2, one pixel each
+    t("cp4", (64, 16, 1, 1), 0.2),                     # conv_pixels: 1x1 stride 2
     t("cr5", (8, 3, 7, 7), 0.1), t("cr5b", (8,)),     # conv_rows: 7x7 stride 2 (two phases), pads 3
     t("cr6", (5, 6, 4), 0.2),                          # conv_rows 1-D: stride 3, dilation 2, pads (2, 1)
     t("wp1", (64, 96), 0.1),                          # MatMul weight of a 3-D A, read by two products
@@ -115,6 +122,12 @@ nodes = [
     n("Conv", ["s3", "cr5", "cr5b"], ["cr5o"], strides=[2, 2], pads=[3, 3, 3, 3]),
     n("Relu", ["cr5o"], ["y23"]),
     n("Conv", ["x", "k7"], ["y25"], strides=[2, 2], pads=[1, 1, 1, 1]),
+    n("Conv", ["p4", "cp1", "cp1b"], ["cp1o"], pads=[1, 1, 1, 1]),
+    n("Add", ["cp1o", "p4"], ["cp1r"]),
+    n("Relu", ["cp1r"], ["y26"]),
+    n("Conv", ["v1", "cp2"], ["y27"], strides=[2], pads=[1, 1]),
+    n("Conv", ["b3", "cp3", "cp3b"], ["y28"]),
+    n("Conv", ["p16", "cp4"], ["y29"], strides=[2, 2]),
     n("Conv", ["u", "cr6"], ["y24"], strides=[3], dilations=[2], pads=[2, 1]),
 ]
 graph = helper.make_graph(nodes, "kernel_paths", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 9, 10]),
@@ -129,7 +142,11 @@ graph = helper.make_graph(nodes, "kernel_paths", [helper.make_tensor_value_info(
                                                   helper.make_tensor_value_info("r", TensorProto.FLOAT, [7, 64]),
                                                   helper.make_tensor_value_info("b2", TensorProto.FLOAT, [2, 3, 6, 21]),
                                                   helper.make_tensor_value_info("x2", TensorProto.FLOAT, [1, 8, 5, 20]),
-                                                  helper.make_tensor_value_info("s3", TensorProto.FLOAT, [1, 3, 23, 37])],
+                                                  helper.make_tensor_value_info("s3", TensorProto.FLOAT, [1, 3, 23, 37]),
+                                                  helper.make_tensor_value_info("p4", TensorProto.FLOAT, [1, 32, 4, 4]),
+                                                  helper.make_tensor_value_info("v1", TensorProto.FLOAT, [1, 5, 9]),
+                                                  helper.make_tensor_value_info("b3", TensorProto.FLOAT, [2, 16, 3, 3]),
+                                                  helper.make_tensor_value_info("p16", TensorProto.FLOAT, [1, 16, 4, 4])],
                           [helper.make_tensor_value_info("y1", TensorProto.FLOAT, [1, 3]),
                            helper.make_tensor_value_info("y2", TensorProto.FLOAT, [1, 5]),
                            helper.make_tensor_value_info("y3", TensorProto.FLOAT, [1, 2, 4, 117]),
@@ -155,8 +172,14 @@ graph = helper.make_graph(nodes, "kernel_paths", [helper.make_tensor_value_info(
                            helper.make_tensor_value_info("y22", TensorProto.FLOAT, [1, 7, 3, 16]),
                            helper.make_tensor_value_info("y23", TensorProto.FLOAT, [1, 8, 12, 19]),
                            helper.make_tensor_value_info("y24", TensorProto.FLOAT, [1, 5, 16]),
-                           helper.make_tensor_value_info("y25", TensorProto.FLOAT, [1, 20, 5, 5])], inits)
+                           helper.make_tensor_value_info("y25", TensorProto.FLOAT, [1, 20, 5, 5]),
+                           helper.make_tensor_value_info("y26", TensorProto.FLOAT, [1, 32, 4, 4]),
+                           helper.make_tensor_value_info("y27", TensorProto.FLOAT, [1, 64, 5]),
+                           helper.make_tensor_value_info("y28", TensorProto.FLOAT, [2, 32, 1, 1]),
+                           helper.make_tensor_value_info("y29", TensorProto.FLOAT, [1, 64, 2, 2])], inits)
 model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="make_kernel_paths.py")
 model.ir_version = 8
 onnx.checker.check_model(model, full_check=True)
+if len(sys.argv) != 2 or sys.argv[1].startswith("-"):
+    sys.exit("usage: make_kernel_paths.py OUT.onnx")
 onnx.save(model, sys.argv[1])

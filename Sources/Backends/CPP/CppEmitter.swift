@@ -255,6 +255,8 @@ final class EmitContext {
                 storedTransposed.insert(ObjectIdentifier(v))
             } else if CppNN.readOnlyAsConvRowsWeight(v, opset: opset) {
                 storedBlocked.insert(ObjectIdentifier(v))
+            } else if CppNN.readOnlyAsConvPixelsWeight(v, opset: opset) {
+                storedPacked.insert(ObjectIdentifier(v))
             }
         }
         for v in graph.initializers where (v.uses.count > 0 || outputNames[ObjectIdentifier(v)] != nil)
@@ -503,10 +505,28 @@ final class EmitContext {
     /// beyond N; stored once per orientation in the weights. nil unless `v` is stored packed
     /// (storedPacked: its own layout is not in the weights).
     func packedWeight(_ v: Value, transposed: Bool) -> String? {
-        guard storedPacked.contains(ObjectIdentifier(v)), let t = v.initializer, t.dims.count == 2, t.dataType == .float || t.dataType == .double,
+        guard storedPacked.contains(ObjectIdentifier(v)), let t = v.initializer, t.dims.count == 2 else { return nil }
+        return packedSlivers(v, K: transposed ? t.dims[1] : t.dims[0], N: transposed ? t.dims[0] : t.dims[1], transposed: transposed)
+    }
+
+    /// Pointer to the packed transpose of a constant convolution weight (M x C x kernel...,
+    /// viewed as M x K): B = Wt, K x M, for sofie_rt::conv_pixels. nil unless stored packed.
+    func packedConvWeight(_ v: Value) -> String? {
+        guard storedPacked.contains(ObjectIdentifier(v)), let t = v.initializer, t.dims.count >= 3, t.dims[0] > 0 else { return nil }
+        var inner = 1
+        for d in t.dims[1...] {
+            let r = inner.multipliedReportingOverflow(by: d)
+            guard d > 0, !r.overflow else { return nil }
+            inner = r.partialValue
+        }
+        return packedSlivers(v, K: inner, N: t.dims[0], transposed: true)
+    }
+
+    /// The slivers of a K x N right operand (stored N x K when `transposed`).
+    private func packedSlivers(_ v: Value, K: Int, N: Int, transposed: Bool) -> String? {
+        guard let t = v.initializer, t.dataType == .float || t.dataType == .double,
               let raw = t.rawBytes, let ctype = CppTypes.name(t.dataType) else { return nil }
         let size = t.dataType.byteSize!
-        let K = transposed ? t.dims[1] : t.dims[0], N = transposed ? t.dims[0] : t.dims[1]
         guard K > 0, N > 0, case let (elements, o1) = K.multipliedReportingOverflow(by: N), !o1,
               case let (count, o2) = elements.multipliedReportingOverflow(by: size), !o2, raw.count == count else { return nil }
         let w = Self.sliver, slivers = (N + w - 1) / w

@@ -189,6 +189,52 @@ enum CppNN {
         return (mb, u, elements)
     }
 
+    /// Most output pixels sofie_rt::conv_pixels takes. Below one register tile's columns (NR,
+    /// 16 on AVX2) gemm_conv's tiles are mostly padding (conv_pixels 2.7-3.3x faster on 4 and 16
+    /// pixels); up to a few hundred, the weight packed once at compile time still beats packing
+    /// the im2col blocks per call (3x3 on AVX2: 6x6 1.87x, 7x7 1.23x, 14x14 1.12x, 28x28 1.03x,
+    /// 56x56 0.89x).
+    static let convPixelsMaxPixels = 256
+    /// Largest workspace (elements) of sofie_rt::conv_pixels: the P x K im2col rows and the
+    /// P x M product (4 MB of floats).
+    static let convPixelsBudget = 1 << 20
+
+    /// sofie_rt::conv_pixels' workspace (elements) for a Conv node, nil when it takes another
+    /// kernel: one group, float or double, a constant weight, not conv_rows, at most
+    /// convPixelsMaxPixels output pixels, and output channels that fill the packed weight's
+    /// 32-column slivers to at least 8/9.
+    static func convPixelsPlan(_ n: Node, opset: Int) -> Int? {
+        guard n.opType == "Conv" || (n.opType == "FusedConv" && SofieOps.isSofie(n)), let t = n.input(0)?.tensorType?.elementType, t == .float || t == .double,
+              n.input(1)?.initializer != nil, convRowsPlan(n, opset: opset) == nil, let g = try? NNOps.convGeometry(OpContext(node: n, opset: opset)),
+              g.group == 1, g.inputShape.count >= 3, g.outputShape.count >= 3 else { return nil }
+        let C = g.inputShape[1], M = g.outputShape[1], sliver = EmitContext.sliver
+        // Sizes come from the model: any overflow means "not this kernel".
+        func product(_ xs: some Sequence<Int>) -> Int? {
+            var r = 1
+            for x in xs {
+                let m = r.multipliedReportingOverflow(by: x)
+                guard x >= 0, !m.overflow else { return nil }
+                r = m.partialValue
+            }
+            return r
+        }
+        guard let P = product(g.outputShape[2...]), P > 0, P <= convPixelsMaxPixels, C > 0, M > 0,
+              let K = product([C] + g.kernel), K > 0, (M + sliver - 1) / sliver * sliver * 8 <= M * 9,
+              let elements = product([P, K + M]), elements <= convPixelsBudget else { return nil }
+        // A pointwise convolution is a product with the image as it stands (gemm reads it
+        // without gathering; through conv_pixels regnet_small and mobilenet_v3_small ran
+        // 0.96-0.97x).
+        let pointwise = g.kernel.allSatisfy { $0 == 1 } && g.strides.allSatisfy { $0 == 1 } && g.padsBegin.allSatisfy { $0 == 0 } && g.padsEnd.allSatisfy { $0 == 0 }
+        return pointwise ? nil : elements
+    }
+
+    /// Whether an initializer is read, and only read, as the weight of Conv nodes that take
+    /// sofie_rt::conv_pixels (it is then stored packed only, transposed).
+    static func readOnlyAsConvPixelsWeight(_ v: Value, opset: Int) -> Bool {
+        guard v.initializer != nil, !v.uses.isEmpty else { return false }
+        return v.uses.allSatisfy { $0.index == 1 && convPixelsPlan($0.node, opset: opset) != nil }
+    }
+
     /// Largest depthwise plane buffer (elements) the emitter reserves; larger planes use the row kernel.
     static let depthwisePlaneBudget = 1 << 22
 
@@ -329,6 +375,17 @@ enum CppNN {
                 }
                 directConv(e, g, x: x, y: y, ep: ep, elements: plan.elements, formula: "sofie_rt::conv_rows_elements<\(y.ctype), \(plan.u)>(win, \(C))", relation: "<=") { xp, yp, epilogue in
                     "sofie_rt::conv_rows<\(y.ctype), \(plan.mb), \(plan.u)>(\(M), \(C), \(xp), \(wp), \(bias?.ptr ?? "nullptr"), win, \(yp), \(epilogue), static_cast<\(y.ctype)*>(work));"
+                }
+                return
+            }
+            // Few output pixels: im2col rows times the stored packed transposed weight
+            // (sofie_rt::conv_pixels, gemm_packed), transposed into the output.
+            if let elements = convPixelsPlan(n, opset: e.opset), let wv = n.input(1) {
+                guard let wp = e.packedConvWeight(wv) else {
+                    throw CompileError(node: n, "the weight '\(wv.name)' does not hold the \(M) x \(C) x kernel values its shape gives")
+                }
+                directConv(e, g, x: x, y: y, ep: ep, elements: elements, formula: "sofie_rt::conv_pixels_elements<\(y.ctype)>(win, \(C), \(M))", relation: "==") { xp, yp, epilogue in
+                    "sofie_rt::conv_pixels<\(y.ctype)>(\(M), \(C), \(xp), \(wp), \(bias?.ptr ?? "nullptr"), win, \(yp), \(epilogue), static_cast<\(y.ctype)*>(work));"
                 }
                 return
             }

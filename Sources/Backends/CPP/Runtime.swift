@@ -971,6 +971,58 @@ inline void conv_rows(int64_t M, int64_t C, const T* x, const T* wp, const T* bi
     }
 }
 
+// Convolution with few output pixels (the deep layers of small images): as gemm_conv the output
+// is M rows of P columns, with P below NR mostly padding of the register tiles, and the im2col
+// blocks are packed on every call. Here the product runs the other way round: the P x K im2col rows of the image (gathered into `work`) times the
+// weight's transpose, K x M, which the emitter stores packed in slivers as for a constant MatMul
+// weight (gemm_packed); the P x M result is then transposed into y with the residual and the
+// activation. `work` holds conv_pixels_elements(w, C, M) elements.
+template <class T>
+constexpr int64_t conv_pixels_elements(const Window& w, int64_t C, int64_t M) {
+    return w.out[0] * w.out[1] * w.out[2] * (C * w.k[0] * w.k[1] * w.k[2] + M);
+}
+template <class T>
+SOFIE_MATH void conv_pixels(int64_t M, int64_t C, const T* x, const T* wp, const T* bias, const Window& w, T* y,
+                            const Epilogue<T>& ep, T* work) {
+    const int64_t P = w.out[0] * w.out[1] * w.out[2], K = C * w.k[0] * w.k[1] * w.k[2];
+    T* const a = work;
+    T* const c = work + P * K;
+    for (int64_t p = 0; p < P; ++p) {
+        const int64_t od = p / (w.out[1] * w.out[2]), oh = p / w.out[2] % w.out[1], ow = p % w.out[2];
+        T* const row = a + p * K;
+        int64_t k = 0;
+        for (int64_t ci = 0; ci < C; ++ci)
+            for (int64_t kd = 0; kd < w.k[0]; ++kd) {
+                const int64_t id = od * w.s[0] + kd * w.d[0] - w.p[0];
+                for (int64_t kh = 0; kh < w.k[1]; ++kh) {
+                    const int64_t ih = oh * w.s[1] + kh * w.d[1] - w.p[1];
+                    const bool inside = id >= 0 && id < w.in[0] && ih >= 0 && ih < w.in[1];
+                    const int64_t base = ((ci * w.in[0] + id) * w.in[1] + ih) * w.in[2];
+                    for (int64_t kw = 0; kw < w.k[2]; ++kw, ++k) {
+                        const int64_t iw = ow * w.s[2] + kw * w.d[2] - w.p[2];
+                        row[k] = inside && iw >= 0 && iw < w.in[2] ? x[base + iw] : T(0);
+                    }
+                }
+            }
+    }
+    GemmArgs<T> g;
+    g.M = P; g.N = M; g.K = K;
+    g.A = a; g.rsa = K;
+    g.B = wp;
+    g.C = c; g.ldc = M;
+    g.col_bias = bias;
+    gemm_packed(g);
+    for (int64_t m = 0; m < M; ++m) {
+        T* const ym = y + m * P;
+        if (ep.residual) {
+            for (int64_t p = 0; p < P; ++p) ym[p] = c[p * M + m] + ep.residual[m * P + p];
+        } else {
+            for (int64_t p = 0; p < P; ++p) ym[p] = c[p * M + m];
+        }
+    }
+    activate(y, M * P, ep.act, ep.alpha, ep.beta);
+}
+
 // Depthwise convolution of one image: output channel o reads only input channel o / mult
 // (group = C, M = C * mult), directly, without im2col. For each output row, every input row
 // under the kernel is copied once into a zero-padded buffer, so that each tap adds a shifted

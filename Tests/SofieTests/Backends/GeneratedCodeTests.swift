@@ -48,8 +48,8 @@ final class GeneratedCodeTests: XCTestCase {
     /// 2-D, every register block) and by rows (3-D), convolutions packing their im2col blocks
     /// straight from the image (several K panels and column blocks, strides, dilations,
     /// asymmetric pads, groups, 1-D to 3-D), the direct kernel of convolutions with few output
-    /// channels (conv_rows: partial channel blocks, dilation, pads wider than the kernel, a
-    /// batch), constant MatMul/Gemm weights stored packed (every path of gemm_packed), Relu and
+    /// channels (conv_rows: partial channel blocks, strides, dilation, pads wider than the kernel, a
+    /// batch), convolutions with few output pixels (conv_pixels), constant MatMul/Gemm weights stored packed (every path of gemm_packed), Relu and
     /// residual epilogues) against ONNX Runtime, with g++ and clang++, at -O2 and -O3 -march=native.
     func testSpecializedKernelPathsMatchONNXRuntime() throws {
         try TestSupport.requirePython()
@@ -67,6 +67,7 @@ final class GeneratedCodeTests: XCTestCase {
         XCTAssertEqual(header.components(separatedBy: "sofie_rt::conv_rows<float, 6, 2>(").count - 1, 4, "few output channels: the direct kernel (5 and 12 channels: blocks of 6)")
         XCTAssertEqual(header.components(separatedBy: "sofie_rt::conv_rows<float, 4, 2>(").count - 1, 6, "2, 7, 8 and 16 channels: blocks of 4")
         XCTAssertEqual(header.components(separatedBy: "sofie_rt::conv_rows<float, 8, 1>(").count - 1, 1, "rows of one vector")
+        XCTAssertEqual(header.components(separatedBy: "sofie_rt::conv_pixels<float>(").count - 1, 4, "at most 16 output pixels: the product the other way round")
         XCTAssertFalse(header.contains("sofie_rt::im2col("), "no im2col matrix is formed")
         XCTAssertEqual(header.components(separatedBy: "sofie_rt::gemm_packed(").count - 1, 6, "constant MatMul/Gemm weights are stored packed")
     }
