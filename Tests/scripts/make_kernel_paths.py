@@ -25,7 +25,8 @@ weights, so that the C++ can be checked against ONNX Runtime on all of them:
 - a strided convolution with more channels than conv_rows takes (gemm_conv's strided gather);
 - convolutions with at most 16 output pixels, which run conv_pixels (im2col rows times the
   packed transposed weight): a 3x3 on a 4x4 image with a residual and Relu, 1-D with stride 2,
-  a batch of 2 with one output pixel each (gemm_packed's one-row path), a strided 1x1;
+  a batch of 2 with one output pixel each (gemm_packed's one-row path), a strided 1x1, and a
+  weight read both by conv_pixels and by gemm_conv (on a 20x20 image);
 - depthwise Conv on a 117-wide row (every register block of the plane kernel and a partial
   vector), in 1-D with stride 3 (three phases), with stride 2 and an odd pad (the two-phase copy), and in
   3-D (the row kernel).
@@ -128,6 +129,7 @@ nodes = [
     n("Conv", ["v1", "cp2"], ["y27"], strides=[2], pads=[1, 1]),
     n("Conv", ["b3", "cp3", "cp3b"], ["y28"]),
     n("Conv", ["p16", "cp4"], ["y29"], strides=[2, 2]),
+    n("Conv", ["p20", "cp1"], ["y30"], pads=[1, 1, 1, 1]),
     n("Conv", ["u", "cr6"], ["y24"], strides=[3], dilations=[2], pads=[2, 1]),
 ]
 graph = helper.make_graph(nodes, "kernel_paths", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 9, 10]),
@@ -146,7 +148,8 @@ graph = helper.make_graph(nodes, "kernel_paths", [helper.make_tensor_value_info(
                                                   helper.make_tensor_value_info("p4", TensorProto.FLOAT, [1, 32, 4, 4]),
                                                   helper.make_tensor_value_info("v1", TensorProto.FLOAT, [1, 5, 9]),
                                                   helper.make_tensor_value_info("b3", TensorProto.FLOAT, [2, 16, 3, 3]),
-                                                  helper.make_tensor_value_info("p16", TensorProto.FLOAT, [1, 16, 4, 4])],
+                                                  helper.make_tensor_value_info("p16", TensorProto.FLOAT, [1, 16, 4, 4]),
+                                                  helper.make_tensor_value_info("p20", TensorProto.FLOAT, [1, 32, 20, 20])],
                           [helper.make_tensor_value_info("y1", TensorProto.FLOAT, [1, 3]),
                            helper.make_tensor_value_info("y2", TensorProto.FLOAT, [1, 5]),
                            helper.make_tensor_value_info("y3", TensorProto.FLOAT, [1, 2, 4, 117]),
@@ -176,7 +179,8 @@ graph = helper.make_graph(nodes, "kernel_paths", [helper.make_tensor_value_info(
                            helper.make_tensor_value_info("y26", TensorProto.FLOAT, [1, 32, 4, 4]),
                            helper.make_tensor_value_info("y27", TensorProto.FLOAT, [1, 64, 5]),
                            helper.make_tensor_value_info("y28", TensorProto.FLOAT, [2, 32, 1, 1]),
-                           helper.make_tensor_value_info("y29", TensorProto.FLOAT, [1, 64, 2, 2])], inits)
+                           helper.make_tensor_value_info("y29", TensorProto.FLOAT, [1, 64, 2, 2]),
+                           helper.make_tensor_value_info("y30", TensorProto.FLOAT, [1, 32, 20, 20])], inits)
 model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="make_kernel_paths.py")
 model.ir_version = 8
 onnx.checker.check_model(model, full_check=True)

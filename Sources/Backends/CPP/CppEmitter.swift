@@ -510,9 +510,10 @@ final class EmitContext {
     }
 
     /// Pointer to the packed transpose of a constant convolution weight (M x C x kernel...,
-    /// viewed as M x K): B = Wt, K x M, for sofie_rt::conv_pixels. nil unless stored packed.
+    /// viewed as M x K): B = Wt, K x M, for sofie_rt::conv_pixels; stored once (besides its own
+    /// layout when another kernel reads it too). nil when its data does not hold its dims.
     func packedConvWeight(_ v: Value) -> String? {
-        guard storedPacked.contains(ObjectIdentifier(v)), let t = v.initializer, t.dims.count >= 3, t.dims[0] > 0 else { return nil }
+        guard let t = v.initializer, t.dims.count >= 3, t.dims[0] > 0 else { return nil }
         var inner = 1
         for d in t.dims[1...] {
             let r = inner.multipliedReportingOverflow(by: d)

@@ -218,8 +218,8 @@ enum CppNN {
             }
             return r
         }
-        guard let P = product(g.outputShape[2...]), P > 0, P <= convPixelsMaxPixels, C > 0, M > 0,
-              let K = product([C] + g.kernel), K > 0, (M + sliver - 1) / sliver * sliver * 8 <= M * 9,
+        guard let P = product(g.outputShape[2...]), P > 0, P <= convPixelsMaxPixels, C > 0, M > 0, M <= convPixelsBudget,
+              let K = product([C] + g.kernel), K > 0, K <= convPixelsBudget, (M + sliver - 1) / sliver * sliver * 8 <= M * 9,
               let elements = product([P, K + M]), elements <= convPixelsBudget else { return nil }
         // A pointwise convolution is a product with the image as it stands (gemm reads it
         // without gathering; through conv_pixels regnet_small and mobilenet_v3_small ran
