@@ -366,9 +366,9 @@ enum CppNN {
             let g = try NNOps.convGeometry(OpContext(node: n, opset: e.opset))
             let C = x.shape[1], M = y.shape[1], G = g.group
             let inHW = x.shape[2...].reduce(1, *), outHW = y.shape[2...].reduce(1, *)
-            // Few output channels, one group, 1-D or 2-D, constant weights: the direct kernel (sofie_rt::conv_rows), no packing per call. The weight
-            // is stored blocked for it (EmitContext.storedBlocked: only so when every reader of
-            // the weight takes this path).
+            // Few output channels, one group, 1-D or 2-D, constant weights: the direct kernel
+            // (sofie_rt::conv_rows), no packing per call. The weight is stored blocked for it
+            // (EmitContext.storedBlocked: only so when every reader of the weight takes this path).
             if let plan = convRowsPlan(n, opset: e.opset), let wv = n.input(1) {
                 guard let wp = e.blockedConvWeight(wv, mb: plan.mb) else {
                     throw CompileError(node: n, "the weight '\(wv.name)' does not hold the \(M) x \(C) x kernel values its shape gives")
