@@ -33,6 +33,20 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(ROOT, "Tests", "Fixtures", "runtime_dims")
 
+# Seconds per call of `call()`: calls doubled until a batch fills 20 ms (both drivers use it).
+TIMER = r"""    auto time = [&](auto&& call) {
+        using clk = std::chrono::steady_clock;
+        long n = 1;
+        for (;;) {
+            auto t0 = clk::now();
+            for (long i = 0; i < n; ++i) call();
+            double s = std::chrono::duration<double>(clk::now() - t0).count();
+            if (s > 0.02) return s / n;
+            n *= 2;
+        }
+    };
+"""
+
 DRIVER = r"""
 #include <chrono>
 #include <cmath>
@@ -52,18 +66,7 @@ int main() {
     f.infer(%(args)s, yf.data());
     double diff = 0, scale = 0;
     for (size_t i = 0; i < yf.size(); ++i) { diff = std::fmax(diff, std::fabs(yb[i] - yf[i])); scale = std::fmax(scale, std::fabs(yf[i])); }
-    auto time = [&](auto&& call) {
-        using clk = std::chrono::steady_clock;
-        long n = 1;
-        for (;;) {
-            auto t0 = clk::now();
-            for (long i = 0; i < n; ++i) call();
-            double s = std::chrono::duration<double>(clk::now() - t0).count();
-            if (s > 0.02) return s / n;
-            n *= 2;
-        }
-    };
-    std::vector<double> tb, tf;
+%(timer)s    std::vector<double> tb, tf;
     for (int r = 0; r < 7; ++r) {
         tb.push_back(time([&] { b.infer(%(dims)s, %(args)s, yb.data()); }));
         tf.push_back(time([&] { f.infer(%(args)s, yf.data()); }));
@@ -101,19 +104,8 @@ int main(int argc, char** argv) {
         return 0;
     }
     call();
-    auto time = [&] {
-        using clk = std::chrono::steady_clock;
-        long n = 1;
-        for (;;) {
-            auto t0 = clk::now();
-            for (long i = 0; i < n; ++i) call();
-            double sec = std::chrono::duration<double>(clk::now() - t0).count();
-            if (sec > 0.02) return sec / n;
-            n *= 2;
-        }
-    };
-    std::vector<double> t;
-    for (int r = 0; r < 7; ++r) t.push_back(time());
+%(timer)s    std::vector<double> t;
+    for (int r = 0; r < 7; ++r) t.push_back(time(call));
     std::sort(t.begin(), t.end());
     std::printf("{\"us\": %%.4f}\n", t[3] * 1e6);
 }
@@ -182,7 +174,7 @@ def main():
                 args.append(f"x{k}.data()")
             with open(os.path.join(d, "driver.cpp"), "w") as f:
                 f.write("#include <algorithm>\n" + DRIVER % {"L": L, "inputs": "\n".join(inputs).replace("%%", "%"),
-                                                            "dims": ", ".join(str(values[s]) for s in order), "args": ", ".join(args)})
+                                                            "dims": ", ".join(str(values[s]) for s in order), "args": ", ".join(args), "timer": TIMER})
             run(["g++", "-std=c++17", "-O3", "-march=native", "driver.cpp", "-o", "driver"], cwd=d)
             # The inputs of size L (the fixed Session's sizes, as literals), drawn in the same order.
             fixed_hxx = open(os.path.join(d, "fixed.hxx")).read()
@@ -192,7 +184,7 @@ def main():
                 sized = sized.replace(f"(fixed::Session::kInput{k}Size)", f"({size})")
             for which in ("bounded", "fixed"):
                 with open(os.path.join(d, f"{which}.cpp"), "w") as f:
-                    f.write(SINGLE % {"L": L, "inputs": sized,
+                    f.write(SINGLE % {"L": L, "inputs": sized, "timer": TIMER,
                                       "call_args": ", ".join(([str(values[s]) for s in order] if which == "bounded" else []) + args)})
                 run(["g++", "-std=c++17", "-O3", "-march=native", f"-DSESSION_HEADER=\"{which}.hxx\"", f"-DSESSION_NS={which}",
                      f"{which}.cpp", "-o", which], cwd=d)

@@ -463,8 +463,12 @@ final class EmitContext {
     static func readsNarrowB(_ n: Node) -> Bool {
         guard (n.int("transA") ?? 0) == 0, (n.int("transB") ?? 0) == 0, let b = n.input(1)?.initializer, b.dims.count == 2,
               let m = n.output(0)?.tensorType?.staticShape?.first else { return false }
-        return m <= 2 && b.dims[1] < 16 && b.dims[0] >= 64
+        return isNarrowB(rows: m, columns: b.dims[1], depth: b.dims[0])
     }
+
+    /// The shape of a product whose constant B Gemm reads transposed: at most 2 rows, fewer than
+    /// 16 columns, K >= 64.
+    static func isNarrowB(rows: Int, columns: Int, depth: Int) -> Bool { rows <= 2 && columns < 16 && depth >= 64 }
 
     /// Initializers read only as the constant B of float MatMul/Gemm products: stored once,
     /// packed into slivers (packedWeight), never in their own layout.
@@ -513,14 +517,20 @@ final class EmitContext {
     /// viewed as M x K): B = Wt, K x M, for sofie_rt::conv_pixels; stored once (besides its own
     /// layout when another kernel reads it too). nil when its data does not hold its dims.
     func packedConvWeight(_ v: Value) -> String? {
-        guard let t = v.initializer, t.dims.count >= 3, t.dims[0] > 0 else { return nil }
+        guard let t = v.initializer, t.dims.count >= 3, t.dims[0] > 0, let inner = Self.valuesPerChannel(t) else { return nil }
+        return packedSlivers(v, K: inner, N: t.dims[0], transposed: true)
+    }
+
+    /// A convolution weight's values per output channel (the product of its dims after the
+    /// first; dims come from the model: nil when one is not positive or the product overflows).
+    static func valuesPerChannel(_ t: Tensor) -> Int? {
         var inner = 1
-        for d in t.dims[1...] {
+        for d in t.dims.dropFirst() {
             let r = inner.multipliedReportingOverflow(by: d)
             guard d > 0, !r.overflow else { return nil }
             inner = r.partialValue
         }
-        return packedSlivers(v, K: inner, N: t.dims[0], transposed: true)
+        return inner
     }
 
     /// The slivers of a K x N right operand (stored N x K when `transposed`).
@@ -565,12 +575,7 @@ final class EmitContext {
               let raw = t.rawBytes, let ctype = CppTypes.name(t.dataType) else { return nil }
         let size = t.dataType.byteSize!, M = t.dims[0]
         // Dims come from the model: their product is checked against the data without overflow.
-        var inner = 1
-        for d in t.dims[1...] {
-            let r = inner.multipliedReportingOverflow(by: d)
-            guard d > 0, !r.overflow else { return nil }
-            inner = r.partialValue
-        }
+        guard let inner = Self.valuesPerChannel(t) else { return nil }
         let blocks = (M + mb - 1) / mb
         guard M > 0, case let (elements, o1) = M.multipliedReportingOverflow(by: inner), !o1,
               case let (count, o2) = elements.multipliedReportingOverflow(by: size), !o2, raw.count == count,

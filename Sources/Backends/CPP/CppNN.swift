@@ -321,7 +321,7 @@ enum CppNN {
                 (bPtr, rsb, csb) = tb ? (bt, N, 1) : (bt, 1, K)
             } else {
                 bPtr = try e.input(n, 1).ptr
-                if M <= 2, N < 16, K >= 64, !tb, !ta, a.dtype.isFloatingPoint, let bt = e.transposedWeight(n.input(1)!) {
+                if EmitContext.isNarrowB(rows: M, columns: N, depth: K), !tb, !ta, a.dtype.isFloatingPoint, let bt = e.transposedWeight(n.input(1)!) {
                     (bPtr, rsb, csb) = (bt, 1, K)
                 }
             }

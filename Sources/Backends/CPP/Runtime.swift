@@ -973,10 +973,11 @@ inline void conv_rows(int64_t M, int64_t C, const T* x, const T* wp, const T* bi
 
 // Convolution with few output pixels (the deep layers of small images): as gemm_conv the output
 // is M rows of P columns, with P below NR mostly padding of the register tiles, and the im2col
-// blocks are packed on every call. Here the product runs the other way round: the P x K im2col rows of the image (gathered into `work`) times the
-// weight's transpose, K x M, which the emitter stores packed in slivers as for a constant MatMul
-// weight (gemm_packed); the P x M result is then transposed into y with the residual and the
-// activation. `work` holds conv_pixels_elements(w, C, M) elements.
+// blocks are packed on every call. Here the product runs the other way round: the P x K im2col
+// rows of the image (gathered into `work`) times the weight's transpose, K x M, which the
+// emitter stores packed in slivers as for a constant MatMul weight (gemm_packed); the P x M
+// result is then transposed into y with the residual and the activation. `work` holds
+// conv_pixels_elements(w, C, M) elements.
 template <class T>
 constexpr int64_t conv_pixels_elements(const Window& w, int64_t C, int64_t M) {
     return w.out[0] * w.out[1] * w.out[2] * (C * w.k[0] * w.k[1] * w.k[2] + M);
