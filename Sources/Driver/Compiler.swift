@@ -65,13 +65,34 @@ public enum Compiler {
         // strict inference would report it as an op without shape rules.
         // An op the compiler knows only folds away (window functions, MelWeightMatrix) reports
         // why it did not fold, e.g. an input that is not constant.
-        if let node = model.graph.nodes.first(where: { !CppEmitter.supports($0) }) {
-            if let def = OpRegistry.definition(for: node), def.evaluate != nil {
-                do { _ = try def.infer(OpContext(node: node, opset: model.onnxOpset ?? 21)) } catch let e as CompileError { throw e }
+        func checkSupported() throws {
+            if let node = model.graph.nodes.first(where: { !CppEmitter.supports($0) }) {
+                if let def = OpRegistry.definition(for: node), def.evaluate != nil {
+                    do { _ = try def.infer(OpContext(node: node, opset: model.onnxOpset ?? 21)) } catch let e as CompileError { throw e }
+                }
+                throw CppEmitter.unsupported(node)
             }
-            throw CppEmitter.unsupported(node)
         }
-        _ = try ShapeInference(strict: true).run(model)
+        let declared = model.graph.outputs.map { $0.tensorType?.staticShape }
+        do {
+            try checkSupported()
+            _ = try ShapeInference(strict: true).run(model)
+        } catch let error as CompileError where error.runtimeInput != nil || model.graph.nodes.contains(where: { $0.opType == "If" && !CppEmitter.supports($0) }) {
+            // A shape computed from a small integer input that no declared shape covers: the
+            // declared output shapes may imply the input's values (SpecializeShapeInputs); the
+            // graph is specialized on them when it then infers exactly those output shapes.
+            // Otherwise the original error stands. (An If whose condition such an input decides
+            // is tried too: with the values known, it folds to one branch.)
+            let simplify = PassManager([ShapeInference(), InlineControlFlow(), ConstantFolding(), DeadCodeElimination()], fixedPoint: true, maxIterations: 50)
+            guard let assumptions = SpecializeShapeInputs.solve(model, simplify: { _ = try simplify.run($0) }) else { throw error }
+            SpecializeShapeInputs.apply(assumptions, to: model)
+            do {
+                try manager.run(model)
+                try checkSupported()
+                _ = try ShapeInference(strict: true).run(model)
+            } catch { throw error }
+            guard zip(model.graph.outputs, declared).allSatisfy({ $1 == nil || $0.tensorType?.staticShape == $1 }) else { throw error }
+        }
         // Memory planning comes last: it needs the final graph.
         let plan = PlanMemory()
         _ = try plan.run(model)

@@ -140,6 +140,10 @@ public final class Graph {
     /// Values of the lengths that depend on run-time values (`RuntimeDimension.lengthSymbol`),
     /// by symbol, for shape inference while the compiler prepares the model at sample sizes.
     public var valueLengths: [String: Int] = [:]
+    /// Values of integer graph inputs the compiled code assumes (set by the compiler when a
+    /// shape computation reads the input and only these values give the output shapes the
+    /// model declares); the emitted code checks them when it is called.
+    public var inputAssumptions: [InputAssumption] = []
 
     public init(name: String = "") { self.name = name }
 
@@ -264,5 +268,23 @@ public final class Model {
     /// The version of the default ONNX opset ("" or "ai.onnx"), or nil if not imported.
     public var onnxOpset: Int? {
         opsetImports.first { $0.domain == "" || $0.domain == "ai.onnx" }?.version
+    }
+}
+
+/// Values a compiled graph assumes for some elements of an integer graph input (a shape vector
+/// such as CenterCropPad's `shape` or AffineGrid's `size` in their function bodies): the
+/// compiler specialized the graph on them, and the generated code refuses other values.
+public struct InputAssumption {
+    /// The graph input (it stays an input of the generated function).
+    public let input: Value
+    /// Element index (row-major) -> the value assumed there; elements not listed are read at run time.
+    public let values: [Int: Int64]
+    /// The declared output whose shape implied the values (for the error message).
+    public let because: String
+
+    public init(input: Value, values: [Int: Int64], because: String) {
+        self.input = input
+        self.values = values
+        self.because = because
     }
 }

@@ -16,6 +16,7 @@ public struct ConstantFolding: GraphPass {
     public func run(_ model: Model) throws -> Bool {
         let opset = model.onnxOpset ?? 21
         var changed = replaceEmptyValues(model.graph)
+        changed = selectConcatPieces(model.graph, opset: opset) || changed
         var remove = Set<ObjectIdentifier>()
         for node in model.graph.nodes {
             guard let def = OpRegistry.definition(for: node), let evaluate = def.evaluate else { continue }
@@ -74,6 +75,55 @@ extension ConstantFolding {
                     constants[ObjectIdentifier(v)] = empty
                 }
                 node.setInput(i, empty)
+                changed = true
+            }
+        }
+        return changed
+    }
+}
+
+extension ConstantFolding {
+    /// A Slice or Split of a 1-D Concat that takes whole pieces reads those pieces: a shape
+    /// vector joined from constant and run-time extents, then cut apart again (as ONNX function
+    /// bodies and exporters do), keeps its constant extents constant.
+    func selectConcatPieces(_ g: Graph, opset: Int) -> Bool {
+        var changed = false
+        var taken: Set<String>?
+        var inserted = 0
+        for (index, node) in g.nodes.enumerated() where node.isStandard && (node.opType == "Slice" || node.opType == "Split") {
+            guard let x = node.input(0), let concat = x.producer, concat.isStandard, concat.opType == "Concat",
+                  concat.inputs.allSatisfy({ $0?.tensorType?.staticShape?.count == 1 }),
+                  let total = x.tensorType?.staticShape, total.count == 1 else { continue }
+            let pieces = concat.inputs.map { $0! }
+            var bounds = [0]
+            for p in pieces { bounds.append(bounds.last! + p.tensorType!.staticShape![0]) }
+            guard bounds.last == total[0] else { continue }
+            // The output ranges [start, end) the node takes, in order.
+            var ranges: [(Int, Int)] = []
+            let c = OpContext(node: node, opset: opset)
+            if node.opType == "Slice" {
+                guard node.outputs.count == 1, let p = try? ShapeOps.sliceParams(c), p.steps == [1] else { continue }
+                ranges = [(p.starts[0], p.starts[0] + p.shape[0])]
+            } else {
+                guard (try? c.axis(c.int("axis", 0), rank: 1)) == 0, let shapes = try? ShapeOps.splitShapes(c) else { continue }
+                var start = 0
+                for s in shapes { ranges.append((start, start + s[0])); start += s[0] }
+            }
+            for (k, (start, end)) in ranges.enumerated() {
+                guard let out = node.output(k), !out.uses.isEmpty, start < end, !g.outputs.contains(where: { $0 === out }),
+                      let first = bounds.firstIndex(of: start), let last = bounds.firstIndex(of: end) else { continue }
+                let selected = Array(pieces[first..<last])
+                let value: Value
+                if selected.count == 1 {
+                    value = selected[0]
+                } else {
+                    if taken == nil { taken = Set(g.definedValues.map(\.name) + g.nodes.map(\.name)) }
+                    value = Value(name: g.uniqueName(out.name + "_pieces", taken: &taken!), type: out.type)
+                    g.insertNode(Node(opType: "Concat", name: g.uniqueName(node.name + "_pieces", taken: &taken!), inputs: selected, outputs: [value],
+                                      attributes: [Attribute("axis", .int(0))]), at: index + inserted)
+                    inserted += 1
+                }
+                g.replaceAllUses(of: out, with: value)
                 changed = true
             }
         }

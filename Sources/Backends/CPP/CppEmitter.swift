@@ -270,6 +270,16 @@ final class EmitContext {
             try placeFill(n)
         }
         try planArena(order.filter { $0.opType != "ConstantOfShape" })
+        // Input values the graph was specialized on (SpecializeShapeInputs): checked first.
+        for a in graph.inputAssumptions {
+            let v = try tensor(a.input), name = CppNames.comment(a.input.name, limit: 60)
+            let values = a.values.sorted { $0.key < $1.key }
+            line("")
+            line("// Input '\(name)': compiled for the values that give output '\(CppNames.comment(a.because, limit: 60))' its declared shape")
+            line("if (" + values.map { "static_cast<int64_t>(\(v.ptr)[\($0.key)]) != \($0.value)" }.joined(separator: " || ") + ")")
+            let want = values.map { v.shape.isEmpty ? "\($0.value)" : "[\($0.key)] = \($0.value)" }.joined(separator: ", ")
+            line("    throw std::invalid_argument(\"\(ns): input '\(name)' must be \(want): the code was compiled for the values that give output '\(CppNames.comment(a.because, limit: 60))' the shape the model declares, and runs no others\");")
+        }
         for n in fills where DeclaredShapes.isRuntime(n, 0) {
             line("")
             line("// \(CppNames.comment(n.opType)) '\(CppNames.comment(n.name, limit: 60))': its shape arrives at run time")

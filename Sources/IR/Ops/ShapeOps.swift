@@ -81,7 +81,22 @@ public enum ShapeOps {
                 }
                 return [r]
             })
-        t["Split"] = OpDef(infer: { c in try splitShapes(c).map { tt(try c.dtype(0), $0) } })
+        t["Split"] = OpDef(
+            infer: { c in try splitShapes(c).map { tt(try c.dtype(0), $0) } },
+            // Folded like Slice: each piece gathered along the axis (shape computations split
+            // a constant shape vector into its extents, e.g. AffineGrid's function body).
+            evaluate: { c, a in
+                let shapes = try splitShapes(c)
+                let x = a[0]!
+                let axis = try c.axis(c.int("axis", 0), rank: x.shape.count)
+                let st = NDArray.strides(x.shape)
+                var start = 0
+                return shapes.map { shape in
+                    let idx = indexGrid(shape, st).map { $0 + start * st[axis] }
+                    start += shape[axis]
+                    return x.gathered(idx, shape: shape)
+                }
+            })
         t["Slice"] = OpDef(
             infer: { c in [tt(try c.dtype(0), try sliceParams(c).shape)] },
             evaluate: { c, a in
@@ -399,7 +414,7 @@ public enum ShapeOps {
         return (p, s)
     }
 
-    static func splitShapes(_ c: OpContext) throws -> [[Int]] {
+    public static func splitShapes(_ c: OpContext) throws -> [[Int]] {
         let s = try c.shape(0)
         // (Checked before the axis for a clearer message; a scalar was once indexed here.)
         guard !s.isEmpty else { throw c.fail("input must have rank 1 or more, it is a scalar") }

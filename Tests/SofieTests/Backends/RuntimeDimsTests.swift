@@ -401,6 +401,11 @@ final class RuntimeDimsTests: XCTestCase {
             ("test_center_crop_pad_crop", "CenterCropPad", [1: ("10, 8, 3", "10, 7, 3")]),
             ("test_maxunpool_export_with_output_shape", "MaxUnpool", [1: ("0, 1, 2, 3", "0, 1, 2, 3"), 2: ("1, 1, 5, 6", "1, 1, 5, 5")]),
             ("test_affine_grid_2d", "AffineGrid", [1: ("2, 3, 6, 5", "2, 3, 5, 6")]),
+            // Function bodies specialized on the values the declared output shape implies
+            // (SpecializeShapeInputs): the input is checked, not the node. AffineGrid's channel
+            // count is no extent of the grid: it stays free (7 is not the node test's 3).
+            ("test_center_crop_pad_crop_expanded", "input 'shape' must be [0] = 10, [1] = 7, [2] = 3", [1: ("10, 8, 3", "10, 7, 3")]),
+            ("test_affine_grid_2d_expanded", "input 'size' must be [0] = 2, [2] = 5, [3] = 6", [1: ("2, 3, 6, 5", "2, 7, 5, 6")]),
         ]
         var driver = "#include <cstdio>\n#include <cstring>\n#include <stdexcept>\n#include <vector>\n"
         var calls = ""
@@ -441,7 +446,7 @@ final class RuntimeDimsTests: XCTestCase {
         driver += "int main() {\n    bool failed = false;\n\(calls)    return failed ? 1 : 0;\n}\n"
         guard let run = try Self.buildAndRun(driver, in: work, flags: ["-O1"]) else { return }
         XCTAssertEqual(run.status, 0, run.output)
-        XCTAssertEqual(run.output.split(separator: "\n").filter { $0.contains("does not") || $0.contains("do not") || $0.contains("has size") || $0.contains("out of range") }.count, cases.count, run.output)
+        XCTAssertEqual(run.output.split(separator: "\n").filter { $0.contains("does not") || $0.contains("do not") || $0.contains("has size") || $0.contains("out of range") || $0.contains("must be") }.count, cases.count, run.output)
     }
 
     /// A Reshape whose shape, a ReduceSum whose axes, a TopK whose k and a Slice whose starts are

@@ -235,3 +235,97 @@ extension PassTests {
         XCTAssertTrue(model.graph.nodes.contains { $0.opType == "Conv" && $0.ints("pads") == [1, 3, 2, 0] })
     }
 }
+
+extension PassTests {
+    /// A shape vector joined from a run-time element and constants, cut apart again: the
+    /// Split and the Slice that take whole constant pieces read those pieces, so the fill's
+    /// shape folds; the piece that takes the run-time element keeps reading it.
+    func testSliceAndSplitOfConcatTakeWholePieces() throws {
+        let g = Graph(name: "pieces")
+        let n = Value(name: "n", type: .tensor(TensorType(.int64, fixed: [1])))
+        g.inputs = [n]
+        func constant(_ name: String, _ v: [Int64]) -> Value {
+            let c = Value(name: name, initializer: Tensor(dataType: .int64, dims: [v.count], values: v))
+            c.tensorType = TensorType(.int64, fixed: [v.count])
+            g.initializers.append(c)
+            return c
+        }
+        let joined = Value(name: "joined"), a = Value(name: "a"), b = Value(name: "b"), c = Value(name: "c"), hw = Value(name: "hw")
+        g.appendNode(Node(opType: "Concat", inputs: [constant("two", [2]), n, constant("hw", [50, 90])], outputs: [joined], attributes: [Attribute("axis", .int(0))]))
+        g.appendNode(Node(opType: "Split", inputs: [joined, constant("sizes", [1, 1, 2])], outputs: [a, b, c]))
+        g.appendNode(Node(opType: "Slice", inputs: [joined, constant("s", [1]), constant("e", [4])], outputs: [hw]))
+        let fill = Value(name: "fill", type: .tensor(TensorType(.float, fixed: [50, 90])))
+        let y = Value(name: "y", type: .tensor(TensorType(.int64, fixed: [4])))
+        g.appendNode(Node(opType: "ConstantOfShape", inputs: [c], outputs: [fill]))
+        g.appendNode(Node(opType: "Concat", inputs: [a, b, hw], outputs: [y], attributes: [Attribute("axis", .int(0))]))
+        g.outputs = [fill, y]
+        let m = Model(graph: g)
+        m.opsetImports = [OpsetImport(domain: "", version: 18)]
+        try PassManager([ShapeInference(), ConstantFolding(), DeadCodeElimination()], fixedPoint: true).run(m)
+        let fillNode = try XCTUnwrap(g.nodes.first { $0.opType == "ConstantOfShape" })
+        XCTAssertEqual(fillNode.input(0)?.initializer?.values(as: Int64.self), [50, 90], "the Split's third piece is the constant [50, 90]")
+        let out = try XCTUnwrap(g.nodes.first { $0.outputs.contains { $0 === y } })
+        XCTAssertTrue(out.input(1) === n, "the Split's second piece is the input itself")
+        XCTAssertEqual(out.opType, "Concat")
+        XCTAssertFalse(g.nodes.contains { $0.opType == "Split" }, g.nodes.map(\.opType).description)
+        // Slice [1, 4) spans the run-time piece and the constant one: a Concat of the two.
+        let hwNode = try XCTUnwrap(out.input(2)?.producer)
+        XCTAssertEqual(hwNode.opType, "Concat")
+        XCTAssertTrue(hwNode.input(0) === n)
+        XCTAssertNoThrow(try Verifier.verify(m))
+    }
+
+    /// The probe finds which elements of a shape input the declared output extents follow:
+    /// CenterCropPad's function body in small (pads from max(x, shape) - x, then a Slice of
+    /// `shape` from the middle). Solving gives the declared extents; an output without a
+    /// declared shape gives nothing to solve from.
+    func testSpecializeShapeInputsSolvesFromDeclaredShape() throws {
+        func model(declared: [Int]?) -> (Model, Value) {
+            let g = Graph(name: "crop")
+            let x = Value(name: "x", type: .tensor(TensorType(.float, fixed: [6, 4])))
+            let shape = Value(name: "shape", type: .tensor(TensorType(.int64, fixed: [2])))
+            g.inputs = [x, shape]
+            let xs = Value(name: "xs"), big = Value(name: "big"), pad = Value(name: "pad"), zeros = Value(name: "zeros"), pads = Value(name: "pads")
+            let padded = Value(name: "padded"), ps = Value(name: "ps"), diff = Value(name: "diff"), start = Value(name: "start"), end = Value(name: "end")
+            let two = Value(name: "two", initializer: Tensor(dataType: .int64, dims: [1], values: [Int64(2)]))
+            two.tensorType = TensorType(.int64, fixed: [1])
+            g.initializers = [two]
+            let y = Value(name: "y", type: .tensor(TensorType(.float, declared.map { $0.map { Dim.fixed($0) } })))
+            g.appendNode(Node(opType: "Shape", inputs: [x], outputs: [xs]))
+            g.appendNode(Node(opType: "Max", inputs: [xs, shape], outputs: [big]))
+            g.appendNode(Node(opType: "Sub", inputs: [big, xs], outputs: [pad]))
+            g.appendNode(Node(opType: "Sub", inputs: [pad, pad], outputs: [zeros]))
+            g.appendNode(Node(opType: "Concat", inputs: [zeros, pad], outputs: [pads], attributes: [Attribute("axis", .int(0))]))
+            g.appendNode(Node(opType: "Pad", inputs: [x, pads], outputs: [padded]))
+            g.appendNode(Node(opType: "Shape", inputs: [padded], outputs: [ps]))
+            g.appendNode(Node(opType: "Sub", inputs: [ps, shape], outputs: [diff]))
+            g.appendNode(Node(opType: "Div", inputs: [diff, two], outputs: [start]))
+            g.appendNode(Node(opType: "Add", inputs: [start, shape], outputs: [end]))
+            g.appendNode(Node(opType: "Slice", inputs: [padded, start, end], outputs: [y]))
+            g.outputs = [y]
+            let m = Model(graph: g)
+            m.opsetImports = [OpsetImport(domain: "", version: 18)]
+            return (m, shape)
+        }
+        let simplify = PassManager([ShapeInference(), InlineControlFlow(), ConstantFolding(), DeadCodeElimination()], fixedPoint: true)
+        let (m, shape) = model(declared: [8, 3])
+        try simplify.run(m)
+        let before = m.graph.nodes.count
+        let found = try XCTUnwrap(SpecializeShapeInputs.solve(m, simplify: { _ = try simplify.run($0) }))
+        XCTAssertEqual(found.count, 1)
+        XCTAssertTrue(found[0].input === shape)
+        XCTAssertEqual(found[0].values, [0: 8, 1: 3])
+        XCTAssertEqual(found[0].because, "y")
+        XCTAssertEqual(m.graph.nodes.count, before, "solving leaves the model as it was")
+        SpecializeShapeInputs.apply(found, to: m)
+        try simplify.run(m)
+        _ = try ShapeInference(strict: true).run(m)
+        XCTAssertEqual(m.graph.outputs[0].tensorType?.staticShape, [8, 3])
+        XCTAssertEqual(m.graph.nodes.map(\.opType), ["Pad", "Slice"], "pads and bounds folded to constants")
+        XCTAssertEqual(m.graph.inputAssumptions.first?.values, [0: 8, 1: 3])
+
+        let (undeclared, _) = model(declared: nil)
+        try simplify.run(undeclared)
+        XCTAssertNil(SpecializeShapeInputs.solve(undeclared, simplify: { _ = try simplify.run($0) }))
+    }
+}
