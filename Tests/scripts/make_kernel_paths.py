@@ -29,7 +29,10 @@ weights, so that the C++ can be checked against ONNX Runtime on all of them:
   weight read both by conv_pixels and by gemm_conv (on a 20x20 image);
 - depthwise Conv on a 117-wide row (every register block of the plane kernel and a partial
   vector), in 1-D with stride 3 (three phases), with stride 2 and an odd pad (the two-phase copy), and in
-  3-D (the row kernel).
+  3-D (the row kernel);
+- activations stored from registers: a 1x1 with Clip and a 3x3 with a residual and LeakyRelu
+  (the GEMM's tile store), depthwise convolutions with Clip at stride 1 and 2 (the plane
+  kernel's tiles), and one with a residual before the Clip (activated after the residual).
 Usage: make_kernel_paths.py OUT.onnx"""
 import sys
 import numpy as np
@@ -72,6 +75,9 @@ inits = [
     t("cp4", (64, 16, 1, 1), 0.2),                     # conv_pixels: 1x1 stride 2
     t("cr5", (8, 3, 7, 7), 0.1), t("cr5b", (8,)),     # conv_rows: 7x7 stride 2 (two phases), pads 3
     t("cr6", (5, 6, 4), 0.2),                          # conv_rows 1-D: stride 3, dilation 2, pads (2, 1)
+    t("ep1", (24, 32, 1, 1), 0.2), t("ep1b", (24,)),   # 1x1 + Clip: activation in the GEMM's register store
+    t("ep2", (32, 32, 3, 3), 0.05), t("ep2b", (32,)),  # 3x3 + residual + LeakyRelu, same store
+    t("ep3", (32, 1, 3, 3), 0.3), t("ep3b", (32,)),    # depthwise + Clip: in the tiles' registers; + residual: after
     t("wp1", (64, 96), 0.1),                          # MatMul weight of a 3-D A, read by two products
     t("wp2", (64, 300), 0.05), t("wp2b", (64,)),        # Gemm transB = 1, K = 300 (two panels), M = 3
     t("wp3", (300, 720), 0.05), t("wp3b", (720,)),      # M = 1, 23 slivers
@@ -131,7 +137,20 @@ nodes = [
     n("Conv", ["p16", "cp4"], ["y29"], strides=[2, 2]),
     n("Conv", ["p20", "cp1"], ["y30"], pads=[1, 1, 1, 1]),
     n("Conv", ["u", "cr6"], ["y24"], strides=[3], dilations=[2], pads=[2, 1]),
+    n("Conv", ["z", "ep1", "ep1b"], ["ep1o"]),
+    n("Clip", ["ep1o", "clip_lo", "clip_hi"], ["y31"]),
+    n("Conv", ["z", "ep2", "ep2b"], ["ep2o"], pads=[1, 1, 1, 1]),
+    n("Add", ["ep2o", "z"], ["ep2r"]),
+    n("LeakyRelu", ["ep2r"], ["y32"], alpha=0.2),
+    n("Conv", ["z", "ep3", "ep3b"], ["ep3o"], group=32, pads=[1, 1, 1, 1]),
+    n("Clip", ["ep3o", "clip_lo", "clip_hi"], ["y33"]),
+    n("Conv", ["z", "ep3", "ep3b"], ["ep3p"], group=32, strides=[2, 2], pads=[1, 1, 1, 1]),
+    n("Clip", ["ep3p", "clip_lo", "clip_hi"], ["y34"]),
+    n("Conv", ["z", "ep3"], ["ep3q"], group=32, pads=[1, 1, 1, 1]),
+    n("Add", ["ep3q", "z"], ["ep3r"]),
+    n("Clip", ["ep3r", "clip_lo", "clip_hi"], ["y35"]),
 ]
+inits += [numpy_helper.from_array(np.array(-0.2, np.float32), "clip_lo"), numpy_helper.from_array(np.array(0.3, np.float32), "clip_hi")]
 graph = helper.make_graph(nodes, "kernel_paths", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 9, 10]),
                                                   helper.make_tensor_value_info("w", TensorProto.FLOAT, [1, 2, 4, 117]),
                                                   helper.make_tensor_value_info("u", TensorProto.FLOAT, [1, 6, 50]),
@@ -180,7 +199,12 @@ graph = helper.make_graph(nodes, "kernel_paths", [helper.make_tensor_value_info(
                            helper.make_tensor_value_info("y27", TensorProto.FLOAT, [1, 64, 5]),
                            helper.make_tensor_value_info("y28", TensorProto.FLOAT, [2, 32, 1, 1]),
                            helper.make_tensor_value_info("y29", TensorProto.FLOAT, [1, 64, 2, 2]),
-                           helper.make_tensor_value_info("y30", TensorProto.FLOAT, [1, 32, 20, 20])], inits)
+                           helper.make_tensor_value_info("y30", TensorProto.FLOAT, [1, 32, 20, 20]),
+                           helper.make_tensor_value_info("y31", TensorProto.FLOAT, [1, 24, 40, 40]),
+                           helper.make_tensor_value_info("y32", TensorProto.FLOAT, [1, 32, 40, 40]),
+                           helper.make_tensor_value_info("y33", TensorProto.FLOAT, [1, 32, 40, 40]),
+                           helper.make_tensor_value_info("y34", TensorProto.FLOAT, [1, 32, 20, 20]),
+                           helper.make_tensor_value_info("y35", TensorProto.FLOAT, [1, 32, 40, 40])], inits)
 model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="make_kernel_paths.py")
 model.ir_version = 8
 onnx.checker.check_model(model, full_check=True)

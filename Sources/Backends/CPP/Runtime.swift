@@ -316,6 +316,28 @@ inline void activate(const T* x, T* y, int64_t n, Act act, T alpha, T beta) {
 template <class T>
 inline void activate(T* v, int64_t n, Act act, T alpha, T beta) { activate(static_cast<const T*>(v), v, n, act, alpha, beta); }
 
+#if defined(__GNUC__) || defined(__clang__)
+// The activations that are a comparison and a select, on one float vector in registers, with
+// activate()'s comparisons (so NaN and -0 come out the same): GEMM tiles and depthwise rows
+// store activated sums instead of passing over the output again.
+template <class T>
+constexpr bool in_register_act(Act act) {
+    return std::is_same<T, float>::value && (act == Act::None || act == Act::Relu || act == Act::Clip || act == Act::LeakyRelu);
+}
+SOFIE_MATH VecF act_vec(VecF x, Act act, float alpha, float beta) {
+    switch (act) {
+    case Act::Relu: return select_bits(x < VecF{}, VecF{}, x);
+    case Act::LeakyRelu: return select_bits(x < VecF{}, x * alpha, x);
+    case Act::Clip: {  // std::min(beta, std::max(alpha, x))
+        const VecF lo = VecF{} + alpha, hi = VecF{} + beta;
+        const VecF m = select_bits(lo < x, x, lo);
+        return select_bits(m < hi, m, hi);
+    }
+    default: return x;
+    }
+}
+#endif
+
 // The whole epilogue on an M x N block of C already holding the product and bias.
 template <class T>
 inline void epilogue(T* C, int64_t M, int64_t N, int64_t ldc, const Epilogue<T>& ep) {
@@ -393,6 +415,31 @@ inline void tile(int64_t kc, const T* a, int64_t rsa, int64_t csa, int64_t mr, c
 template <class T>
 inline void store_tile(const T (&t)[MR][NR], T* c, int64_t ldc, int64_t mr, int64_t nr, bool accumulate, bool last,
                        const T* row_bias, const T* col_bias, const Epilogue<T>& ep, const T* residual) {
+#if defined(__GNUC__) || defined(__clang__)
+    // Full-width tiles of float: the same sums in the same order, in vectors, the activation
+    // applied before the store.
+    if constexpr (std::is_same<T, float>::value) {
+        if (nr == NR && (!last || in_register_act<T>(ep.act))) {
+            constexpr int64_t L = Vec<T>::kLanes;
+            for (int64_t i = 0; i < mr; ++i) {
+                T* ci = c + i * ldc;
+                _Pragma("GCC unroll 16") for (int64_t v = 0; v < NR / L; ++v) {
+                    VecF x, y;
+                    std::memcpy(&x, &t[i][v * L], sizeof x);
+                    if (accumulate) { std::memcpy(&y, ci + v * L, sizeof y); x += y; }
+                    if (last) {
+                        if (row_bias) x += row_bias[i];
+                        if (col_bias) { std::memcpy(&y, col_bias + v * L, sizeof y); x += y; }
+                        if (residual) { std::memcpy(&y, residual + i * ldc + v * L, sizeof y); x += y; }
+                        x = act_vec(x, ep.act, ep.alpha, ep.beta);
+                    }
+                    std::memcpy(ci + v * L, &x, sizeof x);
+                }
+            }
+            return;
+        }
+    }
+#endif
     for (int64_t i = 0; i < mr; ++i) {
         T* ci = c + i * ldc;
         for (int64_t j = 0; j < nr; ++j) {
@@ -1109,7 +1156,7 @@ constexpr int64_t depthwise_plane_elements(const Window& win) {
 // instead of one chain of KH x KW dependent FMAs).
 template <int64_t R, int64_t U, class T>
 inline void depthwise_tile(const T* rows0, int64_t rowStride, int64_t rowStep, int64_t KH, int64_t KW, int64_t dw, int64_t sw,
-                           int64_t phase, const T* wo, T b, int64_t j0, int64_t OW, T* yr) {
+                           int64_t phase, const T* wo, T b, int64_t j0, int64_t OW, T* yr, const Epilogue<T>* act) {
     typedef typename Vec<T>::type V;
     constexpr int64_t L = Vec<T>::kLanes;
     V acc[R][U];
@@ -1129,6 +1176,11 @@ inline void depthwise_tile(const T* rows0, int64_t rowStride, int64_t rowStep, i
                     acc[r][u] += xv * wv;
                 }
         }
+    }
+    if constexpr (std::is_same<T, float>::value) {
+        if (act)
+            _Pragma("GCC unroll 4") for (int64_t r = 0; r < R; ++r)
+                _Pragma("GCC unroll 4") for (int64_t u = 0; u < U; ++u) acc[r][u] = act_vec(acc[r][u], act->act, act->alpha, act->beta);
     }
     const int64_t n = std::min(U * L, OW - j0);
     for (int64_t r = 0; r < R; ++r) {
@@ -1150,6 +1202,13 @@ inline void depthwise_plane(int64_t M, int64_t mult, const T* x, const T* w, con
     const int64_t phase = (need + sw - 1) / sw;
     const int64_t rows = (OH - 1) * sh + (KH - 1) * dh + 1;
     T* const plane = work;
+#if defined(__GNUC__) || defined(__clang__)
+    // Without a residual, the tiles activate their sums before storing them (every output
+    // element is stored by a tile here).
+    const Epilogue<T>* fused = !ep.residual && in_register_act<T>(ep.act) ? &ep : nullptr;
+#else
+    const Epilogue<T>* fused = nullptr;
+#endif
     for (int64_t o = 0; o < M; ++o) {
         if (o % mult == 0) {
             const T* xc = x + (o / mult) * H * Win;
@@ -1199,8 +1258,8 @@ inline void depthwise_plane(int64_t M, int64_t mult, const T* x, const T* w, con
             for (; oh0 + 4 <= OH; oh0 += 4) {
                 const T* r0 = plane + oh0 * rowStride;
                 T* y0 = y + (o * OH + oh0) * OW;
-                if (OW > Vec<T>::kLanes) depthwise_tile<4, 2>(r0, rowStride, rowStep, KH, KW, dw, sw, phase, wo, b, 0, OW, y0);
-                else depthwise_tile<4, 1>(r0, rowStride, rowStep, KH, KW, dw, sw, phase, wo, b, 0, OW, y0);
+                if (OW > Vec<T>::kLanes) depthwise_tile<4, 2>(r0, rowStride, rowStep, KH, KW, dw, sw, phase, wo, b, 0, OW, y0, fused);
+                else depthwise_tile<4, 1>(r0, rowStride, rowStep, KH, KW, dw, sw, phase, wo, b, 0, OW, y0, fused);
             }
         }
 #endif
@@ -1211,9 +1270,9 @@ inline void depthwise_plane(int64_t M, int64_t mult, const T* x, const T* w, con
             int64_t j0 = 0;
 #if defined(__GNUC__) || defined(__clang__)
             constexpr int64_t L = Vec<T>::kLanes;
-            for (; j0 + 4 * L <= OW; j0 += 4 * L) depthwise_tile<1, 4>(rows0, 0, rowStep, KH, KW, dw, sw, phase, wo, b, j0, OW, yr);
-            if (j0 + 2 * L <= OW) { depthwise_tile<1, 2>(rows0, 0, rowStep, KH, KW, dw, sw, phase, wo, b, j0, OW, yr); j0 += 2 * L; }
-            for (; j0 < OW; j0 += L) depthwise_tile<1, 1>(rows0, 0, rowStep, KH, KW, dw, sw, phase, wo, b, j0, OW, yr);
+            for (; j0 + 4 * L <= OW; j0 += 4 * L) depthwise_tile<1, 4>(rows0, 0, rowStep, KH, KW, dw, sw, phase, wo, b, j0, OW, yr, fused);
+            if (j0 + 2 * L <= OW) { depthwise_tile<1, 2>(rows0, 0, rowStep, KH, KW, dw, sw, phase, wo, b, j0, OW, yr, fused); j0 += 2 * L; }
+            for (; j0 < OW; j0 += L) depthwise_tile<1, 1>(rows0, 0, rowStep, KH, KW, dw, sw, phase, wo, b, j0, OW, yr, fused);
 #else
             for (; j0 < OW; ++j0) {
                 T acc = b;
@@ -1232,7 +1291,7 @@ inline void depthwise_plane(int64_t M, int64_t mult, const T* x, const T* w, con
             const T* rr = ep.residual + o * OH * OW;
             for (int64_t j = 0; j < OH * OW; ++j) yo[j] += rr[j];
         }
-        activate(yo, OH * OW, ep.act, ep.alpha, ep.beta);
+        if (!fused) activate(yo, OH * OW, ep.act, ep.alpha, ep.beta);
     }
 }
 
