@@ -32,7 +32,9 @@ weights, so that the C++ can be checked against ONNX Runtime on all of them:
   3-D (the row kernel);
 - activations stored from registers: a 1x1 with Clip and a 3x3 with a residual and LeakyRelu
   (the GEMM's tile store), depthwise convolutions with Clip at stride 1 and 2 (the plane
-  kernel's tiles), and one with a residual before the Clip (activated after the residual).
+  kernel's tiles), and one with a residual before the Clip (activated after the residual);
+  a 1x1 with HardSwish and depthwise convolutions with Sigmoid and HardSigmoid (the vector
+  functions and selects in the same registers).
 Usage: make_kernel_paths.py OUT.onnx"""
 import sys
 import numpy as np
@@ -149,6 +151,12 @@ nodes = [
     n("Conv", ["z", "ep3"], ["ep3q"], group=32, pads=[1, 1, 1, 1]),
     n("Add", ["ep3q", "z"], ["ep3r"]),
     n("Clip", ["ep3r", "clip_lo", "clip_hi"], ["y35"]),
+    n("Conv", ["p20", "ep1", "ep1b"], ["ep1s"]),
+    n("HardSwish", ["ep1s"], ["y36"]),
+    n("Conv", ["p20", "ep3", "ep3b"], ["ep3s"], group=32, pads=[1, 1, 1, 1]),
+    n("Sigmoid", ["ep3s"], ["y37"]),
+    n("Conv", ["p20", "ep3", "ep3b"], ["ep3t"], group=32, strides=[2, 2], pads=[1, 1, 1, 1]),
+    n("HardSigmoid", ["ep3t"], ["y38"], alpha=0.3, beta=0.4),
 ]
 inits += [numpy_helper.from_array(np.array(-0.2, np.float32), "clip_lo"), numpy_helper.from_array(np.array(0.3, np.float32), "clip_hi")]
 graph = helper.make_graph(nodes, "kernel_paths", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 9, 10]),
@@ -204,7 +212,10 @@ graph = helper.make_graph(nodes, "kernel_paths", [helper.make_tensor_value_info(
                            helper.make_tensor_value_info("y32", TensorProto.FLOAT, [1, 32, 40, 40]),
                            helper.make_tensor_value_info("y33", TensorProto.FLOAT, [1, 32, 40, 40]),
                            helper.make_tensor_value_info("y34", TensorProto.FLOAT, [1, 32, 20, 20]),
-                           helper.make_tensor_value_info("y35", TensorProto.FLOAT, [1, 32, 40, 40])], inits)
+                           helper.make_tensor_value_info("y35", TensorProto.FLOAT, [1, 32, 40, 40]),
+                           helper.make_tensor_value_info("y36", TensorProto.FLOAT, [1, 24, 20, 20]),
+                           helper.make_tensor_value_info("y37", TensorProto.FLOAT, [1, 32, 20, 20]),
+                           helper.make_tensor_value_info("y38", TensorProto.FLOAT, [1, 32, 10, 10])], inits)
 model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="make_kernel_paths.py")
 model.ir_version = 8
 onnx.checker.check_model(model, full_check=True)

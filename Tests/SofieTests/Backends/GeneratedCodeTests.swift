@@ -60,10 +60,11 @@ final class GeneratedCodeTests: XCTestCase {
         try compileAndCompare(model: model, dir: dir, name: "kernel_paths", threads: 1, compilers: ["g++", "clang++"],
                               flagSets: [["-O2"], ["-O3", "-march=native"]])
         let header = try String(contentsOfFile: dir + "/kernel_paths.hxx", encoding: .utf8)
-        XCTAssertEqual(header.components(separatedBy: "sofie_rt::depthwise_plane<float>(").count - 1, 8, "1-D and 2-D depthwise convolutions run on padded planes")
+        XCTAssertEqual(header.components(separatedBy: "sofie_rt::depthwise_plane<float>(").count - 1, 10, "1-D and 2-D depthwise convolutions run on padded planes")
         XCTAssertEqual(header.components(separatedBy: "sofie_rt::depthwise_conv<float>(").count - 1, 1, "the 3-D one by rows")
         XCTAssertTrue(header.contains("sofie_rt::Act::Relu"), "the Relu rides in an epilogue")
         XCTAssertEqual(header.components(separatedBy: "sofie_rt::Act::Clip,").count - 1, 4, "so do the Clips (stored from registers but after a residual)")
+        for act in ["HardSwish", "Sigmoid", "HardSigmoid"] { XCTAssertTrue(header.contains("sofie_rt::Act::\(act),"), act) }
         XCTAssertEqual(header.components(separatedBy: "sofie_rt::gemm_conv(").count - 1, 6, "convolutions pack their im2col blocks from the image")
         XCTAssertEqual(header.components(separatedBy: "sofie_rt::conv_rows<float, 6, 2>(").count - 1, 4, "few output channels: the direct kernel (5 and 12 channels: blocks of 6)")
         XCTAssertEqual(header.components(separatedBy: "sofie_rt::conv_rows<float, 4, 2>(").count - 1, 6, "2, 7, 8 and 16 channels: blocks of 4")
