@@ -320,8 +320,6 @@ inline void activate(T* v, int64_t n, Act act, T alpha, T beta) { activate(stati
 // An activation on one float vector in registers, computed as activate() computes it (the
 // same comparisons, so NaN and -0 come out the same, and the same vector functions): GEMM
 // tiles and depthwise rows store activated sums instead of passing over the output again.
-template <class T>
-constexpr bool in_register_act(Act) { return std::is_same<T, float>::value; }
 // The activations that are a comparison and a select: cheap enough to apply on many sums at
 // once (a depthwise tile's 8 vectors; the vector functions and HardSwish measured 0.92-0.93x
 // there against the pass over the plane after it).
@@ -440,7 +438,7 @@ inline void store_tile(const T (&t)[MR][NR], T* c, int64_t ldc, int64_t mr, int6
     // Full-width tiles of float: the same sums in the same order, in vectors, the activation
     // applied before the store.
     if constexpr (std::is_same<T, float>::value) {
-        if (nr == NR && (!last || in_register_act<T>(ep.act))) {
+        if (nr == NR) {
             constexpr int64_t L = Vec<T>::kLanes;
             for (int64_t i = 0; i < mr; ++i) {
                 T* ci = c + i * ldc;
