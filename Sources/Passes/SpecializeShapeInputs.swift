@@ -55,13 +55,11 @@ public enum SpecializeShapeInputs {
             let values = Array(probeValues[next..<(next + n)])
             for (e, p) in values.enumerated() { owner[p] = (k, e) }
             next += n
-            let tensor = t.elementType == .int64 ? Tensor(name: copy.name, dataType: .int64, dims: t.staticShape!, values: values)
-                : Tensor(name: copy.name, dataType: .int32, dims: t.staticShape!, values: values.map { Int32($0) })
+            let tensor = integers(values, like: t, dims: t.staticShape!)
+            tensor.name = copy.name
             let constant = Value(name: copy.name, type: .tensor(tensor.type), initializer: tensor)
             probe.graph.addInitializer(constant)
-            probe.graph.replaceAllUses(of: copy, with: constant)
-            probe.graph.inputs.remove(at: i)
-            probe.graph.inputs.insert(Value(name: copy.name + "_unused", type: copy.type), at: i)
+            probe.graph.replaceAllUses(of: copy, with: constant)  // (the input stays, unread)
         }
         // Outputs forget their declared shapes in the probe: the inferred ones are wanted.
         for o in probe.graph.outputs { if let t = o.tensorType { o.tensorType = TensorType(t.elementType, nil) } }
@@ -84,6 +82,12 @@ public enum SpecializeShapeInputs {
         }
         guard !found.isEmpty else { return nil }
         return found.keys.sorted().map { InputAssumption(input: inputs[$0], values: found[$0]!, because: because[$0]!) }
+    }
+
+    /// A tensor of `values` in the element type of `t` (int64 or int32).
+    static func integers(_ values: [Int64], like t: TensorType, dims: [Int]) -> Tensor {
+        t.elementType == .int64 ? Tensor(dataType: .int64, dims: dims, values: values)
+            : Tensor(dataType: .int32, dims: dims, values: values.map { Int32(truncatingIfNeeded: $0) })
     }
 
     /// In the probe, a Reshape to a constant shape of positive extents becomes a fill of that
@@ -120,9 +124,7 @@ public enum SpecializeShapeInputs {
         for a in assumptions {
             let v = a.input, t = v.tensorType!, shape = t.staticShape!, n = shape.first ?? 1
             func constant(_ values: [Int64], dims: [Int], base: String) -> Value {
-                let tensor = t.elementType == .int64 ? Tensor(dataType: .int64, dims: dims, values: values)
-                    : Tensor(dataType: .int32, dims: dims, values: values.map { Int32(truncatingIfNeeded: $0) })
-                return g.addConstant(tensor, name: base, taken: &taken)
+                g.addConstant(integers(values, like: t, dims: dims), name: base, taken: &taken)
             }
             if a.values.count == n {
                 let c = constant((0..<n).map { a.values[$0]! }, dims: shape, base: v.name + "_assumed")

@@ -317,9 +317,6 @@ template <class T>
 inline void activate(T* v, int64_t n, Act act, T alpha, T beta) { activate(static_cast<const T*>(v), v, n, act, alpha, beta); }
 
 #if defined(__GNUC__) || defined(__clang__)
-// An activation on one float vector in registers, computed as activate() computes it (the
-// same comparisons, so NaN and -0 come out the same, and the same vector functions): GEMM
-// tiles and depthwise rows store activated sums instead of passing over the output again.
 // The activations that are a comparison and a select: cheap enough to apply on many sums at
 // once (a depthwise tile's 8 vectors; the vector functions and HardSwish measured 0.92-0.93x
 // there against the pass over the plane after it).
@@ -327,6 +324,9 @@ template <class T>
 constexpr bool select_act(Act act) {
     return std::is_same<T, float>::value && (act == Act::None || act == Act::Relu || act == Act::LeakyRelu || act == Act::Clip);
 }
+// An activation on one float vector in registers, computed as activate() computes it (the
+// same comparisons, so NaN and -0 come out the same, and the same vector functions): GEMM
+// tiles and depthwise rows store activated sums instead of passing over the output again.
 inline VecF act_vec(VecF x, Act act, float alpha, float beta) {
     const VecF zero{}, one = VecF{} + 1.0f;
     switch (act) {

@@ -228,20 +228,6 @@ public enum ReferenceOps {
             let slope = try broadcastTo(a[1]!, x.shape, c)
             return [float(x.dataType, x.shape, (0..<x.count).map { x.double($0) >= 0 ? x.double($0) : x.double($0) * slope[$0] })]
         }
-        t["Split"] = { c, a in
-            let x = a[0]!
-            let axis = try c.axis(c.int("axis", 0), rank: x.shape.count)
-            let st = NDArray.strides(x.shape)
-            var start = 0
-            return try c.node.outputs.indices.map { k in
-                let shape = try outShape(c, k)
-                var strides = st
-                strides[axis] = st[axis]
-                let idx = indexGrid(shape, strides).map { $0 + start * st[axis] }
-                start += shape[axis]
-                return x.gathered(idx, shape: shape)
-            }
-        }
         for op in ["LSTM", "GRU", "RNN"] { t[op] = { c, a in try recurrent(op, c, a) } }
         t["Scatter"] = t["ScatterElements"]
         return t
