@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 // swift-sofie: an ONNX-centric compiler from Keras/ONNX models to self-contained C++.
 //
 // Layout (the pipeline, in order):
@@ -37,8 +37,12 @@ let package = Package(
         .target(name: "SofieFrontends", dependencies: ["SofieIR", "CSofieONNX", "CHDF5", "CZip"],
                 path: "Sources/Frontends", swiftSettings: swift5),
         .target(name: "SofiePasses", dependencies: ["SofieIR"], path: "Sources/Passes", swiftSettings: swift5),
+        // The C++ runtime the emitted headers carry lives in Sources/Backends/CPP/runtime/*.h, embedded
+        // into the module at build time by the EmbedCpp plugin (through the embed-cpp tool).
         .target(name: "SofieBackends", dependencies: ["SofieIR", "CSofieONNX"], path: "Sources/Backends",
-                swiftSettings: swift5),
+                exclude: ["CPP/runtime"], swiftSettings: swift5, plugins: ["EmbedCpp"]),
+        .executableTarget(name: "embed-cpp", path: "Sources/EmbedCppTool"),
+        .plugin(name: "EmbedCpp", capability: .buildTool(), dependencies: ["embed-cpp"], path: "Plugins/EmbedCpp"),
         // Composes frontends, passes and backends into the compile pipeline (used by the CLI and tests).
         .target(name: "SofieDriver", dependencies: ["SofieIR", "SofieFrontends", "SofiePasses", "SofieBackends"],
                 path: "Sources/Driver", swiftSettings: swift5),

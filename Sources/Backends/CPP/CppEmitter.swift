@@ -819,11 +819,19 @@ final class EmitContext {
         }
         h += CppRuntime.versioned
         w()
+        // Built without AVX2 (plain -O2, what many build systems use) by GCC on x86-64: a second
+        // copy of the runtime compiled for AVX2 + FMA, which `run` switches to when the CPU has
+        // them (CppRuntime.dispatchCopy). -DSOFIE_NO_DISPATCH leaves it out.
+        h += CppRuntime.dispatchCopy
+        w()
         h += CppNpy.source
         w()
         w("namespace \(ns) {")
         w()
         w("namespace sofie_rt = ::sofie_rt_\(CppRuntime.versionTag);  // this header's runtime, named after its content")
+        w("#if defined(SOFIE_AVX2_TWINS)")
+        w("namespace sofie_rt_avx2 = ::sofie_rt_\(CppRuntime.versionTag)_avx2;  // the same, compiled for AVX2 + FMA")
+        w("#endif")
         w()
         w("#if defined(SOFIE_NPY)  // NumPy .npy files: \(ns)::load_npy<float>(path, &shape), \(ns)::save_npy(path, data, shape)")
         w("using sofie_npy::load_npy;")
@@ -987,23 +995,39 @@ final class EmitContext {
         w(" private:")
         let runParams = rdims.filter { !$0.fromValues }.map { "[[maybe_unused]] const int64_t \(CppRuntimeDims.variable($0.name))" } + ins.enumerated().map { "const \($1.ctype)* in\($0)" } + outs.enumerated().map { "\($1.ctype)* out\($0)" }
         let portNames = (ins.indices.map { "in\($0) = \(inArgs[$0])" } + outs.indices.map { "out\($0) = \(outArgs[$0])" }).joined(separator: ", ")
+        let runArgs = (rdims.filter { !$0.fromValues }.map { CppRuntimeDims.variable($0.name) } + ins.indices.map { "in\($0)" }
+                       + outs.indices.map { "out\($0)" }).joined(separator: ", ")
+        let dispatch = "SOFIE_AVX2_TWINS"
+        // The AVX2 twins of the run methods, defined after the struct inside the runtime copy's
+        // target region (so that everything in them, lambdas too, is compiled for AVX2 + FMA).
+        var twins = ""
         func method(_ name: String, _ ctx: EmitContext, attribute: String = "") {
-            if !portNames.isEmpty { w("    // \(portNames)") }
-            w("    \(attribute)void \(name)(\(runParams.joined(separator: ", "))) {")
             var bodyText = ""
             for l in ctx.body { bodyText += l.isEmpty ? "\n" : "        " + l + "\n" }
             // The workspace, when some op asked for it (an op may ask and then need none, e.g. a reduction of nothing).
             let readsWork = bodyText.contains("(work)") || bodyText.contains(", work)")
             let declarations = ctx.pointerDeclarations(reading: bodyText).map { "        " + $0 + "\n" }.joined()
-            h += declarations
-            if ctx.usesWorkspaceVariable && readsWork { w("        void* const work = arena_ + \(ctx.arenaBytes);") }
-            h += bodyText
+            var body = declarations
+            if ctx.usesWorkspaceVariable && readsWork { body += "        void* const work = arena_ + \(ctx.arenaBytes);\n" }
+            body += bodyText
             let used = Self.identifiers(declarations + bodyText)
             // Silence unused-parameter warnings for pointers a model never reads (e.g. unused inputs).
-            for k in ins.indices where !used.contains("in\(k)") { w("        (void)in\(k);") }
-            for k in outs.indices where !used.contains("out\(k)") { w("        (void)out\(k);") }
+            for k in ins.indices where !used.contains("in\(k)") { body += "        (void)in\(k);\n" }
+            for k in outs.indices where !used.contains("out\(k)") { body += "        (void)out\(k);\n" }
+            if !portNames.isEmpty { w("    // \(portNames)") }
+            w("    \(attribute)void \(name)(\(runParams.joined(separator: ", "))) {")
+            w("#if defined(\(dispatch))")
+            w("        if (sofie_rt::cpu_has_avx2_fma()) return \(name)_avx2(\(runArgs));  // the same, compiled for AVX2 + FMA")
+            w("#endif")
+            h += body
             w("    }")
+            w("#if defined(\(dispatch))")
+            w("    void \(name)_avx2(\(runParams.joined(separator: ", ")));")
+            w("#endif")
             w()
+            twins += "inline void Session::\(name)_avx2(\(runParams.joined(separator: ", "))) {\n"
+            twins += "        namespace sofie_rt = sofie_rt_avx2;\n"
+            twins += body + "}\n"
         }
         method("run", self)
         for b in blocks {
@@ -1018,6 +1042,13 @@ final class EmitContext {
         w("    [[maybe_unused]] unsigned char* arena_ = nullptr;")
         for d in rdims where d.fromValues { w("    int64_t \(CppRuntimeDims.variable(d.name))_last_ = 0;") }
         w("};")
+        w()
+        w("#if defined(\(dispatch))  // the run methods again, for CPUs with AVX2 + FMA")
+        w("#pragma GCC push_options")
+        w("#pragma GCC target(\"avx2,fma\")")
+        h += twins
+        w("#pragma GCC pop_options")
+        w("#endif")
         w()
         if rdims.isEmpty, let functor = CppFunctor.emit(namespace: ns, inputs: ins, outputs: outs, embedded: embed) { h += functor }
         // With run-time dimensions: a functor over one collection per row when infer(x) reads

@@ -56,10 +56,17 @@ final class GeneratedCodeTests: XCTestCase {
         let dir = try TestSupport.tempDir("kernel-paths")
         let model = dir + "/kernel_paths.onnx"
         try TestSupport.run(TestSupport.python, [TestSupport.repoRoot + "/Tests/scripts/make_kernel_paths.py", model])
-        // Plain -O2 (SSE2: 4-float vectors) and -O3 -march=native (this machine's widest).
+        // Plain -O2 (with g++ on x86-64 the AVX2 twin of run when the CPU has AVX2, clang++ SSE2),
+        // -O2 without the twin (SSE2: 4-float vectors) and -O3 -march=native (this machine's widest).
         try compileAndCompare(model: model, dir: dir, name: "kernel_paths", threads: 1, compilers: ["g++", "clang++"],
-                              flagSets: [["-O2"], ["-O3", "-march=native"]])
-        let header = try String(contentsOfFile: dir + "/kernel_paths.hxx", encoding: .utf8)
+                              flagSets: [["-O2"], ["-O3", "-march=native"], ["-O2", "-DSOFIE_NO_DISPATCH"]])
+        #if arch(x86_64)
+        let symbols = { (bin: String) in (try? TestSupport.run("/usr/bin/env", ["nm", "-C", bin]).output) ?? "" }
+        XCTAssertTrue(symbols(dir + "/main-g++-0").contains("Session::run_avx2("), "g++ -O2 builds the AVX2 twin")
+        XCTAssertFalse(symbols(dir + "/main-g++-2").contains("run_avx2"), "-DSOFIE_NO_DISPATCH leaves it out")
+        XCTAssertFalse(symbols(dir + "/main-g++-1").contains("run_avx2"), "-march=native has AVX2 already: no twin")
+        #endif
+        let header = CppHarness.withoutDispatchTwins(try String(contentsOfFile: dir + "/kernel_paths.hxx", encoding: .utf8))
         XCTAssertEqual(header.components(separatedBy: "sofie_rt::depthwise_plane<float>(").count - 1, 10, "1-D and 2-D depthwise convolutions run on padded planes")
         XCTAssertEqual(header.components(separatedBy: "sofie_rt::depthwise_conv<float>(").count - 1, 1, "the 3-D one by rows")
         XCTAssertTrue(header.contains("sofie_rt::Act::Relu"), "the Relu rides in an epilogue")
@@ -91,7 +98,12 @@ final class GeneratedCodeTests: XCTestCase {
             if trimmed.hasPrefix("#") {
                 XCTAssertTrue(["#pragma once", "#include <", "#ifndef SOFIE_RUNTIME_", "#define SOFIE_RUNTIME_", "#endif",
                                 "#if defined(__GNUC__) || defined(__clang__)", "#if defined(__AVX512F__)", "#elif defined(__AVX__)", "#else",
-                                "#if defined(SOFIE_NPY)", "#define SOFIE_NPY_V1", "#define SOFIE_MATH inline", "#undef SOFIE_MATH"].contains { trimmed.hasPrefix($0) }, "unexpected directive: \(line)")
+                                "#if defined(SOFIE_NPY)", "#define SOFIE_NPY_V1", "#define SOFIE_MATH inline", "#undef SOFIE_MATH",
+                                // the AVX2 copy of the runtime and the twins of the run methods
+                                "#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)", "#pragma GCC push_options",
+                                "#pragma GCC target(\"avx2,fma\")", "#pragma GCC pop_options", "#define SOFIE_RT_VECTOR_BYTES 32",
+                                "#undef SOFIE_RT_VECTOR_BYTES", "#if defined(SOFIE_RT_VECTOR_BYTES)", "#elif defined(__AVX512F__)",
+                                "#if defined(SOFIE_AVX2_TWINS)", "#ifndef SOFIE_AVX2_TWINS", "#define SOFIE_AVX2_TWINS 1"].contains { trimmed.hasPrefix($0) }, "unexpected directive: \(line)")
             }
             XCTAssertFalse(line.hasSuffix("\\"), "a line ends in a backslash (line splice): \(line)")
             XCTAssertFalse(line.contains("??"), "a trigraph-like sequence: \(line)")

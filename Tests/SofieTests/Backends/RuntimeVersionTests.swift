@@ -20,10 +20,13 @@ final class RuntimeVersionTests: XCTestCase {
         let tag = String(current[r].dropFirst("SOFIE_RUNTIME_".count))
         XCTAssertEqual(current.components(separatedBy: "namespace sofie_rt = ::sofie_rt_\(tag);").count - 1, 1)
         // "Another version": a different runtime body (one more function) under its own tag.
-        let other = current
+        var other = current
             .replacingOccurrences(of: tag, with: "0123456789abcdef")
             .replacingOccurrences(of: "namespace current {", with: "namespace older {")
-            .replacingOccurrences(of: "namespace sofie_rt_0123456789abcdef {", with: "namespace sofie_rt_0123456789abcdef {\ninline int only_in_the_older_runtime() { return 42; }")
+        // The runtime opens its namespace once per part (base.h, math.h, ...): the function goes into the first.
+        if let open = other.range(of: "namespace sofie_rt_0123456789abcdef {") {
+            other.replaceSubrange(open, with: "namespace sofie_rt_0123456789abcdef {\ninline int only_in_the_older_runtime() { return 42; }")
+        }
         try other.write(toFile: work + "/older.hxx", atomically: true, encoding: .utf8)
         try """
         #include "current.hxx"

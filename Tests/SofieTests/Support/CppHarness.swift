@@ -7,6 +7,17 @@ enum CppHarness {
     static var compiler: String { ProcessInfo.processInfo.environment["CXX"] ?? "g++" }
     static let warningFlags = ["-std=c++17", "-Wall", "-Wextra", "-Werror"]
 
+    /// An emitted header without the AVX2 twins of its run methods (the same bodies again, for
+    /// builds without AVX2): what a test counts calls in. Checks that the twins are there.
+    static func withoutDispatchTwins(_ header: String) -> String {
+        guard let start = header.range(of: "  // the run methods again, for CPUs with AVX2 + FMA\n"),
+              let end = header.range(of: "#pragma GCC pop_options\n#endif\n", range: start.upperBound..<header.endIndex) else {
+            XCTFail("the header has no AVX2 twins of its run methods")
+            return header
+        }
+        return String(header[..<start.lowerBound] + header[end.upperBound...])
+    }
+
     /// Compiles `sources` (one executable each) with up to `jobs` compilers at once.
     static func build(_ jobs: [(source: String, binary: String)], flags: [String], parallel: Int = 2,
                       compiler: String = CppHarness.compiler) -> [String: String] {
