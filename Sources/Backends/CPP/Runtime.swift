@@ -59,18 +59,19 @@ extension CppRuntime {
     #ifndef SOFIE_AVX2_TWINS
     #define SOFIE_AVX2_TWINS 1
     #endif
-    """ + "\n" + source
-        .replacingOccurrences(of: "SOFIE_RUNTIME_V2", with: "SOFIE_RUNTIME_\(versionTag)_AVX2")
-        .replacingOccurrences(of: "namespace sofie_rt {", with: "namespace sofie_rt_\(versionTag)_avx2 {")
-        .replacingOccurrences(of: "}  // namespace sofie_rt\n", with: "}  // namespace sofie_rt_\(versionTag)_avx2\n") + """
+    """ + "\n" + renamed(guardName: "SOFIE_RUNTIME_\(versionTag)_AVX2", namespace: "sofie_rt_\(versionTag)_avx2") + """
     #undef SOFIE_RT_VECTOR_BYTES
     #pragma GCC pop_options
     #endif
     """ + "\n"
 
     /// The source as emitted: guard and namespace carry `versionTag`.
-    static let versioned: String = source
-        .replacingOccurrences(of: "SOFIE_RUNTIME_V2", with: "SOFIE_RUNTIME_\(versionTag)")
-        .replacingOccurrences(of: "namespace sofie_rt {", with: "namespace sofie_rt_\(versionTag) {")
-        .replacingOccurrences(of: "}  // namespace sofie_rt\n", with: "}  // namespace sofie_rt_\(versionTag)\n")
+    static let versioned: String = renamed(guardName: "SOFIE_RUNTIME_\(versionTag)", namespace: "sofie_rt_\(versionTag)")
+
+    /// The source with its include guard and every opening and closing of its namespace renamed.
+    static func renamed(guardName: String, namespace: String) -> String {
+        source.replacingOccurrences(of: "SOFIE_RUNTIME_V2", with: guardName)
+            .replacingOccurrences(of: "namespace sofie_rt {", with: "namespace \(namespace) {")
+            .replacingOccurrences(of: "}  // namespace sofie_rt\n", with: "}  // namespace \(namespace)\n")
+    }
 }
