@@ -7,7 +7,7 @@ public enum PassRegistry {
         { ShapeInference() }, { ConstantFolding() }, { InlineControlFlow() }, { EliminateIdentity() },
         { CommonSubexpressionElimination() }, { FoldTransposes() }, { FuseConvBatchNorm() }, { FuseConvAdd() },
         { FusePadConv() }, { Fusions.denseBatchNorm }, { Fusions.matmulAdd }, { Fusions.transposeBeforeDense },
-        { Fusions.transposeIntoGemm }, { RecognizeGelu() }, { RecognizeLayerNorm() }, { FuseEpilogues() },
+        { Fusions.transposeIntoGemm }, { RecognizeGelu() }, { RecognizeLayerNorm() }, { FuseEpilogues() }, { BlockChannels() },
         { DeadCodeElimination() }, { ExpandSofieOps() }, { WidenReducedFloats() }, { PlanMemory() },
     ]
 
@@ -22,11 +22,11 @@ public enum PassRegistry {
     /// The pipeline `sofie convert` and `sofie compile` run when no --passes is given.
     public static let defaultPipeline = ["infer-shapes", "fold-constants", "eliminate-identity", "eliminate-common-subexpressions", "fold-transposes",
                                          "fuse-conv-bn", "fuse-conv-add", "fuse-pad-conv", "fuse-dense-bn", "fuse-matmul-add", "fold-transpose-into-dense",
-                                         "fold-transpose-into-gemm", "recognize-gelu", "recognize-layernorm", "fuse-epilogues", "eliminate-dead-code"]
+                                         "fold-transpose-into-gemm", "recognize-gelu", "recognize-layernorm", "fuse-epilogues", "block-channels", "eliminate-dead-code"]
 
     /// Passes whose result only the C++ backend consumes (they create org.sofie ops): the
     /// default pipeline of `sofie convert` leaves them out unless --sofie-ops asks for them.
-    public static let backendOnly: Set<String> = ["fuse-epilogues"]
+    public static let backendOnly: Set<String> = ["fuse-epilogues", "block-channels"]
 
     public static func make(_ name: String) -> GraphPass? {
         builtins.first { $0.name == name }?.make() ?? custom[name]?()

@@ -494,6 +494,97 @@ static void test_conv() {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// The blocked channel layout (blocked.h): convolutions and depthwise convolutions on blocked
+// images against the naive NCHW convolution; the lanes past the real channels of the input are
+// set to a nonzero value first, so a kernel that reads them for a real channel fails.
+static void fill_pad_lanes(Buf& b, int64_t C, int64_t HW, float v) {
+    const int64_t CB = (C + rt::kBlock - 1) / rt::kBlock;
+    for (int64_t cb = 0; cb < CB; ++cb)
+        for (int64_t p = 0; p < HW; ++p)
+            for (int64_t l = C - cb * rt::kBlock; l < rt::kBlock; ++l)
+                if (l >= 0) b[(cb * HW + p) * rt::kBlock + l] = v;
+}
+
+static void test_blocked() {
+    const ConvCase cases[] = {
+        // C, M, G, in, k, s, d, p, bias, residual, act
+        {5, 7, 1, {1, 9, 9}, {1, 3, 3}, {1, 1, 1}, {1, 1, 1}, {0, 1, 1}, true, false, rt::Act::Relu},
+        {40, 70, 1, {1, 13, 17}, {1, 3, 3}, {1, 1, 1}, {1, 1, 1}, {0, 1, 1}, true, true, rt::Act::HardSwish},
+        {80, 36, 1, {1, 11, 10}, {1, 3, 3}, {1, 2, 2}, {1, 1, 1}, {0, 1, 1}, false, true, rt::Act::Clip},   // 2 passes
+        {32, 48, 1, {1, 7, 9}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, true, false, rt::Act::Sigmoid},  // pointwise
+        {24, 32, 1, {1, 14, 14}, {1, 1, 1}, {1, 2, 2}, {1, 1, 1}, {0, 0, 0}, true, true, rt::Act::None},    // strided 1x1
+        {16, 20, 1, {1, 12, 19}, {1, 5, 5}, {1, 1, 2}, {1, 2, 2}, {0, 4, 3}, true, false, rt::Act::Swish},  // dilated
+        {17, 16, 1, {1, 1, 40}, {1, 1, 7}, {1, 1, 3}, {1, 1, 1}, {0, 0, 3}, true, false, rt::Act::LeakyRelu},  // 1-D
+        {3, 64, 1, {1, 8, 6}, {1, 7, 7}, {1, 2, 2}, {1, 1, 1}, {0, 3, 3}, false, false, rt::Act::Tanh},  // wider than the image
+        // depthwise
+        {40, 40, 40, {1, 14, 14}, {1, 3, 3}, {1, 1, 1}, {1, 1, 1}, {0, 1, 1}, true, false, rt::Act::Clip},
+        {24, 24, 24, {1, 15, 17}, {1, 5, 5}, {1, 2, 2}, {1, 1, 1}, {0, 2, 2}, true, true, rt::Act::HardSwish},
+        {16, 16, 16, {1, 20, 37}, {1, 3, 3}, {1, 1, 1}, {1, 2, 2}, {0, 2, 2}, false, false, rt::Act::Relu},
+        {7, 7, 7, {1, 1, 70}, {1, 1, 5}, {1, 1, 2}, {1, 1, 1}, {0, 0, 2}, true, false, rt::Act::None},  // 1-D
+        {33, 33, 33, {1, 4, 3}, {1, 7, 7}, {1, 1, 1}, {1, 1, 1}, {0, 3, 3}, true, true, rt::Act::Sigmoid},
+    };
+    for (const ConvCase& c : cases) {
+        const bool depthwise = c.G > 1;
+        g_case = depthwise ? "depthwise_blocked" : "conv_blocked";
+        const rt::Window w = window_of(c);
+        const int64_t outN = w.out[1] * w.out[2], inN = w.in[1] * w.in[2], kvol = c.k[1] * c.k[2];
+        const int64_t CB = (c.C + 15) / 16, MB = (c.M + 15) / 16, Cg = c.C / c.G;
+        Buf x(c.C * inN), wt(c.M * Cg * kvol), bias(c.M), res(c.M * outN);
+        randomize(x); randomize(wt); randomize(bias); randomize(res);
+        std::vector<double> ref, mag;
+        naive_conv(c, w, x, wt, bias, res, ref, mag);
+        Buf xb(CB * inN * 16, NAN), rb(MB * outN * 16, NAN), yb(MB * outN * 16, NAN), y(c.M * outN, NAN);
+        rt::to_blocked(x.p(), c.C, inN, xb.p());
+        // to_blocked zeroes the lanes past C; no kernel may read them for a real channel.
+        for (int64_t p = 0; p < inN; ++p)
+            for (int64_t l = c.C % 16; l > 0 && l < 16; ++l) CHECK(xb[((CB - 1) * inN + p) * 16 + l] == 0.0f, "pad lane %" PRId64 " not zero", l);
+        fill_pad_lanes(xb, c.C, inN, 3.0f);
+        rt::to_blocked(res.p(), c.M, outN, rb.p());
+        Buf bb(MB * 16);
+        for (int64_t m = 0; m < MB * 16; ++m) bb[m] = m < c.M ? bias[m] : 0.0f;
+        const float alpha = static_cast<float>(act_alpha(c.act)), beta = static_cast<float>(act_beta(c.act));
+        const rt::Epilogue<float> ep{c.act, alpha, beta, c.residual ? rb.p() : nullptr};
+        if (depthwise) {
+            Buf wb(CB * kvol * 16);
+            for (int64_t ch = 0; ch < CB * 16; ++ch)
+                for (int64_t t = 0; t < kvol; ++t) wb[(ch / 16 * kvol + t) * 16 + ch % 16] = ch < c.C ? wt[ch * kvol + t] : 0.0f;
+            rt::depthwise_blocked(CB, xb.p(), wb.p(), c.bias ? bb.p() : nullptr, w, yb.p(), ep);
+            CHECK(wb.intact(), "weights overwritten");
+        } else {
+            Buf wb(MB * CB * kvol * 256);
+            for (int64_t m = 0; m < MB * 16; ++m)
+                for (int64_t ch = 0; ch < CB * 16; ++ch)
+                    for (int64_t t = 0; t < kvol; ++t)
+                        wb[(((m / 16 * CB + ch / 16) * kvol + t) * 16 + ch % 16) * 16 + m % 16] =
+                            m < c.M && ch < c.C ? wt[(m * c.C + ch) * kvol + t] : 0.0f;
+            rt::conv_blocked(CB, MB, xb.p(), wb.p(), c.bias ? bb.p() : nullptr, w, yb.p(), ep);
+        }
+        CHECK(yb.intact(), "%s wrote outside its output", g_case);
+        for (size_t i = 0; i < yb.n; ++i) CHECK(std::isfinite(yb[i]), "%s: element %zu of the blocked output is %g", g_case, i, yb[i]);
+        rt::from_blocked(yb.p(), c.M, outN, y.p());
+        char what[160];
+        std::snprintf(what, sizeof what, "%s C=%" PRId64 " M=%" PRId64 " k=%" PRId64 "x%" PRId64 " s=%" PRId64 " d=%" PRId64, g_case, c.C,
+                      c.M, c.k[1], c.k[2], c.s[2], c.d[2]);
+        compare(what, y, ref, mag, Cg * kvol + 2, c.act, alpha, beta);
+    }
+    // GlobalAveragePool on blocks.
+    g_case = "global_average_blocked";
+    const int64_t C = 21, HW = 37, CB = 2;
+    Buf x(C * HW), xb(CB * HW * 16), yb(CB * 16, NAN), y(C, NAN);
+    randomize(x);
+    rt::to_blocked(x.p(), C, HW, xb.p());
+    rt::global_average_blocked(xb.p(), CB, HW, yb.p());
+    rt::from_blocked(yb.p(), C, 1, y.p());
+    std::vector<double> ref(C), mag(C);
+    for (int64_t ch = 0; ch < C; ++ch) {
+        for (int64_t p = 0; p < HW; ++p) { ref[ch] += x[ch * HW + p]; mag[ch] += std::fabs(x[ch * HW + p]); }
+        ref[ch] /= HW; mag[ch] /= HW;
+    }
+    compare("global_average_blocked", y, ref, mag, HW + 2);
+    CHECK(yb.intact() && xb.intact(), "global_average_blocked wrote outside its output");
+}
+
 // ConvTranspose's col2im: y += the columns scattered back to the image.
 static void test_col2im() {
     g_case = "col2im_add";
@@ -590,6 +681,7 @@ int main() {
     test_activations();
     test_gemm();
     test_conv();
+    test_blocked();
     test_col2im();
     test_pool();
     std::printf("%ld checks, %d failures\n", g_checks, g_failures);

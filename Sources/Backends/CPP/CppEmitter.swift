@@ -253,7 +253,7 @@ final class EmitContext {
                 storedPacked.insert(ObjectIdentifier(v))
             } else if Self.readOnlyAsTransposedB(v) || CppRecurrent.readOnlyAsRecurrentWeight(v) {
                 storedTransposed.insert(ObjectIdentifier(v))
-            } else if CppNN.readOnlyAsConvRowsWeight(v, opset: opset) {
+            } else if CppNN.readOnlyAsConvRowsWeight(v, opset: opset) || CppBlocked.readOnlyByBlockedConv(v) {
                 storedBlocked.insert(ObjectIdentifier(v))
             } else if CppNN.readOnlyAsConvPixelsWeight(v, opset: opset) {
                 storedPacked.insert(ObjectIdentifier(v))
@@ -571,8 +571,9 @@ final class EmitContext {
         return weightPointer(bytes, key: (transposed ? "packed-transposed:" : "packed:") + v.name, label: v.name + "_packed", ctype: ctype, shape: [slivers, K, w])
     }
 
-    /// Initializers read only as the weight of convolutions that run sofie_rt::conv_rows:
-    /// stored once, blocked (blockedConvWeight), never in their own layout.
+    /// Initializers read only as the weight of convolutions that run sofie_rt::conv_rows
+    /// (blockedConvWeight), or as the weight or bias of BlockedConv nodes (blockedLayoutWeight,
+    /// paddedBias): stored only in those layouts, never in their own.
     var storedBlocked = Set<ObjectIdentifier>()
 
     /// Pointer to a constant convolution weight (M x C x kernel..., float or double) stored in

@@ -15,6 +15,7 @@ enum CppOps {
 
     /// Code generators of our own org.sofie ops (fused forms the passes create).
     static let sofieTable: [String: Emit] = ["FusedConv": table["Conv"]!, "FusedGemm": table["Gemm"]!, "Gelu": table["Gelu"]!]
+        .merging(CppBlocked.table) { a, _ in a }
 
     /// A C++ literal of `v` in type `t` (exact for float32 values, which print with 9 digits).
     static func literal(_ v: Double, _ t: DataType) -> String {

@@ -223,6 +223,11 @@ public enum NNOps {
         public var padsBegin: [Int]
         public var padsEnd: [Int]
         public var group: Int = 1
+
+        public init(inputShape: [Int], outputShape: [Int], kernel: [Int], strides: [Int], dilations: [Int], padsBegin: [Int], padsEnd: [Int], group: Int = 1) {
+            (self.inputShape, self.outputShape, self.kernel, self.strides) = (inputShape, outputShape, kernel, strides)
+            (self.dilations, self.padsBegin, self.padsEnd, self.group) = (dilations, padsBegin, padsEnd, group)
+        }
     }
 
     static func resolvePads(_ c: OpContext, input: [Int], kernel: [Int], strides: [Int], dilations: [Int], ceil: Bool) throws -> ([Int], [Int], [Int]) {

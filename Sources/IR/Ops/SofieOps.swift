@@ -9,9 +9,21 @@ import Foundation
 /// - `FusedGemm(A, B, C?, Z?)`: Gemm's attributes plus the same two;
 ///   Y = activation(alpha A'B' + beta C + Z).
 /// - `Gelu(X)`: ONNX's Gelu (opset 20) for models of an older opset.
+///
+/// The blocked channel layout (the `block-channels` pass; the C++ runtime's blocked.h): an image
+/// [N, C, S...] (S: 1 or 2 spatial dims) held as [N, ceil(C/16), S..., 16], channel c at block
+/// c / 16, lane c % 16; lanes past C hold finite values no real channel reads.
+/// - `ToBlocked(X)`: [N, C, S...] float -> [N, ceil(C/16), S..., 16], zero past C.
+/// - `FromBlocked(X)`, attribute `channels` = C: the inverse.
+/// - `BlockedConv(X, W, B?, Z?)`: FusedConv on blocked X, Z and Y, with explicit `pads` (no
+///   auto_pad); W and B are Conv's own ([M, C/group, k...], [M]); one group, or depthwise
+///   (group = C = M). Y: [N, ceil(M/16), O..., 16].
+/// - `BlockedGlobalAveragePool(X)`: GlobalAveragePool on blocked X ([N, CB, 1..., 16]).
 public enum SofieOps {
     public static let domain = "org.sofie"
     public static let version = 1
+    /// Channels per block of the blocked layout (sofie_rt::kBlock).
+    public static let blockLanes = 16
 
     /// The activations an epilogue applies, with the parameters `activation_params` holds.
     public static let activations: [String: [String]] = [
@@ -84,6 +96,56 @@ public enum SofieOps {
             return types
         })
         t["Gelu"] = ElementwiseOps.table["Gelu"]
+        // The blocked layout's ops (see the type's documentation).
+        func blockedShape(_ c: OpContext, _ i: Int) throws -> [Int] {
+            let x = try c.shape(i)
+            guard x.count == 4 || x.count == 5, x.last == blockLanes else { throw c.fail("input \(i) has the shape \(x); a blocked image is [N, blocks, 1 or 2 spatial dims, \(blockLanes)]") }
+            return x
+        }
+        func blocks(_ channels: Int) -> Int { channels / blockLanes + (channels % blockLanes == 0 ? 0 : 1) }
+        t["ToBlocked"] = OpDef(infer: { c in
+            let x = try c.shape(0)
+            guard try c.dtype(0) == .float, x.count == 3 || x.count == 4 else { throw c.fail("ToBlocked takes a float image [N, C, 1 or 2 spatial dims], not \(x)") }
+            return [tt(.float, [x[0], blocks(x[1])] + x[2...] + [blockLanes])]
+        }, traits: [.rowIndependent])
+        t["FromBlocked"] = OpDef(infer: { c in
+            let x = try blockedShape(c, 0), channels = c.int("channels", -1)
+            guard channels > 0, blocks(channels) == x[1] else { throw c.fail("channels = \(channels) does not fit \(x[1]) blocks of \(blockLanes)") }
+            return [tt(.float, [x[0], channels] + x[2..<(x.count - 1)])]
+        }, traits: [.rowIndependent])
+        t["BlockedGlobalAveragePool"] = OpDef(infer: { c in
+            let x = try blockedShape(c, 0)
+            return [tt(.float, [x[0], x[1]] + [Int](repeating: 1, count: x.count - 3) + [blockLanes])]
+        }, traits: [.rowIndependent])
+        t["BlockedConv"] = OpDef(infer: { c in
+            let x = try blockedShape(c, 0), w = try c.shape(1)
+            let n = x.count - 3, group = c.int("group", 1)
+            guard w.count == n + 2, w[0] > 0, w[1] > 0 else { throw c.fail("the weight \(w) does not fit a \(n)-D convolution") }
+            let depthwise = group > 1
+            guard depthwise ? (group == w[0] && w[1] == 1 && blocks(group) == x[1]) : (group == 1 && blocks(w[1]) == x[1]) else {
+                throw c.fail("the weight \(w) with group \(group) does not fit \(x[1]) input blocks (one group, or depthwise with group = channels)")
+            }
+            let kernel = c.node.ints("kernel_shape") ?? Array(w[2...])
+            let strides = c.node.ints("strides") ?? [Int](repeating: 1, count: n)
+            let dil = c.node.ints("dilations") ?? [Int](repeating: 1, count: n)
+            let pads = c.node.ints("pads") ?? [Int](repeating: 0, count: 2 * n)
+            guard kernel == Array(w[2...]), strides.count == n, dil.count == n, pads.count == 2 * n, strides.allSatisfy({ $0 > 0 }),
+                  dil.allSatisfy({ $0 > 0 }), pads.allSatisfy({ $0 >= 0 }), (c.node.string("auto_pad") ?? "NOTSET") == "NOTSET" else {
+                throw c.invalid("kernel_shape, strides, dilations and pads (explicit, no auto_pad) do not fit a \(n)-D blocked convolution")
+            }
+            if c.has(2), try c.shape(2) != [w[0]] { throw c.fail("bias should have shape [\(w[0])]") }
+            var out = [x[0], blocks(w[0])]
+            for i in 0..<n {
+                let reach = try Checked.add(try Checked.mul(kernel[i] - 1, dil[i], "the dilated kernel"), 1, "the dilated kernel")
+                let span = try Checked.sub(try Checked.sum([x[2 + i], pads[i], pads[n + i]], "the padded input"), reach, "the output size")
+                guard span >= 0 else { throw c.fail("the kernel reaches past the padded input") }
+                out.append(span / strides[i] + 1)
+            }
+            out.append(blockLanes)
+            try checkEpilogue(c, out, zInput: 3)
+            return [tt(.float, out)]
+        })
+        t["BlockedConv"]?.traits = NNOps.table["Conv"]?.traits ?? []
         t["FusedConv"]?.traits = NNOps.table["Conv"]?.traits ?? []
         t["FusedGemm"]?.traits = NNOps.table["Gemm"]?.traits ?? []
         return t

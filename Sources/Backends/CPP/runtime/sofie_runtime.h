@@ -9,6 +9,7 @@
 #include "math.h"
 #include "gemm.h"
 #include "conv.h"
+#include "blocked.h"
 #include "ops.h"
 #undef SOFIE_MATH
 #endif  // SOFIE_RUNTIME_V2

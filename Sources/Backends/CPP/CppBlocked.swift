@@ -1,0 +1,143 @@
+import Foundation
+import SofieIR
+
+/// The blocked channel layout's ops (the block-channels pass; the runtime's blocked.h):
+/// ToBlocked, FromBlocked, BlockedConv and BlockedGlobalAveragePool, one call per image.
+enum CppBlocked {
+    static let lanes = SofieOps.blockLanes
+
+    static var table: [String: CppOps.Emit] {
+        var t: [String: CppOps.Emit] = [:]
+        t["ToBlocked"] = { e, n in
+            let x = try e.input(n, 0), y = try e.output(n, 0)
+            let C = x.shape[1], HW = x.shape[2...].reduce(1, *)
+            CppNN.perImage(e, x.shape[0]) { i in
+                "sofie_rt::to_blocked(\(at(x.ptr, i, C * HW)), \(C), \(HW), \(at(y.ptr, i, y.count / y.shape[0])));"
+            }
+        }
+        t["FromBlocked"] = { e, n in
+            let x = try e.input(n, 0), y = try e.output(n, 0)
+            let C = y.shape[1], HW = y.shape[2...].reduce(1, *)
+            CppNN.perImage(e, y.shape[0]) { i in
+                "sofie_rt::from_blocked(\(at(x.ptr, i, x.count / x.shape[0])), \(C), \(HW), \(at(y.ptr, i, C * HW)));"
+            }
+        }
+        t["BlockedGlobalAveragePool"] = { e, n in
+            let x = try e.input(n, 0), y = try e.output(n, 0)
+            let CB = x.shape[1], HW = x.shape[2..<(x.shape.count - 1)].reduce(1, *)
+            CppNN.perImage(e, x.shape[0]) { i in
+                "sofie_rt::global_average_blocked(\(at(x.ptr, i, CB * HW * lanes)), \(CB), \(HW), \(at(y.ptr, i, CB * lanes)));"
+            }
+        }
+        t["BlockedConv"] = { e, n in
+            let x = try e.input(n, 0), y = try e.output(n, 0)
+            guard x.dtype == .float, let wv = n.input(1) else { throw CompileError(node: n, "BlockedConv takes a float image and a constant weight") }
+            let ep = try Epilogue(e, n, y)
+            let g = try geometry(n, x: x.shape, y: y.shape)
+            let CB = x.shape[1], MB = y.shape[1]
+            let depthwise = g.group > 1
+            guard let wp = e.blockedLayoutWeight(wv, depthwise: depthwise) else {
+                throw CompileError(node: n, "the weight '\(wv.name)' is not a constant float tensor holding the values its shape \(wv.tensorType?.staticShape ?? []) gives")
+            }
+            var bp = "nullptr"
+            if let bv = n.input(2) {
+                guard let p = e.paddedBias(bv, blocks: MB) else { throw CompileError(node: n, "the bias '\(bv.name)' is not a constant float vector of \(g.outputShape[1]) values") }
+                bp = p
+            }
+            let inImage = x.count / x.shape[0], outImage = y.count / y.shape[0]
+            let epilogue = ep.cpp("float", residualOffset: y.shape[0] == 1 ? "0" : "n * \(outImage)")
+            e.block {
+                e.line("static constexpr sofie_rt::Window win = \(CppNN.window(g));")
+                CppNN.perImage(e, x.shape[0]) { i in
+                    depthwise
+                        ? "sofie_rt::depthwise_blocked(\(CB), \(at(x.ptr, i, inImage)), \(wp), \(bp), win, \(at(y.ptr, i, outImage)), \(epilogue));"
+                        : "sofie_rt::conv_blocked(\(CB), \(MB), \(at(x.ptr, i, inImage)), \(wp), \(bp), win, \(at(y.ptr, i, outImage)), \(epilogue));"
+                }
+            }
+        }
+        return t
+    }
+
+    /// `p` advanced to image `i` of `size` elements (p itself for a single image).
+    static func at(_ p: String, _ i: String?, _ size: Int) -> String { i.map { "\(p) + \($0) * \(size)" } ?? p }
+
+    /// A BlockedConv's geometry in NCHW terms (for CppNN.window), from its blocked shapes and
+    /// its explicit attributes (the block-channels pass writes them all).
+    static func geometry(_ n: Node, x: [Int], y: [Int]) throws -> NNOps.Geometry {
+        let s = x.count - 3
+        guard s == 1 || s == 2, y.count == x.count, let w = n.input(1)?.tensorType?.staticShape, w.count == s + 2 else {
+            throw CompileError(node: n, "BlockedConv takes 1-D or 2-D blocked images")
+        }
+        let kernel = n.ints("kernel_shape") ?? Array(w[2...]), strides = n.ints("strides") ?? [Int](repeating: 1, count: s)
+        let dil = n.ints("dilations") ?? [Int](repeating: 1, count: s), pads = n.ints("pads") ?? [Int](repeating: 0, count: 2 * s)
+        guard kernel.count == s, strides.count == s, dil.count == s, pads.count == 2 * s else {
+            throw CompileError(node: n, "BlockedConv's kernel_shape, strides, dilations and pads do not fit a \(s)-D window")
+        }
+        let group = n.int("group") ?? 1
+        return NNOps.Geometry(inputShape: [x[0], group > 1 ? group : w[1]] + x[2..<(x.count - 1)], outputShape: [y[0], w[0]] + y[2..<(y.count - 1)],
+                              kernel: kernel, strides: strides, dilations: dil, padsBegin: Array(pads[0..<s]), padsEnd: Array(pads[s...]), group: group)
+    }
+
+    /// Whether an initializer is read, and only read, as the weight or bias of BlockedConv
+    /// nodes (it is then stored only in their layouts).
+    static func readOnlyByBlockedConv(_ v: Value) -> Bool {
+        guard v.initializer != nil, !v.uses.isEmpty else { return false }
+        return v.uses.allSatisfy { $0.node.opType == "BlockedConv" && SofieOps.isSofie($0.node) && ($0.index == 1 || $0.index == 2) }
+    }
+}
+
+extension EmitContext {
+    /// Pointer to a constant float convolution weight [M, C/group, k...] in the blocked layout of
+    /// sofie_rt::conv_blocked (one group: [((((mb * CB + cb) * KHW + t) * 16 + ic) * 16 + oc]) or
+    /// sofie_rt::depthwise_blocked ([(cb * KHW + t) * 16 + l]), zero past the real channels; nil
+    /// when the data does not hold the values the dims give.
+    func blockedLayoutWeight(_ v: Value, depthwise: Bool) -> String? {
+        guard let t = v.initializer, t.dataType == .float, t.dims.count >= 3, let raw = t.rawBytes else { return nil }
+        // Dims come from the model: every product is checked for overflow.
+        var khw = 1
+        for d in t.dims.dropFirst(2) {
+            let r = khw.multipliedReportingOverflow(by: d)
+            guard d > 0, !r.overflow else { return nil }
+            khw = r.partialValue
+        }
+        let M = t.dims[0], C = t.dims[1], L = SofieOps.blockLanes
+        guard M > 0, C > 0, case let (perChannel, o1) = C.multipliedReportingOverflow(by: khw), !o1,
+              case let (elements, o2) = M.multipliedReportingOverflow(by: perChannel), !o2,
+              case let (bytes, o3) = elements.multipliedReportingOverflow(by: 4), !o3, raw.count == bytes, !depthwise || C == 1 else { return nil }
+        let MB = (M + L - 1) / L, CB = (C + L - 1) / L
+        let count = depthwise ? MB * khw * L : MB * CB * khw * L * L
+        guard count <= 1 << 30 else { return nil }
+        var out = [Float](repeating: 0, count: count)
+        do {
+            let src = raw
+            for m in 0..<M {
+                for c in 0..<C {
+                    for k in 0..<khw {
+                        let value = src.loadUnaligned(fromByteOffset: ((m * C + c) * khw + k) * 4, as: Float.self)
+                        if depthwise {
+                            out[((m / L) * khw + k) * L + m % L] = value
+                        } else {
+                            out[((((m / L) * CB + c / L) * khw + k) * L + c % L) * L + m % L] = value
+                        }
+                    }
+                }
+            }
+        }
+        let bytesOut = out.withUnsafeBytes { Array($0) }
+        withExtendedLifetime(t) {}
+        return weightPointer(bytesOut, key: (depthwise ? "depthwise-nchw16c:" : "conv-nchw16c:") + v.name, label: v.name + "_nchw16c", ctype: "float",
+                             shape: depthwise ? [MB, khw, L] : [MB, CB, khw, L, L])
+    }
+
+    /// Pointer to a constant float bias of M values padded with zeros to `blocks` * 16; nil when
+    /// it is not one.
+    func paddedBias(_ v: Value, blocks: Int) -> String? {
+        let L = SofieOps.blockLanes
+        guard let t = v.initializer, t.dataType == .float, t.dims.count == 1, let raw = t.rawBytes, t.dims[0] <= blocks * L,
+              raw.count == t.dims[0] * 4 else { return nil }
+        var bytes = [UInt8](repeating: 0, count: blocks * L * 4)
+        if raw.count > 0 { bytes.withUnsafeMutableBytes { $0.baseAddress!.copyMemory(from: raw.baseAddress!, byteCount: raw.count) } }
+        withExtendedLifetime(t) {}
+        return weightPointer(bytes, key: "bias-nchw16c:" + v.name, label: v.name + "_nchw16c", ctype: "float", shape: [blocks * L])
+    }
+}

@@ -1,0 +1,155 @@
+import SofieIR
+
+/// Puts chains of float convolutions into the blocked channel layout (NCHW16c, see `SofieOps`):
+/// each one-group convolution of at least 16 input channels and each depthwise convolution
+/// (multiplier 1) becomes an `org.sofie.BlockedConv` that reads and writes blocked images, and
+/// what follows it stays blocked as long as it can: the activations and Add/Sub/Mul that run
+/// elementwise on images of the same channels (the squeeze-and-excitation product included),
+/// GlobalAveragePool, and the next convolutions. A `ToBlocked` enters a chain and a
+/// `FromBlocked` leaves it, once per value whatever the number of readers; a value read both
+/// inside and outside a chain is kept in both layouts.
+///
+/// The lanes past the last real channel of a block hold finite values: zero after ToBlocked,
+/// activations of zero after a convolution. Only ops that keep finite values finite are taken
+/// into a chain (no Div, Log, Reciprocal), and every blocked weight is zero for those lanes,
+/// so they never reach a real channel.
+///
+/// Run it after fuse-epilogues (activations and residual Adds then travel inside the
+/// convolution). It needs static shapes; the C++ backend alone consumes its result.
+public struct BlockChannels: GraphPass {
+    public let name = "block-channels"
+    public let summary = "run chains of float convolutions in the blocked channel layout NCHW16c (org.sofie.BlockedConv, ToBlocked, FromBlocked)"
+    public init() {}
+
+    static let lanes = SofieOps.blockLanes
+    /// Ops taken into a chain when every image operand is blocked: they map finite values to finite values.
+    static let unary: Set<String> = ["Relu", "LeakyRelu", "Clip", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Identity"]
+    static let binary: Set<String> = ["Add", "Sub", "Mul"]
+
+    /// The blocked shape of an image shape [N, C, S...] (S: 1 or 2 dims).
+    static func blockedShape(_ s: [Int]) -> [Int] {
+        [s[0], (s[1] + lanes - 1) / lanes] + s[2...] + [lanes]
+    }
+
+    /// A float image value of static shape [N, C, S...] with 1 or 2 spatial dims.
+    static func image(_ v: Value?) -> [Int]? {
+        guard let t = v?.tensorType, t.elementType == .float, let s = t.staticShape, s.count == 3 || s.count == 4,
+              s.allSatisfy({ $0 > 0 }), v?.runtimeShape == nil else { return nil }
+        return s
+    }
+
+    /// Whether a Conv or FusedConv becomes a BlockedConv, with its geometry.
+    static func convertible(_ n: Node, opset: Int) -> NNOps.Geometry? {
+        guard (n.opType == "Conv" && n.isStandard) || (n.opType == "FusedConv" && SofieOps.isSofie(n)),
+              let xs = image(n.input(0)), image(n.output(0)) != nil, let w = n.input(1)?.initializer, w.dataType == .float,
+              n.input(2).map({ $0.initializer != nil }) ?? true, n.outputs.count == 1,
+              let g = try? NNOps.convGeometry(OpContext(node: n, opset: opset)) else { return nil }
+        let C = xs[1], M = g.outputShape[1]
+        if g.group == 1 {
+            // A few input channels would mostly be zero lanes (the stem's 3): left to the NCHW kernels.
+            return C >= lanes ? g : nil
+        }
+        return g.group == C && M == C ? g : nil
+    }
+
+    public func run(_ model: Model) throws -> Bool {
+        let g = model.graph
+        let opset = model.onnxOpset ?? 21
+        guard g.nodes.contains(where: { Self.convertible($0, opset: opset) != nil }) else { return false }
+        var taken = Set(g.definedValues.map(\.name))
+        var twin: [ObjectIdentifier: Value] = [:]  // an image value -> the same image blocked
+        var twins = Set<ObjectIdentifier>()        // the blocked values
+        let outputs = Set(g.outputs.map(ObjectIdentifier.init))
+
+        func newValue(_ base: String, _ shape: [Int]) -> Value {
+            let v = Value(name: g.uniqueName(base, taken: &taken))
+            v.tensorType = TensorType(.float, fixed: shape)
+            return v
+        }
+        /// The blocked twin of `v`, made by a ToBlocked inserted before `node` when there is none.
+        func blocked(_ v: Value, before node: Node) -> Value {
+            if let b = twin[ObjectIdentifier(v)] { return b }
+            let b = newValue(v.name + "_blocked", Self.blockedShape(Self.image(v)!))
+            let to = Node(opType: "ToBlocked", domain: SofieOps.domain, name: g.uniqueName(v.name + "_to_blocked", taken: &taken), inputs: [v], outputs: [b])
+            g.insertNode(to, at: g.nodes.firstIndex { $0 === node }!)
+            twin[ObjectIdentifier(v)] = b
+            twins.insert(ObjectIdentifier(b))
+            return b
+        }
+        /// Replaces `node` by `blockedNode` (already computing y's twin `yb`) and a FromBlocked
+        /// that gives y to its other readers.
+        func replace(_ node: Node, with blockedNode: Node, output y: Value, twin yb: Value) {
+            let at = g.nodes.firstIndex { $0 === node }!
+            node.removeAllOutputs()
+            let from = Node(opType: "FromBlocked", domain: SofieOps.domain, name: g.uniqueName(y.name + "_from_blocked", taken: &taken),
+                            inputs: [yb], outputs: [y], attributes: [Attribute("channels", .int(Int64(Self.image(y)![1])))])
+            g.insertNode(blockedNode, at: at)
+            g.insertNode(from, at: at + 1)
+            g.removeNodes([ObjectIdentifier(node)])
+            twin[ObjectIdentifier(y)] = yb
+            twins.insert(ObjectIdentifier(yb))
+        }
+
+        var changed = false
+        for n in g.nodes {
+            guard let y = n.output(0), let ys = Self.image(y) else { continue }
+            if let geo = Self.convertible(n, opset: opset) {
+                let xb = blocked(n.input(0)!, before: n)
+                let z = SofieOps.isSofie(n) ? n.input(3) : nil
+                let zb = z.map { blocked($0, before: n) }
+                let yb = newValue(y.name + "_blocked", Self.blockedShape(ys))
+                var attrs = n.attributes.filter { !["auto_pad", "pads", "strides", "dilations", "kernel_shape", "group"].contains($0.name) }
+                attrs += [Attribute("kernel_shape", .ints(geo.kernel.map(Int64.init))), Attribute("strides", .ints(geo.strides.map(Int64.init))),
+                          Attribute("dilations", .ints(geo.dilations.map(Int64.init))),
+                          Attribute("pads", .ints((geo.padsBegin + geo.padsEnd).map(Int64.init))), Attribute("group", .int(Int64(geo.group)))]
+                var inputs: [Value?] = [xb, n.input(1), n.input(2)]
+                if let zb { inputs.append(zb) }
+                while let l = inputs.last, l == nil { inputs.removeLast() }
+                let conv = Node(opType: "BlockedConv", domain: SofieOps.domain, name: g.uniqueName((n.name.isEmpty ? "conv" : n.name) + "_blocked", taken: &taken),
+                                inputs: inputs, outputs: [yb], attributes: attrs)
+                replace(n, with: conv, output: y, twin: yb)
+                changed = true
+                continue
+            }
+            guard n.isStandard, n.outputs.count == 1 else { continue }
+            if n.opType == "GlobalAveragePool", let x = n.input(0), let xb = twin[ObjectIdentifier(x)] {
+                let yb = newValue(y.name + "_blocked", Self.blockedShape(ys))
+                let pool = Node(opType: "BlockedGlobalAveragePool", domain: SofieOps.domain, name: g.uniqueName((n.name.isEmpty ? "pool" : n.name) + "_blocked", taken: &taken),
+                                inputs: [xb], outputs: [yb])
+                replace(n, with: pool, output: y, twin: yb)
+                continue
+            }
+            guard Self.unary.contains(n.opType) || Self.binary.contains(n.opType) else { continue }
+            // Image operands (of y's channels, broadcasting to y) must all be blocked already; the
+            // others must be single constants (Clip's bounds, a scalar factor).
+            var inputs: [Value?] = []
+            var ok = true
+            for (i, v) in n.inputs.enumerated() {
+                guard let v else { inputs.append(nil); continue }
+                if let b = twin[ObjectIdentifier(v)], let s = Self.image(v), s.count == ys.count, s[1] == ys[1] {
+                    inputs.append(b)
+                } else if (i > 0 || Self.binary.contains(n.opType)), let t = v.initializer, t.dims.reduce(1, *) == 1, t.dims.count <= 1 {
+                    inputs.append(v)
+                } else {
+                    ok = false
+                    break
+                }
+            }
+            guard ok, inputs.contains(where: { v in v.map { twins.contains(ObjectIdentifier($0)) } ?? false }) else { continue }
+            let yb = newValue(y.name + "_blocked", Self.blockedShape(ys))
+            let op = Node(opType: n.opType, domain: n.domain, name: g.uniqueName((n.name.isEmpty ? n.opType : n.name) + "_blocked", taken: &taken),
+                          inputs: inputs, outputs: [yb], attributes: n.attributes)
+            replace(n, with: op, output: y, twin: yb)
+        }
+        // FromBlocked nodes nobody reads (the chain's inner values).
+        var dead = Set<ObjectIdentifier>()
+        for n in g.nodes where n.opType == "FromBlocked" && SofieOps.isSofie(n) {
+            if let y = n.output(0), y.uses.isEmpty, !outputs.contains(ObjectIdentifier(y)) { dead.insert(ObjectIdentifier(n)) }
+        }
+        g.removeNodes(dead)
+        if changed, !model.opsetImports.contains(where: { $0.domain == SofieOps.domain }) {
+            model.opsetImports.append(OpsetImport(domain: SofieOps.domain, version: SofieOps.version))
+        }
+        return changed
+    }
+}
