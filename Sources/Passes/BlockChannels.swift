@@ -5,7 +5,9 @@ import SofieIR
 /// (multiplier 1) becomes an `org.sofie.BlockedConv` that reads and writes blocked images, and
 /// what follows it stays blocked as long as it can: the activations and Add/Sub/Mul that run
 /// elementwise on images of the same channels (the squeeze-and-excitation product included),
-/// GlobalAveragePool, and the next convolutions. A `ToBlocked` enters a chain and a
+/// MaxPool, GlobalAveragePool, Concat of channels (when all but the last input are whole
+/// blocks), and the next convolutions. Grouped convolutions are taken when each group is
+/// whole blocks. A `ToBlocked` enters a chain and a
 /// `FromBlocked` leaves it, once per value whatever the number of readers; a value read both
 /// inside and outside a chain is kept in both layouts.
 ///
@@ -49,7 +51,26 @@ public struct BlockChannels: GraphPass {
             // A few input channels would mostly be zero lanes (the stem's 3): left to the NCHW kernels.
             return C >= lanes ? g : nil
         }
-        return g.group == C && M == C ? g : nil
+        // Depthwise, or groups of whole blocks.
+        return (g.group == C && M == C) || ((C / g.group) % lanes == 0 && (M / g.group) % lanes == 0) ? g : nil
+    }
+
+    /// A MaxPool (one output, float) as a BlockedMaxPool reading `xb` and writing `yb`, with its
+    /// padding explicit and ceil_mode as the end pads that give the same output size; nil when
+    /// it has none.
+    static func maxPool(_ n: Node, _ xb: Value, yb: Value, opset: Int, name: String) -> Node? {
+        guard n.outputs.count == 1, let g = try? NNOps.poolGeometry(OpContext(node: n, opset: opset)), g.kernel.count == 1 || g.kernel.count == 2 else { return nil }
+        var padsEnd: [Int] = []
+        for i in 0..<g.kernel.count {
+            let reach = (g.kernel[i] - 1) * g.dilations[i] + 1, input = g.inputShape[2 + i], out = g.outputShape[2 + i]
+            let end = max(0, (out - 1) * g.strides[i] + reach - input - g.padsBegin[i])
+            // The floor formula must give the same output size with these pads.
+            guard (input + g.padsBegin[i] + end - reach) / g.strides[i] + 1 == out else { return nil }
+            padsEnd.append(end)
+        }
+        let attrs = [Attribute("kernel_shape", .ints(g.kernel.map(Int64.init))), Attribute("strides", .ints(g.strides.map(Int64.init))),
+                     Attribute("dilations", .ints(g.dilations.map(Int64.init))), Attribute("pads", .ints((g.padsBegin + padsEnd).map(Int64.init)))]
+        return Node(opType: "BlockedMaxPool", domain: SofieOps.domain, name: name, inputs: [xb], outputs: [yb], attributes: attrs)
     }
 
     public func run(_ model: Model) throws -> Bool {
@@ -112,6 +133,20 @@ public struct BlockChannels: GraphPass {
                 continue
             }
             guard n.isStandard, n.outputs.count == 1 else { continue }
+            if n.opType == "MaxPool", let x = n.input(0), let xb = twin[ObjectIdentifier(x)], let pool = Self.maxPool(n, xb, yb: newValue(y.name + "_blocked", Self.blockedShape(ys)), opset: opset, name: g.uniqueName((n.name.isEmpty ? "pool" : n.name) + "_blocked", taken: &taken)) {
+                replace(n, with: pool, output: y, twin: pool.output(0)!)
+                continue
+            }
+            // Concat of channels: blocked when every input but the last has whole blocks.
+            if n.opType == "Concat", let axis = n.int("axis"), axis == 1 || axis == 1 - ys.count, n.inputs.count > 0,
+               let xs = n.inputs.map({ $0.flatMap { twin[ObjectIdentifier($0)] } }) as? [Value],
+               n.inputs.dropLast().allSatisfy({ Self.image($0).map { $0[1] % Self.lanes == 0 } ?? false }) {
+                let yb = newValue(y.name + "_blocked", Self.blockedShape(ys))
+                let cat = Node(opType: "Concat", name: g.uniqueName((n.name.isEmpty ? "concat" : n.name) + "_blocked", taken: &taken),
+                               inputs: xs, outputs: [yb], attributes: [Attribute("axis", .int(1))])
+                replace(n, with: cat, output: y, twin: yb)
+                continue
+            }
             if n.opType == "GlobalAveragePool", let x = n.input(0), let xb = twin[ObjectIdentifier(x)] {
                 let yb = newValue(y.name + "_blocked", Self.blockedShape(ys))
                 let pool = Node(opType: "BlockedGlobalAveragePool", domain: SofieOps.domain, name: g.uniqueName((n.name.isEmpty ? "pool" : n.name) + "_blocked", taken: &taken),

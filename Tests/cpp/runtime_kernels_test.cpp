@@ -523,10 +523,14 @@ static void test_blocked() {
         {16, 16, 16, {1, 20, 37}, {1, 3, 3}, {1, 1, 1}, {1, 2, 2}, {0, 2, 2}, false, false, rt::Act::Relu},
         {7, 7, 7, {1, 1, 70}, {1, 1, 5}, {1, 1, 2}, {1, 1, 1}, {0, 0, 2}, true, false, rt::Act::None},  // 1-D
         {33, 33, 33, {1, 4, 3}, {1, 7, 7}, {1, 1, 1}, {1, 1, 1}, {0, 3, 3}, true, true, rt::Act::Sigmoid},
+        // groups of whole blocks
+        {64, 32, 2, {1, 9, 11}, {1, 3, 3}, {1, 2, 1}, {1, 1, 1}, {0, 1, 1}, true, true, rt::Act::Relu},
+        {48, 48, 3, {1, 6, 6}, {1, 3, 3}, {1, 1, 1}, {1, 1, 1}, {0, 1, 1}, false, false, rt::Act::None},
+        {32, 224, 2, {1, 5, 9}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, true, false, rt::Act::Relu},  // 7 blocks per group: 4 + 2 + 1
     };
     for (const ConvCase& c : cases) {
-        const bool depthwise = c.G > 1;
-        g_case = depthwise ? "depthwise_blocked" : "conv_blocked";
+        const bool depthwise = c.G > 1 && c.G == c.C;
+        g_case = depthwise ? "depthwise_blocked" : c.G > 1 ? "conv_blocked_groups" : "conv_blocked";
         const rt::Window w = window_of(c);
         const int64_t outN = w.out[1] * w.out[2], inN = w.in[1] * w.in[2], kvol = c.k[1] * c.k[2];
         const int64_t CB = (c.C + 15) / 16, MB = (c.M + 15) / 16, Cg = c.C / c.G;
@@ -552,13 +556,22 @@ static void test_blocked() {
             rt::depthwise_blocked(CB, xb.p(), wb.p(), c.bias ? bb.p() : nullptr, w, yb.p(), ep);
             CHECK(wb.intact(), "weights overwritten");
         } else {
-            Buf wb(MB * CB * kvol * 256);
-            for (int64_t m = 0; m < MB * 16; ++m)
-                for (int64_t ch = 0; ch < CB * 16; ++ch)
+            // Per group of Cg input channels (one group: Cg = C), blocks of the group's channels.
+            const int64_t CBg = (Cg + 15) / 16;
+            Buf wb(MB * CBg * kvol * 256);
+            // Groups of 4, 2 or 1 output blocks (per convolution group), interleaved per input channel.
+            const int64_t MBg = MB / c.G;
+            for (int64_t m = 0; m < MB * 16; ++m) {
+                const int64_t b = m / 16, g0 = b / MBg * MBg;
+                int64_t m0 = g0, gw = rt::conv_blocked_group(MBg);
+                while (b >= m0 + gw) { m0 += gw; gw = rt::conv_blocked_group(g0 + MBg - m0); }
+                for (int64_t ch = 0; ch < CBg * 16; ++ch)
                     for (int64_t t = 0; t < kvol; ++t)
-                        wb[(((m / 16 * CB + ch / 16) * kvol + t) * 16 + ch % 16) * 16 + m % 16] =
-                            m < c.M && ch < c.C ? wt[(m * c.C + ch) * kvol + t] : 0.0f;
-            rt::conv_blocked(CB, MB, xb.p(), wb.p(), c.bias ? bb.p() : nullptr, w, yb.p(), ep);
+                        wb[m0 * CBg * kvol * 256 + (((ch / 16 * kvol + t) * 16 + ch % 16) * gw + (b - m0)) * 16 + m % 16] =
+                            m < c.M && ch < Cg ? wt[(m * Cg + ch) * kvol + t] : 0.0f;
+            }
+            if (c.G > 1) rt::conv_blocked_groups(c.G, CBg, MB / c.G, xb.p(), wb.p(), c.bias ? bb.p() : nullptr, w, yb.p(), ep);
+            else rt::conv_blocked(CB, MB, xb.p(), wb.p(), c.bias ? bb.p() : nullptr, w, yb.p(), ep);
         }
         CHECK(yb.intact(), "%s wrote outside its output", g_case);
         for (size_t i = 0; i < yb.n; ++i) CHECK(std::isfinite(yb[i]), "%s: element %zu of the blocked output is %g", g_case, i, yb[i]);
@@ -567,6 +580,23 @@ static void test_blocked() {
         std::snprintf(what, sizeof what, "%s C=%" PRId64 " M=%" PRId64 " k=%" PRId64 "x%" PRId64 " s=%" PRId64 " d=%" PRId64, g_case, c.C,
                       c.M, c.k[1], c.k[2], c.s[2], c.d[2]);
         compare(what, y, ref, mag, Cg * kvol + 2, c.act, alpha, beta);
+    }
+    // MaxPool on blocks, against sofie_rt::pool on each channel plane.
+    {
+        g_case = "max_pool_blocked";
+        const int64_t C = 20, CB = 2;
+        const ConvCase pc{C, C, C, {1, 13, 11}, {1, 3, 3}, {1, 2, 2}, {1, 1, 1}, {0, 1, 1}, false, false, rt::Act::None};
+        rt::Window w = window_of(pc);
+        w.out[1] += 1;  // ceil_mode's extra row: its windows reach past the padding
+        const int64_t inN = w.in[1] * w.in[2], outN = w.out[1] * w.out[2];
+        Buf x(C * inN), xb(CB * inN * 16), yb(CB * outN * 16, NAN), y(C * outN, NAN), want(C * outN, NAN);
+        randomize(x);
+        rt::to_blocked(x.p(), C, inN, xb.p());
+        rt::max_pool_blocked(CB, xb.p(), w, yb.p());
+        rt::from_blocked(yb.p(), C, outN, y.p());
+        for (int64_t ch = 0; ch < C; ++ch) rt::pool<float>(x.p() + ch * inN, w, rt::Pool::Max, 0, want.p() + ch * outN, nullptr, 0);
+        for (int64_t i = 0; i < C * outN; ++i) CHECK(y[i] == want[i], "max_pool_blocked element %" PRId64 " = %g, pool gives %g", i, y[i], want[i]);
+        CHECK(yb.intact(), "max_pool_blocked wrote outside its output");
     }
     // GlobalAveragePool on blocks.
     g_case = "global_average_blocked";

@@ -34,9 +34,9 @@ enum CppBlocked {
             guard x.dtype == .float, let wv = n.input(1) else { throw CompileError(node: n, "BlockedConv takes a float image and a constant weight") }
             let ep = try Epilogue(e, n, y)
             let g = try geometry(n, x: x.shape, y: y.shape)
-            let CB = x.shape[1], MB = y.shape[1]
-            let depthwise = g.group > 1
-            guard let wp = e.blockedLayoutWeight(wv, depthwise: depthwise) else {
+            let CB = x.shape[1], MB = y.shape[1], G = g.group
+            let depthwise = G > 1 && (wv.tensorType?.staticShape?[1] ?? 0) == 1
+            guard let wp = e.blockedLayoutWeight(wv, depthwise: depthwise, groups: G) else {
                 throw CompileError(node: n, "the weight '\(wv.name)' is not a constant float tensor holding the values its shape \(wv.tensorType?.staticShape ?? []) gives")
             }
             var bp = "nullptr"
@@ -51,7 +51,25 @@ enum CppBlocked {
                 CppNN.perImage(e, x.shape[0]) { i in
                     depthwise
                         ? "sofie_rt::depthwise_blocked(\(CB), \(at(x.ptr, i, inImage)), \(wp), \(bp), win, \(at(y.ptr, i, outImage)), \(epilogue));"
+                        : G > 1
+                        ? "sofie_rt::conv_blocked_groups(\(G), \(CB / G), \(MB / G), \(at(x.ptr, i, inImage)), \(wp), \(bp), win, \(at(y.ptr, i, outImage)), \(epilogue));"
                         : "sofie_rt::conv_blocked(\(CB), \(MB), \(at(x.ptr, i, inImage)), \(wp), \(bp), win, \(at(y.ptr, i, outImage)), \(epilogue));"
+                }
+            }
+        }
+        t["BlockedMaxPool"] = { e, n in
+            let x = try e.input(n, 0), y = try e.output(n, 0)
+            let s = x.shape.count - 3
+            guard let kernel = n.ints("kernel_shape"), let strides = n.ints("strides"), let dil = n.ints("dilations"), let pads = n.ints("pads"),
+                  kernel.count == s, strides.count == s, dil.count == s, pads.count == 2 * s else {
+                throw CompileError(node: n, "BlockedMaxPool needs explicit kernel_shape, strides, dilations and pads")
+            }
+            let g = NNOps.Geometry(inputShape: [x.shape[0], x.shape[1] * lanes] + x.shape[2..<(s + 2)], outputShape: [y.shape[0], y.shape[1] * lanes] + y.shape[2..<(s + 2)],
+                                   kernel: kernel, strides: strides, dilations: dil, padsBegin: Array(pads[0..<s]), padsEnd: Array(pads[s...]))
+            e.block {
+                e.line("static constexpr sofie_rt::Window win = \(CppNN.window(g));")
+                CppNN.perImage(e, x.shape[0]) { i in
+                    "sofie_rt::max_pool_blocked(\(x.shape[1]), \(at(x.ptr, i, x.count / x.shape[0])), win, \(at(y.ptr, i, y.count / y.shape[0])));"
                 }
             }
         }
@@ -74,7 +92,7 @@ enum CppBlocked {
             throw CompileError(node: n, "BlockedConv's kernel_shape, strides, dilations and pads do not fit a \(s)-D window")
         }
         let group = n.int("group") ?? 1
-        return NNOps.Geometry(inputShape: [x[0], group > 1 ? group : w[1]] + x[2..<(x.count - 1)], outputShape: [y[0], w[0]] + y[2..<(y.count - 1)],
+        return NNOps.Geometry(inputShape: [x[0], group * w[1]] + x[2..<(x.count - 1)], outputShape: [y[0], w[0]] + y[2..<(y.count - 1)],
                               kernel: kernel, strides: strides, dilations: dil, padsBegin: Array(pads[0..<s]), padsEnd: Array(pads[s...]), group: group)
     }
 
@@ -88,10 +106,11 @@ enum CppBlocked {
 
 extension EmitContext {
     /// Pointer to a constant float convolution weight [M, C/group, k...] in the blocked layout of
-    /// sofie_rt::conv_blocked (one group: [((((mb * CB + cb) * KHW + t) * 16 + ic) * 16 + oc]) or
+    /// sofie_rt::conv_blocked (output blocks in groups of 4, 2 and 1 per convolution group, the
+    /// values of one input channel and tap consecutive within a group: see conv_blocked) or of
     /// sofie_rt::depthwise_blocked ([(cb * KHW + t) * 16 + l]), zero past the real channels; nil
     /// when the data does not hold the values the dims give.
-    func blockedLayoutWeight(_ v: Value, depthwise: Bool) -> String? {
+    func blockedLayoutWeight(_ v: Value, depthwise: Bool, groups: Int) -> String? {
         guard let t = v.initializer, t.dataType == .float, t.dims.count >= 3, let raw = t.rawBytes else { return nil }
         // Dims come from the model: every product is checked for overflow.
         var khw = 1
@@ -107,18 +126,31 @@ extension EmitContext {
         let MB = (M + L - 1) / L, CB = (C + L - 1) / L
         let count = depthwise ? MB * khw * L : MB * CB * khw * L * L
         guard count <= 1 << 30 else { return nil }
+        guard depthwise || (groups > 0 && MB % groups == 0) else { return nil }
         var out = [Float](repeating: 0, count: count)
-        do {
-            let src = raw
-            for m in 0..<M {
-                for c in 0..<C {
-                    for k in 0..<khw {
-                        let value = src.loadUnaligned(fromByteOffset: ((m * C + c) * khw + k) * 4, as: Float.self)
-                        if depthwise {
-                            out[((m / L) * khw + k) * L + m % L] = value
-                        } else {
-                            out[((((m / L) * CB + c / L) * khw + k) * L + c % L) * L + m % L] = value
-                        }
+        // Output blocks in groups of 4, 2 and 1 within each convolution group (sofie_rt::conv_blocked_group):
+        // block b's group starts at start[b] and holds width[b] blocks.
+        var start = [Int](repeating: 0, count: MB), width = start
+        if !depthwise {
+            let perGroup = MB / groups
+            for g0 in stride(from: 0, to: MB, by: perGroup) {
+                var m0 = g0
+                while m0 < g0 + perGroup {
+                    let left = g0 + perGroup - m0, gw = left >= 4 ? 4 : left >= 2 ? 2 : 1
+                    for b in m0..<(m0 + gw) { (start[b], width[b]) = (m0, gw) }
+                    m0 += gw
+                }
+            }
+        }
+        for m in 0..<M {
+            let b = m / L
+            for c in 0..<C {
+                for k in 0..<khw {
+                    let value = raw.loadUnaligned(fromByteOffset: ((m * C + c) * khw + k) * 4, as: Float.self)
+                    if depthwise {
+                        out[(b * khw + k) * L + m % L] = value
+                    } else {
+                        out[start[b] * CB * khw * L * L + ((((c / L) * khw + k) * L + c % L) * width[b] + b - start[b]) * L + m % L] = value
                     }
                 }
             }

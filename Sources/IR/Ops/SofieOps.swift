@@ -16,9 +16,11 @@ import Foundation
 /// - `ToBlocked(X)`: [N, C, S...] float -> [N, ceil(C/16), S..., 16], zero past C.
 /// - `FromBlocked(X)`, attribute `channels` = C: the inverse.
 /// - `BlockedConv(X, W, B?, Z?)`: FusedConv on blocked X, Z and Y, with explicit `pads` (no
-///   auto_pad); W and B are Conv's own ([M, C/group, k...], [M]); one group, or depthwise
-///   (group = C = M). Y: [N, ceil(M/16), O..., 16].
+///   auto_pad); W and B are Conv's own ([M, C/group, k...], [M]); one group, depthwise
+///   (group = C = M), or groups of whole blocks (C/group and M/group multiples of 16). Y: [N, ceil(M/16), O..., 16].
 /// - `BlockedGlobalAveragePool(X)`: GlobalAveragePool on blocked X ([N, CB, 1..., 16]).
+/// - `BlockedMaxPool(X)`: MaxPool (one output) on blocked X, with explicit `pads` (ceil_mode
+///   written as the end pads that give its output size).
 public enum SofieOps {
     public static let domain = "org.sofie"
     public static let version = 1
@@ -103,6 +105,17 @@ public enum SofieOps {
             return x
         }
         func blocks(_ channels: Int) -> Int { channels / blockLanes + (channels % blockLanes == 0 ? 0 : 1) }
+        /// Strides, dilations and explicit pads of an n-D blocked window (no auto_pad).
+        func window(_ c: OpContext, _ n: Int) throws -> ([Int], [Int], [Int]) {
+            let strides = c.node.ints("strides") ?? [Int](repeating: 1, count: n)
+            let dil = c.node.ints("dilations") ?? [Int](repeating: 1, count: n)
+            let pads = c.node.ints("pads") ?? [Int](repeating: 0, count: 2 * n)
+            guard strides.count == n, dil.count == n, pads.count == 2 * n, strides.allSatisfy({ $0 > 0 }), dil.allSatisfy({ $0 > 0 }),
+                  pads.allSatisfy({ $0 >= 0 }), (c.node.string("auto_pad") ?? "NOTSET") == "NOTSET" else {
+                throw c.invalid("strides, dilations and pads (explicit, no auto_pad) do not fit a \(n)-D blocked window")
+            }
+            return (strides, dil, pads)
+        }
         t["ToBlocked"] = OpDef(infer: { c in
             let x = try c.shape(0)
             guard try c.dtype(0) == .float, x.count == 3 || x.count == 4 else { throw c.fail("ToBlocked takes a float image [N, C, 1 or 2 spatial dims], not \(x)") }
@@ -117,22 +130,34 @@ public enum SofieOps {
             let x = try blockedShape(c, 0)
             return [tt(.float, [x[0], x[1]] + [Int](repeating: 1, count: x.count - 3) + [blockLanes])]
         }, traits: [.rowIndependent])
+        t["BlockedMaxPool"] = OpDef(infer: { c in
+            let x = try blockedShape(c, 0), n = x.count - 3
+            guard let kernel = c.node.ints("kernel_shape"), kernel.count == n, kernel.allSatisfy({ $0 > 0 }) else { throw c.invalid("BlockedMaxPool needs kernel_shape for \(n) spatial dims") }
+            let (strides, dil, pads) = try window(c, n)
+            var out = [x[0], x[1]]
+            for i in 0..<n {
+                let reach = try Checked.add(try Checked.mul(kernel[i] - 1, dil[i], "the dilated kernel"), 1, "the dilated kernel")
+                let span = try Checked.sub(try Checked.sum([x[2 + i], pads[i], pads[n + i]], "the padded input"), reach, "the output size")
+                guard span >= 0 else { throw c.fail("the window reaches past the padded input") }
+                out.append(span / strides[i] + 1)
+            }
+            return [tt(.float, out + [blockLanes])]
+        }, traits: [.rowIndependent])
         t["BlockedConv"] = OpDef(infer: { c in
             let x = try blockedShape(c, 0), w = try c.shape(1)
             let n = x.count - 3, group = c.int("group", 1)
             guard w.count == n + 2, w[0] > 0, w[1] > 0 else { throw c.fail("the weight \(w) does not fit a \(n)-D convolution") }
-            let depthwise = group > 1
-            guard depthwise ? (group == w[0] && w[1] == 1 && blocks(group) == x[1]) : (group == 1 && blocks(w[1]) == x[1]) else {
-                throw c.fail("the weight \(w) with group \(group) does not fit \(x[1]) input blocks (one group, or depthwise with group = channels)")
+            let depthwise = group > 1 && w[1] == 1 && group == w[0]
+            // One group; depthwise (group = channels); or groups of whole blocks.
+            let fits = group == 1 ? blocks(w[1]) == x[1]
+                : depthwise ? blocks(group) == x[1]
+                : group > 1 && w[1] % blockLanes == 0 && w[0] % (group * blockLanes) == 0 && (try? Checked.mul(group, w[1] / blockLanes)) == x[1]
+            guard fits else {
+                throw c.fail("the weight \(w) with group \(group) does not fit \(x[1]) input blocks (one group, depthwise with group = channels, or groups of whole blocks)")
             }
             let kernel = c.node.ints("kernel_shape") ?? Array(w[2...])
-            let strides = c.node.ints("strides") ?? [Int](repeating: 1, count: n)
-            let dil = c.node.ints("dilations") ?? [Int](repeating: 1, count: n)
-            let pads = c.node.ints("pads") ?? [Int](repeating: 0, count: 2 * n)
-            guard kernel == Array(w[2...]), strides.count == n, dil.count == n, pads.count == 2 * n, strides.allSatisfy({ $0 > 0 }),
-                  dil.allSatisfy({ $0 > 0 }), pads.allSatisfy({ $0 >= 0 }), (c.node.string("auto_pad") ?? "NOTSET") == "NOTSET" else {
-                throw c.invalid("kernel_shape, strides, dilations and pads (explicit, no auto_pad) do not fit a \(n)-D blocked convolution")
-            }
+            let (strides, dil, pads) = try window(c, n)
+            guard kernel == Array(w[2...]) else { throw c.fail("kernel_shape \(kernel) disagrees with the weight shape \(w)") }
             if c.has(2), try c.shape(2) != [w[0]] { throw c.fail("bias should have shape [\(w[0])]") }
             var out = [x[0], blocks(w[0])]
             for i in 0..<n {
@@ -184,6 +209,8 @@ public enum SofieOps {
             let half = op("Mul", [x, op("Add", [inner, scalar(1)])])
             _ = op("Mul", [half, scalar(0.5)], out: y)
             return nodes
+        case "ToBlocked", "FromBlocked", "BlockedConv", "BlockedGlobalAveragePool", "BlockedMaxPool":
+            return expandBlocked(n, output: y, opset: opset, unique: unique, constant: constant)
         case "FusedConv", "FusedGemm":
             let core = n.opType == "FusedConv" ? "Conv" : "Gemm"
             let keep = n.attributes.filter { $0.name != "activation" && $0.name != "activation_params" }
@@ -211,6 +238,76 @@ public enum SofieOps {
         default:
             return nil
         }
+    }
+
+    /// The blocked layout's ops as standard ONNX: ToBlocked is a Concat with zeros (to whole
+    /// blocks), a Reshape and a Transpose, FromBlocked their inverse and a Slice; the others run
+    /// their standard op between the two. nil for shapes not known statically, or opset < 5.
+    static func expandBlocked(_ n: Node, output y: Value, opset: Int, unique: (String) -> String, constant: (Tensor) -> Value) -> [Node]? {
+        guard opset >= 5, let x = n.input(0), let xs = x.tensorType?.staticShape else { return nil }
+        let base = n.name.isEmpty ? n.opType : n.name
+        var nodes: [Node] = []
+        func ints(_ v: [Int]) -> Value { constant(Tensor(name: unique(base + "_shape"), dataType: .int64, dims: [v.count], values: v.map(Int64.init))) }
+        func op(_ type: String, _ ins: [Value], _ attrs: [Attribute] = [], out: Value? = nil) -> Value {
+            let v = out ?? Value(name: unique(base + "_" + type.lowercased()))
+            nodes.append(Node(opType: type, name: unique(base + "_" + type.lowercased()), inputs: ins, outputs: [v], attributes: attrs))
+            return v
+        }
+        func toBlocked(_ v: Value, _ s: [Int], out: Value?) -> Value {
+            let C = s[1], CB = (C + blockLanes - 1) / blockLanes, spatial = Array(s[2...])
+            var padded = v
+            if CB * blockLanes != C {
+                let fill = [s[0], CB * blockLanes - C] + spatial
+                let zeros = constant(Tensor(name: unique(base + "_zeros"), dataType: .float, dims: fill, values: [Float](repeating: 0, count: fill.reduce(1, *))))
+                padded = op("Concat", [v, zeros], [Attribute("axis", .int(1))])
+            }
+            let r = op("Reshape", [padded, ints([s[0], CB, blockLanes] + spatial)])
+            return op("Transpose", [r], [Attribute("perm", .ints([0, 1] + (0..<spatial.count).map { Int64($0 + 3) } + [2]))], out: out)
+        }
+        func fromBlocked(_ v: Value, _ s: [Int], channels C: Int, out: Value?) -> Value {
+            let spatial = Array(s[2..<(s.count - 1)]), r = s.count
+            let t = op("Transpose", [v], [Attribute("perm", .ints([0, 1, Int64(r - 1)] + (2..<(r - 1)).map(Int64.init)))])
+            let full = s[1] * blockLanes
+            let flat = op("Reshape", [t, ints([s[0], full] + spatial)], out: C == full ? out : nil)
+            guard C != full else { return flat }
+            if opset >= 10 { return op("Slice", [flat, ints([0]), ints([C]), ints([1])], out: out) }
+            return op("Slice", [flat], [Attribute("starts", .ints([0])), Attribute("ends", .ints([Int64(C)])), Attribute("axes", .ints([1]))], out: out)
+        }
+        switch n.opType {
+        case "ToBlocked":
+            guard xs.count == 3 || xs.count == 4 else { return nil }
+            _ = toBlocked(x, xs, out: y)
+        case "FromBlocked":
+            guard let C = n.int("channels"), xs.count >= 4 else { return nil }
+            _ = fromBlocked(x, xs, channels: C, out: y)
+        case "BlockedGlobalAveragePool", "BlockedMaxPool":
+            guard xs.count >= 4 else { return nil }
+            let full = xs[1] * blockLanes
+            let plain = fromBlocked(x, xs, channels: full, out: nil)
+            var attrs = n.attributes
+            if n.opType == "BlockedMaxPool", (n.ints("dilations") ?? []).allSatisfy({ $0 == 1 }) { attrs.removeAll { $0.name == "dilations" } }
+            let pooled = op(n.opType == "BlockedMaxPool" ? "MaxPool" : "GlobalAveragePool", [plain], attrs)
+            let ys = [xs[0], full] + (n.opType == "BlockedMaxPool" ? (y.tensorType?.staticShape.map { Array($0[2..<($0.count - 1)]) } ?? []) : [Int](repeating: 1, count: xs.count - 3))
+            guard ys.count == xs.count - 1 else { return nil }
+            _ = toBlocked(pooled, ys, out: y)
+        case "BlockedConv":
+            guard let w = n.input(1)?.tensorType?.staticShape, w.count == xs.count - 1, let ys = y.tensorType?.staticShape else { return nil }
+            let group = n.int("group") ?? 1
+            let plain = fromBlocked(x, xs, channels: group * w[1], out: nil)
+            let z = n.input(3).flatMap { zv in zv.tensorType?.staticShape.map { fromBlocked(zv, $0, channels: w[0], out: nil) } }
+            if n.input(3) != nil && z == nil { return nil }
+            let conv = Value(name: unique(base + "_conv"))
+            var ins: [Value?] = [plain, n.input(1), n.input(2)]
+            if let z { ins.append(z) }
+            let fused = Node(opType: "FusedConv", domain: domain, name: unique(base + "_fused"), inputs: ins, outputs: [], attributes: n.attributes)
+            defer { fused.removeAllInputs() }
+            guard let inner = expand(fused, output: conv, opset: opset, unique: unique, constant: constant) else { return nil }
+            nodes += inner
+            _ = toBlocked(conv, [ys[0], w[0]] + ys[2..<(ys.count - 1)], out: y)
+        default:
+            return nil
+        }
+        return nodes
     }
 
     /// Standard ONNX nodes computing `act` from `input` into `output`.

@@ -3,6 +3,7 @@ import SofieBackends
 import SofieDriver
 import SofieFrontends
 import SofieIR
+import SofiePasses
 import XCTest
 
 /// Properties of the generated code: hostile names cannot break or inject code, several
@@ -10,9 +11,10 @@ import XCTest
 /// -Wall -Wextra -Werror, and the CLI's errors name node and op.
 final class GeneratedCodeTests: XCTestCase {
     func compileAndCompare(model: String, dir: String, name: String, threads: Int, compilers: [String],
-                           flagSets: [[String]] = [["-O2"]]) throws {
+                           flagSets: [[String]] = [["-O2"]], passes: [String]? = nil) throws {
         var options = Compiler.Options(name: name)
         options.weights = .file
+        if let passes { options.passes = try PassRegistry.pipeline(names: passes) }
         let emitted = try Compiler.compile(path: model, directory: dir, options: options)
         try TestSupport.run(TestSupport.python, [TestSupport.repoRoot + "/Tests/scripts/ort_run.py", model, dir])
         let driver = CppHarness.singleModelDriver(header: emitted.header, namespace: emitted.namespace, dir: dir,
@@ -58,8 +60,10 @@ final class GeneratedCodeTests: XCTestCase {
         try TestSupport.run(TestSupport.python, [TestSupport.repoRoot + "/Tests/scripts/make_kernel_paths.py", model])
         // Plain -O2 (with g++ on x86-64 the AVX2 twin of run when the CPU has AVX2, clang++ SSE2),
         // -O2 without the twin (SSE2: 4-float vectors) and -O3 -march=native (this machine's widest).
+        // The NCHW kernels: the default pipeline without the blocked layout.
         try compileAndCompare(model: model, dir: dir, name: "kernel_paths", threads: 1, compilers: ["g++", "clang++"],
-                              flagSets: [["-O2"], ["-O3", "-march=native"], ["-O2", "-DSOFIE_NO_DISPATCH"]])
+                              flagSets: [["-O2"], ["-O3", "-march=native"], ["-O2", "-DSOFIE_NO_DISPATCH"]],
+                              passes: PassRegistry.defaultPipeline.filter { $0 != "block-channels" })
         #if arch(x86_64)
         let symbols = { (bin: String) in (try? TestSupport.run("/usr/bin/env", ["nm", "-C", bin]).output) ?? "" }
         XCTAssertTrue(symbols(dir + "/main-g++-0").contains("Session::run_avx2("), "g++ -O2 builds the AVX2 twin")
@@ -79,6 +83,16 @@ final class GeneratedCodeTests: XCTestCase {
         XCTAssertEqual(header.components(separatedBy: "sofie_rt::conv_pixels<float>(").count - 1, 4, "at most 16 output pixels: the product the other way round")
         XCTAssertFalse(header.contains("sofie_rt::im2col("), "no im2col matrix is formed")
         XCTAssertEqual(header.components(separatedBy: "sofie_rt::gemm_packed(").count - 1, 6, "constant MatMul/Gemm weights are stored packed")
+
+        // The same model through the default pipeline: the convolutions it can take run in the
+        // blocked layout (one group of 16 or more channels, depthwise, groups of whole blocks).
+        let blockedDir = try TestSupport.tempDir("kernel-paths-blocked")
+        try compileAndCompare(model: model, dir: blockedDir, name: "kernel_paths", threads: 1, compilers: ["g++", "clang++"],
+                              flagSets: [["-O2"], ["-O3", "-march=native"], ["-O2", "-DSOFIE_NO_DISPATCH"]])
+        let blocked = CppHarness.withoutDispatchTwins(try String(contentsOfFile: blockedDir + "/kernel_paths.hxx", encoding: .utf8))
+        for call in ["sofie_rt::conv_blocked(", "sofie_rt::depthwise_blocked(", "sofie_rt::to_blocked(", "sofie_rt::from_blocked("] {
+            XCTAssertGreaterThan(blocked.components(separatedBy: call).count - 1, 1, call)
+        }
     }
 
     func testHostileNamesCannotBreakTheCode() throws {

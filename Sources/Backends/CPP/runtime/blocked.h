@@ -2,6 +2,8 @@
 // Part of sofie_runtime.h, which sofie embeds into every emitted header (see README.md here).
 #pragma once
 #include <algorithm>
+#include <limits>
+#include <vector>
 #include "base.h"
 #include "math.h"
 #include "conv.h"
@@ -67,6 +69,39 @@ inline void global_average_blocked(const float* x, int64_t CB, int64_t HW, float
     }
 }
 
+// MaxPool of a blocked image of CB blocks (1-D or 2-D window): as sofie_rt::pool computes it,
+// per lane, the first tap inside the image and then every larger one.
+inline void max_pool_blocked(int64_t CB, const float* x, const Window& win, float* y) {
+    const int64_t IH = win.in[1], IW = win.in[2], OH = win.out[1], OW = win.out[2];
+    for (int64_t cb = 0; cb < CB; ++cb) {
+        const float* xc = x + cb * IH * IW * kBlock;
+        for (int64_t oh = 0; oh < OH; ++oh)
+            for (int64_t ow = 0; ow < OW; ++ow) {
+                float m[kBlock];
+                bool any = false;
+                for (int64_t kh = 0; kh < win.k[1]; ++kh) {
+                    const int64_t ih = oh * win.s[1] + kh * win.d[1] - win.p[1];
+                    if (ih < 0 || ih >= IH) continue;
+                    for (int64_t kw = 0; kw < win.k[2]; ++kw) {
+                        const int64_t iw = ow * win.s[2] + kw * win.d[2] - win.p[2];
+                        if (iw < 0 || iw >= IW) continue;
+                        const float* v = xc + (ih * IW + iw) * kBlock;
+                        if (!any) {
+                            for (int64_t l = 0; l < kBlock; ++l) m[l] = v[l];
+                            any = true;
+                        } else {
+                            for (int64_t l = 0; l < kBlock; ++l) m[l] = v[l] > m[l] ? v[l] : m[l];
+                        }
+                    }
+                }
+                // A window wholly in the padding (ONNX's geometry never makes one) gives -inf.
+                if (!any)
+                    for (int64_t l = 0; l < kBlock; ++l) m[l] = -std::numeric_limits<float>::infinity();
+                std::memcpy(y + ((cb * OH + oh) * OW + ow) * kBlock, m, sizeof m);
+            }
+    }
+}
+
 // The columns [lo, hi) of an output row whose every tap is inside the input row (no bounds
 // checks needed there): iw = ow * s - p + kw * d within [0, IW) for kw = 0 and kw = K - 1.
 struct Interior {
@@ -95,25 +130,13 @@ struct BlockAcc {
     VecF v[F][P][kBlockVecs];
 };
 
-// F output blocks at P output pixels of row oh from column ow0: the sums over input blocks
-// [cb0, cb1) of the taps inside the image, added to the bias (first pass) or to what y holds
-// (later passes); the last pass adds the residual and applies the activation. Without Edge
-// every tap of the P pixels is inside the row (interior_columns); with it P is 1 and taps
-// outside are skipped. w points at the first output block's weights, blocks wf apart; y (and
-// res, the residual at the same place, or null) at pixel (oh, ow0) of the first block, blocks
-// yf apart.
-template <int64_t F, int64_t P, bool Edge>
-SOFIE_MATH void conv_blocked_tile(const float* x, const float* w, int64_t wf, int64_t cb0, int64_t cb1, const Window& win, int64_t oh,
-                                  int64_t ow0, float* y, int64_t yf, const float* bias, bool first, bool last, const Epilogue<float>& ep,
-                                  const float* res) {
-    static_assert(!Edge || P == 1, "edge tiles are one pixel wide");
-    constexpr int64_t BV = kBlockVecs, L = kLanesF;
-    const int64_t IH = win.in[1], IW = win.in[2], KH = win.k[1], KW = win.k[2];
-    const int64_t sh = win.s[1], sw = win.s[2], dh = win.d[1], dw = win.d[2];
-    BlockAcc<F, P> a;
+// A tile's starting sums: the bias (first pass over the input blocks) or what y holds.
+template <int64_t F, int64_t P>
+SOFIE_MATH void tile_start(BlockAcc<F, P>& a, const float* y, int64_t yf, const float* bias, bool first) {
+    constexpr int64_t L = kLanesF;
     _Pragma("GCC unroll 4") for (int64_t f = 0; f < F; ++f)
         _Pragma("GCC unroll 8") for (int64_t p = 0; p < P; ++p)
-            _Pragma("GCC unroll 4") for (int64_t v = 0; v < BV; ++v) {
+            _Pragma("GCC unroll 4") for (int64_t v = 0; v < kBlockVecs; ++v) {
                 if (first) {
                     a.v[f][p][v] = VecF{};
                     if (bias) std::memcpy(&a.v[f][p][v], bias + f * kBlock + v * L, sizeof(VecF));
@@ -121,37 +144,16 @@ SOFIE_MATH void conv_blocked_tile(const float* x, const float* w, int64_t wf, in
                     std::memcpy(&a.v[f][p][v], y + f * yf + p * kBlock + v * L, sizeof(VecF));
                 }
             }
-    const int64_t ih0 = oh * sh - win.p[1], iw0 = ow0 * sw - win.p[2];
-    const int64_t khw = KH * KW;
-    for (int64_t cb = cb0; cb < cb1; ++cb) {
-        const float* xc = x + cb * IH * IW * kBlock;
-        const float* wc = w + cb * khw * kBlock * kBlock;
-        for (int64_t kh = 0; kh < KH; ++kh) {
-            const int64_t ih = ih0 + kh * dh;
-            if (ih < 0 || ih >= IH) continue;
-            const float* xr = xc + ih * IW * kBlock;
-            for (int64_t kw = 0; kw < KW; ++kw) {
-                const int64_t iw = iw0 + kw * dw;
-                if (Edge && (iw < 0 || iw >= IW)) continue;
-                const float* xp = xr + iw * kBlock;
-                const float* wk = wc + (kh * KW + kw) * kBlock * kBlock;
-                _Pragma("GCC unroll 16") for (int64_t ic = 0; ic < kBlock; ++ic) {
-                    VecF wv[F][BV];
-                    _Pragma("GCC unroll 4") for (int64_t f = 0; f < F; ++f)
-                        _Pragma("GCC unroll 4") for (int64_t v = 0; v < BV; ++v)
-                            std::memcpy(&wv[f][v], wk + f * wf + ic * kBlock + v * L, sizeof(VecF));
-                    _Pragma("GCC unroll 8") for (int64_t p = 0; p < P; ++p) {
-                        const float xs = xp[p * sw * kBlock + ic];
-                        _Pragma("GCC unroll 4") for (int64_t f = 0; f < F; ++f)
-                            _Pragma("GCC unroll 4") for (int64_t v = 0; v < BV; ++v) a.v[f][p][v] += xs * wv[f][v];
-                    }
-                }
-            }
-        }
-    }
+}
+
+// Stores a tile's sums; the last pass adds the residual (res, at the tile's place, or null) and
+// applies the activation.
+template <int64_t F, int64_t P>
+SOFIE_MATH void tile_store(const BlockAcc<F, P>& a, float* y, int64_t yf, bool last, const Epilogue<float>& ep, const float* res) {
+    constexpr int64_t L = kLanesF;
     _Pragma("GCC unroll 4") for (int64_t f = 0; f < F; ++f)
         _Pragma("GCC unroll 8") for (int64_t p = 0; p < P; ++p)
-            _Pragma("GCC unroll 4") for (int64_t v = 0; v < BV; ++v) {
+            _Pragma("GCC unroll 4") for (int64_t v = 0; v < kBlockVecs; ++v) {
                 VecF s = a.v[f][p][v];
                 if (last) {
                     if (res) {
@@ -165,47 +167,132 @@ SOFIE_MATH void conv_blocked_tile(const float* x, const float* w, int64_t wf, in
             }
 }
 
-// One pass of F output blocks from mb over input blocks [cb0, cb1), every output pixel.
-template <int64_t F>
-inline void conv_blocked_pass(int64_t CB, int64_t mb, int64_t cb0, int64_t cb1, const float* x, const float* w, const float* bias,
-                              const Window& win, float* y, const Epilogue<float>& ep) {
+// Adds to the tile's sums the taps of ncb input blocks: x points at the tile's first pixel's
+// window origin in the first block (blocks `plane` apart), w at the first output block's
+// weights for that input block (input blocks wcb apart); the weights of one input channel for
+// the gw output blocks of the weight's group are consecutive, so output block f of the tile is
+// at f * 16 and input channel ic at ic * gw * 16 (GW: gw known at compile time, 0: not).
+// taps[2t] and taps[2t + 1] are tap t's offsets into x and w, inside the image for every pixel
+// of the tile; pixels are SW (or, for SW = 0, sw) input columns apart.
+template <int64_t F, int64_t P, int64_t SW, int64_t GW>
+SOFIE_MATH void conv_blocked_taps(BlockAcc<F, P>& a, const float* x, int64_t plane, const float* w, int64_t gw, int64_t wcb, int64_t ncb,
+                                  const int64_t* taps, int64_t ntaps, int64_t sw) {
+    constexpr int64_t BV = kBlockVecs, L = kLanesF;
+    const int64_t step = (SW > 0 ? SW : sw) * kBlock;
+    const int64_t icStride = (GW > 0 ? GW : gw) * kBlock;
+    for (int64_t cb = 0; cb < ncb; ++cb, x += plane, w += wcb) {
+        for (int64_t t = 0; t < ntaps; ++t) {
+            const float* xp = x + taps[2 * t];
+            const float* wk = w + taps[2 * t + 1];
+            _Pragma("GCC unroll 16") for (int64_t ic = 0; ic < kBlock; ++ic) {
+                VecF wv[F][BV];
+                _Pragma("GCC unroll 4") for (int64_t f = 0; f < F; ++f)
+                    _Pragma("GCC unroll 4") for (int64_t v = 0; v < BV; ++v)
+                        std::memcpy(&wv[f][v], wk + ic * icStride + f * kBlock + v * L, sizeof(VecF));
+                _Pragma("GCC unroll 8") for (int64_t p = 0; p < P; ++p) {
+                    const float xs = xp[p * step + ic];
+                    _Pragma("GCC unroll 4") for (int64_t f = 0; f < F; ++f)
+                        _Pragma("GCC unroll 4") for (int64_t v = 0; v < BV; ++v) a.v[f][p][v] += xs * wv[f][v];
+                }
+            }
+        }
+    }
+}
+
+// The taps of output pixel (oh, ow) inside the image, x offsets from the block's start; for
+// ow < 0, those of the rows inside for the row's interior tiles, x offsets from input column
+// ow * sw - pw of the tile's first pixel. Returns their count.
+inline int64_t conv_blocked_tap_list(const Window& win, int64_t oh, int64_t ow, int64_t gw, int64_t* taps) {
+    const int64_t IH = win.in[1], IW = win.in[2], KH = win.k[1], KW = win.k[2];
+    const int64_t ih0 = oh * win.s[1] - win.p[1], iw0 = ow < 0 ? 0 : ow * win.s[2] - win.p[2];
+    int64_t n = 0;
+    for (int64_t kh = 0; kh < KH; ++kh) {
+        const int64_t ih = ih0 + kh * win.d[1];
+        if (ih < 0 || ih >= IH) continue;
+        for (int64_t kw = 0; kw < KW; ++kw) {
+            const int64_t iw = iw0 + kw * win.d[2];
+            if (ow >= 0 && (iw < 0 || iw >= IW)) continue;
+            taps[2 * n] = (ih * IW + (ow < 0 ? kw * win.d[2] : iw)) * kBlock;
+            taps[2 * n + 1] = (kh * KW + kw) * kBlock * kBlock * gw;
+            ++n;
+        }
+    }
+    return n;
+}
+
+// One pass of F output blocks from mb over input blocks [cb0, cb1), every output pixel: w is
+// the weights of the group of gw output blocks these are in, at output block f0 of the group
+// (w already advanced by f0 * 16); taps has room for 2 * KH * KW offsets.
+template <int64_t F, int64_t SW, int64_t GW>
+inline void conv_blocked_pass(int64_t CB, int64_t mb, int64_t cb0, int64_t cb1, const float* x, const float* w, int64_t gw,
+                              const float* bias, const Window& win, float* y, const Epilogue<float>& ep, int64_t* taps) {
     constexpr int64_t P = kConvTileP;
-    const int64_t OH = win.out[1], OW = win.out[2], khw = win.k[1] * win.k[2];
-    const int64_t wf = CB * khw * kBlock * kBlock, yf = OH * OW * kBlock;
+    const int64_t IW = win.in[2], OH = win.out[1], OW = win.out[2], khw = win.k[1] * win.k[2], sw = win.s[2], pw = win.p[2];
+    const int64_t plane = win.in[1] * IW * kBlock, wcb = khw * kBlock * kBlock * gw, yf = OH * OW * kBlock;
     const bool first = cb0 == 0, last = cb1 == CB;
-    const float* wm = w + mb * wf;
+    const float* xs = x + cb0 * plane;
+    const float* wm = w + cb0 * wcb;
     const float* bm = bias ? bias + mb * kBlock : nullptr;
-    const Interior in = interior_columns(win.in[2], OW, win.k[2], win.s[2], win.d[2], win.p[2]);
+    const int64_t ncb = cb1 - cb0;
+    const Interior in = interior_columns(IW, OW, win.k[2], sw, win.d[2], pw);
     for (int64_t oh = 0; oh < OH; ++oh) {
         const int64_t at = (mb * OH + oh) * OW * kBlock;
         float* yr = y + at;
         const float* rr = ep.residual ? ep.residual + at : nullptr;
+        // One pixel whose window reaches past the row's ends: its own tap list.
         auto edge = [&](int64_t ow) {
-            conv_blocked_tile<F, 1, true>(x, wm, wf, cb0, cb1, win, oh, ow, yr + ow * kBlock, yf, bm, first, last, ep,
-                                          rr ? rr + ow * kBlock : nullptr);
+            const int64_t n = conv_blocked_tap_list(win, oh, ow, gw, taps);
+            BlockAcc<F, 1> a;
+            tile_start(a, yr + ow * kBlock, yf, bm, first);
+            conv_blocked_taps<F, 1, SW, GW>(a, xs, plane, wm, gw, wcb, ncb, taps, n, sw);
+            tile_store(a, yr + ow * kBlock, yf, last, ep, rr ? rr + ow * kBlock : nullptr);
         };
         for (int64_t ow = 0; ow < in.lo; ++ow) edge(ow);
         int64_t ow = in.lo;
-        for (; ow + P <= in.hi; ow += P)
-            conv_blocked_tile<F, P, false>(x, wm, wf, cb0, cb1, win, oh, ow, yr + ow * kBlock, yf, bm, first, last, ep,
-                                           rr ? rr + ow * kBlock : nullptr);
-        for (; ow < in.hi; ++ow)
-            conv_blocked_tile<F, 1, false>(x, wm, wf, cb0, cb1, win, oh, ow, yr + ow * kBlock, yf, bm, first, last, ep,
-                                           rr ? rr + ow * kBlock : nullptr);
-        for (ow = in.hi; ow < OW; ++ow) edge(ow);
+        if (ow < in.hi) {
+            const int64_t n = conv_blocked_tap_list(win, oh, -1, gw, taps);
+            for (; ow + P <= in.hi; ow += P) {
+                BlockAcc<F, P> a;
+                tile_start(a, yr + ow * kBlock, yf, bm, first);
+                conv_blocked_taps<F, P, SW, GW>(a, xs + (ow * sw - pw) * kBlock, plane, wm, gw, wcb, ncb, taps, n, sw);
+                tile_store(a, yr + ow * kBlock, yf, last, ep, rr ? rr + ow * kBlock : nullptr);
+            }
+            for (; ow < in.hi; ++ow) {
+                BlockAcc<F, 1> a;
+                tile_start(a, yr + ow * kBlock, yf, bm, first);
+                conv_blocked_taps<F, 1, SW, GW>(a, xs + (ow * sw - pw) * kBlock, plane, wm, gw, wcb, ncb, taps, n, sw);
+                tile_store(a, yr + ow * kBlock, yf, last, ep, rr ? rr + ow * kBlock : nullptr);
+            }
+        }
+        for (ow = std::max(in.hi, in.lo); ow < OW; ++ow) edge(ow);
     }
 }
+
+template <int64_t F, int64_t GW>
+inline void conv_blocked_pass_sw(int64_t CB, int64_t mb, int64_t cb0, int64_t cb1, const float* x, const float* w, int64_t gw,
+                                 const float* bias, const Window& win, float* y, const Epilogue<float>& ep, int64_t* taps) {
+    if (win.s[2] == 1) conv_blocked_pass<F, 1, GW>(CB, mb, cb0, cb1, x, w, gw, bias, win, y, ep, taps);
+    else if (win.s[2] == 2) conv_blocked_pass<F, 2, GW>(CB, mb, cb0, cb1, x, w, gw, bias, win, y, ep, taps);
+    else conv_blocked_pass<F, 0, GW>(CB, mb, cb0, cb1, x, w, gw, bias, win, y, ep, taps);
+}
 #endif
+
+// The weight's output blocks are stored in groups of 4 (then 2 and 1 for the last ones), the
+// 16 x 16 values of one input block and tap interleaved within a group (see conv_blocked):
+// the size of the group that starts with `left` output blocks still to store. Fixed whatever
+// the target, so that layouts do not depend on the vector width.
+constexpr int64_t conv_blocked_group(int64_t left) { return left >= 4 ? 4 : left >= 2 ? 2 : 1; }
 
 // Input blocks whose weights for the tile's output blocks stay within 128 KB (half of an L2 of
 // the smallest kind): a pass over them keeps those weights in cache for every output pixel.
 inline int64_t conv_blocked_chunk(int64_t khw, int64_t F) { return std::max<int64_t>(1, (128 * 1024 / 4) / (F * khw * kBlock * kBlock)); }
 
 // Convolution of one blocked image, one group, 1-D or 2-D (win.in[0] == win.out[0] == 1): CB
-// input blocks, MB output blocks. w is the weight blocked as
-// w[((((mb * CB + cb) * KH + kh) * KW + kw) * 16 + ic) * 16 + oc] for output channel mb*16 + oc
-// and input channel cb*16 + ic (zero past the real channels); bias (MB * 16 values) may be
-// null. The epilogue's residual has y's blocked shape. The sums over input channels run in
+// input blocks, MB output blocks. w is the weight blocked in groups of gw output blocks
+// (conv_blocked_group): output channel (m0 + f) * 16 + oc of the group that starts at block m0,
+// input channel cb * 16 + ic, tap t = kh * KW + kw at
+// w[m0 * CB * KH * KW * 256 + (((cb * KH * KW + t) * 16 + ic) * gw + f) * 16 + oc], zero past
+// the real channels; bias (MB * 16 values) may be null. The epilogue's residual has y's blocked shape. The sums over input channels run in
 // passes of conv_blocked_chunk blocks, each adding to what the pass before stored.
 inline void conv_blocked(int64_t CB, int64_t MB, const float* x, const float* w, const float* bias, const Window& win, float* y,
                          const Epilogue<float>& ep) {
@@ -218,17 +305,29 @@ inline void conv_blocked(int64_t CB, int64_t MB, const float* x, const float* w,
     }
     const int64_t khw = win.k[1] * win.k[2];
 #if defined(__GNUC__) || defined(__clang__)
-    constexpr int64_t F = kConvTileF;
-    const int64_t chunk = conv_blocked_chunk(khw, F);
+    // Tap offsets: on the stack for kernels up to 8 x 8.
+    int64_t small[128];
+    std::vector<int64_t> big;
+    int64_t* taps = small;
+    if (khw > 64) {
+        big.resize(2 * khw);
+        taps = big.data();
+    }
     for (int64_t mb = 0; mb < MB;) {
-        const int64_t left = MB - mb;
+        const int64_t gw = conv_blocked_group(MB - mb);
+        const float* wg = w + mb * CB * khw * kBlock * kBlock;
+        const int64_t chunk = conv_blocked_chunk(khw, gw);
         for (int64_t cb0 = 0; cb0 < CB; cb0 += chunk) {
             const int64_t cb1 = std::min(CB, cb0 + chunk);
-            if (left >= F) conv_blocked_pass<F>(CB, mb, cb0, cb1, x, w, bias, flat, y, ep);
-            else if (F > 2 && left >= 2) conv_blocked_pass<2>(CB, mb, cb0, cb1, x, w, bias, flat, y, ep);
-            else conv_blocked_pass<1>(CB, mb, cb0, cb1, x, w, bias, flat, y, ep);
+            // A tile of the whole group where the registers hold it (AVX-512), else block by block.
+            if (kConvTileF >= 4 && gw == 4) conv_blocked_pass_sw<4, 4>(CB, mb, cb0, cb1, x, wg, gw, bias, flat, y, ep, taps);
+            else if (kConvTileF >= 2 && gw == 2) conv_blocked_pass_sw<2, 2>(CB, mb, cb0, cb1, x, wg, gw, bias, flat, y, ep, taps);
+            else if (gw == 1) conv_blocked_pass_sw<1, 1>(CB, mb, cb0, cb1, x, wg, gw, bias, flat, y, ep, taps);
+            else
+                for (int64_t f = 0; f < gw; ++f)
+                    conv_blocked_pass_sw<1, 0>(CB, mb + f, cb0, cb1, x, wg + f * kBlock, gw, bias, flat, y, ep, taps);
         }
-        mb += left >= F ? F : (F > 2 && left >= 2) ? 2 : 1;
+        mb += gw;
     }
 #else
     const int64_t IH = flat.in[1], IW = flat.in[2], OH = flat.out[1], OW = flat.out[2], KH = flat.k[1], KW = flat.k[2];
@@ -255,6 +354,20 @@ inline void conv_blocked(int64_t CB, int64_t MB, const float* x, const float* w,
                     y[at] = s;
                 }
 #endif
+}
+
+// A grouped convolution whose groups are whole blocks (C / G and M / G multiples of 16): G
+// convolutions of CBg input and MBg output blocks each, the weight blocked per group as
+// conv_blocked reads it (group g's at g * MBg * CBg * KH * KW * 256).
+inline void conv_blocked_groups(int64_t G, int64_t CBg, int64_t MBg, const float* x, const float* w, const float* bias, const Window& win,
+                                float* y, const Epilogue<float>& ep) {
+    const int64_t inBlocks = CBg * win.in[1] * win.in[2] * kBlock, outBlocks = MBg * win.out[1] * win.out[2] * kBlock;
+    for (int64_t g = 0; g < G; ++g) {
+        Epilogue<float> e = ep;
+        if (e.residual) e.residual += g * outBlocks;
+        conv_blocked(CBg, MBg, x + g * inBlocks, w + g * MBg * CBg * win.k[1] * win.k[2] * kBlock * kBlock, bias ? bias + g * MBg * kBlock : nullptr,
+                     win, y + g * outBlocks, e);
+    }
 }
 
 #if defined(__GNUC__) || defined(__clang__)
