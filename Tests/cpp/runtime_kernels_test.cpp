@@ -517,6 +517,8 @@ static void test_blocked() {
         {16, 20, 1, {1, 12, 19}, {1, 5, 5}, {1, 1, 2}, {1, 2, 2}, {0, 4, 3}, true, false, rt::Act::Swish},  // dilated
         {17, 16, 1, {1, 1, 40}, {1, 1, 7}, {1, 1, 3}, {1, 1, 1}, {0, 0, 3}, true, false, rt::Act::LeakyRelu},  // 1-D
         {3, 64, 1, {1, 8, 6}, {1, 7, 7}, {1, 2, 2}, {1, 1, 1}, {0, 3, 3}, false, false, rt::Act::Tanh},  // wider than the image
+        {64, 64, 1, {1, 7, 7}, {1, 3, 3}, {1, 1, 1}, {1, 1, 1}, {0, 1, 1}, true, true, rt::Act::Relu},   // rows of 7: tiles of 4 + 3
+        {16, 32, 1, {1, 5, 23}, {1, 3, 3}, {1, 1, 1}, {1, 1, 1}, {0, 0, 2}, true, false, rt::Act::None},  // asymmetric: pads on one side
         // depthwise
         {40, 40, 40, {1, 14, 14}, {1, 3, 3}, {1, 1, 1}, {1, 1, 1}, {0, 1, 1}, true, false, rt::Act::Clip},
         {24, 24, 24, {1, 15, 17}, {1, 5, 5}, {1, 2, 2}, {1, 1, 1}, {0, 2, 2}, true, true, rt::Act::HardSwish},
@@ -570,8 +572,22 @@ static void test_blocked() {
                         wb[m0 * CBg * kvol * 256 + (((ch / 16 * kvol + t) * 16 + ch % 16) * gw + (b - m0)) * 16 + m % 16] =
                             m < c.M && ch < Cg ? wt[(m * Cg + ch) * kvol + t] : 0.0f;
             }
-            if (c.G > 1) rt::conv_blocked_groups(c.G, CBg, MB / c.G, xb.p(), wb.p(), c.bias ? bb.p() : nullptr, w, yb.p(), ep);
-            else rt::conv_blocked(CB, MB, xb.p(), wb.p(), c.bias ? bb.p() : nullptr, w, yb.p(), ep);
+            // Without a workspace (edge columns in one-pixel tiles), then with one (padded rows).
+            Buf yb0(MB * outN * 16, NAN);
+            Buf work(std::max<int64_t>(1, rt::conv_blocked_work(CBg, w)));
+            poison(work);
+            for (bool padded : {false, true}) {
+                Buf& out = padded ? yb : yb0;
+                float* wk = padded ? work.p() : nullptr;
+                if (c.G > 1) rt::conv_blocked_groups(c.G, CBg, MB / c.G, xb.p(), wb.p(), c.bias ? bb.p() : nullptr, w, out.p(), ep, wk);
+                else rt::conv_blocked(CB, MB, xb.p(), wb.p(), c.bias ? bb.p() : nullptr, w, out.p(), ep, wk);
+            }
+            CHECK(work.intact(), "%s wrote outside its workspace", g_case);
+            Buf y0(c.M * outN, NAN);
+            rt::from_blocked(yb0.p(), c.M, outN, y0.p());
+            char what0[160];
+            std::snprintf(what0, sizeof what0, "%s (no workspace) C=%" PRId64 " M=%" PRId64 " k=%" PRId64, g_case, c.C, c.M, c.k[2]);
+            compare(what0, y0, ref, mag, Cg * kvol + 2, c.act, alpha, beta);
         }
         CHECK(yb.intact(), "%s wrote outside its output", g_case);
         for (size_t i = 0; i < yb.n; ++i) CHECK(std::isfinite(yb[i]), "%s: element %zu of the blocked output is %g", g_case, i, yb[i]);

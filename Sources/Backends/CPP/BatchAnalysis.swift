@@ -76,7 +76,7 @@ enum BatchAnalysis {
             guard ins.allSatisfy({ !has($0) || axis($0) == 0 }) else { return (nil, reason) }
             var ok = false
             switch n.opType {
-            case "FusedConv" where SofieOps.isSofie(n):
+            case "FusedConv" where SofieOps.isSofie(n), "BlockedConv" where SofieOps.isSofie(n):
                 // Conv with a residual of the output's shape (row b of Z goes with row b of Y).
                 ok = has(ins[0]) && !has(n.input(1)) && !has(n.input(2))
             case "FusedGemm" where SofieOps.isSofie(n):

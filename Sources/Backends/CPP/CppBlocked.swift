@@ -46,14 +46,19 @@ enum CppBlocked {
             }
             let inImage = x.count / x.shape[0], outImage = y.count / y.shape[0]
             let epilogue = ep.cpp("float", residualOffset: y.shape[0] == 1 ? "0" : "n * \(outImage)")
+            // The input rows with their padding columns (sofie_rt::conv_blocked_work), per group.
+            let work = depthwise ? 0 : try paddedRowsElements(g, blocks: G > 1 ? CB / G : CB)
+            e.workspace(work)
+            let wk = work > 0 ? "static_cast<float*>(work)" : "nullptr"
             e.block {
                 e.line("static constexpr sofie_rt::Window win = \(CppNN.window(g));")
+                if !depthwise { e.line("static_assert(sofie_rt::conv_blocked_work(\(G > 1 ? CB / G : CB), win) == \(work), \"workspace sized for another formula\");") }
                 CppNN.perImage(e, x.shape[0]) { i in
                     depthwise
                         ? "sofie_rt::depthwise_blocked(\(CB), \(at(x.ptr, i, inImage)), \(wp), \(bp), win, \(at(y.ptr, i, outImage)), \(epilogue));"
                         : G > 1
-                        ? "sofie_rt::conv_blocked_groups(\(G), \(CB / G), \(MB / G), \(at(x.ptr, i, inImage)), \(wp), \(bp), win, \(at(y.ptr, i, outImage)), \(epilogue));"
-                        : "sofie_rt::conv_blocked(\(CB), \(MB), \(at(x.ptr, i, inImage)), \(wp), \(bp), win, \(at(y.ptr, i, outImage)), \(epilogue));"
+                        ? "sofie_rt::conv_blocked_groups(\(G), \(CB / G), \(MB / G), \(at(x.ptr, i, inImage)), \(wp), \(bp), win, \(at(y.ptr, i, outImage)), \(epilogue), \(wk));"
+                        : "sofie_rt::conv_blocked(\(CB), \(MB), \(at(x.ptr, i, inImage)), \(wp), \(bp), win, \(at(y.ptr, i, outImage)), \(epilogue), \(wk));"
                 }
             }
         }
@@ -74,6 +79,18 @@ enum CppBlocked {
             }
         }
         return t
+    }
+
+    /// Elements of sofie_rt::conv_blocked_work: one image's rows of `blocks` input blocks with the
+    /// columns of zeros that put every output column's taps inside its row (0 when none are
+    /// needed). Sizes come from the model: overflow-checked.
+    static func paddedRowsElements(_ g: NNOps.Geometry, blocks: Int) throws -> Int {
+        let s = g.kernel.count, iw = g.inputShape[g.inputShape.count - 1], ih = s == 2 ? g.inputShape[2] : 1
+        let ow = g.outputShape[g.outputShape.count - 1]
+        let left = g.padsBegin[s - 1]
+        let reach = try Checked.sum([try Checked.mul(ow - 1, g.strides[s - 1]), try Checked.mul(g.kernel[s - 1] - 1, g.dilations[s - 1]), 1], "the window's reach")
+        let right = max(0, reach - left - iw)
+        return left == 0 && right == 0 ? 0 : try Checked.product([blocks, ih, try Checked.sum([iw, left, right]), lanes], "the padded rows")
     }
 
     /// `p` advanced to image `i` of `size` elements (p itself for a single image).

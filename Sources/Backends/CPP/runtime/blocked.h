@@ -220,6 +220,17 @@ inline int64_t conv_blocked_tap_list(const Window& win, int64_t oh, int64_t ow, 
     return n;
 }
 
+// One interior tile: start, the taps of every input block, store.
+template <int64_t F, int64_t P, int64_t SW, int64_t GW>
+inline void conv_blocked_tile(const float* x, int64_t plane, const float* w, int64_t gw, int64_t wcb, int64_t ncb, const int64_t* taps,
+                              int64_t ntaps, int64_t sw, float* y, int64_t yf, const float* bias, bool first, bool last,
+                              const Epilogue<float>& ep, const float* res) {
+    BlockAcc<F, P> a;
+    tile_start(a, y, yf, bias, first);
+    conv_blocked_taps<F, P, SW, GW>(a, x, plane, w, gw, wcb, ncb, taps, ntaps, sw);
+    tile_store(a, y, yf, last, ep, res);
+}
+
 // One pass of F output blocks from mb over input blocks [cb0, cb1), every output pixel: w is
 // the weights of the group of gw output blocks these are in, at output block f0 of the group
 // (w already advanced by f0 * 16); taps has room for 2 * KH * KW offsets.
@@ -248,23 +259,28 @@ inline void conv_blocked_pass(int64_t CB, int64_t mb, int64_t cb0, int64_t cb1, 
             tile_store(a, yr + ow * kBlock, yf, last, ep, rr ? rr + ow * kBlock : nullptr);
         };
         for (int64_t ow = 0; ow < in.lo; ++ow) edge(ow);
-        int64_t ow = in.lo;
-        if (ow < in.hi) {
+        if (in.lo < in.hi) {
             const int64_t n = conv_blocked_tap_list(win, oh, -1, gw, taps);
-            for (; ow + P <= in.hi; ow += P) {
-                BlockAcc<F, P> a;
-                tile_start(a, yr + ow * kBlock, yf, bm, first);
-                conv_blocked_taps<F, P, SW, GW>(a, xs + (ow * sw - pw) * kBlock, plane, wm, gw, wcb, ncb, taps, n, sw);
-                tile_store(a, yr + ow * kBlock, yf, last, ep, rr ? rr + ow * kBlock : nullptr);
-            }
-            for (; ow < in.hi; ++ow) {
-                BlockAcc<F, 1> a;
-                tile_start(a, yr + ow * kBlock, yf, bm, first);
-                conv_blocked_taps<F, 1, SW, GW>(a, xs + (ow * sw - pw) * kBlock, plane, wm, gw, wcb, ncb, taps, n, sw);
-                tile_store(a, yr + ow * kBlock, yf, last, ep, rr ? rr + ow * kBlock : nullptr);
+            // Tiles of P pixels, the last two of the row evened out (each tile streams the
+            // weights once: 7 columns as 4 + 3, not 6 + 1).
+            for (int64_t ow = in.lo; ow < in.hi;) {
+                const int64_t left = in.hi - ow;
+                const int64_t take = left <= P ? left : left >= 2 * P ? P : (left + 1) / 2;
+                const float* xt = xs + (ow * sw - pw) * kBlock;
+                float* yt = yr + ow * kBlock;
+                const float* rt = rr ? rr + ow * kBlock : nullptr;
+                switch (take) {
+                case 1: conv_blocked_tile<F, 1, SW, GW>(xt, plane, wm, gw, wcb, ncb, taps, n, sw, yt, yf, bm, first, last, ep, rt); break;
+                case 2: conv_blocked_tile<F, 2, SW, GW>(xt, plane, wm, gw, wcb, ncb, taps, n, sw, yt, yf, bm, first, last, ep, rt); break;
+                case 3: conv_blocked_tile<F, (P >= 3 ? 3 : 1), SW, GW>(xt, plane, wm, gw, wcb, ncb, taps, n, sw, yt, yf, bm, first, last, ep, rt); break;
+                case 4: conv_blocked_tile<F, (P >= 4 ? 4 : 1), SW, GW>(xt, plane, wm, gw, wcb, ncb, taps, n, sw, yt, yf, bm, first, last, ep, rt); break;
+                case 5: conv_blocked_tile<F, (P >= 5 ? 5 : 1), SW, GW>(xt, plane, wm, gw, wcb, ncb, taps, n, sw, yt, yf, bm, first, last, ep, rt); break;
+                default: conv_blocked_tile<F, P, SW, GW>(xt, plane, wm, gw, wcb, ncb, taps, n, sw, yt, yf, bm, first, last, ep, rt); break;
+                }
+                ow += take;
             }
         }
-        for (ow = std::max(in.hi, in.lo); ow < OW; ++ow) edge(ow);
+        for (int64_t ow = std::max(in.hi, in.lo); ow < OW; ++ow) edge(ow);
     }
 }
 
@@ -294,8 +310,39 @@ inline int64_t conv_blocked_chunk(int64_t khw, int64_t F) { return std::max<int6
 // w[m0 * CB * KH * KW * 256 + (((cb * KH * KW + t) * 16 + ic) * gw + f) * 16 + oc], zero past
 // the real channels; bias (MB * 16 values) may be null. The epilogue's residual has y's blocked shape. The sums over input channels run in
 // passes of conv_blocked_chunk blocks, each adding to what the pass before stored.
+// Columns of zeros conv_blocked adds on the left and right of each input row so that every
+// output column's taps fall inside the row (no one-pixel edge tiles), and the workspace this
+// takes (elements; 0 when the window needs none).
+struct ColumnPads {
+    int64_t left, right;
+};
+constexpr ColumnPads conv_blocked_column_pads(const Window& win) {
+    const int64_t reach = (win.out[2] - 1) * win.s[2] + (win.k[2] - 1) * win.d[2] + 1;  // padded columns the outputs read
+    return {win.p[2], std::max<int64_t>(0, reach - win.p[2] - win.in[2])};
+}
+constexpr int64_t conv_blocked_work(int64_t CB, const Window& win) {
+    const ColumnPads c = conv_blocked_column_pads(win);
+    return c.left == 0 && c.right == 0 ? 0 : CB * win.in[1] * (win.in[2] + c.left + c.right) * kBlock;
+}
+
 inline void conv_blocked(int64_t CB, int64_t MB, const float* x, const float* w, const float* bias, const Window& win, float* y,
-                         const Epilogue<float>& ep) {
+                         const Epilogue<float>& ep, float* work) {
+    const ColumnPads cp = conv_blocked_column_pads(win);
+    if (work && (cp.left > 0 || cp.right > 0)) {
+        // The input with its padding columns written out (work: conv_blocked_work elements).
+        const int64_t IW = win.in[2], PW = IW + cp.left + cp.right, rows = CB * win.in[1];
+        for (int64_t r = 0; r < rows; ++r) {
+            float* d = work + r * PW * kBlock;
+            std::fill(d, d + cp.left * kBlock, 0.0f);
+            std::memcpy(d + cp.left * kBlock, x + r * IW * kBlock, sizeof(float) * IW * kBlock);
+            std::fill(d + (cp.left + IW) * kBlock, d + PW * kBlock, 0.0f);
+        }
+        Window padded = win;
+        padded.in[2] = PW;
+        padded.p[2] = 0;
+        conv_blocked(CB, MB, work, w, bias, padded, y, ep, nullptr);
+        return;
+    }
     // A pointwise convolution with unit strides and no padding is one row of all the pixels.
     Window flat = win;
     if (win.k[1] == 1 && win.k[2] == 1 && win.s[1] == 1 && win.s[2] == 1 && win.p[1] == 0 && win.p[2] == 0 && win.in[1] == win.out[1] &&
@@ -360,13 +407,13 @@ inline void conv_blocked(int64_t CB, int64_t MB, const float* x, const float* w,
 // convolutions of CBg input and MBg output blocks each, the weight blocked per group as
 // conv_blocked reads it (group g's at g * MBg * CBg * KH * KW * 256).
 inline void conv_blocked_groups(int64_t G, int64_t CBg, int64_t MBg, const float* x, const float* w, const float* bias, const Window& win,
-                                float* y, const Epilogue<float>& ep) {
+                                float* y, const Epilogue<float>& ep, float* work) {
     const int64_t inBlocks = CBg * win.in[1] * win.in[2] * kBlock, outBlocks = MBg * win.out[1] * win.out[2] * kBlock;
     for (int64_t g = 0; g < G; ++g) {
         Epilogue<float> e = ep;
         if (e.residual) e.residual += g * outBlocks;
         conv_blocked(CBg, MBg, x + g * inBlocks, w + g * MBg * CBg * win.k[1] * win.k[2] * kBlock * kBlock, bias ? bias + g * MBg * kBlock : nullptr,
-                     win, y + g * outBlocks, e);
+                     win, y + g * outBlocks, e, work);
     }
 }
 
