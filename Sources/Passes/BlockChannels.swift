@@ -41,15 +41,16 @@ public struct BlockChannels: GraphPass {
     }
 
     /// Whether a Conv or FusedConv becomes a BlockedConv, with its geometry.
-    static func convertible(_ n: Node, opset: Int) -> NNOps.Geometry? {
+    static func convertible(_ n: Node, opset: Int, inputBlocked: Bool = false) -> NNOps.Geometry? {
         guard (n.opType == "Conv" && n.isStandard) || (n.opType == "FusedConv" && SofieOps.isSofie(n)),
               let xs = image(n.input(0)), image(n.output(0)) != nil, let w = n.input(1)?.initializer, w.dataType == .float,
               n.input(2).map({ $0.initializer != nil }) ?? true, n.outputs.count == 1,
               let g = try? NNOps.convGeometry(OpContext(node: n, opset: opset)) else { return nil }
         let C = xs[1], M = g.outputShape[1]
         if g.group == 1 {
-            // A few input channels would mostly be zero lanes (the stem's 3): left to the NCHW kernels.
-            return C >= lanes ? g : nil
+            // A few input channels would mostly be zero lanes (the stem's 3): left to the NCHW
+            // kernels, unless the input is blocked already (a squeeze-and-excitation's expansion).
+            return C >= lanes || inputBlocked ? g : nil
         }
         // Depthwise, or groups of whole blocks.
         return (g.group == C && M == C) || ((C / g.group) % lanes == 0 && (M / g.group) % lanes == 0) ? g : nil
@@ -71,6 +72,22 @@ public struct BlockChannels: GraphPass {
         let attrs = [Attribute("kernel_shape", .ints(g.kernel.map(Int64.init))), Attribute("strides", .ints(g.strides.map(Int64.init))),
                      Attribute("dilations", .ints(g.dilations.map(Int64.init))), Attribute("pads", .ints((g.padsBegin + padsEnd).map(Int64.init)))]
         return Node(opType: "BlockedMaxPool", domain: SofieOps.domain, name: name, inputs: [xb], outputs: [yb], attributes: attrs)
+    }
+
+    /// ReduceMean over all the spatial axes of an image of rank `rank`, with this keepdims (Keras'
+    /// squeeze-and-excitation pooling): a GlobalAveragePool.
+    static func isSpatialMean(_ n: Node, rank: Int, keepdims: Int) -> Bool {
+        guard n.opType == "ReduceMean", (n.int("keepdims") ?? 1) == keepdims, (n.int("noop_with_empty_axes") ?? 0) == 0 else { return false }
+        let axes = n.ints("axes") ?? n.input(1)?.initializer.flatMap(NDArray.init).map { a in (0..<a.count).map { Int(a.double($0)) } }
+        guard let axes else { return false }
+        return Set(axes.map { $0 < 0 ? $0 + rank : $0 }) == Set(2..<rank)
+    }
+
+    /// The producer of `v`, looking through reshapes (which keep the order of the elements).
+    static func throughReshapes(_ v: Value?) -> Node? {
+        var p = v?.producer
+        while let n = p, n.isStandard, ["Reshape", "Flatten", "Squeeze", "Unsqueeze"].contains(n.opType) { p = n.input(0)?.producer }
+        return p
     }
 
     public func run(_ model: Model) throws -> Bool {
@@ -114,7 +131,7 @@ public struct BlockChannels: GraphPass {
         var changed = false
         for n in g.nodes {
             guard let y = n.output(0), let ys = Self.image(y) else { continue }
-            if let geo = Self.convertible(n, opset: opset) {
+            if let geo = Self.convertible(n, opset: opset, inputBlocked: n.input(0).map { twin[ObjectIdentifier($0)] != nil } ?? false) {
                 let xb = blocked(n.input(0)!, before: n)
                 let z = SofieOps.isSofie(n) ? n.input(3) : nil
                 let zb = z.map { blocked($0, before: n) }
@@ -147,7 +164,18 @@ public struct BlockChannels: GraphPass {
                 replace(n, with: cat, output: y, twin: yb)
                 continue
             }
-            if n.opType == "GlobalAveragePool", let x = n.input(0), let xb = twin[ObjectIdentifier(x)] {
+            // ReduceMean without keepdims, reshaped (once or more) to [N, C, 1, 1] (Keras'
+            // GlobalAveragePooling2D and Reshape in a squeeze-and-excitation block): one blocked pooling.
+            if n.opType == "Reshape", ys[2...].allSatisfy({ $0 == 1 }), let mean = Self.throughReshapes(n.input(0)), mean.opType == "ReduceMean", mean.isStandard,
+               let x = mean.input(0), let xs = Self.image(x), xs.count == ys.count, xs[0] == ys[0], xs[1] == ys[1],
+               Self.isSpatialMean(mean, rank: xs.count, keepdims: 0), let xb = twin[ObjectIdentifier(x)] {
+                let yb = newValue(y.name + "_blocked", Self.blockedShape(ys))
+                let pool = Node(opType: "BlockedGlobalAveragePool", domain: SofieOps.domain, name: g.uniqueName((mean.name.isEmpty ? "pool" : mean.name) + "_blocked", taken: &taken),
+                                inputs: [xb], outputs: [yb])
+                replace(n, with: pool, output: y, twin: yb)
+                continue
+            }
+            if n.opType == "GlobalAveragePool" || Self.isSpatialMean(n, rank: ys.count, keepdims: 1), let x = n.input(0), let xb = twin[ObjectIdentifier(x)] {
                 let yb = newValue(y.name + "_blocked", Self.blockedShape(ys))
                 let pool = Node(opType: "BlockedGlobalAveragePool", domain: SofieOps.domain, name: g.uniqueName((n.name.isEmpty ? "pool" : n.name) + "_blocked", taken: &taken),
                                 inputs: [xb], outputs: [yb])
@@ -163,6 +191,9 @@ public struct BlockChannels: GraphPass {
                 guard let v else { inputs.append(nil); continue }
                 if let b = twin[ObjectIdentifier(v)], let s = Self.image(v), s.count == ys.count, s[1] == ys[1] {
                     inputs.append(b)
+                } else if Self.binary.contains(n.opType), let s = Self.image(v), s.count == ys.count, s[1] == ys[1], s[2...].allSatisfy({ $0 == 1 }) {
+                    // One value per channel (a squeeze-and-excitation's scale): cheap to block here.
+                    inputs.append(blocked(v, before: n))
                 } else if (i > 0 || Self.binary.contains(n.opType)), let t = v.initializer, t.dims.reduce(1, *) == 1, t.dims.count <= 1 {
                     inputs.append(v)
                 } else {

@@ -249,7 +249,7 @@ constexpr bool select_act(Act act) {
 // An activation on one float vector in registers, computed as activate() computes it (the
 // same comparisons, so NaN and -0 come out the same, and the same vector functions): GEMM
 // tiles and depthwise rows store activated sums instead of passing over the output again.
-inline VecF act_vec(VecF x, Act act, float alpha, float beta) {
+SOFIE_MATH VecF act_vec(VecF x, Act act, float alpha, float beta) {
     const VecF zero{}, one = VecF{} + 1.0f;
     switch (act) {
     case Act::None: return x;
