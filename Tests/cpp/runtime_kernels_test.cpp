@@ -597,6 +597,23 @@ static void test_blocked() {
                       c.M, c.k[1], c.k[2], c.s[2], c.d[2]);
         compare(what, y, ref, mag, Cg * kvol + 2, c.act, alpha, beta);
     }
+    // to_blocked and from_blocked against the layout's definition, at sizes that take the
+    // transposed 16 x 16 tiles, the remainder and partial blocks.
+    for (int64_t C : {1, 16, 21, 48}) {
+        for (int64_t HW : {1, 15, 16, 37, 64, 100}) {
+            g_case = "to_blocked/from_blocked";
+            const int64_t CB = (C + 15) / 16;
+            Buf x(C * HW), xb(CB * HW * 16, NAN), back(C * HW, NAN);
+            randomize(x);
+            rt::to_blocked(x.p(), C, HW, xb.p());
+            for (int64_t c = 0; c < CB * 16; ++c)
+                for (int64_t p = 0; p < HW; ++p)
+                    CHECK(xb[(c / 16 * HW + p) * 16 + c % 16] == (c < C ? x[c * HW + p] : 0.0f), "to_blocked C=%" PRId64 " HW=%" PRId64 " c=%" PRId64 " p=%" PRId64, C, HW, c, p);
+            rt::from_blocked(xb.p(), C, HW, back.p());
+            for (int64_t i = 0; i < C * HW; ++i) CHECK(back[i] == x[i], "from_blocked C=%" PRId64 " HW=%" PRId64 " element %" PRId64, C, HW, i);
+            CHECK(xb.intact() && back.intact(), "to_blocked/from_blocked wrote outside their outputs");
+        }
+    }
     // MaxPool on blocks, against sofie_rt::pool on each channel plane.
     {
         g_case = "max_pool_blocked";
