@@ -519,12 +519,18 @@ static void test_blocked() {
         {3, 64, 1, {1, 8, 6}, {1, 7, 7}, {1, 2, 2}, {1, 1, 1}, {0, 3, 3}, false, false, rt::Act::Tanh},  // wider than the image
         {64, 64, 1, {1, 7, 7}, {1, 3, 3}, {1, 1, 1}, {1, 1, 1}, {0, 1, 1}, true, true, rt::Act::Relu},   // rows of 7: tiles of 4 + 3
         {16, 32, 1, {1, 5, 23}, {1, 3, 3}, {1, 1, 1}, {1, 1, 1}, {0, 0, 2}, true, false, rt::Act::None},  // asymmetric: pads on one side
+        {48, 40, 1, {1, 15, 13}, {1, 3, 3}, {1, 1, 1}, {1, 1, 1}, {0, 1, 1}, false, true, rt::Act::Relu},  // odd rows and columns of tiles
+        {96, 80, 1, {1, 28, 28}, {1, 3, 3}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, true, false, rt::Act::HardSwish},  // several passes of tile rows
         // depthwise
         {40, 40, 40, {1, 14, 14}, {1, 3, 3}, {1, 1, 1}, {1, 1, 1}, {0, 1, 1}, true, false, rt::Act::Clip},
         {24, 24, 24, {1, 15, 17}, {1, 5, 5}, {1, 2, 2}, {1, 1, 1}, {0, 2, 2}, true, true, rt::Act::HardSwish},
         {16, 16, 16, {1, 20, 37}, {1, 3, 3}, {1, 1, 1}, {1, 2, 2}, {0, 2, 2}, false, false, rt::Act::Relu},
         {7, 7, 7, {1, 1, 70}, {1, 1, 5}, {1, 1, 2}, {1, 1, 1}, {0, 0, 2}, true, false, rt::Act::None},  // 1-D
         {33, 33, 33, {1, 4, 3}, {1, 7, 7}, {1, 1, 1}, {1, 1, 1}, {0, 3, 3}, true, true, rt::Act::Sigmoid},
+        // row tiles of 8, 4, 2 and 1 (AVX2: 6, 4, 2, 1), edge tiles on both sides, pads on one side
+        {32, 32, 32, {1, 6, 31}, {1, 3, 3}, {1, 1, 1}, {1, 1, 1}, {0, 1, 1}, true, true, rt::Act::HardSigmoid},
+        {20, 20, 20, {1, 7, 31}, {1, 3, 3}, {1, 2, 2}, {1, 1, 1}, {0, 0, 1}, false, false, rt::Act::Relu},
+        {16, 16, 16, {1, 3, 29}, {1, 5, 5}, {1, 1, 1}, {1, 1, 1}, {0, 2, 2}, true, false, rt::Act::Swish},
         // groups of whole blocks
         {64, 32, 2, {1, 9, 11}, {1, 3, 3}, {1, 2, 1}, {1, 1, 1}, {0, 1, 1}, true, true, rt::Act::Relu},
         {48, 48, 3, {1, 6, 6}, {1, 3, 3}, {1, 1, 1}, {1, 1, 1}, {0, 1, 1}, false, false, rt::Act::None},
@@ -583,6 +589,34 @@ static void test_blocked() {
                 else rt::conv_blocked(CB, MB, xb.p(), wb.p(), c.bias ? bb.p() : nullptr, w, out.p(), ep, wk);
             }
             CHECK(work.intact(), "%s wrote outside its workspace", g_case);
+            if (c.G == 1 && c.k[1] == 3 && c.k[2] == 3 && c.s[1] == 1 && c.s[2] == 1 && c.d[1] == 1 && c.d[2] == 1) {
+                // Winograd F(2x2, 3x3): u = G g Gᵀ per channel pair, element e in the 1×1 layout.
+                Buf u(16 * MB * CB * 256);
+                const double G[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+                for (int64_t m = 0; m < MB * 16; ++m) {
+                    const int64_t b = m / 16;
+                    int64_t m0 = 0, gw = rt::conv_blocked_group(MB);
+                    while (b >= m0 + gw) { m0 += gw; gw = rt::conv_blocked_group(MB - m0); }
+                    for (int64_t ch = 0; ch < CB * 16; ++ch)
+                        for (int64_t i = 0; i < 4; ++i)
+                            for (int64_t j = 0; j < 4; ++j) {
+                                double v = 0;
+                                if (m < c.M && ch < c.C)
+                                    for (int64_t a = 0; a < 3; ++a)
+                                        for (int64_t bb2 = 0; bb2 < 3; ++bb2) v += G[i][a] * wt[(m * c.C + ch) * 9 + a * 3 + bb2] * G[j][bb2];
+                                u[(i * 4 + j) * MB * CB * 256 + m0 * CB * 256 + ((ch / 16 * 16 + ch % 16) * gw + (b - m0)) * 16 + m % 16] = static_cast<float>(v);
+                            }
+                }
+                Buf ywb(MB * outN * 16, NAN), wwork(rt::conv_winograd_work(CB, MB, w));
+                poison(wwork);
+                rt::conv_winograd_blocked(CB, MB, xb.p(), u.p(), c.bias ? bb.p() : nullptr, w, ywb.p(), ep, wwork.p());
+                CHECK(ywb.intact() && u.intact(), "conv_winograd_blocked wrote outside its output");
+                Buf yw(c.M * outN, NAN);
+                rt::from_blocked(ywb.p(), c.M, outN, yw.p());
+                char whatw[160];
+                std::snprintf(whatw, sizeof whatw, "conv_winograd_blocked C=%" PRId64 " M=%" PRId64 " %" PRId64 "x%" PRId64, c.C, c.M, w.in[1], w.in[2]);
+                compare(whatw, yw, ref, mag, Cg * kvol + 2, c.act, alpha, beta);
+            }
             Buf y0(c.M * outN, NAN);
             rt::from_blocked(yb0.p(), c.M, outN, y0.p());
             char what0[160];

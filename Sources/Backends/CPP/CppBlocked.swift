@@ -36,9 +36,6 @@ enum CppBlocked {
             let g = try geometry(n, x: x.shape, y: y.shape)
             let CB = x.shape[1], MB = y.shape[1], G = g.group
             let depthwise = G > 1 && (wv.tensorType?.staticShape?[1] ?? 0) == 1
-            guard let wp = e.blockedLayoutWeight(wv, depthwise: depthwise, groups: G) else {
-                throw CompileError(node: n, "the weight '\(wv.name)' is not a constant float tensor holding the values its shape \(wv.tensorType?.staticShape ?? []) gives")
-            }
             var bp = "nullptr"
             if let bv = n.input(2) {
                 guard let p = e.paddedBias(bv, blocks: MB) else { throw CompileError(node: n, "the bias '\(bv.name)' is not a constant float vector of \(g.outputShape[1]) values") }
@@ -46,6 +43,25 @@ enum CppBlocked {
             }
             let inImage = x.count / x.shape[0], outImage = y.count / y.shape[0]
             let epilogue = ep.cpp("float", residualOffset: y.shape[0] == 1 ? "0" : "n * \(outImage)")
+            if winogradApplies(g, depthwise: depthwise) {
+                // 3×3, stride 1: Winograd F(2×2, 3×3) on the blocked image (sofie_rt::conv_winograd_blocked).
+                guard let up = e.winogradWeight(wv) else {
+                    throw CompileError(node: n, "the weight '\(wv.name)' is not a constant float tensor holding the values its shape \(wv.tensorType?.staticShape ?? []) gives")
+                }
+                let work = try winogradWorkElements(CB: CB, MB: MB, outH: g.outputShape[2], outW: g.outputShape[3])
+                e.workspace(work)
+                e.block {
+                    e.line("static constexpr sofie_rt::Window win = \(CppNN.window(g));")
+                    e.line("static_assert(sofie_rt::conv_winograd_work(\(CB), \(MB), win) == \(work), \"workspace sized for another formula\");")
+                    CppNN.perImage(e, x.shape[0]) { i in
+                        "sofie_rt::conv_winograd_blocked(\(CB), \(MB), \(at(x.ptr, i, inImage)), \(up), \(bp), win, \(at(y.ptr, i, outImage)), \(epilogue), static_cast<float*>(work));"
+                    }
+                }
+                return
+            }
+            guard let wp = e.blockedLayoutWeight(wv, depthwise: depthwise, groups: G) else {
+                throw CompileError(node: n, "the weight '\(wv.name)' is not a constant float tensor holding the values its shape \(wv.tensorType?.staticShape ?? []) gives")
+            }
             // The input rows with their padding columns (sofie_rt::conv_blocked_work), per group.
             let work = depthwise ? 0 : try paddedRowsElements(g, blocks: G > 1 ? CB / G : CB)
             e.workspace(work)
@@ -91,6 +107,26 @@ enum CppBlocked {
         let reach = try Checked.sum([try Checked.mul(ow - 1, g.strides[s - 1]), try Checked.mul(g.kernel[s - 1] - 1, g.dilations[s - 1]), 1], "the window's reach")
         let right = max(0, reach - left - iw)
         return left == 0 && right == 0 ? 0 : try Checked.product([blocks, ih, try Checked.sum([iw, left, right]), lanes], "the padded rows")
+    }
+
+    /// Whether a blocked convolution runs as Winograd F(2×2, 3×3): 2-D, one group, a 3×3 kernel
+    /// with stride and dilation 1. Measured against the direct kernel at ResNet/VGG shapes from
+    /// 16 channels at 112×112 to 1024 at 14×14 and 512 at 4×4 it was 1.3–2.5× faster everywhere
+    /// (BENCHMARKS.md), so there is no size threshold.
+    static func winogradApplies(_ g: NNOps.Geometry, depthwise: Bool) -> Bool {
+        !depthwise && g.group == 1 && g.kernel == [3, 3] && g.strides == [1, 1] && g.dilations == [1, 1]
+    }
+
+    /// Elements of sofie_rt::conv_winograd_work (its winograd_plan: the transformed inputs and
+    /// the products of as many rows of 2×2 tiles as fit 512 KB, at most about 64 tiles, at
+    /// least one row). Overflow-checked: the sizes come from the model.
+    static func winogradWorkElements(CB: Int, MB: Int, outH: Int, outW: Int) throws -> Int {
+        let th = (outH + 1) / 2, tw = (outW + 1) / 2
+        let perRow = try Checked.product([16, try Checked.sum([CB, MB], "the blocks"), tw, lanes, 4], "the Winograd workspace")
+        var rows = perRow > 0 ? (512 << 10) / perRow : 1
+        let cap = tw > 0 ? (64 + tw - 1) / tw : 1
+        rows = max(1, min(rows, cap, th))
+        return try Checked.product([16, CB + MB, rows, tw, lanes], "the Winograd workspace")
     }
 
     /// `p` advanced to image `i` of `size` elements (p itself for a single image).
@@ -176,6 +212,47 @@ extension EmitContext {
         withExtendedLifetime(t) {}
         return weightPointer(bytesOut, key: (depthwise ? "depthwise-nchw16c:" : "conv-nchw16c:") + v.name, label: v.name + "_nchw16c", ctype: "float",
                              shape: depthwise ? [MB, khw, L] : [MB, CB, khw, L, L])
+    }
+
+    /// Pointer to a constant 3×3 float convolution weight [M, C, 3, 3] transformed for Winograd
+    /// F(2×2, 3×3) (sofie_rt::conv_winograd_blocked): G g Gᵀ for every (m, c), its 16 elements
+    /// each in conv_blocked's 1×1 layout, element e at e * MB * CB * 256; nil when the data does
+    /// not hold the values the dims give.
+    func winogradWeight(_ v: Value) -> String? {
+        guard let t = v.initializer, t.dataType == .float, t.dims.count == 4, t.dims[2] == 3, t.dims[3] == 3, let raw = t.rawBytes else { return nil }
+        let M = t.dims[0], C = t.dims[1], L = SofieOps.blockLanes
+        guard M > 0, C > 0, case let (mc, o1) = M.multipliedReportingOverflow(by: C), !o1,
+              case let (bytes, o2) = mc.multipliedReportingOverflow(by: 36), !o2, raw.count == bytes else { return nil }
+        let MB = (M + L - 1) / L, CB = (C + L - 1) / L
+        guard case let (count, o3) = MB.multipliedReportingOverflow(by: CB * 16 * L * L), !o3, count <= 1 << 30 else { return nil }
+        var out = [Float](repeating: 0, count: count)
+        var start = [Int](repeating: 0, count: MB), width = start
+        var m0 = 0
+        while m0 < MB {
+            let left = MB - m0, gw = left >= 4 ? 4 : left >= 2 ? 2 : 1
+            for b in m0..<(m0 + gw) { (start[b], width[b]) = (m0, gw) }
+            m0 += gw
+        }
+        let G: [[Double]] = [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]]
+        let plane = MB * CB * L * L
+        for m in 0..<M {
+            let b = m / L
+            for c in 0..<C {
+                var g = [Double](repeating: 0, count: 9)
+                for k in 0..<9 { g[k] = Double(raw.loadUnaligned(fromByteOffset: ((m * C + c) * 9 + k) * 4, as: Float.self)) }
+                let at = start[b] * CB * L * L + ((c / L * L + c % L) * width[b] + b - start[b]) * L + m % L
+                for i in 0..<4 {
+                    for j in 0..<4 {
+                        var s = 0.0
+                        for a in 0..<3 { for k in 0..<3 { s += G[i][a] * g[a * 3 + k] * G[j][k] } }
+                        out[(i * 4 + j) * plane + at] = Float(s)
+                    }
+                }
+            }
+        }
+        let bytesOut = out.withUnsafeBytes { Array($0) }
+        withExtendedLifetime(t) {}
+        return weightPointer(bytesOut, key: "winograd-nchw16c:" + v.name, label: v.name + "_winograd", ctype: "float", shape: [16, MB, CB, L, L])
     }
 
     /// Pointer to a constant float bias of M values padded with zeros to `blocks` * 16; nil when

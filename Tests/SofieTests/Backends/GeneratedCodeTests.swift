@@ -93,6 +93,7 @@ final class GeneratedCodeTests: XCTestCase {
         for call in ["sofie_rt::conv_blocked(", "sofie_rt::depthwise_blocked(", "sofie_rt::to_blocked(", "sofie_rt::from_blocked("] {
             XCTAssertGreaterThan(blocked.components(separatedBy: call).count - 1, 1, call)
         }
+        XCTAssertGreaterThan(blocked.components(separatedBy: "sofie_rt::conv_winograd_blocked(").count - 1, 0, "3×3 stride-1 convolutions run as Winograd F(2×2, 3×3)")
     }
 
     func testHostileNamesCannotBreakTheCode() throws {

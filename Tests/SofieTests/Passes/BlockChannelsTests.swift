@@ -108,7 +108,11 @@ final class BlockChannelsTests: XCTestCase {
             options.weights = .file
             options.passes = try PassRegistry.pipeline(names: passes)
             let emitted = try Compiler.compile(path: path, directory: dir + "/" + tag, options: options)
-            if tag == "blocked" { XCTAssertTrue(emitted.header.contains("sofie_rt::conv_blocked(")) }
+            if tag == "blocked" {
+                // c2 (3×3, stride 1) runs as Winograd F(2×2, 3×3), dw as the depthwise kernel.
+                XCTAssertTrue(emitted.header.contains("sofie_rt::conv_winograd_blocked("))
+                XCTAssertTrue(emitted.header.contains("sofie_rt::depthwise_blocked("))
+            }
             let input: [Float] = (0..<(3 * 12 * 12)).map { (i: Int) -> Float in Float((i * 37) % 101) / 50.0 - 1.0 }
             try Data(input.withUnsafeBytes { Array($0) }).write(to: URL(fileURLWithPath: "\(dir)/\(tag)/in0.bin"))
             let driver = CppHarness.singleModelDriver(header: emitted.header, namespace: emitted.namespace, dir: "\(dir)/\(tag)",

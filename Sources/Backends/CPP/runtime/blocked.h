@@ -3,6 +3,7 @@
 #pragma once
 #include <algorithm>
 #include <limits>
+#include <type_traits>
 #include <vector>
 #include "base.h"
 #include "math.h"
@@ -214,20 +215,30 @@ SOFIE_MATH void tile_start(BlockAcc<F, P>& a, const float* y, int64_t yf, const 
 template <int64_t F, int64_t P>
 SOFIE_MATH void tile_store(const BlockAcc<F, P>& a, float* y, int64_t yf, bool last, const Epilogue<float>& ep, const float* res) {
     constexpr int64_t L = kLanesF;
+    if (!last) {
+        _Pragma("GCC unroll 4") for (int64_t f = 0; f < F; ++f)
+            _Pragma("GCC unroll 8") for (int64_t p = 0; p < P; ++p)
+                _Pragma("GCC unroll 4") for (int64_t v = 0; v < kBlockVecs; ++v)
+                    std::memcpy(y + f * yf + p * kBlock + v * L, &a.v[f][p][v], sizeof(VecF));
+        return;
+    }
+    VecF s[F * P * kBlockVecs];
     _Pragma("GCC unroll 4") for (int64_t f = 0; f < F; ++f)
         _Pragma("GCC unroll 8") for (int64_t p = 0; p < P; ++p)
             _Pragma("GCC unroll 4") for (int64_t v = 0; v < kBlockVecs; ++v) {
-                VecF s = a.v[f][p][v];
-                if (last) {
-                    if (res) {
-                        VecF r;
-                        std::memcpy(&r, res + f * yf + p * kBlock + v * L, sizeof(VecF));
-                        s += r;
-                    }
-                    s = act_vec(s, ep.act, ep.alpha, ep.beta);
+                VecF& t = s[(f * P + p) * kBlockVecs + v];
+                t = a.v[f][p][v];
+                if (res) {
+                    VecF r;
+                    std::memcpy(&r, res + f * yf + p * kBlock + v * L, sizeof(VecF));
+                    t += r;
                 }
-                std::memcpy(y + f * yf + p * kBlock + v * L, &s, sizeof(VecF));
             }
+    act_vecs<F * P * kBlockVecs>(s, ep.act, ep.alpha, ep.beta);
+    _Pragma("GCC unroll 4") for (int64_t f = 0; f < F; ++f)
+        _Pragma("GCC unroll 8") for (int64_t p = 0; p < P; ++p)
+            _Pragma("GCC unroll 4") for (int64_t v = 0; v < kBlockVecs; ++v)
+                std::memcpy(y + f * yf + p * kBlock + v * L, &s[(f * P + p) * kBlockVecs + v], sizeof(VecF));
 }
 
 // Adds to the tile's sums the taps of ncb input blocks: x points at the tile's first pixel's
@@ -480,6 +491,126 @@ inline void conv_blocked_groups(int64_t G, int64_t CBg, int64_t MBg, const float
     }
 }
 
+// 3x3 convolutions with stride and dilation 1 as Winograd F(2x2, 3x3) (Lavin and Gray): each
+// 2x2 block of outputs is A^T[(G g G^T) .* (B^T d B)]A for its 4x4 input patch d, so the 36
+// multiplications of the direct sums become 16, done as 16 products (one per element e of the
+// 4x4 transformed tile) over the input channels by conv_blocked as 1x1 convolutions whose
+// "pixels" are the tiles. u holds G g G^T for every (output, input) channel pair: 16 weights,
+// element e's in conv_blocked's 1x1 layout at e * MB * CB * 256. The tiles go R rows of tiles
+// at a time through the workspace (transformed inputs, then products), sized to stay in L2.
+#if defined(__GNUC__) || defined(__clang__)
+using WinoVec = VecF;
+constexpr int64_t kWinoLanes = kLanesF;
+SOFIE_MATH void winograd_act(WinoVec* o, const Epilogue<float>& ep) { act_vecs<4>(o, ep.act, ep.alpha, ep.beta); }
+#else
+using WinoVec = float;
+constexpr int64_t kWinoLanes = 1;
+inline void winograd_act(WinoVec* o, const Epilogue<float>& ep) { activate(o, o, 4, ep.act, ep.alpha, ep.beta); }
+#endif
+
+struct WinogradPlan {
+    int64_t th, tw, rows;  // tile rows and columns of the image, tile rows per pass
+};
+
+constexpr WinogradPlan winograd_plan(int64_t CB, int64_t MB, const Window& win) {
+    const int64_t th = (win.out[1] + 1) / 2, tw = (win.out[2] + 1) / 2;
+    // 16 elements x (CB + MB) blocks x tiles x 64 bytes within 512 KB, at least one tile row
+    // and no more than about 64 tiles per product.
+    const int64_t perRow = 16 * (CB + MB) * tw * kBlock * 4;
+    int64_t rows = perRow > 0 ? (int64_t{512} << 10) / perRow : 1;
+    const int64_t cap = tw > 0 ? (64 + tw - 1) / tw : 1;
+    if (rows > cap) rows = cap;
+    if (rows > th) rows = th;
+    if (rows < 1) rows = 1;
+    return WinogradPlan{th, tw, rows};
+}
+
+constexpr int64_t conv_winograd_work(int64_t CB, int64_t MB, const Window& win) {
+    const WinogradPlan p = winograd_plan(CB, MB, win);
+    return 16 * (CB + MB) * p.rows * p.tw * kBlock;
+}
+
+inline void conv_winograd_blocked(int64_t CB, int64_t MB, const float* x, const float* u, const float* bias, const Window& win, float* y,
+                                  const Epilogue<float>& ep, float* work) {
+    const WinogradPlan plan = winograd_plan(CB, MB, win);
+    const int64_t IH = win.in[1], IW = win.in[2], OH = win.out[1], OW = win.out[2], pt = win.p[1], pl = win.p[2];
+    const int64_t maxTiles = plan.rows * plan.tw;
+    float* V = work;                                // [e][cb][t][16]
+    float* Mw = work + 16 * CB * maxTiles * kBlock;  // [e][mb][t][16]
+    alignas(64) const float zeros[kBlock] = {};
+    const Epilogue<float> none{Act::None, 0.0f, 0.0f, nullptr};
+    for (int64_t r0 = 0; r0 < plan.th; r0 += plan.rows) {
+        const int64_t rows = plan.rows < plan.th - r0 ? plan.rows : plan.th - r0, T = rows * plan.tw;
+        // B^T d B for every tile and input block.
+        for (int64_t cb = 0; cb < CB; ++cb)
+            for (int64_t t = 0; t < T; ++t) {
+                const int64_t ih0 = (r0 + t / plan.tw) * 2 - pt, iw0 = (t % plan.tw) * 2 - pl;
+                const float* src[4][4];
+                for (int64_t i = 0; i < 4; ++i)
+                    for (int64_t j = 0; j < 4; ++j) {
+                        const int64_t ih = ih0 + i, iw = iw0 + j;
+                        src[i][j] = ih >= 0 && ih < IH && iw >= 0 && iw < IW ? x + ((cb * IH + ih) * IW + iw) * kBlock : zeros;
+                    }
+                for (int64_t l = 0; l < kBlock; l += kWinoLanes) {
+                    WinoVec d[4][4], b[4][4];
+                    for (int64_t i = 0; i < 4; ++i)
+                        for (int64_t j = 0; j < 4; ++j) std::memcpy(&d[i][j], src[i][j] + l, sizeof(WinoVec));
+                    for (int64_t j = 0; j < 4; ++j) {
+                        b[0][j] = d[0][j] - d[2][j];
+                        b[1][j] = d[1][j] + d[2][j];
+                        b[2][j] = d[2][j] - d[1][j];
+                        b[3][j] = d[1][j] - d[3][j];
+                    }
+                    for (int64_t i = 0; i < 4; ++i) {
+                        const WinoVec v[4] = {b[i][0] - b[i][2], b[i][1] + b[i][2], b[i][2] - b[i][1], b[i][1] - b[i][3]};
+                        for (int64_t j = 0; j < 4; ++j)
+                            std::memcpy(V + (((i * 4 + j) * CB + cb) * T + t) * kBlock + l, &v[j], sizeof(WinoVec));
+                    }
+                }
+            }
+        // The 16 products over the input channels: 1x1 convolutions of T pixels.
+        const Window w1{{1, 1, T}, {1, 1, T}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}};
+        for (int64_t e = 0; e < 16; ++e)
+            conv_blocked(CB, MB, V + e * CB * T * kBlock, u + e * MB * CB * kBlock * kBlock, nullptr, w1, Mw + e * MB * T * kBlock, none, nullptr);
+        // A^T m A, bias, residual and activation for every tile and output block.
+        for (int64_t mb = 0; mb < MB; ++mb)
+            for (int64_t t = 0; t < T; ++t) {
+                const int64_t oh0 = (r0 + t / plan.tw) * 2, ow0 = (t % plan.tw) * 2;
+                for (int64_t l = 0; l < kBlock; l += kWinoLanes) {
+                    WinoVec m[4][4], a[2][4];
+                    for (int64_t i = 0; i < 4; ++i)
+                        for (int64_t j = 0; j < 4; ++j) std::memcpy(&m[i][j], Mw + (((i * 4 + j) * MB + mb) * T + t) * kBlock + l, sizeof(WinoVec));
+                    for (int64_t j = 0; j < 4; ++j) {
+                        a[0][j] = m[0][j] + m[1][j] + m[2][j];
+                        a[1][j] = m[1][j] - m[2][j] - m[3][j];
+                    }
+                    WinoVec bv{};
+                    if (bias) std::memcpy(&bv, bias + mb * kBlock + l, sizeof(WinoVec));
+                    WinoVec o[4];
+                    for (int64_t i = 0; i < 2; ++i) {
+                        o[i * 2] = a[i][0] + a[i][1] + a[i][2] + bv;
+                        o[i * 2 + 1] = a[i][1] - a[i][2] - a[i][3] + bv;
+                    }
+                    for (int64_t q = 0; q < 4; ++q) {
+                        const int64_t oh = oh0 + q / 2, ow = ow0 + q % 2;
+                        if (oh >= OH || ow >= OW) continue;
+                        const int64_t at = ((mb * OH + oh) * OW + ow) * kBlock + l;
+                        if (ep.residual) {
+                            WinoVec rv;
+                            std::memcpy(&rv, ep.residual + at, sizeof(WinoVec));
+                            o[q] += rv;
+                        }
+                    }
+                    winograd_act(o, ep);
+                    for (int64_t q = 0; q < 4; ++q) {
+                        const int64_t oh = oh0 + q / 2, ow = ow0 + q % 2;
+                        if (oh < OH && ow < OW) std::memcpy(y + ((mb * OH + oh) * OW + ow) * kBlock + l, &o[q], sizeof(WinoVec));
+                    }
+                }
+            }
+    }
+}
+
 #if defined(__GNUC__) || defined(__clang__)
 // P output pixels of one depthwise block from (oh, ow0): the sums over the taps inside the
 // image (with Edge, P is 1 and taps outside are skipped), then residual and activation.
@@ -515,17 +646,111 @@ SOFIE_MATH void depthwise_blocked_tile(const float* xc, const float* wc, const f
                 }
         }
     }
-    _Pragma("GCC unroll 8") for (int64_t p = 0; p < P; ++p)
-        _Pragma("GCC unroll 4") for (int64_t v = 0; v < BV; ++v) {
-            VecF s = a[p][v];
-            if (res) {
+    if (res)
+        _Pragma("GCC unroll 8") for (int64_t p = 0; p < P; ++p)
+            _Pragma("GCC unroll 4") for (int64_t v = 0; v < BV; ++v) {
                 VecF r;
                 std::memcpy(&r, res + p * kBlock + v * L, sizeof(VecF));
-                s += r;
+                a[p][v] += r;
             }
-            s = act_vec(s, ep.act, ep.alpha, ep.beta);
-            std::memcpy(y + p * kBlock + v * L, &s, sizeof(VecF));
+    act_vecs<P * BV>(&a[0][0], ep.act, ep.alpha, ep.beta);
+    _Pragma("GCC unroll 8") for (int64_t p = 0; p < P; ++p)
+        _Pragma("GCC unroll 4") for (int64_t v = 0; v < BV; ++v) std::memcpy(y + p * kBlock + v * L, &a[p][v], sizeof(VecF));
+}
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+// P output pixels from (oh, ow0) for a kernel width and column stride known at compile time
+// (dilation 1): each kernel row's (P - 1) * SW + KW input vectors are loaded once and shared
+// by the P outputs, columns outside the image skipped (so the tile also serves the row's
+// edges), and the row's KW weight vectors loaded once per tile.
+template <int64_t P, int64_t KW, int64_t SW, bool Edge>
+SOFIE_MATH void depthwise_blocked_row_tile(const float* xc, const float* wc, const float* bias, const Window& win, int64_t oh, int64_t ow0,
+                                           float* y, const Epilogue<float>& ep, const float* res) {
+    constexpr int64_t BV = kBlockVecs, L = kLanesF, N = (P - 1) * SW + KW;
+    const int64_t IH = win.in[1], IW = win.in[2], KH = win.k[1], dh = win.d[1];
+    VecF a[P][BV];
+    _Pragma("GCC unroll 8") for (int64_t p = 0; p < P; ++p)
+        _Pragma("GCC unroll 4") for (int64_t v = 0; v < BV; ++v) {
+            a[p][v] = VecF{};
+            if (bias) std::memcpy(&a[p][v], bias + v * L, sizeof(VecF));
         }
+    const int64_t ih0 = oh * win.s[1] - win.p[1], iw0 = ow0 * SW - win.p[2];
+    // Input columns iw0 + j for j in [jlo, jhi) are inside the image (all of them without Edge).
+    alignas(64) const float zeros[kLanesF] = {};
+    const int64_t jlo = Edge && iw0 < 0 ? -iw0 : 0, jhi = Edge && IW - iw0 < N ? IW - iw0 : N;
+    for (int64_t kh = 0; kh < KH; ++kh) {
+        const int64_t ih = ih0 + kh * dh;
+        if (ih < 0 || ih >= IH) continue;
+        const float* xp = xc + (ih * IW + iw0) * kBlock;
+        const float* wr = wc + kh * KW * kBlock;
+        _Pragma("GCC unroll 4") for (int64_t v = 0; v < BV; ++v) {
+            VecF wv[KW];
+            _Pragma("GCC unroll 8") for (int64_t kw = 0; kw < KW; ++kw) std::memcpy(&wv[kw], wr + kw * kBlock + v * L, sizeof(VecF));
+            _Pragma("GCC unroll 32") for (int64_t j = 0; j < N; ++j) {
+                // Outside the image (edge tiles only) the column reads zeros: a pointer select,
+                // not a branch per column.
+                const float* src = !Edge || (j >= jlo && j < jhi) ? xp + j * kBlock + v * L : zeros;
+                VecF xv;
+                std::memcpy(&xv, src, sizeof(VecF));
+                // Input column j feeds output p through tap kw = j - p * SW.
+                _Pragma("GCC unroll 8") for (int64_t p = 0; p < P; ++p) {
+                    const int64_t kw = j - p * SW;
+                    if (kw >= 0 && kw < KW) a[p][v] += xv * wv[kw >= 0 && kw < KW ? kw : 0];
+                }
+            }
+        }
+    }
+    if (res)
+        _Pragma("GCC unroll 8") for (int64_t p = 0; p < P; ++p)
+            _Pragma("GCC unroll 4") for (int64_t v = 0; v < BV; ++v) {
+                VecF r;
+                std::memcpy(&r, res + p * kBlock + v * L, sizeof(VecF));
+                a[p][v] += r;
+            }
+    act_vecs<P * BV>(&a[0][0], ep.act, ep.alpha, ep.beta);
+    _Pragma("GCC unroll 8") for (int64_t p = 0; p < P; ++p)
+        _Pragma("GCC unroll 4") for (int64_t v = 0; v < BV; ++v) std::memcpy(y + p * kBlock + v * L, &a[p][v], sizeof(VecF));
+}
+
+// One whole output row with the row tiles when the kernel width and stride are one of the
+// specialized pairs (tiles of P, then 4, 2 and 1 for the rest, so no sum is one long chain);
+// false when they are not.
+template <int64_t P>
+inline bool depthwise_blocked_row(const float* xc, const float* wc, const float* bias, const Window& win, int64_t oh, float* yr,
+                                  const Epilogue<float>& ep, const float* rr) {
+    if (win.d[2] != 1) return false;
+    const int64_t OW = win.out[2];
+    auto run = [&](auto kw, auto sw) {
+        constexpr int64_t K = decltype(kw)::value, S = decltype(sw)::value;
+        int64_t ow = 0;
+        auto tiles = [&](auto p) {
+            constexpr int64_t Q = decltype(p)::value;
+            for (; ow + Q <= OW; ow += Q) {
+                float* yp = yr + ow * kBlock;
+                const float* rp = rr ? rr + ow * kBlock : nullptr;
+                const int64_t iw0 = ow * S - win.p[2];
+                if (iw0 >= 0 && iw0 + (Q - 1) * S + K <= win.in[2])
+                    depthwise_blocked_row_tile<Q, K, S, false>(xc, wc, bias, win, oh, ow, yp, ep, rp);
+                else
+                    depthwise_blocked_row_tile<Q, K, S, true>(xc, wc, bias, win, oh, ow, yp, ep, rp);
+            }
+        };
+        tiles(std::integral_constant<int64_t, P>{});
+        if (P > 4) tiles(std::integral_constant<int64_t, (P > 4 ? 4 : 1)>{});
+        if (P > 2) tiles(std::integral_constant<int64_t, (P > 2 ? 2 : 1)>{});
+        tiles(std::integral_constant<int64_t, 1>{});
+        return true;
+    };
+    using I1 = std::integral_constant<int64_t, 1>;
+    using I2 = std::integral_constant<int64_t, 2>;
+    const int64_t KW = win.k[2], SW = win.s[2];
+    if (KW == 3 && SW == 1) return run(std::integral_constant<int64_t, 3>{}, I1{});
+    if (KW == 3 && SW == 2) return run(std::integral_constant<int64_t, 3>{}, I2{});
+    if (KW == 5 && SW == 1) return run(std::integral_constant<int64_t, 5>{}, I1{});
+    if (KW == 5 && SW == 2) return run(std::integral_constant<int64_t, 5>{}, I2{});
+    if (KW == 7 && SW == 1) return run(std::integral_constant<int64_t, 7>{}, I1{});
+    return false;
 }
 #endif
 
@@ -553,9 +778,10 @@ inline void depthwise_blocked(int64_t CB, const float* x, const float* w, const 
                 if (edge) depthwise_blocked_tile<1, true>(xc, wc, bc, win, oh, ow, yp, ep, rp);
                 else depthwise_blocked_tile<1, false>(xc, wc, bc, win, oh, ow, yp, ep, rp);
             };
-            for (int64_t ow = 0; ow < in.lo; ++ow) tile1(ow, true);
-            int64_t ow = in.lo;
-            for (; ow + P <= in.hi; ow += P)
+            if (depthwise_blocked_row<P>(xc, wc, bc, win, oh, yr, ep, rr)) continue;
+            int64_t ow = 0;
+            for (; ow < in.lo; ++ow) tile1(ow, true);
+            for (ow = in.lo; ow + P <= in.hi; ow += P)
                 depthwise_blocked_tile<P, false>(xc, wc, bc, win, oh, ow, yr + ow * kBlock, ep, rr ? rr + ow * kBlock : nullptr);
             for (; ow < in.hi; ++ow) tile1(ow, false);
             for (ow = in.hi; ow < OW; ++ow) tile1(ow, true);
