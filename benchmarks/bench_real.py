@@ -51,7 +51,8 @@ ap.add_argument("--only", default="")
 ap.add_argument("--models", default="", help="folder of further .onnx models to time")
 ap.add_argument("--no-o2", action="store_true", help="time only -O3 -march=native")
 ap.add_argument("--peak-gflops", type=float, default=246.0,
-                help="single-core FP32 peak for the kernel lines' share (default: 2 AVX-512 FMA ports at 3.85 GHz)")
+                help="single-core FP32 peak for the kernel lines' share (default: 2 AVX-512 FMA ports at 3.85 GHz; "
+                     "benchmarks/fma_peak.cpp measures the machine's: a Zen 4 core runs one 512-bit FMA per cycle)")
 args = ap.parse_args()
 work = tempfile.mkdtemp(prefix="sofie-bench-real-")
 rng = np.random.default_rng(0)

@@ -25,6 +25,8 @@ public enum Compiler {
         public var statistics: PassStatistics? = nil
         /// Also write NAME_c.h and NAME_c.cpp, a C interface to the Session (CppCApi).
         public var cApi = false
+        /// Winograd F(2×2, 3×3) for 3×3 stride-1 blocked convolutions (CppEmitterOptions.winograd).
+        public var winograd = true
         public var afterEach: ((GraphPass, Model, Bool) throws -> Void)? = nil
 
         public init(name: String) { self.name = name }
@@ -148,6 +150,7 @@ public enum Compiler {
         }
         var o = CppEmitterOptions(name: options.name)
         o.weights = options.weights
+        o.winograd = options.winograd
         o.sourceDescription = URL(fileURLWithPath: source).lastPathComponent
         var plan = BatchPlan.decide(model, batchInputs: batchInputs, compiledBatch: options.batch, requested: copy == nil ? [] : options.batchBlocks)
         var blocks: [(rows: Int, model: Model)] = []

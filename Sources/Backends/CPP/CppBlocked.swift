@@ -43,7 +43,7 @@ enum CppBlocked {
             }
             let inImage = x.count / x.shape[0], outImage = y.count / y.shape[0]
             let epilogue = ep.cpp("float", residualOffset: y.shape[0] == 1 ? "0" : "n * \(outImage)")
-            if winogradApplies(g, depthwise: depthwise) {
+            if e.options.winograd && winogradApplies(g, depthwise: depthwise) {
                 // 3×3, stride 1: Winograd F(2×2, 3×3) on the blocked image (sofie_rt::conv_winograd_blocked).
                 guard let up = e.winogradWeight(wv) else {
                     throw CompileError(node: n, "the weight '\(wv.name)' is not a constant float tensor holding the values its shape \(wv.tensorType?.staticShape ?? []) gives")

@@ -16,6 +16,9 @@ public struct CppEmitterOptions {
     public var name: String
     public var weights: WeightsPlacement = .auto
     public var embedLimit: Int = 1 << 20
+    /// 3×3 stride-1 convolutions in the blocked layout as Winograd F(2×2, 3×3) (faster; their
+    /// weights take 16/9 the space). False: the direct kernel for them too.
+    public var winograd: Bool = true
     public var sourceDescription: String = ""
 
     public init(name: String) { self.name = name }

@@ -103,15 +103,24 @@ final class BlockChannelsTests: XCTestCase {
         let path = dir + "/blocked.onnx"
         try ONNXWriter.write(model(), to: path)
         var outputs: [[Data]] = []
-        for (tag, passes) in [("nchw", PassRegistry.defaultPipeline.filter { $0 != "block-channels" }), ("blocked", PassRegistry.defaultPipeline)] {
+        let configs = [("nchw", PassRegistry.defaultPipeline.filter { $0 != "block-channels" }, true), ("blocked", PassRegistry.defaultPipeline, true),
+                       ("direct", PassRegistry.defaultPipeline, false)]
+        for (tag, passes, winograd) in configs {
             var options = Compiler.Options(name: "m_" + tag)
             options.weights = .file
             options.passes = try PassRegistry.pipeline(names: passes)
+            options.winograd = winograd
             let emitted = try Compiler.compile(path: path, directory: dir + "/" + tag, options: options)
             if tag == "blocked" {
                 // c2 (3×3, stride 1) runs as Winograd F(2×2, 3×3), dw as the depthwise kernel.
                 XCTAssertTrue(emitted.header.contains("sofie_rt::conv_winograd_blocked("))
+                XCTAssertFalse(emitted.header.contains("sofie_rt::conv_blocked("))
                 XCTAssertTrue(emitted.header.contains("sofie_rt::depthwise_blocked("))
+            }
+            if tag == "direct" {
+                // --no-winograd: c2 through the direct blocked kernel.
+                XCTAssertFalse(emitted.header.contains("sofie_rt::conv_winograd_blocked("))
+                XCTAssertTrue(emitted.header.contains("sofie_rt::conv_blocked("))
             }
             let input: [Float] = (0..<(3 * 12 * 12)).map { (i: Int) -> Float in Float((i * 37) % 101) / 50.0 - 1.0 }
             try Data(input.withUnsafeBytes { Array($0) }).write(to: URL(fileURLWithPath: "\(dir)/\(tag)/in0.bin"))
@@ -126,7 +135,9 @@ final class BlockChannelsTests: XCTestCase {
         }
         for k in 0..<4 {
             let ref = outputs[0][k].withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
-            XCTAssertNil(CppHarness.compare(outputs[1][k], Tensor(dataType: .float, dims: [ref.count], values: ref), rtol: 1e-5, atol: 1e-6), "output \(k)")
+            for (i, tag) in [(1, "blocked"), (2, "direct")] {
+                XCTAssertNil(CppHarness.compare(outputs[i][k], Tensor(dataType: .float, dims: [ref.count], values: ref), rtol: 1e-5, atol: 1e-6), "\(tag) output \(k)")
+            }
         }
     }
 }
