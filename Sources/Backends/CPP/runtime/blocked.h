@@ -67,8 +67,10 @@ inline void to_blocked(const float* x, int64_t C, int64_t HW, float* y) {
         float* yb = y + cb * HW * kBlock;
         int64_t p0 = 0;
 #if defined(__GNUC__) || defined(__clang__)
-        // Whole blocks of 16 channels, 16 pixels at a time: a tile transposed in registers.
-        if ((cb + 1) * kBlock <= C) {
+        // Whole blocks of 16 channels, 16 pixels at a time: a tile transposed in registers
+        // (AVX-512 only: with narrower vectors the compiler splits the 64-byte shuffles into
+        // element moves, 5x slower than the loop below).
+        if (kVectorBytes == 64 && (cb + 1) * kBlock <= C) {
             for (; p0 + kBlock <= HW; p0 += kBlock) {
                 V16 t[kBlock];
                 for (int64_t l = 0; l < kBlock; ++l) std::memcpy(&t[l], x + (cb * kBlock + l) * HW + p0, sizeof(V16));
@@ -102,7 +104,7 @@ inline void from_blocked(const float* x, int64_t C, int64_t HW, float* y) {
         const float* xb = x + cb * HW * kBlock;
         int64_t p0 = 0;
 #if defined(__GNUC__) || defined(__clang__)
-        if ((cb + 1) * kBlock <= C) {
+        if (kVectorBytes == 64 && (cb + 1) * kBlock <= C) {
             for (; p0 + kBlock <= HW; p0 += kBlock) {
                 V16 t[kBlock];
                 std::memcpy(t, xb + p0 * kBlock, sizeof t);
