@@ -121,12 +121,12 @@ enum CppBlocked {
     /// the products of as many rows of 2×2 tiles as fit 512 KB, at most about 64 tiles, at
     /// least one row). Overflow-checked: the sizes come from the model.
     static func winogradWorkElements(CB: Int, MB: Int, outH: Int, outW: Int) throws -> Int {
-        let th = (outH + 1) / 2, tw = (outW + 1) / 2
-        let perRow = try Checked.product([16, try Checked.sum([CB, MB], "the blocks"), tw, lanes, 4], "the Winograd workspace")
+        let th = (outH + 1) / 2, tw = (outW + 1) / 2, blocks = try Checked.sum([CB, MB], "the blocks")
+        let perRow = try Checked.product([16, blocks, tw, lanes, 4], "the Winograd workspace")
         var rows = perRow > 0 ? (512 << 10) / perRow : 1
         let cap = tw > 0 ? (64 + tw - 1) / tw : 1
         rows = max(1, min(rows, cap, th))
-        return try Checked.product([16, CB + MB, rows, tw, lanes], "the Winograd workspace")
+        return try Checked.product([16, blocks, rows, tw, lanes], "the Winograd workspace")
     }
 
     /// `p` advanced to image `i` of `size` elements (p itself for a single image).
@@ -224,7 +224,8 @@ extension EmitContext {
         guard M > 0, C > 0, case let (mc, o1) = M.multipliedReportingOverflow(by: C), !o1,
               case let (bytes, o2) = mc.multipliedReportingOverflow(by: 36), !o2, raw.count == bytes else { return nil }
         let MB = (M + L - 1) / L, CB = (C + L - 1) / L
-        guard case let (count, o3) = MB.multipliedReportingOverflow(by: CB * 16 * L * L), !o3, count <= 1 << 30 else { return nil }
+        guard case let (perBlock, o3) = CB.multipliedReportingOverflow(by: 16 * L * L), !o3,
+              case let (count, o4) = MB.multipliedReportingOverflow(by: perBlock), !o4, count <= 1 << 30 else { return nil }
         var out = [Float](repeating: 0, count: count)
         var start = [Int](repeating: 0, count: MB), width = start
         var m0 = 0
