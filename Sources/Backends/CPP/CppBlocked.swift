@@ -129,6 +129,23 @@ enum CppBlocked {
         return try Checked.product([16, blocks, rows, tw, lanes], "the Winograd workspace")
     }
 
+    /// Output blocks in groups of 4, 2 and 1 within each of `groups` convolution groups, as
+    /// sofie_rt::conv_blocked_group cuts them: block b's group starts at start[b] and holds
+    /// width[b] blocks. `blocks` must be a multiple of `groups`.
+    static func outputBlockGroups(blocks: Int, groups: Int) -> (start: [Int], width: [Int]) {
+        var start = [Int](repeating: 0, count: blocks), width = start
+        let perGroup = blocks / groups
+        for g0 in stride(from: 0, to: blocks, by: perGroup) {
+            var m0 = g0
+            while m0 < g0 + perGroup {
+                let left = g0 + perGroup - m0, gw = left >= 4 ? 4 : left >= 2 ? 2 : 1
+                for b in m0..<(m0 + gw) { (start[b], width[b]) = (m0, gw) }
+                m0 += gw
+            }
+        }
+        return (start, width)
+    }
+
     /// `p` advanced to image `i` of `size` elements (p itself for a single image).
     static func at(_ p: String, _ i: String?, _ size: Int) -> String { i.map { "\(p) + \($0) * \(size)" } ?? p }
 
@@ -181,20 +198,8 @@ extension EmitContext {
         guard count <= 1 << 30 else { return nil }
         guard depthwise || (groups > 0 && MB % groups == 0) else { return nil }
         var out = [Float](repeating: 0, count: count)
-        // Output blocks in groups of 4, 2 and 1 within each convolution group (sofie_rt::conv_blocked_group):
-        // block b's group starts at start[b] and holds width[b] blocks.
-        var start = [Int](repeating: 0, count: MB), width = start
-        if !depthwise {
-            let perGroup = MB / groups
-            for g0 in stride(from: 0, to: MB, by: perGroup) {
-                var m0 = g0
-                while m0 < g0 + perGroup {
-                    let left = g0 + perGroup - m0, gw = left >= 4 ? 4 : left >= 2 ? 2 : 1
-                    for b in m0..<(m0 + gw) { (start[b], width[b]) = (m0, gw) }
-                    m0 += gw
-                }
-            }
-        }
+        let (start, width) = depthwise ? ([Int](repeating: 0, count: MB), [Int](repeating: 0, count: MB))
+                                       : CppBlocked.outputBlockGroups(blocks: MB, groups: groups)
         for m in 0..<M {
             let b = m / L
             for c in 0..<C {
@@ -227,13 +232,7 @@ extension EmitContext {
         guard case let (perBlock, o3) = CB.multipliedReportingOverflow(by: 16 * L * L), !o3,
               case let (count, o4) = MB.multipliedReportingOverflow(by: perBlock), !o4, count <= 1 << 30 else { return nil }
         var out = [Float](repeating: 0, count: count)
-        var start = [Int](repeating: 0, count: MB), width = start
-        var m0 = 0
-        while m0 < MB {
-            let left = MB - m0, gw = left >= 4 ? 4 : left >= 2 ? 2 : 1
-            for b in m0..<(m0 + gw) { (start[b], width[b]) = (m0, gw) }
-            m0 += gw
-        }
+        let (start, width) = CppBlocked.outputBlockGroups(blocks: MB, groups: 1)
         let G: [[Double]] = [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]]
         let plane = MB * CB * L * L
         for m in 0..<M {
