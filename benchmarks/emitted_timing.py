@@ -41,6 +41,19 @@ def build(sofie, path, ns, flags, work, samples=15, cxx="g++"):
     out = os.path.join(work, ns)
     if not os.path.exists(os.path.join(out, ns + ".hxx")):
         subprocess.run([sofie, "compile", path, "-o", out, "--name", ns], check=True, stdout=subprocess.DEVNULL)
+    parts = driver_parts(path, out, ns)
+    exe = os.path.join(out, "bench_" + flags.replace(" ", "").replace("-", "_").replace("=", ""))
+    src = os.path.join(out, "bench.cpp")
+    with open(src, "w") as f:
+        f.write(DRIVER % dict(parts, ns=ns, samples=samples))
+    subprocess.run([cxx, "-std=c++17", *flags.split(), src, "-o", exe], check=True)
+    return exe
+
+
+def driver_parts(path, out, ns):
+    """The pieces of a driver for the header OUT/NS.hxx compiled from the model PATH: input
+    and output buffer sizes, code filling the inputs, the infer arguments, the Session's
+    constructor arguments (the weights file when there is one)."""
     m = onnx.load(path, load_external_data=False)
     inits = {i.name for i in m.graph.initializer}
     n_in = len([i for i in m.graph.input if i.name not in inits])
@@ -56,11 +69,6 @@ def build(sofie, path, ns, flags, work, samples=15, cxx="g++"):
                      + [f"reinterpret_cast<{t}*>(out[{i}].data())" for i, t in enumerate(outs)])
     weights = os.path.join(out, ns + ".weights")
     ctor = f'("{weights}")' if os.path.exists(weights) else ""
-    exe = os.path.join(out, "bench_" + flags.replace(" ", "").replace("-", "_").replace("=", ""))
-    src = os.path.join(out, "bench.cpp")
-    with open(src, "w") as f:
-        f.write(DRIVER % {"ns": ns, "ctor": ctor, "samples": samples, "args": call, "fills": fills,
-                          "insizes": ", ".join(f"{ns}::Session::kInput{i}Size" for i in range(n_in)),
-                          "outsizes": ", ".join(f"{ns}::Session::kOutput{i}Size" for i in range(n_out))})
-    subprocess.run([cxx, "-std=c++17", *flags.split(), src, "-o", exe], check=True)
-    return exe
+    return {"ctor": ctor, "args": call, "fills": fills,
+            "insizes": ", ".join(f"{ns}::Session::kInput{i}Size" for i in range(n_in)),
+            "outsizes": ", ".join(f"{ns}::Session::kOutput{i}Size" for i in range(n_out))}

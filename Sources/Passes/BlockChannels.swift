@@ -5,8 +5,11 @@ import SofieIR
 /// (multiplier 1) becomes an `org.sofie.BlockedConv` that reads and writes blocked images, and
 /// what follows it stays blocked as long as it can: the activations and Add/Sub/Mul that run
 /// elementwise on images of the same channels (the squeeze-and-excitation product included),
-/// MaxPool, GlobalAveragePool, Concat of channels (when all but the last input are whole
-/// blocks), and the next convolutions. Grouped convolutions are taken when each group is
+/// MaxPool, GlobalAveragePool, zero Pad of the spatial axes, Concat of channels (when all but
+/// the last input are whole blocks), and the next convolutions. A one-group convolution of
+/// fewer than 16 channels (a stem) with at least 16 outputs reads its planar input directly
+/// (channels-last when it is a Transpose of one, as Keras models' inputs are) and writes a
+/// blocked image. Grouped convolutions are taken when each group is
 /// whole blocks. A `ToBlocked` enters a chain and a
 /// `FromBlocked` leaves it, once per value whatever the number of readers; a value read both
 /// inside and outside a chain is kept in both layouts.
@@ -48,12 +51,46 @@ public struct BlockChannels: GraphPass {
               let g = try? NNOps.convGeometry(OpContext(node: n, opset: opset)) else { return nil }
         let C = xs[1], M = g.outputShape[1]
         if g.group == 1 {
-            // A few input channels would mostly be zero lanes (the stem's 3): left to the NCHW
+            // A few input channels would mostly be zero lanes (the stem's 3): read planar
+            // (stem(_:)) when the output has a block's worth of channels, else left to the NCHW
             // kernels, unless the input is blocked already (a squeeze-and-excitation's expansion).
-            return C >= lanes || inputBlocked ? g : nil
+            return C >= lanes || inputBlocked || M >= lanes ? g : nil
         }
         // Depthwise, or groups of whole blocks.
         return (g.group == C && M == C) || ((C / g.group) % lanes == 0 && (M / g.group) % lanes == 0) ? g : nil
+    }
+
+    /// Whether a convertible one-group convolution reads its planar input directly (a stem of
+    /// fewer channels than a block whose input is not blocked): sofie_rt::conv_planar_blocked.
+    static func stem(_ g: NNOps.Geometry, inputBlocked: Bool) -> Bool {
+        g.group == 1 && g.inputShape[1] < lanes && !inputBlocked
+    }
+
+    /// The channels-last image [N, S..., C] that `x` [N, C, S...] transposes (Transpose with
+    /// perm [0, r-1, 1, ..., r-2]), or nil.
+    static func channelsLastSource(_ x: Value) -> Value? {
+        guard let t = x.producer, t.isStandard, t.opType == "Transpose", let xs = image(x), let src = t.input(0), image(src) != nil else { return nil }
+        let r = xs.count
+        return t.ints("perm") == [0, r - 1] + Array(1..<(r - 1)) ? src : nil
+    }
+
+    /// A standard Pad that adds zeros around the spatial axes only (constant mode, value 0,
+    /// constant pads, no axes input): the pads [begin..., end...] of its input's rank, or nil.
+    static func zeroSpatialPads(_ n: Node, rank: Int, opset: Int) -> [Int]? {
+        guard n.isStandard, n.opType == "Pad", (n.string("mode") ?? "constant") == "constant", n.inputs.count <= 3 else { return nil }
+        let pads: [Int]
+        if opset < 11 {
+            guard let p = n.ints("pads"), (n.float("value") ?? 0) == 0 else { return nil }
+            pads = p
+        } else {
+            guard let t = n.input(1)?.initializer, let a = NDArray(t) else { return nil }
+            pads = (0..<a.count).map { Int(a.double($0)) }
+            if let c = n.input(2) {
+                guard let ct = c.initializer, let ca = NDArray(ct), ca.count == 1, ca.double(0) == 0 else { return nil }
+            }
+        }
+        guard pads.count == 2 * rank, pads.allSatisfy({ $0 >= 0 }), pads[0] == 0, pads[1] == 0, pads[rank] == 0, pads[rank + 1] == 0 else { return nil }
+        return pads
     }
 
     /// A MaxPool (one output, float) as a BlockedMaxPool reading `xb` and writing `yb`, with its
@@ -132,7 +169,10 @@ public struct BlockChannels: GraphPass {
         for n in g.nodes {
             guard let y = n.output(0), let ys = Self.image(y) else { continue }
             if let geo = Self.convertible(n, opset: opset, inputBlocked: n.input(0).map { twin[ObjectIdentifier($0)] != nil } ?? false) {
-                let xb = blocked(n.input(0)!, before: n)
+                let planar = Self.stem(geo, inputBlocked: twin[ObjectIdentifier(n.input(0)!)] != nil)
+                // A stem reading a channels-last image through a Transpose (Keras) reads it directly.
+                let channelsLast = planar ? Self.channelsLastSource(n.input(0)!) : nil
+                let xb = channelsLast ?? (planar ? n.input(0)! : blocked(n.input(0)!, before: n))
                 let z = SofieOps.isSofie(n) ? n.input(3) : nil
                 let zb = z.map { blocked($0, before: n) }
                 let yb = newValue(y.name + "_blocked", Self.blockedShape(ys))
@@ -140,6 +180,7 @@ public struct BlockChannels: GraphPass {
                 attrs += [Attribute("kernel_shape", .ints(geo.kernel.map(Int64.init))), Attribute("strides", .ints(geo.strides.map(Int64.init))),
                           Attribute("dilations", .ints(geo.dilations.map(Int64.init))),
                           Attribute("pads", .ints((geo.padsBegin + geo.padsEnd).map(Int64.init))), Attribute("group", .int(Int64(geo.group)))]
+                if channelsLast != nil { attrs.append(Attribute("channels_last", .int(1))) }
                 var inputs: [Value?] = [xb, n.input(1), n.input(2)]
                 if let zb { inputs.append(zb) }
                 while let l = inputs.last, l == nil { inputs.removeLast() }
@@ -152,6 +193,23 @@ public struct BlockChannels: GraphPass {
             guard n.isStandard, n.outputs.count == 1 else { continue }
             if n.opType == "MaxPool", let x = n.input(0), let xb = twin[ObjectIdentifier(x)], let pool = Self.maxPool(n, xb, yb: newValue(y.name + "_blocked", Self.blockedShape(ys)), opset: opset, name: g.uniqueName((n.name.isEmpty ? "pool" : n.name) + "_blocked", taken: &taken)) {
                 replace(n, with: pool, output: y, twin: pool.output(0)!)
+                continue
+            }
+            // Zeros around a blocked image (ResNet's padding before its first pooling): the same
+            // Pad on the blocked twin, nothing added on the lane axis.
+            if let x = n.input(0), let xb = twin[ObjectIdentifier(x)], let pads = Self.zeroSpatialPads(n, rank: ys.count, opset: opset) {
+                let r = ys.count
+                let blockedPads = Array(pads[0..<r]) + [0] + Array(pads[r...]) + [0]
+                let yb = newValue(y.name + "_blocked", Self.blockedShape(ys))
+                let name = g.uniqueName((n.name.isEmpty ? "pad" : n.name) + "_blocked", taken: &taken)
+                let pad: Node
+                if opset < 11 {
+                    pad = Node(opType: "Pad", name: name, inputs: [xb], outputs: [yb], attributes: [Attribute("pads", .ints(blockedPads.map(Int64.init)))])
+                } else {
+                    let padsValue = g.addConstant(Tensor(dataType: .int64, dims: [2 * (r + 1)], values: blockedPads.map(Int64.init)), name: y.name + "_blocked_pads", taken: &taken)
+                    pad = Node(opType: "Pad", name: name, inputs: [xb, padsValue], outputs: [yb])
+                }
+                replace(n, with: pad, output: y, twin: yb)
                 continue
             }
             // Concat of channels: blocked when every input but the last has whole blocks.

@@ -514,9 +514,14 @@ static void test_blocked() {
         {80, 36, 1, {1, 11, 10}, {1, 3, 3}, {1, 2, 2}, {1, 1, 1}, {0, 1, 1}, false, true, rt::Act::Clip},   // 2 passes
         {32, 48, 1, {1, 7, 9}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, true, false, rt::Act::Sigmoid},  // pointwise
         {24, 32, 1, {1, 14, 14}, {1, 1, 1}, {1, 2, 2}, {1, 1, 1}, {0, 0, 0}, true, true, rt::Act::None},    // strided 1x1
+        {40, 70, 1, {1, 7, 9}, {1, 1, 1}, {1, 2, 3}, {1, 1, 1}, {0, 0, 0}, true, true, rt::Act::Relu},     // strided 1x1, odd sizes
+        {20, 16, 1, {1, 1, 31}, {1, 1, 1}, {1, 1, 2}, {1, 1, 1}, {0, 0, 0}, false, false, rt::Act::None},   // strided 1x1, 1-D
         {16, 20, 1, {1, 12, 19}, {1, 5, 5}, {1, 1, 2}, {1, 2, 2}, {0, 4, 3}, true, false, rt::Act::Swish},  // dilated
         {17, 16, 1, {1, 1, 40}, {1, 1, 7}, {1, 1, 3}, {1, 1, 1}, {0, 0, 3}, true, false, rt::Act::LeakyRelu},  // 1-D
         {3, 64, 1, {1, 8, 6}, {1, 7, 7}, {1, 2, 2}, {1, 1, 1}, {0, 3, 3}, false, false, rt::Act::Tanh},  // wider than the image
+        {3, 32, 1, {1, 23, 21}, {1, 3, 3}, {1, 2, 2}, {1, 1, 1}, {0, 1, 1}, true, true, rt::Act::Clip},  // a stem
+        {4, 20, 1, {1, 1, 30}, {1, 1, 5}, {1, 1, 1}, {1, 1, 2}, {0, 0, 4}, true, false, rt::Act::HardSwish},  // 1-D, dilated
+        {1, 48, 1, {1, 9, 12}, {1, 5, 3}, {1, 1, 2}, {1, 1, 1}, {0, 2, 0}, false, false, rt::Act::Relu},  // one channel, 4 + 2 blocks
         {64, 64, 1, {1, 7, 7}, {1, 3, 3}, {1, 1, 1}, {1, 1, 1}, {0, 1, 1}, true, true, rt::Act::Relu},   // rows of 7: tiles of 4 + 3
         {16, 32, 1, {1, 5, 23}, {1, 3, 3}, {1, 1, 1}, {1, 1, 1}, {0, 0, 2}, true, false, rt::Act::None},  // asymmetric: pads on one side
         {48, 40, 1, {1, 15, 13}, {1, 3, 3}, {1, 1, 1}, {1, 1, 1}, {0, 1, 1}, false, true, rt::Act::Relu},  // odd rows and columns of tiles
@@ -578,7 +583,13 @@ static void test_blocked() {
                         wb[m0 * CBg * kvol * 256 + (((ch / 16 * kvol + t) * 16 + ch % 16) * gw + (b - m0)) * 16 + m % 16] =
                             m < c.M && ch < Cg ? wt[(m * Cg + ch) * kvol + t] : 0.0f;
             }
-            // Without a workspace (edge columns in one-pixel tiles), then with one (padded rows).
+            // Told the real channels of the last input block, conv_blocked reads none past them:
+            // its input's pad lanes are NaN.
+            const int64_t lanes = c.C % 16 == 0 ? 16 : c.C % 16;
+            Buf xn = xb;
+            fill_pad_lanes(xn, c.C, inN, NAN);
+            // Without a workspace (edge columns in one-pixel tiles), then with one (padded rows or
+            // gathered pixels).
             Buf yb0(MB * outN * 16, NAN);
             Buf work(std::max<int64_t>(1, rt::conv_blocked_work(CBg, w)));
             poison(work);
@@ -586,9 +597,33 @@ static void test_blocked() {
                 Buf& out = padded ? yb : yb0;
                 float* wk = padded ? work.p() : nullptr;
                 if (c.G > 1) rt::conv_blocked_groups(c.G, CBg, MB / c.G, xb.p(), wb.p(), c.bias ? bb.p() : nullptr, w, out.p(), ep, wk);
-                else rt::conv_blocked(CB, MB, xb.p(), wb.p(), c.bias ? bb.p() : nullptr, w, out.p(), ep, wk);
+                else rt::conv_blocked(CB, MB, xn.p(), wb.p(), c.bias ? bb.p() : nullptr, w, out.p(), ep, wk, lanes);
             }
             CHECK(work.intact(), "%s wrote outside its workspace", g_case);
+            if (c.G == 1 && c.C < 16) {
+                // The planar stem kernel: the same convolution from the NCHW image.
+                Buf yp(MB * outN * 16, NAN), pwork(rt::conv_planar_work(c.C, w));
+                poison(pwork);
+                rt::conv_planar_blocked(c.C, MB, x.p(), wb.p(), c.bias ? bb.p() : nullptr, w, yp.p(), ep, pwork.p());
+                CHECK(yp.intact() && pwork.intact() && x.intact(), "conv_planar_blocked wrote outside its output or workspace");
+                Buf ypl(c.M * outN, NAN);
+                rt::from_blocked(yp.p(), c.M, outN, ypl.p());
+                char whatp[160];
+                std::snprintf(whatp, sizeof whatp, "conv_planar_blocked C=%" PRId64 " M=%" PRId64 " k=%" PRId64 "x%" PRId64, c.C, c.M, c.k[1], c.k[2]);
+                compare(whatp, ypl, ref, mag, Cg * kvol + 2, c.act, alpha, beta);
+                // The same image channels-last ([IH, IW, C]): the same output.
+                Buf xl(c.C * inN), ypc(MB * outN * 16, NAN);
+                for (int64_t ch = 0; ch < c.C; ++ch)
+                    for (int64_t i = 0; i < inN; ++i) xl[i * c.C + ch] = x[ch * inN + i];
+                poison(pwork);
+                rt::conv_planar_blocked(c.C, MB, xl.p(), wb.p(), c.bias ? bb.p() : nullptr, w, ypc.p(), ep, pwork.p(), true);
+                CHECK(ypc.intact() && pwork.intact(), "conv_planar_blocked (channels last) wrote outside its output or workspace");
+                for (int64_t i = 0; i < MB * outN * 16; ++i)
+                    if (!(ypc[i] == yp[i] || (ypc[i] != ypc[i] && yp[i] != yp[i]))) {
+                        CHECK(false, "conv_planar_blocked: channels last differs at %" PRId64, i);
+                        break;
+                    }
+            }
             if (c.G == 1 && c.k[1] == 3 && c.k[2] == 3 && c.s[1] == 1 && c.s[2] == 1 && c.d[1] == 1 && c.d[2] == 1) {
                 // Winograd F(2x2, 3x3): u = G g Gᵀ per channel pair, element e in the 1×1 layout.
                 Buf u(16 * MB * CB * 256);

@@ -33,7 +33,9 @@ enum CppBlocked {
             let x = try e.input(n, 0), y = try e.output(n, 0)
             guard x.dtype == .float, let wv = n.input(1) else { throw CompileError(node: n, "BlockedConv takes a float image and a constant weight") }
             let ep = try Epilogue(e, n, y)
-            let g = try geometry(n, x: x.shape, y: y.shape)
+            // A planar input may be channels-last ([N, S..., C]: a Keras model's image).
+            let channelsLast = (n.int("channels_last") ?? 0) != 0 && x.shape.count == y.shape.count - 1
+            let g = try geometry(n, x: SofieOps.nchwOrder(x.shape, channelsLast: channelsLast), y: y.shape)
             let CB = x.shape[1], MB = y.shape[1], G = g.group
             let depthwise = G > 1 && (wv.tensorType?.staticShape?[1] ?? 0) == 1
             var bp = "nullptr"
@@ -43,6 +45,24 @@ enum CppBlocked {
             }
             let inImage = x.count / x.shape[0], outImage = y.count / y.shape[0]
             let epilogue = ep.cpp("float", residualOffset: y.shape[0] == 1 ? "0" : "n * \(outImage)")
+            if x.shape.count == y.shape.count - 1 {
+                // A stem: planar input of a few channels, blocked output
+                // (sofie_rt::conv_planar_blocked; the image copied once into padded NHWC rows).
+                let C = g.inputShape[1]
+                guard G == 1, let wp = e.blockedLayoutWeight(wv, depthwise: false, groups: 1) else {
+                    throw CompileError(node: n, "the weight '\(wv.name)' is not a constant float tensor holding the values its shape \(wv.tensorType?.staticShape ?? []) gives")
+                }
+                let work = try planarWorkElements(g)
+                e.workspace(work)
+                e.block {
+                    e.line("static constexpr sofie_rt::Window win = \(CppNN.window(g));")
+                    e.line("static_assert(sofie_rt::conv_planar_work(\(C), win) == \(work), \"workspace sized for another formula\");")
+                    CppNN.perImage(e, x.shape[0]) { i in
+                        "sofie_rt::conv_planar_blocked(\(C), \(MB), \(at(x.ptr, i, inImage)), \(wp), \(bp), win, \(at(y.ptr, i, outImage)), \(epilogue), static_cast<float*>(work)\(channelsLast ? ", true" : ""));"
+                    }
+                }
+                return
+            }
             if e.options.winograd && winogradApplies(g, depthwise: depthwise) {
                 // 3×3, stride 1: Winograd F(2×2, 3×3) on the blocked image (sofie_rt::conv_winograd_blocked).
                 guard let up = e.winogradWeight(wv) else {
@@ -66,6 +86,9 @@ enum CppBlocked {
             let work = depthwise ? 0 : try paddedRowsElements(g, blocks: G > 1 ? CB / G : CB)
             e.workspace(work)
             let wk = work > 0 ? "static_cast<float*>(work)" : "nullptr"
+            // Only the real channels of a last, partial input block are read (24 of 32 lanes).
+            let realIn = g.inputShape[1] % lanes
+            let tail = G == 1 && realIn != 0 ? ", \(realIn)" : ""
             e.block {
                 e.line("static constexpr sofie_rt::Window win = \(CppNN.window(g));")
                 if !depthwise { e.line("static_assert(sofie_rt::conv_blocked_work(\(G > 1 ? CB / G : CB), win) == \(work), \"workspace sized for another formula\");") }
@@ -74,7 +97,7 @@ enum CppBlocked {
                         ? "sofie_rt::depthwise_blocked(\(CB), \(at(x.ptr, i, inImage)), \(wp), \(bp), win, \(at(y.ptr, i, outImage)), \(epilogue));"
                         : G > 1
                         ? "sofie_rt::conv_blocked_groups(\(G), \(CB / G), \(MB / G), \(at(x.ptr, i, inImage)), \(wp), \(bp), win, \(at(y.ptr, i, outImage)), \(epilogue), \(wk));"
-                        : "sofie_rt::conv_blocked(\(CB), \(MB), \(at(x.ptr, i, inImage)), \(wp), \(bp), win, \(at(y.ptr, i, outImage)), \(epilogue), \(wk));"
+                        : "sofie_rt::conv_blocked(\(CB), \(MB), \(at(x.ptr, i, inImage)), \(wp), \(bp), win, \(at(y.ptr, i, outImage)), \(epilogue), \(wk)\(tail));"
                 }
             }
         }
@@ -99,14 +122,34 @@ enum CppBlocked {
 
     /// Elements of sofie_rt::conv_blocked_work: one image's rows of `blocks` input blocks with the
     /// columns of zeros that put every output column's taps inside its row (0 when none are
-    /// needed). Sizes come from the model: overflow-checked.
+    /// needed), or for a strided pointwise convolution the pixels it reads. Sizes come from the
+    /// model: overflow-checked.
     static func paddedRowsElements(_ g: NNOps.Geometry, blocks: Int) throws -> Int {
         let s = g.kernel.count, iw = g.inputShape[g.inputShape.count - 1], ih = s == 2 ? g.inputShape[2] : 1
-        let ow = g.outputShape[g.outputShape.count - 1]
+        let ow = g.outputShape[g.outputShape.count - 1], oh = s == 2 ? g.outputShape[2] : 1
+        // A strided pointwise convolution gathers its pixels instead (sofie_rt::conv_blocked_subsamples).
+        if g.kernel.allSatisfy({ $0 == 1 }) && (g.padsBegin + g.padsEnd).allSatisfy({ $0 == 0 }) && g.strides.contains(where: { $0 > 1 }) {
+            return try Checked.product([blocks, oh, ow, lanes], "the gathered pixels")
+        }
         let left = g.padsBegin[s - 1]
         let reach = try Checked.sum([try Checked.mul(ow - 1, g.strides[s - 1]), try Checked.mul(g.kernel[s - 1] - 1, g.dilations[s - 1]), 1], "the window's reach")
         let right = max(0, reach - left - iw)
         return left == 0 && right == 0 ? 0 : try Checked.product([blocks, ih, try Checked.sum([iw, left, right]), lanes], "the padded rows")
+    }
+
+    /// Elements of sofie_rt::conv_planar_work: the padded image as NHWC rows, as many rows and
+    /// columns as the pads and the window's reach need. Overflow-checked: the sizes come from
+    /// the model.
+    static func planarWorkElements(_ g: NNOps.Geometry) throws -> Int {
+        let s = g.kernel.count
+        func extent(_ i: Int) throws -> Int {
+            // Spatial axis i of the 2-D window (in 1-D the row axis is a single row).
+            guard i >= 2 - s else { return 1 }
+            let a = i - (2 - s)
+            let reach = try Checked.sum([try Checked.mul(g.outputShape[2 + a] - 1, g.strides[a]), try Checked.mul(g.kernel[a] - 1, g.dilations[a]), 1], "the window's reach")
+            return max(try Checked.sum([g.padsBegin[a], g.inputShape[2 + a]], "the padded image"), reach)
+        }
+        return try Checked.product([try extent(0), try extent(1), g.inputShape[1]], "the padded image")
     }
 
     /// Whether a blocked convolution runs as Winograd F(2×2, 3×3): 2-D, one group, a 3×3 kernel
@@ -152,8 +195,9 @@ enum CppBlocked {
     /// A BlockedConv's geometry in NCHW terms (for CppNN.window), from its blocked shapes and
     /// its explicit attributes (the block-channels pass writes them all).
     static func geometry(_ n: Node, x: [Int], y: [Int]) throws -> NNOps.Geometry {
-        let s = x.count - 3
-        guard s == 1 || s == 2, y.count == x.count, let w = n.input(1)?.tensorType?.staticShape, w.count == s + 2 else {
+        // x is blocked, or planar (one axis fewer) for a stem.
+        let s = y.count - 3, planar = x.count == y.count - 1
+        guard s == 1 || s == 2, y.count == x.count || planar, let w = n.input(1)?.tensorType?.staticShape, w.count == s + 2 else {
             throw CompileError(node: n, "BlockedConv takes 1-D or 2-D blocked images")
         }
         let kernel = n.ints("kernel_shape") ?? Array(w[2...]), strides = n.ints("strides") ?? [Int](repeating: 1, count: s)
@@ -162,7 +206,7 @@ enum CppBlocked {
             throw CompileError(node: n, "BlockedConv's kernel_shape, strides, dilations and pads do not fit a \(s)-D window")
         }
         let group = n.int("group") ?? 1
-        return NNOps.Geometry(inputShape: [x[0], group * w[1]] + x[2..<(x.count - 1)], outputShape: [y[0], w[0]] + y[2..<(y.count - 1)],
+        return NNOps.Geometry(inputShape: [x[0], group * w[1]] + (planar ? x[2...] : x[2..<(x.count - 1)]), outputShape: [y[0], w[0]] + y[2..<(y.count - 1)],
                               kernel: kernel, strides: strides, dilations: dil, padsBegin: Array(pads[0..<s]), padsEnd: Array(pads[s...]), group: group)
     }
 

@@ -18,10 +18,19 @@ import Foundation
 /// - `BlockedConv(X, W, B?, Z?)`: FusedConv on blocked X, Z and Y, with explicit `pads` (no
 ///   auto_pad); W and B are Conv's own ([M, C/group, k...], [M]); one group, depthwise
 ///   (group = C = M), or groups of whole blocks (C/group and M/group multiples of 16). Y: [N, ceil(M/16), O..., 16].
+///   With one group, X may also be planar ([N, C, S...], the rank of W; [N, S..., C] with
+///   `channels_last` = 1): a stem of a few channels writing a blocked image.
 /// - `BlockedGlobalAveragePool(X)`: GlobalAveragePool on blocked X ([N, CB, 1..., 16]).
 /// - `BlockedMaxPool(X)`: MaxPool (one output) on blocked X, with explicit `pads` (ceil_mode
 ///   written as the end pads that give its output size).
 public enum SofieOps {
+    /// A channels-last shape [N, S..., C] in NCHW order, [N, C, S...] (the shape itself when
+    /// not channelsLast).
+    public static func nchwOrder(_ shape: [Int], channelsLast: Bool) -> [Int] {
+        guard channelsLast, shape.count >= 3 else { return shape }
+        return [shape[0], shape[shape.count - 1]] + shape[1..<(shape.count - 1)]
+    }
+
     public static let domain = "org.sofie"
     public static let version = 1
     /// Channels per block of the blocked layout (sofie_rt::kBlock).
@@ -144,12 +153,19 @@ public enum SofieOps {
             return [tt(.float, out + [blockLanes])]
         }, traits: [.rowIndependent])
         t["BlockedConv"] = OpDef(infer: { c in
-            let x = try blockedShape(c, 0), w = try c.shape(1)
-            let n = x.count - 3, group = c.int("group", 1)
-            guard w.count == n + 2, w[0] > 0, w[1] > 0 else { throw c.fail("the weight \(w) does not fit a \(n)-D convolution") }
+            // X is blocked, or planar ([N, C, S...], rank of W) for a one-group convolution of a
+            // few channels (a network's stem).
+            let w = try c.shape(1), planar = try c.shape(0).count == w.count, channelsLast = c.int("channels_last", 0) != 0
+            if channelsLast, !planar { throw c.fail("channels_last describes a planar input, and this one is blocked") }
+            // A channels-last planar input [N, S..., C] in NCHW order for the checks below.
+            let x = planar ? SofieOps.nchwOrder(try c.shape(0), channelsLast: channelsLast) : try blockedShape(c, 0)
+            let n = planar ? x.count - 2 : x.count - 3, group = c.int("group", 1)
+            guard n == 1 || n == 2, w.count == n + 2, w[0] > 0, w[1] > 0 else { throw c.fail("the weight \(w) does not fit a \(n)-D convolution") }
             let depthwise = group > 1 && w[1] == 1 && group == w[0]
+            if planar, group != 1 || w[1] != x[1] { throw c.fail("a planar input \(x) needs one group of its \(x[1]) channels; the weight is \(w) with group \(group)") }
             // One group; depthwise (group = channels); or groups of whole blocks.
-            let fits = group == 1 ? blocks(w[1]) == x[1]
+            let fits = planar ? true
+                : group == 1 ? blocks(w[1]) == x[1]
                 : depthwise ? blocks(group) == x[1]
                 : group > 1 && w[1] % blockLanes == 0 && w[0] % (group * blockLanes) == 0 && (try? Checked.mul(group, w[1] / blockLanes)) == x[1]
             guard fits else {
@@ -291,15 +307,18 @@ public enum SofieOps {
             guard ys.count == xs.count - 1 else { return nil }
             _ = toBlocked(pooled, ys, out: y)
         case "BlockedConv":
-            guard let w = n.input(1)?.tensorType?.staticShape, w.count == xs.count - 1, let ys = y.tensorType?.staticShape else { return nil }
+            guard let w = n.input(1)?.tensorType?.staticShape, w.count == xs.count - 1 || w.count == xs.count, let ys = y.tensorType?.staticShape else { return nil }
             let group = n.int("group") ?? 1
-            let plain = fromBlocked(x, xs, channels: group * w[1], out: nil)
+            let r = xs.count, channelsLast = (n.int("channels_last") ?? 0) != 0
+            let plain = w.count != xs.count ? fromBlocked(x, xs, channels: group * w[1], out: nil)
+                : channelsLast ? op("Transpose", [x], [Attribute("perm", .ints([0, Int64(r - 1)] + (1..<(r - 1)).map(Int64.init)))]) : x
             let z = n.input(3).flatMap { zv in zv.tensorType?.staticShape.map { fromBlocked(zv, $0, channels: w[0], out: nil) } }
             if n.input(3) != nil && z == nil { return nil }
             let conv = Value(name: unique(base + "_conv"))
             var ins: [Value?] = [plain, n.input(1), n.input(2)]
             if let z { ins.append(z) }
-            let fused = Node(opType: "FusedConv", domain: domain, name: unique(base + "_fused"), inputs: ins, outputs: [], attributes: n.attributes)
+            let fused = Node(opType: "FusedConv", domain: domain, name: unique(base + "_fused"), inputs: ins, outputs: [],
+                             attributes: n.attributes.filter { $0.name != "channels_last" })
             defer { fused.removeAllInputs() }
             guard let inner = expand(fused, output: conv, opset: opset, unique: unique, constant: constant) else { return nil }
             nodes += inner

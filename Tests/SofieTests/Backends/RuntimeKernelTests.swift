@@ -7,8 +7,8 @@ import XCTest
 /// array math) against a naive double-precision loop, with guard zones around every buffer and
 /// NaN-filled workspaces. Built against the runtime text sofie embeds (CppRuntime.source) at plain
 /// -O2 (SSE2: 6 x 8 tiles), -O2 -mavx2 -mfma (6 x 16: what a plain -O2 header runs on an AVX2
-/// CPU), -O3 -march=native (AVX2 or AVX-512 tiles) and with clang when it is
-/// on the PATH; and against the header files in the repository under AddressSanitizer and UBSan.
+/// CPU), -O3 -march=native (AVX2 or AVX-512 tiles), without __GNUC__ (the scalar fallbacks) and
+/// with clang when it is on the PATH; and against the header files in the repository under AddressSanitizer and UBSan.
 /// The constants the emitter sizes workspaces with must be the C++ ones.
 final class RuntimeKernelTests: XCTestCase {
     func testKernelsAgainstNaiveLoops() throws {
@@ -24,6 +24,9 @@ final class RuntimeKernelTests: XCTestCase {
             ("native", ["-O3", "-march=native", "-I", embedded], CppHarness.compiler),
             // What the AVX2 twin of a plain -O2 build runs (32-byte vectors, 6 x 16 tiles).
             ("avx2", ["-O2", "-mavx2", "-mfma", "-I", embedded], CppHarness.compiler),
+            // The scalar fallbacks a compiler without GNU vector extensions (MSVC) builds: g++
+            // told it is not GNU (-Wno-overflow: INFINITY is then a constant it warns about).
+            ("portable", ["-O1", "-U__GNUC__", "-Wno-overflow", "-I", embedded], CppHarness.compiler),
             ("sanitized", ["-O1", "-g", "-march=native", "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-I", headers],
              CppHarness.compiler),
         ]

@@ -243,36 +243,47 @@ SOFIE_MATH void tile_store(const BlockAcc<F, P>& a, float* y, int64_t yf, bool l
                 std::memcpy(y + f * yf + p * kBlock + v * L, &s[(f * P + p) * kBlockVecs + v], sizeof(VecF));
 }
 
+// Adds to the tile's sums input channel ic of tap xp/wk: F output blocks x P pixels.
+template <int64_t F, int64_t P>
+SOFIE_MATH void conv_blocked_lane(BlockAcc<F, P>& a, const float* xp, const float* wk, int64_t ic, int64_t icStride, int64_t step) {
+    constexpr int64_t BV = kBlockVecs, L = kLanesF;
+    VecF wv[F][BV];
+    _Pragma("GCC unroll 4") for (int64_t f = 0; f < F; ++f)
+        _Pragma("GCC unroll 4") for (int64_t v = 0; v < BV; ++v)
+            std::memcpy(&wv[f][v], wk + ic * icStride + f * kBlock + v * L, sizeof(VecF));
+    _Pragma("GCC unroll 8") for (int64_t p = 0; p < P; ++p) {
+        const float xs = xp[p * step + ic];
+        _Pragma("GCC unroll 4") for (int64_t f = 0; f < F; ++f)
+            _Pragma("GCC unroll 4") for (int64_t v = 0; v < BV; ++v) a.v[f][p][v] += xs * wv[f][v];
+    }
+}
+
 // Adds to the tile's sums the taps of ncb input blocks: x points at the tile's first pixel's
 // window origin in the first block (blocks `plane` apart), w at the first output block's
 // weights for that input block (input blocks wcb apart); the weights of one input channel for
 // the gw output blocks of the weight's group are consecutive, so output block f of the tile is
 // at f * 16 and input channel ic at ic * gw * 16 (GW: gw known at compile time, 0: not).
 // taps[2t] and taps[2t + 1] are tap t's offsets into x and w, inside the image for every pixel
-// of the tile; pixels are SW (or, for SW = 0, sw) input columns apart.
+// of the tile; pixels are SW (or, for SW = 0, sw) input columns apart. The last of the ncb
+// blocks holds `tail` real channels (16 when it is full): only those are read.
 template <int64_t F, int64_t P, int64_t SW, int64_t GW>
 SOFIE_MATH void conv_blocked_taps(BlockAcc<F, P>& a, const float* x, int64_t plane, const float* w, int64_t gw, int64_t wcb, int64_t ncb,
-                                  const int64_t* taps, int64_t ntaps, int64_t sw) {
-    constexpr int64_t BV = kBlockVecs, L = kLanesF;
+                                  const int64_t* taps, int64_t ntaps, int64_t sw, int64_t tail) {
     const int64_t step = (SW > 0 ? SW : sw) * kBlock;
     const int64_t icStride = (GW > 0 ? GW : gw) * kBlock;
-    for (int64_t cb = 0; cb < ncb; ++cb, x += plane, w += wcb) {
+    const int64_t full = tail < kBlock ? ncb - 1 : ncb;
+    for (int64_t cb = 0; cb < full; ++cb, x += plane, w += wcb)
         for (int64_t t = 0; t < ntaps; ++t) {
             const float* xp = x + taps[2 * t];
             const float* wk = w + taps[2 * t + 1];
-            _Pragma("GCC unroll 16") for (int64_t ic = 0; ic < kBlock; ++ic) {
-                VecF wv[F][BV];
-                _Pragma("GCC unroll 4") for (int64_t f = 0; f < F; ++f)
-                    _Pragma("GCC unroll 4") for (int64_t v = 0; v < BV; ++v)
-                        std::memcpy(&wv[f][v], wk + ic * icStride + f * kBlock + v * L, sizeof(VecF));
-                _Pragma("GCC unroll 8") for (int64_t p = 0; p < P; ++p) {
-                    const float xs = xp[p * step + ic];
-                    _Pragma("GCC unroll 4") for (int64_t f = 0; f < F; ++f)
-                        _Pragma("GCC unroll 4") for (int64_t v = 0; v < BV; ++v) a.v[f][p][v] += xs * wv[f][v];
-                }
-            }
+            _Pragma("GCC unroll 16") for (int64_t ic = 0; ic < kBlock; ++ic) conv_blocked_lane<F, P>(a, xp, wk, ic, icStride, step);
         }
-    }
+    if (full < ncb)
+        for (int64_t t = 0; t < ntaps; ++t) {
+            const float* xp = x + taps[2 * t];
+            const float* wk = w + taps[2 * t + 1];
+            for (int64_t ic = 0; ic < tail; ++ic) conv_blocked_lane<F, P>(a, xp, wk, ic, icStride, step);
+        }
 }
 
 // The taps of output pixel (oh, ow) inside the image, x offsets from the block's start; for
@@ -299,11 +310,11 @@ inline int64_t conv_blocked_tap_list(const Window& win, int64_t oh, int64_t ow, 
 // One interior tile: start, the taps of every input block, store.
 template <int64_t F, int64_t P, int64_t SW, int64_t GW>
 inline void conv_blocked_tile(const float* x, int64_t plane, const float* w, int64_t gw, int64_t wcb, int64_t ncb, const int64_t* taps,
-                              int64_t ntaps, int64_t sw, float* y, int64_t yf, const float* bias, bool first, bool last,
+                              int64_t ntaps, int64_t sw, int64_t tail, float* y, int64_t yf, const float* bias, bool first, bool last,
                               const Epilogue<float>& ep, const float* res) {
     BlockAcc<F, P> a;
     tile_start(a, y, yf, bias, first);
-    conv_blocked_taps<F, P, SW, GW>(a, x, plane, w, gw, wcb, ncb, taps, ntaps, sw);
+    conv_blocked_taps<F, P, SW, GW>(a, x, plane, w, gw, wcb, ncb, taps, ntaps, sw, tail);
     tile_store(a, y, yf, last, ep, res);
 }
 
@@ -312,11 +323,12 @@ inline void conv_blocked_tile(const float* x, int64_t plane, const float* w, int
 // (w already advanced by f0 * 16); taps has room for 2 * KH * KW offsets.
 template <int64_t F, int64_t SW, int64_t GW>
 inline void conv_blocked_pass(int64_t CB, int64_t mb, int64_t cb0, int64_t cb1, const float* x, const float* w, int64_t gw,
-                              const float* bias, const Window& win, float* y, const Epilogue<float>& ep, int64_t* taps) {
+                              const float* bias, const Window& win, float* y, const Epilogue<float>& ep, int64_t* taps, int64_t lanes) {
     constexpr int64_t P = kConvTileP;
     const int64_t IW = win.in[2], OH = win.out[1], OW = win.out[2], khw = win.k[1] * win.k[2], sw = win.s[2], pw = win.p[2];
     const int64_t plane = win.in[1] * IW * kBlock, wcb = khw * kBlock * kBlock * gw, yf = OH * OW * kBlock;
     const bool first = cb0 == 0, last = cb1 == CB;
+    const int64_t tail = last ? lanes : kBlock;
     const float* xs = x + cb0 * plane;
     const float* wm = w + cb0 * wcb;
     const float* bm = bias ? bias + mb * kBlock : nullptr;
@@ -331,7 +343,7 @@ inline void conv_blocked_pass(int64_t CB, int64_t mb, int64_t cb0, int64_t cb1, 
             const int64_t n = conv_blocked_tap_list(win, oh, ow, gw, taps);
             BlockAcc<F, 1> a;
             tile_start(a, yr + ow * kBlock, yf, bm, first);
-            conv_blocked_taps<F, 1, SW, GW>(a, xs, plane, wm, gw, wcb, ncb, taps, n, sw);
+            conv_blocked_taps<F, 1, SW, GW>(a, xs, plane, wm, gw, wcb, ncb, taps, n, sw, tail);
             tile_store(a, yr + ow * kBlock, yf, last, ep, rr ? rr + ow * kBlock : nullptr);
         };
         for (int64_t ow = 0; ow < in.lo; ++ow) edge(ow);
@@ -346,12 +358,12 @@ inline void conv_blocked_pass(int64_t CB, int64_t mb, int64_t cb0, int64_t cb1, 
                 float* yt = yr + ow * kBlock;
                 const float* rt = rr ? rr + ow * kBlock : nullptr;
                 switch (take) {
-                case 1: conv_blocked_tile<F, 1, SW, GW>(xt, plane, wm, gw, wcb, ncb, taps, n, sw, yt, yf, bm, first, last, ep, rt); break;
-                case 2: conv_blocked_tile<F, 2, SW, GW>(xt, plane, wm, gw, wcb, ncb, taps, n, sw, yt, yf, bm, first, last, ep, rt); break;
-                case 3: conv_blocked_tile<F, (P >= 3 ? 3 : 1), SW, GW>(xt, plane, wm, gw, wcb, ncb, taps, n, sw, yt, yf, bm, first, last, ep, rt); break;
-                case 4: conv_blocked_tile<F, (P >= 4 ? 4 : 1), SW, GW>(xt, plane, wm, gw, wcb, ncb, taps, n, sw, yt, yf, bm, first, last, ep, rt); break;
-                case 5: conv_blocked_tile<F, (P >= 5 ? 5 : 1), SW, GW>(xt, plane, wm, gw, wcb, ncb, taps, n, sw, yt, yf, bm, first, last, ep, rt); break;
-                default: conv_blocked_tile<F, P, SW, GW>(xt, plane, wm, gw, wcb, ncb, taps, n, sw, yt, yf, bm, first, last, ep, rt); break;
+                case 1: conv_blocked_tile<F, 1, SW, GW>(xt, plane, wm, gw, wcb, ncb, taps, n, sw, tail, yt, yf, bm, first, last, ep, rt); break;
+                case 2: conv_blocked_tile<F, 2, SW, GW>(xt, plane, wm, gw, wcb, ncb, taps, n, sw, tail, yt, yf, bm, first, last, ep, rt); break;
+                case 3: conv_blocked_tile<F, (P >= 3 ? 3 : 1), SW, GW>(xt, plane, wm, gw, wcb, ncb, taps, n, sw, tail, yt, yf, bm, first, last, ep, rt); break;
+                case 4: conv_blocked_tile<F, (P >= 4 ? 4 : 1), SW, GW>(xt, plane, wm, gw, wcb, ncb, taps, n, sw, tail, yt, yf, bm, first, last, ep, rt); break;
+                case 5: conv_blocked_tile<F, (P >= 5 ? 5 : 1), SW, GW>(xt, plane, wm, gw, wcb, ncb, taps, n, sw, tail, yt, yf, bm, first, last, ep, rt); break;
+                default: conv_blocked_tile<F, P, SW, GW>(xt, plane, wm, gw, wcb, ncb, taps, n, sw, tail, yt, yf, bm, first, last, ep, rt); break;
                 }
                 ow += take;
             }
@@ -362,10 +374,10 @@ inline void conv_blocked_pass(int64_t CB, int64_t mb, int64_t cb0, int64_t cb1, 
 
 template <int64_t F, int64_t GW>
 inline void conv_blocked_pass_sw(int64_t CB, int64_t mb, int64_t cb0, int64_t cb1, const float* x, const float* w, int64_t gw,
-                                 const float* bias, const Window& win, float* y, const Epilogue<float>& ep, int64_t* taps) {
-    if (win.s[2] == 1) conv_blocked_pass<F, 1, GW>(CB, mb, cb0, cb1, x, w, gw, bias, win, y, ep, taps);
-    else if (win.s[2] == 2) conv_blocked_pass<F, 2, GW>(CB, mb, cb0, cb1, x, w, gw, bias, win, y, ep, taps);
-    else conv_blocked_pass<F, 0, GW>(CB, mb, cb0, cb1, x, w, gw, bias, win, y, ep, taps);
+                                 const float* bias, const Window& win, float* y, const Epilogue<float>& ep, int64_t* taps, int64_t lanes) {
+    if (win.s[2] == 1) conv_blocked_pass<F, 1, GW>(CB, mb, cb0, cb1, x, w, gw, bias, win, y, ep, taps, lanes);
+    else if (win.s[2] == 2) conv_blocked_pass<F, 2, GW>(CB, mb, cb0, cb1, x, w, gw, bias, win, y, ep, taps, lanes);
+    else conv_blocked_pass<F, 0, GW>(CB, mb, cb0, cb1, x, w, gw, bias, win, y, ep, taps, lanes);
 }
 #endif
 
@@ -396,13 +408,31 @@ constexpr ColumnPads conv_blocked_column_pads(const Window& win) {
     const int64_t reach = (win.out[2] - 1) * win.s[2] + (win.k[2] - 1) * win.d[2] + 1;  // padded columns the outputs read
     return {win.p[2], std::max<int64_t>(0, reach - win.p[2] - win.in[2])};
 }
+// A pointwise convolution with strides and no padding reads every s-th pixel: conv_blocked
+// gathers those into the workspace and runs them as one row of unit stride.
+constexpr bool conv_blocked_subsamples(const Window& win) {
+    return win.k[1] == 1 && win.k[2] == 1 && win.p[1] == 0 && win.p[2] == 0 && (win.s[1] > 1 || win.s[2] > 1);
+}
 constexpr int64_t conv_blocked_work(int64_t CB, const Window& win) {
+    if (conv_blocked_subsamples(win)) return CB * win.out[1] * win.out[2] * kBlock;
     const ColumnPads c = conv_blocked_column_pads(win);
     return c.left == 0 && c.right == 0 ? 0 : CB * win.in[1] * (win.in[2] + c.left + c.right) * kBlock;
 }
 
 inline void conv_blocked(int64_t CB, int64_t MB, const float* x, const float* w, const float* bias, const Window& win, float* y,
-                         const Epilogue<float>& ep, float* work) {
+                         const Epilogue<float>& ep, float* work, int64_t lanes = kBlock) {
+    if (work && conv_blocked_subsamples(win)) {
+        // The strided pixels gathered (work: conv_blocked_work elements), then one flat row.
+        const int64_t IH = win.in[1], IW = win.in[2], OH = win.out[1], OW = win.out[2];
+        for (int64_t cb = 0; cb < CB; ++cb)
+            for (int64_t oh = 0; oh < OH; ++oh)
+                for (int64_t ow = 0; ow < OW; ++ow)
+                    std::memcpy(work + ((cb * OH + oh) * OW + ow) * kBlock, x + ((cb * IH + oh * win.s[1]) * IW + ow * win.s[2]) * kBlock,
+                                sizeof(float) * kBlock);
+        const Window flat{{1, 1, OH * OW}, {1, 1, OH * OW}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}};
+        conv_blocked(CB, MB, work, w, bias, flat, y, ep, nullptr, lanes);
+        return;
+    }
     const ColumnPads cp = conv_blocked_column_pads(win);
     if (work && (cp.left > 0 || cp.right > 0)) {
         // The input with its padding columns written out (work: conv_blocked_work elements).
@@ -416,7 +446,7 @@ inline void conv_blocked(int64_t CB, int64_t MB, const float* x, const float* w,
         Window padded = win;
         padded.in[2] = PW;
         padded.p[2] = 0;
-        conv_blocked(CB, MB, work, w, bias, padded, y, ep, nullptr);
+        conv_blocked(CB, MB, work, w, bias, padded, y, ep, nullptr, lanes);
         return;
     }
     // A pointwise convolution with unit strides and no padding is one row of all the pixels.
@@ -443,39 +473,167 @@ inline void conv_blocked(int64_t CB, int64_t MB, const float* x, const float* w,
         for (int64_t cb0 = 0; cb0 < CB; cb0 += chunk) {
             const int64_t cb1 = std::min(CB, cb0 + chunk);
             // A tile of the whole group where the registers hold it (AVX-512), else block by block.
-            if (kConvTileF >= 4 && gw == 4) conv_blocked_pass_sw<4, 4>(CB, mb, cb0, cb1, x, wg, gw, bias, flat, y, ep, taps);
-            else if (kConvTileF >= 2 && gw == 2) conv_blocked_pass_sw<2, 2>(CB, mb, cb0, cb1, x, wg, gw, bias, flat, y, ep, taps);
-            else if (gw == 1) conv_blocked_pass_sw<1, 1>(CB, mb, cb0, cb1, x, wg, gw, bias, flat, y, ep, taps);
+            if (kConvTileF >= 4 && gw == 4) conv_blocked_pass_sw<4, 4>(CB, mb, cb0, cb1, x, wg, gw, bias, flat, y, ep, taps, lanes);
+            else if (kConvTileF >= 2 && gw == 2) conv_blocked_pass_sw<2, 2>(CB, mb, cb0, cb1, x, wg, gw, bias, flat, y, ep, taps, lanes);
+            else if (gw == 1) conv_blocked_pass_sw<1, 1>(CB, mb, cb0, cb1, x, wg, gw, bias, flat, y, ep, taps, lanes);
             else
                 for (int64_t f = 0; f < gw; ++f)
-                    conv_blocked_pass_sw<1, 0>(CB, mb + f, cb0, cb1, x, wg + f * kBlock, gw, bias, flat, y, ep, taps);
+                    conv_blocked_pass_sw<1, 0>(CB, mb + f, cb0, cb1, x, wg + f * kBlock, gw, bias, flat, y, ep, taps, lanes);
         }
         mb += gw;
     }
 #else
+    // Scalar: the weights in their groups of 4, 2 and 1 output blocks (see above), only the
+    // real lanes of the last input block read.
     const int64_t IH = flat.in[1], IW = flat.in[2], OH = flat.out[1], OW = flat.out[2], KH = flat.k[1], KW = flat.k[2];
-    for (int64_t mb = 0; mb < MB; ++mb)
-        for (int64_t oh = 0; oh < OH; ++oh)
-            for (int64_t ow = 0; ow < OW; ++ow)
-                for (int64_t oc = 0; oc < kBlock; ++oc) {
-                    float s = bias ? bias[mb * kBlock + oc] : 0.0f;
-                    for (int64_t cb = 0; cb < CB; ++cb)
-                        for (int64_t kh = 0; kh < KH; ++kh) {
-                            const int64_t ih = oh * flat.s[1] - flat.p[1] + kh * flat.d[1];
-                            if (ih < 0 || ih >= IH) continue;
-                            for (int64_t kw = 0; kw < KW; ++kw) {
-                                const int64_t iw = ow * flat.s[2] - flat.p[2] + kw * flat.d[2];
-                                if (iw < 0 || iw >= IW) continue;
-                                for (int64_t ic = 0; ic < kBlock; ++ic)
-                                    s += x[((cb * IH + ih) * IW + iw) * kBlock + ic] *
-                                         w[((((mb * CB + cb) * KH + kh) * KW + kw) * kBlock + ic) * kBlock + oc];
+    for (int64_t m0 = 0; m0 < MB;) {
+        const int64_t gw = conv_blocked_group(MB - m0);
+        const float* wg = w + m0 * CB * khw * kBlock * kBlock;
+        for (int64_t f = 0; f < gw; ++f)
+            for (int64_t oh = 0; oh < OH; ++oh)
+                for (int64_t ow = 0; ow < OW; ++ow)
+                    for (int64_t oc = 0; oc < kBlock; ++oc) {
+                        const int64_t mb = m0 + f;
+                        float s = bias ? bias[mb * kBlock + oc] : 0.0f;
+                        for (int64_t cb = 0; cb < CB; ++cb) {
+                            const int64_t real = cb == CB - 1 ? lanes : kBlock;
+                            for (int64_t kh = 0; kh < KH; ++kh) {
+                                const int64_t ih = oh * flat.s[1] - flat.p[1] + kh * flat.d[1];
+                                if (ih < 0 || ih >= IH) continue;
+                                for (int64_t kw = 0; kw < KW; ++kw) {
+                                    const int64_t iw = ow * flat.s[2] - flat.p[2] + kw * flat.d[2];
+                                    if (iw < 0 || iw >= IW) continue;
+                                    for (int64_t ic = 0; ic < real; ++ic)
+                                        s += x[((cb * IH + ih) * IW + iw) * kBlock + ic] *
+                                             wg[(((cb * khw + kh * KW + kw) * kBlock + ic) * gw + f) * kBlock + oc];
+                                }
                             }
                         }
-                    const int64_t at = ((mb * OH + oh) * OW + ow) * kBlock + oc;
-                    if (ep.residual) s += ep.residual[at];
-                    activate(&s, &s, 1, ep.act, ep.alpha, ep.beta);
-                    y[at] = s;
-                }
+                        const int64_t at = ((mb * OH + oh) * OW + ow) * kBlock + oc;
+                        if (ep.residual) s += ep.residual[at];
+                        activate(&s, &s, 1, ep.act, ep.alpha, ep.beta);
+                        y[at] = s;
+                    }
+        m0 += gw;
+    }
+#endif
+}
+
+// A one-group convolution of a planar image of a few channels (a network's stem: C < 16,
+// x: [C, IH, IW], or [IH, IW, C] when channels_last: a Keras model's input) writing a blocked
+// image. The image goes into the workspace with its padding
+// written out and its channels interleaved ([PH, PW, C]: the C values a tap reads are
+// consecutive), then each tile of F output blocks x P pixels runs its C channels per tap.
+// w is blocked as conv_blocked reads it for one input block (16 input channels, zero past C).
+struct PlanarPads {
+    int64_t top, left, rows, cols;  // rows and columns of the padded image
+};
+constexpr PlanarPads conv_planar_pads(const Window& win) {
+    const int64_t reachH = (win.out[1] - 1) * win.s[1] + (win.k[1] - 1) * win.d[1] + 1;
+    const int64_t reachW = (win.out[2] - 1) * win.s[2] + (win.k[2] - 1) * win.d[2] + 1;
+    const int64_t rows = win.p[1] + win.in[1] > reachH ? win.p[1] + win.in[1] : reachH;
+    const int64_t cols = win.p[2] + win.in[2] > reachW ? win.p[2] + win.in[2] : reachW;
+    return {win.p[1], win.p[2], rows, cols};
+}
+constexpr int64_t conv_planar_work(int64_t C, const Window& win) {
+    const PlanarPads pp = conv_planar_pads(win);
+    return pp.rows * pp.cols * C;
+}
+
+#if defined(__GNUC__) || defined(__clang__)
+template <int64_t F, int64_t P>
+inline void conv_planar_tile(const float* xp, int64_t C, int64_t PW, const Window& win, const float* w, int64_t gw, float* yt, int64_t yf,
+                             const float* bias, const Epilogue<float>& ep, const float* res) {
+    BlockAcc<F, P> a;
+    tile_start(a, yt, yf, bias, true);
+    const int64_t KH = win.k[1], KW = win.k[2], step = win.s[2] * C, icStride = gw * kBlock;
+    for (int64_t kh = 0; kh < KH; ++kh)
+        for (int64_t kw = 0; kw < KW; ++kw) {
+            const float* xk = xp + (kh * win.d[1] * PW + kw * win.d[2]) * C;
+            const float* wk = w + (kh * KW + kw) * kBlock * icStride;
+            for (int64_t ic = 0; ic < C; ++ic) conv_blocked_lane<F, P>(a, xk, wk, ic, icStride, step);
+        }
+    tile_store(a, yt, yf, true, ep, res);
+}
+
+// Every output pixel of F output blocks from mb (w at the first one's weights).
+template <int64_t F>
+inline void conv_planar_pass(int64_t C, int64_t mb, const float* xp, int64_t PW, const float* w, int64_t gw, const float* bias,
+                             const Window& win, float* y, const Epilogue<float>& ep) {
+    constexpr int64_t P = kConvTileP;
+    const int64_t OH = win.out[1], OW = win.out[2], yf = OH * OW * kBlock;
+    const float* bm = bias ? bias + mb * kBlock : nullptr;
+    for (int64_t oh = 0; oh < OH; ++oh) {
+        const int64_t at = (mb * OH + oh) * OW * kBlock;
+        const float* xr = xp + oh * win.s[1] * PW * C;
+        for (int64_t ow = 0; ow < OW;) {
+            const int64_t left = OW - ow;
+            const int64_t take = left <= P ? left : left >= 2 * P ? P : (left + 1) / 2;
+            const float* xt = xr + ow * win.s[2] * C;
+            float* yt = y + at + ow * kBlock;
+            const float* rt = ep.residual ? ep.residual + at + ow * kBlock : nullptr;
+            switch (take) {
+            case 1: conv_planar_tile<F, 1>(xt, C, PW, win, w, gw, yt, yf, bm, ep, rt); break;
+            case 2: conv_planar_tile<F, 2>(xt, C, PW, win, w, gw, yt, yf, bm, ep, rt); break;
+            case 3: conv_planar_tile<F, (P >= 3 ? 3 : 1)>(xt, C, PW, win, w, gw, yt, yf, bm, ep, rt); break;
+            case 4: conv_planar_tile<F, (P >= 4 ? 4 : 1)>(xt, C, PW, win, w, gw, yt, yf, bm, ep, rt); break;
+            case 5: conv_planar_tile<F, (P >= 5 ? 5 : 1)>(xt, C, PW, win, w, gw, yt, yf, bm, ep, rt); break;
+            default: conv_planar_tile<F, P>(xt, C, PW, win, w, gw, yt, yf, bm, ep, rt); break;
+            }
+            ow += take;
+        }
+    }
+}
+#endif
+
+inline void conv_planar_blocked(int64_t C, int64_t MB, const float* x, const float* w, const float* bias, const Window& win, float* y,
+                                const Epilogue<float>& ep, float* work, bool channels_last = false) {
+    const PlanarPads pp = conv_planar_pads(win);
+    const int64_t IH = win.in[1], IW = win.in[2];
+    std::fill(work, work + conv_planar_work(C, win), 0.0f);
+    if (channels_last)
+        for (int64_t ih = 0; ih < IH; ++ih)
+            std::memcpy(work + ((ih + pp.top) * pp.cols + pp.left) * C, x + ih * IW * C, sizeof(float) * IW * C);
+    else
+        for (int64_t c = 0; c < C; ++c)
+            for (int64_t ih = 0; ih < IH; ++ih) {
+                const float* src = x + (c * IH + ih) * IW;
+                float* dst = work + ((ih + pp.top) * pp.cols + pp.left) * C + c;
+                for (int64_t iw = 0; iw < IW; ++iw) dst[iw * C] = src[iw];
+            }
+    const int64_t khw = win.k[1] * win.k[2];
+#if defined(__GNUC__) || defined(__clang__)
+    for (int64_t mb = 0; mb < MB;) {
+        const int64_t gw = conv_blocked_group(MB - mb);
+        const float* wg = w + mb * khw * kBlock * kBlock;
+        if (kConvTileF >= 4 && gw == 4) conv_planar_pass<4>(C, mb, work, pp.cols, wg, gw, bias, win, y, ep);
+        else if (kConvTileF >= 2 && gw == 2) conv_planar_pass<2>(C, mb, work, pp.cols, wg, gw, bias, win, y, ep);
+        else
+            for (int64_t f = 0; f < gw; ++f) conv_planar_pass<1>(C, mb + f, work, pp.cols, wg + f * kBlock, gw, bias, win, y, ep);
+        mb += gw;
+    }
+#else
+    const int64_t OH = win.out[1], OW = win.out[2], KH = win.k[1], KW = win.k[2];
+    for (int64_t m0 = 0; m0 < MB;) {
+        const int64_t gw = conv_blocked_group(MB - m0);
+        for (int64_t f = 0; f < gw; ++f)
+            for (int64_t oh = 0; oh < OH; ++oh)
+                for (int64_t ow = 0; ow < OW; ++ow)
+                    for (int64_t oc = 0; oc < kBlock; ++oc) {
+                        const int64_t mb = m0 + f;
+                        float s = bias ? bias[mb * kBlock + oc] : 0.0f;
+                        for (int64_t kh = 0; kh < KH; ++kh)
+                            for (int64_t kw = 0; kw < KW; ++kw)
+                                for (int64_t ic = 0; ic < C; ++ic)
+                                    s += work[((oh * win.s[1] + kh * win.d[1]) * pp.cols + ow * win.s[2] + kw * win.d[2]) * C + ic] *
+                                         w[m0 * khw * kBlock * kBlock + (((kh * KW + kw) * kBlock + ic) * gw + f) * kBlock + oc];
+                        const int64_t at = ((mb * OH + oh) * OW + ow) * kBlock + oc;
+                        if (ep.residual) s += ep.residual[at];
+                        activate(&s, &s, 1, ep.act, ep.alpha, ep.beta);
+                        y[at] = s;
+                    }
+        m0 += gw;
+    }
 #endif
 }
 
