@@ -24,7 +24,9 @@ ONNX Runtime (1 intra-op and 1 inter-op thread, all graph optimizations) and Ope
 an Identity model of the input's size, whose per-call time (Python and framework overhead) is
 subtracted from theirs (OpenVINO's inputs are set once, outside the timed calls). The whole measurement is repeated `--rounds` times, interleaved; the
 table gives the range over rounds. ratio = the faster framework's net time / sofie's time
-(above 1: sofie is faster).
+(above 1: sofie is faster). error: each timed executable also runs once in check mode, writing its
+inputs and outputs, and ONNX Runtime runs on the same inputs; the column is the largest absolute
+difference over the outputs divided by the largest absolute ONNX Runtime output.
 """
 import argparse
 import os
@@ -219,6 +221,29 @@ if args.models:
             models.append((f[:-5], os.path.join(args.models, f)))
 models = [m for m in models if args.only.lower() in m[0].lower()]
 
+def check(exe, path, feed):
+    """Runs EXE once in check mode (it writes its inputs and outputs) and ONNX Runtime on the
+    same inputs; returns the largest |sofie - ORT| over all outputs relative to the largest |ORT|
+    (one number that says the timed code computes the model)."""
+    with tempfile.TemporaryDirectory() as d:
+        subprocess.run([exe, d], check=True)
+        ins = {k: np.fromfile(os.path.join(d, f"in{i}.bin"), dtype=v.dtype).reshape(v.shape) for i, (k, v) in enumerate(feed.items())}
+        o = ort.SessionOptions()
+        o.intra_op_num_threads = 1
+        refs = ort.InferenceSession(path, o, providers=["CPUExecutionProvider"]).run(None, ins)
+        worst = 0.0
+        for i, r in enumerate(refs):
+            r = np.asarray(r)
+            got = np.fromfile(os.path.join(d, f"out{i}.bin"), dtype=r.dtype).reshape(r.shape)
+            if r.dtype.kind in "fc":
+                scale = float(np.max(np.abs(r))) if r.size else 0.0
+                err = float(np.max(np.abs(got.astype(np.float64) - r))) if r.size else 0.0
+                worst = max(worst, err / scale if scale > 0 else err)
+            elif not np.array_equal(got, r):
+                worst = float("inf")
+        return worst
+
+
 levels = ["-O3 -march=native"] + ([] if args.no_o2 else ["-O2"])
 results = {}
 for title, path in models:
@@ -227,6 +252,7 @@ for title, path in models:
     feed = inputs_of(path)
     idpaths = [identity(list(v.shape), helper.np_dtype_to_tensor_dtype(v.dtype)) for v in feed.values()]
     results[title] = {"sofie " + lv: [] for lv in levels} | {"ort": [], "ov": []}
+    results[title]["check"] = max(check(exes[lv], path, feed) for lv in levels)
     for _ in range(args.rounds):
         for lv in levels:
             results[title]["sofie " + lv].append(float(subprocess.run([exes[lv]], check=True, capture_output=True, text=True).stdout))
@@ -250,7 +276,7 @@ def rng_str(v):
 print(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; ONNX Runtime {ort.__version__}"
       + (f", OpenVINO {ov.__version__ if hasattr(ov, '__version__') else ov.get_version()}" if ov else ", OpenVINO not installed")
       + f"; {args.rounds} rounds; times in µs per inference (framework times net of the Identity model's)")
-head = "| model | sofie -O3 -march=native | " + ("sofie -O2 | " if not args.no_o2 else "") + "ONNX Runtime | OpenVINO | ratio (O3) | ratio (O2) |"
+head = "| model | sofie -O3 -march=native | " + ("sofie -O2 | " if not args.no_o2 else "") + "ONNX Runtime | OpenVINO | ratio (O3) | ratio (O2) | error |"
 print(head)
 print("|" + "---|" * (head.count("|") - 1))
 for title, r in results.items():
@@ -266,6 +292,7 @@ for title, r in results.items():
         cols.append(f"{min(ratio2):.2f}–{max(ratio2):.2f}×")
     else:
         cols.append("–")
+    cols.append(f"{r['check']:.1e}")
     print("| " + " | ".join(cols) + " |")
 
 if any(t in results for t in flops):

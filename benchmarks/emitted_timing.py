@@ -12,14 +12,27 @@ DRIVER = r'''
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <string>
 #include <vector>
-int main() {
+int main(int argc, char** argv) {
     %(ns)s::Session s%(ctor)s;
     std::vector<std::vector<double>> in, out;  // 8 bytes per element: room for any type
     for (std::size_t n : {%(insizes)s}) in.emplace_back(n);
     for (std::size_t n : {%(outsizes)s}) out.emplace_back(n);
 %(fills)s
     auto once = [&] { s.infer(%(args)s); };
+    if (argc > 1) {  // check mode: one call, then DIR/in<k>.bin and DIR/out<k>.bin (raw bytes)
+        once();
+        auto dump = [&](const char* kind, std::size_t k, const void* p, std::size_t bytes) {
+            std::FILE* f = std::fopen((std::string(argv[1]) + "/" + kind + std::to_string(k) + ".bin").c_str(), "wb");
+            if (!f || std::fwrite(p, 1, bytes, f) != bytes) return false;
+            return std::fclose(f) == 0;
+        };
+        const std::size_t in_bytes[] = {%(inbytes)s 0}, out_bytes[] = {%(outbytes)s 0};
+        for (std::size_t k = 0; k < in.size(); ++k) if (!dump("in", k, in[k].data(), in[k].size() * in_bytes[k])) return 1;
+        for (std::size_t k = 0; k < out.size(); ++k) if (!dump("out", k, out[k].data(), out[k].size() * out_bytes[k])) return 1;
+        return 0;
+    }
     for (int i = 0; i < 10; ++i) once();
     auto t0 = std::chrono::steady_clock::now();
     int calib = 0;
@@ -69,6 +82,8 @@ def driver_parts(path, out, ns):
                      + [f"reinterpret_cast<{t}*>(out[{i}].data())" for i, t in enumerate(outs)])
     weights = os.path.join(out, ns + ".weights")
     ctor = f'("{weights}")' if os.path.exists(weights) else ""
+    size = {"float": 4, "double": 8, "int64_t": 8, "int32_t": 4, "bool": 1}
     return {"ctor": ctor, "args": call, "fills": fills,
+            "inbytes": "".join(f"{size[t]}, " for t in ins), "outbytes": "".join(f"{size[t]}, " for t in outs),
             "insizes": ", ".join(f"{ns}::Session::kInput{i}Size" for i in range(n_in)),
             "outsizes": ", ".join(f"{ns}::Session::kOutput{i}Size" for i in range(n_out))}
