@@ -135,20 +135,41 @@ inline void global_average_blocked(const float* x, int64_t CB, int64_t HW, float
     }
 }
 
+// The columns [lo, hi) of an output row whose every tap is inside the input row (no bounds
+// checks needed there): iw = ow * s - p + kw * d within [0, IW) for kw = 0 and kw = K - 1.
+struct Interior {
+    int64_t lo, hi;
+};
+inline Interior interior_columns(int64_t IW, int64_t OW, int64_t K, int64_t s, int64_t d, int64_t p) {
+    const int64_t lo = std::min(OW, (p + s - 1) / s);
+    const int64_t top = IW - 1 + p - (K - 1) * d;  // ow * s <= top
+    const int64_t hi = top < 0 ? lo : std::max(lo, std::min(OW, top / s + 1));
+    return {lo, hi};
+}
+
 // MaxPool of a blocked image of CB blocks (1-D or 2-D window): as sofie_rt::pool computes it,
-// per lane, the first tap inside the image and then every larger one.
+// per lane, the first tap inside the image and then every larger one (so NaNs and signed zeros
+// come out as there). Output pixels whose window lies wholly inside the row take a vector path
+// over the rows of the window that are inside the image; the edge columns go tap by tap.
 inline void max_pool_blocked(int64_t CB, const float* x, const Window& win, float* y) {
     const int64_t IH = win.in[1], IW = win.in[2], OH = win.out[1], OW = win.out[2];
+    const int64_t KH = win.k[1], KW = win.k[2];
+    const Interior inner = interior_columns(IW, OW, KW, win.s[2], win.d[2], win.p[2]);
     for (int64_t cb = 0; cb < CB; ++cb) {
         const float* xc = x + cb * IH * IW * kBlock;
-        for (int64_t oh = 0; oh < OH; ++oh)
-            for (int64_t ow = 0; ow < OW; ++ow) {
+        for (int64_t oh = 0; oh < OH; ++oh) {
+            float* yr = y + (cb * OH + oh) * OW * kBlock;
+            const int64_t h0 = oh * win.s[1] - win.p[1];
+            // The window rows inside the image: kh in [kh0, kh1).
+            int64_t kh0 = 0, kh1 = KH;
+            while (kh0 < KH && h0 + kh0 * win.d[1] < 0) ++kh0;
+            while (kh1 > kh0 && h0 + (kh1 - 1) * win.d[1] >= IH) --kh1;
+            auto pixel = [&](int64_t ow) {
                 float m[kBlock];
                 bool any = false;
-                for (int64_t kh = 0; kh < win.k[1]; ++kh) {
-                    const int64_t ih = oh * win.s[1] + kh * win.d[1] - win.p[1];
-                    if (ih < 0 || ih >= IH) continue;
-                    for (int64_t kw = 0; kw < win.k[2]; ++kw) {
+                for (int64_t kh = kh0; kh < kh1; ++kh) {
+                    const int64_t ih = h0 + kh * win.d[1];
+                    for (int64_t kw = 0; kw < KW; ++kw) {
                         const int64_t iw = ow * win.s[2] + kw * win.d[2] - win.p[2];
                         if (iw < 0 || iw >= IW) continue;
                         const float* v = xc + (ih * IW + iw) * kBlock;
@@ -163,21 +184,43 @@ inline void max_pool_blocked(int64_t CB, const float* x, const Window& win, floa
                 // A window wholly in the padding (ONNX's geometry never makes one) gives -inf.
                 if (!any)
                     for (int64_t l = 0; l < kBlock; ++l) m[l] = -std::numeric_limits<float>::infinity();
-                std::memcpy(y + ((cb * OH + oh) * OW + ow) * kBlock, m, sizeof m);
-            }
+                std::memcpy(yr + ow * kBlock, m, sizeof m);
+            };
+            const int64_t lo = kh0 < kh1 ? inner.lo : OW, hi = kh0 < kh1 ? inner.hi : OW;
+            for (int64_t ow = 0; ow < lo; ++ow) pixel(ow);
+#if defined(__GNUC__) || defined(__clang__)
+            typedef Vec<float>::type V;
+            constexpr int64_t L = Vec<float>::kLanes, NV = kBlock / L;
+            // Eight pixels at a time: eight independent chains of maxima hide the latency.
+            constexpr int64_t T = 8;
+            auto tile = [&](int64_t ow, auto count) {
+                constexpr int64_t P = decltype(count)::value;
+                const float* base = xc + (h0 * IW + ow * win.s[2] - win.p[2]) * kBlock;
+                const int64_t step = win.s[2] * kBlock;
+                V m[P][NV];
+                _Pragma("GCC unroll 8") for (int64_t p = 0; p < P; ++p)
+                    _Pragma("GCC unroll 4") for (int64_t v = 0; v < NV; ++v) std::memcpy(&m[p][v], base + kh0 * win.d[1] * IW * kBlock + p * step + v * L, sizeof(V));
+                for (int64_t kh = kh0; kh < kh1; ++kh) {
+                    const float* r = base + kh * win.d[1] * IW * kBlock;
+                    for (int64_t kw = kh == kh0 ? 1 : 0; kw < KW; ++kw)
+                        _Pragma("GCC unroll 8") for (int64_t p = 0; p < P; ++p)
+                            _Pragma("GCC unroll 4") for (int64_t v = 0; v < NV; ++v) {
+                                V t;
+                                std::memcpy(&t, r + kw * win.d[2] * kBlock + p * step + v * L, sizeof(V));
+                                m[p][v] = t > m[p][v] ? t : m[p][v];
+                            }
+                }
+                std::memcpy(yr + ow * kBlock, m, sizeof m);
+            };
+            int64_t ow = lo;
+            for (; ow + T <= hi; ow += T) tile(ow, std::integral_constant<int64_t, T>{});
+            for (; ow < hi; ++ow) tile(ow, std::integral_constant<int64_t, 1>{});
+#else
+            for (int64_t ow = lo; ow < hi; ++ow) pixel(ow);
+#endif
+            for (int64_t ow = std::max(lo, hi); ow < OW; ++ow) pixel(ow);
+        }
     }
-}
-
-// The columns [lo, hi) of an output row whose every tap is inside the input row (no bounds
-// checks needed there): iw = ow * s - p + kw * d within [0, IW) for kw = 0 and kw = K - 1.
-struct Interior {
-    int64_t lo, hi;
-};
-inline Interior interior_columns(int64_t IW, int64_t OW, int64_t K, int64_t s, int64_t d, int64_t p) {
-    const int64_t lo = std::min(OW, (p + s - 1) / s);
-    const int64_t top = IW - 1 + p - (K - 1) * d;  // ow * s <= top
-    const int64_t hi = top < 0 ? lo : std::max(lo, std::min(OW, top / s + 1));
-    return {lo, hi};
 }
 
 #if defined(__GNUC__) || defined(__clang__)
