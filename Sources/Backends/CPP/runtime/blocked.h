@@ -218,7 +218,7 @@ inline void max_pool_blocked(int64_t CB, const float* x, const Window& win, floa
 #else
             for (int64_t ow = lo; ow < hi; ++ow) pixel(ow);
 #endif
-            for (int64_t ow = std::max(lo, hi); ow < OW; ++ow) pixel(ow);
+            for (int64_t ow = hi; ow < OW; ++ow) pixel(ow);  // hi >= lo: interior_columns never gives less
         }
     }
 }
