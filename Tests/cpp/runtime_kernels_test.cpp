@@ -56,6 +56,8 @@ struct Buf {
     std::vector<float> v;
     size_t n;
     explicit Buf(size_t n_, float fill = 0.0f) : v(n_ + 2 * kGuard, kSentinel), n(n_) {
+        // (The bound tells GCC's -Wstringop-overflow that n is no negative count cast to size_t.)
+        if (n > (size_t(1) << 40)) std::abort();
         std::fill(v.begin() + kGuard, v.begin() + kGuard + n, fill);
     }
     float* p() { return v.data() + kGuard; }
@@ -802,6 +804,66 @@ static void test_pool() {
     }
 }
 
+// Softmax and LayerNormalization rows against double-precision loops, at row lengths around the
+// vector width (tails of every size); a NaN or an all -inf row gives NaNs.
+static void test_rows() {
+    for (int64_t n : {1, 3, 7, 15, 16, 17, 31, 32, 33, 64, 100, 197, 768}) {
+        const int64_t rows = 3;
+        Buf x(rows * n);
+        randomize(x, -8, 8);
+        g_case = "softmax_rows";
+        Buf y(rows * n, NAN);
+        rt::softmax_rows(x.p(), y.p(), rows, n);
+        std::vector<double> ref(rows * n), mag(rows * n);
+        for (int64_t r = 0; r < rows; ++r) {
+            double m = -INFINITY, s = 0;
+            for (int64_t k = 0; k < n; ++k) m = std::max(m, static_cast<double>(x[r * n + k]));
+            for (int64_t k = 0; k < n; ++k) s += std::exp(x[r * n + k] - m);
+            for (int64_t k = 0; k < n; ++k) {
+                ref[r * n + k] = std::exp(x[r * n + k] - m) / s;
+                mag[r * n + k] = ref[r * n + k] * 4;  // exp within about 1 ulp, then the sum and one product
+            }
+        }
+        compare(g_case, y, ref, mag, static_cast<double>(n));
+        g_case = "layer_norm_rows";
+        Buf scale(n), bias(n);
+        randomize(scale, 0.5f, 2.0f);
+        randomize(bias);
+        for (bool withBias : {true, false}) {
+            Buf z(rows * n, NAN);
+            rt::layer_norm_rows(x.p(), z.p(), rows, n, scale.p(), withBias ? bias.p() : nullptr, 1e-5);
+            for (int64_t r = 0; r < rows; ++r) {
+                double mean = 0, var = 0;
+                for (int64_t k = 0; k < n; ++k) mean += x[r * n + k];
+                mean /= static_cast<double>(n);
+                for (int64_t k = 0; k < n; ++k) var += (x[r * n + k] - mean) * (x[r * n + k] - mean);
+                var /= static_cast<double>(n);
+                for (int64_t k = 0; k < n; ++k) {
+                    const double v = (x[r * n + k] - mean) / std::sqrt(var + 1e-5) * scale[k];
+                    ref[r * n + k] = v + (withBias ? bias[k] : 0.0);
+                    mag[r * n + k] = std::fabs(v) + (withBias ? std::fabs(bias[k]) : 0.0);
+                }
+            }
+            compare(g_case, z, ref, mag, 1);
+        }
+    }
+    g_case = "softmax_rows special values";
+    for (int64_t n : {5, 16, 40}) {
+        Buf x(n), y(n, 0);
+        randomize(x);
+        x[n / 2] = std::numeric_limits<float>::quiet_NaN();
+        rt::softmax_rows(x.p(), y.p(), 1, n);
+        for (int64_t k = 0; k < n; ++k) CHECK(std::isnan(y[k]), "a row with a NaN: element %" PRId64 " = %g", k, y[k]);
+        for (int64_t k = 0; k < n; ++k) x[k] = -INFINITY;
+        rt::softmax_rows(x.p(), y.p(), 1, n);
+        for (int64_t k = 0; k < n; ++k) CHECK(std::isnan(y[k]), "a row of -inf: element %" PRId64 " = %g", k, y[k]);
+        for (int64_t k = 0; k < n; ++k) x[k] = k == n - 1 ? 1000.0f : -1000.0f;
+        rt::softmax_rows(x.p(), y.p(), 1, n);
+        for (int64_t k = 0; k < n; ++k) CHECK(y[k] == (k == n - 1 ? 1.0f : 0.0f), "one dominant logit: element %" PRId64 " = %g", k, y[k]);
+        CHECK(y.intact(), "softmax_rows wrote outside its output");
+    }
+}
+
 int main() {
     // The constants the Swift emitter sizes workspaces with (RuntimeKernelTests compares them).
     std::printf("constants KC=%" PRId64 " NC=%" PRId64 " kMaxNR=%" PRId64 " kPanel=%" PRId64 " kDepthwiseMaxRow=%" PRId64
@@ -816,6 +878,7 @@ int main() {
     test_blocked();
     test_col2im();
     test_pool();
+    test_rows();
     std::printf("%ld checks, %d failures\n", g_checks, g_failures);
     return g_failures == 0 ? 0 : 1;
 }

@@ -717,6 +717,13 @@ enum CppNN {
             let T = x.ctype
             let meanOut = n.outputs.count > 1 ? try n.output(1).map { try e.tensor($0) } : nil
             let invOut = n.outputs.count > 2 ? try n.output(2).map { try e.tensor($0) } : nil
+            if x.dtype == .float, y.dtype == .float, s.dtype == .float, s.count == inner, b.map({ $0.dtype == .float && $0.count == inner }) ?? true,
+               meanOut == nil, invOut == nil {
+                // The usual form (scale and bias over the whole row, no statistics outputs): the
+                // sums and the normalization in the target's vectors of doubles.
+                e.line("sofie_rt::layer_norm_rows(\(x.ptr), \(y.ptr), \(outer), \(inner), \(s.ptr), \(b?.ptr ?? "nullptr"), \(eps));")
+                return
+            }
             e.line("for (int64_t o = 0; o < \(outer); ++o) {")
             e.line("    const \(T)* x = \(x.ptr) + o * \(inner);")
             e.line("    \(T)* y = \(y.ptr) + o * \(inner);")

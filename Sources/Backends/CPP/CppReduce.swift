@@ -36,20 +36,9 @@ enum CppReduce {
                 let T = x.ctype
                 guard x.dtype.isFloatingPoint else { throw CompileError(node: n, "\(op) needs float32 or float64 input") }
                 if op == "Softmax" && innerExpr == 1 && x.dtype == .float {
-                    // Rows contiguous (the usual last axis): the exponentials through the runtime's
-                    // vectorized exp, the sum in order.
-                    e.line("for (int64_t o = 0; o < \(outer); ++o) {")
-                    e.line("    const float* x = \(x.ptr) + o * \(dim);")
-                    e.line("    float* y = \(y.ptr) + o * \(dim);")
-                    e.line("    float m = x[0];")
-                    e.line("    for (int64_t k = 1; k < \(dim); ++k) if (x[k] > m) m = x[k];")
-                    e.line("    for (int64_t k = 0; k < \(dim); ++k) y[k] = x[k] - m;")
-                    e.line("    sofie_rt::apply_array<sofie_rt::Fn::Exp>(y, \(dim));")
-                    e.line("    float s = 0;")
-                    e.line("    for (int64_t k = 0; k < \(dim); ++k) s += y[k];")
-                    e.line("    const float inv = 1.0f / s;")
-                    e.line("    for (int64_t k = 0; k < \(dim); ++k) y[k] *= inv;")
-                    e.line("}")
+                    // Rows contiguous (the usual last axis): maximum, exponentials and sum in the
+                    // target's vectors (sofie_rt::softmax_rows).
+                    e.line("sofie_rt::softmax_rows(\(x.ptr), \(y.ptr), \(outer), \(dim));")
                     return
                 }
                 e.line("for (int64_t o = 0; o < \(outer); ++o) for (int64_t i = 0; i < \(inner); ++i) {")

@@ -67,8 +67,10 @@ SOFIE_MATH F exp_reduced(F xc, F& n) {
 template <class F>
 SOFIE_MATH F exp_poly(F x) {
     const F hi = F{} + 88.72283935546875f, lo = F{} + -103.972084045410f;
-    // NaN goes to lo here (float-to-int of NaN is undefined) and comes back at the end.
-    const F xc = select_bits(x >= lo, select_bits(x > hi, hi, x), lo);
+    // Below lo (and NaN: float-to-int of NaN is undefined) the polynomial runs on 0, whose
+    // result the selects at the end replace: on lo itself it would make denormal intermediates,
+    // which cost a microcode assist per lane (masked attention scores, the padded tail of a row).
+    const F xc = select_bits(x >= lo, select_bits(x > hi, hi, x), F{});
     F n;
     F y = exp_reduced(xc, n);
     const auto ni = float_to_int(n);

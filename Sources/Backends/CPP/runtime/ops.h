@@ -1,4 +1,4 @@
-// swift-sofie C++ runtime: Kernels of other ops: file loading, Attention, GridSample, shape checks, reductions, Unique, Resize, MelWeightMatrix, NonMaxSuppression.
+// swift-sofie C++ runtime: Kernels of other ops: file loading, Softmax and LayerNormalization rows, Attention, GridSample, shape checks, reductions, Unique, Resize, MelWeightMatrix, NonMaxSuppression.
 // Part of sofie_runtime.h, which sofie embeds into every emitted header (see README.md here).
 #pragma once
 #include <algorithm>
@@ -17,6 +17,115 @@ inline bool read_file(const std::string& path, void* dst, std::size_t bytes) {
     if (static_cast<std::size_t>(f.tellg()) != bytes) return false;
     f.seekg(0);
     return static_cast<bool>(f.read(static_cast<char*>(dst), static_cast<std::streamsize>(bytes)));
+}
+
+// Softmax over `rows` rows of n contiguous floats: the row's maximum, e^(x - max) through the
+// vector exp, the sum (one partial sum per vector lane, the lanes then added pairwise), every
+// value times 1 / sum. A row holding a NaN, or only -inf, becomes NaN, as the scalar form gives.
+inline void softmax_rows(const float* x, float* y, std::int64_t rows, std::int64_t n) {
+    for (std::int64_t r = 0; r < rows; ++r) {
+        const float* xr = x + r * n;
+        float* yr = y + r * n;
+#if defined(__GNUC__) || defined(__clang__)
+        constexpr std::int64_t L = kVectorBytes / sizeof(float);
+        const std::int64_t body = n - n % L;
+        VecF mv = VecF{} + xr[0];
+        for (std::int64_t k = 0; k < body; k += L) {
+            VecF v;
+            std::memcpy(&v, xr + k, sizeof v);
+            mv = select_bits(v > mv, v, mv);
+        }
+        float lane[L];
+        std::memcpy(lane, &mv, sizeof mv);
+        _Pragma("GCC unroll 16") for (std::int64_t w = L / 2; w >= 1; w /= 2)
+            _Pragma("GCC unroll 16") for (std::int64_t l = 0; l < w; ++l) lane[l] = lane[l + w] > lane[l] ? lane[l + w] : lane[l];
+        float m = lane[0];
+        for (std::int64_t k = body; k < n; ++k) m = xr[k] > m ? xr[k] : m;
+        VecF sv{};
+        for (std::int64_t k = 0; k < body; k += L) {
+            VecF v;
+            std::memcpy(&v, xr + k, sizeof v);
+            v = exp_poly(v - m);
+            std::memcpy(yr + k, &v, sizeof v);
+            sv += v;
+        }
+        if (body < n) {  // the tail through the same vector code; the lanes past it add e^-inf = 0
+            const std::int64_t t = n - body;
+            for (std::int64_t l = 0; l < L; ++l) lane[l] = l < t ? xr[body + l] : -std::numeric_limits<float>::infinity();
+            VecF v;
+            std::memcpy(&v, lane, sizeof v);
+            v = exp_poly(v - m);
+            std::memcpy(lane, &v, sizeof v);
+            for (std::int64_t l = 0; l < t; ++l) yr[body + l] = lane[l];
+            sv += v;
+        }
+        std::memcpy(lane, &sv, sizeof sv);
+        _Pragma("GCC unroll 16") for (std::int64_t w = L / 2; w >= 1; w /= 2)
+            _Pragma("GCC unroll 16") for (std::int64_t l = 0; l < w; ++l) lane[l] += lane[l + w];
+        const float s = lane[0];
+#else
+        float m = xr[0];
+        for (std::int64_t k = 1; k < n; ++k) if (xr[k] > m) m = xr[k];
+        float s = 0;
+        for (std::int64_t k = 0; k < n; ++k) { yr[k] = fast_exp(xr[k] - m); s += yr[k]; }
+#endif
+        const float inv = 1.0f / s;
+        for (std::int64_t k = 0; k < n; ++k) yr[k] *= inv;
+    }
+}
+
+// LayerNormalization of `rows` rows of n contiguous floats with a scale (and a bias, or null)
+// of n values: mean and variance in double (two passes, one partial sum per lane of a vector
+// of doubles, the lanes then added in order), y = (x - mean) / sqrt(var + eps) * scale + bias
+// computed in double and rounded once.
+inline void layer_norm_rows(const float* x, float* y, std::int64_t rows, std::int64_t n, const float* scale,
+                            const float* bias, double eps) {
+    for (std::int64_t r = 0; r < rows; ++r) {
+        const float* xr = x + r * n;
+        float* yr = y + r * n;
+        double mean = 0, var = 0;
+#if defined(__GNUC__) || defined(__clang__)
+        typedef float HalfF __attribute__((vector_size(kVectorBytes / 2)));
+        typedef double VecD __attribute__((vector_size(kVectorBytes)));
+        constexpr std::int64_t L = kVectorBytes / sizeof(double);
+        const std::int64_t body = n - n % L;
+        auto load = [](const float* p) {
+            HalfF h;
+            std::memcpy(&h, p, sizeof h);
+            return __builtin_convertvector(h, VecD);
+        };
+        VecD acc{};
+        for (std::int64_t i = 0; i < body; i += L) acc += load(xr + i);
+        for (std::int64_t l = 0; l < L; ++l) mean += acc[l];
+        for (std::int64_t i = body; i < n; ++i) mean += xr[i];
+        mean /= static_cast<double>(n);
+        acc = VecD{};
+        for (std::int64_t i = 0; i < body; i += L) {
+            const VecD d = load(xr + i) - mean;
+            acc += d * d;
+        }
+        for (std::int64_t l = 0; l < L; ++l) var += acc[l];
+        for (std::int64_t i = body; i < n; ++i) var += (xr[i] - mean) * (xr[i] - mean);
+        var /= static_cast<double>(n);
+        const double inv = 1.0 / std::sqrt(var + eps);
+        for (std::int64_t i = 0; i < body; i += L) {
+            VecD v = (load(xr + i) - mean) * inv * load(scale + i);
+            if (bias) v += load(bias + i);
+            const HalfF h = __builtin_convertvector(v, HalfF);
+            std::memcpy(yr + i, &h, sizeof h);
+        }
+        for (std::int64_t i = body; i < n; ++i)
+            yr[i] = static_cast<float>(bias ? (xr[i] - mean) * inv * scale[i] + bias[i] : (xr[i] - mean) * inv * scale[i]);
+#else
+        for (std::int64_t i = 0; i < n; ++i) mean += xr[i];
+        mean /= static_cast<double>(n);
+        for (std::int64_t i = 0; i < n; ++i) var += (xr[i] - mean) * (xr[i] - mean);
+        var /= static_cast<double>(n);
+        const double inv = 1.0 / std::sqrt(var + eps);
+        for (std::int64_t i = 0; i < n; ++i)
+            yr[i] = static_cast<float>(bias ? (xr[i] - mean) * inv * scale[i] + bias[i] : (xr[i] - mean) * inv * scale[i]);
+#endif
+    }
 }
 
 // ONNX Attention (opsets 23-25), computed directly: for each (batch, query head, query row)
