@@ -43,11 +43,36 @@ public struct FuseEpilogues: GraphPass {
                 cur = sum
             }
             // Activation.
-            if let a = soleConsumer(cur) ?? Self.swishHead(cur, isOutput), a.isStandard || (a.opType == "Gelu" && SofieOps.isSofie(a)), let (act, p, last) = Self.activation(a, cur, isOutput) {
+            if let a = soleConsumer(cur) ?? Self.swishHead(cur, isOutput), Self.isActivationOp(a), let (act, p, last) = Self.activation(a, cur, isOutput) {
                 activation = act
                 params = p
                 absorbed += last === a ? [a] : [a, last]
                 cur = last.output(0)!
+            } else if residual == nil, kind == "FusedGemm", let r = soleConsumer(cur), r.opType == "Reshape", r.isStandard,
+                      let ry = r.output(0), let a = soleConsumer(ry), Self.isActivationOp(a), let (act, p, last) = Self.activation(a, ry, isOutput),
+                      last === a, let final = a.output(0) {
+                // Gemm -> Reshape -> activation (a Linear layer on a sequence, viewed as a matrix by
+                // fuse-matmul-add): the activation moves into the Gemm, the Reshape then gives its
+                // result the activation's output.
+                do {
+                    var attrs = n.attributes.filter { $0.name != "activation" && $0.name != "activation_params" }
+                    attrs.append(Attribute("activation", .string(Array(act.utf8))))
+                    attrs.append(Attribute("activation_params", .floats(p)))
+                    var inputs: [Value?] = n.opType == "MatMul" ? [n.input(0), n.input(1)] : Array(n.inputs.prefix(3))
+                    while let l = inputs.last, l == nil { inputs.removeLast() }
+                    let fused = Node(opType: kind, domain: SofieOps.domain, name: g.uniqueName((n.name.isEmpty ? kind : n.name) + "_fused", taken: &taken),
+                                     inputs: inputs, outputs: [], attributes: attrs)
+                    n.removeAllOutputs()
+                    fused.appendOutput(cur)
+                    a.removeAllOutputs()
+                    r.removeAllOutputs()
+                    r.appendOutput(final)
+                    g.insertNode(fused, at: g.nodes.firstIndex { $0 === n }! + 1)
+                    g.removeNodes(Set([ObjectIdentifier(n), ObjectIdentifier(a)]))
+                    i = g.nodes.firstIndex { $0 === fused }! + 1
+                    changed = true
+                }
+                continue
             }
             guard absorbed.count > 1 else { continue }
             var inputs: [Value?] = Array(n.inputs.prefix(3))
@@ -90,6 +115,9 @@ public struct FuseEpilogues: GraphPass {
         default: return nil
         }
     }
+
+    /// Whether `a` is an op the epilogue's activations come from (standard, or sofie's Gelu).
+    static func isActivationOp(_ a: Node) -> Bool { a.isStandard || (a.opType == "Gelu" && SofieOps.isSofie(a)) }
 
     /// For Swish written as Mul(y, Sigmoid(y)): y's Sigmoid reader, when y has exactly those two readers.
     static func swishHead(_ y: Value, _ isOutput: (Value) -> Bool) -> Node? {

@@ -2,20 +2,41 @@ import SofieIR
 
 /// Built-in fusions written as rewrite rules.
 public enum Fusions {
-    /// MatMul(a, W) + b with a 2-D, W 2-D constant, b a constant of N values -> Gemm(a, W, b).
+    /// MatMul(a, W) + b with W a 2-D constant, b a constant of N values -> Gemm(a, W, b). An
+    /// input of higher rank with a static shape (a Linear layer on a sequence, as PyTorch
+    /// exports it: Add(bias, MatMul(x, W))) is viewed as a matrix of its rows around the Gemm:
+    /// Reshape(Gemm(Reshape(a, [rows, K]), W, b), [..., N]); the Reshapes copy nothing.
     public static var matmulAdd: RuleSet {
-        let name = "fuse-matmul-add", summary = "MatMul + Add of a constant bias becomes Gemm (2-D inputs)"
+        let name = "fuse-matmul-add", summary = "MatMul + Add of a constant bias becomes Gemm (inputs of rank 2, or more with static shapes)"
+        /// The input's static shape when it is of rank 3 or more and has one.
+        func staticRows(_ m: Match) -> [Int]? {
+            guard let shape = m.value("a").tensorType?.shape, shape.count > 2 else { return nil }
+            let dims = shape.compactMap(\.value)
+            return dims.count == shape.count ? dims : nil
+        }
         func check(_ m: Match) -> Verdict {
             guard let w = m.tensor("w"), w.dims.count == 2, [DataType.float, .double].contains(w.dataType) else { return .refuse("the weight is not a 2-D float32/float64 constant") }
             guard let b = m.tensor("b"), b.dataType == w.dataType, b.elementCount == w.dims[1], b.dims.count <= 2,
                   b.dims.last == w.dims[1] || b.dims.isEmpty else { return .refuse("the added constant is not a bias of the product's \(w.dims[1]) columns") }
-            return .require(m.value("a").tensorType?.shape?.count == 2, "the input is not 2-D")
+            if m.value("a").tensorType?.shape?.count == 2 { return .require(true, "") }
+            guard let dims = staticRows(m) else { return .refuse("the input is neither 2-D nor of static shape") }
+            return .require(dims.last == w.dims[0] && !dims.contains(0), "the input's last axis is not the weight's rows")
         }
         func gemm(_ m: Match, _ b: RewriteBuilder) -> Value {
             let bias = m.tensor("b")!
             let flat = Tensor(dataType: bias.dataType, dims: [bias.elementCount], data: bias.data)
-            return b.node("Gemm", [m.value("a"), m.value("w"), b.constant(flat, name: m.value("b").name + "_flat")],
-                          name: m.node("add").name.isEmpty ? "gemm" : m.node("add").name + "_gemm")
+            let base = m.node("add").name.isEmpty ? "gemm" : m.node("add").name + "_gemm"
+            guard let dims = staticRows(m) else {
+                return b.node("Gemm", [m.value("a"), m.value("w"), b.constant(flat, name: m.value("b").name + "_flat")], name: base)
+            }
+            let k = dims.last!, n = m.tensor("w")!.dims[1]
+            let rows = dims.dropLast().reduce(1, *)
+            func shape(_ d: [Int], _ suffix: String) -> Value {
+                b.constant(Tensor(dataType: .int64, dims: [d.count], values: d.map(Int64.init)), name: base + suffix)
+            }
+            let a2 = b.node("Reshape", [m.value("a"), shape([rows, k], "_rows")], name: base + "_in")
+            let y = b.node("Gemm", [a2, m.value("w"), b.constant(flat, name: m.value("b").name + "_flat")], name: base)
+            return b.node("Reshape", [y, shape(Array(dims.dropLast()) + [n], "_shape")], name: base + "_out")
         }
         return RuleSet(name: name, summary: summary, rules: [
             RewriteRule(name: name, summary: summary,

@@ -194,3 +194,50 @@ extension PassNumericsTests {
         XCTAssertEqual(r.status, 0, r.output)
     }
 }
+
+extension PassNumericsTests {
+    /// A Linear layer on a sequence as PyTorch exports it, Relu(Add(bias, MatMul(x[1, 5, 3], W))):
+    /// fuse-matmul-add views x as a matrix around a Gemm (Reshapes, no copies) and fuse-epilogues
+    /// moves the Relu into it past the Reshape back; ONNX Runtime agrees with the original. With
+    /// a symbolic leading dimension the rule refuses, saying why.
+    func testLinearOnASequenceBecomesOneGemm() throws {
+        try TestSupport.requirePython()
+        let dir = try TestSupport.tempDir("sequence-linear")
+        func model(_ lead: Dim) -> Model {
+            let g = Graph(name: "seq")
+            var taken = Set<String>()
+            let x = Value(name: "x", type: .tensor(TensorType(.float, [lead, .fixed(5), .fixed(3)])))
+            g.inputs = [x]
+            let w = g.addConstant(Tensor(dataType: .float, dims: [3, 4], values: (0..<12).map { Float(sin(Double($0))) }), name: "w", taken: &taken)
+            let b = g.addConstant(Tensor(dataType: .float, dims: [4], values: [0.5, -1, 0.25, -0.125] as [Float]), name: "b", taken: &taken)
+            let p = Value(name: "p"), s = Value(name: "s"), y = Value(name: "y")
+            g.appendNode(Node(opType: "MatMul", name: "mm", inputs: [x, w], outputs: [p]))
+            g.appendNode(Node(opType: "Add", name: "add", inputs: [b, p], outputs: [s]))
+            g.appendNode(Node(opType: "Relu", name: "relu", inputs: [s], outputs: [y]))
+            g.outputs = [y]
+            let m = Model(graph: g)
+            m.opsetImports = [OpsetImport(domain: "", version: 17)]
+            return m
+        }
+        let m = model(.fixed(1))
+        try ONNXWriter.write(m, to: dir + "/before.onnx")
+        try Compiler.optimize(m, passes: try PassRegistry.pipeline(names: PassRegistry.defaultPipeline), keepSofieOps: true, verifyEach: true)
+        XCTAssertEqual(m.graph.opHistogram(), ["Reshape": 2, "org.sofie.FusedGemm": 1])
+        let gemm = try XCTUnwrap(m.graph.nodes.first { $0.opType == "FusedGemm" })
+        XCTAssertEqual(gemm.string("activation"), "Relu")
+        XCTAssertEqual(m.graph.outputs[0].tensorType?.shape, [.fixed(1), .fixed(5), .fixed(4)])
+        _ = try ExpandSofieOps().run(m)
+        try ONNXWriter.write(m, to: dir + "/after.onnx")
+        try "\(dir)/before.onnx\t\(dir)/after.onnx\tsequence linear\n".write(toFile: dir + "/pairs.tsv", atomically: true, encoding: .utf8)
+        let run = try TestSupport.run(TestSupport.python, [TestSupport.repoRoot + "/Tests/scripts/compare_ort_many.py", dir + "/pairs.tsv"], check: false)
+        XCTAssertEqual(run.status, 0, run.output)
+
+        let symbolic = model(.symbolic("batch"))
+        _ = try ShapeInference().run(symbolic)
+        let stats = PassStatistics()
+        var pm = PassManager([Fusions.matmulAdd])
+        pm.statistics = stats
+        XCTAssertFalse(try pm.run(symbolic))
+        XCTAssertEqual(stats.entries.first?.refusals, ["fuse-matmul-add: the input is neither 2-D nor of static shape": 1], stats.text)
+    }
+}

@@ -74,6 +74,19 @@ inline void softmax_rows(const float* x, float* y, std::int64_t rows, std::int64
     }
 }
 
+#if defined(__GNUC__) || defined(__clang__)
+// Half a vector of floats, and as many doubles in a whole vector: L / 2 floats read and widened.
+// (Functions, not lambdas: a lambda does not take the target of the AVX2 twin's region, and
+// returning its wide vectors would then change the ABI.)
+typedef float HalfVecF __attribute__((vector_size(kVectorBytes / 2)));
+typedef double VecD __attribute__((vector_size(kVectorBytes)));
+SOFIE_MATH VecD widen_floats(const float* p) {
+    HalfVecF h;
+    std::memcpy(&h, p, sizeof h);
+    return __builtin_convertvector(h, VecD);
+}
+#endif
+
 // LayerNormalization of `rows` rows of n contiguous floats with a scale (and a bias, or null)
 // of n values: mean and variance in double (two passes, one partial sum per lane of a vector
 // of doubles, the lanes then added in order), y = (x - mean) / sqrt(var + eps) * scale + bias
@@ -85,23 +98,16 @@ inline void layer_norm_rows(const float* x, float* y, std::int64_t rows, std::in
         float* yr = y + r * n;
         double mean = 0, var = 0;
 #if defined(__GNUC__) || defined(__clang__)
-        typedef float HalfF __attribute__((vector_size(kVectorBytes / 2)));
-        typedef double VecD __attribute__((vector_size(kVectorBytes)));
         constexpr std::int64_t L = kVectorBytes / sizeof(double);
         const std::int64_t body = n - n % L;
-        auto load = [](const float* p) {
-            HalfF h;
-            std::memcpy(&h, p, sizeof h);
-            return __builtin_convertvector(h, VecD);
-        };
         VecD acc{};
-        for (std::int64_t i = 0; i < body; i += L) acc += load(xr + i);
+        for (std::int64_t i = 0; i < body; i += L) acc += widen_floats(xr + i);
         for (std::int64_t l = 0; l < L; ++l) mean += acc[l];
         for (std::int64_t i = body; i < n; ++i) mean += xr[i];
         mean /= static_cast<double>(n);
         acc = VecD{};
         for (std::int64_t i = 0; i < body; i += L) {
-            const VecD d = load(xr + i) - mean;
+            const VecD d = widen_floats(xr + i) - mean;
             acc += d * d;
         }
         for (std::int64_t l = 0; l < L; ++l) var += acc[l];
@@ -109,9 +115,9 @@ inline void layer_norm_rows(const float* x, float* y, std::int64_t rows, std::in
         var /= static_cast<double>(n);
         const double inv = 1.0 / std::sqrt(var + eps);
         for (std::int64_t i = 0; i < body; i += L) {
-            VecD v = (load(xr + i) - mean) * inv * load(scale + i);
-            if (bias) v += load(bias + i);
-            const HalfF h = __builtin_convertvector(v, HalfF);
+            VecD v = (widen_floats(xr + i) - mean) * inv * widen_floats(scale + i);
+            if (bias) v += widen_floats(bias + i);
+            const HalfVecF h = __builtin_convertvector(v, HalfVecF);
             std::memcpy(yr + i, &h, sizeof h);
         }
         for (std::int64_t i = body; i < n; ++i)
