@@ -542,6 +542,9 @@ static void test_blocked() {
         {64, 32, 2, {1, 9, 11}, {1, 3, 3}, {1, 2, 1}, {1, 1, 1}, {0, 1, 1}, true, true, rt::Act::Relu},
         {48, 48, 3, {1, 6, 6}, {1, 3, 3}, {1, 1, 1}, {1, 1, 1}, {0, 1, 1}, false, false, rt::Act::None},
         {32, 224, 2, {1, 5, 9}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, true, false, rt::Act::Relu},  // 7 blocks per group: 4 + 2 + 1
+        // groups one block wide (RegNet: one output block per group), strided and not
+        {64, 64, 4, {1, 13, 29}, {1, 3, 3}, {1, 2, 2}, {1, 1, 1}, {0, 1, 1}, true, true, rt::Act::Relu},
+        {32, 32, 2, {1, 5, 30}, {1, 3, 3}, {1, 1, 1}, {1, 1, 1}, {0, 1, 1}, false, false, rt::Act::HardSwish},
     };
     for (const ConvCase& c : cases) {
         const bool depthwise = c.G > 1 && c.G == c.C;

@@ -37,6 +37,24 @@ enum CppHarness {
         return errors
     }
 
+    /// One source built several ways (compiler and flags per job), up to `parallel` at once;
+    /// the errors by binary path.
+    static func buildVariants(_ jobs: [(source: String, binary: String, compiler: String, flags: [String])], parallel: Int = 2) -> [String: String] {
+        var errors: [String: String] = [:]
+        let lock = NSLock()
+        DispatchQueue.concurrentPerform(iterations: parallel) { worker in
+            for (i, job) in jobs.enumerated() where i % parallel == worker {
+                let r = try? TestSupport.run("/usr/bin/env", [job.compiler] + job.flags + [job.source, "-o", job.binary], check: false)
+                if r == nil || r!.status != 0 {
+                    lock.lock()
+                    errors[job.binary] = r?.output ?? "could not start \(job.compiler)"
+                    lock.unlock()
+                }
+            }
+        }
+        return errors
+    }
+
     /// Writes raw little-endian bytes of a tensor.
     /// Sub-byte tensors (int4, float4e2m1, ...) are written one value per byte, as the emitted
     /// code takes them.
