@@ -34,6 +34,7 @@ public struct FuseEpilogues: GraphPass {
             var absorbed: [Node] = [n]
             var residual = SofieOps.isSofie(n) ? n.input(3) : nil
             var activation = "", params: [Float] = []
+            var reshapeAfter: (node: Node, output: Value)?
             // Residual: Add(y, z) with z of y's exact shape (no broadcasting), computed at run time.
             if residual == nil, let add = soleConsumer(cur), add.opType == "Add", add.isStandard, add.inputs.count == 2,
                let sum = add.output(0), let other = add.input(add.input(0) === cur ? 1 : 0), other !== cur,
@@ -52,27 +53,12 @@ public struct FuseEpilogues: GraphPass {
                       let ry = r.output(0), let a = soleConsumer(ry), Self.isActivationOp(a), let (act, p, last) = Self.activation(a, ry, isOutput),
                       last === a, let final = a.output(0) {
                 // Gemm -> Reshape -> activation (a Linear layer on a sequence, viewed as a matrix by
-                // fuse-matmul-add): the activation moves into the Gemm, the Reshape then gives its
-                // result the activation's output.
-                do {
-                    var attrs = n.attributes.filter { $0.name != "activation" && $0.name != "activation_params" }
-                    attrs.append(Attribute("activation", .string(Array(act.utf8))))
-                    attrs.append(Attribute("activation_params", .floats(p)))
-                    var inputs: [Value?] = n.opType == "MatMul" ? [n.input(0), n.input(1)] : Array(n.inputs.prefix(3))
-                    while let l = inputs.last, l == nil { inputs.removeLast() }
-                    let fused = Node(opType: kind, domain: SofieOps.domain, name: g.uniqueName((n.name.isEmpty ? kind : n.name) + "_fused", taken: &taken),
-                                     inputs: inputs, outputs: [], attributes: attrs)
-                    n.removeAllOutputs()
-                    fused.appendOutput(cur)
-                    a.removeAllOutputs()
-                    r.removeAllOutputs()
-                    r.appendOutput(final)
-                    g.insertNode(fused, at: g.nodes.firstIndex { $0 === n }! + 1)
-                    g.removeNodes(Set([ObjectIdentifier(n), ObjectIdentifier(a)]))
-                    i = g.nodes.firstIndex { $0 === fused }! + 1
-                    changed = true
-                }
-                continue
+                // fuse-matmul-add): the activation moves into the Gemm, which keeps its own output;
+                // the Reshape then gives its result the activation's output.
+                activation = act
+                params = p
+                absorbed.append(a)
+                reshapeAfter = (r, final)
             }
             guard absorbed.count > 1 else { continue }
             var inputs: [Value?] = Array(n.inputs.prefix(3))
@@ -89,9 +75,19 @@ public struct FuseEpilogues: GraphPass {
             let fused = Node(opType: kind, domain: SofieOps.domain, name: g.uniqueName((n.name.isEmpty ? kind : n.name) + "_fused", taken: &taken),
                              inputs: inputs, outputs: [], attributes: attrs)
             last.removeAllOutputs()
-            fused.appendOutput(cur)
-            // Placed where the last absorbed node was: every input (the residual too) is defined by then.
-            g.insertNode(fused, at: g.nodes.firstIndex { $0 === last }! + 1)
+            if let (reshape, final) = reshapeAfter {
+                // The Gemm's output stays the fused node's (placed where the Gemm was, before the
+                // Reshape that reads it); the Reshape writes what the activation did.
+                n.removeAllOutputs()
+                fused.appendOutput(cur)
+                reshape.removeAllOutputs()
+                reshape.appendOutput(final)
+                g.insertNode(fused, at: g.nodes.firstIndex { $0 === n }! + 1)
+            } else {
+                fused.appendOutput(cur)
+                // Placed where the last absorbed node was: every input (the residual too) is defined by then.
+                g.insertNode(fused, at: g.nodes.firstIndex { $0 === last }! + 1)
+            }
             g.removeNodes(Set(absorbed.map(ObjectIdentifier.init)))
             i = g.nodes.firstIndex { $0 === fused }! + 1
             changed = true

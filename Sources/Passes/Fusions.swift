@@ -18,7 +18,7 @@ public enum Fusions {
             guard let w = m.tensor("w"), w.dims.count == 2, [DataType.float, .double].contains(w.dataType) else { return .refuse("the weight is not a 2-D float32/float64 constant") }
             guard let b = m.tensor("b"), b.dataType == w.dataType, b.elementCount == w.dims[1], b.dims.count <= 2,
                   b.dims.last == w.dims[1] || b.dims.isEmpty else { return .refuse("the added constant is not a bias of the product's \(w.dims[1]) columns") }
-            if m.value("a").tensorType?.shape?.count == 2 { return .require(true, "") }
+            if m.value("a").tensorType?.shape?.count == 2 { return .accept }
             guard let dims = staticRows(m) else { return .refuse("the input is neither 2-D nor of static shape") }
             return .require(dims.last == w.dims[0] && !dims.contains(0), "the input's last axis is not the weight's rows")
         }

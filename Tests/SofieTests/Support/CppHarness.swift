@@ -21,24 +21,13 @@ enum CppHarness {
     /// Compiles `sources` (one executable each) with up to `jobs` compilers at once.
     static func build(_ jobs: [(source: String, binary: String)], flags: [String], parallel: Int = 2,
                       compiler: String = CppHarness.compiler) -> [String: String] {
-        var errors: [String: String] = [:]
-        let lock = NSLock()
-        DispatchQueue.concurrentPerform(iterations: parallel) { worker in
-            for (i, job) in jobs.enumerated() where i % parallel == worker {
-                let path = "/usr/bin/env"
-                let r = try? TestSupport.run(path, [compiler] + flags + [job.source, "-o", job.binary], check: false)
-                if r == nil || r!.status != 0 {
-                    lock.lock()
-                    errors[job.source] = r?.output ?? "could not start \(compiler)"
-                    lock.unlock()
-                }
-            }
-        }
-        return errors
+        let byBinary = buildVariants(jobs.map { ($0.source, $0.binary, compiler, flags) }, parallel: parallel)
+        // Keyed by source, as callers look them up.
+        return Dictionary(jobs.compactMap { job in byBinary[job.binary].map { (job.source, $0) } }, uniquingKeysWith: { a, _ in a })
     }
 
-    /// One source built several ways (compiler and flags per job), up to `parallel` at once;
-    /// the errors by binary path.
+    /// Sources built with their own compiler and flags each (one source several ways, say), up
+    /// to `parallel` at once; the errors by binary path.
     static func buildVariants(_ jobs: [(source: String, binary: String, compiler: String, flags: [String])], parallel: Int = 2) -> [String: String] {
         var errors: [String: String] = [:]
         let lock = NSLock()

@@ -97,40 +97,38 @@ inline void layer_norm_rows(const float* x, float* y, std::int64_t rows, std::in
         const float* xr = x + r * n;
         float* yr = y + r * n;
         double mean = 0, var = 0;
+        // Vectors over [0, body), then element by element (all of the row without GNU vectors).
+        std::int64_t body = 0;
 #if defined(__GNUC__) || defined(__clang__)
         constexpr std::int64_t L = kVectorBytes / sizeof(double);
-        const std::int64_t body = n - n % L;
+        body = n - n % L;
         VecD acc{};
         for (std::int64_t i = 0; i < body; i += L) acc += widen_floats(xr + i);
         for (std::int64_t l = 0; l < L; ++l) mean += acc[l];
+#endif
         for (std::int64_t i = body; i < n; ++i) mean += xr[i];
         mean /= static_cast<double>(n);
+#if defined(__GNUC__) || defined(__clang__)
         acc = VecD{};
         for (std::int64_t i = 0; i < body; i += L) {
             const VecD d = widen_floats(xr + i) - mean;
             acc += d * d;
         }
         for (std::int64_t l = 0; l < L; ++l) var += acc[l];
+#endif
         for (std::int64_t i = body; i < n; ++i) var += (xr[i] - mean) * (xr[i] - mean);
         var /= static_cast<double>(n);
         const double inv = 1.0 / std::sqrt(var + eps);
+#if defined(__GNUC__) || defined(__clang__)
         for (std::int64_t i = 0; i < body; i += L) {
             VecD v = (widen_floats(xr + i) - mean) * inv * widen_floats(scale + i);
             if (bias) v += widen_floats(bias + i);
             const HalfVecF h = __builtin_convertvector(v, HalfVecF);
             std::memcpy(yr + i, &h, sizeof h);
         }
+#endif
         for (std::int64_t i = body; i < n; ++i)
             yr[i] = static_cast<float>(bias ? (xr[i] - mean) * inv * scale[i] + bias[i] : (xr[i] - mean) * inv * scale[i]);
-#else
-        for (std::int64_t i = 0; i < n; ++i) mean += xr[i];
-        mean /= static_cast<double>(n);
-        for (std::int64_t i = 0; i < n; ++i) var += (xr[i] - mean) * (xr[i] - mean);
-        var /= static_cast<double>(n);
-        const double inv = 1.0 / std::sqrt(var + eps);
-        for (std::int64_t i = 0; i < n; ++i)
-            yr[i] = static_cast<float>(bias ? (xr[i] - mean) * inv * scale[i] + bias[i] : (xr[i] - mean) * inv * scale[i]);
-#endif
     }
 }
 
