@@ -823,9 +823,9 @@ final class EmitContext {
         }
         h += CppRuntime.versioned
         w()
-        // Built without AVX2 (plain -O2, what many build systems use) by GCC on x86-64: a second
-        // copy of the runtime compiled for AVX2 + FMA, which `run` switches to when the CPU has
-        // them (CppRuntime.dispatchCopy). -DSOFIE_NO_DISPATCH leaves it out.
+        // Built without AVX-512 or AVX2 (plain -O2, what many build systems use) by GCC on x86-64:
+        // copies of the runtime compiled for AVX-512 and for AVX2 + FMA, which `run` switches to
+        // when the CPU has them (CppRuntime.dispatchCopy). -DSOFIE_NO_DISPATCH leaves them out.
         h += CppRuntime.dispatchCopy
         w()
         h += CppNpy.source
@@ -833,9 +833,11 @@ final class EmitContext {
         w("namespace \(ns) {")
         w()
         w("namespace sofie_rt = ::sofie_rt_\(CppRuntime.versionTag);  // this header's runtime, named after its content")
-        w("#if defined(SOFIE_AVX2_TWINS)")
-        w("namespace sofie_rt_avx2 = ::sofie_rt_\(CppRuntime.versionTag)_avx2;  // the same, compiled for AVX2 + FMA")
-        w("#endif")
+        for t in CppRuntime.dispatchTargets {
+            w("#if defined(\(t.twinsMacro))")
+            w("namespace sofie_rt_\(t.name) = ::sofie_rt_\(CppRuntime.versionTag)_\(t.name);  // the same, compiled for \(t.label)")
+            w("#endif")
+        }
         w()
         w("#if defined(SOFIE_NPY)  // NumPy .npy files: \(ns)::load_npy<float>(path, &shape), \(ns)::save_npy(path, data, shape)")
         w("using sofie_npy::load_npy;")
@@ -1001,10 +1003,9 @@ final class EmitContext {
         let portNames = (ins.indices.map { "in\($0) = \(inArgs[$0])" } + outs.indices.map { "out\($0) = \(outArgs[$0])" }).joined(separator: ", ")
         let runArgs = (rdims.filter { !$0.fromValues }.map { CppRuntimeDims.variable($0.name) } + ins.indices.map { "in\($0)" }
                        + outs.indices.map { "out\($0)" }).joined(separator: ", ")
-        let dispatch = "SOFIE_AVX2_TWINS"
-        // The AVX2 twins of the run methods, defined after the struct inside the runtime copy's
-        // target region (so that everything in them, lambdas too, is compiled for AVX2 + FMA).
-        var twins = ""
+        // The twins of the run methods for each dispatch target, defined after the struct inside
+        // a target region (so that everything in them, lambdas too, is compiled for the target).
+        var twins = [String](repeating: "", count: CppRuntime.dispatchTargets.count)
         func method(_ name: String, _ ctx: EmitContext, attribute: String = "") {
             var bodyText = ""
             for l in ctx.body { bodyText += l.isEmpty ? "\n" : "        " + l + "\n" }
@@ -1020,18 +1021,24 @@ final class EmitContext {
             for k in outs.indices where !used.contains("out\(k)") { body += "        (void)out\(k);\n" }
             if !portNames.isEmpty { w("    // \(portNames)") }
             w("    \(attribute)void \(name)(\(runParams.joined(separator: ", "))) {")
-            w("#if defined(\(dispatch))")
-            w("        if (sofie_rt::cpu_has_avx2_fma()) return \(name)_avx2(\(runArgs));  // the same, compiled for AVX2 + FMA")
-            w("#endif")
+            for t in CppRuntime.dispatchTargets {
+                w("#if defined(\(t.twinsMacro))")
+                w("        if (sofie_rt::\(t.check)()) return \(name)_\(t.name)(\(runArgs));  // the same, compiled for \(t.label)")
+                w("#endif")
+            }
             h += body
             w("    }")
-            w("#if defined(\(dispatch))")
-            w("    void \(name)_avx2(\(runParams.joined(separator: ", ")));")
-            w("#endif")
+            for t in CppRuntime.dispatchTargets {
+                w("#if defined(\(t.twinsMacro))")
+                w("    void \(name)_\(t.name)(\(runParams.joined(separator: ", ")));")
+                w("#endif")
+            }
             w()
-            twins += "inline void Session::\(name)_avx2(\(runParams.joined(separator: ", "))) {\n"
-            twins += "        namespace sofie_rt = sofie_rt_avx2;\n"
-            twins += body + "}\n"
+            for (k, t) in CppRuntime.dispatchTargets.enumerated() {
+                twins[k] += "inline void Session::\(name)_\(t.name)(\(runParams.joined(separator: ", "))) {\n"
+                twins[k] += "        namespace sofie_rt = sofie_rt_\(t.name);\n"
+                twins[k] += body + "}\n"
+            }
         }
         method("run", self)
         for b in blocks {
@@ -1047,13 +1054,15 @@ final class EmitContext {
         for d in rdims where d.fromValues { w("    int64_t \(CppRuntimeDims.variable(d.name))_last_ = 0;") }
         w("};")
         w()
-        w("#if defined(\(dispatch))  // the run methods again, for CPUs with AVX2 + FMA")
-        w("#pragma GCC push_options")
-        w("#pragma GCC target(\"avx2,fma\")")
-        h += twins
-        w("#pragma GCC pop_options")
-        w("#endif")
-        w()
+        for (k, t) in CppRuntime.dispatchTargets.enumerated() {
+            w("#if defined(\(t.twinsMacro))  // the run methods again, for CPUs with \(t.label)")
+            w("#pragma GCC push_options")
+            w("#pragma GCC target(\"\(t.gccTarget)\")")
+            h += twins[k]
+            w("#pragma GCC pop_options")
+            w("#endif")
+            w()
+        }
         if rdims.isEmpty, let functor = CppFunctor.emit(namespace: ns, inputs: ins, outputs: outs, embedded: embed) { h += functor }
         // With run-time dimensions: a functor over one collection per row when infer(x) reads
         // them off the single input's size.

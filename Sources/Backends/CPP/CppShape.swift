@@ -26,6 +26,35 @@ enum CppShape {
             let x = try e.input(n, 0), y = try e.output(n, 0)
             let perm = n.ints("perm") ?? Array((0..<x.shape.count).reversed())
             let st = EmitContext.strides(x.dims)
+            if !x.hasRuntimeExtents, !y.hasRuntimeExtents, y.count > 0, perm.count == y.shape.count, perm.allSatisfy({ x.shape.indices.contains($0) }) {
+                // Static shapes: output axes that are consecutive in the input too merge into one
+                // (extent-1 axes drop out); when the last merged axis is contiguous in the input,
+                // the transpose copies runs of it (a memcpy of constant size, which the compiler
+                // expands into vector moves even at -O2, where the element loop stays scalar: it
+                // cannot rule out that x and y overlap).
+                let xs = NDArray.strides(x.shape)
+                var dims: [Int] = [], strides: [Int] = []
+                for (a, d) in y.shape.enumerated() where d != 1 {
+                    let s = xs[perm[a]]
+                    if let last = strides.last, last == s * d { dims[dims.count - 1] *= d; strides[strides.count - 1] = s } else { dims.append(d); strides.append(s) }
+                }
+                if let run = dims.last, strides.last == 1, run >= 4 {
+                    let bytes = "sizeof(\(y.ctype)) * \(run)"
+                    e.block {
+                        e.line("const \(x.ctype)* const x = \(x.ptr);")
+                        e.line("\(y.ctype)* y = \(y.ptr);")
+                        if dims.count == 1 {
+                            e.line("std::memmove(y, x, \(bytes));  // the same order: a copy")
+                        } else {
+                            e.loops(Array(dims.dropLast())) { v in
+                                e.line("std::memcpy(y, \(EmitContext.at("x", EmitContext.offset(v, Array(strides.dropLast())))), \(bytes));")
+                                e.line("y += \(run);")
+                            }
+                        }
+                    }
+                    return
+                }
+            }
             e.block {
                 e.line("const \(x.ctype)* const x = \(x.ptr);")
                 e.line("\(y.ctype)* y = \(y.ptr);")

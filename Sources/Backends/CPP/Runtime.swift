@@ -43,27 +43,62 @@ extension CppRuntime {
 
     static let versionTag = tag(of: source)
 
-    /// The runtime again, for headers built by GCC on x86-64 without AVX2 (plain -O2): compiled
-    /// for AVX2 + FMA (a `#pragma GCC target` region; SOFIE_RT_VECTOR_BYTES makes its vectors
-    /// 32 bytes), in namespace `sofie_rt_<tag>_avx2` under guard `SOFIE_RUNTIME_<tag>_AVX2`. The
-    /// emitted `run` calls its AVX2 twin (the same body, compiled in the same region against this
-    /// copy) when the CPU has AVX2 and FMA; SOFIE_AVX2_TWINS says the twins exist (the same
-    /// condition for every header of a translation unit, whatever its sofie version). Packed weights are laid out the same for every vector
-    /// width (slivers of kMaxNR, panels of kPanel), so both read the same Session. Clang, other
-    /// targets, builds with AVX2 already, and -DSOFIE_NO_DISPATCH get no copy.
-    static let dispatchCopy: String = """
-    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__AVX2__) && !defined(SOFIE_NO_DISPATCH)
-    #pragma GCC push_options
-    #pragma GCC target("avx2,fma")
-    #define SOFIE_RT_VECTOR_BYTES 32
-    #ifndef SOFIE_AVX2_TWINS
-    #define SOFIE_AVX2_TWINS 1
-    #endif
-    """ + "\n" + renamed(guardName: "SOFIE_RUNTIME_\(versionTag)_AVX2", namespace: "sofie_rt_\(versionTag)_avx2") + """
-    #undef SOFIE_RT_VECTOR_BYTES
-    #pragma GCC pop_options
-    #endif
-    """ + "\n"
+    /// A target the emitted `run` can switch to at run time when the translation unit was built
+    /// for less (plain -O2, what many build systems use): the runtime is copied once more,
+    /// compiled for it, and `run` gets a twin compiled against that copy.
+    struct DispatchTarget {
+        /// The suffix of the copy's namespace (`sofie_rt_<tag>_<name>`) and of the twins (`run_<name>`).
+        let name: String
+        /// What the twins are compiled for (`#pragma GCC target`).
+        let gccTarget: String
+        let vectorBytes: Int
+        /// Defined when the translation unit is built for the target already: no copy, no twin.
+        let presentMacro: String
+        /// Defined when the copy and the twins exist (the same condition for every header of a
+        /// translation unit, whatever its sofie version).
+        let twinsMacro: String
+        /// Defined by the user: no copy for this target (-DSOFIE_NO_DISPATCH: none at all).
+        let optOutMacro: String
+        /// The runtime's test of the CPU (and of the OS saving the target's registers).
+        let check: String
+        let label: String
+    }
+
+    /// Widest first: `run` takes the first one the CPU has. Packed weights are laid out the same
+    /// for every vector width (slivers of kMaxNR, panels of kPanel), so every twin reads the same
+    /// Session. Only GCC on x86-64 gets copies (Clang has no `#pragma GCC target`).
+    static let dispatchTargets: [DispatchTarget] = [
+        DispatchTarget(name: "avx512", gccTarget: "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma", vectorBytes: 64,
+                       presentMacro: "__AVX512F__", twinsMacro: "SOFIE_AVX512_TWINS", optOutMacro: "SOFIE_NO_AVX512_DISPATCH",
+                       check: "cpu_has_avx512", label: "AVX-512"),
+        DispatchTarget(name: "avx2", gccTarget: "avx2,fma", vectorBytes: 32,
+                       presentMacro: "__AVX2__", twinsMacro: "SOFIE_AVX2_TWINS", optOutMacro: "SOFIE_NO_AVX2_DISPATCH",
+                       check: "cpu_has_avx2_fma", label: "AVX2 + FMA"),
+    ]
+
+    /// The condition under which `t`'s copy and twins exist.
+    static func dispatchCondition(_ t: DispatchTarget) -> String {
+        "defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(\(t.presentMacro)) && !defined(SOFIE_NO_DISPATCH) && !defined(\(t.optOutMacro))"
+    }
+
+    /// The runtime again for each dispatch target, each in a `#pragma GCC target` region
+    /// (SOFIE_RT_VECTOR_BYTES sets its vector width), in namespace `sofie_rt_<tag>_<name>` under
+    /// guard `SOFIE_RUNTIME_<tag>_<NAME>`.
+    static let dispatchCopy: String = dispatchTargets.map { t in
+        """
+        #if \(dispatchCondition(t))
+        #pragma GCC push_options
+        #pragma GCC target("\(t.gccTarget)")
+        #define SOFIE_RT_VECTOR_BYTES \(t.vectorBytes)
+        #ifndef \(t.twinsMacro)
+        #define \(t.twinsMacro) 1
+        #endif
+        """ + "\n" + renamed(guardName: "SOFIE_RUNTIME_\(versionTag)_\(t.name.uppercased())", namespace: "sofie_rt_\(versionTag)_\(t.name)") + """
+        #undef SOFIE_RT_VECTOR_BYTES
+        #pragma GCC pop_options
+        #endif
+        """ + "\n"
+    }.joined()
 
     /// The source as emitted: guard and namespace carry `versionTag`.
     static let versioned: String = renamed(guardName: "SOFIE_RUNTIME_\(versionTag)", namespace: "sofie_rt_\(versionTag)")

@@ -43,6 +43,9 @@ struct Session {
  private:
     // in0 = in0_input0, out0 = fc
     void run(const float* in0, float* out0) {
+#if defined(SOFIE_AVX512_TWINS)
+        if (sofie_rt::cpu_has_avx512()) return run_avx512(in0, out0);  // the same, compiled for AVX-512
+#endif
 #if defined(SOFIE_AVX2_TWINS)
         if (sofie_rt::cpu_has_avx2_fma()) return run_avx2(in0, out0);  // the same, compiled for AVX2 + FMA
 #endif
@@ -110,6 +113,9 @@ struct Session {
             sofie_rt::gemm(mm);
         }
     }
+#if defined(SOFIE_AVX512_TWINS)
+    void run_avx512(const float* in0, float* out0);
+#endif
 #if defined(SOFIE_AVX2_TWINS)
     void run_avx2(const float* in0, float* out0);
 #endif
@@ -119,6 +125,78 @@ struct Session {
     [[maybe_unused]] unsigned char* fills_ = nullptr;
     [[maybe_unused]] unsigned char* arena_ = nullptr;
 };
+
+#if defined(SOFIE_AVX512_TWINS)  // the run methods again, for CPUs with AVX-512
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")
+inline void Session::run_avx512(const float* in0, float* out0) {
+        namespace sofie_rt = sofie_rt_avx512;
+        const float* const t_conv2_bias = reinterpret_cast<const float*>(weights_ + 0);  // float[8]
+        const float* const t_n_conv1_conv_bias_bn = reinterpret_cast<const float*>(weights_ + 64);  // float[6]
+        const float* const t_fc_bias_flat = reinterpret_cast<const float*>(weights_ + 128);  // float[10]
+        float* const t_conv1_to_nchw = reinterpret_cast<float*>(arena_ + 24576);  // float[1x3x32x32]
+        float* const t_relu1_untransposed = reinterpret_cast<float*>(arena_ + 0);  // float[1x6x32x32]
+        float* const t_pool1 = reinterpret_cast<float*>(arena_ + 24576);  // float[1x6x16x16]
+        float* const t_conv2_conv = reinterpret_cast<float*>(arena_ + 0);  // float[1x8x14x14]
+        float* const t_pool2 = reinterpret_cast<float*>(arena_ + 6272);  // float[1x8x7x7]
+        float* const t_n_flatten_nchw = reinterpret_cast<float*>(arena_ + 6272);  // float[1x392]
+        const float* const t_conv1_kernel_bn_blocked = reinterpret_cast<const float*>(weights_ + 192);  // float[1x27x6]
+        const float* const t_conv2_kernel_blocked = reinterpret_cast<const float*>(weights_ + 896);  // float[2x54x4]
+        const float* const t_fc_kernel_nchw_rows_transposed = reinterpret_cast<const float*>(weights_ + 2624);  // float[10x392]
+        void* const work = arena_ + 36864;
+
+        // Transpose 'n_conv1_to_nchw' -> conv1_to_nchw
+        {
+            const float* const x = in0;
+            float* y = t_conv1_to_nchw;
+            for (int64_t i1 = 0; i1 < 3; ++i1) {
+                for (int64_t i2 = 0; i2 < 32; ++i2) {
+                    for (int64_t i3 = 0; i3 < 32; ++i3) {
+                        *y++ = x[i1 + i2 * 96 + i3 * 3];
+                    }
+                }
+            }
+        }
+
+        // FusedConv 'n_conv1_conv_bn_fused' -> relu1_untransposed
+        {
+            static constexpr sofie_rt::Window win = {{1, 32, 32}, {1, 32, 32}, {1, 3, 3}, {1, 1, 1}, {1, 1, 1}, {0, 1, 1}};
+            static_assert(sofie_rt::conv_rows_elements<float, 2>(win, 3) <= 3264, "workspace sized for another formula");
+            sofie_rt::conv_rows<float, 6, 2>(6, 3, t_conv1_to_nchw, t_conv1_kernel_bn_blocked, t_n_conv1_conv_bias_bn, win, t_relu1_untransposed, sofie_rt::Epilogue<float>{sofie_rt::Act::Relu, 0.0f, 0.0f, nullptr}, static_cast<float*>(work));
+        }
+
+        // MaxPool 'n_pool1' -> pool1
+        {
+            static constexpr sofie_rt::Window win = {{1, 32, 32}, {1, 16, 16}, {1, 2, 2}, {1, 2, 2}, {1, 1, 1}, {0, 0, 0}};
+            for (int64_t p = 0; p < 6; ++p) sofie_rt::max_pool2d(t_relu1_untransposed + p * 1024, win, t_pool1 + p * 256);
+        }
+
+        // Conv 'n_conv2_conv' -> conv2_conv
+        {
+            static constexpr sofie_rt::Window win = {{1, 16, 16}, {1, 14, 14}, {1, 3, 3}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}};
+            static_assert(sofie_rt::conv_rows_elements<float, 2>(win, 6) <= 3264, "workspace sized for another formula");
+            sofie_rt::conv_rows<float, 4, 2>(8, 6, t_pool1, t_conv2_kernel_blocked, t_conv2_bias, win, t_conv2_conv, {}, static_cast<float*>(work));
+        }
+
+        // MaxPool 'n_pool2' -> pool2
+        {
+            static constexpr sofie_rt::Window win = {{1, 14, 14}, {1, 7, 7}, {1, 2, 2}, {1, 2, 2}, {1, 1, 1}, {0, 0, 0}};
+            for (int64_t p = 0; p < 8; ++p) sofie_rt::max_pool2d(t_conv2_conv + p * 196, win, t_pool2 + p * 49);
+        }
+
+        // Gemm 'n_fc_biasadd_gemm_nchw' -> fc
+        {
+            sofie_rt::GemmArgs<float> mm;
+            mm.M = 1; mm.N = 10; mm.K = 392;
+            mm.A = t_n_flatten_nchw; mm.rsa = 392;
+            mm.B = t_fc_kernel_nchw_rows_transposed; mm.rsb = 1; mm.csb = 392;
+            mm.C = out0; mm.ldc = 10;
+            mm.col_bias = t_fc_bias_flat;
+            sofie_rt::gemm(mm);
+        }
+}
+#pragma GCC pop_options
+#endif
 
 #if defined(SOFIE_AVX2_TWINS)  // the run methods again, for CPUs with AVX2 + FMA
 #pragma GCC push_options

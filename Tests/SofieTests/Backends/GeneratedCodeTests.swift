@@ -11,7 +11,7 @@ import XCTest
 /// -Wall -Wextra -Werror, and the CLI's errors name node and op.
 final class GeneratedCodeTests: XCTestCase {
     func compileAndCompare(model: String, dir: String, name: String, threads: Int, compilers: [String],
-                           flagSets: [[String]] = [["-O2"]], passes: [String]? = nil) throws {
+                           flagSets: [[String]] = [["-O2"]], gccFlagSets: [[String]] = [], passes: [String]? = nil) throws {
         var options = Compiler.Options(name: name)
         options.weights = .file
         if let passes { options.passes = try PassRegistry.pipeline(names: passes) }
@@ -20,15 +20,14 @@ final class GeneratedCodeTests: XCTestCase {
         let driver = CppHarness.singleModelDriver(header: emitted.header, namespace: emitted.namespace, dir: dir,
                                                   weights: "\(dir)/\(emitted.weightsFileName)", threads: threads, repeats: 200)
         try driver.write(toFile: "\(dir)/main.cpp", atomically: true, encoding: .utf8)
-        // Every compiler and flag set at once, on both cores.
-        let jobs = compilers.flatMap { cxx in
-            flagSets.enumerated().map { (f, flags) in ("\(dir)/main.cpp", "\(dir)/main-\(cxx)-\(f)", cxx, CppHarness.warningFlags + flags + ["-pthread"]) }
+        // Every compiler and flag set at once, on both cores (gccFlagSets for g++ alone, numbered
+        // after flagSets).
+        let builds = compilers.flatMap { cxx in
+            (flagSets + (cxx == "g++" ? gccFlagSets : [])).enumerated().map { (cxx: cxx, bin: "\(dir)/main-\(cxx)-\($0)", flags: $1) }
         }
-        let buildErrors = CppHarness.buildVariants(jobs)
-        for cxx in compilers {
-          for (f, _) in flagSets.enumerated() {
-            let bin = "\(dir)/main-\(cxx)-\(f)"
-            XCTAssertNil(buildErrors[bin], "\(cxx): \(buildErrors[bin] ?? "")")
+        let buildErrors = CppHarness.buildVariants(builds.map { ("\(dir)/main.cpp", $0.bin, $0.cxx, CppHarness.warningFlags + $0.flags + ["-pthread"]) })
+        for (cxx, bin, flags) in builds {
+            XCTAssertNil(buildErrors[bin], "\(cxx) \(flags.joined(separator: " ")): \(buildErrors[bin] ?? "")")
             guard buildErrors[bin] == nil else { continue }
             let r = try TestSupport.run(bin, [], check: false)
             XCTAssertEqual(r.status, 0, r.output)
@@ -39,12 +38,11 @@ final class GeneratedCodeTests: XCTestCase {
                 for t in 0..<threads {
                     let file = threads > 1 ? "\(dir)/out\(k)_t\(t).bin" : "\(dir)/out\(k).bin"
                     let out = try Data(contentsOf: URL(fileURLWithPath: file))
-                    XCTAssertNil(CppHarness.compare(out, expected, rtol: 1e-4, atol: 1e-5), "\(cxx) thread \(t) output \(k)")
+                    XCTAssertNil(CppHarness.compare(out, expected, rtol: 1e-4, atol: 1e-5), "\(cxx) \(flags.joined(separator: " ")) thread \(t) output \(k)")
                 }
                 k += 1
             }
             XCTAssertGreaterThan(k, 0)
-          }
         }
     }
 
@@ -62,17 +60,24 @@ final class GeneratedCodeTests: XCTestCase {
         let dir = try TestSupport.tempDir("kernel-paths")
         let model = dir + "/kernel_paths.onnx"
         try TestSupport.run(TestSupport.python, [TestSupport.repoRoot + "/Tests/scripts/make_kernel_paths.py", model])
-        // Plain -O2 (with g++ on x86-64 the AVX2 twin of run when the CPU has AVX2, clang++ SSE2),
-        // -O2 without the twin (SSE2: 4-float vectors) and -O3 -march=native (this machine's widest).
-        // The NCHW kernels: the default pipeline without the blocked layout.
+        // Plain -O2 (with g++ on x86-64 the AVX-512 twin of run when the CPU has AVX-512, else the
+        // AVX2 twin when it has AVX2; clang++ SSE2), -O3 -march=native (this machine's widest),
+        // -O2 without the twins (SSE2: 4-float vectors) and, with g++, -O2 without the AVX-512
+        // twin (the AVX2 twin on a machine with AVX-512). The NCHW kernels: the default pipeline
+        // without the blocked layout.
         try compileAndCompare(model: model, dir: dir, name: "kernel_paths", threads: 1, compilers: ["g++", "clang++"],
                               flagSets: [["-O2"], ["-O3", "-march=native"], ["-O2", "-DSOFIE_NO_DISPATCH"]],
+                              gccFlagSets: [["-O2", "-DSOFIE_NO_AVX512_DISPATCH"]],
                               passes: PassRegistry.defaultPipeline.filter { $0 != "block-channels" })
         #if arch(x86_64)
         let symbols = { (bin: String) in (try? TestSupport.run("/usr/bin/env", ["nm", "-C", bin]).output) ?? "" }
+        XCTAssertTrue(symbols(dir + "/main-g++-0").contains("Session::run_avx512("), "g++ -O2 builds the AVX-512 twin")
         XCTAssertTrue(symbols(dir + "/main-g++-0").contains("Session::run_avx2("), "g++ -O2 builds the AVX2 twin")
-        XCTAssertFalse(symbols(dir + "/main-g++-2").contains("run_avx2"), "-DSOFIE_NO_DISPATCH leaves it out")
-        XCTAssertFalse(symbols(dir + "/main-g++-1").contains("run_avx2"), "-march=native has AVX2 already: no twin")
+        XCTAssertFalse(symbols(dir + "/main-g++-2").contains("run_avx"), "-DSOFIE_NO_DISPATCH leaves them out")
+        XCTAssertFalse(symbols(dir + "/main-g++-3").contains("run_avx512"), "-DSOFIE_NO_AVX512_DISPATCH leaves the AVX-512 twin out")
+        XCTAssertTrue(symbols(dir + "/main-g++-3").contains("Session::run_avx2("), "-DSOFIE_NO_AVX512_DISPATCH keeps the AVX2 twin")
+        XCTAssertFalse(symbols(dir + "/main-g++-1").contains("run_avx"), "-march=native has AVX2 (and here AVX-512) already: no twin")
+        XCTAssertFalse(symbols(dir + "/main-clang++-0").contains("run_avx"), "clang++ builds no twin")
         #endif
         let header = CppHarness.withoutDispatchTwins(try String(contentsOfFile: dir + "/kernel_paths.hxx", encoding: .utf8))
         XCTAssertEqual(header.components(separatedBy: "sofie_rt::depthwise_plane<float>(").count - 1, 10, "1-D and 2-D depthwise convolutions run on padded planes")
@@ -118,11 +123,13 @@ final class GeneratedCodeTests: XCTestCase {
                 XCTAssertTrue(["#pragma once", "#include <", "#ifndef SOFIE_RUNTIME_", "#define SOFIE_RUNTIME_", "#endif",
                                 "#if defined(__GNUC__) || defined(__clang__)", "#if defined(__AVX512F__)", "#elif defined(__AVX__)", "#else",
                                 "#if defined(SOFIE_NPY)", "#define SOFIE_NPY_V1", "#define SOFIE_MATH inline", "#undef SOFIE_MATH",
-                                // the AVX2 copy of the runtime and the twins of the run methods
+                                // the AVX-512 and AVX2 copies of the runtime and the twins of the run methods
                                 "#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)", "#pragma GCC push_options",
-                                "#pragma GCC target(\"avx2,fma\")", "#pragma GCC pop_options", "#define SOFIE_RT_VECTOR_BYTES 32",
+                                "#pragma GCC target(\"avx2,fma\")", "#pragma GCC target(\"avx512f,avx512vl,avx512bw,avx512dq,avx2,fma\")",
+                                "#pragma GCC pop_options", "#define SOFIE_RT_VECTOR_BYTES 32", "#define SOFIE_RT_VECTOR_BYTES 64",
                                 "#undef SOFIE_RT_VECTOR_BYTES", "#if defined(SOFIE_RT_VECTOR_BYTES)", "#elif defined(__AVX512F__)",
                                 "#if defined(SOFIE_AVX2_TWINS)", "#ifndef SOFIE_AVX2_TWINS", "#define SOFIE_AVX2_TWINS 1",
+                                "#if defined(SOFIE_AVX512_TWINS)", "#ifndef SOFIE_AVX512_TWINS", "#define SOFIE_AVX512_TWINS 1",
                                 "#if defined(__clang__)", "#define SOFIE_SHUFFLE16(", "#undef SOFIE_SHUFFLE16",
                                 // the depthwise row tile's register pin
                                 "#if defined(__x86_64__) && defined(__AVX512F__)", "#elif defined(__x86_64__)"].contains { trimmed.hasPrefix($0) }, "unexpected directive: \(line)")

@@ -7,15 +7,20 @@ enum CppHarness {
     static var compiler: String { ProcessInfo.processInfo.environment["CXX"] ?? "g++" }
     static let warningFlags = ["-std=c++17", "-Wall", "-Wextra", "-Werror"]
 
-    /// An emitted header without the AVX2 twins of its run methods (the same bodies again, for
-    /// builds without AVX2): what a test counts calls in. Checks that the twins are there.
+    /// An emitted header without the twins of its run methods (the same bodies again for each
+    /// dispatch target, AVX-512 and AVX2, for builds without them): what a test counts calls in.
+    /// Checks that the twins are there.
     static func withoutDispatchTwins(_ header: String) -> String {
-        guard let start = header.range(of: "  // the run methods again, for CPUs with AVX2 + FMA\n"),
-              let end = header.range(of: "#pragma GCC pop_options\n#endif\n", range: start.upperBound..<header.endIndex) else {
-            XCTFail("the header has no AVX2 twins of its run methods")
-            return header
+        var text = header
+        for label in ["AVX-512", "AVX2 + FMA"] {
+            guard let start = text.range(of: "  // the run methods again, for CPUs with \(label)\n"),
+                  let end = text.range(of: "#pragma GCC pop_options\n#endif\n", range: start.upperBound..<text.endIndex) else {
+                XCTFail("the header has no \(label) twins of its run methods")
+                return header
+            }
+            text = String(text[..<start.lowerBound] + text[end.upperBound...])
         }
-        return String(header[..<start.lowerBound] + header[end.upperBound...])
+        return text
     }
 
     /// Compiles `sources` (one executable each) with up to `jobs` compilers at once.

@@ -84,4 +84,16 @@ inline bool cpu_has_avx2_fma() {
 #endif
 }
 
+// Whether this CPU runs the AVX-512 code of the AVX-512 twin (F, VL, BW and DQ; the OS saving the
+// AVX-512 registers included): the emitted `run` switches to that twin first.
+inline bool cpu_has_avx512() {
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+    static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+                            __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") && cpu_has_avx2_fma();
+    return has;
+#else
+    return false;
+#endif
+}
+
 }  // namespace sofie_rt

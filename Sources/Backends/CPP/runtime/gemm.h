@@ -83,15 +83,22 @@ inline void tile(int64_t kc, const T* a, int64_t rsa, int64_t csa, int64_t mr, c
 template <class T>
 inline void store_tile(const T (&t)[MR][NR], T* c, int64_t ldc, int64_t mr, int64_t nr, bool accumulate, bool last,
                        const T* row_bias, const T* col_bias, const Epilogue<T>& ep, const T* residual) {
+    int64_t j0 = 0;  // the columns stored in vectors
 #if defined(__GNUC__) || defined(__clang__)
-    // Full-width tiles of float: the same sums in the same order, in vectors, the activation
-    // applied before the store.
+    // Float: the whole vectors of the tile's width (all of it when nr == NR) take the same sums
+    // in the same order, in vectors, the activation applied before the store; the columns past
+    // them go through the scalar code below. (At -O2 GCC leaves that code scalar, and narrow
+    // products, attention's heads of 16 columns say, would spend more time storing than
+    // multiplying.)
     if constexpr (std::is_same<T, float>::value) {
-        if (nr == NR) {
-            constexpr int64_t L = Vec<T>::kLanes;
+        constexpr int64_t L = Vec<T>::kLanes;
+        const int64_t nv = nr / L;
+        j0 = nv * L;
+        if (nv > 0) {
             for (int64_t i = 0; i < mr; ++i) {
                 T* ci = c + i * ldc;
                 _Pragma("GCC unroll 16") for (int64_t v = 0; v < NR / L; ++v) {
+                    if (v >= nv) break;
                     VecF x, y;
                     std::memcpy(&x, &t[i][v * L], sizeof x);
                     if (accumulate) { std::memcpy(&y, ci + v * L, sizeof y); x += y; }
@@ -104,13 +111,13 @@ inline void store_tile(const T (&t)[MR][NR], T* c, int64_t ldc, int64_t mr, int6
                     std::memcpy(ci + v * L, &x, sizeof x);
                 }
             }
-            return;
         }
     }
 #endif
+    if (j0 == nr) return;
     for (int64_t i = 0; i < mr; ++i) {
         T* ci = c + i * ldc;
-        for (int64_t j = 0; j < nr; ++j) {
+        for (int64_t j = j0; j < nr; ++j) {
             T v = t[i][j];
             if (accumulate) v += ci[j];
             if (last) {
@@ -120,7 +127,7 @@ inline void store_tile(const T (&t)[MR][NR], T* c, int64_t ldc, int64_t mr, int6
             }
             ci[j] = v;
         }
-        if (last) activate(ci, nr, ep.act, ep.alpha, ep.beta);
+        if (last) activate(ci + j0, nr - j0, ep.act, ep.alpha, ep.beta);
     }
 }
 

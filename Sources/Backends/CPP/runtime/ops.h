@@ -19,6 +19,43 @@ inline bool read_file(const std::string& path, void* dst, std::size_t bytes) {
     return static_cast<bool>(f.read(static_cast<char*>(dst), static_cast<std::streamsize>(bytes)));
 }
 
+#if defined(__GNUC__) || defined(__clang__)
+// Horizontal maximum and sum of a vector of B bytes of floats, by halves in registers (what the
+// lane loops `lane[l] = op(lane[l], lane[l + w])`, w = L/2 ... 1, compute, in the same order;
+// GCC keeps those loops in memory at -O2). The maximum takes the upper half's lane where it is
+// greater, so a NaN there is passed over as by the scalar form.
+template <std::int64_t B>
+struct FloatBytes {
+    typedef float type __attribute__((vector_size(B)));
+};
+template <std::int64_t B>
+SOFIE_MATH float hmax_floats(typename FloatBytes<B>::type v) {
+    if constexpr (B == 4) {
+        return v[0];
+    } else {
+        typedef typename FloatBytes<B / 2>::type H;
+        typedef std::int32_t HI __attribute__((vector_size(B / 2)));
+        H lo, hi;
+        std::memcpy(&lo, &v, B / 2);
+        std::memcpy(&hi, reinterpret_cast<const char*>(&v) + B / 2, B / 2);
+        const HI m = hi > lo;
+        return hmax_floats<B / 2>(reinterpret_cast<H>((reinterpret_cast<HI>(hi) & m) | (reinterpret_cast<HI>(lo) & ~m)));
+    }
+}
+template <std::int64_t B>
+SOFIE_MATH float hsum_floats(typename FloatBytes<B>::type v) {
+    if constexpr (B == 4) {
+        return v[0];
+    } else {
+        typedef typename FloatBytes<B / 2>::type H;
+        H lo, hi;
+        std::memcpy(&lo, &v, B / 2);
+        std::memcpy(&hi, reinterpret_cast<const char*>(&v) + B / 2, B / 2);
+        return hsum_floats<B / 2>(lo + hi);
+    }
+}
+#endif
+
 // Softmax over `rows` rows of n contiguous floats: the row's maximum, e^(x - max) through the
 // vector exp, the sum (one partial sum per vector lane, the lanes then added pairwise), every
 // value times 1 / sum. A row holding a NaN, or only -inf, becomes NaN, as the scalar form gives.
@@ -35,11 +72,7 @@ inline void softmax_rows(const float* x, float* y, std::int64_t rows, std::int64
             std::memcpy(&v, xr + k, sizeof v);
             mv = select_bits(v > mv, v, mv);
         }
-        float lane[L];
-        std::memcpy(lane, &mv, sizeof mv);
-        _Pragma("GCC unroll 16") for (std::int64_t w = L / 2; w >= 1; w /= 2)
-            _Pragma("GCC unroll 16") for (std::int64_t l = 0; l < w; ++l) lane[l] = lane[l + w] > lane[l] ? lane[l + w] : lane[l];
-        float m = lane[0];
+        float m = hmax_floats<kVectorBytes>(mv);
         for (std::int64_t k = body; k < n; ++k) m = xr[k] > m ? xr[k] : m;
         VecF sv{};
         for (std::int64_t k = 0; k < body; k += L) {
@@ -51,6 +84,7 @@ inline void softmax_rows(const float* x, float* y, std::int64_t rows, std::int64
         }
         if (body < n) {  // the tail through the same vector code; the lanes past it add e^-inf = 0
             const std::int64_t t = n - body;
+            float lane[L];
             for (std::int64_t l = 0; l < L; ++l) lane[l] = l < t ? xr[body + l] : -std::numeric_limits<float>::infinity();
             VecF v;
             std::memcpy(&v, lane, sizeof v);
@@ -59,18 +93,23 @@ inline void softmax_rows(const float* x, float* y, std::int64_t rows, std::int64
             for (std::int64_t l = 0; l < t; ++l) yr[body + l] = lane[l];
             sv += v;
         }
-        std::memcpy(lane, &sv, sizeof sv);
-        _Pragma("GCC unroll 16") for (std::int64_t w = L / 2; w >= 1; w /= 2)
-            _Pragma("GCC unroll 16") for (std::int64_t l = 0; l < w; ++l) lane[l] += lane[l + w];
-        const float s = lane[0];
+        const float inv = 1.0f / hsum_floats<kVectorBytes>(sv);
+        // In vectors at -O2 too (where GCC leaves the loop below scalar).
+        for (std::int64_t k = 0; k < body; k += L) {
+            VecF v;
+            std::memcpy(&v, yr + k, sizeof v);
+            v *= inv;
+            std::memcpy(yr + k, &v, sizeof v);
+        }
+        for (std::int64_t k = body; k < n; ++k) yr[k] *= inv;
 #else
         float m = xr[0];
         for (std::int64_t k = 1; k < n; ++k) if (xr[k] > m) m = xr[k];
         float s = 0;
         for (std::int64_t k = 0; k < n; ++k) { yr[k] = fast_exp(xr[k] - m); s += yr[k]; }
-#endif
         const float inv = 1.0f / s;
         for (std::int64_t k = 0; k < n; ++k) yr[k] *= inv;
+#endif
     }
 }
 
