@@ -89,7 +89,10 @@ public struct FuseEpilogues: GraphPass {
                 g.insertNode(fused, at: g.nodes.firstIndex { $0 === last }! + 1)
             }
             g.removeNodes(Set(absorbed.map(ObjectIdentifier.init)))
-            i = g.nodes.firstIndex { $0 === fused }! + 1
+            // On from where n was: the fused node sits after the last absorbed one, and the nodes
+            // between (a block's main branch when its shortcut convolution comes first) are
+            // still to be visited. The fused node, met again, takes nothing more.
+            i = min(i - 1, g.nodes.firstIndex { $0 === fused }! + 1)
             changed = true
         }
         if changed, !model.opsetImports.contains(where: { $0.domain == SofieOps.domain }) {
