@@ -545,6 +545,12 @@ static void test_blocked() {
         // groups one block wide (RegNet: one output block per group), strided and not
         {64, 64, 4, {1, 13, 29}, {1, 3, 3}, {1, 2, 2}, {1, 1, 1}, {0, 1, 1}, true, true, rt::Act::Relu},
         {32, 32, 2, {1, 5, 30}, {1, 3, 3}, {1, 1, 1}, {1, 1, 1}, {0, 1, 1}, false, false, rt::Act::HardSwish},
+        // ... RegNet's last stage (25 groups at 7x7), 7 strided groups,
+        // a strided pointwise one (gathered pixels), a 1-D one
+        {400, 400, 25, {1, 7, 7}, {1, 3, 3}, {1, 1, 1}, {1, 1, 1}, {0, 1, 1}, true, true, rt::Act::Relu},
+        {112, 112, 7, {1, 11, 14}, {1, 3, 3}, {1, 2, 2}, {1, 1, 1}, {0, 1, 1}, true, false, rt::Act::Sigmoid},
+        {96, 96, 6, {1, 9, 10}, {1, 1, 1}, {1, 2, 2}, {1, 1, 1}, {0, 0, 0}, false, true, rt::Act::None},
+        {48, 48, 3, {1, 1, 33}, {1, 1, 5}, {1, 1, 1}, {1, 1, 1}, {0, 0, 2}, true, false, rt::Act::LeakyRelu},
     };
     for (const ConvCase& c : cases) {
         const bool depthwise = c.G > 1 && c.G == c.C;
