@@ -202,7 +202,7 @@ final class ConformanceTests: XCTestCase {
             jobs.append((path, "\(work)/unit\(u)"))
         }
         let started = Date()
-        let buildErrors = CppHarness.build(jobs, flags: CppHarness.warningFlags + ["-O1"])
+        let buildErrors = CppHarness.build(jobs, flags: CppHarness.warningFlags + CppHarness.oneRuntimeCopy + ["-O1"])
         print("conformance: built \(jobs.count) translation units for \(compiled.count) models in \(Int(Date().timeIntervalSince(started))) s")
 
         // 3. Run each unit; compare every output with ONNX's expected values.
@@ -255,7 +255,7 @@ final class ConformanceTests: XCTestCase {
             sanMembers.append(members)
         }
         let sanStarted = Date()
-        let sanErrors = CppHarness.build(sanJobs, flags: CppHarness.warningFlags + ["-O1", "-fsanitize=address,undefined", "-fno-sanitize-recover=all"])
+        let sanErrors = CppHarness.build(sanJobs, flags: CppHarness.warningFlags + CppHarness.oneRuntimeCopy + ["-O1", "-fsanitize=address,undefined", "-fno-sanitize-recover=all"])
         XCTAssertEqual(sanErrors.count, 0, sanErrors.values.map { String($0.prefix(400)) }.joined(separator: "\n"))
         var sanChecked = 0
         for (u, job) in sanJobs.enumerated() where sanErrors[job.source] == nil {

@@ -38,7 +38,7 @@ final class QuantizedModelTests: XCTestCase {
         try Data(withUnsafeBytes(of: Float(0.5), Array.init)).write(to: URL(fileURLWithPath: "\(dir)/in1.bin"))
         let driver = CppHarness.singleModelDriver(header: emitted.header, namespace: emitted.namespace, dir: dir, weights: nil)
         try driver.write(toFile: "\(dir)/main.cpp", atomically: true, encoding: .utf8)
-        let errors = CppHarness.build([("\(dir)/main.cpp", "\(dir)/main")], flags: CppHarness.warningFlags + ["-O1", "-fsanitize=address,undefined,float-cast-overflow", "-fno-sanitize-recover=all"])
+        let errors = CppHarness.build([("\(dir)/main.cpp", "\(dir)/main")], flags: CppHarness.warningFlags + CppHarness.oneRuntimeCopy + ["-O1", "-fsanitize=address,undefined,float-cast-overflow", "-fno-sanitize-recover=all"])
         XCTAssertTrue(errors.isEmpty, "\(errors)")
         let r = try TestSupport.run("\(dir)/main", [], check: false)
         XCTAssertEqual(r.status, 0, r.output)

@@ -186,7 +186,7 @@ final class KerasFixtureTests: XCTestCase {
         }
         try flush()
         XCTAssertEqual(failures, [], "fixtures that did not compile")
-        let errors = CppHarness.build(units, flags: CppHarness.warningFlags + ["-O1"])
+        let errors = CppHarness.build(units, flags: CppHarness.warningFlags + CppHarness.oneRuntimeCopy + ["-O1"])
         XCTAssertEqual(errors.count, 0, errors.values.map { String($0.prefix(800)) }.joined(separator: "\n"))
         var passed = 0
         for (u, unit) in units.enumerated() where errors[unit.source] == nil {

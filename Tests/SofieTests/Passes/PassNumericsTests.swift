@@ -104,7 +104,7 @@ final class PassNumericsTests: XCTestCase {
         try TestSupport.run(TestSupport.python, [TestSupport.repoRoot + "/Tests/scripts/ort_run.py", "\(dir)/model.onnx", dir])
         let driver = CppHarness.singleModelDriver(header: emitted.header, namespace: emitted.namespace, dir: dir, weights: nil)
         try driver.write(toFile: "\(dir)/main.cpp", atomically: true, encoding: .utf8)
-        let errors = CppHarness.build([("\(dir)/main.cpp", "\(dir)/main")], flags: CppHarness.warningFlags + ["-O1"])
+        let errors = CppHarness.build([("\(dir)/main.cpp", "\(dir)/main")], flags: CppHarness.warningFlags + CppHarness.oneRuntimeCopy + ["-O1"])
         XCTAssertEqual(errors.count, 0, errors.values.joined(separator: "\n"))
         let r = try TestSupport.run("\(dir)/main", [], check: false)
         XCTAssertEqual(r.status, 0, r.output)

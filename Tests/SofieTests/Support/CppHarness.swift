@@ -6,6 +6,12 @@ import XCTest
 enum CppHarness {
     static var compiler: String { ProcessInfo.processInfo.environment["CXX"] ?? "g++" }
     static let warningFlags = ["-std=c++17", "-Wall", "-Wextra", "-Werror"]
+    /// For suites that check numbers at a plain -O1/-O2: only the runtime the flags target (the
+    /// portable 16-byte vectors, what Clang, NEON and -DSOFIE_NO_DISPATCH builds run), not the
+    /// AVX-512 and AVX2 copies and twins of `run` besides it, which cost a quarter to a half
+    /// more compile time and which GeneratedCodeTests builds and runs on their own; the
+    /// -march=native suites (PyTorchExportTests, RealModelTests) run the widest kernels.
+    static let oneRuntimeCopy = ["-DSOFIE_NO_DISPATCH"]
 
     /// An emitted header without the twins of its run methods (the same bodies again for each
     /// dispatch target, AVX-512 and AVX2, for builds without them): what a test counts calls in.
