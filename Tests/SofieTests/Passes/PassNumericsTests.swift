@@ -154,9 +154,7 @@ extension PassNumericsTests {
         XCTAssertEqual(clip.inputs.count, 1, "opset 9: bounds as attributes")
         XCTAssertEqual(clip.float("max"), 0.6)
         try ONNXWriter.write(model, to: dir + "/after.onnx")
-        try "\(dir)/before.onnx\t\(dir)/after.onnx\topset 9 epilogues\n".write(toFile: dir + "/pairs.tsv", atomically: true, encoding: .utf8)
-        let run = try TestSupport.run(TestSupport.python, [TestSupport.repoRoot + "/Tests/scripts/compare_ort_many.py", dir + "/pairs.tsv"], check: false)
-        XCTAssertEqual(run.status, 0, run.output)
+        try assertONNXRuntimeAgrees(dir, "opset 9 epilogues")
     }
 }
 
@@ -228,9 +226,7 @@ extension PassNumericsTests {
         XCTAssertEqual(m.graph.outputs[0].tensorType?.shape, [.fixed(1), .fixed(5), .fixed(4)])
         _ = try ExpandSofieOps().run(m)
         try ONNXWriter.write(m, to: dir + "/after.onnx")
-        try "\(dir)/before.onnx\t\(dir)/after.onnx\tsequence linear\n".write(toFile: dir + "/pairs.tsv", atomically: true, encoding: .utf8)
-        let run = try TestSupport.run(TestSupport.python, [TestSupport.repoRoot + "/Tests/scripts/compare_ort_many.py", dir + "/pairs.tsv"], check: false)
-        XCTAssertEqual(run.status, 0, run.output)
+        try assertONNXRuntimeAgrees(dir, "sequence linear")
 
         let symbolic = model(.symbolic("batch"))
         _ = try ShapeInference().run(symbolic)
@@ -254,12 +250,10 @@ extension PassNumericsTests {
         let g = Graph(name: "block")
         let x = Value(name: "x", type: .tensor(TensorType(.float, fixed: [1, 4, 6, 6])))
         g.inputs = [x]
+        var taken = Set<String>()
         func constant(_ name: String, _ dims: [Int]) -> Value {
             let values = (0..<dims.reduce(1, *)).map { Float(sin(Double($0) * 1.3 + Double(name.count))) * 0.4 }
-            let t = Tensor(name: name, dataType: .float, dims: dims, values: values)
-            let v = Value(name: name, type: .tensor(t.type), initializer: t)
-            g.addInitializer(v)
-            return v
+            return g.addConstant(Tensor(dataType: .float, dims: dims, values: values), name: name, taken: &taken)
         }
         let p = Value(name: "p"), a = Value(name: "a"), ar = Value(name: "ar"), b = Value(name: "b"), s = Value(name: "s")
         let y = Value(name: "y", type: .tensor(TensorType(.float, fixed: [1, 4, 6, 6])))
@@ -285,8 +279,16 @@ extension PassNumericsTests {
         XCTAssertEqual(fused.map(\.inputs.count).sorted(), [3, 4], "one takes the residual")
         _ = try ExpandSofieOps().run(model)
         try ONNXWriter.write(model, to: dir + "/after.onnx")
-        try "\(dir)/before.onnx\t\(dir)/after.onnx\tshortcut first\n".write(toFile: dir + "/pairs.tsv", atomically: true, encoding: .utf8)
+        try assertONNXRuntimeAgrees(dir, "shortcut first")
+    }
+}
+
+extension PassNumericsTests {
+    /// ONNX Runtime gives the same outputs for dir/before.onnx and dir/after.onnx
+    /// (Tests/scripts/compare_ort_many.py, the same seeded random inputs for both).
+    func assertONNXRuntimeAgrees(_ dir: String, _ label: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        try "\(dir)/before.onnx\t\(dir)/after.onnx\t\(label)\n".write(toFile: dir + "/pairs.tsv", atomically: true, encoding: .utf8)
         let run = try TestSupport.run(TestSupport.python, [TestSupport.repoRoot + "/Tests/scripts/compare_ort_many.py", dir + "/pairs.tsv"], check: false)
-        XCTAssertEqual(run.status, 0, run.output)
+        XCTAssertEqual(run.status, 0, run.output, file: file, line: line)
     }
 }
