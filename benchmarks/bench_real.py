@@ -14,7 +14,8 @@ Models:
   LSTM/GRU/RNN nodes made here (random weights, the shapes are in the names);
 - kernel lines: MatMul with a constant 1024x1024 weight at 1, 16 and 256 rows; 3x3 and 1x1
   convolutions at a ResNet shape and depthwise 3x3 / 5x5-stride-2 at MobileNet/EfficientNet
-  shapes, with GFLOP/s and their share of --peak-gflops;
+  shapes, with GFLOP/s and their share of the FMA peak (benchmarks/fma_peak.cpp, measured at the
+  start and the end of the run: on a shared host it moves with the other tenants' load);
 - every `*.onnx` in --models DIR (full-size models from make_real_models.py, not committed).
 
 For each model and each optimization level (-O3 -march=native and plain -O2) the emitted header
@@ -52,9 +53,9 @@ ap.add_argument("--samples", type=int, default=15)
 ap.add_argument("--only", default="")
 ap.add_argument("--models", default="", help="folder of further .onnx models to time")
 ap.add_argument("--no-o2", action="store_true", help="time only -O3 -march=native")
-ap.add_argument("--peak-gflops", type=float, default=246.0,
-                help="single-core FP32 peak for the kernel lines' share (default: 2 AVX-512 FMA ports at 3.85 GHz; "
-                     "benchmarks/fma_peak.cpp measures the machine's: a Zen 4 core runs one 512-bit FMA per cycle)")
+ap.add_argument("--peak-gflops", type=float, default=None,
+                help="single-core FP32 peak for the kernel lines' share (default: measured in this run by "
+                     "benchmarks/fma_peak.cpp, the best of its runs at the start and the end)")
 args = ap.parse_args()
 work = tempfile.mkdtemp(prefix="sofie-bench-real-")
 rng = np.random.default_rng(0)
@@ -245,6 +246,18 @@ def check(exe, path, feed):
 
 
 levels = ["-O3 -march=native"] + ([] if args.no_o2 else ["-O2"])
+
+
+def fma_peak():
+    """The widest FMA's GFLOP/s on this core now (benchmarks/fma_peak.cpp)."""
+    exe = os.path.join(work, "fma_peak")
+    if not os.path.exists(exe):
+        subprocess.run([args.cxx, "-O2", "-march=native", os.path.join(ROOT, "benchmarks/fma_peak.cpp"), "-o", exe], check=True)
+    out = subprocess.run([exe], check=True, capture_output=True, text=True).stdout
+    return float(out.split("\n")[0].split(":")[1].split()[0])
+
+
+peaks = [fma_peak()] if args.peak_gflops is None and any(t in dict(models) for t in flops) else []
 results = {}
 for title, path in models:
     ns = "m" + str(abs(hash(title)) % 10**8)
@@ -297,7 +310,13 @@ for title, r in results.items():
 
 if any(t in results for t in flops):
     print()
-    print(f"Kernel lines: GFLOP/s at -O3 -march=native (share of a {args.peak_gflops:.0f} GFLOP/s peak); best round of each")
+    if args.peak_gflops is None:
+        peaks.append(fma_peak())
+        args.peak_gflops = max(peaks)
+        source = "measured by fma_peak at the start and the end of this run: " + " and ".join(f"{p:.0f}" for p in peaks)
+    else:
+        source = "--peak-gflops"
+    print(f"Kernel lines: GFLOP/s at -O3 -march=native (share of a {args.peak_gflops:.0f} GFLOP/s peak, {source}); best round of each")
     print("| kernel | sofie GFLOP/s | ONNX Runtime GFLOP/s | OpenVINO GFLOP/s |")
     print("|---|---|---|---|")
     for title, f in flops.items():

@@ -286,6 +286,16 @@ SOFIE_MATH void tile_store(const BlockAcc<F, P>& a, float* y, int64_t yf, bool l
                 std::memcpy(y + f * yf + p * kBlock + v * L, &s[(f * P + p) * kBlockVecs + v], sizeof(VecF));
 }
 
+// A range of bytes to bring into L2 a few cache lines at a time: conv_blocked's passes prefetch
+// the weights of the pass after them, per_step lines before each tap of each tile (weights
+// larger than L2 come from L3, and the first tiles of a pass otherwise waited for them; all of a
+// tile's share at once before the tile was slower on small images). conv_blocked_taps keeps the
+// position in registers and writes it back here.
+struct Prefetcher {
+    const char* base = nullptr;
+    int64_t lines = 0, done = 0, per_step = 0;
+};
+
 // Adds to the tile's sums input channel ic of tap xp/wk: F output blocks x P pixels.
 template <int64_t F, int64_t P>
 SOFIE_MATH void conv_blocked_lane(BlockAcc<F, P>& a, const float* xp, const float* wk, int64_t ic, int64_t icStride, int64_t step) {
@@ -309,18 +319,29 @@ SOFIE_MATH void conv_blocked_lane(BlockAcc<F, P>& a, const float* xp, const floa
 // taps[2t] and taps[2t + 1] are tap t's offsets into x and w, inside the image for every pixel
 // of the tile; pixels are SW (or, for SW = 0, sw) input columns apart. The last of the ncb
 // blocks holds `tail` real channels (16 when it is full): only those are read.
+// Before each tap of the full blocks it prefetches the next pref.per_step lines of pref.
 template <int64_t F, int64_t P, int64_t SW, int64_t GW>
 SOFIE_MATH void conv_blocked_taps(BlockAcc<F, P>& a, const float* x, int64_t plane, const float* w, int64_t gw, int64_t wcb, int64_t ncb,
-                                  const int64_t* taps, int64_t ntaps, int64_t sw, int64_t tail) {
+                                  const int64_t* taps, int64_t ntaps, int64_t sw, int64_t tail, Prefetcher& pref) {
     const int64_t step = (SW > 0 ? SW : sw) * kBlock;
+    const char* pfp = pref.base + pref.done * 64;
+    int64_t pfLeft = pref.lines - pref.done;
+    const int64_t pfPer = pref.per_step;
     const int64_t icStride = (GW > 0 ? GW : gw) * kBlock;
     const int64_t full = tail < kBlock ? ncb - 1 : ncb;
     for (int64_t cb = 0; cb < full; ++cb, x += plane, w += wcb)
         for (int64_t t = 0; t < ntaps; ++t) {
             const float* xp = x + taps[2 * t];
             const float* wk = w + taps[2 * t + 1];
+            if (pfLeft > 0) {
+                const int64_t n = pfPer < pfLeft ? pfPer : pfLeft;
+                for (int64_t i = 0; i < n; ++i) __builtin_prefetch(pfp + i * 64, 0, 2);
+                pfLeft -= n;
+                if (pfLeft > 0) pfp += n * 64;
+            }
             _Pragma("GCC unroll 16") for (int64_t ic = 0; ic < kBlock; ++ic) conv_blocked_lane<F, P>(a, xp, wk, ic, icStride, step);
         }
+    pref.done = pref.lines - pfLeft;
     if (full < ncb)
         for (int64_t t = 0; t < ntaps; ++t) {
             const float* xp = x + taps[2 * t];
@@ -354,19 +375,21 @@ inline int64_t conv_blocked_tap_list(const Window& win, int64_t oh, int64_t ow, 
 template <int64_t F, int64_t P, int64_t SW, int64_t GW>
 inline void conv_blocked_tile(const float* x, int64_t plane, const float* w, int64_t gw, int64_t wcb, int64_t ncb, const int64_t* taps,
                               int64_t ntaps, int64_t sw, int64_t tail, float* y, int64_t yf, const float* bias, bool first, bool last,
-                              const Epilogue<float>& ep, const float* res) {
+                              const Epilogue<float>& ep, const float* res, Prefetcher& pf) {
     BlockAcc<F, P> a;
     tile_start(a, y, yf, bias, first);
-    conv_blocked_taps<F, P, SW, GW>(a, x, plane, w, gw, wcb, ncb, taps, ntaps, sw, tail);
+    conv_blocked_taps<F, P, SW, GW>(a, x, plane, w, gw, wcb, ncb, taps, ntaps, sw, tail, pf);
     tile_store(a, y, yf, last, ep, res);
 }
 
 // One pass of F output blocks from mb over input blocks [cb0, cb1), every output pixel: w is
 // the weights of the group of gw output blocks these are in, at output block f0 of the group
-// (w already advanced by f0 * 16); taps has room for 2 * KH * KW offsets.
+// (w already advanced by f0 * 16); taps has room for 2 * KH * KW offsets. The pass prefetches
+// the `next` floats (the next pass's weights; null: none) spread over its tiles.
 template <int64_t F, int64_t SW, int64_t GW>
 inline void conv_blocked_pass(int64_t CB, int64_t mb, int64_t cb0, int64_t cb1, const float* x, const float* w, int64_t gw,
-                              const float* bias, const Window& win, float* y, const Epilogue<float>& ep, int64_t* taps, int64_t lanes) {
+                              const float* bias, const Window& win, float* y, const Epilogue<float>& ep, int64_t* taps, int64_t lanes,
+                              const float* next, int64_t nextCount) {
     constexpr int64_t P = kConvTileP;
     const int64_t IW = win.in[2], OH = win.out[1], OW = win.out[2], khw = win.k[1] * win.k[2], sw = win.s[2], pw = win.p[2];
     const int64_t plane = win.in[1] * IW * kBlock, wcb = khw * kBlock * kBlock * gw, yf = OH * OW * kBlock;
@@ -377,6 +400,15 @@ inline void conv_blocked_pass(int64_t CB, int64_t mb, int64_t cb0, int64_t cb1, 
     const float* bm = bias ? bias + mb * kBlock : nullptr;
     const int64_t ncb = cb1 - cb0;
     const Interior in = interior_columns(IW, OW, win.k[2], sw, win.d[2], pw);
+    Prefetcher pf;
+    if (next && nextCount > 0) {
+        const int64_t edges = in.lo + (OW - std::max(in.hi, in.lo));
+        const int64_t tiles = OH * (edges + (in.hi > in.lo ? (in.hi - in.lo + P - 1) / P : 0));
+        const int64_t steps = std::max<int64_t>(1, tiles * ncb * khw);
+        pf.base = reinterpret_cast<const char*>(next);
+        pf.lines = (nextCount * static_cast<int64_t>(sizeof(float)) + 63) / 64;
+        pf.per_step = (pf.lines + steps - 1) / steps;
+    }
     for (int64_t oh = 0; oh < OH; ++oh) {
         const int64_t at = (mb * OH + oh) * OW * kBlock;
         float* yr = y + at;
@@ -386,7 +418,7 @@ inline void conv_blocked_pass(int64_t CB, int64_t mb, int64_t cb0, int64_t cb1, 
             const int64_t n = conv_blocked_tap_list(win, oh, ow, gw, taps);
             BlockAcc<F, 1> a;
             tile_start(a, yr + ow * kBlock, yf, bm, first);
-            conv_blocked_taps<F, 1, SW, GW>(a, xs, plane, wm, gw, wcb, ncb, taps, n, sw, tail);
+            conv_blocked_taps<F, 1, SW, GW>(a, xs, plane, wm, gw, wcb, ncb, taps, n, sw, tail, pf);
             tile_store(a, yr + ow * kBlock, yf, last, ep, rr ? rr + ow * kBlock : nullptr);
         };
         for (int64_t ow = 0; ow < in.lo; ++ow) edge(ow);
@@ -401,12 +433,12 @@ inline void conv_blocked_pass(int64_t CB, int64_t mb, int64_t cb0, int64_t cb1, 
                 float* yt = yr + ow * kBlock;
                 const float* rt = rr ? rr + ow * kBlock : nullptr;
                 switch (take) {
-                case 1: conv_blocked_tile<F, 1, SW, GW>(xt, plane, wm, gw, wcb, ncb, taps, n, sw, tail, yt, yf, bm, first, last, ep, rt); break;
-                case 2: conv_blocked_tile<F, 2, SW, GW>(xt, plane, wm, gw, wcb, ncb, taps, n, sw, tail, yt, yf, bm, first, last, ep, rt); break;
-                case 3: conv_blocked_tile<F, (P >= 3 ? 3 : 1), SW, GW>(xt, plane, wm, gw, wcb, ncb, taps, n, sw, tail, yt, yf, bm, first, last, ep, rt); break;
-                case 4: conv_blocked_tile<F, (P >= 4 ? 4 : 1), SW, GW>(xt, plane, wm, gw, wcb, ncb, taps, n, sw, tail, yt, yf, bm, first, last, ep, rt); break;
-                case 5: conv_blocked_tile<F, (P >= 5 ? 5 : 1), SW, GW>(xt, plane, wm, gw, wcb, ncb, taps, n, sw, tail, yt, yf, bm, first, last, ep, rt); break;
-                default: conv_blocked_tile<F, P, SW, GW>(xt, plane, wm, gw, wcb, ncb, taps, n, sw, tail, yt, yf, bm, first, last, ep, rt); break;
+                case 1: conv_blocked_tile<F, 1, SW, GW>(xt, plane, wm, gw, wcb, ncb, taps, n, sw, tail, yt, yf, bm, first, last, ep, rt, pf); break;
+                case 2: conv_blocked_tile<F, 2, SW, GW>(xt, plane, wm, gw, wcb, ncb, taps, n, sw, tail, yt, yf, bm, first, last, ep, rt, pf); break;
+                case 3: conv_blocked_tile<F, (P >= 3 ? 3 : 1), SW, GW>(xt, plane, wm, gw, wcb, ncb, taps, n, sw, tail, yt, yf, bm, first, last, ep, rt, pf); break;
+                case 4: conv_blocked_tile<F, (P >= 4 ? 4 : 1), SW, GW>(xt, plane, wm, gw, wcb, ncb, taps, n, sw, tail, yt, yf, bm, first, last, ep, rt, pf); break;
+                case 5: conv_blocked_tile<F, (P >= 5 ? 5 : 1), SW, GW>(xt, plane, wm, gw, wcb, ncb, taps, n, sw, tail, yt, yf, bm, first, last, ep, rt, pf); break;
+                default: conv_blocked_tile<F, P, SW, GW>(xt, plane, wm, gw, wcb, ncb, taps, n, sw, tail, yt, yf, bm, first, last, ep, rt, pf); break;
                 }
                 ow += take;
             }
@@ -417,10 +449,11 @@ inline void conv_blocked_pass(int64_t CB, int64_t mb, int64_t cb0, int64_t cb1, 
 
 template <int64_t F, int64_t GW>
 inline void conv_blocked_pass_sw(int64_t CB, int64_t mb, int64_t cb0, int64_t cb1, const float* x, const float* w, int64_t gw,
-                                 const float* bias, const Window& win, float* y, const Epilogue<float>& ep, int64_t* taps, int64_t lanes) {
-    if (win.s[2] == 1) conv_blocked_pass<F, 1, GW>(CB, mb, cb0, cb1, x, w, gw, bias, win, y, ep, taps, lanes);
-    else if (win.s[2] == 2) conv_blocked_pass<F, 2, GW>(CB, mb, cb0, cb1, x, w, gw, bias, win, y, ep, taps, lanes);
-    else conv_blocked_pass<F, 0, GW>(CB, mb, cb0, cb1, x, w, gw, bias, win, y, ep, taps, lanes);
+                                 const float* bias, const Window& win, float* y, const Epilogue<float>& ep, int64_t* taps, int64_t lanes,
+                                 const float* next, int64_t nextCount) {
+    if (win.s[2] == 1) conv_blocked_pass<F, 1, GW>(CB, mb, cb0, cb1, x, w, gw, bias, win, y, ep, taps, lanes, next, nextCount);
+    else if (win.s[2] == 2) conv_blocked_pass<F, 2, GW>(CB, mb, cb0, cb1, x, w, gw, bias, win, y, ep, taps, lanes, next, nextCount);
+    else conv_blocked_pass<F, 0, GW>(CB, mb, cb0, cb1, x, w, gw, bias, win, y, ep, taps, lanes, next, nextCount);
 }
 #endif
 
@@ -432,7 +465,14 @@ constexpr int64_t conv_blocked_group(int64_t left) { return left >= 4 ? 4 : left
 
 // Input blocks whose weights for the tile's output blocks stay within 128 KB (half of an L2 of
 // the smallest kind): a pass over them keeps those weights in cache for every output pixel.
-inline int64_t conv_blocked_chunk(int64_t khw, int64_t F) { return std::max<int64_t>(1, (128 * 1024 / 4) / (F * khw * kBlock * kBlock)); }
+// Images of up to 28 x 28 output pixels take passes of 32 KB instead, which stay in L1: their
+// rows give few tiles, often short ones (7 columns as 4 + 3), and each tile streaming 128 KB
+// from L2 left the FMAs waiting (resnet18's 512-channel 3x3 at 7 x 7: 68 -> 100 GFLOP/s alone;
+// more passes only re-read a small output).
+inline int64_t conv_blocked_chunk(int64_t khw, int64_t F, int64_t pixels) {
+    const int64_t bytes = pixels <= 28 * 28 ? 32 * 1024 : 128 * 1024;
+    return std::max<int64_t>(1, (bytes / 4) / (F * khw * kBlock * kBlock));
+}
 
 // Convolution of one blocked image, one group, 1-D or 2-D (win.in[0] == win.out[0] == 1): CB
 // input blocks, MB output blocks. w is the weight blocked in groups of gw output blocks
@@ -512,16 +552,27 @@ inline void conv_blocked(int64_t CB, int64_t MB, const float* x, const float* w,
     for (int64_t mb = 0; mb < MB;) {
         const int64_t gw = conv_blocked_group(MB - mb);
         const float* wg = w + mb * CB * khw * kBlock * kBlock;
-        const int64_t chunk = conv_blocked_chunk(khw, gw);
+        const int64_t chunk = conv_blocked_chunk(khw, gw, flat.out[1] * flat.out[2]);
         for (int64_t cb0 = 0; cb0 < CB; cb0 += chunk) {
             const int64_t cb1 = std::min(CB, cb0 + chunk);
+            // The weights of the pass after this one follow this pass's (the group's next
+            // input blocks, or the next group's first ones).
+            const float* next = wg + cb1 * khw * kBlock * kBlock * gw;
+            int64_t nextCount = 0;
+            if (cb1 < CB) {
+                nextCount = (std::min(CB, cb1 + chunk) - cb1) * khw * kBlock * kBlock * gw;
+            } else if (mb + gw < MB) {
+                const int64_t g2 = conv_blocked_group(MB - mb - gw);
+                nextCount = std::min(CB, conv_blocked_chunk(khw, g2, flat.out[1] * flat.out[2])) * khw * kBlock * kBlock * g2;
+            }
             // A tile of the whole group where the registers hold it (AVX-512), else block by block.
-            if (kConvTileF >= 4 && gw == 4) conv_blocked_pass_sw<4, 4>(CB, mb, cb0, cb1, x, wg, gw, bias, flat, y, ep, taps, lanes);
-            else if (kConvTileF >= 2 && gw == 2) conv_blocked_pass_sw<2, 2>(CB, mb, cb0, cb1, x, wg, gw, bias, flat, y, ep, taps, lanes);
-            else if (gw == 1) conv_blocked_pass_sw<1, 1>(CB, mb, cb0, cb1, x, wg, gw, bias, flat, y, ep, taps, lanes);
+            if (kConvTileF >= 4 && gw == 4) conv_blocked_pass_sw<4, 4>(CB, mb, cb0, cb1, x, wg, gw, bias, flat, y, ep, taps, lanes, next, nextCount);
+            else if (kConvTileF >= 2 && gw == 2) conv_blocked_pass_sw<2, 2>(CB, mb, cb0, cb1, x, wg, gw, bias, flat, y, ep, taps, lanes, next, nextCount);
+            else if (gw == 1) conv_blocked_pass_sw<1, 1>(CB, mb, cb0, cb1, x, wg, gw, bias, flat, y, ep, taps, lanes, next, nextCount);
             else
                 for (int64_t f = 0; f < gw; ++f)
-                    conv_blocked_pass_sw<1, 0>(CB, mb + f, cb0, cb1, x, wg + f * kBlock, gw, bias, flat, y, ep, taps, lanes);
+                    conv_blocked_pass_sw<1, 0>(CB, mb + f, cb0, cb1, x, wg + f * kBlock, gw, bias, flat, y, ep, taps, lanes,
+                                               f + 1 == gw ? next : nullptr, nextCount);
         }
         mb += gw;
     }

@@ -39,12 +39,15 @@ inline void pack_b(int64_t kc, int64_t nc, const T* B, int64_t rsb, int64_t csb,
 }
 
 // The register tile: acc[MR][NR] += A[i, k] * b[k, :] over kc (row k of b at b + k * ldb),
-// A read in place.
+// A read in place. Optionally it prefetches pf_rows rows of another block of B (row r at
+// pf + r * ldb, NR columns), one row every pf_step values of k, into L2: gemm_packed brings in
+// the weights its next tiles read while this one computes.
 // GCC and Clang get explicit SIMD vectors (their vector extensions, sized for any target);
 // other compilers get the same loops in plain C++.
 #if defined(__GNUC__) || defined(__clang__)
 template <class T>
-inline void tile(int64_t kc, const T* a, int64_t rsa, int64_t csa, int64_t mr, const T* b, int64_t ldb, T (&out)[MR][NR]) {
+inline void tile(int64_t kc, const T* a, int64_t rsa, int64_t csa, int64_t mr, const T* b, int64_t ldb, T (&out)[MR][NR],
+                 const T* pf = nullptr, int64_t pf_rows = 0, int64_t pf_step = 1) {
     typedef typename Vec<T>::type V;
     constexpr int64_t L = Vec<T>::kLanes;
     constexpr int64_t NV = NR / L;
@@ -55,7 +58,14 @@ inline void tile(int64_t kc, const T* a, int64_t rsa, int64_t csa, int64_t mr, c
         _Pragma("GCC unroll 16") for (int64_t v = 0; v < NV; ++v) acc[i][v] = V{};
     const T* rows[MR];
     _Pragma("GCC unroll 16") for (int64_t i = 0; i < MR; ++i) rows[i] = a + (i < mr ? i : 0) * rsa;
+    int64_t pf_row = 0, pf_k = 0;  // the next row to prefetch, and the k at which to
     for (int64_t k = 0; k < kc; ++k) {
+        if (k == pf_k && pf_row < pf_rows) {
+            const char* r = reinterpret_cast<const char*>(pf + pf_row * ldb);
+            _Pragma("GCC unroll 4") for (int64_t l = 0; l < NR * static_cast<int64_t>(sizeof(T)); l += 64) __builtin_prefetch(r + l, 0, 2);
+            ++pf_row;
+            pf_k += pf_step;
+        }
         V bv[NV];
         _Pragma("GCC unroll 16") for (int64_t v = 0; v < NV; ++v) std::memcpy(&bv[v], b + k * ldb + v * L, sizeof(V));
         _Pragma("GCC unroll 16") for (int64_t i = 0; i < MR; ++i) {
@@ -68,7 +78,8 @@ inline void tile(int64_t kc, const T* a, int64_t rsa, int64_t csa, int64_t mr, c
 }
 #else
 template <class T>
-inline void tile(int64_t kc, const T* a, int64_t rsa, int64_t csa, int64_t mr, const T* b, int64_t ldb, T (&out)[MR][NR]) {
+inline void tile(int64_t kc, const T* a, int64_t rsa, int64_t csa, int64_t mr, const T* b, int64_t ldb, T (&out)[MR][NR],
+                 const T* = nullptr, int64_t = 0, int64_t = 1) {
     for (int64_t i = 0; i < MR; ++i)
         for (int64_t j = 0; j < NR; ++j) out[i][j] = T(0);
     for (int64_t k = 0; k < kc; ++k)
@@ -430,7 +441,10 @@ inline void packed_row(int64_t N, int64_t K, const T* a, int64_t csa, const T* P
 // C = [C +] A * B with B packed by the emitter (p.B: the slivers); every other argument as for
 // gemm(). One or two rows: each row against several slivers at once (8 vectors of sums in
 // registers). More rows: the register tile over KC-deep panels of the slivers, MC rows of A at
-// a time so that they stay in L2 while NC columns of slivers pass.
+// a time so that they stay in L2 while NC columns of slivers pass. The tiles over one panel
+// prefetch, a share each, the panel the loop reads next: weights larger than L2 come from L3,
+// and the first tile over a panel otherwise waited for it (vit_b_16's 197x768x3072 product:
+// 124 -> 145 GFLOP/s alone, BENCHMARKS.md).
 template <class T>
 SOFIE_MATH void gemm_packed(const GemmArgs<T>& p) {
     const int64_t M = p.M, N = p.N, K = p.K;
@@ -474,12 +488,25 @@ SOFIE_MATH void gemm_packed(const GemmArgs<T>& p) {
             const bool last = k0 + kc >= K;
             for (int64_t ic = 0; ic < M; ic += MC) {
                 const int64_t iEnd = std::min(M, ic + MC);
+                const int64_t tiles = (iEnd - ic + MR - 1) / MR;
                 for (int64_t j = j0; j < jEnd; j += NR) {
                     const int64_t nr = std::min(NR, N - j);
                     const T* b = P + ((j / kSliver) * K + k0) * kSliver + j % kSliver;
-                    for (int64_t i0 = ic; i0 < iEnd; i0 += MR) {
+                    // The panel read next (none when it is one this block of rows has read).
+                    int64_t nj = -1, nk = 0;
+                    if (j + NR < jEnd) { nj = j + NR; nk = k0; }
+                    else if (iEnd >= M && k0 + KC < K) { nj = j0; nk = k0 + KC; }
+                    else if (iEnd >= M && jEnd < N) { nj = jEnd; nk = 0; }
+                    const T* next = nj >= 0 ? P + ((nj / kSliver) * K + nk) * kSliver + nj % kSliver : nullptr;
+                    const int64_t nextRows = nj >= 0 ? std::min(KC, K - nk) : 0;
+                    const int64_t share = (nextRows + tiles - 1) / tiles;  // rows per tile
+                    const int64_t step = share > 0 ? std::max<int64_t>(1, kc / share) : 1;
+                    for (int64_t i0 = ic, ti = 0; i0 < iEnd; i0 += MR, ++ti) {
                         const int64_t mr = std::min(MR, iEnd - i0);
-                        tile(kc, p.A + i0 * p.rsa + k0 * p.csa, p.rsa, p.csa, mr, b, kSliver, t);
+                        const int64_t r0 = ti * share;
+                        const int64_t rows = std::max<int64_t>(0, std::min(share, nextRows - r0));
+                        tile(kc, p.A + i0 * p.rsa + k0 * p.csa, p.rsa, p.csa, mr, b, kSliver, t, rows > 0 ? next + r0 * kSliver : b,
+                             rows, step);
                         store_tile(t, p.C + i0 * p.ldc + j, p.ldc, mr, nr, acc, last, p.row_bias ? p.row_bias + i0 : nullptr,
                                    p.col_bias ? p.col_bias + j : nullptr, p.epilogue,
                                    p.epilogue.residual ? p.epilogue.residual + i0 * p.ldc + j : nullptr);

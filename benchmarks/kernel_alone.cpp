@@ -1,0 +1,81 @@
+// Times one runtime kernel alone, as a model calls it: the weights rotate through NBUF copies
+// (8 copies of a large weight do not fit in L2, so they come from L3 or memory, as in a model
+// whose layers each have their own), the best of ROUNDS calls. Build it against the runtime
+// headers of the version to measure, e.g. for a before/after of a runtime change:
+//   git show HEAD:Sources/Backends/CPP/runtime/<each header> into /tmp/old/ (or a worktree), then
+//   g++ -std=c++17 -O3 -march=native -I /tmp/old benchmarks/kernel_alone.cpp -o /tmp/k_old
+//   g++ -std=c++17 -O3 -march=native -I Sources/Backends/CPP/runtime benchmarks/kernel_alone.cpp -o /tmp/k_new
+// and run the two alternately (the machine drifts):
+//   /tmp/k_old gemm M K N [NBUF]        C[M,N] = A[M,K] * W[K,N] + bias (gemm_packed, W packed)
+//   /tmp/k_old conv CB MB HW K [NBUF]   conv_blocked: CB -> MB blocks of 16 channels, HW x HW,
+//                                       K x K window, stride 1, same padding, Relu
+// Prints microseconds and GFLOP/s; benchmarks/fma_peak.cpp gives the core's peak to compare.
+#include "sofie_runtime.h"
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <vector>
+
+using namespace sofie_rt;
+
+template <class F>
+static double best_of(int rounds, F call) {
+    double best = 1e30;
+    for (int r = 0; r < rounds; ++r) {
+        const auto t0 = std::chrono::steady_clock::now();
+        call(r);
+        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (s < best) best = s;
+    }
+    return best;
+}
+
+int main(int argc, char** argv) {
+    if (argc < 5) {
+        std::fprintf(stderr, "usage: %s gemm M K N [NBUF] | conv CB MB HW K [NBUF]\n", argv[0]);
+        return 2;
+    }
+    std::mt19937 gen(1);
+    std::uniform_real_distribution<float> u(-1, 1);
+    const bool gemm_kernel = std::strcmp(argv[1], "gemm") == 0;
+    const int64_t a = std::atoll(argv[2]), b = std::atoll(argv[3]), c = std::atoll(argv[4]);
+    const int64_t d = gemm_kernel ? 0 : (argc > 5 ? std::atoll(argv[5]) : 3);
+    const int nbuf = std::atoi(argc > (gemm_kernel ? 5 : 6) ? argv[gemm_kernel ? 5 : 6] : "8");
+    if (gemm_kernel) {
+        const int64_t M = a, K = b, N = c, slivers = (N + kSliver - 1) / kSliver;
+        std::vector<float> A(M * K), C(M * N), bias(N);
+        for (auto& v : A) v = u(gen);
+        for (auto& v : bias) v = u(gen);
+        std::vector<std::vector<float>> W(nbuf, std::vector<float>(slivers * K * kSliver, 0.0f));
+        for (auto& w : W)
+            for (int64_t k = 0; k < K; ++k)
+                for (int64_t j = 0; j < N; ++j) w[((j / kSliver) * K + k) * kSliver + j % kSliver] = u(gen);
+        const double s = best_of(10 * nbuf, [&](int r) {
+            GemmArgs<float> p;
+            p.M = M, p.N = N, p.K = K, p.A = A.data(), p.rsa = K, p.csa = 1;
+            p.B = W[r % nbuf].data(), p.C = C.data(), p.ldc = N, p.col_bias = bias.data();
+            gemm_packed(p);
+        });
+        std::printf("gemm %lldx%lldx%lld nbuf=%d: %.1f us, %.1f GFLOP/s\n", (long long)M, (long long)K, (long long)N, nbuf, s * 1e6,
+                    2.0 * M * N * K / s / 1e9);
+    } else {
+        const int64_t CB = a, MB = b, H = c, k = d, pad = k / 2;
+        const Window win{{1, H, H}, {1, H, H}, {1, k, k}, {1, 1, 1}, {1, 1, 1}, {0, pad, pad}};
+        std::vector<float> x(CB * H * H * kBlock), y(MB * H * H * kBlock), bias(MB * kBlock), work(conv_blocked_work(CB, win) + 1);
+        for (auto& v : x) v = u(gen);
+        for (auto& v : bias) v = u(gen);
+        std::vector<std::vector<float>> W(nbuf, std::vector<float>(MB * CB * k * k * kBlock * kBlock));
+        for (auto& w : W)
+            for (auto& v : w) v = u(gen) * 0.05f;
+        const Epilogue<float> ep{Act::Relu, 0, 0, nullptr};
+        const double s = best_of(10 * nbuf, [&](int r) {
+            conv_blocked(CB, MB, x.data(), W[r % nbuf].data(), bias.data(), win, y.data(), ep, work.data());
+        });
+        std::printf("conv %lld->%lld blocks %lldx%lld k%lld nbuf=%d: %.1f us, %.1f GFLOP/s\n", (long long)CB, (long long)MB, (long long)H,
+                    (long long)H, (long long)k, nbuf, s * 1e6, 2.0 * CB * MB * kBlock * kBlock * k * k * H * H / s / 1e9);
+    }
+    return 0;
+}
