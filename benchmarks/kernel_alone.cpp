@@ -9,6 +9,9 @@
 //   /tmp/k_old gemm M K N [NBUF]        C[M,N] = A[M,K] * W[K,N] + bias (gemm_packed, W packed)
 //   /tmp/k_old conv CB MB HW K [NBUF]   conv_blocked: CB -> MB blocks of 16 channels, HW x HW,
 //                                       K x K window, stride 1, same padding, Relu
+//   /tmp/k_old stem C MB HW K S [NBUF]  conv_planar_blocked (a network's first convolution): C
+//                                       planar channels -> MB blocks, HW x HW input, K x K
+//                                       window, stride S, no padding, Relu
 // Prints microseconds and GFLOP/s; benchmarks/fma_peak.cpp gives the core's peak to compare.
 #include "sofie_runtime.h"
 
@@ -35,16 +38,33 @@ static double best_of(int rounds, F call) {
 
 int main(int argc, char** argv) {
     if (argc < 5) {
-        std::fprintf(stderr, "usage: %s gemm M K N [NBUF] | conv CB MB HW K [NBUF]\n", argv[0]);
+        std::fprintf(stderr, "usage: %s gemm M K N [NBUF] | conv CB MB HW K [NBUF] | stem C MB HW K S [NBUF]\n", argv[0]);
         return 2;
     }
     std::mt19937 gen(1);
     std::uniform_real_distribution<float> u(-1, 1);
-    const bool gemm_kernel = std::strcmp(argv[1], "gemm") == 0;
+    const bool gemm_kernel = std::strcmp(argv[1], "gemm") == 0, stem = std::strcmp(argv[1], "stem") == 0;
     const int64_t a = std::atoll(argv[2]), b = std::atoll(argv[3]), c = std::atoll(argv[4]);
     const int64_t d = gemm_kernel ? 0 : (argc > 5 ? std::atoll(argv[5]) : 3);
-    const int nbuf = std::atoi(argc > (gemm_kernel ? 5 : 6) ? argv[gemm_kernel ? 5 : 6] : "8");
-    if (gemm_kernel) {
+    const int64_t stride = stem && argc > 6 ? std::atoll(argv[6]) : 1;
+    const int nargs = gemm_kernel ? 5 : stem ? 7 : 6;  // where NBUF is
+    const int nbuf = argc > nargs ? std::atoi(argv[nargs]) : 8;
+    if (stem) {
+        const int64_t C = a, MB = b, H = c, k = d, O = (H - k) / stride + 1;
+        const Window win{{1, H, H}, {1, O, O}, {1, k, k}, {1, stride, stride}, {1, 1, 1}, {0, 0, 0}};
+        std::vector<float> x(C * H * H), y(MB * O * O * kBlock), bias(MB * kBlock), work(conv_planar_work(C, win) + 1);
+        for (auto& v : x) v = u(gen);
+        for (auto& v : bias) v = u(gen);
+        std::vector<std::vector<float>> W(nbuf, std::vector<float>(MB * k * k * kBlock * kBlock, 0.0f));
+        for (auto& w : W)
+            for (auto& v : w) v = u(gen) * 0.05f;
+        const Epilogue<float> ep{Act::Relu, 0, 0, nullptr};
+        const double s = best_of(10 * nbuf, [&](int r) {
+            conv_planar_blocked(C, MB, x.data(), W[r % nbuf].data(), bias.data(), win, y.data(), ep, work.data());
+        });
+        std::printf("stem %lld->%lld blocks %lldx%lld k%lld s%lld nbuf=%d: %.1f us, %.1f GFLOP/s\n", (long long)C, (long long)MB, (long long)H,
+                    (long long)H, (long long)k, (long long)stride, nbuf, s * 1e6, 2.0 * C * MB * kBlock * k * k * O * O / s / 1e9);
+    } else if (gemm_kernel) {
         const int64_t M = a, K = b, N = c, slivers = (N + kSliver - 1) / kSliver;
         std::vector<float> A(M * K), C(M * N), bias(N);
         for (auto& v : A) v = u(gen);

@@ -684,17 +684,32 @@ inline void conv_planar_blocked(int64_t C, int64_t MB, const float* x, const flo
                                 const Epilogue<float>& ep, float* work, bool channels_last = false) {
     const PlanarPads pp = conv_planar_pads(win);
     const int64_t IH = win.in[1], IW = win.in[2];
-    std::fill(work, work + conv_planar_work(C, win), 0.0f);
-    if (channels_last)
-        for (int64_t ih = 0; ih < IH; ++ih)
-            std::memcpy(work + ((ih + pp.top) * pp.cols + pp.left) * C, x + ih * IW * C, sizeof(float) * IW * C);
-    else
-        for (int64_t c = 0; c < C; ++c)
-            for (int64_t ih = 0; ih < IH; ++ih) {
-                const float* src = x + (c * IH + ih) * IW;
-                float* dst = work + ((ih + pp.top) * pp.cols + pp.left) * C + c;
-                for (int64_t iw = 0; iw < IW; ++iw) dst[iw * C] = src[iw];
+    // Zeros only where the padding is (the rows above and below, the columns left and right of
+    // each image row); each image row written once, its channels interleaved pixel by pixel.
+    const int64_t rowLen = pp.cols * C, right = (pp.cols - pp.left - IW) * C;
+    std::fill(work, work + pp.top * rowLen, 0.0f);
+    std::fill(work + (pp.top + IH) * rowLen, work + pp.rows * rowLen, 0.0f);
+    for (int64_t ih = 0; ih < IH; ++ih) {
+        float* row = work + (ih + pp.top) * rowLen;
+        std::fill(row, row + pp.left * C, 0.0f);
+        std::fill(row + (pp.left + IW) * C, row + (pp.left + IW) * C + right, 0.0f);
+        float* dst = row + pp.left * C;
+        if (channels_last || C == 1) {
+            std::memcpy(dst, x + ih * IW * C, sizeof(float) * IW * C);
+        } else if (C == 3) {  // RGB, the usual stem
+            const float* r = x + ih * IW;
+            const float* g = r + IH * IW;
+            const float* b = g + IH * IW;
+            for (int64_t iw = 0; iw < IW; ++iw) {
+                dst[3 * iw] = r[iw];
+                dst[3 * iw + 1] = g[iw];
+                dst[3 * iw + 2] = b[iw];
             }
+        } else {
+            for (int64_t iw = 0; iw < IW; ++iw)
+                for (int64_t c = 0; c < C; ++c) dst[iw * C + c] = x[(c * IH + ih) * IW + iw];
+        }
+    }
     const int64_t khw = win.k[1] * win.k[2];
 #if defined(__GNUC__) || defined(__clang__)
     for (int64_t mb = 0; mb < MB;) {
