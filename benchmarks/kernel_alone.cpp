@@ -49,15 +49,22 @@ int main(int argc, char** argv) {
     const int64_t stride = stem && argc > 6 ? std::atoll(argv[6]) : 1;
     const int nargs = gemm_kernel ? 5 : stem ? 7 : 6;  // where NBUF is
     const int nbuf = argc > nargs ? std::atoi(argv[nargs]) : 8;
+    auto fill = [&](std::vector<float>& v, float scale) {
+        for (auto& e : v) e = u(gen) * scale;
+    };
+    // NBUF copies of a convolution weight of n floats (small values: sums of many products).
+    auto weight_copies = [&](size_t n) {
+        std::vector<std::vector<float>> W(nbuf, std::vector<float>(n));
+        for (auto& w : W) fill(w, 0.05f);
+        return W;
+    };
     if (stem) {
         const int64_t C = a, MB = b, H = c, k = d, O = (H - k) / stride + 1;
         const Window win{{1, H, H}, {1, O, O}, {1, k, k}, {1, stride, stride}, {1, 1, 1}, {0, 0, 0}};
         std::vector<float> x(C * H * H), y(MB * O * O * kBlock), bias(MB * kBlock), work(conv_planar_work(C, win) + 1);
-        for (auto& v : x) v = u(gen);
-        for (auto& v : bias) v = u(gen);
-        std::vector<std::vector<float>> W(nbuf, std::vector<float>(MB * k * k * kBlock * kBlock, 0.0f));
-        for (auto& w : W)
-            for (auto& v : w) v = u(gen) * 0.05f;
+        fill(x, 1.0f);
+        fill(bias, 1.0f);
+        const auto W = weight_copies(MB * k * k * kBlock * kBlock);
         const Epilogue<float> ep{Act::Relu, 0, 0, nullptr};
         const double s = best_of(10 * nbuf, [&](int r) {
             conv_planar_blocked(C, MB, x.data(), W[r % nbuf].data(), bias.data(), win, y.data(), ep, work.data());
@@ -67,8 +74,8 @@ int main(int argc, char** argv) {
     } else if (gemm_kernel) {
         const int64_t M = a, K = b, N = c, slivers = (N + kSliver - 1) / kSliver;
         std::vector<float> A(M * K), C(M * N), bias(N);
-        for (auto& v : A) v = u(gen);
-        for (auto& v : bias) v = u(gen);
+        fill(A, 1.0f);
+        fill(bias, 1.0f);
         std::vector<std::vector<float>> W(nbuf, std::vector<float>(slivers * K * kSliver, 0.0f));
         for (auto& w : W)
             for (int64_t k = 0; k < K; ++k)
@@ -85,11 +92,9 @@ int main(int argc, char** argv) {
         const int64_t CB = a, MB = b, H = c, k = d, pad = k / 2;
         const Window win{{1, H, H}, {1, H, H}, {1, k, k}, {1, 1, 1}, {1, 1, 1}, {0, pad, pad}};
         std::vector<float> x(CB * H * H * kBlock), y(MB * H * H * kBlock), bias(MB * kBlock), work(conv_blocked_work(CB, win) + 1);
-        for (auto& v : x) v = u(gen);
-        for (auto& v : bias) v = u(gen);
-        std::vector<std::vector<float>> W(nbuf, std::vector<float>(MB * CB * k * k * kBlock * kBlock));
-        for (auto& w : W)
-            for (auto& v : w) v = u(gen) * 0.05f;
+        fill(x, 1.0f);
+        fill(bias, 1.0f);
+        const auto W = weight_copies(MB * CB * k * k * kBlock * kBlock);
         const Epilogue<float> ep{Act::Relu, 0, 0, nullptr};
         const double s = best_of(10 * nbuf, [&](int r) {
             conv_blocked(CB, MB, x.data(), W[r % nbuf].data(), bias.data(), win, y.data(), ep, work.data());
