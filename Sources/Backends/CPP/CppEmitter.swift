@@ -706,7 +706,7 @@ final class EmitContext {
             var n = CppNames.identifier(v.name, fallback: fallback)
             // Names the generated methods use themselves stay theirs.
             // (`session` and `restrict` for the C interface, CppCApi: its first parameter, a C keyword.)
-            let internalName = ["batch", "result", "work", "r", "storage_", "weights_", "fills_", "arena_", "session", "restrict"].contains(n)
+            let internalName = ["batch", "result", "work", "r", "storage_", "weights_", "fills_", "arena_", "align64", "session", "restrict"].contains(n)
                 || n.range(of: "^(in|out)[0-9]+$", options: .regularExpression) != nil
             if internalName { n += "_" + fallback }
             if inNames.contains(n) {
@@ -888,21 +888,21 @@ final class EmitContext {
         for r in sizes { w("    static constexpr std::size_t kBlock\(r)Rows = \(r);  // rows per run_block\(r)") }
         w()
         let ctorBody = { (w: (String) -> Void) in
-            w("        fills_ = storage_.get() + ((kWeightBytes + 63) / 64) * 64;")
+            w("        fills_ = weights_ + ((kWeightBytes + 63) / 64) * 64;")
             w("        arena_ = fills_ + ((kFillBytes + 63) / 64) * 64;")
             for s in self.setup { w("        " + s) }
         }
         let storage = "((kWeightBytes + 63) / 64 + (kFillBytes + 63) / 64 + (kScratchBytes + 63) / 64) * 64 + 64"
         if embed {
             w("    Session() : storage_(new unsigned char[\(storage)]()) {")
-            w("        weights_ = storage_.get();")
+            w("        weights_ = align64(storage_.get());")
             if !weightBytes.isEmpty { w("        std::memcpy(weights_, kWeights, kWeightBytes);") }
             ctorBody { w($0) }
             w("    }")
         } else {
             w("    // Reads the weights file written next to this header by sofie compile.")
             w("    explicit Session(const std::string& weightsPath) : storage_(new unsigned char[\(storage)]()) {")
-            w("        weights_ = storage_.get();")
+            w("        weights_ = align64(storage_.get());")
             w("        if (!sofie_rt::read_file(weightsPath, weights_, kWeightBytes))")
             w("            throw std::runtime_error(\"\(ns): cannot read \" + std::to_string(kWeightBytes) + \" bytes of weights from '\" + weightsPath + \"'\");")
             ctorBody { w($0) }
@@ -1051,6 +1051,9 @@ final class EmitContext {
         w("    [[maybe_unused]] unsigned char* weights_ = nullptr;")
         w("    [[maybe_unused]] unsigned char* fills_ = nullptr;")
         w("    [[maybe_unused]] unsigned char* arena_ = nullptr;")
+        w("    // The first 64-byte boundary at or after p (storage_ has 64 bytes to spare): every tensor's offset")
+        w("    // is a multiple of 64, so no vector load straddles two cache lines (new[] gives 16-byte alignment).")
+        w("    static unsigned char* align64(unsigned char* p) { return p + (64 - reinterpret_cast<std::uintptr_t>(p) % 64) % 64; }")
         for d in rdims where d.fromValues { w("    int64_t \(CppRuntimeDims.variable(d.name))_last_ = 0;") }
         w("};")
         w()

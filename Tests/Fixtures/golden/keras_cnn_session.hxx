@@ -7,10 +7,10 @@ struct Session {
 
     // Reads the weights file written next to this header by sofie compile.
     explicit Session(const std::string& weightsPath) : storage_(new unsigned char[((kWeightBytes + 63) / 64 + (kFillBytes + 63) / 64 + (kScratchBytes + 63) / 64) * 64 + 64]()) {
-        weights_ = storage_.get();
+        weights_ = align64(storage_.get());
         if (!sofie_rt::read_file(weightsPath, weights_, kWeightBytes))
             throw std::runtime_error("cnn: cannot read " + std::to_string(kWeightBytes) + " bytes of weights from '" + weightsPath + "'");
-        fills_ = storage_.get() + ((kWeightBytes + 63) / 64) * 64;
+        fills_ = weights_ + ((kWeightBytes + 63) / 64) * 64;
         arena_ = fills_ + ((kFillBytes + 63) / 64) * 64;
     }
     Session(const Session&) = delete;
@@ -124,6 +124,9 @@ struct Session {
     [[maybe_unused]] unsigned char* weights_ = nullptr;
     [[maybe_unused]] unsigned char* fills_ = nullptr;
     [[maybe_unused]] unsigned char* arena_ = nullptr;
+    // The first 64-byte boundary at or after p (storage_ has 64 bytes to spare): every tensor's offset
+    // is a multiple of 64, so no vector load straddles two cache lines (new[] gives 16-byte alignment).
+    static unsigned char* align64(unsigned char* p) { return p + (64 - reinterpret_cast<std::uintptr_t>(p) % 64) % 64; }
 };
 
 #if defined(SOFIE_AVX512_TWINS)  // the run methods again, for CPUs with AVX-512
