@@ -553,7 +553,17 @@ final class EmitContext {
         let size = t.dataType.byteSize!
         guard K > 0, N > 0, case let (elements, o1) = K.multipliedReportingOverflow(by: N), !o1,
               case let (count, o2) = elements.multipliedReportingOverflow(by: size), !o2, raw.count == count else { return nil }
-        let w = Self.sliver, slivers = (N + w - 1) / w
+        let bytes = Self.slivers(raw, at: 0, K: K, N: N, transposed: transposed, elementSize: size)
+        withExtendedLifetime(t) {}
+        return weightPointer(bytes, key: (transposed ? "packed-transposed:" : "packed:") + v.name, label: v.name + "_packed", ctype: ctype,
+                             shape: [(N + Self.sliver - 1) / Self.sliver, K, Self.sliver])
+    }
+
+    /// The K x N matrix at byte `at` of `raw` (stored N x K when `transposed`) packed into the
+    /// slivers sofie_rt::gemm_packed reads: element (k, j) at [(j / sliver * K + k) * sliver +
+    /// j % sliver], zero beyond N. The caller has checked that raw holds the matrix.
+    static func slivers(_ raw: UnsafeRawBufferPointer, at: Int, K: Int, N: Int, transposed: Bool, elementSize size: Int) -> [UInt8] {
+        let w = sliver, slivers = (N + w - 1) / w
         var bytes = [UInt8](repeating: 0, count: slivers * K * w * size)
         bytes.withUnsafeMutableBytes { dst in
             for s in 0..<slivers {
@@ -562,16 +572,15 @@ final class EmitContext {
                     let to = (s * K + k) * w * size
                     if transposed {
                         for c in 0..<count {
-                            (dst.baseAddress! + to + c * size).copyMemory(from: raw.baseAddress! + ((s * w + c) * K + k) * size, byteCount: size)
+                            (dst.baseAddress! + to + c * size).copyMemory(from: raw.baseAddress! + at + ((s * w + c) * K + k) * size, byteCount: size)
                         }
                     } else {
-                        (dst.baseAddress! + to).copyMemory(from: raw.baseAddress! + (k * N + s * w) * size, byteCount: count * size)
+                        (dst.baseAddress! + to).copyMemory(from: raw.baseAddress! + at + (k * N + s * w) * size, byteCount: count * size)
                     }
                 }
             }
         }
-        withExtendedLifetime(t) {}
-        return weightPointer(bytes, key: (transposed ? "packed-transposed:" : "packed:") + v.name, label: v.name + "_packed", ctype: ctype, shape: [slivers, K, w])
+        return bytes
     }
 
     /// Initializers read only as the weight of convolutions that run sofie_rt::conv_rows

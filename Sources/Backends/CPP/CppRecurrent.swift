@@ -48,17 +48,19 @@ enum CppRecurrent {
         return t
     }
 
-    /// The per-direction slices of a constant [D, rows, cols] weight, each transposed to
-    /// [cols, rows] and stored once in the weights; nil when the weight is not a constant.
-    static func transposedSlices(_ e: EmitContext, _ v: Value?, directions: Int) -> [String]? {
+    /// The per-direction slices of a constant W [D, G·hidden, input], each read as the
+    /// [input, G·hidden] matrix Wᵀ and packed into gemm_packed's slivers (every step's input
+    /// projection is one product with it); nil when W is not a constant.
+    static func packedSlices(_ e: EmitContext, _ v: Value?, directions: Int) -> [String]? {
         guard let v, let t = v.initializer, t.dims.count == 3, t.dims[0] == directions,
               t.dataType == .float || t.dataType == .double, let raw = t.rawBytes, let ctype = CppTypes.name(t.dataType) else { return nil }
         let rows = t.dims[1], cols = t.dims[2], size = t.dataType.byteSize!
-        guard raw.count == directions * rows * cols * size else { return nil }
+        guard rows > 0, cols > 0, raw.count == directions * rows * cols * size else { return nil }
         return (0..<directions).map { d in
-            let bytes = EmitContext.transposed(raw, at: d * rows * cols * size, rows: rows, cols: cols, elementSize: size)
+            let bytes = EmitContext.slivers(raw, at: d * rows * cols * size, K: cols, N: rows, transposed: true, elementSize: size)
             withExtendedLifetime(t) {}
-            return e.weightPointer(bytes, key: "recurrent-transposed:\(d):" + v.name, label: "\(v.name)_transposed\(directions > 1 ? "_\(d)" : "")", ctype: ctype, shape: [cols, rows])
+            let label = "\(v.name)_packed\(directions > 1 ? "_\(d)" : "")"
+            return e.weightPointer(bytes, key: "recurrent-packed:\(d):" + v.name, label: label, ctype: ctype, shape: [bytes.count / size])
         }
     }
 
@@ -154,7 +156,7 @@ enum CppRecurrent {
         let wv = n.input(1), rv = n.input(2)
         // Rᵀ's columns as the steps read them: all gates at once, or GRU's z and r, then h.
         let ranges: [(start: Int, count: Int)] = op == "GRU" ? [(0, 2 * H), (2 * H, H)] : [(0, GH)]
-        let wConst = transposedSlices(e, wv, directions: D), rConst = packedPanels(e, rv, directions: D, ranges: ranges)
+        let wConst = packedSlices(e, wv, directions: D), rConst = packedPanels(e, rv, directions: D, ranges: ranges)
         let w = wConst == nil ? try e.input(n, 1) : nil, r = rConst == nil ? try e.input(n, 2) : nil
 
         // Workspace (in elements of T, regions 64-byte aligned): projected inputs of all steps,
@@ -165,7 +167,7 @@ enum CppRecurrent {
         let biasAt = region(GH), rbhAt = region(linearBeforeReset ? H : 0), tmpAt = region(op == "RNN" ? 0 : H)
         let panelSizes = ranges.map { CppRuntime.panelElements(k: H, n: $0.count) }
         let wtAt = region(wConst == nil ? I * GH : 0), rtAt = region(rConst == nil ? panelSizes.reduce(0, +) : 0)
-        let pack = CppNN.packElements(m: S * B, n: GH, k: I, rsb: GH, csb: 1, csa: 1)
+        let pack = wConst == nil ? CppNN.packElements(m: S * B, n: GH, k: I, rsb: GH, csb: 1, csa: 1) : 0
         let packAt = region(pack)
         let elementBytes = x.dtype.byteSize ?? 8
         e.workspace((offset * elementBytes + 7) / 8)
@@ -217,7 +219,8 @@ enum CppRecurrent {
                 }
                 // Every step's input projection at once (rows of X in their stored order).
                 CppNN.gemmCall(e, x.dtype, m: steps * DimExpr(B), n: DimExpr(GH), k: DimExpr(I), a: x.ptr, rsa: DimExpr(I), csa: 1, b: wt, rsb: DimExpr(GH), csb: 1,
-                               c: "xw", ldc: DimExpr(GH), accumulate: false, colBias: "bias", work: pack > 0 ? "ws + \(packAt)" : "nullptr")
+                               c: "xw", ldc: DimExpr(GH), accumulate: false, colBias: "bias", work: pack > 0 ? "ws + \(packAt)" : "nullptr",
+                               packedB: wConst != nil)
                 e.line("for (int64_t bi = 0; bi < \(B); ++bi) {")
                 e.line("    const int64_t len = \(seqLens.map { "std::min<int64_t>(\(Sc), std::max<int64_t>(0, static_cast<int64_t>(\($0.ptr)[bi])))" } ?? Sc);")
                 e.line("    \(T)* const h = hs + (\(dir) * \(B) + bi) * \(H);")
