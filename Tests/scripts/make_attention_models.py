@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """ONNX Attention (opset 23) models at transformer sizes, with ONNX Runtime's outputs (one
 thread) as references: causal self-attention prefill (4-D, 8 heads of 64 over 64 tokens),
+a prefill after a cached prefix at sizes off every block (causal and not),
 grouped-query attention on 3-D inputs with a float mask, a decode step with a KV cache (past
 and present outputs), and a padded batch with a boolean key mask, and softcap.
 
@@ -50,6 +51,16 @@ def f32(*shape):
 # Decoder prefill: causal self-attention, 8 heads of 64, 64 tokens.
 save("causal_prefill_4d", [("Q", T.FLOAT, f32(1, 8, 64, 64)), ("K", T.FLOAT, f32(1, 8, 64, 64)), ("V", T.FLOAT, f32(1, 8, 64, 64))],
      ["Y"], is_causal=1)
+
+# Causal prefill after a cached prefix, sizes off every block: 21 new tokens over 24 cached (45
+# keys: the last sliver of packed keys part padding; query blocks of 16 and 5 rows, each row
+# attending up to its position after the prefix), 3 heads of 40; and without the mask (every
+# row attends all 45 keys).
+for causal in (1, 0):
+    save(f"{'causal' if causal else 'full'}_after_prefix_odd_sizes",
+         [("Q", T.FLOAT, f32(1, 3, 21, 40)), ("K", T.FLOAT, f32(1, 3, 21, 40)), ("V", T.FLOAT, f32(1, 3, 21, 40)),
+          ("attn_mask", T.FLOAT, None), ("past_key", T.FLOAT, f32(1, 3, 24, 40)), ("past_value", T.FLOAT, f32(1, 3, 24, 40))],
+         ["Y", "present_key", "present_value"], is_causal=causal)
 
 # Grouped-query attention on 3-D inputs (8 query heads over 2 key/value heads of 32), an
 # additive float mask over the keys, an explicit scale.

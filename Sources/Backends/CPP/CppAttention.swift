@@ -146,11 +146,13 @@ enum CppAttention {
             let (kPtr, ks) = cached.0.map { ($0.ptr, [g.kvHeads * g.totalLen * g.head, g.totalLen * g.head, g.head]) } ?? (k.ptr, kIn)
             let (vPtr, vs) = cached.1.map { ($0.ptr, [g.kvHeads * g.totalLen * g.vHead, g.totalLen * g.vHead, g.vHead]) } ?? (v.ptr, vIn)
             // The kernel's workspace (in 8-byte units): a double row of biases, then Q and K of one
-            // head, its scores, and the GEMM packing buffer, in T.
+            // head (K's rows rounded up to whole slivers), its scores, and the GEMM packing buffer, in T.
             let width = q.dtype.byteSize!
             let pack = max(CppNN.packElements(m: g.qLen, n: g.totalLen, k: g.head, rsb: 1, csb: g.head, csa: 1),
                            CppNN.packElements(m: g.qLen, n: g.vHead, k: g.totalLen, rsb: vs[2], csb: 1, csa: 1))
-            let elements = try Checked.sum([try Checked.mul(g.qLen, g.head), try Checked.mul(g.totalLen, g.head),
+            let keys = try Checked.mul(try Checked.sum([g.totalLen, CppRuntime.maxNR - 1], "the attention workspace") / CppRuntime.maxNR,
+                                       CppRuntime.maxNR, "the attention workspace")  // whole slivers (sofie_rt::kSliver)
+            let elements = try Checked.sum([try Checked.mul(g.qLen, g.head), try Checked.mul(keys, g.head),
                                             try Checked.mul(g.qLen, g.totalLen), pack], "the attention workspace")
             let bytes = try Checked.mul(elements, width, "the attention workspace")
             guard bytes <= Limits.maxTensorBytes else {

@@ -9,7 +9,7 @@ import XCTest
 final class AttentionTests: XCTestCase {
     func testAttentionModelsMatchONNXRuntime() throws {
         try ReferenceFixtures.makeAndCompare(script: "make_attention_models.py",
-                                             expect: ["causal_prefill_4d", "decode_step_kv_cache", "gqa_3d_float_mask", "padded_batch_bool_mask", "softcap_scores"])
+                                             expect: ["causal_after_prefix_odd_sizes", "causal_prefill_4d", "decode_step_kv_cache", "full_after_prefix_odd_sizes", "gqa_3d_float_mask", "padded_batch_bool_mask", "softcap_scores"])
     }
 
     /// Head counts and shapes from the file are checked before anything is emitted: each bad

@@ -187,16 +187,28 @@ struct AttentionParams {
     int qk_mode;                            // what qk receives: 0 scores, 1 after softcap, 2 + bias, 3 probabilities
 };
 
+// Softmax of one row in place (attention's rows without a bias): floats in vectors.
+inline void attention_softmax(float* r, std::int64_t n) { softmax_rows(r, r, 1, n); }
+inline void attention_softmax(double* r, std::int64_t n) {
+    double top = r[0];
+    for (std::int64_t j = 1; j < n; ++j) top = r[j] > top ? r[j] : top;
+    double sum = 0;
+    for (std::int64_t j = 0; j < n; ++j) sum += (r[j] = std::exp(r[j] - top));
+    const double inv = 1.0 / sum;
+    for (std::int64_t j = 0; j < n; ++j) r[j] *= inv;
+}
+
 template <class T, class M>
 void attention(const AttentionParams& p, const T* q, const T* k, const T* v, const M* mask, const std::int64_t* nonpad,
                T* y, T* qk, void* work) {
     const double neg_inf = -std::numeric_limits<double>::infinity();
-    // Workspace: the bias row (double), Q and K of one head scaled, the scores of one head,
-    // then the GEMM packing buffer.
+    // Workspace: the bias row (double), Q and K of one head scaled (K for keys rounded up to
+    // whole slivers), the scores of one head, then the GEMM packing buffer.
+    const std::int64_t kv_padded = (p.kv_len + kSliver - 1) / kSliver * kSliver;
     double* const bias = static_cast<double*>(work);
     T* const qs = reinterpret_cast<T*>(bias + p.kv_len);
     T* const ks = qs + p.q_len * p.head;
-    T* const sc = ks + p.kv_len * p.head;
+    T* const sc = ks + kv_padded * p.head;
     T* const pack = sc + p.q_len * p.kv_len;
     const std::int64_t group = p.q_heads / p.kv_heads;
     const T root = static_cast<T>(p.scale_root);
@@ -210,9 +222,52 @@ void attention(const AttentionParams& p, const T* q, const T* k, const T* v, con
                 const T* const row = q + b * p.q_stride[0] + h * p.q_stride[1] + i * p.q_stride[2];
                 for (std::int64_t d = 0; d < p.head; ++d) qs[i * p.head + d] = static_cast<T>(row[d] * root);
             }
+            const bool plain = !mask && !nonpad && !(p.softcap > 0) && p.left_window < 0 && p.right_window < 0 && !qk;
+            if (plain && p.kv_len % kSliver != 0)  // the last sliver's columns past the keys
+                std::fill(ks + (p.kv_len / kSliver) * p.head * kSliver, ks + kv_padded * p.head, T(0));
             for (std::int64_t j = 0; j < p.kv_len; ++j) {
                 const T* const row = k + b * p.k_stride[0] + hk * p.k_stride[1] + j * p.k_stride[2];
-                for (std::int64_t d = 0; d < p.head; ++d) ks[j * p.head + d] = static_cast<T>(row[d] * root);
+                if (plain) {  // K^T packed once for gemm_packed: key j in column j % kSliver of sliver j / kSliver
+                    T* const col = ks + (j / kSliver) * p.head * kSliver + j % kSliver;
+                    for (std::int64_t d = 0; d < p.head; ++d) col[d * kSliver] = static_cast<T>(row[d] * root);
+                } else {
+                    for (std::int64_t d = 0; d < p.head; ++d) ks[j * p.head + d] = static_cast<T>(row[d] * root);
+                }
+            }
+            const T* const vh = v + b * p.v_stride[0] + hk * p.v_stride[1];
+            T* const yh = y + b * p.y_stride[0] + h * p.y_stride[1];
+            if (plain) {
+                // No bias but the causal frontier: blocks of query rows, each with the keys its
+                // last row attends (row i: keys [0, i + offset] when causal, else all). The keys
+                // a causal row does not attend weigh 0 in the other rows of its block; the keys
+                // past the block's last row are never computed (about half of the products).
+                constexpr std::int64_t QB = 16;
+                auto attends = [&](std::int64_t i) {
+                    return p.causal ? std::max<std::int64_t>(0, std::min(p.kv_len, i + offset + 1)) : p.kv_len;
+                };
+                for (std::int64_t i0 = 0; i0 < p.q_len; i0 += QB) {
+                    const std::int64_t rows = std::min(QB, p.q_len - i0), cols = attends(i0 + rows - 1);
+                    T* const yb = yh + i0 * p.y_stride[2];
+                    if (cols == 0) {  // no row of the block attends any key
+                        for (std::int64_t i = 0; i < rows; ++i) std::fill_n(yb + i * p.y_stride[2], p.v_head, T(0));
+                        continue;
+                    }
+                    T* const sb = sc + i0 * p.kv_len;
+                    GemmArgs<T> qkt;  // this block's scores: its query rows against the keys it attends
+                    qkt.M = rows; qkt.N = cols; qkt.K = p.head;
+                    qkt.A = qs + i0 * p.head; qkt.rsa = p.head;
+                    qkt.B = ks;
+                    qkt.C = sb; qkt.ldc = p.kv_len;
+                    gemm_packed(qkt);
+                    for (std::int64_t i = 0; i < rows; ++i) {
+                        T* const srow = sb + i * p.kv_len;
+                        const std::int64_t n = attends(i0 + i);
+                        if (n > 0) attention_softmax(srow, n);
+                        std::fill(srow + n, srow + cols, T(0));
+                    }
+                    gemm<T>(rows, p.v_head, cols, sb, p.kv_len, 1, vh, p.v_stride[2], 1, yb, p.y_stride[2], false, nullptr, nullptr, none, pack);
+                }
+                continue;
             }
             gemm<T>(p.q_len, p.kv_len, p.head, qs, p.head, 1, ks, 1, p.head, sc, p.kv_len, false, nullptr, nullptr, none, pack);
             for (std::int64_t i = 0; i < p.q_len; ++i) {
@@ -264,8 +319,7 @@ void attention(const AttentionParams& p, const T* q, const T* k, const T* v, con
                 if (qkrow && p.qk_mode == 3) for (std::int64_t j = 0; j < p.kv_len; ++j) qkrow[j] = srow[j];
             }
             // Y (this head's rows) = P V, written in place into Y's layout.
-            gemm<T>(p.q_len, p.v_head, p.kv_len, sc, p.kv_len, 1, v + b * p.v_stride[0] + hk * p.v_stride[1], p.v_stride[2], 1,
-                    y + b * p.y_stride[0] + h * p.y_stride[1], p.y_stride[2], false, nullptr, nullptr, none, pack);
+            gemm<T>(p.q_len, p.v_head, p.kv_len, sc, p.kv_len, 1, vh, p.v_stride[2], 1, yh, p.y_stride[2], false, nullptr, nullptr, none, pack);
         }
     }
 }
