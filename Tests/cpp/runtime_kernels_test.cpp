@@ -524,7 +524,7 @@ static void test_blocked() {
         {3, 32, 1, {1, 23, 21}, {1, 3, 3}, {1, 2, 2}, {1, 1, 1}, {0, 1, 1}, true, true, rt::Act::Clip},  // a stem
         {4, 20, 1, {1, 1, 30}, {1, 1, 5}, {1, 1, 1}, {1, 1, 2}, {0, 0, 4}, true, false, rt::Act::HardSwish},  // 1-D, dilated
         {1, 48, 1, {1, 9, 12}, {1, 5, 3}, {1, 1, 2}, {1, 1, 1}, {0, 2, 0}, false, false, rt::Act::Relu},  // one channel, 4 + 2 blocks
-        {64, 64, 1, {1, 7, 7}, {1, 3, 3}, {1, 1, 1}, {1, 1, 1}, {0, 1, 1}, true, true, rt::Act::Relu},   // rows of 7: tiles of 7 (AVX-512) or 4 + 3
+        {64, 64, 1, {1, 7, 7}, {1, 3, 3}, {1, 1, 1}, {1, 1, 1}, {0, 1, 1}, true, true, rt::Act::Relu},   // rows of 7: tiles of 4 + 3
         {48, 80, 1, {1, 7, 7}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, true, true, rt::Act::Relu},   // 49 pixels as one row, 4 + 1 blocks
         {32, 64, 1, {1, 14, 13}, {1, 3, 3}, {1, 2, 2}, {1, 1, 1}, {0, 1, 1}, false, true, rt::Act::None},  // strided to rows of 7
         {16, 32, 1, {1, 5, 23}, {1, 3, 3}, {1, 1, 1}, {1, 1, 1}, {0, 0, 2}, true, false, rt::Act::None},  // asymmetric: pads on one side

@@ -400,23 +400,18 @@ inline void conv_blocked_tile_of(int64_t take, const float* x, int64_t plane, co
 // independent sums cover the FMA latency (6 left the FMA units idle a quarter of the time; RegNet's
 // grouped convolutions have one block per group). 16 -> 16 channels 3x3, alone (kernel_alone.cpp):
 // 56x56 105 -> 137 GFLOP/s, 28x28 104 -> 122, 7x7 74 -> 124; 12 pixels halved the speed at 56x56.
-// With four blocks, rows of 7 pixels (7x7 images, and their 49 pixels as one row when 1x1)
-// take tiles of 7 rather than 4 + 3 (28 sums in registers, the broadcasts read from memory):
-// 32 -> 32 blocks 3x3 at 7x7, alone: 100 -> 150 GFLOP/s; 1x1 25 -> 25 blocks at 7x7: 1.07x.
-// Longer rows lose 2-3% with them.
 template <int64_t F>
-constexpr int64_t conv_tile_pixels(bool rowOf7 = false) {
-    return F == 1 && kVectorBytes == 64 ? 8 : F == 4 && kVectorBytes == 64 && rowOf7 ? 7 : kConvTileP;
-}
+constexpr int64_t conv_tile_pixels() { return F == 1 && kVectorBytes == 64 ? 8 : kConvTileP; }
 
 // One pass of F output blocks from mb over input blocks [cb0, cb1), every output pixel: w is
 // the weights of the group of gw output blocks these are in, at output block f0 of the group
 // (w already advanced by f0 * 16); taps has room for 2 * KH * KW offsets. The pass prefetches
 // the `next` floats (the next pass's weights; null: none) spread over its tiles.
-template <int64_t F, int64_t SW, int64_t GW, int64_t P>
+template <int64_t F, int64_t SW, int64_t GW>
 inline void conv_blocked_pass(int64_t CB, int64_t mb, int64_t cb0, int64_t cb1, const float* x, const float* w, int64_t gw,
                               const float* bias, const Window& win, float* y, const Epilogue<float>& ep, int64_t* taps, int64_t lanes,
                               const float* next, int64_t nextCount) {
+    constexpr int64_t P = conv_tile_pixels<F>();
     const int64_t IW = win.in[2], OH = win.out[1], OW = win.out[2], khw = win.k[1] * win.k[2], sw = win.s[2], pw = win.p[2];
     const int64_t plane = win.in[1] * IW * kBlock, wcb = khw * kBlock * kBlock * gw, yf = OH * OW * kBlock;
     const bool first = cb0 == 0, last = cb1 == CB;
@@ -470,16 +465,9 @@ template <int64_t F, int64_t GW>
 inline void conv_blocked_pass_sw(int64_t CB, int64_t mb, int64_t cb0, int64_t cb1, const float* x, const float* w, int64_t gw,
                                  const float* bias, const Window& win, float* y, const Epilogue<float>& ep, int64_t* taps, int64_t lanes,
                                  const float* next, int64_t nextCount) {
-    constexpr int64_t P = conv_tile_pixels<F>(), P7 = conv_tile_pixels<F>(true);
-    if (P7 != P && (win.out[2] == 7 || win.out[2] == 49)) {
-        if (win.s[2] == 1) conv_blocked_pass<F, 1, GW, P7>(CB, mb, cb0, cb1, x, w, gw, bias, win, y, ep, taps, lanes, next, nextCount);
-        else if (win.s[2] == 2) conv_blocked_pass<F, 2, GW, P7>(CB, mb, cb0, cb1, x, w, gw, bias, win, y, ep, taps, lanes, next, nextCount);
-        else conv_blocked_pass<F, 0, GW, P7>(CB, mb, cb0, cb1, x, w, gw, bias, win, y, ep, taps, lanes, next, nextCount);
-        return;
-    }
-    if (win.s[2] == 1) conv_blocked_pass<F, 1, GW, P>(CB, mb, cb0, cb1, x, w, gw, bias, win, y, ep, taps, lanes, next, nextCount);
-    else if (win.s[2] == 2) conv_blocked_pass<F, 2, GW, P>(CB, mb, cb0, cb1, x, w, gw, bias, win, y, ep, taps, lanes, next, nextCount);
-    else conv_blocked_pass<F, 0, GW, P>(CB, mb, cb0, cb1, x, w, gw, bias, win, y, ep, taps, lanes, next, nextCount);
+    if (win.s[2] == 1) conv_blocked_pass<F, 1, GW>(CB, mb, cb0, cb1, x, w, gw, bias, win, y, ep, taps, lanes, next, nextCount);
+    else if (win.s[2] == 2) conv_blocked_pass<F, 2, GW>(CB, mb, cb0, cb1, x, w, gw, bias, win, y, ep, taps, lanes, next, nextCount);
+    else conv_blocked_pass<F, 0, GW>(CB, mb, cb0, cb1, x, w, gw, bias, win, y, ep, taps, lanes, next, nextCount);
 }
 #endif
 
