@@ -580,13 +580,19 @@ inline void conv_blocked(int64_t CB, int64_t MB, const float* x, const float* w,
                 nextCount = std::min(CB, conv_blocked_chunk(khw, g2, flat.out[1] * flat.out[2])) * khw * kBlock * kBlock * g2;
             }
             // A tile of the whole group where the registers hold it (AVX-512), else block by block.
-            if (kConvTileF >= 4 && gw == 4) conv_blocked_pass_sw<4, 4>(CB, mb, cb0, cb1, x, wg, gw, bias, flat, y, ep, taps, lanes, next, nextCount);
-            else if (kConvTileF >= 2 && gw == 2) conv_blocked_pass_sw<2, 2>(CB, mb, cb0, cb1, x, wg, gw, bias, flat, y, ep, taps, lanes, next, nextCount);
-            else if (gw == 1) conv_blocked_pass_sw<1, 1>(CB, mb, cb0, cb1, x, wg, gw, bias, flat, y, ep, taps, lanes, next, nextCount);
-            else
+            // (if constexpr: the passes a target never runs are not compiled for it.)
+            static_assert(kConvTileF == 4 || kConvTileF == 1, "tiles of 4 output blocks or of 1");
+            if constexpr (kConvTileF == 4) {
+                if (gw == 4) conv_blocked_pass_sw<4, 4>(CB, mb, cb0, cb1, x, wg, gw, bias, flat, y, ep, taps, lanes, next, nextCount);
+                else if (gw == 2) conv_blocked_pass_sw<2, 2>(CB, mb, cb0, cb1, x, wg, gw, bias, flat, y, ep, taps, lanes, next, nextCount);
+                else conv_blocked_pass_sw<1, 1>(CB, mb, cb0, cb1, x, wg, gw, bias, flat, y, ep, taps, lanes, next, nextCount);
+            } else if (gw == 1) {
+                conv_blocked_pass_sw<1, 1>(CB, mb, cb0, cb1, x, wg, gw, bias, flat, y, ep, taps, lanes, next, nextCount);
+            } else {
                 for (int64_t f = 0; f < gw; ++f)
                     conv_blocked_pass_sw<1, 0>(CB, mb + f, cb0, cb1, x, wg + f * kBlock, gw, bias, flat, y, ep, taps, lanes,
                                                f + 1 == gw ? next : nullptr, nextCount);
+            }
         }
         mb += gw;
     }
@@ -729,10 +735,13 @@ inline void conv_planar_blocked(int64_t C, int64_t MB, const float* x, const flo
     for (int64_t mb = 0; mb < MB;) {
         const int64_t gw = conv_blocked_group(MB - mb);
         const float* wg = w + mb * khw * kBlock * kBlock;
-        if (kConvTileF >= 4 && gw == 4) conv_planar_pass<4>(C, mb, work, pp.cols, wg, gw, bias, win, y, ep);
-        else if (kConvTileF >= 2 && gw == 2) conv_planar_pass<2>(C, mb, work, pp.cols, wg, gw, bias, win, y, ep);
-        else
+        if constexpr (kConvTileF == 4) {
+            if (gw == 4) conv_planar_pass<4>(C, mb, work, pp.cols, wg, gw, bias, win, y, ep);
+            else if (gw == 2) conv_planar_pass<2>(C, mb, work, pp.cols, wg, gw, bias, win, y, ep);
+            else conv_planar_pass<1>(C, mb, work, pp.cols, wg, gw, bias, win, y, ep);
+        } else {
             for (int64_t f = 0; f < gw; ++f) conv_planar_pass<1>(C, mb + f, work, pp.cols, wg + f * kBlock, gw, bias, win, y, ep);
+        }
         mb += gw;
     }
 #else
