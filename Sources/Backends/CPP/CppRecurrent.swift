@@ -55,7 +55,7 @@ enum CppRecurrent {
         guard let v, let t = v.initializer, t.dims.count == 3, t.dims[0] == directions,
               t.dataType == .float || t.dataType == .double, let raw = t.rawBytes, let ctype = CppTypes.name(t.dataType) else { return nil }
         let rows = t.dims[1], cols = t.dims[2], size = t.dataType.byteSize!
-        guard rows > 0, cols > 0, raw.count == directions * rows * cols * size else { return nil }
+        guard raw.count == directions * rows * cols * size else { return nil }
         return (0..<directions).map { d in
             let bytes = EmitContext.slivers(raw, at: d * rows * cols * size, K: cols, N: rows, transposed: true, elementSize: size)
             withExtendedLifetime(t) {}
