@@ -443,8 +443,8 @@ inline void packed_row(int64_t N, int64_t K, const T* a, int64_t csa, const T* P
 // registers). More rows: the register tile over KC-deep panels of the slivers, MC rows of A at
 // a time so that they stay in L2 while NC columns of slivers pass. The tiles over one panel
 // prefetch, a share each, the panel the loop reads next: weights larger than L2 come from L3,
-// and the first tile over a panel otherwise waited for it (vit_b_16's 197x768x3072 product:
-// 124 -> 145 GFLOP/s alone, BENCHMARKS.md).
+// and the first tile over a panel otherwise waited for it (vit_b_16's 197x768x3072 product
+// alone, kernel_alone.cpp: 7319 -> 6696 us, BENCHMARKS.md).
 template <class T>
 SOFIE_MATH void gemm_packed(const GemmArgs<T>& p) {
     const int64_t M = p.M, N = p.N, K = p.K;
