@@ -522,6 +522,10 @@ static void test_blocked() {
         {17, 16, 1, {1, 1, 40}, {1, 1, 7}, {1, 1, 3}, {1, 1, 1}, {0, 0, 3}, true, false, rt::Act::LeakyRelu},  // 1-D
         {3, 64, 1, {1, 8, 6}, {1, 7, 7}, {1, 2, 2}, {1, 1, 1}, {0, 3, 3}, false, false, rt::Act::Tanh},  // wider than the image
         {3, 32, 1, {1, 23, 21}, {1, 3, 3}, {1, 2, 2}, {1, 1, 1}, {0, 1, 1}, true, true, rt::Act::Clip},  // a stem
+        // one-block stems: rows of 12-pixel tiles and their tails (6, 4, 2, 1)
+        {3, 16, 1, {1, 5, 61}, {1, 3, 3}, {1, 2, 2}, {1, 1, 1}, {0, 1, 1}, true, true, rt::Act::HardSwish},  // 31 = 12 + 12 + 6 + 1
+        {3, 8, 1, {1, 4, 45}, {1, 3, 3}, {1, 1, 1}, {1, 1, 1}, {0, 1, 1}, false, false, rt::Act::Relu},  // 45 = 3 x 12 + 6 + 2 + 1
+        {2, 16, 1, {1, 3, 16}, {1, 3, 3}, {1, 1, 1}, {1, 1, 1}, {0, 1, 1}, true, false, rt::Act::None},  // 16 = 12 + 4
         {4, 20, 1, {1, 1, 30}, {1, 1, 5}, {1, 1, 1}, {1, 1, 2}, {0, 0, 4}, true, false, rt::Act::HardSwish},  // 1-D, dilated
         {1, 48, 1, {1, 9, 12}, {1, 5, 3}, {1, 1, 2}, {1, 1, 1}, {0, 2, 0}, false, false, rt::Act::Relu},  // one channel, 4 + 2 blocks
         {64, 64, 1, {1, 7, 7}, {1, 3, 3}, {1, 1, 1}, {1, 1, 1}, {0, 1, 1}, true, true, rt::Act::Relu},   // rows of 7: tiles of 4 + 3

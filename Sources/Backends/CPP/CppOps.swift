@@ -103,12 +103,49 @@ extension EmitContext {
             } else {
                 let strides = ins.map { Self.broadcastStrides($0.dims, od) }
                 let ost = Self.strides(od)
+                if let shape = od.map(\.constant) as? [Int], let st = ([ost] + strides).map({ $0.map(\.constant) }) as? [[Int]] {
+                    broadcastLoops(shape, st) { v, at in
+                        let args = ins.indices.map { "a\($0)[\(at($0 + 1))]" }
+                        line("y[\(at(0))] = static_cast<\(out.ctype)>(\(expr(args)));")
+                    }
+                    return
+                }
                 loops(od) { v in
                     let args = strides.enumerated().map { k, s in "a\(k)[\(offset(v, s))]" }
                     line("y[\(offset(v, ost))] = static_cast<\(out.ctype)>(\(expr(args)));")
                 }
             }
         }
+    }
+
+    /// Loops over a static broadcast: `strides[k]` are tensor k's strides over `shape` (0 where
+    /// it broadcasts). Axes that every tensor walks contiguously together merge into one (a
+    /// blocked [36, 7, 7, 16] times a [36, 1, 1, 16] scale runs as 36 x 49 x 16), and the
+    /// innermost loop carries SOFIE_INNER_LOOP: GCC otherwise unrolls a short innermost loop
+    /// (16 channels of a block) completely and then vectorizes the loop around it across pixels,
+    /// with shuffles (the Mul of MobileNetV3's squeeze-and-excitation: 85 of its 1600 µs).
+    /// `inner` gets the loop variables and each tensor's offset expression.
+    func broadcastLoops(_ shape: [Int], _ strides: [[Int]], _ inner: ([String], (Int) -> String) -> Void) {
+        // Merged axes, outermost first: extent and each tensor's stride.
+        var axes: [(n: Int, st: [Int])] = []
+        for d in shape.indices where shape[d] != 1 {
+            let st = strides.map { $0[d] }
+            if let last = axes.last, zip(last.st, st).allSatisfy({ $0.0 == $0.1 * shape[d] }) {
+                axes[axes.count - 1] = (last.n * shape[d], st)
+            } else {
+                axes.append((shape[d], st))
+            }
+        }
+        let vars = axes.indices.map { "i\($0)" }
+        for (d, a) in axes.enumerated() {
+            let pad = String(repeating: "    ", count: d)
+            line(pad + (d == axes.count - 1 ? "SOFIE_INNER_LOOP " : "") + "for (int64_t \(vars[d]) = 0; \(vars[d]) < \(a.n); ++\(vars[d])) {")
+        }
+        let start = body.count
+        inner(vars) { k in Self.offset(vars, axes.map { $0.st[k] }) }
+        let depth = axes.count
+        for i in start..<body.count where !body[i].isEmpty { body[i] = String(repeating: "    ", count: depth) + body[i] }
+        for d in stride(from: depth - 1, through: 0, by: -1) { line(String(repeating: "    ", count: d) + "}") }
     }
 
     /// Copies `src` into `dst` unless they are the same buffer.

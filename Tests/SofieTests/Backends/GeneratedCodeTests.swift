@@ -131,6 +131,9 @@ final class GeneratedCodeTests: XCTestCase {
                                 "#if defined(SOFIE_AVX2_TWINS)", "#ifndef SOFIE_AVX2_TWINS", "#define SOFIE_AVX2_TWINS 1",
                                 "#if defined(SOFIE_AVX512_TWINS)", "#ifndef SOFIE_AVX512_TWINS", "#define SOFIE_AVX512_TWINS 1",
                                 "#if defined(__clang__)", "#define SOFIE_SHUFFLE16(", "#undef SOFIE_SHUFFLE16",
+                                // the innermost broadcast loop's pragma
+                                "#ifndef SOFIE_INNER_LOOP", "#if defined(__GNUC__) && !defined(__clang__)",
+                                "#define SOFIE_INNER_LOOP _Pragma(\"GCC unroll 1\")", "#define SOFIE_INNER_LOOP",
                                 // the depthwise row tile's register pin
                                 "#if defined(__x86_64__) && defined(__AVX512F__)", "#elif defined(__x86_64__)"].contains { trimmed.hasPrefix($0) }, "unexpected directive: \(line)")
             }

@@ -6,6 +6,18 @@
 #include <type_traits>
 #include <cmath>
 
+// Before the innermost loop of an emitted broadcasting elementwise op (the header's own code):
+// with GCC, no unrolling, so that the loop is vectorized as written. A short innermost loop (a
+// block's 16 channels) was otherwise unrolled completely first and the loop around it
+// vectorized across pixels with shuffles.
+#ifndef SOFIE_INNER_LOOP
+#if defined(__GNUC__) && !defined(__clang__)
+#define SOFIE_INNER_LOOP _Pragma("GCC unroll 1")
+#else
+#define SOFIE_INNER_LOOP
+#endif
+#endif
+
 namespace sofie_rt {
 
 // Sign tests that do not warn (-Wtype-limits) when instantiated for unsigned types.

@@ -244,7 +244,7 @@ template <int64_t F, int64_t P>
 SOFIE_MATH void tile_start(BlockAcc<F, P>& a, const float* y, int64_t yf, const float* bias, bool first) {
     constexpr int64_t L = kLanesF;
     _Pragma("GCC unroll 4") for (int64_t f = 0; f < F; ++f)
-        _Pragma("GCC unroll 8") for (int64_t p = 0; p < P; ++p)
+        _Pragma("GCC unroll 16") for (int64_t p = 0; p < P; ++p)
             _Pragma("GCC unroll 4") for (int64_t v = 0; v < kBlockVecs; ++v) {
                 if (first) {
                     a.v[f][p][v] = VecF{};
@@ -262,14 +262,14 @@ SOFIE_MATH void tile_store(const BlockAcc<F, P>& a, float* y, int64_t yf, bool l
     constexpr int64_t L = kLanesF;
     if (!last) {
         _Pragma("GCC unroll 4") for (int64_t f = 0; f < F; ++f)
-            _Pragma("GCC unroll 8") for (int64_t p = 0; p < P; ++p)
+            _Pragma("GCC unroll 16") for (int64_t p = 0; p < P; ++p)
                 _Pragma("GCC unroll 4") for (int64_t v = 0; v < kBlockVecs; ++v)
                     std::memcpy(y + f * yf + p * kBlock + v * L, &a.v[f][p][v], sizeof(VecF));
         return;
     }
     VecF s[F * P * kBlockVecs];
     _Pragma("GCC unroll 4") for (int64_t f = 0; f < F; ++f)
-        _Pragma("GCC unroll 8") for (int64_t p = 0; p < P; ++p)
+        _Pragma("GCC unroll 16") for (int64_t p = 0; p < P; ++p)
             _Pragma("GCC unroll 4") for (int64_t v = 0; v < kBlockVecs; ++v) {
                 VecF& t = s[(f * P + p) * kBlockVecs + v];
                 t = a.v[f][p][v];
@@ -281,7 +281,7 @@ SOFIE_MATH void tile_store(const BlockAcc<F, P>& a, float* y, int64_t yf, bool l
             }
     act_vecs<F * P * kBlockVecs>(s, ep.act, ep.alpha, ep.beta);
     _Pragma("GCC unroll 4") for (int64_t f = 0; f < F; ++f)
-        _Pragma("GCC unroll 8") for (int64_t p = 0; p < P; ++p)
+        _Pragma("GCC unroll 16") for (int64_t p = 0; p < P; ++p)
             _Pragma("GCC unroll 4") for (int64_t v = 0; v < kBlockVecs; ++v)
                 std::memcpy(y + f * yf + p * kBlock + v * L, &s[(f * P + p) * kBlockVecs + v], sizeof(VecF));
 }
@@ -304,7 +304,7 @@ SOFIE_MATH void conv_blocked_lane(BlockAcc<F, P>& a, const float* xp, const floa
     _Pragma("GCC unroll 4") for (int64_t f = 0; f < F; ++f)
         _Pragma("GCC unroll 4") for (int64_t v = 0; v < BV; ++v)
             std::memcpy(&wv[f][v], wk + ic * icStride + f * kBlock + v * L, sizeof(VecF));
-    _Pragma("GCC unroll 8") for (int64_t p = 0; p < P; ++p) {
+    _Pragma("GCC unroll 16") for (int64_t p = 0; p < P; ++p) {
         const float xs = xp[p * step + ic];
         _Pragma("GCC unroll 4") for (int64_t f = 0; f < F; ++f)
             _Pragma("GCC unroll 4") for (int64_t v = 0; v < BV; ++v) a.v[f][p][v] += xs * wv[f][v];
@@ -655,45 +655,48 @@ constexpr int64_t conv_planar_work(int64_t C, const Window& win) {
 }
 
 #if defined(__GNUC__) || defined(__clang__)
+// Pixels per stem tile of F output blocks: at least 12 independent sums (1 block: 12 pixels,
+// 2 or 4 blocks: 6), since every sum is one chain of KH * KW * C dependent FMAs (27 for a 3x3
+// RGB stem) and fewer chains than FMA latency x ports leave the FMA units waiting.
+template <int64_t F>
+constexpr int64_t conv_planar_pixels() { return kVectorBytes == 64 && F == 1 ? 12 : kConvTileP; }
+
+// One stem tile: the n (tap, channel) pairs of the window as one flat list (offs[2j] into the
+// padded image from the tile's first pixel, offs[2j + 1] into w), so that a 3-channel window
+// runs as one loop of 27 steps rather than 9 loops of 3.
 template <int64_t F, int64_t P>
-inline void conv_planar_tile(const float* xp, int64_t C, int64_t PW, const Window& win, const float* w, int64_t gw, float* yt, int64_t yf,
+inline void conv_planar_tile(const float* xp, const int64_t* offs, int64_t n, int64_t step, const float* w, float* yt, int64_t yf,
                              const float* bias, const Epilogue<float>& ep, const float* res) {
     BlockAcc<F, P> a;
     tile_start(a, yt, yf, bias, true);
-    const int64_t KH = win.k[1], KW = win.k[2], step = win.s[2] * C, icStride = gw * kBlock;
-    for (int64_t kh = 0; kh < KH; ++kh)
-        for (int64_t kw = 0; kw < KW; ++kw) {
-            const float* xk = xp + (kh * win.d[1] * PW + kw * win.d[2]) * C;
-            const float* wk = w + (kh * KW + kw) * kBlock * icStride;
-            for (int64_t ic = 0; ic < C; ++ic) conv_blocked_lane<F, P>(a, xk, wk, ic, icStride, step);
-        }
+    _Pragma("GCC unroll 3") for (int64_t j = 0; j < n; ++j)
+        conv_blocked_lane<F, P>(a, xp + offs[2 * j], w + offs[2 * j + 1], 0, 0, step);
     tile_store(a, yt, yf, true, ep, res);
 }
 
 // Every output pixel of F output blocks from mb (w at the first one's weights).
 template <int64_t F>
-inline void conv_planar_pass(int64_t C, int64_t mb, const float* xp, int64_t PW, const float* w, int64_t gw, const float* bias,
-                             const Window& win, float* y, const Epilogue<float>& ep) {
-    constexpr int64_t P = kConvTileP;
-    const int64_t OH = win.out[1], OW = win.out[2], yf = OH * OW * kBlock;
+inline void conv_planar_pass(int64_t C, int64_t mb, const float* xp, int64_t PW, const float* w, const int64_t* offs, int64_t n,
+                             const float* bias, const Window& win, float* y, const Epilogue<float>& ep) {
+    constexpr int64_t P = conv_planar_pixels<F>();
+    const int64_t OH = win.out[1], OW = win.out[2], yf = OH * OW * kBlock, step = win.s[2] * C;
     const float* bm = bias ? bias + mb * kBlock : nullptr;
     for (int64_t oh = 0; oh < OH; ++oh) {
         const int64_t at = (mb * OH + oh) * OW * kBlock;
         const float* xr = xp + oh * win.s[1] * PW * C;
         for (int64_t ow = 0; ow < OW;) {
             const int64_t left = OW - ow;
-            const int64_t take = left <= P ? left : left >= 2 * P ? P : (left + 1) / 2;
-            const float* xt = xr + ow * win.s[2] * C;
+            const float* xt = xr + ow * step;
             float* yt = y + at + ow * kBlock;
             const float* rt = ep.residual ? ep.residual + at + ow * kBlock : nullptr;
-            switch (take) {
-            case 1: conv_planar_tile<F, 1>(xt, C, PW, win, w, gw, yt, yf, bm, ep, rt); break;
-            case 2: conv_planar_tile<F, 2>(xt, C, PW, win, w, gw, yt, yf, bm, ep, rt); break;
-            case 3: conv_planar_tile<F, (P >= 3 ? 3 : 1)>(xt, C, PW, win, w, gw, yt, yf, bm, ep, rt); break;
-            case 4: conv_planar_tile<F, (P >= 4 ? 4 : 1)>(xt, C, PW, win, w, gw, yt, yf, bm, ep, rt); break;
-            case 5: conv_planar_tile<F, (P >= 5 ? 5 : 1)>(xt, C, PW, win, w, gw, yt, yf, bm, ep, rt); break;
-            default: conv_planar_tile<F, P>(xt, C, PW, win, w, gw, yt, yf, bm, ep, rt); break;
-            }
+            // Whole tiles, then a row's last pixels in tiles of P / 2 (when above 4), 4, 2 and 1.
+            constexpr int64_t H = P / 2 > 4 ? P / 2 : 1, Q = P > 4 ? 4 : 1;
+            int64_t take;
+            if (left >= P) conv_planar_tile<F, P>(xt, offs, n, step, w, yt, yf, bm, ep, rt), take = P;
+            else if (H > 1 && left >= H) conv_planar_tile<F, H>(xt, offs, n, step, w, yt, yf, bm, ep, rt), take = H;
+            else if (Q > 1 && left >= Q) conv_planar_tile<F, Q>(xt, offs, n, step, w, yt, yf, bm, ep, rt), take = Q;
+            else if (left >= 2) conv_planar_tile<F, 2>(xt, offs, n, step, w, yt, yf, bm, ep, rt), take = 2;
+            else conv_planar_tile<F, 1>(xt, offs, n, step, w, yt, yf, bm, ep, rt), take = 1;
             ow += take;
         }
     }
@@ -732,15 +735,32 @@ inline void conv_planar_blocked(int64_t C, int64_t MB, const float* x, const flo
     }
     const int64_t khw = win.k[1] * win.k[2];
 #if defined(__GNUC__) || defined(__clang__)
+    // The window's (tap, channel) pairs: image offsets from a tile's first pixel, and weight
+    // offsets for a group of gw output blocks (input channel ic of tap t at (t * 16 + ic) * gw * 16).
+    int64_t small[2 * 256];
+    std::vector<int64_t> big;
+    int64_t* offs = small;
+    const int64_t n = khw * C;
+    if (n > 256) {
+        big.resize(2 * n);
+        offs = big.data();
+    }
     for (int64_t mb = 0; mb < MB;) {
         const int64_t gw = conv_blocked_group(MB - mb);
         const float* wg = w + mb * khw * kBlock * kBlock;
+        int64_t j = 0;
+        for (int64_t kh = 0; kh < win.k[1]; ++kh)
+            for (int64_t kw = 0; kw < win.k[2]; ++kw)
+                for (int64_t ic = 0; ic < C; ++ic, ++j) {
+                    offs[2 * j] = (kh * win.d[1] * pp.cols + kw * win.d[2]) * C + ic;
+                    offs[2 * j + 1] = ((kh * win.k[2] + kw) * kBlock + ic) * gw * kBlock;
+                }
         if constexpr (kConvTileF == 4) {
-            if (gw == 4) conv_planar_pass<4>(C, mb, work, pp.cols, wg, gw, bias, win, y, ep);
-            else if (gw == 2) conv_planar_pass<2>(C, mb, work, pp.cols, wg, gw, bias, win, y, ep);
-            else conv_planar_pass<1>(C, mb, work, pp.cols, wg, gw, bias, win, y, ep);
+            if (gw == 4) conv_planar_pass<4>(C, mb, work, pp.cols, wg, offs, n, bias, win, y, ep);
+            else if (gw == 2) conv_planar_pass<2>(C, mb, work, pp.cols, wg, offs, n, bias, win, y, ep);
+            else conv_planar_pass<1>(C, mb, work, pp.cols, wg, offs, n, bias, win, y, ep);
         } else {
-            for (int64_t f = 0; f < gw; ++f) conv_planar_pass<1>(C, mb + f, work, pp.cols, wg + f * kBlock, gw, bias, win, y, ep);
+            for (int64_t f = 0; f < gw; ++f) conv_planar_pass<1>(C, mb + f, work, pp.cols, wg + f * kBlock, offs, n, bias, win, y, ep);
         }
         mb += gw;
     }
