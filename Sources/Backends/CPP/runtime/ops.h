@@ -213,6 +213,11 @@ void attention(const AttentionParams& p, const T* q, const T* k, const T* v, con
     const std::int64_t group = p.q_heads / p.kv_heads;
     const T root = static_cast<T>(p.scale_root);
     const Epilogue<T> none{};
+    // No mask, padding, softcap, window or qk output: K^T packed for gemm_packed, the causal
+    // frontier by blocks (below). The last sliver's columns past the keys stay zero: the packing
+    // of every head writes only the keys' columns.
+    const bool plain = !mask && !nonpad && !(p.softcap > 0) && p.left_window < 0 && p.right_window < 0 && !qk;
+    if (plain && p.kv_len % kSliver != 0) std::fill(ks + (p.kv_len / kSliver) * p.head * kSliver, ks + kv_padded * p.head, T(0));
     for (std::int64_t b = 0; b < p.batch; ++b) {
         const std::int64_t offset = nonpad ? nonpad[b] - p.q_len : p.past_len;
         for (std::int64_t h = 0; h < p.q_heads; ++h) {
@@ -222,9 +227,6 @@ void attention(const AttentionParams& p, const T* q, const T* k, const T* v, con
                 const T* const row = q + b * p.q_stride[0] + h * p.q_stride[1] + i * p.q_stride[2];
                 for (std::int64_t d = 0; d < p.head; ++d) qs[i * p.head + d] = static_cast<T>(row[d] * root);
             }
-            const bool plain = !mask && !nonpad && !(p.softcap > 0) && p.left_window < 0 && p.right_window < 0 && !qk;
-            if (plain && p.kv_len % kSliver != 0)  // the last sliver's columns past the keys
-                std::fill(ks + (p.kv_len / kSliver) * p.head * kSliver, ks + kv_padded * p.head, T(0));
             for (std::int64_t j = 0; j < p.kv_len; ++j) {
                 const T* const row = k + b * p.k_stride[0] + hk * p.k_stride[1] + j * p.k_stride[2];
                 if (plain) {  // K^T packed once for gemm_packed: key j in column j % kSliver of sliver j / kSliver
