@@ -399,7 +399,9 @@ inline void conv_blocked_tile_of(int64_t take, const float* x, int64_t plane, co
 // Pixels per interior tile of F output blocks: with one block on AVX-512, 8, so that 8
 // independent sums cover the FMA latency (6 left the FMA units idle a quarter of the time; RegNet's
 // grouped convolutions have one block per group). 16 -> 16 channels 3x3, alone (kernel_alone.cpp):
-// 56x56 105 -> 137 GFLOP/s, 28x28 104 -> 122, 7x7 74 -> 124; 12 pixels halved the speed at 56x56.
+// 56x56 105 -> 137 GFLOP/s, 28x28 104 -> 122, 7x7 74-82 -> 115-124 (two runs). 12 pixels, now
+// that the p loops unroll that far, ran faster alone (56x56 153, 28x28 143) but gave RegNet and
+// EfficientNet nothing, and would add four tile widths to every header's build.
 template <int64_t F>
 constexpr int64_t conv_tile_pixels() { return F == 1 && kVectorBytes == 64 ? 8 : kConvTileP; }
 
