@@ -123,7 +123,8 @@ extension EmitContext {
     /// blocked [36, 7, 7, 16] times a [36, 1, 1, 16] scale runs as 36 x 49 x 16), and the
     /// innermost loop carries SOFIE_INNER_LOOP: GCC otherwise unrolls a short innermost loop
     /// (16 channels of a block) completely and then vectorizes the loop around it across pixels,
-    /// with shuffles (the Mul of MobileNetV3's squeeze-and-excitation: 85 of its 1600 µs).
+    /// with shuffles (MobileNetV3's squeeze-and-excitation Muls: run twice, they cost 125 µs more
+    /// of its 1600; BENCHMARKS.md, 2026-12-07).
     /// `inner` gets the loop variables and each tensor's offset expression.
     func broadcastLoops(_ shape: [Int], _ strides: [[Int]], _ inner: ([String], (Int) -> String) -> Void) {
         // Merged axes, outermost first: extent and each tensor's stride.
@@ -136,16 +137,9 @@ extension EmitContext {
                 axes.append((shape[d], st))
             }
         }
-        let vars = axes.indices.map { "i\($0)" }
-        for (d, a) in axes.enumerated() {
-            let pad = String(repeating: "    ", count: d)
-            line(pad + (d == axes.count - 1 ? "SOFIE_INNER_LOOP " : "") + "for (int64_t \(vars[d]) = 0; \(vars[d]) < \(a.n); ++\(vars[d])) {")
+        loops(axes.map { DimExpr($0.n) }, innermost: "SOFIE_INNER_LOOP ") { v in
+            inner(v) { k in Self.offset(v, axes.map { $0.st[k] }) }
         }
-        let start = body.count
-        inner(vars) { k in Self.offset(vars, axes.map { $0.st[k] }) }
-        let depth = axes.count
-        for i in start..<body.count where !body[i].isEmpty { body[i] = String(repeating: "    ", count: depth) + body[i] }
-        for d in stride(from: depth - 1, through: 0, by: -1) { line(String(repeating: "    ", count: d) + "}") }
     }
 
     /// Copies `src` into `dst` unless they are the same buffer.

@@ -166,21 +166,23 @@ extension EmitContext {
     /// Nested loops over extents, static or run-time, with index variables i0, i1, ...; `inner`
     /// gets them. An axis of extent 1 gets no loop: its index is the literal "0" (which `offset`
     /// drops), unless the body jumps (`continue`/`break` there must keep their loop).
-    func loops(_ shape: [DimExpr], prefix: String = "i", _ inner: ([String]) throws -> Void) rethrows {
+    /// `innermost` goes before the innermost loop's `for` (a pragma macro, or nothing).
+    func loops(_ shape: [DimExpr], prefix: String = "i", innermost: String = "", _ inner: ([String]) throws -> Void) rethrows {
         let start = body.count
-        try loops(shape, prefix: prefix, dropUnit: true, inner)
+        try loops(shape, prefix: prefix, dropUnit: true, innermost: innermost, inner)
         // A jump (continue/break) in the body needs every loop, unit ones included.
         if shape.contains(1), body[start...].contains(where: { $0.contains("continue;") || $0.contains("break;") }) {
             body.removeSubrange(start...)
-            try loops(shape, prefix: prefix, dropUnit: false, inner)
+            try loops(shape, prefix: prefix, dropUnit: false, innermost: innermost, inner)
         }
     }
 
-    private func loops(_ shape: [DimExpr], prefix: String, dropUnit: Bool, _ inner: ([String]) throws -> Void) rethrows {
+    private func loops(_ shape: [DimExpr], prefix: String, dropUnit: Bool, innermost: String, _ inner: ([String]) throws -> Void) rethrows {
         let vars = shape.indices.map { dropUnit && shape[$0] == 1 ? "0" : "\(prefix)\($0)" }
+        let last = vars.lastIndex { $0 != "0" }
         var depth = 0
         for (d, n) in shape.enumerated() where vars[d] != "0" {
-            line(String(repeating: "    ", count: depth) + "for (int64_t \(vars[d]) = 0; \(vars[d]) < \(cpp(n)); ++\(vars[d])) {")
+            line(String(repeating: "    ", count: depth) + (d == last ? innermost : "") + "for (int64_t \(vars[d]) = 0; \(vars[d]) < \(cpp(n)); ++\(vars[d])) {")
             depth += 1
         }
         let innerStart = body.count
