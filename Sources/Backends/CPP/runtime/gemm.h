@@ -45,6 +45,18 @@ inline void pack_b(int64_t kc, int64_t nc, const T* B, int64_t rsb, int64_t csb,
 // GCC and Clang get explicit SIMD vectors (their vector extensions, sized for any target);
 // other compilers get the same loops in plain C++.
 #if defined(__GNUC__) || defined(__clang__)
+// One step of k of the register tile: the MR x NR sums take row k of b times column k of the
+// rows of A. (A function, not a lambda: it takes the target of the AVX2 twin's region.)
+template <int64_t NV, class T, class V>
+SOFIE_MATH void tile_step(V (&acc)[MR][NV], const T* const (&rows)[MR], const T* b, int64_t ldb, int64_t csa, int64_t k) {
+    constexpr int64_t L = Vec<T>::kLanes;
+    V bv[NV];
+    _Pragma("GCC unroll 16") for (int64_t v = 0; v < NV; ++v) std::memcpy(&bv[v], b + k * ldb + v * L, sizeof(V));
+    _Pragma("GCC unroll 16") for (int64_t i = 0; i < MR; ++i) {
+        const T ai = rows[i][k * csa];
+        _Pragma("GCC unroll 16") for (int64_t v = 0; v < NV; ++v) acc[i][v] += bv[v] * ai;
+    }
+}
 template <class T>
 inline void tile(int64_t kc, const T* a, int64_t rsa, int64_t csa, int64_t mr, const T* b, int64_t ldb, T (&out)[MR][NR],
                  const T* pf = nullptr, int64_t pf_rows = 0, int64_t pf_step = 1) {
@@ -58,21 +70,27 @@ inline void tile(int64_t kc, const T* a, int64_t rsa, int64_t csa, int64_t mr, c
         _Pragma("GCC unroll 16") for (int64_t v = 0; v < NV; ++v) acc[i][v] = V{};
     const T* rows[MR];
     _Pragma("GCC unroll 16") for (int64_t i = 0; i < MR; ++i) rows[i] = a + (i < mr ? i : 0) * rsa;
-    int64_t pf_row = 0, pf_k = 0;  // the next row to prefetch, and the k at which to
-    for (int64_t k = 0; k < kc; ++k) {
-        if (k == pf_k && pf_row < pf_rows) {
-            const char* r = reinterpret_cast<const char*>(pf + pf_row * ldb);
-            _Pragma("GCC unroll 4") for (int64_t l = 0; l < NR * static_cast<int64_t>(sizeof(T)); l += 64) __builtin_prefetch(r + l, 0, 2);
-            ++pf_row;
-            pf_k += pf_step;
+    const T* const(&crows)[MR] = rows;
+    // k runs in groups of 4, the rows of the prefetch due in a group issued before it. (Tested
+    // on every k, the prefetch cost about 7%: its test and the registers it holds made the loop
+    // longer than its loads and FMAs; a loop of pf_step k's between the prefetches was slower
+    // still, its exit mispredicted every pf_step k's. vit_b_16's 197x768x3072 product alone,
+    // kernel_alone.cpp: 145 -> 154 GFLOP/s median, BENCHMARKS.md.)
+    constexpr int64_t U = 4;
+    int64_t pf_row = 0, pf_k = 0;  // the next row to prefetch, and the k from which it is due
+    int64_t k = 0;
+    for (; k + U <= kc; k += U) {
+        if (pf_k < k + U && pf_row < pf_rows) {
+            do {
+                const char* r = reinterpret_cast<const char*>(pf + pf_row * ldb);
+                _Pragma("GCC unroll 4") for (int64_t l = 0; l < NR * static_cast<int64_t>(sizeof(T)); l += 64) __builtin_prefetch(r + l, 0, 2);
+                ++pf_row;
+                pf_k += pf_step;
+            } while (pf_k < k + U && pf_row < pf_rows);
         }
-        V bv[NV];
-        _Pragma("GCC unroll 16") for (int64_t v = 0; v < NV; ++v) std::memcpy(&bv[v], b + k * ldb + v * L, sizeof(V));
-        _Pragma("GCC unroll 16") for (int64_t i = 0; i < MR; ++i) {
-            const T ai = rows[i][k * csa];
-            _Pragma("GCC unroll 16") for (int64_t v = 0; v < NV; ++v) acc[i][v] += bv[v] * ai;
-        }
+        _Pragma("GCC unroll 4") for (int64_t u = 0; u < U; ++u) tile_step<NV>(acc, crows, b, ldb, csa, k + u);
     }
+    for (int64_t u = 0; u < U - 1 && k + u < kc; ++u) tile_step<NV>(acc, crows, b, ldb, csa, k + u);  // the last kc % U
     for (int64_t i = 0; i < MR; ++i)
         for (int64_t v = 0; v < NV; ++v) std::memcpy(&out[i][v * L], &acc[i][v], sizeof(V));
 }
