@@ -56,52 +56,77 @@ SOFIE_MATH float hsum_floats(typename FloatBytes<B>::type v) {
 }
 #endif
 
-// Softmax over `rows` rows of n contiguous floats: the row's maximum, e^(x - max) through the
-// vector exp, the sum (one partial sum per vector lane, the lanes then added pairwise), every
-// value times 1 / sum. A row holding a NaN, or only -inf, becomes NaN, as the scalar form gives.
+// Softmax over `rows` rows of n contiguous floats (y may be x): the row's maximum, e^(x - max)
+// through the vector exp, the sum (one partial sum per vector lane, the lanes then added
+// pairwise), every value times 1 / sum. A row holding a NaN, or only -inf, becomes NaN, as the
+// scalar form gives. Rows of at least a vector end with a vector that overlaps the one before
+// it, read before anything is written (y may be x): its lanes past the whole vectors join the
+// sum, and the lanes it shares are written with the values the body gave them. (Lanes gathered
+// through memory for the tail cost a stalled load per row: vit_b_16's 197-long rows.)
 inline void softmax_rows(const float* x, float* y, std::int64_t rows, std::int64_t n) {
     for (std::int64_t r = 0; r < rows; ++r) {
         const float* xr = x + r * n;
         float* yr = y + r * n;
 #if defined(__GNUC__) || defined(__clang__)
         constexpr std::int64_t L = kVectorBytes / sizeof(float);
-        const std::int64_t body = n - n % L;
-        VecF mv = VecF{} + xr[0];
-        for (std::int64_t k = 0; k < body; k += L) {
-            VecF v;
-            std::memcpy(&v, xr + k, sizeof v);
-            mv = select_bits(v > mv, v, mv);
+        if (n >= L) {
+            const std::int64_t body = n - n % L;
+            VecF tail, m0, m1;
+            std::memcpy(&tail, xr + n - L, sizeof tail);
+            m0 = tail;
+            m1 = tail;
+            std::int64_t k = 0;
+            for (; k + 2 * L <= body; k += 2 * L) {  // two chains of maxima
+                VecF a, b;
+                std::memcpy(&a, xr + k, sizeof a);
+                std::memcpy(&b, xr + k + L, sizeof b);
+                m0 = select_bits(a > m0, a, m0);
+                m1 = select_bits(b > m1, b, m1);
+            }
+            for (; k < body; k += L) {
+                VecF a;
+                std::memcpy(&a, xr + k, sizeof a);
+                m0 = select_bits(a > m0, a, m0);
+            }
+            const float m = hmax_floats<kVectorBytes>(select_bits(m1 > m0, m1, m0));
+            VecF sv{};
+            for (k = 0; k < body; k += L) {
+                VecF v;
+                std::memcpy(&v, xr + k, sizeof v);
+                v = exp_poly(v - m);
+                std::memcpy(yr + k, &v, sizeof v);
+                sv += v;
+            }
+            if (body < n) {  // the lanes from L - (n - body) on are new
+                VecF lane;
+                for (std::int64_t l = 0; l < L; ++l) lane[l] = static_cast<float>(l);
+                tail = exp_poly(tail - m);
+                sv += select_bits(lane >= static_cast<float>(L - (n - body)), tail, VecF{});
+            }
+            const float inv = 1.0f / hsum_floats<kVectorBytes>(sv);
+            for (k = 0; k < body; k += L) {
+                VecF v;
+                std::memcpy(&v, yr + k, sizeof v);
+                v *= inv;
+                std::memcpy(yr + k, &v, sizeof v);
+            }
+            if (body < n) {
+                tail *= inv;
+                std::memcpy(yr + n - L, &tail, sizeof tail);
+            }
+            continue;
         }
-        float m = hmax_floats<kVectorBytes>(mv);
-        for (std::int64_t k = body; k < n; ++k) m = xr[k] > m ? xr[k] : m;
-        VecF sv{};
-        for (std::int64_t k = 0; k < body; k += L) {
-            VecF v;
-            std::memcpy(&v, xr + k, sizeof v);
-            v = exp_poly(v - m);
-            std::memcpy(yr + k, &v, sizeof v);
-            sv += v;
-        }
-        if (body < n) {  // the tail through the same vector code; the lanes past it add e^-inf = 0
-            const std::int64_t t = n - body;
-            float lane[L];
-            for (std::int64_t l = 0; l < L; ++l) lane[l] = l < t ? xr[body + l] : -std::numeric_limits<float>::infinity();
-            VecF v;
-            std::memcpy(&v, lane, sizeof v);
-            v = exp_poly(v - m);
-            std::memcpy(lane, &v, sizeof v);
-            for (std::int64_t l = 0; l < t; ++l) yr[body + l] = lane[l];
-            sv += v;
-        }
-        const float inv = 1.0f / hsum_floats<kVectorBytes>(sv);
-        // In vectors at -O2 too (where GCC leaves the loop below scalar).
-        for (std::int64_t k = 0; k < body; k += L) {
-            VecF v;
-            std::memcpy(&v, yr + k, sizeof v);
-            v *= inv;
-            std::memcpy(yr + k, &v, sizeof v);
-        }
-        for (std::int64_t k = body; k < n; ++k) yr[k] *= inv;
+        // A row shorter than a vector: its lanes through memory, the rest e^-inf = 0.
+        float lane[L];
+        for (std::int64_t l = 0; l < L; ++l) lane[l] = l < n ? xr[l] : -std::numeric_limits<float>::infinity();
+        VecF v;
+        std::memcpy(&v, lane, sizeof v);
+        const float m = hmax_floats<kVectorBytes>(v);
+        v = exp_poly(v - m);
+        const float inv = 1.0f / hsum_floats<kVectorBytes>(v);
+        v *= inv;
+        std::memcpy(lane, &v, sizeof v);
+        for (std::int64_t l = 0; l < n; ++l) yr[l] = lane[l];
 #else
         float m = xr[0];
         for (std::int64_t k = 1; k < n; ++k) if (xr[k] > m) m = xr[k];
