@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Full-size keras.applications models for benchmarks/bench_real.py (random weights; the speed
-does not depend on their values): builds each at 224x224x3 (Keras 3, weights=None) and saves
+does not depend on their values): builds each at 224x224x3 (Keras 3, weights=None, and no
+softmax on the classifier: with random weights the 1000 probabilities all round to 1/1000 in
+every framework, so bench_real.py's error column compared nothing; the logits differ) and saves
 OUTDIR/NAME.keras; then converts each to ONNX with sofie (OUTDIR/NAME.onnx) so that ONNX
 Runtime, OpenVINO and sofie time the same graph. Too large to commit (14-100 MB each).
 
@@ -18,10 +20,10 @@ import keras  # noqa: E402
 
 A = keras.applications
 MODELS = {
-    "keras_MobileNetV2": lambda: A.MobileNetV2(input_shape=(224, 224, 3), weights=None),
-    "keras_MobileNetV3Small": lambda: A.MobileNetV3Small(input_shape=(224, 224, 3), weights=None),
-    "keras_EfficientNetB0": lambda: A.EfficientNetB0(input_shape=(224, 224, 3), weights=None),
-    "keras_ResNet50": lambda: A.ResNet50(input_shape=(224, 224, 3), weights=None),
+    "keras_MobileNetV2": lambda: A.MobileNetV2(input_shape=(224, 224, 3), weights=None, classifier_activation=None),
+    "keras_MobileNetV3Small": lambda: A.MobileNetV3Small(input_shape=(224, 224, 3), weights=None, classifier_activation=None),
+    "keras_EfficientNetB0": lambda: A.EfficientNetB0(input_shape=(224, 224, 3), weights=None, classifier_activation=None),
+    "keras_ResNet50": lambda: A.ResNet50(input_shape=(224, 224, 3), weights=None, classifier_activation=None),
 }
 ap = argparse.ArgumentParser()
 ap.add_argument("out")
