@@ -9,6 +9,9 @@
 //   /tmp/k_old gemm M K N [NBUF]        C[M,N] = A[M,K] * W[K,N] + bias (gemm_packed, W packed)
 //   /tmp/k_old conv CB MB HW K [NBUF]   conv_blocked: CB -> MB blocks of 16 channels, HW x HW,
 //                                       K x K window, stride 1, same padding, Relu
+//   /tmp/k_old groups G HW K S [NBUF]  conv_blocked_groups: G groups of one block (16 -> 16
+//                                       channels each, RegNet's), HW x HW input, K x K window,
+//                                       stride S, same padding, Relu
 //   /tmp/k_old stem C MB HW K S [NBUF]  conv_planar_blocked (a network's first convolution): C
 //                                       planar channels -> MB blocks, HW x HW input, K x K
 //                                       window, stride S, no padding, Relu
@@ -38,12 +41,13 @@ static double best_of(int rounds, F call) {
 
 int main(int argc, char** argv) {
     if (argc < 5) {
-        std::fprintf(stderr, "usage: %s gemm M K N [NBUF] | conv CB MB HW K [NBUF] | stem C MB HW K S [NBUF]\n", argv[0]);
+        std::fprintf(stderr, "usage: %s gemm M K N [NBUF] | conv CB MB HW K [NBUF] | groups G HW K S [NBUF] | stem C MB HW K S [NBUF]\n", argv[0]);
         return 2;
     }
     std::mt19937 gen(1);
     std::uniform_real_distribution<float> u(-1, 1);
-    const bool gemm_kernel = std::strcmp(argv[1], "gemm") == 0, stem = std::strcmp(argv[1], "stem") == 0;
+    const bool gemm_kernel = std::strcmp(argv[1], "gemm") == 0, stem = std::strcmp(argv[1], "stem") == 0,
+               groups = std::strcmp(argv[1], "groups") == 0;
     const int64_t a = std::atoll(argv[2]), b = std::atoll(argv[3]), c = std::atoll(argv[4]);
     const int64_t d = gemm_kernel ? 0 : (argc > 5 ? std::atoll(argv[5]) : 3);
     const int64_t stride = stem && argc > 6 ? std::atoll(argv[6]) : 1;
@@ -58,7 +62,21 @@ int main(int argc, char** argv) {
         for (auto& w : W) fill(w, 0.05f);
         return W;
     };
-    if (stem) {
+    if (groups) {
+        // argv: G HW K S
+        const int64_t G = a, H = b, k = c, s_ = argc > 5 ? std::atoll(argv[5]) : 1, pad = k / 2, O = (H + 2 * pad - k) / s_ + 1;
+        const Window win{{1, H, H}, {1, O, O}, {1, k, k}, {1, s_, s_}, {1, 1, 1}, {0, pad, pad}};
+        std::vector<float> x(G * H * H * kBlock), y(G * O * O * kBlock), bias(G * kBlock), work(conv_blocked_work(1, win) + 1);
+        fill(x, 1.0f);
+        fill(bias, 1.0f);
+        const auto W = weight_copies(G * k * k * kBlock * kBlock);
+        const Epilogue<float> ep{Act::Relu, 0, 0, nullptr};
+        const double t = best_of(10 * nbuf, [&](int r) {
+            conv_blocked_groups(G, 1, 1, x.data(), W[r % nbuf].data(), bias.data(), win, y.data(), ep, work.data());
+        });
+        std::printf("groups %lld x 16->16 %lldx%lld k%lld s%lld nbuf=%d: %.1f us, %.1f GFLOP/s\n", (long long)G, (long long)H, (long long)H,
+                    (long long)k, (long long)s_, nbuf, t * 1e6, 2.0 * G * kBlock * kBlock * k * k * O * O / t / 1e9);
+    } else if (stem) {
         const int64_t C = a, MB = b, H = c, k = d, O = (H - k) / stride + 1;
         const Window win{{1, H, H}, {1, O, O}, {1, k, k}, {1, stride, stride}, {1, 1, 1}, {0, 0, 0}};
         std::vector<float> x(C * H * H), y(MB * O * O * kBlock), bias(MB * kBlock), work(conv_planar_work(C, win) + 1);

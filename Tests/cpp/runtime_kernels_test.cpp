@@ -557,6 +557,16 @@ static void test_blocked() {
         {112, 112, 7, {1, 11, 14}, {1, 3, 3}, {1, 2, 2}, {1, 1, 1}, {0, 1, 1}, true, false, rt::Act::Sigmoid},
         {96, 96, 6, {1, 9, 10}, {1, 1, 1}, {1, 2, 2}, {1, 1, 1}, {0, 0, 0}, false, true, rt::Act::None},
         {48, 48, 3, {1, 1, 33}, {1, 1, 5}, {1, 1, 1}, {1, 1, 1}, {0, 0, 2}, true, false, rt::Act::LeakyRelu},
+        // one output block under windows 3 wide (AVX-512: a column's value broadcast once for its
+        // taps; rows of 14 and more in tiles of 14): a partial last input block at stride 1 and 2,
+        // and a dilated window (tap by tap)
+        {20, 16, 1, {1, 6, 19}, {1, 3, 3}, {1, 1, 1}, {1, 1, 1}, {0, 1, 1}, true, true, rt::Act::Relu},
+        {37, 16, 1, {1, 7, 31}, {1, 3, 3}, {1, 2, 2}, {1, 1, 1}, {0, 1, 1}, false, false, rt::Act::None},
+        {16, 16, 1, {1, 9, 12}, {1, 3, 3}, {1, 1, 1}, {1, 2, 2}, {0, 2, 2}, true, false, rt::Act::Relu},
+        // rows wide enough that conv_blocked runs the edge pixels rather than copy the input
+        // padded: strided groups (edges on both sides) and 3 output blocks (2 + 1) at stride 1
+        {32, 32, 2, {1, 4, 113}, {1, 3, 3}, {1, 2, 2}, {1, 1, 1}, {0, 1, 1}, true, true, rt::Act::Relu},
+        {16, 48, 1, {1, 3, 115}, {1, 3, 3}, {1, 1, 1}, {1, 1, 1}, {0, 1, 1}, false, false, rt::Act::None},
     };
     for (const ConvCase& c : cases) {
         const bool depthwise = c.G > 1 && c.G == c.C;

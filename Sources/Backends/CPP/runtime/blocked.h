@@ -350,6 +350,76 @@ SOFIE_MATH void conv_blocked_taps(BlockAcc<F, P>& a, const float* x, int64_t pla
         }
 }
 
+// One output block (F = 1: RegNet's groups of 16 channels) under a window 3 wide with unit
+// dilation, on AVX-512: per row of taps and input channel, each input column the tile reads is
+// broadcast once and multiplied by the weights of every tap that reads it (at stride 1 a column
+// feeds 3 of the tile's pixels, at stride 2 one or two), rather than once per tap. Tap by tap,
+// the tile loaded one weight vector and 8 broadcasts per 8 FMAs, more than the two load ports
+// keep up with. The sums of a pixel run row, input channel, column (the tap-by-tap tile: row,
+// column, input channel), so results differ from it in rounding only.
+constexpr bool kConvRows3 = kVectorBytes == 64;
+// Rows of at least 14 pixels (RegNet's 14 x 14 stage, and 28 and 56 as 14 + 14 ...) take tiles
+// of 14 pixels, one sum each (tiles of up to 8 keep two, the even and the odd input channels',
+// so that enough independent sums cover the FMA latency).
+constexpr int64_t kRows3Wide = 14;
+
+template <int64_t P, int64_t S>
+SOFIE_MATH void conv_blocked_lane3(BlockAcc<1, P>& a, const float* xp, const float* wk, int64_t ic) {
+    constexpr int64_t J = (P - 1) * S + 3;  // input columns the tile reads
+    VecF wv[3];
+    _Pragma("GCC unroll 3") for (int64_t kw = 0; kw < 3; ++kw)
+        std::memcpy(&wv[kw], wk + kw * kBlock * kBlock + ic * kBlock, sizeof(VecF));
+    _Pragma("GCC unroll 64") for (int64_t j = 0; j < J; ++j) {
+        const float xs = xp[j * kBlock + ic];
+        _Pragma("GCC unroll 3") for (int64_t kw = 0; kw < 3; ++kw) {
+            const int64_t q = j - kw;
+            if (q >= 0 && q % S == 0 && q / S < P) a.v[0][q / S][0] += xs * wv[kw];
+        }
+    }
+}
+
+// The taps of ncb input blocks for conv_blocked_lane3: as conv_blocked_taps with F = 1, one
+// weight group of one block (gw = 1) and stride S, taps the rows' 3 taps each in column order.
+template <int64_t P, int64_t S>
+SOFIE_MATH void conv_blocked_rows3(BlockAcc<1, P>& a, const float* x, int64_t plane, const float* w, int64_t wcb, int64_t ncb,
+                                   const int64_t* taps, int64_t ntaps, int64_t tail, Prefetcher& pref) {
+    const char* pfp = pref.base + pref.done * 64;
+    int64_t pfLeft = pref.lines - pref.done;
+    const int64_t pfPer = pref.per_step * 3;
+    constexpr bool dual = P <= 8;
+    BlockAcc<1, dual ? P : 1> b{};  // the odd input channels' sums (a: the even ones'), tiles of up to 8
+    for (int64_t cb = 0; cb < ncb; ++cb, x += plane, w += wcb) {
+        const int64_t lanes = cb + 1 == ncb ? tail : kBlock;
+        for (int64_t t = 0; t < ntaps; t += 3) {
+            const float* xp = x + taps[2 * t];
+            const float* wk = w + taps[2 * t + 1];
+            if (pfLeft > 0) {
+                const int64_t n = pfPer < pfLeft ? pfPer : pfLeft;
+                for (int64_t i = 0; i < n; ++i) __builtin_prefetch(pfp + i * 64, 0, 2);
+                pfLeft -= n;
+                if (pfLeft > 0) pfp += n * 64;
+            }
+            if constexpr (dual) {
+                if (lanes == kBlock) {
+                    _Pragma("GCC unroll 16") for (int64_t ic = 0; ic < kBlock; ++ic) conv_blocked_lane3<P, S>(ic % 2 ? b : a, xp, wk, ic);
+                } else {
+                    for (int64_t ic = 0; ic < lanes; ++ic) conv_blocked_lane3<P, S>(ic % 2 ? b : a, xp, wk, ic);
+                }
+            } else {
+                if (lanes == kBlock) {
+                    _Pragma("GCC unroll 16") for (int64_t ic = 0; ic < kBlock; ++ic) conv_blocked_lane3<P, S>(a, xp, wk, ic);
+                } else {
+                    for (int64_t ic = 0; ic < lanes; ++ic) conv_blocked_lane3<P, S>(a, xp, wk, ic);
+                }
+            }
+        }
+    }
+    pref.done = pref.lines - pfLeft;
+    if constexpr (dual) {
+        _Pragma("GCC unroll 16") for (int64_t p = 0; p < P; ++p) a.v[0][p][0] += b.v[0][p][0];
+    }
+}
+
 // The taps of output pixel (oh, ow) inside the image, x offsets from the block's start; for
 // ow < 0, those of the rows inside for the row's interior tiles, x offsets from input column
 // ow * sw - pw of the tile's first pixel. Returns their count.
@@ -375,9 +445,16 @@ inline int64_t conv_blocked_tap_list(const Window& win, int64_t oh, int64_t ow, 
 template <int64_t F, int64_t P, int64_t SW, int64_t GW>
 inline void conv_blocked_tile(const float* x, int64_t plane, const float* w, int64_t gw, int64_t wcb, int64_t ncb, const int64_t* taps,
                               int64_t ntaps, int64_t sw, int64_t tail, float* y, int64_t yf, const float* bias, bool first, bool last,
-                              const Epilogue<float>& ep, const float* res, Prefetcher& pf) {
+                              const Epilogue<float>& ep, const float* res, Prefetcher& pf, bool rows3) {
     BlockAcc<F, P> a;
     tile_start(a, y, yf, bias, first);
+    if constexpr (kConvRows3 && F == 1 && GW == 1 && (SW == 1 || SW == 2)) {
+        if (rows3) {
+            conv_blocked_rows3<P, SW>(a, x, plane, w, wcb, ncb, taps, ntaps, tail, pf);
+            tile_store(a, y, yf, last, ep, res);
+            return;
+        }
+    }
     conv_blocked_taps<F, P, SW, GW>(a, x, plane, w, gw, wcb, ncb, taps, ntaps, sw, tail, pf);
     tile_store(a, y, yf, last, ep, res);
 }
@@ -386,14 +463,15 @@ inline void conv_blocked_tile(const float* x, int64_t plane, const float* w, int
 template <int64_t F, int64_t P, int64_t SW, int64_t GW>
 inline void conv_blocked_tile_of(int64_t take, const float* x, int64_t plane, const float* w, int64_t gw, int64_t wcb, int64_t ncb,
                                  const int64_t* taps, int64_t ntaps, int64_t sw, int64_t tail, float* y, int64_t yf, const float* bias,
-                                 bool first, bool last, const Epilogue<float>& ep, const float* res, Prefetcher& pf) {
+                                 bool first, bool last, const Epilogue<float>& ep, const float* res, Prefetcher& pf, bool rows3) {
     if constexpr (P > 1) {
         if (take < P) {
-            conv_blocked_tile_of<F, P - 1, SW, GW>(take, x, plane, w, gw, wcb, ncb, taps, ntaps, sw, tail, y, yf, bias, first, last, ep, res, pf);
+            conv_blocked_tile_of<F, P - 1, SW, GW>(take, x, plane, w, gw, wcb, ncb, taps, ntaps, sw, tail, y, yf, bias, first, last, ep, res, pf,
+                                                   rows3);
             return;
         }
     }
-    conv_blocked_tile<F, P, SW, GW>(x, plane, w, gw, wcb, ncb, taps, ntaps, sw, tail, y, yf, bias, first, last, ep, res, pf);
+    conv_blocked_tile<F, P, SW, GW>(x, plane, w, gw, wcb, ncb, taps, ntaps, sw, tail, y, yf, bias, first, last, ep, res, pf, rows3);
 }
 
 // Pixels per interior tile of F output blocks: with one block on AVX-512, 8, so that 8
@@ -423,6 +501,7 @@ inline void conv_blocked_pass(int64_t CB, int64_t mb, int64_t cb0, int64_t cb1, 
     const float* bm = bias ? bias + mb * kBlock : nullptr;
     const int64_t ncb = cb1 - cb0;
     const Interior in = interior_columns(IW, OW, win.k[2], sw, win.d[2], pw);
+    const bool rows3 = win.k[2] == 3 && win.d[2] == 1;
     Prefetcher pf;
     if (next && nextCount > 0) {
         const int64_t edges = in.lo + (OW - std::max(in.hi, in.lo));
@@ -455,7 +534,18 @@ inline void conv_blocked_pass(int64_t CB, int64_t mb, int64_t cb0, int64_t cb1, 
                 const float* xt = xs + (ow * sw - pw) * kBlock;
                 float* yt = yr + ow * kBlock;
                 const float* rt = rr ? rr + ow * kBlock : nullptr;
-                conv_blocked_tile_of<F, P, SW, GW>(take, xt, plane, wm, gw, wcb, ncb, taps, n, sw, tail, yt, yf, bm, first, last, ep, rt, pf);
+                if constexpr (kConvRows3 && F == 1 && GW == 1 && (SW == 1 || SW == 2)) {
+                    if (rows3 && left >= kRows3Wide) {
+                        BlockAcc<1, kRows3Wide> a;
+                        tile_start(a, yt, yf, bm, first);
+                        conv_blocked_rows3<kRows3Wide, SW>(a, xt, plane, wm, wcb, ncb, taps, n, tail, pf);
+                        tile_store(a, yt, yf, last, ep, rt);
+                        ow += kRows3Wide;
+                        continue;
+                    }
+                }
+                conv_blocked_tile_of<F, P, SW, GW>(take, xt, plane, wm, gw, wcb, ncb, taps, n, sw, tail, yt, yf, bm, first, last, ep, rt, pf,
+                                                   rows3);
                 ow += take;
             }
         }
@@ -533,7 +623,15 @@ inline void conv_blocked(int64_t CB, int64_t MB, const float* x, const float* w,
         return;
     }
     const ColumnPads cp = conv_blocked_column_pads(win);
-    if (work && (cp.left > 0 || cp.right > 0)) {
+    // Padding pays where the edge pixels would be a large share of a row; the copy costs more
+    // the larger the stride (s x s input pixels per output pixel). On wide rows the edge pixels
+    // cost less than the copy: RegNet's first grouped convolution (stride 2, 112 x 112 -> 56 x 56,
+    // 2 groups of 16 channels) spent a quarter of its time copying 1.6 MB (113 GFLOP/s padded, 143
+    // with edge pixels), its second (56 x 56 -> 28 x 28) ran at 120 against 134; at stride 1, rows
+    // of 56 and fewer ran faster padded (one group at 28 x 28: 144 against 126).
+    const Interior in = interior_columns(win.in[2], win.out[2], win.k[2], win.s[2], win.d[2], win.p[2]);
+    const int64_t edges = in.lo + win.out[2] - std::max(in.hi, in.lo);
+    if (work && (cp.left > 0 || cp.right > 0) && win.out[2] * win.s[2] < 56 * edges) {
         // The input with its padding columns written out (work: conv_blocked_work elements).
         const int64_t IW = win.in[2], PW = IW + cp.left + cp.right, rows = CB * win.in[1];
         for (int64_t r = 0; r < rows; ++r) {
