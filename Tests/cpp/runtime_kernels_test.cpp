@@ -563,6 +563,8 @@ static void test_blocked() {
         {20, 16, 1, {1, 6, 19}, {1, 3, 3}, {1, 1, 1}, {1, 1, 1}, {0, 1, 1}, true, true, rt::Act::Relu},
         {37, 16, 1, {1, 7, 31}, {1, 3, 3}, {1, 2, 2}, {1, 1, 1}, {0, 1, 1}, false, false, rt::Act::None},
         {16, 16, 1, {1, 9, 12}, {1, 3, 3}, {1, 1, 1}, {1, 2, 2}, {0, 2, 2}, true, false, rt::Act::Relu},
+        // rows of 7 in tiles of two rows (rows 1 + 2, 3 + 4, 5 + 6 here), a partial input block
+        {20, 16, 1, {1, 8, 7}, {1, 3, 3}, {1, 1, 1}, {1, 1, 1}, {0, 1, 1}, true, true, rt::Act::Relu},
         // rows wide enough that conv_blocked runs the edge pixels rather than copy the input
         // padded: strided groups (edges on both sides) and 3 output blocks (2 + 1) at stride 1
         {32, 32, 2, {1, 4, 113}, {1, 3, 3}, {1, 2, 2}, {1, 1, 1}, {0, 1, 1}, true, true, rt::Act::Relu},

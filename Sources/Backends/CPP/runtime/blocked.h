@@ -362,31 +362,36 @@ constexpr bool kConvRows3 = kVectorBytes == 64;
 // of 14 pixels, one sum each (tiles of up to 8 keep two, the even and the odd input channels',
 // so that enough independent sums cover the FMA latency).
 constexpr int64_t kRows3Wide = 14;
+// Rows of 7 pixels (the last stage of RegNet and ResNets) go two rows per tile.
+constexpr int64_t kRows3Pair = 7;
 
-template <int64_t P, int64_t S>
-SOFIE_MATH void conv_blocked_lane3(BlockAcc<1, P>& a, const float* xp, const float* wk, int64_t ic) {
-    constexpr int64_t J = (P - 1) * S + 3;  // input columns the tile reads
+template <int64_t P, int64_t S, int64_t R>
+SOFIE_MATH void conv_blocked_lane3(BlockAcc<1, P * R>& a, const float* xp, int64_t rowStep, const float* wk, int64_t ic) {
+    constexpr int64_t J = (P - 1) * S + 3;  // input columns a row of the tile reads
     VecF wv[3];
     _Pragma("GCC unroll 3") for (int64_t kw = 0; kw < 3; ++kw)
         std::memcpy(&wv[kw], wk + kw * kBlock * kBlock + ic * kBlock, sizeof(VecF));
-    _Pragma("GCC unroll 64") for (int64_t j = 0; j < J; ++j) {
-        const float xs = xp[j * kBlock + ic];
-        _Pragma("GCC unroll 3") for (int64_t kw = 0; kw < 3; ++kw) {
-            const int64_t q = j - kw;
-            if (q >= 0 && q % S == 0 && q / S < P) a.v[0][q / S][0] += xs * wv[kw];
+    _Pragma("GCC unroll 2") for (int64_t r = 0; r < R; ++r)
+        _Pragma("GCC unroll 64") for (int64_t j = 0; j < J; ++j) {
+            const float xs = xp[r * rowStep + j * kBlock + ic];
+            _Pragma("GCC unroll 3") for (int64_t kw = 0; kw < 3; ++kw) {
+                const int64_t q = j - kw;
+                if (q >= 0 && q % S == 0 && q / S < P) a.v[0][r * P + q / S][0] += xs * wv[kw];
+            }
         }
-    }
 }
 
 // The taps of ncb input blocks for conv_blocked_lane3: as conv_blocked_taps with F = 1, one
 // weight group of one block (gw = 1) and stride S, taps the rows' 3 taps each in column order.
-template <int64_t P, int64_t S>
-SOFIE_MATH void conv_blocked_rows3(BlockAcc<1, P>& a, const float* x, int64_t plane, const float* w, int64_t wcb, int64_t ncb,
-                                   const int64_t* taps, int64_t ntaps, int64_t tail, Prefetcher& pref) {
+// R = 2: two output rows of P pixels each, the second's input rowStep floats after the first's
+// (the same taps: both rows' windows inside the image), its sums at a.v[0][P + p].
+template <int64_t P, int64_t S, int64_t R = 1>
+SOFIE_MATH void conv_blocked_rows3(BlockAcc<1, P * R>& a, const float* x, int64_t plane, const float* w, int64_t wcb, int64_t ncb,
+                                   const int64_t* taps, int64_t ntaps, int64_t tail, Prefetcher& pref, int64_t rowStep = 0) {
     const char* pfp = pref.base + pref.done * 64;
     int64_t pfLeft = pref.lines - pref.done;
     const int64_t pfPer = pref.per_step * 3;
-    constexpr bool dual = P <= 8;
+    constexpr bool dual = P * R <= 8;
     BlockAcc<1, dual ? P : 1> b{};  // the odd input channels' sums (a: the even ones'), tiles of up to 8
     for (int64_t cb = 0; cb < ncb; ++cb, x += plane, w += wcb) {
         const int64_t lanes = cb + 1 == ncb ? tail : kBlock;
@@ -400,16 +405,18 @@ SOFIE_MATH void conv_blocked_rows3(BlockAcc<1, P>& a, const float* x, int64_t pl
                 if (pfLeft > 0) pfp += n * 64;
             }
             if constexpr (dual) {
+                static_assert(R == 1, "two sums per pixel in tiles of one row");
                 if (lanes == kBlock) {
-                    _Pragma("GCC unroll 16") for (int64_t ic = 0; ic < kBlock; ++ic) conv_blocked_lane3<P, S>(ic % 2 ? b : a, xp, wk, ic);
+                    _Pragma("GCC unroll 16") for (int64_t ic = 0; ic < kBlock; ++ic)
+                        conv_blocked_lane3<P, S, 1>(ic % 2 ? b : a, xp, 0, wk, ic);
                 } else {
-                    for (int64_t ic = 0; ic < lanes; ++ic) conv_blocked_lane3<P, S>(ic % 2 ? b : a, xp, wk, ic);
+                    for (int64_t ic = 0; ic < lanes; ++ic) conv_blocked_lane3<P, S, 1>(ic % 2 ? b : a, xp, 0, wk, ic);
                 }
             } else {
                 if (lanes == kBlock) {
-                    _Pragma("GCC unroll 16") for (int64_t ic = 0; ic < kBlock; ++ic) conv_blocked_lane3<P, S>(a, xp, wk, ic);
+                    _Pragma("GCC unroll 16") for (int64_t ic = 0; ic < kBlock; ++ic) conv_blocked_lane3<P, S, R>(a, xp, rowStep, wk, ic);
                 } else {
-                    for (int64_t ic = 0; ic < lanes; ++ic) conv_blocked_lane3<P, S>(a, xp, wk, ic);
+                    for (int64_t ic = 0; ic < lanes; ++ic) conv_blocked_lane3<P, S, R>(a, xp, rowStep, wk, ic);
                 }
             }
         }
@@ -515,6 +522,21 @@ inline void conv_blocked_pass(int64_t CB, int64_t mb, int64_t cb0, int64_t cb1, 
         const int64_t at = (mb * OH + oh) * OW * kBlock;
         float* yr = y + at;
         const float* rr = ep.residual ? ep.residual + at : nullptr;
+        if constexpr (kConvRows3 && F == 1 && GW == 1 && (SW == 1 || SW == 2)) {
+            // Rows of kRows3Pair pixels with no edge pixels go two at a time when both rows'
+            // windows lie inside the image (their outputs are consecutive: one tile of 2 x 7).
+            const int64_t ih1 = (oh + 1) * win.s[1] - win.p[1];
+            if (rows3 && OW == kRows3Pair && in.lo == 0 && in.hi == OW && oh + 1 < OH && oh * win.s[1] >= win.p[1] &&
+                ih1 + (win.k[1] - 1) * win.d[1] < win.in[1]) {
+                const int64_t n = conv_blocked_tap_list(win, oh, -1, gw, taps);
+                BlockAcc<1, 2 * kRows3Pair> a;
+                tile_start(a, yr, yf, bm, first);
+                conv_blocked_rows3<kRows3Pair, SW, 2>(a, xs - pw * kBlock, plane, wm, wcb, ncb, taps, n, tail, pf, win.s[1] * IW * kBlock);
+                tile_store(a, yr, yf, last, ep, rr);
+                ++oh;
+                continue;
+            }
+        }
         // One pixel whose window reaches past the row's ends: its own tap list.
         auto edge = [&](int64_t ow) {
             const int64_t n = conv_blocked_tap_list(win, oh, ow, gw, taps);
