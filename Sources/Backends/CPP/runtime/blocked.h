@@ -608,7 +608,9 @@ inline int64_t conv_blocked_chunk(int64_t khw, int64_t F, int64_t pixels) {
 // input channel cb * 16 + ic, tap t = kh * KW + kw at
 // w[m0 * CB * KH * KW * 256 + (((cb * KH * KW + t) * 16 + ic) * gw + f) * 16 + oc], zero past
 // the real channels; bias (MB * 16 values) may be null. The epilogue's residual has y's blocked shape. The sums over input channels run in
-// passes of conv_blocked_chunk blocks, each adding to what the pass before stored.
+// passes of conv_blocked_chunk blocks, each adding to what the pass before stored; each pass
+// prefetches the next one's weights, and the last pass the afterCount floats at `after` (the
+// next group's, for conv_blocked_groups) when given.
 // Columns of zeros conv_blocked adds on the left and right of each input row so that every
 // output column's taps fall inside the row (no one-pixel edge tiles), and the workspace this
 // takes (elements; 0 when the window needs none).
@@ -631,7 +633,8 @@ constexpr int64_t conv_blocked_work(int64_t CB, const Window& win) {
 }
 
 inline void conv_blocked(int64_t CB, int64_t MB, const float* x, const float* w, const float* bias, const Window& win, float* y,
-                         const Epilogue<float>& ep, float* work, int64_t lanes = kBlock) {
+                         const Epilogue<float>& ep, float* work, int64_t lanes = kBlock, const float* after = nullptr,
+                         int64_t afterCount = 0) {
     if (work && conv_blocked_subsamples(win)) {
         // The strided pixels gathered (work: conv_blocked_work elements), then one flat row.
         const int64_t IH = win.in[1], IW = win.in[2], OH = win.out[1], OW = win.out[2];
@@ -641,7 +644,7 @@ inline void conv_blocked(int64_t CB, int64_t MB, const float* x, const float* w,
                     std::memcpy(work + ((cb * OH + oh) * OW + ow) * kBlock, x + ((cb * IH + oh * win.s[1]) * IW + ow * win.s[2]) * kBlock,
                                 sizeof(float) * kBlock);
         const Window flat{{1, 1, OH * OW}, {1, 1, OH * OW}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}};
-        conv_blocked(CB, MB, work, w, bias, flat, y, ep, nullptr, lanes);
+        conv_blocked(CB, MB, work, w, bias, flat, y, ep, nullptr, lanes, after, afterCount);
         return;
     }
     const ColumnPads cp = conv_blocked_column_pads(win);
@@ -665,7 +668,7 @@ inline void conv_blocked(int64_t CB, int64_t MB, const float* x, const float* w,
         Window padded = win;
         padded.in[2] = PW;
         padded.p[2] = 0;
-        conv_blocked(CB, MB, work, w, bias, padded, y, ep, nullptr, lanes);
+        conv_blocked(CB, MB, work, w, bias, padded, y, ep, nullptr, lanes, after, afterCount);
         return;
     }
     // A pointwise convolution with unit strides and no padding is one row of all the pixels.
@@ -700,6 +703,9 @@ inline void conv_blocked(int64_t CB, int64_t MB, const float* x, const float* w,
             } else if (mb + gw < MB) {
                 const int64_t g2 = conv_blocked_group(MB - mb - gw);
                 nextCount = std::min(CB, conv_blocked_chunk(khw, g2, flat.out[1] * flat.out[2])) * khw * kBlock * kBlock * g2;
+            } else if (after) {
+                next = after;
+                nextCount = afterCount;
             }
             // A tile of the whole group where the registers hold it (AVX-512), else block by block.
             // (if constexpr: the passes a target never runs are not compiled for it.)
@@ -913,15 +919,22 @@ inline void conv_planar_blocked(int64_t C, int64_t MB, const float* x, const flo
 
 // A grouped convolution whose groups are whole blocks (C / G and M / G multiples of 16): G
 // convolutions of CBg input and MBg output blocks each, the weight blocked per group as
-// conv_blocked reads it (group g's at g * MBg * CBg * KH * KW * 256).
+// conv_blocked reads it (group g's at g * MBg * CBg * KH * KW * 256). Each group's last pass
+// prefetches the weights of the next group's first pass: weights come from L3 in a model, and
+// a group of one block takes only 1-2 us (RegNet's 25 groups at 7 x 7 with weights from L3,
+// kernel_alone.cpp: 128 -> 134 GFLOP/s).
 inline void conv_blocked_groups(int64_t G, int64_t CBg, int64_t MBg, const float* x, const float* w, const float* bias, const Window& win,
                                 float* y, const Epilogue<float>& ep, float* work) {
+    const int64_t khw = win.k[1] * win.k[2];
     const int64_t inBlocks = CBg * win.in[1] * win.in[2] * kBlock, outBlocks = MBg * win.out[1] * win.out[2] * kBlock;
+    const int64_t perGroup = MBg * CBg * khw * kBlock * kBlock, gw = conv_blocked_group(MBg);
+    const int64_t firstPass = std::min(perGroup, conv_blocked_chunk(khw, gw, win.out[1] * win.out[2]) * khw * kBlock * kBlock * gw);
     for (int64_t g = 0; g < G; ++g) {
         Epilogue<float> e = ep;
         if (e.residual) e.residual += g * outBlocks;
-        conv_blocked(CBg, MBg, x + g * inBlocks, w + g * MBg * CBg * win.k[1] * win.k[2] * kBlock * kBlock, bias ? bias + g * MBg * kBlock : nullptr,
-                     win, y + g * outBlocks, e, work);
+        const float* after = g + 1 < G ? w + (g + 1) * perGroup : nullptr;
+        conv_blocked(CBg, MBg, x + g * inBlocks, w + g * perGroup, bias ? bias + g * MBg * kBlock : nullptr, win, y + g * outBlocks, e, work,
+                     kBlock, after, after ? firstPass : 0);
     }
 }
 
