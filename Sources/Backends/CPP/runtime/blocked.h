@@ -296,6 +296,17 @@ struct Prefetcher {
     int64_t lines = 0, done = 0, per_step = 0;
 };
 
+// One step of a Prefetcher's range, the position (pfp, and the lines left) in the caller's
+// registers: the next `per` lines, or those left.
+SOFIE_MATH void prefetch_step(const char*& pfp, int64_t& pfLeft, int64_t per) {
+    if (pfLeft > 0) {
+        const int64_t n = per < pfLeft ? per : pfLeft;
+        for (int64_t i = 0; i < n; ++i) __builtin_prefetch(pfp + i * 64, 0, 2);
+        pfLeft -= n;
+        if (pfLeft > 0) pfp += n * 64;
+    }
+}
+
 // Adds to the tile's sums input channel ic of tap xp/wk: F output blocks x P pixels.
 template <int64_t F, int64_t P>
 SOFIE_MATH void conv_blocked_lane(BlockAcc<F, P>& a, const float* xp, const float* wk, int64_t ic, int64_t icStride, int64_t step) {
@@ -333,12 +344,7 @@ SOFIE_MATH void conv_blocked_taps(BlockAcc<F, P>& a, const float* x, int64_t pla
         for (int64_t t = 0; t < ntaps; ++t) {
             const float* xp = x + taps[2 * t];
             const float* wk = w + taps[2 * t + 1];
-            if (pfLeft > 0) {
-                const int64_t n = pfPer < pfLeft ? pfPer : pfLeft;
-                for (int64_t i = 0; i < n; ++i) __builtin_prefetch(pfp + i * 64, 0, 2);
-                pfLeft -= n;
-                if (pfLeft > 0) pfp += n * 64;
-            }
+            prefetch_step(pfp, pfLeft, pfPer);
             _Pragma("GCC unroll 16") for (int64_t ic = 0; ic < kBlock; ++ic) conv_blocked_lane<F, P>(a, xp, wk, ic, icStride, step);
         }
     pref.done = pref.lines - pfLeft;
@@ -392,40 +398,41 @@ SOFIE_MATH void conv_blocked_rows3(BlockAcc<1, P * R>& a, const float* x, int64_
     int64_t pfLeft = pref.lines - pref.done;
     const int64_t pfPer = pref.per_step * 3;
     constexpr bool dual = P * R <= 8;
-    BlockAcc<1, dual ? P : 1> b{};  // the odd input channels' sums (a: the even ones'), tiles of up to 8
+    BlockAcc<1, P * R> b{};  // tiles of up to 8: the odd input channels' sums (a: the even ones'); else unused
     for (int64_t cb = 0; cb < ncb; ++cb, x += plane, w += wcb) {
         const int64_t lanes = cb + 1 == ncb ? tail : kBlock;
         for (int64_t t = 0; t < ntaps; t += 3) {
             const float* xp = x + taps[2 * t];
             const float* wk = w + taps[2 * t + 1];
-            if (pfLeft > 0) {
-                const int64_t n = pfPer < pfLeft ? pfPer : pfLeft;
-                for (int64_t i = 0; i < n; ++i) __builtin_prefetch(pfp + i * 64, 0, 2);
-                pfLeft -= n;
-                if (pfLeft > 0) pfp += n * 64;
-            }
-            if constexpr (dual) {
-                static_assert(R == 1, "two sums per pixel in tiles of one row");
-                if (lanes == kBlock) {
-                    _Pragma("GCC unroll 16") for (int64_t ic = 0; ic < kBlock; ++ic)
-                        conv_blocked_lane3<P, S, 1>(ic % 2 ? b : a, xp, 0, wk, ic);
-                } else {
-                    for (int64_t ic = 0; ic < lanes; ++ic) conv_blocked_lane3<P, S, 1>(ic % 2 ? b : a, xp, 0, wk, ic);
-                }
+            prefetch_step(pfp, pfLeft, pfPer);
+            if (lanes == kBlock) {
+                _Pragma("GCC unroll 16") for (int64_t ic = 0; ic < kBlock; ++ic)
+                    conv_blocked_lane3<P, S, R>(dual && ic % 2 ? b : a, xp, rowStep, wk, ic);
             } else {
-                if (lanes == kBlock) {
-                    _Pragma("GCC unroll 16") for (int64_t ic = 0; ic < kBlock; ++ic) conv_blocked_lane3<P, S, R>(a, xp, rowStep, wk, ic);
-                } else {
-                    for (int64_t ic = 0; ic < lanes; ++ic) conv_blocked_lane3<P, S, R>(a, xp, rowStep, wk, ic);
-                }
+                for (int64_t ic = 0; ic < lanes; ++ic) conv_blocked_lane3<P, S, R>(dual && ic % 2 ? b : a, xp, rowStep, wk, ic);
             }
         }
     }
     pref.done = pref.lines - pfLeft;
     if constexpr (dual) {
-        _Pragma("GCC unroll 16") for (int64_t p = 0; p < P; ++p) a.v[0][p][0] += b.v[0][p][0];
+        _Pragma("GCC unroll 16") for (int64_t p = 0; p < P * R; ++p) a.v[0][p][0] += b.v[0][p][0];
     }
 }
+
+// A whole tile of conv_blocked_rows3: start, the taps of every input block, store.
+template <int64_t P, int64_t S, int64_t R = 1>
+inline void conv_blocked_tile3(const float* x, int64_t plane, const float* w, int64_t wcb, int64_t ncb, const int64_t* taps, int64_t ntaps,
+                               int64_t tail, float* y, int64_t yf, const float* bias, bool first, bool last, const Epilogue<float>& ep,
+                               const float* res, Prefetcher& pf, int64_t rowStep = 0) {
+    BlockAcc<1, P * R> a;
+    tile_start(a, y, yf, bias, first);
+    conv_blocked_rows3<P, S, R>(a, x, plane, w, wcb, ncb, taps, ntaps, tail, pf, rowStep);
+    tile_store(a, y, yf, last, ep, res);
+}
+
+// conv_blocked_rows3 serves a pass of F output blocks at input stride SW with weight groups of GW.
+template <int64_t F, int64_t SW, int64_t GW>
+constexpr bool conv_rows3_applies() { return kConvRows3 && F == 1 && GW == 1 && (SW == 1 || SW == 2); }
 
 // The taps of output pixel (oh, ow) inside the image, x offsets from the block's start; for
 // ow < 0, those of the rows inside for the row's interior tiles, x offsets from input column
@@ -453,15 +460,14 @@ template <int64_t F, int64_t P, int64_t SW, int64_t GW>
 inline void conv_blocked_tile(const float* x, int64_t plane, const float* w, int64_t gw, int64_t wcb, int64_t ncb, const int64_t* taps,
                               int64_t ntaps, int64_t sw, int64_t tail, float* y, int64_t yf, const float* bias, bool first, bool last,
                               const Epilogue<float>& ep, const float* res, Prefetcher& pf, bool rows3) {
-    BlockAcc<F, P> a;
-    tile_start(a, y, yf, bias, first);
-    if constexpr (kConvRows3 && F == 1 && GW == 1 && (SW == 1 || SW == 2)) {
+    if constexpr (conv_rows3_applies<F, SW, GW>()) {
         if (rows3) {
-            conv_blocked_rows3<P, SW>(a, x, plane, w, wcb, ncb, taps, ntaps, tail, pf);
-            tile_store(a, y, yf, last, ep, res);
+            conv_blocked_tile3<P, SW>(x, plane, w, wcb, ncb, taps, ntaps, tail, y, yf, bias, first, last, ep, res, pf);
             return;
         }
     }
+    BlockAcc<F, P> a;
+    tile_start(a, y, yf, bias, first);
     conv_blocked_taps<F, P, SW, GW>(a, x, plane, w, gw, wcb, ncb, taps, ntaps, sw, tail, pf);
     tile_store(a, y, yf, last, ep, res);
 }
@@ -522,17 +528,15 @@ inline void conv_blocked_pass(int64_t CB, int64_t mb, int64_t cb0, int64_t cb1, 
         const int64_t at = (mb * OH + oh) * OW * kBlock;
         float* yr = y + at;
         const float* rr = ep.residual ? ep.residual + at : nullptr;
-        if constexpr (kConvRows3 && F == 1 && GW == 1 && (SW == 1 || SW == 2)) {
+        if constexpr (conv_rows3_applies<F, SW, GW>()) {
             // Rows of kRows3Pair pixels with no edge pixels go two at a time when both rows'
             // windows lie inside the image (their outputs are consecutive: one tile of 2 x 7).
             const int64_t ih1 = (oh + 1) * win.s[1] - win.p[1];
             if (rows3 && OW == kRows3Pair && in.lo == 0 && in.hi == OW && oh + 1 < OH && oh * win.s[1] >= win.p[1] &&
                 ih1 + (win.k[1] - 1) * win.d[1] < win.in[1]) {
                 const int64_t n = conv_blocked_tap_list(win, oh, -1, gw, taps);
-                BlockAcc<1, 2 * kRows3Pair> a;
-                tile_start(a, yr, yf, bm, first);
-                conv_blocked_rows3<kRows3Pair, SW, 2>(a, xs - pw * kBlock, plane, wm, wcb, ncb, taps, n, tail, pf, win.s[1] * IW * kBlock);
-                tile_store(a, yr, yf, last, ep, rr);
+                conv_blocked_tile3<kRows3Pair, SW, 2>(xs - pw * kBlock, plane, wm, wcb, ncb, taps, n, tail, yr, yf, bm, first, last, ep, rr, pf,
+                                                      win.s[1] * IW * kBlock);
                 ++oh;
                 continue;
             }
@@ -556,12 +560,9 @@ inline void conv_blocked_pass(int64_t CB, int64_t mb, int64_t cb0, int64_t cb1, 
                 const float* xt = xs + (ow * sw - pw) * kBlock;
                 float* yt = yr + ow * kBlock;
                 const float* rt = rr ? rr + ow * kBlock : nullptr;
-                if constexpr (kConvRows3 && F == 1 && GW == 1 && (SW == 1 || SW == 2)) {
+                if constexpr (conv_rows3_applies<F, SW, GW>()) {
                     if (rows3 && left >= kRows3Wide) {
-                        BlockAcc<1, kRows3Wide> a;
-                        tile_start(a, yt, yf, bm, first);
-                        conv_blocked_rows3<kRows3Wide, SW>(a, xt, plane, wm, wcb, ncb, taps, n, tail, pf);
-                        tile_store(a, yt, yf, last, ep, rt);
+                        conv_blocked_tile3<kRows3Wide, SW>(xt, plane, wm, wcb, ncb, taps, n, tail, yt, yf, bm, first, last, ep, rt, pf);
                         ow += kRows3Wide;
                         continue;
                     }
