@@ -260,6 +260,8 @@ static void test_gemm() {
         {9, 31, 0, false, false, true, true, true, false, rt::Act::Relu},           // K = 0: bias only
         {33, 9, 600, true, false, false, true, false, false, rt::Act::Tanh},
         {16, 48, 17, false, false, false, false, false, true, rt::Act::HardSigmoid},
+        // Over 256 columns (ending inside a sliver), three K panels, rows not a multiple of MR.
+        {20, 300, 520, false, false, true, true, true, true, rt::Act::Relu},
     };
     for (bool packed : {false, true}) {
         for (const GemmCase& c : cases) {
