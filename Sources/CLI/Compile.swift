@@ -46,7 +46,7 @@ struct Compile: ParsableCommand {
     @Flag(name: .customLong("c-api"), help: "Also write NAME_c.h and NAME_c.cpp: a C interface (NAME_create, NAME_infer, NAME_destroy, NAME_status_message; status codes, no exceptions across it) for C, Fortran, Julia or Python ctypes. Build NAME_c.cpp as C++17, e.g. into a shared library: g++ -std=c++17 -O3 -march=native -fPIC -shared NAME_c.cpp -o libNAME.so.")
     var cApi = false
 
-    @Flag(name: .customLong("no-winograd"), help: "Run 3×3 stride-1 convolutions with the direct kernel instead of Winograd F(2×2, 3×3). Winograd is 1.3–2.5× faster on them, but its transformed weights take 16/9 the space (keras.applications ResNet50: 137 MB of weights instead of 102 MB) and its sums round differently (within the usual float tolerance).")
+    @Flag(name: .customLong("no-winograd"), help: "Run 3×3 stride-1 convolutions with the direct kernel instead of Winograd F(2×2, 3×3) (by default for outputs larger than 8×8; smaller ones always run direct). Winograd is 1.3–2.5× faster on them, but its transformed weights take 16/9 the space (keras.applications ResNet50: 137 MB of weights instead of 102 MB) and its sums round differently (within the usual float tolerance).")
     var noWinograd = false
 
     @OptionGroup var passOptions: PassOptions

@@ -153,11 +153,18 @@ enum CppBlocked {
     }
 
     /// Whether a blocked convolution runs as Winograd F(2×2, 3×3): 2-D, one group, a 3×3 kernel
-    /// with stride and dilation 1. Measured against the direct kernel at ResNet/VGG shapes from
-    /// 16 channels at 112×112 to 1024 at 14×14 and 512 at 4×4 it was 1.3–2.5× faster everywhere
-    /// (BENCHMARKS.md), so there is no size threshold.
+    /// with stride and dilation 1, and an output of more than 16 tiles of 2×2 (larger than 8×8).
+    /// From 16 channels at 112×112 to 1024 at 14×14 it was 1.3–2.5× faster than the direct kernel
+    /// (BENCHMARKS.md). At 7×7 and below the direct kernel, since made faster on rows of 7, does
+    /// as well or better: 512 channels at 7×7 on a Zen 3 (AVX2) took 4.6–5.4 ms direct against
+    /// 4.8–6.7 alone and 5.1 against 6.4 in resnet18, whose weights no longer fit in L3 once
+    /// transformed (16/9 the size: resnet18's three 7×7 layers 28 → 50 MB).
     static func winogradApplies(_ g: NNOps.Geometry, depthwise: Bool) -> Bool {
-        !depthwise && g.group == 1 && g.kernel == [3, 3] && g.strides == [1, 1] && g.dilations == [1, 1]
+        guard !depthwise && g.group == 1 && g.kernel == [3, 3] && g.strides == [1, 1] && g.dilations == [1, 1],
+              g.outputShape.count == 4 else { return false }
+        let (h, w) = (g.outputShape[2], g.outputShape[3])
+        let tiles = (h / 2 + h % 2).multipliedReportingOverflow(by: w / 2 + w % 2)
+        return !tiles.overflow && tiles.partialValue > 16
     }
 
     /// Elements of sofie_rt::conv_winograd_work (its winograd_plan: the transformed inputs and

@@ -1,5 +1,6 @@
 import Foundation
 @testable import SofieBackends
+import SofieIR
 import XCTest
 
 /// The C++ runtime's kernels as C++: Tests/cpp/runtime_kernels_test.cpp checks each kernel (GEMM
@@ -71,5 +72,22 @@ final class RuntimeKernelTests: XCTestCase {
         XCTAssertFalse(versioned.contains("SOFIE_RUNTIME_V2"))
         XCTAssertEqual(versioned.components(separatedBy: "namespace sofie_rt_\(CppRuntime.versionTag) {").count - 1,
                        text.components(separatedBy: "namespace sofie_rt {").count - 1)
+    }
+
+    func testWinogradOnlyForOutputsLargerThanEightByEight() {
+        // 3×3 stride 1, one group: Winograd above 16 tiles of 2×2; 7×7 and 8×8 (resnet's last
+        // stage) run direct, and so does everything that is not a 3×3 stride-1 one-group window.
+        func geometry(_ h: Int, _ w: Int, kernel: [Int] = [3, 3], strides: [Int] = [1, 1], group: Int = 1) -> NNOps.Geometry {
+            NNOps.Geometry(inputShape: [1, 512, h, w], outputShape: [1, 512, h, w], kernel: kernel, strides: strides, dilations: [1, 1],
+                           padsBegin: [1, 1], padsEnd: [1, 1], group: group)
+        }
+        for (h, w, expected) in [(7, 7, false), (8, 8, false), (4, 4, false), (9, 8, true), (14, 14, true), (56, 56, true), (1, 200, true)] {
+            XCTAssertEqual(CppBlocked.winogradApplies(geometry(h, w), depthwise: false), expected, "\(h)×\(w)")
+        }
+        XCTAssertFalse(CppBlocked.winogradApplies(geometry(56, 56), depthwise: true))
+        XCTAssertFalse(CppBlocked.winogradApplies(geometry(56, 56, group: 2), depthwise: false))
+        XCTAssertFalse(CppBlocked.winogradApplies(geometry(56, 56, strides: [2, 2]), depthwise: false))
+        XCTAssertFalse(CppBlocked.winogradApplies(geometry(56, 56, kernel: [5, 5]), depthwise: false))
+        XCTAssertFalse(CppBlocked.winogradApplies(geometry(Int.max, Int.max), depthwise: false), "an overflowing tile count is not Winograd's")
     }
 }
